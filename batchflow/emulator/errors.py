@@ -1,0 +1,191 @@
+"""Errors shaped exactly like the Batch service's BatchError JSON, built by named constructors.
+
+Wire shape (what both SDK generations parse)::
+
+    {"odata.metadata": ".../$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
+     "code": "PoolExists",
+     "message": {"lang": "en-US", "value": "The specified pool already exists.\\nRequestId:...\\nTime:..."},
+     "values": [{"key": "...", "value": "..."}]}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+
+class BatchServiceError(Exception):
+    """An error response: HTTP ``status``, service ``code``, message and detail values."""
+
+    def __init__(
+        self, status: int, code: str, message: str, values: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.values = tuple(values)
+
+    def body(self, request_id: str | None = None) -> dict[str, Any]:
+        """The JSON body the service would send for this error."""
+        rid = request_id or str(uuid.uuid4())
+        now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+        body: dict[str, Any] = {
+            "odata.metadata": "https://batch.local/$metadata"
+            "#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
+            "code": self.code,
+            "message": {"lang": "en-US", "value": f"{self.message}\nRequestId:{rid}\nTime:{now}"},
+        }
+        if self.values:
+            body["values"] = [{"key": k, "value": v} for k, v in self.values]
+        return body
+
+
+def _e(status: int, code: str, message: str, *values: tuple[str, str]) -> BatchServiceError:
+    return BatchServiceError(status, code, message, values)
+
+
+# --- 400 ---------------------------------------------------------------------------------
+def invalid_request_body(detail: str) -> BatchServiceError:
+    return _e(400, "InvalidRequestBody", "The specified Request Body is not syntactically valid.",
+              ("Reason", detail))
+
+
+def missing_required_property(name: str) -> BatchServiceError:
+    return _e(400, "MissingRequiredProperty",
+              "A required property was not specified in the request body.",
+              ("PropertyName", name))
+
+
+def invalid_property_value(name: str, value: object, reason: str = "") -> BatchServiceError:
+    values = [("PropertyName", name), ("PropertyValue", str(value))]
+    if reason:
+        values.append(("Reason", reason))
+    return _e(400, "InvalidPropertyValue",
+              "The value provided for one of the properties in the request body is invalid.",
+              *values)
+
+
+def unsupported_property(name: str, hint: str = "") -> BatchServiceError:
+    """A field the real service accepts but this emulator does not implement: refused, loudly."""
+    reason = f"The local Batch emulator does not support '{name}'."
+    if hint:
+        reason = f"{reason} {hint}"
+    return _e(400, "InvalidPropertyValue", reason, ("PropertyName", name), ("Reason", reason))
+
+
+def unknown_property(name: str) -> BatchServiceError:
+    return _e(400, "InvalidRequestBody",
+              "The specified Request Body is not syntactically valid.",
+              ("PropertyName", name), ("Reason", f"Unknown property '{name}'."))
+
+
+def invalid_query_parameter(name: str, value: str, reason: str = "") -> BatchServiceError:
+    values = [("QueryParameterName", name), ("QueryParameterValue", value)]
+    if reason:
+        values.append(("Reason", reason))
+    return _e(400, "InvalidQueryParameterValue",
+              "Value for one of the query parameters specified in the request URI is invalid.",
+              *values)
+
+
+def invalid_header(name: str, value: str) -> BatchServiceError:
+    return _e(400, "InvalidHeaderValue",
+              "The value for one of the HTTP headers is not in the correct format.",
+              ("HeaderName", name), ("HeaderValue", value))
+
+
+def unsupported_api_version(value: str) -> BatchServiceError:
+    return invalid_query_parameter("api-version", value, "Unsupported api-version.")
+
+
+def invalid_operation(message: str) -> BatchServiceError:
+    return _e(400, "OperationInvalidForCurrentState", message)
+
+
+# --- 403 / 404 / 409 / 412 / 413 ----------------------------------------------------------
+def authentication_failed(detail: str) -> BatchServiceError:
+    return _e(403, "AuthenticationFailed",
+              "Server failed to authenticate the request. Make sure the value of Authorization "
+              "header is formed correctly including the signature.",
+              ("AuthenticationErrorDetail", detail))
+
+
+def resource_not_found(what: str = "") -> BatchServiceError:
+    return _e(404, "ResourceNotFound", what or "The specified resource does not exist.")
+
+
+def pool_not_found(pool_id: str) -> BatchServiceError:
+    return _e(404, "PoolNotFound", "The specified pool does not exist.")
+
+
+def node_not_found(node_id: str) -> BatchServiceError:
+    return _e(404, "NodeNotFound", "The specified node does not exist.")
+
+
+def job_not_found(job_id: str) -> BatchServiceError:
+    return _e(404, "JobNotFound", "The specified job does not exist.")
+
+
+def task_not_found(task_id: str) -> BatchServiceError:
+    return _e(404, "TaskNotFound", "The specified task does not exist.")
+
+
+def file_not_found(path: str) -> BatchServiceError:
+    return _e(404, "FileNotFound", "The specified file does not exist.", ("FilePath", path))
+
+
+def pool_exists(pool_id: str) -> BatchServiceError:
+    return _e(409, "PoolExists", "The specified pool already exists.")
+
+
+def pool_being_deleted(pool_id: str) -> BatchServiceError:
+    return _e(409, "PoolBeingDeleted", "The specified pool has been marked for deletion and is "
+              "being reclaimed.")
+
+
+def job_exists(job_id: str) -> BatchServiceError:
+    return _e(409, "JobExists", "The specified job already exists.")
+
+
+def job_being_deleted(job_id: str) -> BatchServiceError:
+    return _e(409, "JobBeingDeleted", "The specified job has been marked for deletion and is "
+              "being reclaimed.")
+
+
+def job_being_terminated(job_id: str) -> BatchServiceError:
+    return _e(409, "JobBeingTerminated", "The specified job is being terminated.")
+
+
+def job_completed(job_id: str) -> BatchServiceError:
+    return _e(409, "JobCompleted", "The specified job is already in a completed state.")
+
+
+def task_exists(task_id: str) -> BatchServiceError:
+    return _e(409, "TaskExists", "The specified task already exists.")
+
+
+def task_completed(task_id: str) -> BatchServiceError:
+    return _e(409, "TaskCompleted", "The specified task is already in a completed state.")
+
+
+def condition_not_met() -> BatchServiceError:
+    return _e(412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) "
+              "is not met.")
+
+
+def request_body_too_large(detail: str) -> BatchServiceError:
+    return _e(413, "RequestBodyTooLarge", "The request body is too large and exceeds the maximum "
+              "permissible limit.", ("MaxLimit", detail))
+
+
+def server_busy() -> BatchServiceError:
+    return _e(503, "ServerBusy", "The server is currently unable to receive requests. "
+              "Please retry your request.")
+
+
+def internal_error() -> BatchServiceError:
+    return _e(500, "InternalError", "Server encountered an internal error. Please try again "
+              "after some time.")
