@@ -1,0 +1,159 @@
+"""``BlobStore`` over azure-storage-blob 12: Azure Storage or Azurite.
+
+SAS for Batch nodes: read+list on the input container, write+create (no read, no delete) on
+the output container, signed with the account key or, under Entra ID (azure-identity), with a
+user delegation key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import requests
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
+from azure.storage.blob import (
+    BlobServiceClient,
+    ContainerSasPermissions,
+    ContentSettings,
+    generate_container_sas,
+)
+from requests.adapters import HTTPAdapter
+
+from batchflow.azure.errors import translated
+from batchflow.engine.protocols import Access
+
+_CLOCK_SKEW = _dt.timedelta(minutes=5)
+_POOL_SIZE = 32  # connections: the engine uploads and downloads from ~16 threads
+
+
+def _transport() -> RequestsTransport:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=True)
+
+
+class AzureBlobStore:
+    """A ``BlobStore`` over one storage account."""
+
+    def __init__(self, service: BlobServiceClient, account_key: str | None) -> None:
+        self._service = service
+        self._key = account_key
+
+    @classmethod
+    def from_connection_string(cls, conn: str) -> AzureBlobStore:
+        """Azurite or a storage account, from an ``AZURE_STORAGE_CONNECTION_STRING``."""
+        with translated("reading the storage connection string"):
+            service = BlobServiceClient.from_connection_string(conn, transport=_transport())
+        key = getattr(service.credential, "account_key", None)
+        return cls(service, key)
+
+    @classmethod
+    def from_account(
+        cls, account: str, key: str | None, credential: Any = None, endpoint: str | None = None
+    ) -> AzureBlobStore:
+        """A storage account by name, with its key or a token credential."""
+        url = endpoint or f"https://{account}.blob.core.windows.net"
+        cred: Any = {"account_name": account, "account_key": key} if key else credential
+        return cls(BlobServiceClient(url, credential=cred, transport=_transport()), key)
+
+    def ensure_container(self, name: str) -> None:
+        """Create the container unless it exists."""
+        with translated(f"creating container {name}"), contextlib.suppress(ResourceExistsError):
+            self._service.create_container(name)
+
+    def list_md5(self, container: str) -> dict[str, bytes | None]:
+        """One listing: blob names and their Content-MD5."""
+        result: dict[str, bytes | None] = {}
+        with translated(f"listing container {container}"):
+            try:
+                for props in self._service.get_container_client(container).list_blobs():
+                    md5 = props.content_settings.content_md5
+                    result[props.name] = bytes(md5) if md5 else None
+            except ResourceNotFoundError:
+                return {}
+        return result
+
+    def upload(self, container: str, blob: str, path: Path, md5: bytes) -> int:
+        """Upload one file, overwriting, with its Content-MD5 recorded."""
+        client = self._service.get_blob_client(container, blob)
+        size = path.stat().st_size
+        with translated(f"uploading {blob}"), path.open("rb") as fh:
+            client.upload_blob(
+                fh,
+                length=size,
+                overwrite=True,
+                max_concurrency=1,
+                content_settings=ContentSettings(content_md5=bytearray(md5)),
+            )
+        return size
+
+    def list_blobs(self, container: str, prefix: str = "") -> list[str]:
+        """Blob names under ``prefix``."""
+        with translated(f"listing container {container}"):
+            try:
+                client = self._service.get_container_client(container)
+                return [b.name for b in client.list_blobs(name_starts_with=prefix or None)]
+            except ResourceNotFoundError:
+                return []
+
+    def download(self, container: str, blob: str, dest: Path) -> int:
+        """Download to a temporary file beside ``dest``, then rename (no torn files)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".", suffix=".batchflow-partial")
+        try:
+            with translated(f"downloading {blob}"), os.fdopen(fd, "wb") as fh:
+                size = self._service.get_blob_client(container, blob).download_blob().readinto(fh)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return int(size)
+
+    def container_url(self, container: str, access: Access, expiry: _dt.datetime) -> str:
+        """A container SAS URL with least privilege for ``access``."""
+        start = _dt.datetime.now(_dt.timezone.utc) - _CLOCK_SKEW
+        perms = (
+            ContainerSasPermissions(read=True, list=True)
+            if access == "read"
+            else ContainerSasPermissions(write=True, create=True)
+        )
+        account = str(self._service.account_name)
+        with translated(f"signing access to container {container}"):
+            if self._key:
+                sas = generate_container_sas(
+                    account,
+                    container,
+                    account_key=self._key,
+                    permission=perms,
+                    expiry=expiry,
+                    start=start,
+                )
+            else:
+                udk = self._service.get_user_delegation_key(start, expiry)
+                sas = generate_container_sas(
+                    account,
+                    container,
+                    user_delegation_key=udk,
+                    permission=perms,
+                    expiry=expiry,
+                    start=start,
+                )
+        url = self._service.get_container_client(container).url
+        return f"{url}?{sas}"
+
+    def delete_container(self, name: str) -> None:
+        """Delete the container (absent: nothing to do)."""
+        with translated(f"deleting container {name}"), contextlib.suppress(ResourceNotFoundError):
+            self._service.delete_container(name)
+
+    def describe(self) -> str:
+        """The account's blob endpoint."""
+        return str(self._service.url).split("?")[0]

@@ -1,0 +1,47 @@
+"""Build the adapters: a ``BatchService`` and a ``BlobStore`` from settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+
+from batchflow.azure.batch import AzureBatchService
+from batchflow.azure.blob import AzureBlobStore
+from batchflow.azure.config import AzureAccount, default_credential
+
+
+def batch_service(
+    endpoint: str, account: str, key: str | None, *, fast: bool = False
+) -> AzureBatchService:
+    """A BatchService. ``fast`` (loopback emulator): short retry back-off, more status
+    retries, since server errors there are injected faults, not a loaded service."""
+    credential: Any = AzureNamedKeyCredential(account, key) if key else default_credential()
+    retry: dict[str, Any] = {
+        "retry_total": 10,
+        "retry_status": 10,
+        "retry_connect": 10,
+        "retry_read": 10,
+    }
+    if fast:
+        retry.update(retry_backoff_factor=0.02, retry_backoff_max=0.5)
+    client = BatchClient(endpoint=endpoint, credential=credential, **retry)
+    return AzureBatchService(client)
+
+
+def blob_store_from_connection_string(conn: str) -> AzureBlobStore:
+    """Azurite or a storage account by connection string."""
+    return AzureBlobStore.from_connection_string(conn)
+
+
+def azure_services(acct: AzureAccount) -> tuple[AzureBatchService, AzureBlobStore]:
+    """The adapters for a real Azure account."""
+    batch = batch_service(acct.batch_endpoint, acct.batch_account, acct.batch_key)
+    if acct.storage_connection_string:
+        blobs = AzureBlobStore.from_connection_string(acct.storage_connection_string)
+    else:
+        assert acct.storage_account is not None  # read_account guarantees one or the other
+        cred = None if acct.storage_key else default_credential()
+        blobs = AzureBlobStore.from_account(acct.storage_account, acct.storage_key, cred)
+    return batch, blobs

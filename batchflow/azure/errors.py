@@ -1,0 +1,86 @@
+"""SDK exceptions -> ``batchflow.errors``, in one place (the httpx ``map_exceptions`` habit).
+
+Every adapter method runs inside ``translated(what)``; the engine only ever sees
+``NotFound``, ``Conflict``, ``TransientError`` or ``BackendError``, with the service's error
+code and request id, and a message with any SAS signature or key removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from batchflow.engine.redact import redact
+from batchflow.errors import BackendError, Conflict, NotFound, TransientError
+
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def _headers(exc: HttpResponseError) -> Mapping[str, str]:
+    return getattr(exc.response, "headers", None) or {}
+
+
+def _code(exc: HttpResponseError) -> str:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) or getattr(exc, "error_code", None)
+    if not code and exc.response is not None:
+        code = _headers(exc).get("x-ms-error-code")
+    return str(code or "")
+
+
+def _request_id(exc: HttpResponseError) -> str:
+    if exc.response is None:
+        return ""
+    headers = _headers(exc)
+    return str(headers.get("request-id") or headers.get("x-ms-request-id") or "")
+
+
+def _message(exc: HttpResponseError) -> str:
+    error = getattr(exc, "error", None)
+    text = getattr(error, "message", None) or exc.message or str(exc)
+    # The service appends RequestId/Time lines; the request id is carried separately.
+    first = str(text).strip().splitlines()[0] if str(text).strip() else exc.reason or ""
+    return redact(first)
+
+
+def translate(exc: AzureError, what: str) -> BackendError:
+    """The ``batchflow.errors`` exception for an SDK failure while doing ``what``."""
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return TransientError(
+            f"{what}: connection failed: {redact(str(exc))}", code="ConnectionError"
+        )
+    if not isinstance(exc, HttpResponseError):
+        return BackendError(f"{what}: {redact(str(exc))}")
+    code, rid = _code(exc), _request_id(exc)
+    message = f"{what}: {_message(exc)}"
+    status = exc.status_code or 0
+    if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
+        return BackendError(
+            f"{message} (check the account name and key)", code=code, request_id=rid
+        )
+    if isinstance(exc, ResourceNotFoundError) or status == 404:
+        return NotFound(message, code=code, request_id=rid)
+    if isinstance(exc, ResourceExistsError) or status == 409:
+        return Conflict(message, code=code, request_id=rid)
+    if status in _TRANSIENT_STATUS:
+        return TransientError(message, code=code, request_id=rid)
+    return BackendError(message, code=code, request_id=rid)
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Run SDK calls; re-raise any SDK failure as a ``BackendError`` naming ``what``."""
+    try:
+        yield
+    except AzureError as exc:
+        raise translate(exc, what) from exc

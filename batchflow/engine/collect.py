@@ -1,0 +1,124 @@
+"""Stage 6: download outputs, gather each task's stdout, report failed tasks."""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from batchflow.engine.events import Event, EventSink
+from batchflow.engine.polling import retry_transient
+from batchflow.engine.protocols import BatchService, BlobStore, TaskInfo
+from batchflow.engine.redact import redact
+from batchflow.errors import BackendError, FailedTask
+from batchflow.plan_model import Plan
+
+STDERR_TAIL_LINES = 10
+FAILED_FILTER = "executionInfo/result eq 'failure'"
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    """One task's standard output, as the quickstart prints it."""
+
+    task_id: str
+    node_id: str
+    stdout: str
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What the collect stage gathered."""
+
+    downloaded: tuple[Path, ...]
+    refused: tuple[str, ...]  # blob names that would have landed outside the download dir
+    failed: tuple[FailedTask, ...]
+    outputs: tuple[TaskOutput, ...]
+
+
+def safe_destination(root: Path, blob: str) -> Path | None:
+    """Where ``blob`` lands under ``root``, or None if it would land anywhere else."""
+    parts = PurePosixPath(blob).parts
+    if not parts or blob.startswith("/") or any(p in ("..", ".", "") for p in parts):
+        return None
+    base = root.resolve()
+    dest = base.joinpath(*parts).resolve()
+    return dest if dest.is_relative_to(base) and dest != base else None
+
+
+def _tail(batch: BatchService, job_id: str, task_id: str, name: str, lines: int) -> str:
+    try:
+        raw = batch.read_task_file(job_id, task_id, name)
+    except BackendError:
+        return ""
+    return redact("\n".join(raw.decode("utf-8", "replace").splitlines()[-lines:]))
+
+
+def failed_tasks(plan: Plan, batch: BatchService) -> list[FailedTask]:
+    """The job's failed tasks with exit code, failure category and the tail of stderr."""
+    infos = retry_transient(lambda: batch.list_tasks(plan.job.id, FAILED_FILTER))
+    return [
+        FailedTask(
+            task_id=t.id,
+            exit_code=t.exit_code,
+            category=t.failure_category or "usererror",
+            message=redact(t.failure_message or t.failure_code or f"exit code {t.exit_code}"),
+            stderr_tail=_tail(batch, plan.job.id, t.id, "stderr.txt", STDERR_TAIL_LINES),
+        )
+        for t in infos
+    ]
+
+
+def task_outputs(plan: Plan, batch: BatchService, workers: int) -> list[TaskOutput]:
+    """Every task's stdout.txt, in the plan's order."""
+    listed: dict[str, TaskInfo] = {
+        t.id: t for t in retry_transient(lambda: batch.list_tasks(plan.job.id))
+    }
+    ids = [t.id for t in plan.tasks if t.id in listed]
+    read = functools.partial(_tail, batch, plan.job.id, name="stdout.txt", lines=10**9)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        texts = list(pool.map(lambda i: read(task_id=i), ids))
+    return [
+        TaskOutput(i, listed[i].node_id or "", text) for i, text in zip(ids, texts, strict=True)
+    ]
+
+
+def download_outputs(
+    plan: Plan, blobs: BlobStore, sink: EventSink, workers: int
+) -> tuple[list[Path], list[str]]:
+    """Download every blob of the output container into the download directory."""
+    if plan.download_dir is None:
+        return [], []
+    names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
+    pairs, refused = [], []
+    for name in names:
+        dest = safe_destination(plan.download_dir, name)
+        if dest is None:
+            refused.append(name)
+        else:
+            pairs.append((name, dest))
+    sink(Event("collect", f"downloading {len(pairs)} outputs", 0, len(pairs)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [
+            pool.submit(
+                retry_transient,
+                functools.partial(blobs.download, plan.output_container, name, dest),
+            )
+            for name, dest in pairs
+        ]
+        for i, fut in enumerate(futures, 1):
+            fut.result()
+            sink(Event("collect", f"downloaded {i} of {len(pairs)}", i, len(pairs)))
+    return [dest for _, dest in pairs], refused
+
+
+def collect(
+    plan: Plan, batch: BatchService, blobs: BlobStore, sink: EventSink, workers: int = 16
+) -> Collected:
+    """Outputs downloaded, stdout gathered (specs with print_stdout), failures listed."""
+    downloaded, refused = download_outputs(plan, blobs, sink, workers)
+    outputs = task_outputs(plan, batch, workers) if plan.print_stdout else []
+    return Collected(
+        tuple(downloaded), tuple(refused), tuple(failed_tasks(plan, batch)), tuple(outputs)
+    )

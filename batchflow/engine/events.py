@@ -1,0 +1,39 @@
+"""Progress events: what the engine reports while it works, for a progress bar or a log.
+
+Stages call ``sink(Event(...))``; the command line decides how (or whether) to show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Stage = str  # "inputs", "pool", "job", "tasks", "watch", "collect", "cleanup"
+
+
+@dataclass(frozen=True)
+class Event:
+    """``stage`` did something: a message, and where it stands (``done`` of ``total``)."""
+
+    stage: Stage
+    message: str
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class WatchProgress(Event):
+    """The watch stage's poll result: counts of the job's tasks."""
+
+    succeeded: int = 0
+    failed: int = 0
+    running: int = 0
+    active: int = 0
+
+
+EventSink = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """A sink that drops every event (``--json``, tests)."""
+    del event

@@ -1,0 +1,43 @@
+"""How the engine waits: adaptive poll intervals, and retries of transient failures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from batchflow.errors import TransientError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """Start polling at ``initial`` seconds; while nothing changes, stretch the interval by
+    ``factor`` up to ``maximum``; back to ``initial`` as soon as something moves."""
+
+    initial: float
+    maximum: float
+    factor: float = 1.5
+
+    def next(self, current: float, changed: bool) -> float:
+        """The interval after a poll that saw (or did not see) a change."""
+        return self.initial if changed else min(self.maximum, current * self.factor)
+
+
+LOCAL_POLL = PollPolicy(initial=0.1, maximum=0.5)
+AZURE_POLL = PollPolicy(initial=1.0, maximum=10.0)
+
+
+def retry_transient(fn: Callable[[], T], *, attempts: int = 6, delay: float = 0.2) -> T:
+    """``fn()``, called again after a ``TransientError`` (the SDK's own retries having been
+    spent, e.g. on a dropped connection during a POST), with a growing pause."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except TransientError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay * (2**attempt))
+    raise AssertionError("unreachable")  # the loop returns or raises

@@ -1,0 +1,112 @@
+"""Stage 2: create the pool or reuse a matching one, then wait for usable nodes."""
+
+from __future__ import annotations
+
+import time
+
+from batchflow.engine.bodies import pool_body
+from batchflow.engine.events import Event, EventSink
+from batchflow.engine.polling import PollPolicy, retry_transient
+from batchflow.engine.protocols import BatchService, NodeInfo, PoolInfo
+from batchflow.engine.redact import redact
+from batchflow.errors import BackendError, Conflict, FailedTask, WorkflowFailed
+from batchflow.plan_model import Plan, PoolPlan
+
+USABLE = frozenset({"idle", "running"})
+SETTLING = frozenset(
+    {"creating", "starting", "waitingforstarttask", "rebooting", "reimaging", "unknown"}
+)
+STDERR_TAIL_LINES = 20
+
+
+def differences(want: PoolPlan, have: PoolInfo) -> list[str]:
+    """What differs between the spec's pool and the existing one (empty: reusable)."""
+    diffs = []
+    if want.vm_size.lower() != have.vm_size.lower():
+        diffs.append(f"vm_size is {have.vm_size} (spec: {want.vm_size})")
+    img = want.image
+    wanted = (img.publisher, img.offer, img.sku, img.version, img.node_agent_sku)
+    if tuple(x.lower() for x in wanted) != tuple(x.lower() for x in have.image):
+        diffs.append(f"image is {'/'.join(have.image)} (spec: {'/'.join(wanted)})")
+    if want.slots_per_node != have.slots_per_node:
+        diffs.append(f"slots_per_node is {have.slots_per_node} (spec: {want.slots_per_node})")
+    return diffs
+
+
+def _mismatch(plan: Plan, diffs: list[str]) -> Conflict:
+    return Conflict(
+        f"pool {plan.pool.id} exists but does not match the spec: {'; '.join(diffs)}. "
+        f"Delete it with `batchflow down {plan.spec_path.name}` or give pool.id a new id.",
+        code="PoolMismatch",
+    )
+
+
+def ensure_pool(plan: Plan, batch: BatchService, input_url: str, sink: EventSink) -> bool:
+    """Create the pool unless it exists; an existing one must match. True if created."""
+    have = retry_transient(lambda: batch.get_pool(plan.pool.id))
+    created = False
+    if have is None:
+        try:
+            retry_transient(lambda: batch.create_pool(pool_body(plan.pool, input_url)))
+            created = True
+        except Conflict as exc:
+            if exc.code != "PoolExists":  # a retried create whose first attempt went through
+                raise
+        have = retry_transient(lambda: batch.get_pool(plan.pool.id))
+    if have is not None and have.state == "deleting":
+        raise Conflict(
+            f"pool {plan.pool.id} is being deleted; wait for it to go, then run again",
+            code="PoolBeingDeleted",
+        )
+    if have is not None and (diffs := differences(plan.pool, have)):
+        raise _mismatch(plan, diffs)
+    sink(Event("pool", f"{'created' if created else 'reusing'} pool {plan.pool.id}"))
+    return created
+
+
+def _start_task_failure(batch: BatchService, pool_id: str, node: NodeInfo) -> WorkflowFailed:
+    try:
+        raw = batch.read_node_file(pool_id, node.id, "startup/stderr.txt")
+        tail = "\n".join(raw.decode("utf-8", "replace").splitlines()[-STDERR_TAIL_LINES:])
+    except BackendError as exc:
+        tail = f"(could not read startup/stderr.txt: {exc})"
+    tail = redact(tail)
+    failed = FailedTask(
+        task_id="start task",
+        exit_code=None,
+        category="usererror",
+        message=f"start task failed on node {node.id}",
+        stderr_tail=tail,
+    )
+    return WorkflowFailed(
+        "pool",
+        f"the start task failed on node {node.id} of pool {pool_id}; its stderr:\n{tail}",
+        [failed],
+    )
+
+
+def wait_for_nodes(
+    plan: Plan, batch: BatchService, sink: EventSink, poll: PollPolicy, timeout_s: float
+) -> list[NodeInfo]:
+    """Until some node is usable and none is still starting; a failed start task stops the
+    run at once with its stderr."""
+    deadline = time.monotonic() + timeout_s
+    interval, last = poll.initial, ""
+    while True:
+        nodes = retry_transient(lambda: batch.list_nodes(plan.pool.id))
+        for node in nodes:
+            if node.state == "starttaskfailed":
+                raise _start_task_failure(batch, plan.pool.id, node)
+        usable = [n for n in nodes if n.state in USABLE]
+        settling = [n for n in nodes if n.state in SETTLING]
+        summary = f"{len(usable)} of {len(nodes)} nodes usable"
+        sink(Event("pool", summary, len(usable), max(len(nodes), 1)))
+        if usable and not settling:
+            return usable
+        if time.monotonic() > deadline:
+            raise WorkflowFailed(
+                "pool", f"no usable node in pool {plan.pool.id} after {timeout_s:.0f}s ({summary})"
+            )
+        interval = poll.next(interval, summary != last)
+        last = summary
+        time.sleep(interval)

@@ -1,0 +1,26 @@
+"""Keep secrets out of every message: SAS signatures, account keys, connection strings."""
+
+from __future__ import annotations
+
+import re
+
+_PATTERNS = (
+    # SAS signature in a query string: ...&sig=abc%2F...=&...
+    (re.compile(r"(?i)(\bsig=)[^&\s\"'<>]+"), r"\1REDACTED"),
+    # connection-string keys: AccountKey=...; SharedAccessSignature=...;
+    (
+        re.compile(r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature)=[^;\s\"']+"),
+        r"\1=REDACTED",
+    ),
+    # SharedKey authorization header: SharedKey account:signature
+    (re.compile(r"(SharedKey [^:\s]+:)[^\s\"']+"), r"\1REDACTED"),
+    # bearer tokens
+    (re.compile(r"(?i)(Bearer )[A-Za-z0-9\-_.~+/=]+"), r"\1REDACTED"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret it may carry replaced by ``REDACTED``."""
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text

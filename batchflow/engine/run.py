@@ -1,0 +1,137 @@
+"""The whole run: the seven stages in order, each idempotent, so a rerun resumes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchflow.engine.cleanup import cleanup
+from batchflow.engine.collect import Collected, collect
+from batchflow.engine.events import Event, EventSink
+from batchflow.engine.inputs import stage_inputs
+from batchflow.engine.job import ensure_job
+from batchflow.engine.polling import LOCAL_POLL, PollPolicy
+from batchflow.engine.pool import ensure_pool, wait_for_nodes
+from batchflow.engine.protocols import BatchService, BlobStore, TaskCounts
+from batchflow.engine.tasks import add_missing_tasks
+from batchflow.engine.watch import watch
+from batchflow.plan_model import Plan
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: poll policy (local or Azure), parallelism, whether to skip cleanup."""
+
+    poll: PollPolicy = LOCAL_POLL
+    workers: int = 16
+    keep: bool = False
+    pool_timeout_s: float = 1800.0
+
+
+@dataclass
+class RunResult:
+    """What a run did and how it ended."""
+
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    unchanged_inputs: int = 0
+    pool_created: bool = False
+    tasks_added: int = 0
+    tasks_existing: int = 0
+    counts: TaskCounts | None = None
+    collected: Collected | None = None
+    cleaned: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        """Every task ran to success."""
+        return self.collected is not None and not self.collected.failed
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able summary (``batchflow run --json``)."""
+        c, col = self.counts, self.collected
+        return {
+            "succeeded": self.succeeded,
+            "inputs": {
+                "uploaded": self.uploaded,
+                "uploaded_bytes": self.uploaded_bytes,
+                "unchanged": self.unchanged_inputs,
+            },
+            "pool": {"created": self.pool_created},
+            "tasks": {
+                "added": self.tasks_added,
+                "already_present": self.tasks_existing,
+                **(
+                    {"succeeded": c.succeeded, "failed": c.failed, "completed": c.completed}
+                    if c
+                    else {}
+                ),
+            },
+            "failed_tasks": [
+                {
+                    "id": f.task_id,
+                    "exit_code": f.exit_code,
+                    "category": f.category,
+                    "message": f.message,
+                    "stderr_tail": f.stderr_tail,
+                }
+                for f in (col.failed if col else ())
+            ],
+            "downloaded": [str(p) for p in (col.downloaded if col else ())],
+            "refused_outputs": list(col.refused if col else ()),
+            "stdout": [
+                {"task": o.task_id, "node": o.node_id, "stdout": o.stdout}
+                for o in (col.outputs if col else ())
+            ],
+            "cleaned_up": self.cleaned,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+class _Timer:
+    def __init__(self, result: RunResult, sink: EventSink) -> None:
+        self.result, self.sink, self.t0 = result, sink, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.result.seconds[stage] = now - self.t0
+        self.t0 = now
+        self.sink(Event(stage, "done"))
+
+
+def run_plan(
+    plan: Plan,
+    batch: BatchService,
+    blobs: BlobStore,
+    sink: EventSink,
+    options: RunOptions | None = None,
+) -> RunResult:
+    """Run ``plan`` to the end. Failed tasks are in the result (``succeeded`` False); a
+    failing stage raises ``BatchflowError``."""
+    opts = options or RunOptions()
+    res = RunResult()
+    timer = _Timer(res, sink)
+    staged = stage_inputs(plan, blobs, sink, opts.workers)
+    res.uploaded, res.uploaded_bytes = staged.uploaded, staged.uploaded_bytes
+    res.unchanged_inputs = staged.unchanged
+    timer.lap("inputs")
+    res.pool_created = ensure_pool(plan, batch, staged.input_url, sink)
+    wait_for_nodes(plan, batch, sink, opts.poll, opts.pool_timeout_s)
+    timer.lap("pool")
+    job = ensure_job(plan, batch, sink)
+    timer.lap("job")
+    res.tasks_added, res.tasks_existing = add_missing_tasks(
+        plan, batch, staged.input_url, staged.output_url, sink
+    )
+    timer.lap("tasks")
+    total = len(plan.tasks) + (plan.job.final_task is not None)
+    res.counts = watch(plan, batch, job, total, sink, opts.poll)
+    timer.lap("watch")
+    res.collected = collect(plan, batch, blobs, sink, opts.workers)
+    timer.lap("collect")
+    if not opts.keep:
+        res.cleaned = cleanup(plan, batch, blobs, res.succeeded, sink)
+    timer.lap("cleanup")
+    return res

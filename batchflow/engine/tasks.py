@@ -1,0 +1,102 @@
+"""Stage 4: add the tasks the job does not have yet, in concurrent chunks of 100.
+
+One listing (``$select=id``) says what exists; each chunk goes in one ``addtaskcollection``
+call. Per-task TaskExists is success (a retried call that went through the first time);
+per-task server errors are retried; RequestBodyTooLarge halves the chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from batchflow.engine.bodies import task_body
+from batchflow.engine.events import Event, EventSink
+from batchflow.engine.polling import retry_transient
+from batchflow.engine.protocols import BatchService, Json
+from batchflow.errors import BackendError, TransientError
+from batchflow.plan_model import Plan, TaskPlan
+
+CHUNK = 100
+SERVER_ERROR_ATTEMPTS = 8
+
+
+def all_tasks(plan: Plan) -> Iterator[TaskPlan]:
+    """The plan's tasks, then its final task if any."""
+    yield from plan.tasks
+    if plan.job.final_task is not None:
+        yield plan.job.final_task
+
+
+def _chunks(items: Iterable[Json], size: int) -> Iterator[list[Json]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def add_chunk(batch: BatchService, job_id: str, bodies: Sequence[Json]) -> int:
+    """Add ``bodies``; returns how many were added now. Raises on a task the service refuses."""
+    pending, added = list(bodies), 0
+    for attempt in range(SERVER_ERROR_ATTEMPTS):
+        try:
+            results = batch.add_tasks(job_id, pending)
+        except BackendError as exc:
+            if exc.code == "RequestBodyTooLarge" and len(pending) > 1:
+                half = len(pending) // 2
+                return (
+                    added
+                    + add_chunk(batch, job_id, pending[:half])
+                    + add_chunk(batch, job_id, pending[half:])
+                )
+            if not isinstance(exc, TransientError) or attempt == SERVER_ERROR_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
+            continue
+        by_id = {b["id"]: b for b in pending}
+        retry: list[Json] = []
+        for res in results:
+            if res.status == "success":
+                added += 1
+            elif res.status == "servererror":
+                retry.append(by_id[res.task_id])
+            elif res.code != "TaskExists":
+                raise BackendError(f"task {res.task_id} was refused: {res.message}", code=res.code)
+        if not retry:
+            return added
+        pending = retry
+        time.sleep(0.1 * 2**attempt)
+    raise TransientError(
+        f"{len(pending)} tasks could not be added after {SERVER_ERROR_ATTEMPTS} attempts",
+        code="ServerError",
+    )
+
+
+def add_missing_tasks(
+    plan: Plan,
+    batch: BatchService,
+    input_url: str,
+    output_url: str,
+    sink: EventSink,
+    workers: int = 8,
+) -> tuple[int, int]:
+    """Add every task of the plan the job lacks. Returns (added now, already there)."""
+    existing = {i.lower() for i in retry_transient(lambda: batch.list_task_ids(plan.job.id))}
+    missing = (
+        task_body(t, input_url, output_url) for t in all_tasks(plan) if t.id.lower() not in existing
+    )
+    total = len(plan.tasks) + (plan.job.final_task is not None)
+    todo = total - len(existing)
+    sink(
+        Event(
+            "tasks", f"{len(existing)} tasks already in job, adding {max(todo, 0)}", 0, max(todo, 0)
+        )
+    )
+    added = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(add_chunk, batch, plan.job.id, c) for c in _chunks(missing, CHUNK)]
+        for fut in futures:
+            added += fut.result()
+            sink(Event("tasks", f"added {added} tasks", added, max(todo, added)))
+    return added, len(existing)

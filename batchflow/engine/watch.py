@@ -1,0 +1,83 @@
+"""Stage 5: watch the job until every task has completed, with ONE call per poll.
+
+``get_job_task_counts`` costs the same for 10 tasks or 100,000, so the watch never lists
+tasks. The interval adapts: short while counts move, stretched while nothing changes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Callable
+
+from batchflow.engine.events import EventSink, WatchProgress
+from batchflow.engine.polling import PollPolicy
+from batchflow.engine.protocols import BatchService, JobInfo, TaskCounts
+from batchflow.errors import TransientError, WorkflowFailed
+from batchflow.plan_model import Plan
+
+TRANSIENT_POLLS_TOLERATED = 30
+
+
+def _deadline(plan: Plan, job: JobInfo) -> float | None:
+    """Monotonic time at which the job's own timeout has passed, if it has one."""
+    if not plan.job.timeout_s:
+        return None
+    started = job.created or _dt.datetime.now(_dt.timezone.utc)
+    left = (
+        started + _dt.timedelta(seconds=plan.job.timeout_s) - _dt.datetime.now(_dt.timezone.utc)
+    ).total_seconds()
+    return time.monotonic() + left
+
+
+def done(counts: TaskCounts, total: int) -> bool:
+    """Every task of the plan has completed (successfully or not)."""
+    return counts.active == 0 and counts.running == 0 and counts.completed >= total
+
+
+def watch(
+    plan: Plan,
+    batch: BatchService,
+    job: JobInfo,
+    total: int,
+    sink: EventSink,
+    poll: PollPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TaskCounts:
+    """Poll task counts until the job's tasks are all completed; returns the last counts."""
+    deadline = _deadline(plan, job)
+    interval, last, transient = poll.initial, None, 0
+    while True:
+        try:
+            counts = batch.task_counts(job.id)
+            transient = 0
+        except TransientError:
+            transient += 1
+            if transient > TRANSIENT_POLLS_TOLERATED:
+                raise
+            sleep(interval)
+            continue
+        sink(
+            WatchProgress(
+                "watch",
+                "running",
+                counts.completed,
+                total,
+                succeeded=counts.succeeded,
+                failed=counts.failed,
+                running=counts.running,
+                active=counts.active,
+            )
+        )
+        if done(counts, total):
+            return counts
+        if deadline is not None and time.monotonic() > deadline:
+            raise WorkflowFailed(
+                "watch",
+                f"job {job.id} reached its timeout of "
+                f"{plan.job.timeout_s}s with {total - counts.completed} "
+                "tasks unfinished",
+            )
+        interval = poll.next(interval, counts != last)
+        last = counts
+        sleep(interval)
