@@ -61,7 +61,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             _azurite_bin(), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-            "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
+            "--disableTelemetry", "--skipApiVersionCheck",
             "--silent", "--location", str(workdir),
         ],
         stdout=subprocess.DEVNULL,
