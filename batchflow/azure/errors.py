@@ -35,7 +35,7 @@ def _code(exc: HttpResponseError) -> str:
     code = getattr(error, "code", None) or getattr(exc, "error_code", None)
     if not code and exc.response is not None:
         code = _headers(exc).get("x-ms-error-code")
-    return str(code or "")
+    return str(getattr(code, "value", code) or "")
 
 
 def _request_id(exc: HttpResponseError) -> str:

@@ -1,0 +1,110 @@
+"""Both BlobStores against real storage: Azurite through azure-storage-blob, and the local
+directory store; and the staging stage on top of them (uploads only what changed)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchflow.azure.blob import AzureBlobStore
+from batchflow.engine.events import Event
+from batchflow.engine.inputs import stage_inputs
+from batchflow.engine.protocols import BlobStore
+from batchflow.errors import BackendError
+from batchflow.local.blobs import LocalBlobStore
+from tests.engine.planning import make_plan, upload_of
+
+HOSTILE = ["a b;rm -rf ~.txt", "$(touch pwned).txt", "sub/dir/ünï.txt"]
+
+
+@pytest.fixture(params=["local", "azurite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    if request.param == "local":
+        yield LocalBlobStore(tmp_path / "blobs")
+    else:
+        yield AzureBlobStore.from_connection_string(request.getfixturevalue("azurite"))
+
+
+def _unique(prefix: str, tmp_path: Path) -> str:
+    """A valid container-name stem unique to the test (Azurite is shared by the session)."""
+    return f"{prefix}{abs(hash(str(tmp_path))) % 10**8}"
+
+
+def _files(root: Path, names: list[str]) -> list[Path]:
+    paths = []
+    for i, name in enumerate(names):
+        p = root / "in" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"content {i} of {name}\n")
+        paths.append(p)
+    return paths
+
+
+def test_roundtrip_with_hostile_names(store: BlobStore, tmp_path: Path) -> None:
+    container = _unique("rt", tmp_path)
+    store.ensure_container(container)
+    store.ensure_container(container)  # idempotent
+    for path, name in zip(_files(tmp_path, HOSTILE), HOSTILE, strict=True):
+        up = upload_of(path, name)
+        assert store.upload(container, name, path, up.md5) == up.size
+    listed = store.list_md5(container)
+    assert sorted(listed) == sorted(HOSTILE)
+    for name in HOSTILE:
+        dest = tmp_path / "dl" / name
+        store.download(container, name, dest)
+        assert dest.read_text() == (tmp_path / "in" / name).read_text()
+        assert listed[name] == upload_of(dest, name).md5
+    assert not (tmp_path / "pwned").exists()
+    store.delete_container(container)
+    assert store.list_md5(container) == {}
+    store.delete_container(container)  # absent: no error
+
+
+def test_staging_uploads_only_changes(store: BlobStore, tmp_path: Path) -> None:
+    names = [f"f{i}.txt" for i in range(20)]
+    paths = _files(tmp_path, names)
+    ups = [upload_of(p, n) for p, n in zip(paths, names, strict=True)]
+    plan = make_plan(tmp_path, uploads=ups, name=_unique("s", tmp_path))
+    events: list[Event] = []
+    first = stage_inputs(plan, store, events.append)
+    assert (first.uploaded, first.unchanged) == (20, 0)
+    assert first.uploaded_bytes == sum(u.size for u in ups)
+    again = stage_inputs(plan, store, events.append)
+    assert (again.uploaded, again.uploaded_bytes, again.unchanged) == (0, 0, 20)
+    paths[3].write_text("changed\n")
+    ups[3] = upload_of(paths[3], names[3])
+    plan = make_plan(tmp_path, uploads=ups, name=plan.name)
+    third = stage_inputs(plan, store, events.append)
+    assert (third.uploaded, third.unchanged) == (1, 19)
+    assert any(e.stage == "inputs" for e in events)
+
+
+def test_azurite_sas_is_least_privilege(azurite: str, tmp_path: Path) -> None:
+    store = AzureBlobStore.from_connection_string(azurite)
+    store.ensure_container("sas-check")
+    path = _files(tmp_path, ["x.txt"])[0]
+    store.upload("sas-check", "x.txt", path, upload_of(path, "x.txt").md5)
+    expiry = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=1)
+    read_url = store.container_url("sas-check", "read", expiry)
+    write_url = store.container_url("sas-check", "write", expiry)
+    assert "sp=rl&" in read_url and "sp=cw&" in write_url
+    base, _, query = read_url.partition("?")
+    with urllib.request.urlopen(f"{base}/x.txt?{query}") as resp:
+        assert resp.read() == path.read_bytes()
+    base, _, query = write_url.partition("?")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{base}/x.txt?{query}")
+    assert err.value.code == 403  # write-only: cannot read back
+
+
+def test_local_store_refuses_escaping_names(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    src = _files(tmp_path, ["ok.txt"])[0]
+    for bad in ("../evil.txt", "/abs.txt", "a/../../b"):
+        with pytest.raises(BackendError):
+            store.upload("c", bad, src, b"")
+    assert not (tmp_path / "evil.txt").exists()
