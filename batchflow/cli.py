@@ -64,6 +64,74 @@ def schema() -> None:
     _run(schema_cmd)
 
 
+TARGET_FLAG = click.option(
+    "--target", type=click.Choice(["local", "azure"]), default=None,
+    help="Where to run (default: azure when AZURE_BATCH_* is set, else local).",
+)
+STORAGE_FLAG = click.option(
+    "--storage", type=click.Choice(["local", "azurite"]), default=None,
+    help="Local target's blob storage: a directory beside the spec, or Azurite.",
+)
+
+
+@cli.command()
+@click.argument("spec", type=SPEC)
+@TARGET_FLAG
+@STORAGE_FLAG
+@SET_FLAG
+@JSON_FLAG
+@click.option("--keep", is_flag=True, help="Skip the spec's cleanup (keep job, pool, inputs).")
+def run(spec: str, target: str | None, storage: str | None, overrides: Sequence[str],
+        as_json: bool, keep: bool) -> None:
+    """Run SPEC: upload inputs, create pool and job, add tasks, watch, collect, clean up."""
+    from batchflow.commands.run import run_cmd
+
+    _run(lambda: run_cmd(spec, overrides, target, storage, as_json, keep))
+
+
+@cli.command()
+@click.argument("spec", type=SPEC)
+@TARGET_FLAG
+@STORAGE_FLAG
+@SET_FLAG
+@JSON_FLAG
+def status(spec: str, target: str | None, storage: str | None, overrides: Sequence[str],
+           as_json: bool) -> None:
+    """Show SPEC's pool, job, task counts and failed tasks."""
+    from batchflow.commands.status import status_cmd
+
+    _run(lambda: status_cmd(spec, overrides, as_json, target, storage))
+
+
+@cli.command()
+@click.argument("spec", type=SPEC)
+@click.argument("task")
+@click.option("--stderr", is_flag=True, help="Print stderr.txt instead of stdout.txt.")
+@TARGET_FLAG
+@STORAGE_FLAG
+@SET_FLAG
+def logs(spec: str, task: str, stderr: bool, target: str | None, storage: str | None,
+         overrides: Sequence[str]) -> None:
+    """Print TASK's standard output (or error) from SPEC's job."""
+    from batchflow.commands.logs import logs_cmd
+
+    _run(lambda: logs_cmd(spec, task, stderr, overrides, target, storage))
+
+
+@cli.command()
+@click.argument("spec", type=SPEC)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@TARGET_FLAG
+@STORAGE_FLAG
+@SET_FLAG
+def down(spec: str, yes: bool, target: str | None, storage: str | None,
+         overrides: Sequence[str]) -> None:
+    """Delete what SPEC created: job, pool, containers and local state."""
+    from batchflow.commands.down import down_cmd
+
+    _run(lambda: down_cmd(spec, overrides, yes, target, storage))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="batchflow")

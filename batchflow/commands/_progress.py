@@ -1,0 +1,51 @@
+"""Progress on stderr with rich: one bar per stage, the watch bar with task counts."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from batchflow.engine.events import Event, EventSink, WatchProgress, ignore
+
+
+class _RichView:
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.progress = Progress(
+            TextColumn("{task.fields[stage]:>8}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True), transient=False,
+        )
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, event: Event) -> None:
+        bar = self.bars.get(event.stage)
+        if bar is None:
+            bar = self.progress.add_task("", stage=event.stage, total=None)
+            self.bars[event.stage] = bar
+        text = event.message
+        if isinstance(event, WatchProgress):
+            text = (f"[green]{event.succeeded} succeeded[/] [red]{event.failed} failed[/] "
+                    f"{event.running} running {event.active} waiting")
+        if event.message == "done":
+            total = self.progress.tasks[bar].total or 1
+            self.progress.update(bar, completed=total, total=total)
+            return
+        self.progress.update(bar, description=text, completed=event.done,
+                             total=event.total or None)
+
+
+@contextmanager
+def progress_sink(enabled: bool) -> Iterator[EventSink]:
+    """A sink drawing progress on stderr (or dropping events when not ``enabled``)."""
+    if not enabled:
+        yield ignore
+        return
+    view = _RichView()
+    with view.progress:
+        yield view
+    sys.stderr.flush()

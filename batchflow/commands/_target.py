@@ -1,0 +1,112 @@
+"""Pick and open the target a command runs against: local (emulator) or Azure.
+
+``--target local`` is the default when no AZURE_BATCH_* account is configured; its storage is
+the directory store beside the spec, or Azurite with ``--storage azurite`` (or when
+AZURE_STORAGE_CONNECTION_STRING points at 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batchflow.engine.polling import AZURE_POLL, LOCAL_POLL, PollPolicy
+from batchflow.engine.protocols import BatchService, BlobStore
+from batchflow.errors import ConfigError, UsageError
+
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass
+class Target:
+    """An open target: the two services, how to poll, what to tell the user first."""
+
+    kind: str  # local | azure
+    batch: BatchService
+    blobs: BlobStore
+    poll: PollPolicy
+    banner: str
+    state_dir: Path | None = None
+    emulator: Any = None  # the in-process EmulatorServer on the local target
+
+
+def _azurite_conn(env: Mapping[str, str]) -> str | None:
+    conn = env.get("AZURE_STORAGE_CONNECTION_STRING", "")
+    return conn if any(host in conn for host in _LOOPBACK) else None
+
+
+def choose(target: str | None, env: Mapping[str, str]) -> tuple[str, str]:
+    """(target, why) from the flag and the environment."""
+    from batchflow.azure.config import batch_configured
+
+    if target:
+        return target, f"--target {target}"
+    if batch_configured(env):
+        return "azure", "AZURE_BATCH_ENDPOINT is set"
+    return "local", "no AZURE_BATCH_* account is configured"
+
+
+def _local_blobs(spec_path: Path, storage: str | None, env: Mapping[str, str]) -> BlobStore:
+    from batchflow.local.target import blobs_dir
+
+    conn = _azurite_conn(env)
+    if storage == "azurite" or (storage is None and conn):
+        if not conn:
+            raise ConfigError("--storage azurite needs AZURE_STORAGE_CONNECTION_STRING set to "
+                              "Azurite's connection string (BlobEndpoint=http://127.0.0.1:...)")
+        from batchflow.azure.connect import blob_store_from_connection_string
+
+        return blob_store_from_connection_string(conn)
+    from batchflow.local.blobs import LocalBlobStore
+
+    return LocalBlobStore(blobs_dir(spec_path))
+
+
+@contextlib.contextmanager
+def _local(spec_path: Path, storage: str | None, why: str,
+           env: Mapping[str, str]) -> Iterator[Target]:
+    from batchflow.azure.connect import batch_service
+    from batchflow.local.target import start_emulator, state_dir
+
+    blobs = _local_blobs(spec_path, storage, env)
+    state = state_dir(spec_path)
+    server = start_emulator(spec_path)
+    batch = batch_service(server.url, server.account, server.key, fast=True)
+    banner = (f"Running on the local target ({why}): Batch emulator on {server.url}, "
+              f"state in {state}, blobs in {blobs.describe()}.")
+    try:
+        yield Target("local", batch, blobs, LOCAL_POLL, banner, state, server)
+    finally:
+        batch.close()
+        server.stop()
+
+
+@contextlib.contextmanager
+def _azure(storage: str | None, why: str, env: Mapping[str, str]) -> Iterator[Target]:
+    from batchflow.azure.config import read_account
+    from batchflow.azure.connect import azure_services
+
+    if storage == "azurite":
+        raise UsageError("--storage azurite works with --target local only: Azure Batch "
+                         "nodes cannot reach an Azurite on this machine")
+    acct = read_account(env)
+    batch, blobs = azure_services(acct)
+    banner = f"Running on Azure Batch {acct.batch_endpoint} ({why}), storage {blobs.describe()}."
+    try:
+        yield Target("azure", batch, blobs, AZURE_POLL, banner)
+    finally:
+        batch.close()
+
+
+def open_target(spec_path: Path, target: str | None, storage: str | None,
+                env: Mapping[str, str] | None = None) -> contextlib.AbstractContextManager[Target]:
+    """The target for ``spec_path`` (a context manager: the local emulator stops on exit)."""
+    env = os.environ if env is None else env
+    kind, why = choose(target, env)
+    if kind == "local":
+        return _local(spec_path, storage, why, env)
+    return _azure(storage, why, env)

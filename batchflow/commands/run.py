@@ -1,0 +1,75 @@
+"""``batchflow run SPEC``: stage inputs, pool, job, tasks, watch, collect, cleanup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from batchflow.commands._common import load_plan, out, out_json, say
+from batchflow.engine.redact import redact
+from batchflow.errors import FailedTask, WorkflowFailed
+
+
+def _stdout_blocks(result: object) -> None:
+    from batchflow.engine.run import RunResult
+
+    assert isinstance(result, RunResult)
+    for o in result.collected.outputs if result.collected else ():
+        out(f"Task: {o.task_id}\nNode: {o.node_id}\nStandard out:\n{o.stdout}\n")
+
+
+def describe_failures(tasks: Sequence[FailedTask]) -> str:
+    """The failed-task report: id, exit code, category, message and stderr tail."""
+    lines = []
+    for t in tasks:
+        lines.append(f"FAILED {t.task_id}: exit code {t.exit_code}, {t.category}: {t.message}")
+        lines.extend(f"    {line}" for line in t.stderr_tail.splitlines())
+    return redact("\n".join(lines))
+
+
+def _interrupted(kind: str, spec: str) -> None:
+    if kind == "local":
+        say("Stopped watching. The local emulator stops with this process: tasks that were "
+            f"running will be requeued and run again when you run `batchflow run {spec}` "
+            f"again. To remove everything instead: `batchflow down {spec}`.")
+    else:
+        say("Stopped watching; the job keeps running on Azure Batch. Resume watching with "
+            f"`batchflow run {spec}`, check with `batchflow status {spec}`, or delete it all "
+            f"with `batchflow down {spec}`.")
+
+
+def run_cmd(spec: str, overrides: Sequence[str], target: str | None, storage: str | None,
+            as_json: bool, keep: bool) -> int:
+    """Run the spec to the end; 0 when every task succeeded, WorkflowFailed (1) otherwise."""
+    from batchflow.commands._progress import progress_sink
+    from batchflow.commands._target import open_target
+    from batchflow.engine.run import RunOptions, run_plan
+
+    plan = load_plan(spec, overrides)
+    with open_target(plan.spec_path, target, storage) as tgt:
+        say(tgt.banner)
+        try:
+            with progress_sink(not as_json) as sink:
+                result = run_plan(plan, tgt.batch, tgt.blobs, sink,
+                                  RunOptions(poll=tgt.poll, keep=keep))
+        except KeyboardInterrupt:
+            _interrupted(tgt.kind, spec)
+            raise
+    if as_json:
+        out_json(result.to_json())
+    else:
+        _stdout_blocks(result)
+    failed = result.collected.failed if result.collected else ()
+    if result.collected and result.collected.refused:
+        say("refused to download outputs that would land outside the download directory: "
+            + ", ".join(repr(n) for n in result.collected.refused))
+    if failed:
+        if not as_json:
+            out(describe_failures(failed))
+        total = len(plan.tasks)
+        raise WorkflowFailed("tasks", f"{len(failed)} of {total} tasks failed", failed)
+    if not as_json:
+        counts = result.counts
+        done = counts.succeeded if counts else 0
+        where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
+        say(f"All {done} tasks succeeded{where}.")
+    return 0
