@@ -1,0 +1,1 @@
+"""The command implementations: plain functions returning an exit code, imported lazily."""

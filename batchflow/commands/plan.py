@@ -1,0 +1,142 @@
+"""``batchflow plan SPEC``: what a run would create, upload and add. Touches nothing.
+
+``--json`` writes the whole plan; tasks are streamed one by one as they are rendered, so a
+100,000-task sweep never sits in memory. rich is imported only for the readable summary.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+from batchflow.plan import build_plan
+from batchflow.plan_model import Plan, PoolPlan, TaskPlan
+from batchflow.spec import load_spec
+
+SHOWN_COMMANDS = 5
+
+
+def task_json(task: TaskPlan) -> dict[str, Any]:
+    """A TaskPlan as plain JSON data."""
+    return {
+        "id": task.id,
+        "command": task.command,
+        "inputs": [{"blob": i.blob, "path": i.path} for i in task.inputs],
+        "environment": dict(task.environment),
+        "max_retries": task.max_retries,
+        "timeout_s": task.timeout_s,
+        "outputs": [
+            {"pattern": o.pattern, "destination": o.destination, "condition": o.condition}
+            for o in task.outputs
+        ],
+        "depends_on": list(task.depends_on),
+    }
+
+
+def _pool_json(pool: PoolPlan) -> dict[str, Any]:
+    st = pool.start_task
+    return {
+        "id": pool.id,
+        "vm_size": pool.vm_size,
+        "image": vars(pool.image),
+        "dedicated": pool.dedicated,
+        "spot": pool.spot,
+        "slots_per_node": pool.slots_per_node,
+        "autoscale_formula": pool.autoscale_formula,
+        "autoscale_interval_s": pool.autoscale_interval_s,
+        "start_task": None
+        if st is None
+        else {
+            "command": st.command,
+            "inputs": [{"blob": i.blob, "path": i.path} for i in st.inputs],
+            "environment": dict(st.environment),
+            "elevated": st.elevated,
+            "wait_for_success": st.wait_for_success,
+            "max_retries": st.max_retries,
+        },
+    }
+
+
+def _head_json(plan: Plan) -> dict[str, Any]:
+    job = plan.job
+    return {
+        "name": plan.name,
+        "spec_path": str(plan.spec_path),
+        "containers": {"input": plan.input_container, "output": plan.output_container},
+        "uploads": [
+            {"path": str(u.local_path), "blob": u.blob, "size": u.size, "md5": u.md5.hex()}
+            for u in plan.uploads
+        ],
+        "pool": _pool_json(plan.pool),
+        "job": {
+            "id": job.id,
+            "pool_id": job.pool_id,
+            "uses_dependencies": job.uses_dependencies,
+            "timeout_s": job.timeout_s,
+            "final_task": task_json(job.final_task) if job.final_task else None,
+        },
+        "download_dir": str(plan.download_dir) if plan.download_dir else None,
+        "print_stdout": plan.print_stdout,
+        "cleanup": vars(plan.cleanup),
+        "task_count": len(plan.tasks),
+    }
+
+
+def write_json(plan: Plan, out: IO[str]) -> None:
+    """Write ``plan`` as one JSON object, streaming its ``tasks`` list."""
+    head = json.dumps(_head_json(plan))
+    out.write(head[:-1] + ', "tasks": [')
+    encode = json.JSONEncoder().encode
+    sep = "\n"
+    for task in plan.tasks:
+        out.write(sep + encode(task_json(task)))
+        sep = ",\n"
+    out.write("\n]}\n")
+
+
+def _summary(plan: Plan) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    pool, job = plan.pool, plan.job
+    nodes = f"{pool.dedicated} dedicated, {pool.spot} spot"
+    if pool.autoscale_formula:
+        nodes = "autoscale formula"
+    total = sum(u.size for u in plan.uploads)
+    table = Table(title=f"plan for {plan.name} ({plan.spec_path.name})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(
+        "containers", f"{plan.input_container} (inputs), {plan.output_container} (outputs)"
+    )
+    table.add_row("uploads", f"{len(plan.uploads)} files, {total:,} bytes")
+    table.add_row(
+        "pool", f"{pool.id}: {pool.vm_size}, {pool.image.offer}/{pool.image.sku}, {nodes}"
+    )
+    table.add_row(
+        "job", f"{job.id}" + (" (with task dependencies)" if job.uses_dependencies else "")
+    )
+    table.add_row("tasks", f"{len(plan.tasks):,}")
+    if job.final_task:
+        table.add_row("final task", job.final_task.id)
+    table.add_row("download", str(plan.download_dir or "-"))
+    console.print(table)
+    commands = Table("task id", "command line", title=f"first {SHOWN_COMMANDS} tasks")
+    for i, task in enumerate(plan.tasks):
+        if i == SHOWN_COMMANDS:
+            break
+        commands.add_row(task.id, task.command)
+    console.print(commands)
+
+
+def plan_cmd(spec: str, overrides: Sequence[str], as_json: bool) -> int:
+    """Validate ``spec`` and show its plan."""
+    plan = build_plan(load_spec(spec, overrides))
+    if as_json:
+        write_json(plan, sys.stdout)
+    else:
+        _summary(plan)
+    return 0

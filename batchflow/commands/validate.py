@@ -1,0 +1,45 @@
+"""``batchflow validate SPEC...``: check specs without touching anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from batchflow.errors import Problem, SpecError
+from batchflow.spec import load_spec
+
+
+def _check(path: str, overrides: Sequence[str]) -> tuple[int | None, list[Problem]]:
+    """(task count, []) when valid, (None, problems) when not."""
+    from batchflow.spec.expand import RenderedTasks
+
+    try:
+        spec = load_spec(path, overrides)
+    except SpecError as exc:
+        return None, list(exc.problems)
+    return len(RenderedTasks(spec)), []
+
+
+def validate_cmd(specs: Sequence[str], overrides: Sequence[str], as_json: bool) -> int:
+    """Validate every spec; report all problems of all specs; 0 if all valid, else 2."""
+    results = [(path, *_check(path, overrides)) for path in specs]
+    valid = all(not problems for _, _, problems in results)
+    if as_json:
+        doc: dict[str, Any] = {
+            "valid": valid,
+            "specs": [
+                {"path": p, "valid": not probs, "problems": [asdict(x) for x in probs]}
+                for p, _, probs in results
+            ],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return 0 if valid else 2
+    for path, count, problems in results:
+        if not problems:
+            sys.stdout.write(f"{path}: valid ({count} task{'s' if count != 1 else ''})\n")
+    if not valid:
+        raise SpecError([p for _, _, probs in results for p in probs])
+    return 0

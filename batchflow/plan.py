@@ -1,0 +1,94 @@
+"""``build_plan(spec) -> Plan``: what a run would create, upload and add. Touches no service.
+
+The only I/O is reading the input files to size and hash them (their MD5 decides, at run time,
+which ones need uploading again). Tasks stay lazy: ``Plan.tasks`` renders as it is iterated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from batchflow.plan_model import (
+    InputFile,
+    JobPlan,
+    Plan,
+    PoolPlan,
+    StartTaskPlan,
+    Upload,
+)
+from batchflow.spec.expand import RenderedTasks, final_task
+from batchflow.spec.model import LocalFile, Spec
+
+_CHUNK = 1 << 20
+
+
+def _md5(path: LocalFile) -> bytes:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.local.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def _uploads(files: Iterable[LocalFile]) -> tuple[Upload, ...]:
+    seen: dict[str, Upload] = {}
+    for f in files:
+        if f.blob not in seen:
+            seen[f.blob] = Upload(f.local, f.blob, f.local.stat().st_size, _md5(f))
+    return tuple(seen.values())
+
+
+def _pool(spec: Spec) -> PoolPlan:
+    p = spec.pool
+    start = None
+    if p.start_task is not None:
+        st = p.start_task
+        start = StartTaskPlan(
+            command=st.command,
+            inputs=tuple(InputFile(f.blob, f.local.name) for f in st.files),
+            environment=dict(st.environment),
+            elevated=st.elevated,
+            wait_for_success=st.wait_for_success,
+            max_retries=st.retries,
+        )
+    return PoolPlan(
+        id=p.id,
+        vm_size=p.vm_size,
+        image=p.image,
+        dedicated=p.dedicated,
+        spot=p.spot,
+        slots_per_node=p.slots_per_node,
+        start_task=start,
+        autoscale_formula=p.autoscale_formula,
+        autoscale_interval_s=p.autoscale_interval_s,
+    )
+
+
+def build_plan(spec: Spec) -> Plan:
+    """The Plan for a validated ``spec``."""
+    tasks = RenderedTasks(spec)
+    final = None
+    if spec.tasks.final is not None:
+        final = final_task(spec, tuple(t.id for t in tasks))
+    uses_dependencies = final is not None or any(i.depends_on for i in spec.tasks.items)
+    start_files = spec.pool.start_task.files if spec.pool.start_task else ()
+    return Plan(
+        name=spec.name,
+        spec_path=spec.path,
+        input_container=spec.input_container,
+        output_container=spec.output_container,
+        uploads=_uploads((*spec.inputs, *start_files)),
+        pool=_pool(spec),
+        job=JobPlan(
+            id=spec.job_id,
+            pool_id=spec.pool.id,
+            uses_dependencies=uses_dependencies,
+            timeout_s=spec.job_timeout_s,
+            final_task=final,
+        ),
+        tasks=tasks,
+        download_dir=spec.download,
+        print_stdout=spec.tasks.print_stdout,
+        cleanup=spec.cleanup,
+    )

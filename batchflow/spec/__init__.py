@@ -1,0 +1,68 @@
+"""The spec layer: a YAML file -> a validated, frozen ``Spec``, or a SpecError listing every
+problem, each located at ``file:line:col``.
+
+    text --loader--> located Document --schema--> --build--> Spec --checks (every task)--> ok
+
+Nothing here imports azure.* or rich; jsonschema is imported when a spec is validated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from batchflow.errors import Problem, SpecError
+from batchflow.spec.model import Spec
+
+__all__ = ["Spec", "load_spec", "read_document"]
+
+
+def _read(path: str) -> bytes:
+    p = Path(path)
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        message = "no such file"
+    except IsADirectoryError:
+        message = "is a directory, not a spec file"
+    except PermissionError:
+        message = "permission denied"
+    except OSError as exc:
+        message = f"cannot be read: {exc.strerror or exc}"
+    raise SpecError([Problem(path, 0, 0, "", message)])
+
+
+def load_spec(
+    path: str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Spec:
+    """Load, check and model the spec at ``path``; ``overrides`` are ``--set k=v`` items.
+
+    ``environ`` supplies ``{env.NAME}`` values (default: the process environment). Raises
+    SpecError carrying every problem found.
+    """
+    from batchflow.spec.build import apply_overrides, build_spec
+    from batchflow.spec.checks import check_tasks
+    from batchflow.spec.context import Context
+    from batchflow.spec.loader import LoadFailed, parse
+    from batchflow.spec.schema import check_schema
+
+    file = os.fspath(path)
+    try:
+        doc = parse(file, _read(file))
+    except LoadFailed as exc:
+        raise SpecError([exc.problem]) from None
+    problems = doc.problems + check_schema(doc)
+    if problems:
+        raise SpecError(problems)
+    spec_path = Path(file).resolve()
+    ctx = Context(doc, spec_path.parent, os.environ if environ is None else environ)
+    apply_overrides(ctx, overrides)
+    spec = build_spec(ctx, spec_path)
+    if not ctx.problems:
+        check_tasks(ctx, spec)
+    if ctx.problems:
+        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
+    return spec

@@ -1,0 +1,174 @@
+"""Schema-valid data -> the frozen ``Spec`` model, collecting every problem on the way."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from batchflow.plan_model import CleanupPlan, ImageRef
+from batchflow.spec.context import Context, as_str
+from batchflow.spec.images import ALIASES
+from batchflow.spec.model import PoolSpec, Spec, StartTaskSpec
+from batchflow.spec.tasks import build_tasks
+
+_CONTAINER = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
+_AUTOSCALE_MIN, _AUTOSCALE_MAX = 5 * 60, 168 * 3600
+
+
+def apply_overrides(ctx: Context, overrides: Sequence[str]) -> None:
+    """``--set k=v``: v is read as a YAML scalar and must replace a declared param."""
+    import yaml
+
+    params = ctx.doc.data.get("params")
+    declared = sorted(params) if isinstance(params, dict) else []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            ctx.add(("params",), f"--set {item!r}: expected KEY=VALUE")
+            continue
+        if key not in declared:
+            known = ", ".join(declared) or "none"
+            ctx.add(("params",), f"--set {key}: no such param (the spec declares: {known})")
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if value is None:
+            value = ""
+        if not isinstance(value, (str, int, float, bool)):
+            ctx.add(("params", key), f"--set {key}: the value must be a single scalar")
+            continue
+        assert isinstance(params, dict)
+        params[key] = value
+
+
+def _bind_params(ctx: Context) -> tuple[tuple[str, Any], ...]:
+    params = ctx.get(("params",), {})
+    out = []
+    for name, value in params.items():
+        if isinstance(value, str):
+            tmpl = ctx.template(("params", name), "raw", (), env=True)
+            value = tmpl.render({}) if tmpl and not tmpl.names else value
+        ctx.bound[f"params.{name}"] = as_str(value)
+        out.append((name, value))
+    return tuple(out)
+
+
+def _image(ctx: Context) -> ImageRef:
+    image = ctx.get(("pool", "image"))
+    if isinstance(image, str):
+        return ALIASES[image]
+    return ImageRef(
+        image["publisher"],
+        image["offer"],
+        image["sku"],
+        image.get("version", "latest"),
+        image["node_agent_sku"],
+    )
+
+
+def _start_task(ctx: Context) -> StartTaskSpec | None:
+    base = ("pool", "start_task")
+    if ctx.get(base) is None:
+        return None
+    command = ctx.template((*base, "command"), "shell", ())
+    env = ctx.get((*base, "environment"), {})
+    rendered_env = []
+    for key in env:
+        tmpl = ctx.template((*base, "environment", key), "raw", (), env=True)
+        rendered_env.append((key, tmpl.render({}) if tmpl else ""))
+    return StartTaskSpec(
+        command=command.render({}) if command else "",
+        files=ctx.files((*base, "files")),
+        environment=tuple(rendered_env),
+        elevated=bool(ctx.get((*base, "elevated"), False)),
+        wait_for_success=bool(ctx.get((*base, "wait_for_success"), True)),
+        retries=int(ctx.get((*base, "retries"), 0)),
+    )
+
+
+def _nodes(ctx: Context) -> tuple[int, int]:
+    nodes = ctx.get(("pool", "nodes"))
+    autoscale = ctx.get(("pool", "autoscale"))
+    if nodes is not None and autoscale is not None:
+        ctx.add(("pool", "autoscale"), "give either nodes or autoscale, not both")
+    if nodes is None:
+        if autoscale is None:
+            ctx.add(("pool",), "missing required key 'nodes' (or 'autoscale')")
+        return 0, 0
+    if "spot" in nodes and "low_priority" in nodes:
+        ctx.add(
+            ("pool", "nodes", "low_priority"), "give spot or low_priority (its old name), not both"
+        )
+    dedicated = int(nodes.get("dedicated", 0))
+    spot = int(nodes.get("spot", nodes.get("low_priority", 0)))
+    if dedicated + spot == 0:
+        ctx.add(("pool", "nodes"), "the pool has no nodes: set dedicated or spot above 0")
+    return dedicated, spot
+
+
+def _pool(ctx: Context, name: str) -> PoolSpec:
+    dedicated, spot = _nodes(ctx)
+    interval = ctx.duration(("pool", "autoscale", "interval"))
+    if interval is not None and not _AUTOSCALE_MIN <= interval <= _AUTOSCALE_MAX:
+        ctx.add(("pool", "autoscale", "interval"), "must be between 5m and 168h")
+    return PoolSpec(
+        id=ctx.batch_id(("pool", "id"), str(ctx.get(("pool", "id"), f"{name}-pool")), "pool id"),
+        vm_size=str(ctx.get(("pool", "vm_size"))),
+        image=_image(ctx),
+        dedicated=dedicated,
+        spot=spot,
+        slots_per_node=int(ctx.get(("pool", "slots_per_node"), 1)),
+        start_task=_start_task(ctx),
+        autoscale_formula=ctx.get(("pool", "autoscale", "formula")),
+        autoscale_interval_s=interval,
+    )
+
+
+def _container(ctx: Context, which: str, name: str) -> str:
+    given = ctx.get(("containers", which))
+    value = given if given is not None else f"{name.lower()}-{which}"
+    if not _CONTAINER.fullmatch(value):
+        hint = "" if given is not None else f" (derived from name; set containers.{which})"
+        ctx.add(
+            ("containers", which) if given is not None else ("name",),
+            f"container name '{value}' is invalid{hint}: 3-63 lowercase letters, digits and "
+            "single hyphens, starting and ending with a letter or digit",
+        )
+    return str(value)
+
+
+def _cleanup(ctx: Context) -> CleanupPlan:
+    c = ctx.get(("cleanup",), {})
+    return CleanupPlan(
+        job=c.get("job", "delete") == "delete",
+        pool=c.get("pool", "keep") == "delete",
+        inputs=c.get("inputs", "keep") == "delete",
+        always=c.get("when", "success") == "always",
+    )
+
+
+def build_spec(ctx: Context, spec_path: Path) -> Spec:
+    """The model of ``ctx.doc`` (schema-valid); problems are added to ``ctx``."""
+    name = str(ctx.get(("name",)))
+    params = _bind_params(ctx)
+    inputs = ctx.files(("inputs",))
+    download = ctx.get(("download",))
+    return Spec(
+        path=spec_path,
+        name=name,
+        params=params,
+        pool=_pool(ctx, name),
+        job_id=ctx.batch_id(("job", "id"), str(ctx.get(("job", "id"), f"{name}-job")), "job id"),
+        job_timeout_s=ctx.duration(("job", "timeout")),
+        input_container=_container(ctx, "input", name),
+        output_container=_container(ctx, "output", name),
+        inputs=inputs,
+        tasks=build_tasks(ctx, inputs),
+        download=(spec_path.parent / download) if download else None,
+        cleanup=_cleanup(ctx),
+    )

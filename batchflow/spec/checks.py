@@ -1,0 +1,147 @@
+"""Checks over the whole rendered task set, one task at a time.
+
+Ids must be valid Batch ids and unique case-insensitively after templating; command lines must
+fit Batch's 32,768 characters; outputs must stay inside the task's working directory; explicit
+dependencies must name existing tasks and not form a cycle. Only the ids are kept while
+iterating, so a 100,000-task sweep is checked without holding 100,000 tasks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from batchflow.plan_model import TaskPlan
+from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
+from batchflow.spec.expand import RenderedTasks, final_task
+from batchflow.spec.loader import Path_
+from batchflow.spec.model import Spec, TaskTemplate
+
+MAX_COMMAND = 32_768
+MAX_DEPENDS_CHARS = 64_000  # dependsOn.taskIds: total length Batch accepts
+PER_KIND = 10  # problems reported per kind before summarising the rest
+
+
+class _Reporter:
+    """Adds problems to the context, at most PER_KIND per kind, then counts the rest."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.seen: Counter[str] = Counter()
+        self.where: dict[str, Path_] = {}
+
+    def add(self, kind: str, path: Path_, message: str) -> None:
+        self.seen[kind] += 1
+        self.where.setdefault(kind, path)
+        if self.seen[kind] <= PER_KIND:
+            self.ctx.add(path, message)
+
+    def summarise(self) -> None:
+        for kind, n in self.seen.items():
+            if n > PER_KIND:
+                self.ctx.add(self.where[kind], f"... and {n - PER_KIND} more tasks with {kind}")
+
+
+def _template_of(spec: Spec, index: int) -> TaskTemplate:
+    tasks = spec.tasks
+    found = tasks.items[index] if tasks.mode == "list" else tasks.template
+    assert found is not None
+    return found
+
+
+def _check_outputs(rep: _Reporter, where: Path_, task: TaskPlan) -> None:
+    for out in task.outputs:
+        for what, value in (("pattern", out.pattern), ("destination", out.destination)):
+            if value.startswith("/") or ".." in value.split("/") or "\\" in value:
+                rep.add(
+                    f"an output {what} outside the working directory",
+                    where,
+                    f"task '{task.id}': output {what} '{value}' must stay inside the task's "
+                    "working directory (no absolute path, no '..')",
+                )
+
+
+def _check_task(rep: _Reporter, t: TaskTemplate, task: TaskPlan, ids: dict[str, str]) -> None:
+    where = (*t.where, "id")
+    if not BATCH_ID.fullmatch(task.id):
+        rep.add("an invalid id", where, f"task id '{task.id}' is not valid ({BATCH_ID_RULE})")
+    low = task.id.lower()
+    if low in ids:
+        rep.add(
+            "a duplicate id",
+            where,
+            f"task id '{task.id}' is not unique (same as '{ids[low]}', ignoring case)",
+        )
+    else:
+        ids[low] = task.id
+    if len(task.command) > MAX_COMMAND:
+        rep.add(
+            "a command line that is too long",
+            (*t.where, "command"),
+            f"task '{task.id}': command line is {len(task.command)} characters; "
+            f"Batch allows {MAX_COMMAND}",
+        )
+    _check_outputs(rep, (*t.where, "outputs"), task)
+
+
+def _check_dependencies(ctx: Context, spec: Spec, ids: dict[str, str]) -> None:
+    graph: dict[str, tuple[str, ...]] = {}
+    for i, item in enumerate(spec.tasks.items):
+        for j, dep in enumerate(item.depends_on):
+            if dep.lower() not in ids:
+                ctx.add((*item.where, "depends_on", j), f"no task has the id '{dep}'")
+        graph[ids_key(spec, i).lower()] = tuple(d.lower() for d in item.depends_on)
+    cycle = _find_cycle(graph)
+    if cycle:
+        ctx.add(("tasks", "list"), "dependency cycle: " + " -> ".join(cycle))
+
+
+def ids_key(spec: Spec, index: int) -> str:
+    """The rendered id of list item ``index``."""
+    return RenderedTasks(spec).task_at(index).id
+
+
+def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str]:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in graph:
+        stack: list[tuple[str, Iterable[str]]] = [(start, iter(graph.get(start, ())))]
+        path = [start]
+        state[start] = state.get(start) or 1
+        while stack:
+            node, children = stack[-1]
+            nxt = next(iter(children), None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(graph.get(nxt, ()))))
+                path.append(nxt)
+    return []
+
+
+def check_tasks(ctx: Context, spec: Spec) -> int:
+    """Render every task once and check it; returns the number of tasks."""
+    rep = _Reporter(ctx)
+    ids: dict[str, str] = {}
+    source = RenderedTasks(spec)
+    shared = spec.tasks.template
+    for index, task in enumerate(source):
+        _check_task(rep, shared or _template_of(spec, index), task, ids)
+    final = final_task(spec, ())
+    if final is not None and spec.tasks.final is not None:
+        _check_task(rep, spec.tasks.final, final, ids)
+        total = sum(len(i) + 1 for i in ids.values()) - len(final.id) - 1
+        if total > MAX_DEPENDS_CHARS:
+            ctx.add(
+                ("tasks", "final"),
+                f"the final task depends on {len(ids) - 1} tasks whose ids total {total} "
+                f"characters; Batch accepts {MAX_DEPENDS_CHARS}",
+            )
+    rep.summarise()
+    if spec.tasks.mode == "list":
+        _check_dependencies(ctx, spec, ids)
+    return len(ids)

@@ -1,0 +1,140 @@
+"""What building the model needs at every step: the document, the problems so far, the values
+templates are bound to. Helpers here turn local failures into located Problems and go on, so
+that one pass reports everything."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchflow.errors import Problem
+from batchflow.spec.durations import DurationError, parse_duration
+from batchflow.spec.loader import Document, Path_
+from batchflow.spec.model import LocalFile
+from batchflow.spec.templates import Kind, Template, TemplateError, compile_template
+
+BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+BATCH_ID_RULE = "letters, digits, - and _, 1 to 64 characters"
+
+
+@dataclass
+class Context:
+    """One spec being built: its document, base directory, problems and bound values."""
+
+    doc: Document
+    base: Path
+    environ: Mapping[str, str]
+    problems: list[Problem] = field(default_factory=list)
+    bound: dict[str, str] = field(default_factory=dict)  # params.x / env.X -> text
+
+    def add(self, path: Path_, message: str, *, key: bool = False) -> None:
+        """Record a problem at ``path``."""
+        self.problems.append(self.doc.problem(path, message, key=key))
+
+    def get(self, path: Path_, default: Any = None) -> Any:
+        """The value at ``path`` in the (schema-valid) document, or ``default``."""
+        node: Any = self.doc.data
+        for part in path:
+            in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+            in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+            if not (in_dict or in_list):
+                return default
+            node = node[part]
+        return node
+
+    def duration(self, path: Path_) -> int | None:
+        """Seconds of the duration at ``path`` (None if absent); must be positive."""
+        text = self.get(path)
+        if text is None:
+            return None
+        try:
+            seconds = parse_duration(str(text))
+        except DurationError as exc:
+            self.add(path, str(exc))
+            return None
+        if seconds <= 0:
+            self.add(path, "must be longer than zero")
+            return None
+        return seconds
+
+    def template(
+        self, path: Path_, kind: Kind, per_task: Collection[str], *, env: bool = False
+    ) -> Template | None:
+        """Compile the template at ``path``; bind params (and env values when ``env``)."""
+        text = self.get(path)
+        if text is None:
+            return None
+        allowed: Callable[[str], bool] = lambda n: (  # noqa: E731
+            n in per_task
+            or (n.startswith("params.") and n in self.bound)
+            or (env and n.startswith("env."))
+        )
+        try:
+            tmpl = compile_template(as_str(text), kind, allowed)
+        except TemplateError as exc:
+            for message in exc.messages:
+                self.add(path, _hint(message, per_task, env))
+            return None
+        return tmpl.bind(self._values(path, tmpl))
+
+    def _values(self, path: Path_, tmpl: Template) -> dict[str, str]:
+        values = {}
+        for name in tmpl.names:
+            if name.startswith("env."):
+                var = name[4:]
+                if var not in self.environ:
+                    self.add(path, f"environment variable {var} is not set (used as {{{name}}})")
+                values[name] = self.environ.get(var, "")
+            elif name in self.bound:
+                values[name] = self.bound[name]
+        return values
+
+    def batch_id(self, path: Path_, value: str, what: str) -> str:
+        """Check ``value`` against Batch's id rules."""
+        if not BATCH_ID.fullmatch(value):
+            self.add(path, f"{what} '{value}' is not a valid Batch id ({BATCH_ID_RULE})")
+        return value
+
+    def files(self, path: Path_) -> tuple[LocalFile, ...]:
+        """Local files matched by the globs listed at ``path``, relative to the spec file."""
+        found: dict[str, LocalFile] = {}
+        for i, pattern in enumerate(self.get(path, [])):
+            for blob in self._glob((*path, i), str(pattern)):
+                found.setdefault(blob, LocalFile(self.base / blob, blob))
+        return tuple(found.values())
+
+    def _glob(self, path: Path_, pattern: str) -> list[str]:
+        norm = pattern.replace("\\", "/")
+        if os.path.isabs(norm) or norm.startswith("/"):
+            self.add(path, f"'{pattern}' is absolute; inputs are relative to the spec file")
+            return []
+        if ".." in norm.split("/"):
+            self.add(path, f"'{pattern}' leaves the spec's directory ('..')")
+            return []
+        hits = sorted(
+            h.replace(os.sep, "/")
+            for h in glob.glob(norm, root_dir=self.base, recursive=True)
+            if (self.base / h).is_file()
+        )
+        if not hits:
+            self.add(path, f"'{pattern}' matches no file (looked in {self.base})")
+        return hits
+
+
+def as_str(value: Any) -> str:
+    """Schema-checked scalars as text (``true``, ``1.5``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _hint(message: str, per_task: Collection[str], env: bool) -> str:
+    if not message.startswith("unknown placeholder"):
+        return message
+    known = sorted(per_task) + ["params.<name>"] + (["env.<NAME>"] if env else [])
+    return f"{message}; usable here: {', '.join('{' + k + '}' for k in known)}"

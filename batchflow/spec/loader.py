@@ -1,0 +1,286 @@
+"""YAML text -> plain data plus the line and column of every node.
+
+PyYAML's composer is recursive and expands aliases without limit, so this module builds the
+tree itself from the parser's event stream: iteratively, with a depth limit (refused before the
+stack grows), an alias budget (a "billion laughs" document is refused, not expanded), duplicate
+keys reported, and every node's position kept in ``Document.marks`` keyed by its path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from batchflow.errors import Problem
+
+Path_ = tuple[str | int, ...]
+Mark = tuple[int, int]  # 1-based line, column
+
+MAX_DEPTH = 64
+# Nodes an alias may add beyond the document's own: enough for YAML's legitimate reuse of a
+# block of settings, far too little for exponential expansion.
+ALIAS_BUDGET = 10_000
+_STD = "tag:yaml.org,2002:"
+_COLLECTION_TAGS = {None, "!", _STD + "map", _STD + "seq"}
+_SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null")}
+
+try:  # libyaml's parser is several times faster; the pure one gives the same events
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+
+class LoadFailed(Exception):
+    """The text cannot be read as a document at all; carries the problem."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+@dataclass
+class Document:
+    """A loaded YAML document: plain data and where each piece of it came from."""
+
+    file: str
+    data: Any
+    marks: dict[Path_, Mark] = field(default_factory=dict)  # path -> position of the value
+    key_marks: dict[Path_, Mark] = field(default_factory=dict)  # path -> position of its key
+    problems: list[Problem] = field(default_factory=list)  # found while loading (duplicates)
+
+    def locate(self, path: Path_, *, key: bool = False) -> Mark:
+        """Position of ``path``, or of its nearest located ancestor (aliases share nodes)."""
+        table = self.key_marks if key else self.marks
+        if key and path not in table:
+            table = self.marks
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            p = p[:-1]
+        return self.marks.get((), (1, 1))
+
+    def problem(self, path: Path_, message: str, *, key: bool = False) -> Problem:
+        """A Problem located at ``path``."""
+        line, col = self.locate(path, key=key)
+        return Problem(self.file, line, col, dotted(path), message)
+
+
+def dotted(path: Path_) -> str:
+    """``('tasks', 'outputs', 0)`` -> ``tasks.outputs[0]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _mark(m: Any) -> Mark:
+    return (m.line + 1, m.column + 1)
+
+
+class _Frame:
+    """A collection under construction."""
+
+    __slots__ = ("anchor", "key", "path", "pending_key", "size", "value")
+
+    def __init__(self, value: dict[str, Any] | list[Any], path: Path_, anchor: str | None) -> None:
+        self.value = value
+        self.path = path
+        self.anchor = anchor
+        self.pending_key: tuple[str, Mark] | None = None
+        self.key = False  # inside a mapping: is the next node a key?
+        self.size = 1
+
+
+class _Builder:
+    """Consumes parser events; keeps marks, anchors and budgets."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.alias_nodes = 0
+        self.root: Any = None
+        self.done = False
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.resolver = yaml.resolver.Resolver()
+
+    def fail(self, mark: Any, message: str) -> LoadFailed:
+        line, col = _mark(mark)
+        return LoadFailed(Problem(self.doc.file, line, col, "", message))
+
+    def child_path(self) -> Path_:
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            return (*top.path, len(top.value))
+        assert top.pending_key is not None
+        return (*top.path, top.pending_key[0])
+
+    def place(self, value: Any, size: int, mark: Mark) -> None:
+        """Attach a finished node to its parent (or make it the root)."""
+        if not self.stack:
+            self.root = value
+            self.doc.marks[()] = mark
+            self.done = True
+            return
+        top = self.stack[-1]
+        top.size += size
+        if isinstance(top.value, list):
+            item: Path_ = (*top.path, len(top.value))
+            self.doc.marks[item] = mark
+            top.value.append(value)
+            return
+        if top.key:
+            self.take_key(top, value, mark)
+            return
+        assert top.pending_key is not None
+        name, _ = top.pending_key
+        entry: Path_ = (*top.path, name)
+        self.doc.marks[entry] = mark
+        assert isinstance(top.value, dict)
+        top.value[name] = value
+        top.key = True
+
+    def take_key(self, top: _Frame, value: Any, mark: Mark) -> None:
+        if not isinstance(value, str):
+            raise LoadFailed(
+                Problem(self.doc.file, *mark, dotted(top.path), "mapping keys must be plain text")
+            )
+        assert isinstance(top.value, dict)
+        path = (*top.path, value)
+        if value in top.value:
+            first = self.doc.key_marks.get(path, (0, 0))[0]
+            self.doc.problems.append(
+                Problem(
+                    self.doc.file, *mark, dotted(path), f"duplicate key (first at line {first})"
+                )
+            )
+        else:
+            self.doc.key_marks[path] = mark
+        top.pending_key = (value, mark)
+        top.key = False
+
+    def scalar(self, ev: yaml.ScalarEvent) -> None:
+        mark = _mark(ev.start_mark)
+        in_key = bool(self.stack) and isinstance(self.stack[-1].value, dict) and self.stack[-1].key
+        if in_key and ev.tag in (None, "!"):
+            # Keys stay text: `on:` or `1:` must not become True or 1.
+            value: Any = ev.value
+        else:
+            tag = ev.tag
+            if tag in (None, "!"):
+                tag = self.resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
+                if tag not in _SCALAR_TAGS:  # dates, `=`, `<<`: keep the text as written
+                    tag = _STD + "str"
+            elif tag not in _SCALAR_TAGS:
+                raise self.fail(ev.start_mark, f"unsupported YAML tag {tag}")
+            node = yaml.ScalarNode(tag, ev.value, None, None, ev.style)
+            try:
+                value = self.constructor.construct_object(node)
+            except (ValueError, TypeError, yaml.YAMLError):  # `!!int abc`
+                raise self.fail(ev.start_mark, f"{ev.value!r} cannot be read as {tag}") from None
+        if ev.anchor:
+            self.anchors[ev.anchor] = (value, 1)
+        self.place(value, 1, mark)
+
+    def alias(self, ev: yaml.AliasEvent) -> None:
+        if ev.anchor not in self.anchors:
+            raise self.fail(ev.start_mark, f"unknown alias *{ev.anchor}")
+        value, size = self.anchors[ev.anchor]
+        self.alias_nodes += size
+        if self.alias_nodes > ALIAS_BUDGET:
+            raise self.fail(
+                ev.start_mark,
+                f"aliases expand to more than {ALIAS_BUDGET} nodes; refusing (billion laughs?)",
+            )
+        self.place(value, size, _mark(ev.start_mark))
+
+    def start(self, ev: yaml.CollectionStartEvent, value: dict[str, Any] | list[Any]) -> None:
+        if ev.tag not in _COLLECTION_TAGS:
+            raise self.fail(ev.start_mark, f"unsupported YAML tag {ev.tag}")
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.fail(ev.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+        if self.stack and isinstance(self.stack[-1].value, dict) and self.stack[-1].key:
+            raise self.fail(ev.start_mark, "mapping keys must be plain text")
+        frame = _Frame(value, self.child_path(), ev.anchor)
+        frame.key = isinstance(value, dict)
+        self.doc.marks[frame.path] = _mark(ev.start_mark)
+        self.stack.append(frame)
+
+    def end(self) -> None:
+        frame = self.stack.pop()
+        if frame.anchor:
+            self.anchors[frame.anchor] = (frame.value, frame.size)
+        mark = self.doc.marks[frame.path]
+        self.place(frame.value, frame.size, mark)
+
+    def feed(self, ev: yaml.Event) -> None:
+        if isinstance(ev, yaml.ScalarEvent):
+            self.scalar(ev)
+        elif isinstance(ev, yaml.MappingStartEvent):
+            self.start(ev, {})
+        elif isinstance(ev, yaml.SequenceStartEvent):
+            self.start(ev, [])
+        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            self.end()
+        elif isinstance(ev, yaml.AliasEvent):
+            self.alias(ev)
+        elif isinstance(ev, yaml.DocumentStartEvent) and self.done:
+            raise self.fail(ev.start_mark, "a spec holds one YAML document, found a second")
+
+
+def _decode(file: str, raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise LoadFailed(Problem(file, line, col, "", "not UTF-8 text (binary file?)")) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise LoadFailed(Problem(file, line, 1, "", "not a text file (NUL byte)"))
+    return text
+
+
+def parse(file: str, raw: bytes) -> Document:
+    """Parse ``raw`` (the bytes of ``file``) into a located Document.
+
+    Raises ``LoadFailed`` when the bytes are not one readable YAML mapping.
+    """
+    text = _decode(file, raw)
+    doc = Document(file, None)
+    builder = _Builder(doc)
+    try:
+        for ev in yaml.parse(text, Loader=_Loader):
+            builder.feed(ev)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = _mark(mark) if mark else (1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        raise LoadFailed(Problem(file, line, col, "", f"YAML syntax error: {what}")) from None
+    except yaml.reader.ReaderError as exc:  # control characters and the like
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        ch = exc.character
+        code = ord(ch) if isinstance(ch, str) else int(ch)  # libyaml gives an int
+        what = f"character U+{code:04X} is not allowed in YAML"
+        raise LoadFailed(Problem(file, line, col, "", what)) from None
+    except yaml.YAMLError as exc:
+        raise LoadFailed(Problem(file, 1, 1, "", f"unreadable YAML: {exc}")) from None
+    if not builder.done or builder.root is None:
+        raise LoadFailed(Problem(file, 1, 1, "", "the spec is empty"))
+    if not isinstance(builder.root, dict):
+        kind = "a list" if isinstance(builder.root, list) else f"a {type(builder.root).__name__}"
+        raise LoadFailed(
+            Problem(file, 1, 1, "", f"the spec must be a mapping of keys, found {kind}")
+        )
+    doc.data = builder.root
+    return doc

@@ -1,0 +1,113 @@
+"""The validated spec as frozen dataclasses: what the loader hands on, instead of dicts.
+
+Templates are compiled and already bound to the spec's params and environment values, so
+only per-task placeholders (``input.*``, ``item.*``, ``index``, ``task.id``) remain in them.
+``where`` fields keep the path of the spec node a value came from, to locate later problems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from batchflow.plan_model import CleanupPlan, ImageRef, UploadCondition
+from batchflow.spec.templates import Template
+
+Where = tuple[str | int, ...]
+Scalar = str | int | float | bool
+TaskMode = Literal["input", "matrix", "list"]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A local file to stage: its path on disk and its blob name (relative to the spec's dir)."""
+
+    local: Path
+    blob: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """An output rule; ``pattern`` values are glob-escaped, ``destination`` raw."""
+
+    pattern: Template
+    destination: Template
+    when: UploadCondition
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTemplate:
+    """How to render one task (or, for ``for_each``/``matrix``, every task)."""
+
+    id: Template
+    command: Template
+    environment: tuple[tuple[str, Template], ...]
+    retries: int
+    timeout_s: int | None
+    outputs: tuple[OutputSpec, ...]
+    depends_on: tuple[str, ...]
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class TasksSpec:
+    """The task set: ``template`` per input or matrix item, or the explicit ``items``."""
+
+    mode: TaskMode
+    template: TaskTemplate | None
+    matrix: tuple[tuple[str, tuple[str, ...]], ...]
+    items: tuple[TaskTemplate, ...]
+    final: TaskTemplate | None
+    print_stdout: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StartTaskSpec:
+    """pool.start_task, rendered (it may only use params and env)."""
+
+    command: str
+    files: tuple[LocalFile, ...]
+    environment: tuple[tuple[str, str], ...]
+    elevated: bool
+    wait_for_success: bool
+    retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpec:
+    """The pool."""
+
+    id: str
+    vm_size: str
+    image: ImageRef
+    dedicated: int
+    spot: int
+    slots_per_node: int
+    start_task: StartTaskSpec | None
+    autoscale_formula: str | None
+    autoscale_interval_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A whole validated spec."""
+
+    path: Path
+    name: str
+    params: tuple[tuple[str, Scalar], ...]
+    pool: PoolSpec
+    job_id: str
+    job_timeout_s: int | None
+    input_container: str
+    output_container: str
+    inputs: tuple[LocalFile, ...]
+    tasks: TasksSpec
+    download: Path | None
+    cleanup: CleanupPlan
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory input globs and ``download`` are relative to."""
+        return self.path.parent

@@ -1,0 +1,199 @@
+"""Placeholder templates: ``convert-{input.stem}``, ``ffmpeg -i {input.name} ...``.
+
+A template is compiled once into literal text and slots. Each slot knows how its value must be
+escaped for where it lands, so a hostile value (``a b;rm -rf ~.mp4``, ``$(reboot)``, quotes,
+newlines) is inert:
+
+- ``shell`` (commands): Batch runs a command line without a shell but splits it into words like a
+  POSIX shell. A slot outside quotes gets ``shlex.quote``. Inside double quotes (``sh -c "cat
+  {input.name}"``) the value is quoted for the inner shell, then ``\\`` and ``"`` are escaped for
+  the outer split; ``$`` and backquotes are left alone because the outer split expands nothing
+  (and a splitter like ``shlex`` would keep a backslash before them) while the inner shell sees
+  them inside single quotes. Inside single quotes the inner quoting's ``'`` becomes ``'\\''``.
+- ``id``: characters outside ``A-Za-z0-9_-`` become ``_`` (see ``finish_id`` for length).
+- ``glob``: ``[``, ``*``, ``?`` are bracketed so a value matches only itself.
+- ``raw``: as is (environment values).
+
+``{{`` and ``}}`` are literal braces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["shell", "id", "glob", "raw"]
+Value = str | int | float | bool | None
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|\{|\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?")
+_SLUG = re.compile(r"[^A-Za-z0-9_-]")
+_GLOB = re.compile(r"([*?\[])")
+MAX_ID = 64
+
+
+class TemplateError(Exception):
+    """A template cannot be compiled; ``messages`` names every problem in it."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+        super().__init__("; ".join(messages))
+
+
+def as_text(value: Value) -> str:
+    """A param or matrix value as it appears in a rendered template."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def slug(value: str) -> str:
+    """Make ``value`` safe inside a Batch id."""
+    return _SLUG.sub("_", value)
+
+
+def glob_escape(value: str) -> str:
+    """Make ``value`` match only itself in a file pattern."""
+    return _GLOB.sub(r"[\1]", value)
+
+
+def _dq(value: str) -> str:
+    return shlex.quote(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _sq(value: str) -> str:
+    return shlex.quote(value).replace("'", "'\\''")
+
+
+_QUOTERS: dict[str, Callable[[str], str]] = {
+    "shell": shlex.quote,
+    "shell-dq": _dq,
+    "shell-sq": _sq,
+    "id": slug,
+    "glob": glob_escape,
+    "raw": str,
+}
+
+
+def finish_id(rendered: str) -> str:
+    """Keep a rendered id within 64 characters: truncate, then append a stable short hash."""
+    if len(rendered) <= MAX_ID:
+        return rendered
+    digest = hashlib.sha256(rendered.encode("utf-8")).hexdigest()[:8]
+    return f"{rendered[: MAX_ID - 9]}-{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A placeholder and the escaping its value gets."""
+
+    name: str
+    quote: Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A compiled template: literal strings and slots, in order."""
+
+    text: str
+    parts: tuple[str | Slot, ...]
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The placeholders still to be filled."""
+        return frozenset(p.name for p in self.parts if isinstance(p, Slot))
+
+    def bind(self, values: Mapping[str, str]) -> Template:
+        """Fill the slots named in ``values`` now (params, env), keeping the others."""
+        out: list[str | Slot] = []
+        for part in self.parts:
+            if isinstance(part, Slot) and part.name in values:
+                part = part.quote(values[part.name])
+            if isinstance(part, str) and out and isinstance(out[-1], str):
+                out[-1] += part
+            else:
+                out.append(part)
+        return Template(self.text, tuple(out))
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """The text with every slot filled; ``values`` must name them all."""
+        return "".join(p if isinstance(p, str) else p.quote(values[p.name]) for p in self.parts)
+
+
+def _shell_contexts(literals: list[str]) -> tuple[list[str], list[str]]:
+    """Walk the literal text like a POSIX word splitter; the quoting state at each slot."""
+    state, escaped = "", False
+    contexts: list[str] = []
+    problems: list[str] = []
+    for i, text in enumerate(literals):
+        if i:  # a slot sits between literals[i-1] and literals[i]
+            if escaped:
+                problems.append("a placeholder cannot follow a backslash")
+                escaped = False
+            contexts.append({"": "shell", '"': "shell-dq", "'": "shell-sq"}[state])
+        for ch in text:
+            if escaped:
+                escaped = False
+            elif state == "'":
+                state = "" if ch == "'" else state
+            elif ch == "\\":
+                escaped = True
+            elif state == '"':
+                state = "" if ch == '"' else state
+            elif ch in "'\"":
+                state = ch
+    if state:
+        problems.append(f"unterminated {state} quote in the command")
+    return contexts, problems
+
+
+def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> Template:
+    """Compile ``text``; ``allowed(name)`` says which placeholders this field may use.
+
+    Raises TemplateError naming every unknown placeholder and stray brace.
+    """
+    literals: list[str] = [""]
+    names: list[str] = []
+    problems: list[str] = []
+    pos = 0
+    for m in _TOKEN.finditer(text):
+        literals[-1] += text[pos : m.start()]
+        pos = m.end()
+        token = m.group(0)
+        if token in ("{{", "}}"):
+            literals[-1] += token[0]
+        elif m.group(1) is None:
+            problems.append(
+                f"stray '{token}' at offset {m.start()} (write {token * 2} for a brace)"
+            )
+        else:
+            name = m.group(1).strip()
+            if not _NAME.fullmatch(name) or not allowed(name):
+                problems.append(f"unknown placeholder {{{name}}}")
+            names.append(name)
+            literals.append("")
+    literals[-1] += text[pos:]
+    contexts: list[str] = [kind] * len(names)
+    if kind == "shell":
+        contexts, shell_problems = _shell_contexts(literals)
+        problems += shell_problems
+    if problems:
+        raise TemplateError(problems)
+    parts: list[str | Slot] = []
+    for i, lit in enumerate(literals):
+        if i:
+            parts.append(Slot(names[i - 1], _QUOTERS[contexts[i - 1]]))
+        if lit:
+            parts.append(lit)
+    return Template(text, tuple(parts))
+
+
+def names_in(prefix: str, known: Collection[str]) -> Callable[[str], bool]:
+    """An ``allowed`` predicate: ``prefix.<one of known>``."""
+    return lambda name: name.startswith(prefix + ".") and name[len(prefix) + 1 :] in known
