@@ -1,0 +1,293 @@
+"""The emulator's HTTP front: one request pipeline over a table of Batch REST routes.
+
+For every request: read the body, check the SharedKey signature, find the route on the RAW
+path (percent-encoded ids and file paths are split before unquoting), count it and maybe
+inject a fault, check api-version, then run the route's handler in a worker thread (the state
+blocks on SQLite and processes). Every answer carries ``request-id`` (and echoes
+``client-request-id`` when ``return-client-request-id: true`` asks); every failure is the
+service's BatchError JSON, an unexpected one a 500 InternalError with the trace in the log only.
+Control routes under ``/_emulator/`` are authenticated like the rest, never faulted or counted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from batchflow.emulator import errors, faults, validation
+from batchflow.emulator import http_files as files
+from batchflow.emulator import http_routes as r
+from batchflow.emulator.auth import Verifier
+from batchflow.emulator.contract import BatchState
+from batchflow.emulator.errors import BatchServiceError
+from batchflow.emulator.http_base import JSON_TYPE, Req, checked_body, dumps, error_response
+
+log = logging.getLogger("batchflow.emulator")
+Handler = Callable[[Req], Response]
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.\d+\.\d+)?$")
+# api-versions of the SDKs from 6.x (2018-12-01.8.0) to 15.x (2025-06-01).
+_OLDEST_API, _NEWEST_API = _dt.date(2018, 1, 1), _dt.date(2025, 6, 1)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation: method, path pattern ("{}" one segment, "{**}" the rest), REST op id."""
+
+    method: str
+    pattern: tuple[str, ...]
+    op: str
+    handler: Handler
+
+    @property
+    def control(self) -> bool:
+        return self.pattern[0] == "_emulator"
+
+
+def _p(method: str, path: str, op: str, handler: Handler) -> Route:
+    return Route(method, tuple(path.strip("/").split("/")), op, handler)
+
+
+BATCH_ROUTES = (
+    _p("POST", "pools", "Pool_Add", r.pool_add),
+    _p("GET", "pools", "Pool_List", r.pool_list),
+    _p("GET", "pools/{}", "Pool_Get", r.pool_get),
+    _p("HEAD", "pools/{}", "Pool_Exists", r.pool_get),
+    _p("DELETE", "pools/{}", "Pool_Delete", r.pool_delete),
+    _p("PATCH", "pools/{}", "Pool_Patch", r.pool_patch),
+    _p("POST", "pools/{}/resize", "Pool_Resize", r.pool_resize),
+    _p("POST", "pools/{}/updateproperties", "Pool_UpdateProperties", r.pool_update_properties),
+    _p("GET", "pools/{}/nodes", "ComputeNode_List", r.node_list),
+    _p("GET", "pools/{}/nodes/{}", "ComputeNode_Get", r.node_get),
+    _p("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", files.node_files),
+    _p("GET", "pools/{}/nodes/{}/files/{**}", "File_GetFromComputeNode", files.node_file),
+    _p("HEAD", "pools/{}/nodes/{}/files/{**}", "File_GetPropertiesFromComputeNode",
+       files.node_file),
+    _p("POST", "jobs", "Job_Add", r.job_add),
+    _p("GET", "jobs", "Job_List", r.job_list),
+    _p("GET", "jobs/{}", "Job_Get", r.job_get),
+    _p("PATCH", "jobs/{}", "Job_Patch", r.job_patch),
+    _p("PUT", "jobs/{}", "Job_Update", r.job_update),
+    _p("DELETE", "jobs/{}", "Job_Delete", r.job_delete),
+    _p("POST", "jobs/{}/terminate", "Job_Terminate", r.job_terminate),
+    _p("GET", "jobs/{}/taskcounts", "Job_GetTaskCounts", r.job_task_counts),
+    _p("POST", "jobs/{}/tasks", "Task_Add", r.task_add),
+    _p("POST", "jobs/{}/addtaskcollection", "Task_AddCollection", r.task_add_collection),
+    _p("GET", "jobs/{}/tasks", "Task_List", r.task_list),
+    _p("GET", "jobs/{}/tasks/{}", "Task_Get", r.task_get),
+    _p("PUT", "jobs/{}/tasks/{}", "Task_Update", r.task_update),
+    _p("DELETE", "jobs/{}/tasks/{}", "Task_Delete", r.task_delete),
+    _p("POST", "jobs/{}/tasks/{}/terminate", "Task_Terminate", r.task_terminate),
+    _p("POST", "jobs/{}/tasks/{}/reactivate", "Task_Reactivate", r.task_reactivate),
+    _p("GET", "jobs/{}/tasks/{}/files", "File_ListFromTask", files.task_files),
+    _p("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", files.task_file),
+    _p("HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", files.task_file),
+)
+
+
+def _match(pattern: tuple[str, ...], segs: list[str]) -> tuple[str, ...] | None:
+    params: list[str] = []
+    for i, part in enumerate(pattern):
+        if part == "{**}":
+            rest = segs[i:]
+            return (*params, "/".join(unquote(s) for s in rest)) if rest else None
+        if i >= len(segs) or not segs[i]:
+            return None
+        if part == "{}":
+            params.append(unquote(segs[i]))
+        elif segs[i].lower() != part:
+            return None
+    return tuple(params) if len(segs) == len(pattern) else None
+
+
+def resolve(routes: tuple[Route, ...], method: str, raw_path: str
+            ) -> tuple[Route, tuple[str, ...]]:
+    """The route and its unquoted parameters; 404 for no such path, 405 for the wrong verb."""
+    segs = raw_path.strip("/").split("/")
+    path_known = False
+    for route in routes:
+        params = _match(route.pattern, segs)
+        if params is None:
+            continue
+        if route.method == method:
+            return route, params
+        path_known = True
+    if path_known:
+        raise BatchServiceError(405, "UnsupportedHttpVerb",
+                                f"The resource does not support the HTTP verb {method}.")
+    raise errors.resource_not_found(
+        "The requested URI does not represent any resource on the server.")
+
+
+def check_api_version(query: Mapping[str, str]) -> str:
+    """The request's api-version; 400 when missing or outside the SDKs' range (6.x - 15.x)."""
+    value = query.get("api-version", "")
+    if not value:
+        raise BatchServiceError(
+            400, "MissingRequiredQueryParameter",
+            "A query parameter that's mandatory for this request is not specified.",
+            [("QueryParameterName", "api-version")])
+    match = _API_VERSION.match(value)
+    try:
+        day = _dt.date.fromisoformat(match.group(1)) if match else None
+    except ValueError:
+        day = None
+    if day is None or not _OLDEST_API <= day <= _NEWEST_API:
+        raise errors.unsupported_api_version(value)
+    return value
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError("the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise errors.request_body_too_large(f"{MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class EmulatorApp(Starlette):
+    """The Batch REST API of one account over a ``BatchState``; ``faults`` is its control."""
+
+    def __init__(self, state: BatchState, account: str, key: str) -> None:
+        super().__init__()
+        self.batch_state = state
+        self.verifier = Verifier(account, key)
+        self.faults = faults.Faults()
+        self.routes_table = BATCH_ROUTES + self._control_routes()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # The pipeline replaces Starlette's router and error middleware: errors must be
+        # BatchError JSON, and a dropped connection needs the server's own ``send``.
+        return self._serve
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = str(uuid.uuid4())
+        try:
+            response = await self._handle(scope, receive, send, headers, request_id)
+        except ConnectionAbortedError:
+            return
+        if response is None:
+            return
+        response.headers["request-id"] = request_id
+        if headers.get("return-client-request-id", "").lower() == "true":
+            response.headers["client-request-id"] = headers.get("client-request-id", "")
+        await response(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send,
+                      headers: dict[str, str], request_id: str) -> Response | None:
+        method = scope["method"]
+        try:
+            body = await _read_body(receive)
+            raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+            raw_path = raw.decode("latin-1").partition("?")[0]
+            query_string = scope["query_string"].decode("latin-1")
+            self.verifier.verify(method, raw_path, query_string, headers)
+            route, params = resolve(self.routes_table, method, raw_path)
+            if not route.control and await self._fault(route.op, receive, send):
+                return None
+            query = dict(parse_qsl(query_string, keep_blank_values=True))
+            api_version = query.get("api-version", "") if route.control else (
+                check_api_version(query))
+            req = Req(self.batch_state, method, raw_path, params, query, headers, body,
+                      _base_url(scope, headers), api_version)
+            return await anyio.to_thread.run_sync(route.handler, req)
+        except BatchServiceError as exc:
+            return error_response(exc, request_id, head=method == "HEAD")
+        except ConnectionAbortedError:
+            raise
+        except Exception:
+            log.exception("internal error serving %s %s", method, scope.get("path"))
+            return error_response(errors.internal_error(), request_id, head=method == "HEAD")
+
+    async def _fault(self, op: str, receive: Receive, send: Send) -> bool:
+        """Count the request; True if its connection was dropped; raise an injected error."""
+        verdict = self.faults.on_request(op)
+        if verdict == "drop":
+            await faults.drop_connection(receive, send)
+            return True
+        if verdict == "error":
+            raise faults.error_for(self.faults.config.status)
+        return False
+
+    # --- the control surface (tests) ----------------------------------------------------
+    def _control_routes(self) -> tuple[Route, ...]:
+        def set_faults(req: Req) -> Response:
+            body = checked_body(req, validation.CONTROL_FAULTS)
+            self.faults.configure(faults.parse_config(body))
+            return _json(self.faults.config.to_json())
+
+        def get_faults(req: Req) -> Response:
+            return _json(self.faults.config.to_json())
+
+        def lose_node(req: Req) -> Response:
+            body = checked_body(req, validation.CONTROL_LOSE_NODE)
+            lost = req.state.lose_node(body["poolId"], body.get("nodeId"))
+            return _json({"poolId": body["poolId"], "nodeId": lost})
+
+        def reset(req: Req) -> Response:
+            req.state.reset()
+            self.faults.reset()
+            return _json({})
+
+        def counters(req: Req) -> Response:
+            return _json(self.faults.counters())
+
+        return (
+            _p("POST", "_emulator/faults", "Control_SetFaults", set_faults),
+            _p("GET", "_emulator/faults", "Control_GetFaults", get_faults),
+            _p("POST", "_emulator/nodes/lose", "Control_LoseNode", lose_node),
+            _p("POST", "_emulator/reset", "Control_Reset", reset),
+            _p("GET", "_emulator/counters", "Control_Counters", counters),
+        )
+
+
+def _json(value: Mapping[str, Any]) -> Response:
+    return Response(dumps(value), 200, media_type=JSON_TYPE)
+
+
+def _base_url(scope: Scope, headers: Mapping[str, str]) -> str:
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message: MutableMapping[str, Any] = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_app(state: BatchState, account: str, key: str) -> EmulatorApp:
+    """The ASGI app (a Starlette) serving ``state`` for ``account``, signed with ``key``."""
+    return EmulatorApp(state, account, key)

@@ -1,0 +1,90 @@
+"""A small client of the emulator's control surface (``/_emulator/...``), for tests.
+
+Standard library only (urllib), SharedKey-signed with the same ``auth.sign`` the emulator
+verifies with. Failures raise ``batchflow.errors.BackendError`` carrying the service's code.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from batchflow.emulator import auth
+from batchflow.errors import BackendError
+
+API_VERSION = "2025-06-01"
+
+
+class ControlClient:
+    """Fault injection, node loss, reset and request counters of one running emulator."""
+
+    def __init__(self, url: str, account: str, key: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.account = account
+        self._key = auth.decode_key(key)
+        self.timeout = timeout
+
+    def set_faults(self, error_rate: float = 0.0, status: int = 503, drop_rate: float = 0.0,
+                   operations: Iterable[str] = ()) -> dict[str, Any]:
+        """Fail ``error_rate`` of requests with ``status``, drop ``drop_rate`` of connections,
+        for the listed operation ids (all when empty). Zero rates turn faults off."""
+        return self._call("POST", "/_emulator/faults", {
+            "errorRate": error_rate, "status": status, "dropRate": drop_rate,
+            "operations": list(operations),
+        })
+
+    def clear_faults(self) -> dict[str, Any]:
+        """No more injected faults."""
+        return self.set_faults()
+
+    def lose_node(self, pool: str, node: str | None = None) -> str:
+        """Lose a node of ``pool`` (one running a task when ``node`` is None); its id."""
+        body: dict[str, Any] = {"poolId": pool}
+        if node is not None:
+            body["nodeId"] = node
+        return str(self._call("POST", "/_emulator/nodes/lose", body)["nodeId"])
+
+    def reset(self) -> None:
+        """Forget every pool, job and task; clear faults and counters."""
+        self._call("POST", "/_emulator/reset", {})
+
+    def counters(self) -> dict[str, int]:
+        """Requests served per REST operation id, e.g. ``{"Job_GetTaskCounts": 7}``."""
+        return cast(dict[str, int], self._call("GET", "/_emulator/counters", None))
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        query = f"api-version={API_VERSION}"
+        headers = {"ocp-date": email.utils.formatdate(usegmt=True)}
+        if data is not None:
+            headers["content-type"] = "application/json; odata=minimalmetadata"
+            headers["content-length"] = str(len(data))
+        raw_path = urlsplit(self.url).path + path
+        headers["authorization"] = auth.authorization(
+            method, raw_path, query, headers, self.account, self._key)
+        request = urllib.request.Request(  # noqa: S310 (an http URL the caller gave)
+            f"{self.url}{path}?{query}", data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+                payload = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise _backend_error(exc) from None
+        except OSError as exc:
+            raise BackendError(f"the emulator at {self.url} did not answer: {exc}") from exc
+        return cast(dict[str, Any], json.loads(payload)) if payload else {}
+
+
+def _backend_error(exc: urllib.error.HTTPError) -> BackendError:
+    try:
+        body = json.loads(exc.read())
+        code = str(body.get("code", ""))
+        message = str(body.get("message", {}).get("value", "")).split("\n")[0]
+    except (ValueError, AttributeError):
+        code, message = "", exc.reason
+    return BackendError(f"emulator control call failed ({exc.code}): {message}",
+                        code=code, request_id=exc.headers.get("request-id", ""))

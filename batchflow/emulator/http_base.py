@@ -1,0 +1,199 @@
+"""What every route shares: the parsed request, JSON in and out, entity and list responses,
+conditional headers (If-Match and friends) checked against a resource's eTag/lastModified."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.responses import Response
+
+from batchflow.emulator import errors, odata, validation
+from batchflow.emulator.contract import BatchState, Json, Page
+from batchflow.emulator.errors import BatchServiceError
+
+JSON_TYPE = "application/json;odata=minimalmetadata"
+
+
+@dataclass(frozen=True)
+class Req:
+    """One authenticated request, parsed, with the state it acts on."""
+
+    state: BatchState
+    method: str
+    raw_path: str
+    params: tuple[str, ...]
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    base_url: str
+    api_version: str
+
+    @property
+    def is_head(self) -> bool:
+        return self.method == "HEAD"
+
+
+def seg(value: str) -> str:
+    """One path segment, percent-encoded for a URL we hand out."""
+    return quote(value, safe="")
+
+
+def dumps(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def json_body(req: Req, *, optional: bool = False) -> object:
+    """The request's JSON body; 400 naming what is wrong with it. ``None`` if optional and
+    empty."""
+    if not req.body.strip():
+        if optional:
+            return None
+        raise errors.invalid_request_body("The request body is empty; a JSON object is needed.")
+    ctype = req.headers.get("content-type", "")
+    if not ctype.lower().startswith("application/json"):
+        raise errors.invalid_header("Content-Type", ctype or "(none)")
+    try:
+        return json.loads(req.body)
+    except json.JSONDecodeError as exc:
+        raise errors.invalid_request_body(
+            f"Malformed JSON at line {exc.lineno}, column {exc.colno} (character {exc.pos}): "
+            f"{exc.msg}."
+        ) from None
+    except UnicodeDecodeError:
+        raise errors.invalid_request_body("The request body is not UTF-8 text.") from None
+
+
+def checked_body(req: Req, spec: validation.Obj, *, optional: bool = False) -> Json:
+    """The JSON body validated against ``spec`` (``{}`` for an empty optional body)."""
+    body = json_body(req, optional=optional)
+    return {} if body is None else validation.validate(body, spec)
+
+
+def rfc1123(iso: str) -> str:
+    """``2024-01-02T03:04:05.123Z`` -> ``Tue, 02 Jan 2024 03:04:05 GMT`` (HTTP dates)."""
+    return email.utils.format_datetime(_parse_iso(iso), usegmt=True)
+
+
+def _parse_iso(iso: str) -> _dt.datetime:
+    text = iso.replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # the service writes 7 fraction digits; Python 3.10 reads at most 6
+        digits = rest[:len(rest) - 6]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+    return _dt.datetime.fromisoformat(text)
+
+
+def entity_headers(item: Mapping[str, Any]) -> dict[str, str]:
+    """ETag and Last-Modified headers of a resource, as the service sends them."""
+    out: dict[str, str] = {}
+    if item.get("eTag"):
+        out["ETag"] = str(item["eTag"])
+    if item.get("lastModified"):
+        out["Last-Modified"] = rfc1123(str(item["lastModified"]))
+    return out
+
+
+def decorate(req: Req, item: Mapping[str, Any], kind: str, url: str) -> dict[str, Any]:
+    """A resource as the wire shows it: odata.metadata first, the fields, the absolute url."""
+    out: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}/@Element"}
+    out.update(item)
+    out["url"] = url
+    return out
+
+
+def entity(req: Req, item: Mapping[str, Any], kind: str, url: str) -> Response:
+    """200 with one resource, ``$select`` applied."""
+    select = odata.parse_select(req.query.get("$select"))
+    odata.check_dollar_options(req.query, frozenset({"$select"}))
+    body = odata.project(decorate(req, item, kind, url), select)
+    if select:
+        body.setdefault("odata.metadata", f"{req.base_url}/$metadata#{kind}/@Element")
+    return Response(dumps(body), 200, entity_headers(item), media_type=JSON_TYPE)
+
+
+def listing(
+    req: Req, q: odata.ListQuery, page: Page, kind: str, url_of: Callable[[Json], str],
+    extra: Mapping[str, str] | None = None,
+) -> Response:
+    """200 with one page: ``value`` plus an absolute ``odata.nextLink`` when more follow."""
+    items = [odata.project(decorate(req, it, kind, url_of(it)), q.select) for it in page.items]
+    for it in items:
+        it.pop("odata.metadata", None)
+    body: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}", "value": items}
+    link = odata.next_link(req.base_url, req.raw_path, req.api_version, q, page.next_token, extra)
+    if link:
+        body["odata.nextLink"] = link
+    return Response(dumps(body), 200, media_type=JSON_TYPE)
+
+
+def created(item: Mapping[str, Any], url: str) -> Response:
+    """201 with an empty body and the headers the SDKs read."""
+    headers = entity_headers(item)
+    headers.update({"DataServiceId": url, "Location": url, "DataServiceVersion": "3.0"})
+    return Response(b"", 201, headers)
+
+
+def done(status: int = 200, item: Mapping[str, Any] | None = None, url: str = "") -> Response:
+    """An empty-bodied success (200 patch/put, 202 delete/resize/terminate)."""
+    headers = entity_headers(item) if item else {}
+    headers["DataServiceVersion"] = "3.0"
+    if url:
+        headers["DataServiceId"] = url
+    return Response(b"", status, headers)
+
+
+def error_response(exc: BatchServiceError, request_id: str, head: bool = False) -> Response:
+    """The service's BatchError JSON for ``exc`` (no body for HEAD)."""
+    body = b"" if head or exc.status == 304 else dumps(exc.body(request_id))
+    return Response(body, exc.status, media_type=JSON_TYPE)
+
+
+# --- conditional requests ---------------------------------------------------------------
+_CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
+
+
+def has_conditions(req: Req) -> bool:
+    """Whether the request carries any conditional header (then the resource is read first)."""
+    return any(req.headers.get(h) for h in _CONDITIONAL)
+
+
+def _etags(value: str) -> list[str]:
+    return [v.strip().removeprefix("W/").strip('"') for v in value.split(",") if v.strip()]
+
+
+def _http_date(req: Req, name: str) -> _dt.datetime:
+    value = req.headers[name]
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        raise errors.invalid_header(name, value) from None
+
+
+def check_conditions(req: Req, item: Mapping[str, Any]) -> None:
+    """412 ConditionNotMet (writes) or 304 (reads) when the headers do not hold for ``item``."""
+    read = req.method in ("GET", "HEAD")
+    etag = str(item.get("eTag", ""))
+    modified = _parse_iso(str(item["lastModified"])).replace(microsecond=0)
+    if req.headers.get("if-match"):
+        tags = _etags(req.headers["if-match"])
+        if "*" not in tags and etag not in tags:
+            raise errors.condition_not_met()
+    if req.headers.get("if-unmodified-since") and modified > _http_date(
+            req, "if-unmodified-since"):
+        raise errors.condition_not_met()
+    not_modified = False
+    if req.headers.get("if-none-match"):
+        tags = _etags(req.headers["if-none-match"])
+        not_modified = "*" in tags or etag in tags
+    elif read and req.headers.get("if-modified-since"):
+        not_modified = modified <= _http_date(req, "if-modified-since")
+    if not_modified:
+        if read:
+            raise BatchServiceError(304, "NotModified", "The resource has not been modified.")
+        raise errors.condition_not_met()

@@ -1,0 +1,168 @@
+"""``EmulatorServer``: the emulator served by uvicorn in a daemon thread, for tests, the local
+target and ``batchflow emulator``.
+
+    with EmulatorServer(data_dir=path) as emu:      # port 0: a free port, known once bound
+        BatchClient(emu.url, AzureNamedKeyCredential(emu.account, emu.key))
+
+The socket is bound here, before uvicorn starts, so the real port is known without a race.
+Only loopback addresses are served unless ``allow_remote`` says otherwise: the development key
+is public, so the emulator must not be reachable from a network by accident.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+from batchflow.emulator.auth import decode_key
+from batchflow.emulator.control import ControlClient
+from batchflow.errors import BackendError, UsageError
+
+if TYPE_CHECKING:
+    from batchflow.emulator.service import EmulatorService
+
+_START_TIMEOUT = 15.0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EmulatorServer:
+    """One emulated Batch account on ``http://host:port``; ``start()``, then ``stop()``."""
+
+    def __init__(
+        self, data_dir: Path | None = None, account: str = DEV_ACCOUNT, key: str = DEV_KEY,
+        host: str = "127.0.0.1", port: int = 0, nodes_max: int | None = None, *,
+        allow_remote: bool = False, access_log: bool = False,
+    ) -> None:
+        if not allow_remote and not is_loopback(host):
+            raise UsageError(f"the emulator listens on loopback only, not on {host!r} "
+                             "(its development key is public)")
+        decode_key(key)  # a bad key fails here, not on the first request
+        self.account = account
+        self.key = key
+        self.host = host
+        self.port = port
+        self.nodes_max = nodes_max
+        self.access_log = access_log
+        self._data_dir = data_dir
+        self._temp_dir: Path | None = None
+        self._service: EmulatorService | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        """The account endpoint, e.g. ``http://127.0.0.1:8250``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def service(self) -> EmulatorService:
+        """The state behind the HTTP layer (started)."""
+        if self._service is None:
+            raise UsageError("the emulator is not started")
+        return self._service
+
+    @property
+    def control(self) -> ControlClient:
+        """A client of the control surface (faults, node loss, reset, counters)."""
+        return ControlClient(self.url, self.account, self.key)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the state lives (a temporary directory when none was given)."""
+        if self._data_dir is not None:
+            return self._data_dir
+        if self._temp_dir is None:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="batchflow-emulator-"))
+        return self._temp_dir
+
+    def start(self) -> EmulatorServer:
+        """Bind, start the state and the HTTP server, return once requests are served."""
+        import uvicorn
+
+        from batchflow.emulator.app import create_app
+        from batchflow.emulator.service import EmulatorService
+
+        self._socket = self._bind()
+        self.port = int(self._socket.getsockname()[1])
+        self._service = EmulatorService(self.data_dir, self.account, self.nodes_max)
+        self._service.account_url = self.url
+        self._service.start()
+        app = create_app(self._service, self.account, self.key)
+        config = uvicorn.Config(
+            app, lifespan="off", log_config=None, log_level="warning",
+            access_log=self.access_log, timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]},
+            name=f"batch-emulator-{self.port}", daemon=True)
+        self._thread.start()
+        self._wait_started()
+        return self
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise UsageError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+        sock.listen(128)
+        return sock
+
+    def _wait_started(self) -> None:
+        # uvicorn offers no readiness callback; its ``started`` flag flips once it serves.
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not self._server.started:
+            if self._thread is None or not self._thread.is_alive():
+                self.stop()
+                raise BackendError("the emulator's HTTP server failed to start")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BackendError("the emulator's HTTP server did not start in time")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        """Stop serving, stop the state (killing running tasks), release the port."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
