@@ -132,6 +132,28 @@ def down(spec: str, yes: bool, target: str | None, storage: str | None,
     _run(lambda: down_cmd(spec, overrides, yes, target, storage))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (anything but loopback is reachable from the network).")
+@click.option("--port", default=8250, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
+@click.option("--data", default="./.batchflow-emulator", show_default=True,
+              type=click.Path(file_okay=False, path_type=str),
+              help="Directory holding the emulator's state (kept across restarts).")
+@click.option("--account", default=None, help="Account name (default: the dev account).")
+@click.option("--key", default=None, help="Account key, base64 (default: the public dev key).")
+@click.option("--nodes-max", default=None, type=click.IntRange(1, None),
+              help="Most local nodes a pool may run (default: the CPU count).")
+def emulator(host: str, port: int, data: str, account: str | None, key: str | None,
+             nodes_max: int | None) -> None:
+    """Serve the Azure Batch emulator until Ctrl-C (like Azurite for Storage)."""
+    from batchflow.commands.emulator import emulator_cmd
+    from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+
+    _run(lambda: emulator_cmd(host, port, data, account or DEV_ACCOUNT, key or DEV_KEY,
+                              nodes_max))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="batchflow")
