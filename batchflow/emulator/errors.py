@@ -189,3 +189,9 @@ def server_busy() -> BatchServiceError:
 def internal_error() -> BatchServiceError:
     return _e(500, "InternalError", "Server encountered an internal error. Please try again "
               "after some time.")
+
+
+def task_dependencies_not_enabled(job_id: str) -> BatchServiceError:
+    """A task with ``dependsOn`` added to a job created without ``usesTaskDependencies``."""
+    return _e(409, "TaskDependenciesNotSpecifiedOnJob", "The specified job does not have task "
+              "dependencies enabled (usesTaskDependencies is false).")

@@ -1,0 +1,128 @@
+"""The shared state of the service core: store, lock, local nodes, running tasks.
+
+``Core`` is what the pool, job, task and runner modules operate on; ``EmulatorService`` is the
+facade that implements the ``BatchState`` contract with them. One re-entrant lock (whose
+condition also wakes the scheduler) guards every in-memory structure; documents live in SQLite
+only, so memory stays flat however many tasks a job holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchflow.emulator import errors, shapes
+from batchflow.emulator.executor import Process
+from batchflow.emulator.nodes import Node
+from batchflow.emulator.scheduler import Scheduler
+from batchflow.emulator.store import Store, dumps, loads
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Run:
+    """A task attempt holding slots on a node."""
+
+    job_id: str
+    task_id: str
+    node: Node
+    slots: int
+    woken_at: float
+    process: Process | None = None
+    # Why the service stopped it: terminate, walltime, requeue, delete or shutdown.
+    kill_reason: str | None = None
+    thread: threading.Thread | None = None
+
+    def kill(self, reason: str) -> None:
+        """Ask the attempt to stop (call under the core lock)."""
+        if self.kill_reason is None:
+            self.kill_reason = reason
+        if self.process is not None:
+            self.process.kill(reason)
+
+
+@dataclass
+class Core:
+    """Everything the service's parts share."""
+
+    data_dir: Path
+    account_name: str
+    nodes_max: int
+    store: Store
+    account_url: str = ""
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    nodes: dict[str, list[Node]] = field(default_factory=dict)
+    running: dict[tuple[str, str], Run] = field(default_factory=dict)
+    timers: dict[str, threading.Timer] = field(default_factory=dict)
+    closing: bool = False
+    cond: threading.Condition = field(init=False)
+    scheduler: Scheduler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cond = threading.Condition(self.lock)
+
+    def all_nodes(self) -> Iterator[Node]:
+        for nodes in list(self.nodes.values()):
+            yield from nodes
+
+    def pool_url(self, pool_id: str) -> str:
+        return f"{self.account_url}/pools/{pool_id}"
+
+    def node_url(self, node: Node) -> str:
+        return f"{self.pool_url(node.pool_id)}/nodes/{node.id}"
+
+    def runs_of(self, pred: Callable[[Run], bool]) -> list[Run]:
+        with self.lock:
+            return [r for r in self.running.values() if pred(r)]
+
+    def wait_runs_gone(self, pred: Callable[[Run], bool], timeout: float = 30.0) -> None:
+        """Block until no attempt matches ``pred`` (their threads report on the condition)."""
+        with self.cond:
+            self.cond.wait_for(lambda: not any(pred(r) for r in self.running.values()),
+                               timeout=timeout)
+
+    # -- documents --------------------------------------------------------------------------
+    def job(self, job_id: str) -> Json:
+        doc = self.store.get_doc("jobs", "id = ?", (job_id,))
+        if doc is None:
+            raise errors.job_not_found(job_id)
+        return doc
+
+    def pool(self, pool_id: str) -> Json:
+        doc = self.store.get_doc("pools", "id = ?", (pool_id,))
+        if doc is None:
+            raise errors.pool_not_found(pool_id)
+        return doc
+
+    def task(self, job_id: str, task_id: str) -> Json:
+        doc = self.store.get_doc("tasks", "job_id = ? AND id = ?", (job_id, task_id))
+        if doc is None:
+            self.job(job_id)
+            raise errors.task_not_found(task_id)
+        return doc
+
+    def update(self, table: str, key: tuple[str, ...], change: Callable[[Json], Any],
+               **columns: Any) -> Json:
+        """Load, change, stamp and write back one document (and its indexed columns; a
+        callable column value is computed from the changed document)."""
+        where = "id = ?" if len(key) == 1 else (
+            "job_id = ? AND id = ?" if table == "tasks" else "pool_id = ? AND id = ?")
+        with self.store.tx() as db:
+            row = db.execute(f"SELECT doc FROM {table} WHERE {where}", key).fetchone()  # noqa: S608
+            if row is None:
+                raise errors.resource_not_found()
+            doc = loads(row[0])
+            change(doc)
+            shapes.stamp(doc)
+            sets = ", ".join(f"{c} = ?" for c in ["doc", *columns])
+            values = [v(doc) if callable(v) else v for v in columns.values()]
+            db.execute(f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
+                       (dumps(doc), *values, *key))
+            return doc
+
+    def wake(self) -> None:
+        self.scheduler.wake()

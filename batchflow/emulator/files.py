@@ -1,0 +1,231 @@
+"""Resource files in, output files out, as a Batch node moves them.
+
+Sources and destinations: ``http(s)`` URLs (SAS URLs to Azure or Azurite), blob containers via
+azure-storage-blob, and a documented local extension, ``file://`` URLs: a file for ``httpUrl``,
+a directory whose files are the "blobs" for ``storageContainerUrl`` and for output
+``containerUrl``. Every destination path must stay inside its target directory. Failures carry
+the Batch failure code; SAS signatures never appear in a message or log line.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Json = dict[str, Any]
+_RETRIES = 3
+_WILDCARDS = set("*?[")
+
+
+@dataclass(frozen=True)
+class FileError(Exception):
+    """A transfer failed; ``code`` is the Batch failure code (category usererror)."""
+
+    code: str
+    message: str
+
+
+def redact(url: str) -> str:
+    """``url`` without its query string (a SAS token is a secret)."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def inside(base: Path, relative: str, code: str) -> Path:
+    """``base/relative``, refusing absolute paths and anything that escapes ``base``."""
+    if not relative or os.path.isabs(relative):
+        raise FileError(code, f"The path '{relative}' must be relative")
+    target = (base / relative).resolve()
+    if target != base.resolve() and base.resolve() not in target.parents:
+        raise FileError(code, f"The path '{relative}' is outside its directory")
+    return target
+
+
+def _file_path(url: str) -> Path:
+    return Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+
+
+# -- resource files -------------------------------------------------------------------------
+def download_resource_files(specs: list[Json] | None, wd: Path) -> None:
+    """Fetch every resource file into ``wd`` (the task's working directory)."""
+    for spec in specs or []:
+        if spec.get("httpUrl"):
+            url = str(spec["httpUrl"])
+            name = spec.get("filePath") or Path(urllib.parse.urlsplit(url).path).name
+            dest = inside(wd, str(name), "ResourceFileCreateFailed")
+            _fetch(url, dest)
+            _chmod(dest, spec.get("fileMode"))
+        elif spec.get("storageContainerUrl"):
+            base = inside(wd, spec["filePath"], "ResourceFileCreateFailed") if spec.get(
+                "filePath") else wd
+            for name, fetch in _container_blobs(str(spec["storageContainerUrl"]),
+                                                str(spec.get("blobPrefix") or "")):
+                dest = inside(base, name, "ResourceFileCreateFailed")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fetch(dest)
+                _chmod(dest, spec.get("fileMode"))
+        else:
+            raise FileError("BlobDownloadMiscError", "The local Batch emulator supports "
+                            "resource files with httpUrl or storageContainerUrl only")
+
+
+def _chmod(path: Path, mode: object) -> None:
+    if mode:
+        try:
+            path.chmod(int(str(mode), 8))
+        except ValueError as exc:
+            raise FileError("ResourceFileCreateFailed", f"Invalid fileMode '{mode}'") from exc
+
+
+def _fetch(url: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("file://"):
+        source = _file_path(url)
+        if not source.is_file():
+            raise FileError("BlobNotFound", f"The resource file {redact(url)} does not exist")
+        shutil.copyfile(source, dest)
+        return
+    if not url.startswith(("http://", "https://")):
+        raise FileError("BlobDownloadMiscError", f"Unsupported URL scheme in {redact(url)}")
+    for attempt in range(_RETRIES):
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:  # noqa: S310
+                shutil.copyfileobj(resp, out)
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise FileError("BlobNotFound", f"{redact(url)} was not found") from exc
+            if exc.code == 403:
+                raise FileError("BlobAccessDenied", f"Access to {redact(url)} denied") from exc
+            failure = f"HTTP {exc.code}"
+        except OSError as exc:
+            failure = type(exc).__name__
+        if attempt + 1 < _RETRIES:
+            time.sleep(0.2 * 2**attempt)  # back off between download retries (not scheduling)
+    raise FileError("BlobDownloadMiscError", f"Downloading {redact(url)} failed: {failure}")
+
+
+def _container_blobs(url: str, prefix: str) -> Iterator[tuple[str, Any]]:
+    """``(blob name, fetch(dest))`` pairs of a container (or a file:// directory)."""
+    if url.startswith("file://"):
+        root = _file_path(url)
+        if not root.is_dir():
+            raise FileError("BlobNotFound", f"The container {redact(url)} does not exist")
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            name = path.relative_to(root).as_posix()
+            if name.startswith(prefix):
+                yield name, (lambda dest, src=path: shutil.copyfile(src, dest))
+        return
+    from azure.core.exceptions import AzureError, HttpResponseError
+    from azure.storage.blob import ContainerClient
+
+    client = ContainerClient.from_container_url(url)
+    try:
+        names = [b.name for b in client.list_blobs(name_starts_with=prefix or None)]
+    except HttpResponseError as exc:
+        code = "BlobAccessDenied" if exc.status_code == 403 else "BlobNotFound"
+        raise FileError(code, f"Listing {redact(url)} failed: {exc.reason}") from exc
+    except AzureError as exc:
+        raise FileError("BlobDownloadMiscError", f"Listing {redact(url)} failed") from exc
+
+    def fetch(dest: Path, name: str) -> None:
+        try:
+            with open(dest, "wb") as out:
+                client.download_blob(name).readinto(out)
+        except AzureError as exc:
+            raise FileError("BlobDownloadMiscError", f"Downloading blob {name} failed") from exc
+
+    for name in names:
+        yield name, (lambda dest, n=name: fetch(dest, n))
+
+
+# -- output files ---------------------------------------------------------------------------
+def wanted(spec: Json, success: bool) -> bool:
+    """Whether ``spec``'s uploadCondition asks for an upload after this outcome."""
+    condition = str(spec.get("uploadOptions", {}).get("uploadCondition", "")).lower()
+    if condition == "tasksuccess":
+        return success
+    if condition == "taskfailure":
+        return not success
+    return True
+
+
+def upload_output_files(specs: list[Json] | None, task_dir: Path, success: bool) -> None:
+    """Upload the files of every matching spec; logs go to fileuploadout/err.txt."""
+    if not specs:
+        return
+    log_out: list[str] = []
+    try:
+        for spec in specs:
+            if wanted(spec, success):
+                for path, name in _matches(spec, task_dir):
+                    container = spec["destination"]["container"]
+                    _upload(path, str(container["containerUrl"]), name)
+                    log_out.append(f"Uploaded {path.relative_to(task_dir)} to "
+                                   f"{redact(str(container['containerUrl']))}/{name}")
+    except FileError as exc:
+        (task_dir / "fileuploaderr.txt").write_text(f"{exc.code}: {exc.message}\n")
+        raise
+    finally:
+        (task_dir / "fileuploadout.txt").write_text("".join(f"{line}\n" for line in log_out))
+
+
+def _matches(spec: Json, task_dir: Path) -> Iterator[tuple[Path, str]]:
+    pattern = str(spec["filePattern"])
+    wd = task_dir / "wd"
+    dest_path = spec["destination"]["container"].get("path")
+    wild = any(c in _WILDCARDS for c in pattern)
+    # Matches are named relative to the pattern's literal leading directories.
+    literal = []
+    for part in pattern.replace("\\", "/").split("/")[:-1]:
+        if any(c in _WILDCARDS for c in part):
+            break
+        literal.append(part)
+    base = (wd / "/".join(literal)).resolve() if literal else wd.resolve()
+    for found in sorted(glob.glob(str(wd / pattern), recursive=True)):
+        path = Path(found).resolve()
+        if not path.is_file():
+            continue
+        if task_dir.resolve() not in path.parents:
+            raise FileError("FileUploadMiscError", f"The file pattern '{pattern}' matches "
+                            "files outside the task directory")
+        rel = path.relative_to(base).as_posix() if base in path.parents else path.name
+        if not wild:
+            yield path, str(dest_path or path.name)
+        else:
+            yield path, f"{str(dest_path).rstrip('/')}/{rel}" if dest_path else rel
+
+
+def _upload(path: Path, container_url: str, name: str) -> None:
+    if container_url.startswith("file://"):
+        root = _file_path(container_url)
+        if not root.is_dir():
+            raise FileError("FileUploadContainerNotFound",
+                            f"The container {redact(container_url)} does not exist")
+        dest = inside(root, name, "FileUploadMiscError")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        return
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.storage.blob import ContainerClient
+
+    client = ContainerClient.from_container_url(container_url)
+    try:
+        with open(path, "rb") as data:
+            client.upload_blob(name, data, overwrite=True)
+    except ResourceNotFoundError as exc:
+        raise FileError("FileUploadContainerNotFound",
+                        f"The container {redact(container_url)} does not exist") from exc
+    except AzureError as exc:
+        raise FileError("FileUploadMiscError",
+                        f"Uploading {name} to {redact(container_url)} failed: "
+                        f"{type(exc).__name__}") from exc

@@ -1,0 +1,241 @@
+"""Jobs: create, update, terminate, delete, task counts, and the job-level reactions to a task
+completing (dependencies, ``onTaskFailure``, ``onAllTasksComplete``).
+
+Termination and deletion are asynchronous, as on Batch: the job shows ``terminating`` or
+``deleting`` while its running tasks are killed and job release tasks run, then it completes
+(``executionInfo.terminateReason``: UserTerminate, AllTasksComplete, TaskFailed,
+MaxWallClockTimeExpiry) or disappears.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from typing import Any
+
+from batchflow.emulator import errors, shapes
+from batchflow.emulator.contract import Page
+from batchflow.emulator.core import Core
+from batchflow.emulator.odata_filter import compile_filter
+from batchflow.emulator.store import dumps
+
+Json = dict[str, Any]
+FIELDS = {"id": "id", "state": "state"}
+_UPDATABLE = ("priority", "maxParallelTasks", "allowTaskPreemption", "constraints", "poolInfo",
+              "onAllTasksComplete", "metadata")
+
+
+def create_job(core: Core, body: Json) -> Json:
+    doc: Json = {**body, "usesTaskDependencies": bool(body.get("usesTaskDependencies"))}
+    doc.setdefault("priority", 0)
+    doc.setdefault("onAllTasksComplete", "noaction")
+    doc.setdefault("onTaskFailure", "noaction")
+    doc.setdefault("constraints", {"maxTaskRetryCount": 0})
+    shapes.set_state(doc, "active")
+    shapes.stamp(doc, created=True)
+    pool_id = (doc.get("poolInfo") or {}).get("poolId")
+    doc["executionInfo"] = {"startTime": doc["creationTime"], "poolId": pool_id}
+    with core.store.tx() as db:
+        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (doc["id"],)).fetchone():
+            raise errors.job_exists(doc["id"])
+        db.execute("INSERT INTO jobs (id, seq, state, pool_id, priority, doc) VALUES "
+                   "(?, ?, 'active', ?, ?, ?)", (doc["id"], core.store.next_seq(), pool_id,
+                                                 int(doc["priority"]), dumps(doc)))
+    arm_wall_clock(core, doc)
+    check_all_complete(core, doc["id"])
+    core.wake()
+    return doc
+
+
+def list_jobs(core: Core, filter: str | None, token: str | None, limit: int) -> Page:
+    where, params = compile_filter(filter, FIELDS)
+    docs, last = core.store.page("jobs", where, params, int(token or 0), limit)
+    return Page(docs, str(last) if last is not None else None)
+
+
+def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
+    current = core.job(job_id)
+    if current["state"] in ("completed", "deleting", "terminating"):
+        raise (errors.job_completed(job_id) if current["state"] == "completed"
+               else errors.job_being_deleted(job_id) if current["state"] == "deleting"
+               else errors.job_being_terminated(job_id))
+
+    def change(doc: Json) -> None:
+        if replace:
+            for key in ("priority", "constraints", "metadata", "onAllTasksComplete",
+                        "maxParallelTasks", "allowTaskPreemption"):
+                doc.pop(key, None)
+            doc.update({"priority": 0, "onAllTasksComplete": "noaction",
+                        "constraints": {"maxTaskRetryCount": 0}})
+        doc.update({k: v for k, v in body.items() if k in _UPDATABLE})
+        if "poolInfo" in body:
+            doc["executionInfo"]["poolId"] = body["poolInfo"].get("poolId")
+
+    doc = core.update("jobs", (job_id,), change)
+    core.store.execute("UPDATE jobs SET priority = ?, pool_id = ? WHERE id = ?",
+                       (int(doc.get("priority") or 0), doc["executionInfo"].get("poolId"),
+                        job_id))
+    arm_wall_clock(core, doc)
+    check_all_complete(core, job_id)
+    core.wake()
+    return doc
+
+
+def arm_wall_clock(core: Core, doc: Json) -> None:
+    """(Re)start the timer that terminates the job at its maxWallClockTime."""
+    key = doc["id"].lower()
+    with core.lock:
+        old = core.timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        limit = shapes.seconds((doc.get("constraints") or {}).get("maxWallClockTime"))
+        if limit is None or doc["state"] != "active":
+            return
+        created = _age(doc["creationTime"])
+        timer = threading.Timer(max(0.0, limit - created), terminate,
+                                args=(core, doc["id"], "MaxWallClockTimeExpiry"))
+        timer.daemon = True
+        core.timers[key] = timer
+        timer.start()
+
+
+def _age(iso: str) -> float:
+    import datetime as dt
+
+    then = dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    return (dt.datetime.now(dt.timezone.utc) - then).total_seconds()
+
+
+def _guard(doc: Json) -> None:
+    state = doc["state"]
+    if state == "completed":
+        raise errors.job_completed(doc["id"])
+    if state == "deleting":
+        raise errors.job_being_deleted(doc["id"])
+    if state == "terminating":
+        raise errors.job_being_terminated(doc["id"])
+
+
+def terminate_job(core: Core, job_id: str, reason: str | None) -> None:
+    """The user's terminate: 409 unless the job is active."""
+    _guard(core.job(job_id))
+    terminate(core, job_id, reason or "UserTerminate")
+
+
+def terminate(core: Core, job_id: str, reason: str) -> None:
+    """Move an active job to terminating (once) and finish in the background."""
+    with core.lock:
+        doc = core.store.get_doc("jobs", "id = ?", (job_id,))
+        if doc is None or doc["state"] != "active":
+            return
+        core.update("jobs", (job_id,), lambda d: shapes.set_state(d, "terminating"),
+                    state="terminating")
+        timer = core.timers.pop(job_id.lower(), None)
+        if timer is not None:
+            timer.cancel()
+    threading.Thread(target=_finish_terminate, args=(core, job_id, reason), daemon=True,
+                     name=f"terminate-{job_id}").start()
+
+
+def _stop_tasks(core: Core, job_id: str, why: str) -> None:
+    key = job_id.lower()
+    with core.lock:
+        for run in core.runs_of(lambda r: r.job_id.lower() == key):
+            run.kill(why)
+    core.wait_runs_gone(lambda r: r.job_id.lower() == key)
+
+
+def finish_terminate(core: Core, job_id: str, reason: str) -> None:
+    """Kill running tasks, run release tasks, complete the job (also used after a restart)."""
+    _finish_terminate(core, job_id, reason)
+
+
+def _finish_terminate(core: Core, job_id: str, reason: str) -> None:
+    _stop_tasks(core, job_id, "terminate")
+    _release_tasks(core, job_id)
+
+    def done(doc: Json) -> None:
+        shapes.set_state(doc, "completed")
+        doc["executionInfo"]["endTime"] = shapes.now()
+        doc["executionInfo"]["terminateReason"] = reason
+
+    if not core.closing:
+        core.update("jobs", (job_id,), done, state="completed")
+
+
+def _release_tasks(core: Core, job_id: str) -> None:
+    """Run the job release task on every node that ran the job's preparation task."""
+    from batchflow.emulator.runner import run_job_task
+
+    if core.closing:
+        return
+    job = core.job(job_id)
+    if not job.get("jobReleaseTask"):
+        return
+    key = job_id.lower()
+    with core.lock:
+        nodes = [n for n in core.all_nodes() if key in n.prep]
+    for node in nodes:
+        run_job_task(core, node, job, "jobReleaseTask")
+
+
+def delete_job(core: Core, job_id: str) -> None:
+    doc = core.job(job_id)
+    if doc["state"] == "deleting":
+        raise errors.job_being_deleted(job_id)
+    core.update("jobs", (job_id,), lambda d: shapes.set_state(d, "deleting"), state="deleting")
+    with core.lock:
+        timer = core.timers.pop(job_id.lower(), None)
+        if timer is not None:
+            timer.cancel()
+    threading.Thread(target=finish_delete, args=(core, job_id), daemon=True,
+                     name=f"delete-{job_id}").start()
+
+
+def finish_delete(core: Core, job_id: str) -> None:
+    """Kill the job's tasks, run release tasks, then forget the job and its task dirs."""
+    _stop_tasks(core, job_id, "delete")
+    _release_tasks(core, job_id)
+    if core.closing:
+        return
+    with core.store.tx() as db:
+        db.execute("DELETE FROM tasks WHERE job_id = ?", (job_id,))
+        db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    key = job_id.lower()
+    with core.lock:
+        nodes = list(core.all_nodes())
+        for node in nodes:
+            node.prep.pop(key, None)
+    for node in nodes:
+        shutil.rmtree(node.root / "workitems" / job_id, ignore_errors=True)
+
+
+def task_counts(core: Core, job_id: str) -> Json:
+    """Counts of tasks and slots by state: one aggregate query, no document loaded."""
+    core.job(job_id)
+    row = core.store.one(
+        "SELECT COALESCE(SUM(state = 'active'), 0), COALESCE(SUM(state IN ('running', "
+        "'preparing')), 0), COALESCE(SUM(state = 'completed'), 0), "
+        "COALESCE(SUM(result = 'success'), 0), COALESCE(SUM(result = 'failure'), 0), "
+        "COALESCE(SUM(CASE WHEN state = 'active' THEN slots END), 0), "
+        "COALESCE(SUM(CASE WHEN state IN ('running', 'preparing') THEN slots END), 0), "
+        "COALESCE(SUM(CASE WHEN state = 'completed' THEN slots END), 0), "
+        "COALESCE(SUM(CASE WHEN result = 'success' THEN slots END), 0), "
+        "COALESCE(SUM(CASE WHEN result = 'failure' THEN slots END), 0) "
+        "FROM tasks WHERE job_id = ?", (job_id,))
+    assert row is not None
+    keys = ("active", "running", "completed", "succeeded", "failed")
+    return {"taskCounts": {k: int(v) for k, v in zip(keys, row[:5], strict=True)},
+            "taskSlotCounts": {k: int(v) for k, v in zip(keys, row[5:], strict=True)}}
+
+
+def check_all_complete(core: Core, job_id: str) -> None:
+    """onAllTasksComplete=terminatejob: terminate once no task is left to run (a job without
+    tasks counts as complete, as on Batch)."""
+    doc = core.store.get_doc("jobs", "id = ?", (job_id,))
+    if doc is None or doc["state"] != "active" or doc.get("onAllTasksComplete") != "terminatejob":
+        return
+    left = core.store.one("SELECT 1 FROM tasks WHERE job_id = ? AND state != 'completed' "
+                          "LIMIT 1", (job_id,))
+    if left is None:
+        terminate(core, job_id, "AllTasksComplete")

@@ -1,0 +1,145 @@
+"""Local compute nodes: identity, lifecycle state, directory layout and AZ_BATCH_* variables.
+
+Each node has the directory tree of a real Linux Batch node under
+``<data_dir>/nodes/<pool>/<node>/``: ``startup/``, ``shared/``, ``workitems/<job>/job-1/<task>/``
+(``stdout.txt``, ``stderr.txt``, ``wd/``), ``applications/``, ``fsmounts/``, ``volatile/``.
+Tasks run as the emulator's user whatever their ``userIdentity`` (autoUser admin or nonadmin):
+there is no other local account to switch to. Their environment is a minimal inherited base
+(PATH, HOME, LANG, TMPDIR) plus the AZ_BATCH_* variables and the task's own settings, never the
+emulator's full environment (which may hold secrets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchflow.emulator import shapes
+
+Json = dict[str, Any]
+
+# Node states the scheduler may place tasks on ("ready" shows as idle or running).
+READY = "ready"
+INHERITED_ENV = ("PATH", "HOME", "LANG", "TMPDIR")
+RESERVED_DISK_BYTES = "1000000"
+
+
+def node_id(pool_id: str, index: int, generation: int, dedicated: bool) -> str:
+    """A stable, real-looking node id (``tvmps_<64 hex>_d`` / ``_p`` for spot)."""
+    digest = hashlib.sha256(f"{pool_id.lower()}|{index}|{generation}".encode()).hexdigest()
+    return f"tvmps_{digest}_{'d' if dedicated else 'p'}"
+
+
+@dataclass
+class Node:
+    """One local node. Mutated only under the service lock."""
+
+    pool_id: str
+    id: str
+    index: int
+    generation: int
+    dedicated: bool
+    slots: int
+    root: Path
+    vm_size: str
+    state: str = "creating"
+    state_time: str = field(default_factory=shapes.now)
+    allocation_time: str = field(default_factory=shapes.now)
+    used_slots: int = 0
+    running_tasks: int = 0
+    total_run: int = 0
+    total_succeeded: int = 0
+    leaving: bool = False
+    start_task_info: Json | None = None
+    # The start task's process while it runs (an executor.Process), to kill on removal.
+    start_process: Any = None
+    # Job preparation per job id (lower-cased): "running", "succeeded" or "failed".
+    prep: dict[str, str] = field(default_factory=dict)
+    prep_locks: dict[str, threading.Lock] = field(default_factory=dict)
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self.state_time = shapes.now()
+
+    def schedulable(self) -> bool:
+        return self.state == READY and not self.leaving
+
+    def free_slots(self) -> int:
+        return self.slots - self.used_slots if self.schedulable() else 0
+
+    def public_state(self) -> str:
+        if self.leaving:
+            return "leavingpool"
+        if self.state == READY:
+            return "running" if self.running_tasks else "idle"
+        return self.state
+
+    def prep_lock(self, job_id: str) -> threading.Lock:
+        return self.prep_locks.setdefault(job_id.lower(), threading.Lock())
+
+    # -- layout -----------------------------------------------------------------------------
+    def make_dirs(self) -> None:
+        for sub in ("startup/wd", "shared", "workitems", "applications", "fsmounts", "volatile"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / "workitems" / job_id / "job-1"
+
+    def task_dir(self, job_id: str, task_id: str) -> Path:
+        return self.job_dir(job_id) / task_id
+
+    # -- environment ------------------------------------------------------------------------
+    def env(self, account_name: str, account_url: str) -> dict[str, str]:
+        """Base environment of every task on this node (start task included)."""
+        env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+        env.update({
+            "AZ_BATCH_ACCOUNT_NAME": account_name,
+            "AZ_BATCH_ACCOUNT_URL": account_url,
+            "AZ_BATCH_POOL_ID": self.pool_id,
+            "AZ_BATCH_NODE_ID": self.id,
+            "AZ_BATCH_NODE_IS_DEDICATED": "true" if self.dedicated else "false",
+            "AZ_BATCH_NODE_ROOT_DIR": str(self.root),
+            "AZ_BATCH_NODE_SHARED_DIR": str(self.root / "shared"),
+            "AZ_BATCH_NODE_STARTUP_DIR": str(self.root / "startup"),
+            "AZ_BATCH_NODE_MOUNTS_DIR": str(self.root / "fsmounts"),
+            "AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES": RESERVED_DISK_BYTES,
+        })
+        return env
+
+    def doc(self, pool_url: str) -> Json:
+        """The REST ``BatchNode``."""
+        doc: Json = {
+            "id": self.id,
+            "url": f"{pool_url}/nodes/{self.id}",
+            "state": self.public_state(),
+            "schedulingState": "enabled",
+            "stateTransitionTime": self.state_time,
+            "lastBootTime": self.allocation_time,
+            "allocationTime": self.allocation_time,
+            "ipAddress": f"10.0.0.{4 + self.index % 250}",
+            "affinityId": f"TVM:{self.id}",
+            "vmSize": self.vm_size,
+            "totalTasksRun": self.total_run,
+            "runningTasksCount": self.running_tasks,
+            "runningTaskSlotsCount": self.used_slots,
+            "totalTasksSucceeded": self.total_succeeded,
+            "isDedicated": self.dedicated,
+            "nodeAgentInfo": {"version": "batchflow-emulator", "lastUpdateTime":
+                              self.allocation_time},
+        }
+        if self.start_task_info is not None:
+            doc["startTaskInfo"] = self.start_task_info
+        return doc
+
+
+def with_settings(env: dict[str, str], *settings: list[Json] | None) -> dict[str, str]:
+    """``env`` plus REST ``environmentSettings`` lists (later lists win)."""
+    out = dict(env)
+    for items in settings:
+        for item in items or []:
+            out[str(item["name"])] = str(item.get("value") or "")
+    return out

@@ -1,0 +1,121 @@
+"""What a task's outcome means: its completion record, its exit options, its dependents, and the
+job's reaction (``onTaskFailure``, ``onAllTasksComplete``).
+
+Batch defaults, applied when ``exitConditions`` say nothing: a success satisfies dependents and
+leaves the job alone; a failure blocks dependents forever and, when the job's ``onTaskFailure`` is
+``performexitoptionsjobaction``, terminates the job (terminateReason ``TaskFailed``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchflow.emulator import jobs, shapes
+from batchflow.emulator.core import Core
+from batchflow.emulator.store import loads
+
+Json = dict[str, Any]
+_PREPROCESSING = {"BlobNotFound", "BlobAccessDenied", "BlobDownloadMiscError",
+                  "ResourceFileCreateFailed", "CommandProgramNotFound", "CommandLaunchFailed"}
+
+
+def exit_options(doc: Json) -> Json:
+    """The ``ExitOptions`` that apply to a completed task (empty when none do)."""
+    conditions = doc.get("exitConditions") or {}
+    info = doc.get("executionInfo") or {}
+    code = info.get("exitCode")
+    failure_code = (info.get("failureInfo") or {}).get("code", "")
+    if failure_code.startswith("FileUpload"):
+        return dict(conditions.get("fileUploadError") or conditions.get("default") or {})
+    if failure_code in _PREPROCESSING:
+        return dict(conditions.get("preProcessingError") or conditions.get("default") or {})
+    if code is not None:
+        for mapping in conditions.get("exitCodes") or []:
+            if mapping.get("code") == code:
+                return dict(mapping.get("exitOptions") or {})
+        for mapping in conditions.get("exitCodeRanges") or []:
+            if mapping.get("start", 0) <= code <= mapping.get("end", -1):
+                return dict(mapping.get("exitOptions") or {})
+    if info.get("result") == "success":
+        return {}
+    return dict(conditions.get("default") or {})
+
+
+def complete_task(core: Core, job_id: str, task_id: str, code: int | None,
+                  failure: Json | None) -> Json:
+    """Commit a task's completion (exit code, result, failureInfo, dependency verdict)."""
+    success = failure is None and code == 0
+
+    def done(doc: Json) -> None:
+        shapes.set_state(doc, "completed")
+        info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
+        info["endTime"] = shapes.now()
+        if code is not None:
+            info["exitCode"] = code
+        info["result"] = "success" if success else "failure"
+        if failure is not None:
+            info["failureInfo"] = failure
+        action = exit_options(doc).get("dependencyAction") or ("satisfy" if success else "block")
+        verdict["ok"] = int(shapes.any_of(action, "satisfy"))
+
+    verdict: dict[str, int] = {}
+    doc = core.update("tasks", (job_id, task_id), done, state="completed",
+                      result="success" if success else "failure", pid=None,
+                      dep_ok=lambda _doc: verdict["ok"])
+    return doc
+
+
+def after_task(core: Core, job_id: str, doc: Json) -> None:
+    """The job's reactions to a task that just completed."""
+    job = core.store.get_doc("jobs", "id = ?", (job_id,))
+    if job is None or job["state"] != "active":
+        return
+    if job.get("usesTaskDependencies"):
+        refresh_dependents(core, job_id)
+    failed = (doc.get("executionInfo") or {}).get("result") == "failure"
+    if shapes.any_of(job.get("onTaskFailure"), "performexitoptionsjobaction"):
+        action = exit_options(doc).get("jobAction") or ("terminate" if failed else "none")
+        if shapes.any_of(action, "terminate"):
+            jobs.terminate(core, job_id, "TaskFailed")
+            return
+    jobs.check_all_complete(core, job_id)
+
+
+def dependencies_met(core: Core, job_id: str, depends_on: Json | None) -> bool:
+    """Whether every task ``depends_on`` names has completed and satisfies its dependents.
+
+    A named task that does not exist yet is not satisfied; a range is satisfied when it holds
+    at least one task and every task in it (ids that are integers) is satisfied.
+    """
+    if not depends_on:
+        return True
+    ids = sorted({str(i).lower() for i in depends_on.get("taskIds") or []})
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        row = core.store.one(
+            f"SELECT COUNT(*) FROM tasks WHERE job_id = ? AND id IN ({marks}) "  # noqa: S608
+            "AND dep_ok = 1", (job_id, *chunk))
+        if row is None or int(row[0]) != len(chunk):
+            return False
+    for span in depends_on.get("taskIdRanges") or []:
+        row = core.store.one(
+            "SELECT COUNT(*), COALESCE(SUM(dep_ok IS NULL OR dep_ok = 0), 0) FROM tasks "
+            "WHERE job_id = ? AND num_id BETWEEN ? AND ?",
+            (job_id, int(span["start"]), int(span["end"])))
+        if row is None or int(row[0]) == 0 or int(row[1]) != 0:
+            return False
+    return True
+
+
+def refresh_dependents(core: Core, job_id: str) -> None:
+    """Mark ready the waiting tasks of ``job_id`` whose dependencies are now met."""
+    rows = core.store.query("SELECT id, doc FROM tasks WHERE job_id = ? AND state = 'active' "
+                            "AND ready = 0", (job_id,))
+    ready = [r[0] for r in rows if dependencies_met(core, job_id, loads(r[1]).get("dependsOn"))]
+    if not ready:
+        return
+    with core.store.tx() as db:
+        db.executemany("UPDATE tasks SET ready = 1 WHERE job_id = ? AND id = ?",
+                       [(job_id, task_id) for task_id in ready])
+    core.wake()

@@ -1,0 +1,302 @@
+"""Pools and their local nodes: create, resize, update, delete, node loss, start tasks.
+
+A pool of N = targetDedicatedNodes + targetLowPriorityNodes target nodes runs
+min(N, nodes_max, os.cpu_count()) local nodes, dedicated ones first; currentDedicatedNodes and
+currentLowPriorityNodes report that real split, so a pool asking for more nodes than the machine
+has shows fewer current nodes than targets. Allocation takes milliseconds but passes through
+the node states Batch shows (creating -> starting -> waitingforstarttask -> idle, or
+starttaskfailed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from typing import Any
+
+from batchflow.emulator import errors, shapes, tasks
+from batchflow.emulator.contract import Page
+from batchflow.emulator.core import Core
+from batchflow.emulator.nodes import READY, Node, node_id
+from batchflow.emulator.odata_filter import compile_filter
+from batchflow.emulator.store import dumps, loads
+
+Json = dict[str, Any]
+FIELDS = {"id": "id", "state": "state"}
+
+
+def create_pool(core: Core, body: Json) -> Json:
+    doc: Json = {**body}
+    for key, default in (("taskSlotsPerNode", 1), ("targetDedicatedNodes", 0),
+                         ("targetLowPriorityNodes", 0), ("resizeTimeout", "PT15M"),
+                         ("enableAutoScale", False), ("enableInterNodeCommunication", False)):
+        doc.setdefault(key, default)
+    doc.update({"currentDedicatedNodes": 0, "currentLowPriorityNodes": 0})
+    shapes.set_state(doc, "active")
+    shapes.set_state(doc, "resizing", key="allocationState")
+    shapes.stamp(doc, created=True)
+    with core.store.tx() as db:
+        if db.execute("SELECT 1 FROM pools WHERE id = ?", (doc["id"],)).fetchone():
+            raise errors.pool_exists(doc["id"])
+        db.execute("INSERT INTO pools (id, seq, state, doc) VALUES (?, ?, 'active', ?)",
+                   (doc["id"], core.store.next_seq(), dumps(doc)))
+    return allocate(core, doc["id"])
+
+
+def list_pools(core: Core, filter: str | None, token: str | None, limit: int) -> Page:
+    where, params = compile_filter(filter, FIELDS)
+    docs, last = core.store.page("pools", where, params, int(token or 0), limit)
+    return Page(docs, str(last) if last is not None else None)
+
+
+def local_split(core: Core, dedicated: int, low: int) -> tuple[int, int]:
+    """How many dedicated and spot nodes run locally for these targets."""
+    total = min(dedicated + low, core.nodes_max, os.cpu_count() or 1)
+    local_dedicated = min(dedicated, total)
+    return local_dedicated, total - local_dedicated
+
+
+def allocate(core: Core, pool_id: str, deallocation: str = "requeue") -> Json:
+    """Bring the pool's local nodes to its targets, then mark its allocation steady."""
+    with core.lock:
+        pool = core.pool(pool_id)
+        want_d, want_l = local_split(core, int(pool.get("targetDedicatedNodes") or 0),
+                                     int(pool.get("targetLowPriorityNodes") or 0))
+        nodes = core.nodes.setdefault(pool["id"].lower(), [])
+        for dedicated, want in ((True, want_d), (False, want_l)):
+            mine = [n for n in nodes if n.dedicated == dedicated and not n.leaving]
+            for _ in range(want - len(mine)):
+                add_node(core, pool, dedicated)
+            # Shrink: idle nodes first, newest first, as Batch prefers.
+            extra = sorted(mine, key=lambda n: (n.running_tasks > 0, -n.index))
+            for node in extra[:max(0, len(mine) - want)]:
+                remove_node(core, node, deallocation)
+
+        def steady(doc: Json) -> None:
+            shapes.set_state(doc, "steady", key="allocationState")
+            doc["currentDedicatedNodes"] = want_d
+            doc["currentLowPriorityNodes"] = want_l
+
+        return core.update("pools", (pool_id,), steady)
+
+
+def add_node(core: Core, pool: Json, dedicated: bool, index: int | None = None,
+             generation: int = 0) -> Node:
+    """Create, record and boot one node (lock held)."""
+    nodes = core.nodes.setdefault(pool["id"].lower(), [])
+    if index is None:
+        used = {n.index for n in nodes}
+        index = next(i for i in range(len(nodes) + 1) if i not in used)
+    ident = node_id(pool["id"], index, generation, dedicated)
+    node = Node(pool_id=pool["id"], id=ident, index=index, generation=generation,
+                dedicated=dedicated, slots=int(pool.get("taskSlotsPerNode") or 1),
+                root=core.data_dir / "nodes" / pool["id"] / ident,
+                vm_size=str(pool.get("vmSize", "")))
+    nodes.append(node)
+    core.store.execute(
+        "INSERT OR REPLACE INTO nodes (pool_id, id, seq, state, doc) VALUES (?, ?, ?, ?, ?)",
+        (pool["id"], ident, index, node.state,
+         dumps({"index": index, "generation": generation, "dedicated": dedicated})))
+    threading.Thread(target=_boot, args=(core, node, pool.get("startTask")), daemon=True,
+                     name=f"boot-{ident[:16]}").start()
+    return node
+
+
+def _boot(core: Core, node: Node, start_task: Json | None) -> None:
+    with core.lock:
+        node.set_state("starting")
+    node.make_dirs()
+    with core.lock:
+        if not start_task:
+            node.set_state(READY)
+            core.wake()
+            return
+        wait = start_task.get("waitForSuccess", True)
+        node.set_state("waitingforstarttask" if wait else READY)
+        core.wake()
+    ok = _run_start_task(core, node, start_task)
+    with core.lock:
+        if wait and node.state == "waitingforstarttask":
+            node.set_state(READY if ok else "starttaskfailed")
+            core.wake()
+
+
+def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
+    """Run the start task with its retries; keep ``startTaskInfo`` current on the node."""
+    from batchflow.emulator import files
+    from batchflow.emulator.nodes import with_settings
+    from batchflow.emulator.runner import run_process
+
+    tdir = node.root / "startup"
+    env = with_settings(node.env(core.account_name, core.account_url),
+                        spec.get("environmentSettings"))
+    env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
+    retries = int(spec.get("maxTaskRetryCount") or 0)
+    info: Json = {"state": "running", "startTime": shapes.now(), "retryCount": 0}
+    node.start_task_info = info
+    attempt = 0
+    while True:
+        code: int | None = None
+        try:
+            files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
+            code, failure = run_process(spec["commandLine"], tdir, env, None,
+                                        lambda p: setattr(node, "start_process", p))
+        except files.FileError as exc:
+            failure = shapes.failure("usererror", exc.code, exc.message)
+        if code == 0 or core.closing or node.leaving or failure is not None:
+            break
+        if retries != -1 and attempt >= retries:
+            failure = shapes.exit_failure()
+            break
+        attempt += 1
+        info.update({"retryCount": attempt, "lastRetryTime": shapes.now()})
+    node.start_process = None
+    ok = code == 0 and failure is None
+    node.start_task_info = {**info, "state": "completed", "endTime": shapes.now(),
+                            "result": "success" if ok else "failure",
+                            **({"exitCode": code} if code is not None else {}),
+                            **({"failureInfo": failure} if failure else {})}
+    return ok
+
+
+def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
+    """Take ``node`` out of its pool (lock held); its running tasks are requeued, terminated,
+    or (taskcompletion/retaineddata) allowed to finish first."""
+    option = deallocation.lower()
+    if option in ("taskcompletion", "retaineddata") and node.running_tasks:
+        node.leaving = True
+        return
+    nodes = core.nodes.get(node.pool_id.lower(), [])
+    if node in nodes:
+        nodes.remove(node)
+    node.leaving = True
+    if node.start_process is not None:
+        node.start_process.kill("requeue")
+    for run in core.runs_of(lambda r: r.node is node):
+        if option == "terminate":
+            run.kill("terminate")
+        else:
+            run.kill("requeue")
+            del core.running[(run.job_id.lower(), run.task_id.lower())]
+            tasks.requeue(core, run.job_id, run.task_id)
+    core.store.execute("DELETE FROM nodes WHERE pool_id = ? AND id = ?", (node.pool_id, node.id))
+    core.wake()
+
+
+def drop_if_drained(core: Core, node: Node) -> None:
+    """A leaving node whose last task finished is removed (lock held)."""
+    if node.leaving and node.running_tasks == 0 and node in core.nodes.get(
+            node.pool_id.lower(), []):
+        remove_node(core, node)
+
+
+def resize_pool(core: Core, pool_id: str, body: Json) -> None:
+    def targets(doc: Json) -> None:
+        for key in ("targetDedicatedNodes", "targetLowPriorityNodes", "resizeTimeout"):
+            if key in body:
+                doc[key] = body[key]
+        shapes.set_state(doc, "resizing", key="allocationState")
+
+    core.update("pools", (pool_id,), targets)
+    allocate(core, pool_id, str(body.get("nodeDeallocationOption") or "requeue"))
+
+
+def update_pool(core: Core, pool_id: str, body: Json, replace: bool) -> Json:
+    keys = ("startTask", "metadata", "applicationPackageReferences")
+
+    def change(doc: Json) -> None:
+        for key in keys:
+            if key in body:
+                doc[key] = body[key]
+            elif replace and key != "metadata":
+                doc.pop(key, None)
+        if replace and "metadata" not in body:
+            doc["metadata"] = []
+
+    return core.update("pools", (pool_id,), change)
+
+
+def delete_pool(core: Core, pool_id: str) -> None:
+    """Requeue the pool's running tasks, drop its nodes, forget it, and clear its files."""
+    with core.lock:
+        pool = core.pool(pool_id)
+        for node in list(core.nodes.get(pool["id"].lower(), [])):
+            remove_node(core, node, "requeue")
+        core.nodes.pop(pool["id"].lower(), None)
+        with core.store.tx() as db:
+            db.execute("DELETE FROM nodes WHERE pool_id = ?", (pool_id,))
+            db.execute("DELETE FROM pools WHERE id = ?", (pool_id,))
+        # Move the files aside at once, so a new pool of the same id starts clean.
+        root = core.data_dir / "nodes" / pool["id"]
+        trash = core.data_dir / "trash" / uuid.uuid4().hex
+        if root.exists():
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            root.rename(trash)
+    threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
+                     daemon=True).start()
+
+
+def restore(core: Core) -> None:
+    """After a restart: re-create every pool's local nodes (same ids) and boot them."""
+    for (text,) in core.store.query("SELECT doc FROM pools ORDER BY seq"):
+        pool = loads(text)
+        rows = core.store.query("SELECT doc FROM nodes WHERE pool_id = ? ORDER BY seq",
+                                (pool["id"],))
+        with core.lock:
+            for (node_text,) in rows:
+                spec = loads(node_text)
+                add_node(core, pool, bool(spec["dedicated"]), int(spec["index"]),
+                         int(spec["generation"]))
+        allocate(core, pool["id"])
+
+
+def lose_node(core: Core, pool_id: str, wanted: str | None) -> str:
+    """Lose a node (its tasks are requeued) and put a fresh one in its place."""
+    with core.lock:
+        pool = core.pool(pool_id)
+        nodes = core.nodes.get(pool["id"].lower(), [])
+        node: Node | None
+        if wanted is None:
+            busy = [n for n in nodes if n.running_tasks]
+            node = (busy or nodes)[0] if nodes else None
+        else:
+            node = next((n for n in nodes if n.id == wanted), None)
+        if node is None:
+            raise errors.node_not_found(wanted or "")
+        remove_node(core, node, "requeue")
+        add_node(core, pool, node.dedicated, node.index, node.generation + 1)
+        return node.id
+
+
+def find_node(core: Core, pool_id: str, ident: str) -> Node:
+    core.pool(pool_id)
+    with core.lock:
+        for node in core.nodes.get(pool_id.lower(), []):
+            if node.id == ident:
+                return node
+    raise errors.node_not_found(ident)
+
+
+def list_nodes(core: Core, pool_id: str, filter: str | None, token: str | None,
+               limit: int) -> Page:
+    import sqlite3
+
+    pool = core.pool(pool_id)
+    where, params = compile_filter(filter, {"id": "id", "state": "state"})
+    with core.lock:
+        nodes = sorted(core.nodes.get(pool["id"].lower(), []), key=lambda n: n.index)
+        docs = [n.doc(core.pool_url(pool["id"])) for n in nodes]
+    # Filter with the same SQL semantics as the stored resources, on a throw-away table.
+    mem = sqlite3.connect(":memory:")
+    mem.execute("CREATE TABLE n (pos INTEGER, id TEXT, state TEXT)")
+    mem.executemany("INSERT INTO n VALUES (?, ?, ?)",
+                    [(i, d["id"], d["state"]) for i, d in enumerate(docs)])
+    start = int(token or 0)
+    rows = mem.execute(f"SELECT pos FROM n WHERE ({where}) AND pos >= ? ORDER BY pos "  # noqa: S608
+                       "LIMIT ?", (*params, start, limit + 1)).fetchall()
+    mem.close()
+    more = len(rows) > limit
+    picked = [docs[r[0]] for r in rows[:limit]]
+    return Page(picked, str(rows[limit][0]) if more else None)

@@ -1,0 +1,242 @@
+"""One task attempt on a node: job preparation, resource files, the process, outputs, outcome.
+
+``launch`` runs under the core lock (called by the scheduler): it commits the task's move to
+``preparing``/``running`` and hands the attempt to a thread. The thread never holds the lock
+while a process runs; each outcome is committed to the store before the slot is freed and
+the scheduler woken.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from batchflow.emulator import executor, files, outcomes, shapes
+from batchflow.emulator.core import Core, Run
+from batchflow.emulator.nodes import Node, with_settings
+from batchflow.emulator.scheduler import Candidate
+
+Json = dict[str, Any]
+
+
+def launch(core: Core, node: Node, cand: Candidate) -> None:
+    """Claim ``cand``'s slots on ``node`` and start its attempt (lock held)."""
+    job = core.job(cand.job_id)
+    job_key = cand.job_id.lower()
+    needs_prep = bool(job.get("jobPreparationTask")) and node.prep.get(job_key) != "succeeded"
+    state = "preparing" if needs_prep else "running"
+
+    def start(doc: Json) -> None:
+        shapes.set_state(doc, state)
+        info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
+        for key in ("endTime", "exitCode", "result", "failureInfo"):
+            info.pop(key, None)
+        if state == "running":
+            info["startTime"] = shapes.now()
+            if info.get("retryCount"):
+                info["lastRetryTime"] = info["startTime"]
+        doc["nodeInfo"] = {
+            "affinityId": f"TVM:{node.id}", "nodeUrl": core.node_url(node),
+            "poolId": node.pool_id, "nodeId": node.id, "taskRootDirectory":
+            f"workitems/{job['id']}/job-1/{doc['id']}",
+            "taskRootDirectoryUrl": f"{core.node_url(node)}/files/workitems/{job['id']}/job-1/"
+            f"{doc['id']}",
+        }
+
+    task = core.update("tasks", (cand.job_id, cand.task_id), start, state=state,
+                       node_id=node.id, result=None, dep_ok=None)
+    node.used_slots += cand.slots
+    node.running_tasks += 1
+    run = Run(job_id=job["id"], task_id=task["id"], node=node, slots=cand.slots,
+              woken_at=cand.woken_at)
+    core.running[(job_key, cand.task_id.lower())] = run
+    run.thread = threading.Thread(target=_attempt, args=(core, run, job, task, needs_prep),
+                                  name=f"task-{task['id']}", daemon=True)
+    run.thread.start()
+
+
+def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> None:
+    try:
+        if needs_prep and not _prepare(core, run, job):
+            return
+        _execute(core, run, job, task)
+    finally:
+        _release(core, run)
+
+
+def _release(core: Core, run: Run) -> None:
+    with core.cond:
+        run.node.used_slots -= run.slots
+        run.node.running_tasks -= 1
+        key = (run.job_id.lower(), run.task_id.lower())
+        if core.running.get(key) is run:
+            del core.running[key]
+        core.cond.notify_all()
+        if not core.closing:
+            from batchflow.emulator.pools import drop_if_drained
+
+            drop_if_drained(core, run.node)
+            core.wake()
+
+
+def _stopped(core: Core, run: Run) -> bool:
+    """True if the attempt was requeued, deleted or shut down: someone else owns its state."""
+    return core.closing or run.kill_reason in ("requeue", "delete", "shutdown")
+
+
+def _prepare(core: Core, run: Run, job: Json) -> bool:
+    """Run the job preparation task on this node once; False if the task cannot run here."""
+    key = job["id"].lower()
+    with run.node.prep_lock(key):
+        if run.node.prep.get(key) not in ("succeeded", "failed"):
+            ok = run_job_task(core, run.node, job, "jobPreparationTask")
+            wait = job["jobPreparationTask"].get("waitForSuccess", True)
+            run.node.prep[key] = "succeeded" if ok or not wait else "failed"
+    if _stopped(core, run):
+        return False
+    if run.node.prep[key] == "failed":
+        # Batch does not run the job's tasks on a node whose preparation failed.
+        core.update("tasks", (run.job_id, run.task_id),
+                    lambda d: shapes.set_state(d, "active"), state="active", node_id=None)
+        return False
+
+    def running(doc: Json) -> None:
+        shapes.set_state(doc, "running")
+        doc.setdefault("executionInfo", {})["startTime"] = shapes.now()
+
+    core.update("tasks", (run.job_id, run.task_id), running, state="running")
+    return True
+
+
+def task_env(core: Core, node: Node, job: Json, task: Json, tdir: Path) -> dict[str, str]:
+    env = node.env(core.account_name, core.account_url)
+    env.update({
+        "AZ_BATCH_JOB_ID": job["id"], "AZ_BATCH_TASK_ID": task["id"],
+        "AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd"),
+    })
+    prep = job.get("jobPreparationTask")
+    if prep:
+        prep_dir = node.job_dir(job["id"]) / (prep.get("id") or "jobpreparation")
+        env["AZ_BATCH_JOB_PREP_DIR"] = str(prep_dir)
+        env["AZ_BATCH_JOB_PREP_WORKING_DIR"] = str(prep_dir / "wd")
+    return with_settings(env, job.get("commonEnvironmentSettings"),
+                         task.get("environmentSettings"))
+
+
+def run_job_task(core: Core, node: Node, job: Json, kind: str) -> bool:
+    """Run the job's ``jobPreparationTask`` or ``jobReleaseTask`` on ``node``; True on success."""
+    spec = job[kind]
+    name = spec.get("id") or ("jobpreparation" if kind == "jobPreparationTask" else "jobrelease")
+    tdir = node.job_dir(job["id"]) / name
+    (tdir / "wd").mkdir(parents=True, exist_ok=True)
+    env = task_env(core, node, job, {"id": name, **spec}, tdir)
+    limit = spec.get("maxWallClockTime") or spec.get("constraints", {}).get("maxWallClockTime")
+    retries = int(spec.get("constraints", {}).get("maxTaskRetryCount") or 0)
+    for _ in range(max(retries, 0) + 1):
+        try:
+            files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
+        except files.FileError:
+            return False
+        code, _failure = run_process(spec["commandLine"], tdir, env, shapes.seconds(limit),
+                                     lambda p: None)
+        if code == 0:
+            return True
+        if core.closing:
+            return False
+    return False
+
+
+def run_process(command_line: str, tdir: Path, env: dict[str, str], wall: float | None,
+                on_start: Callable[[executor.Process], None]) -> tuple[int | None, Json | None]:
+    """Run to completion in ``tdir/wd``; ``(exit code, failureInfo for a launch failure or a
+    wall-clock kill)``."""
+    try:
+        proc = executor.start(command_line, tdir / "wd", env, tdir / "stdout.txt",
+                              tdir / "stderr.txt")
+    except executor.LaunchError as exc:
+        return None, shapes.failure("usererror", exc.code, exc.message)
+    on_start(proc)
+    code = proc.wait(wall)
+    if proc.killed_by == "walltime":
+        return code, shapes.wall_clock_expired(f"{wall:g}s")
+    return code, None
+
+
+def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
+    tdir = run.node.task_dir(job["id"], task["id"])
+    (tdir / "wd").mkdir(parents=True, exist_ok=True)
+    try:
+        files.download_resource_files(task.get("resourceFiles"), tdir / "wd")
+    except files.FileError as exc:
+        if not _stopped(core, run):
+            _finish(core, run, None, shapes.failure("usererror", exc.code, exc.message),
+                    upload=False)
+        return
+    env = task_env(core, run.node, job, task, tdir)
+    limit = task.get("constraints", {}).get("maxWallClockTime")
+
+    def started(proc: executor.Process) -> None:
+        with core.lock:
+            run.process = proc
+            if run.kill_reason:
+                proc.kill(run.kill_reason)
+        core.scheduler.record_latency(run.woken_at)
+        if not core.closing:
+            core.store.execute("UPDATE tasks SET pid = ?, pstart = ? WHERE job_id = ? AND id = ?",
+                               (proc.pid, proc.start_ticks, run.job_id, run.task_id))
+
+    with core.lock:
+        cancelled = run.kill_reason is not None
+    if cancelled:
+        code, failure = None, None
+    else:
+        code, failure = run_process(task["commandLine"], tdir, env, shapes.seconds(limit),
+                                    started)
+    if _stopped(core, run):
+        return
+    if run.kill_reason == "terminate":
+        _finish(core, run, code, shapes.user_terminated())
+    elif failure is not None or code != 0:
+        if failure is None and _retry(core, run, task):
+            return
+        _finish(core, run, code, failure or shapes.exit_failure())
+    else:
+        _finish(core, run, code, None)
+
+
+def _retry(core: Core, run: Run, task: Json) -> bool:
+    """Put a task that exited non-zero back in the queue if it has retries left."""
+    limit = int(task.get("constraints", {}).get("maxTaskRetryCount") or 0)
+    current = core.task(run.job_id, run.task_id)
+    count = int(current.get("executionInfo", {}).get("retryCount", 0))
+    if limit != -1 and count >= limit:
+        return False
+
+    def again(doc: Json) -> None:
+        shapes.set_state(doc, "active")
+        doc["executionInfo"]["retryCount"] = count + 1
+
+    core.update("tasks", (run.job_id, run.task_id), again, state="active", pid=None)
+    return True
+
+
+def _finish(core: Core, run: Run, code: int | None, failure: Json | None,
+            upload: bool = True) -> None:
+    """Upload outputs, then commit the task's completion and run the job-level reactions."""
+    task = core.task(run.job_id, run.task_id)
+    tdir = run.node.task_dir(run.job_id, task["id"])
+    success = failure is None and code == 0
+    if upload:
+        try:
+            files.upload_output_files(task.get("outputFiles"), tdir, success)
+        except files.FileError as exc:
+            failure, success = shapes.failure("usererror", exc.code, exc.message), False
+    with core.lock:
+        if _stopped(core, run):
+            return
+        doc = outcomes.complete_task(core, run.job_id, task["id"], code, failure)
+        run.node.total_run += 1
+        run.node.total_succeeded += int(success)
+    outcomes.after_task(core, run.job_id, doc)

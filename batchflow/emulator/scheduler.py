@@ -1,0 +1,123 @@
+"""Event-driven dispatch of active tasks onto free node slots.
+
+One thread waits on a ``threading.Condition`` (the service's lock) and is woken by every event
+that can make a dispatch possible: a task added or requeued, a slot freed, a node becoming
+ready, a dependency satisfied. There is no periodic polling: a pass runs only after a wake-up.
+
+Order: job priority (higher first), then task creation order (FIFO), as Batch schedules.
+Placement: nodes are filled in turn (Batch's default ``spread`` fill), each taking a task only
+if its free slots cover the task's ``requiredSlots``. Dependencies are resolved elsewhere: only
+tasks marked ``ready`` are candidates.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from batchflow.emulator.nodes import Node
+from batchflow.emulator.store import Store
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The task chosen for a node; ``woken_at`` is the event that made it dispatchable."""
+
+    job_id: str
+    task_id: str
+    slots: int
+    woken_at: float
+
+
+class Scheduler:
+    """The dispatch loop; ``launch`` is called under the lock and must not block."""
+
+    def __init__(self, store: Store, cond: threading.Condition,
+                 nodes: Callable[[], Iterable[Node]],
+                 launch: Callable[[Node, Candidate], None]) -> None:
+        self._store = store
+        self._cond = cond
+        self._nodes = nodes
+        self._launch = launch
+        self._stopped = False
+        self._woken_at: float | None = None
+        self._thread: threading.Thread | None = None
+        self.latencies: deque[float] = deque(maxlen=100_000)
+
+    def start(self) -> None:
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def wake(self) -> None:
+        """Something changed that may allow a dispatch (call with the lock held or not)."""
+        with self._cond:
+            if self._woken_at is None:
+                self._woken_at = time.perf_counter()
+            self._cond.notify_all()
+
+    def record_latency(self, woken_at: float) -> None:
+        """A process started: store the delay since the event that allowed it."""
+        self.latencies.append(time.perf_counter() - woken_at)
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                woken_at = self._woken_at or time.perf_counter()
+                self._woken_at = None
+                self._dispatch(woken_at)
+                if self._woken_at is None and not self._stopped:
+                    self._cond.wait()
+
+    def _dispatch(self, woken_at: float) -> None:
+        jobs_by_pool: dict[str, list[tuple[str, int]]] = {}
+        progress = True
+        while progress:
+            progress = False
+            for node in list(self._nodes()):
+                free = node.free_slots()
+                if free <= 0:
+                    continue
+                pool = node.pool_id.lower()
+                if pool not in jobs_by_pool:
+                    jobs_by_pool[pool] = self._jobs(pool)
+                found = self._pick(node, free, jobs_by_pool[pool], woken_at)
+                if found is not None:
+                    self._launch(node, found)
+                    progress = True
+
+    def _jobs(self, pool_id: str) -> list[tuple[str, int]]:
+        rows = self._store.query(
+            "SELECT id, priority FROM jobs WHERE pool_id = ? AND state = 'active' "
+            "ORDER BY priority DESC, seq", (pool_id,))
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    def _pick(self, node: Node, free: int, jobs: list[tuple[str, int]],
+              woken_at: float) -> Candidate | None:
+        best: tuple[int, int, str, str, int] | None = None
+        for job_id, priority in jobs:
+            if best is not None and priority < -best[0]:
+                break
+            if node.prep.get(job_id.lower()) == "failed":
+                continue
+            row = self._store.one(
+                "SELECT id, seq, slots FROM tasks WHERE job_id = ? AND state = 'active' "
+                "AND ready = 1 AND slots <= ? ORDER BY seq LIMIT 1", (job_id, free))
+            if row is None:
+                continue
+            key = (-priority, int(row[1]), job_id, str(row[0]), int(row[2]))
+            if best is None or key < best:
+                best = key
+        if best is None:
+            return None
+        return Candidate(job_id=best[2], task_id=best[3], slots=best[4], woken_at=woken_at)

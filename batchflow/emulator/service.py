@@ -1,0 +1,224 @@
+"""``EmulatorService``: the emulated Batch account behind the HTTP layer (``contract.BatchState``).
+
+State lives in SQLite under ``data_dir`` (``state.db``), node directories under
+``data_dir/nodes``. ``start()`` recovers from the last stop, clean or ``kill -9``: task process
+groups left alive are killed (only if pid *and* start time match), the tasks that were running
+are requeued (requeueCount + 1, as when Batch loses a node), interrupted job terminations and
+deletions are finished, and every pool gets its local nodes back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from batchflow.emulator import executor, jobs, pools, runner, tasks
+from batchflow.emulator.contract import Page
+from batchflow.emulator.core import Core
+from batchflow.emulator.scheduler import Scheduler
+from batchflow.emulator.store import Store
+
+Json = dict[str, Any]
+
+
+class EmulatorService:
+    """Pools, nodes, jobs and tasks of one account, run as local processes."""
+
+    def __init__(self, data_dir: Path, account_name: str, nodes_max: int | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.account_name = account_name
+        self.nodes_max = nodes_max or os.cpu_count() or 1
+        self._account_url = f"http://127.0.0.1/{account_name}"
+        self._core: Core | None = None
+
+    @property
+    def account_url(self) -> str:
+        """The account's URL as tasks see it (``AZ_BATCH_ACCOUNT_URL``); set by the server."""
+        return self._account_url
+
+    @account_url.setter
+    def account_url(self, value: str) -> None:
+        self._account_url = value.rstrip("/")
+        if self._core is not None:
+            self._core.account_url = self._account_url
+
+    @property
+    def core(self) -> Core:
+        if self._core is None:
+            raise RuntimeError("EmulatorService.start() has not been called")
+        return self._core
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the store, recover from the last stop, start scheduling."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(self.data_dir / "state.db")
+        core = Core(data_dir=self.data_dir, account_name=self.account_name,
+                    nodes_max=self.nodes_max, store=store, account_url=self._account_url)
+        core.scheduler = Scheduler(store, core.cond, core.all_nodes,
+                                   lambda node, cand: runner.launch(core, node, cand))
+        self._core = core
+        self._recover(core)
+        core.scheduler.start()
+        core.wake()
+
+    def _recover(self, core: Core) -> None:
+        for job_id, task_id, pid, ticks in core.store.query(
+                "SELECT job_id, id, pid, pstart FROM tasks WHERE state IN "
+                "('running', 'preparing')"):
+            if pid:
+                executor.kill_orphan(int(pid), int(ticks or 0))
+            tasks.requeue(core, job_id, task_id)
+        for job_id, state in core.store.query("SELECT id, state FROM jobs"):
+            if state == "terminating":
+                threading.Thread(target=jobs.finish_terminate, args=(core, job_id,
+                                 "UserTerminate"), daemon=True).start()
+            elif state == "deleting":
+                threading.Thread(target=jobs.finish_delete, args=(core, job_id),
+                                 daemon=True).start()
+            elif state == "active":
+                jobs.arm_wall_clock(core, core.job(job_id))
+        pools.restore(core)
+
+    def close(self) -> None:
+        """Stop scheduling, kill running task process groups, close the store.
+
+        Tasks that were running stay recorded as running: the next ``start()`` requeues them.
+        """
+        core = self._core
+        if core is None:
+            return
+        with core.lock:
+            core.closing = True
+            for timer in core.timers.values():
+                timer.cancel()
+        core.scheduler.stop()
+        self._kill_all(core, "shutdown")
+        core.store.close()
+        self._core = None
+
+    @staticmethod
+    def _kill_all(core: Core, reason: str) -> None:
+        with core.lock:
+            for run in core.running.values():
+                run.kill(reason)
+            for node in core.all_nodes():
+                node.leaving = True
+                if node.start_process is not None:
+                    node.start_process.kill(reason)
+        core.wait_runs_gone(lambda r: True, timeout=10)
+
+    def dispatch_latencies(self) -> list[float]:
+        """Seconds from the event that freed a slot or queued a task to its process start."""
+        return list(self.core.scheduler.latencies)
+
+    # -- pools ------------------------------------------------------------------------------
+    def create_pool(self, body: Json) -> Json:
+        return pools.create_pool(self.core, body)
+
+    def get_pool(self, pool_id: str) -> Json:
+        return self.core.pool(pool_id)
+
+    def list_pools(self, filter: str | None, token: str | None, limit: int) -> Page:
+        return pools.list_pools(self.core, filter, token, limit)
+
+    def delete_pool(self, pool_id: str) -> None:
+        pools.delete_pool(self.core, pool_id)
+
+    def resize_pool(self, pool_id: str, body: Json) -> None:
+        pools.resize_pool(self.core, pool_id, body)
+
+    def update_pool(self, pool_id: str, body: Json, replace: bool) -> Json:
+        return pools.update_pool(self.core, pool_id, body, replace)
+
+    def list_nodes(self, pool_id: str, filter: str | None, token: str | None,
+                   limit: int) -> Page:
+        return pools.list_nodes(self.core, pool_id, filter, token, limit)
+
+    def get_node(self, pool_id: str, node_id: str) -> Json:
+        node = pools.find_node(self.core, pool_id, node_id)
+        with self.core.lock:
+            return node.doc(self.core.pool_url(node.pool_id))
+
+    def node_root(self, pool_id: str, node_id: str) -> Path:
+        return pools.find_node(self.core, pool_id, node_id).root
+
+    # -- jobs -------------------------------------------------------------------------------
+    def create_job(self, body: Json) -> Json:
+        return jobs.create_job(self.core, body)
+
+    def get_job(self, job_id: str) -> Json:
+        return self.core.job(job_id)
+
+    def list_jobs(self, filter: str | None, token: str | None, limit: int) -> Page:
+        return jobs.list_jobs(self.core, filter, token, limit)
+
+    def update_job(self, job_id: str, body: Json, replace: bool) -> Json:
+        return jobs.update_job(self.core, job_id, body, replace)
+
+    def terminate_job(self, job_id: str, reason: str | None, force: bool) -> None:
+        jobs.terminate_job(self.core, job_id, reason)
+
+    def delete_job(self, job_id: str, force: bool) -> None:
+        jobs.delete_job(self.core, job_id)
+
+    def task_counts(self, job_id: str) -> Json:
+        return jobs.task_counts(self.core, job_id)
+
+    # -- tasks ------------------------------------------------------------------------------
+    def create_task(self, job_id: str, body: Json) -> Json:
+        return tasks.create_task(self.core, job_id, body)
+
+    def create_tasks(self, job_id: str, bodies: list[Json]) -> list[Json]:
+        return tasks.create_tasks(self.core, job_id, bodies)
+
+    def get_task(self, job_id: str, task_id: str) -> Json:
+        return self.core.task(job_id, task_id)
+
+    def list_tasks(self, job_id: str, filter: str | None, token: str | None,
+                   limit: int) -> Page:
+        return tasks.list_tasks(self.core, job_id, filter, token, limit)
+
+    def update_task(self, job_id: str, task_id: str, body: Json) -> None:
+        tasks.update_task(self.core, job_id, task_id, body)
+
+    def terminate_task(self, job_id: str, task_id: str) -> None:
+        tasks.terminate_task(self.core, job_id, task_id)
+
+    def delete_task(self, job_id: str, task_id: str) -> None:
+        tasks.delete_task(self.core, job_id, task_id)
+
+    def reactivate_task(self, job_id: str, task_id: str) -> None:
+        tasks.reactivate_task(self.core, job_id, task_id)
+
+    def task_dir(self, job_id: str, task_id: str) -> Path | None:
+        return tasks.task_dir(self.core, job_id, task_id)
+
+    # -- control surface --------------------------------------------------------------------
+    def lose_node(self, pool_id: str, node_id: str | None) -> str:
+        return pools.lose_node(self.core, pool_id, node_id)
+
+    def reset(self) -> None:
+        """Kill everything and forget every pool, job and task."""
+        core = self.core
+        with core.lock:
+            for timer in core.timers.values():
+                timer.cancel()
+            core.timers.clear()
+            for run in core.running.values():
+                run.kill("delete")
+        self._kill_all(core, "delete")
+        with core.lock:
+            core.nodes.clear()
+            core.store.reset()
+            root = self.data_dir / "nodes"
+            trash = self.data_dir / "trash" / uuid.uuid4().hex
+            if root.exists():
+                trash.parent.mkdir(parents=True, exist_ok=True)
+                root.rename(trash)
+        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
+                         daemon=True).start()

@@ -1,0 +1,129 @@
+"""SQLite persistence of the emulated account: the store is the truth, Python holds no copies.
+
+One JSON document per resource plus the indexed columns the service queries on (state, job,
+result, creation order). One connection, WAL, ``synchronous=NORMAL``, guarded by a lock: every
+state transition is committed before the service acts on it, so a ``kill -9`` loses nothing.
+Ids compare case-insensitively, as Batch ids do.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+Json = dict[str, Any]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pools (
+  id TEXT PRIMARY KEY COLLATE NOCASE, seq INTEGER NOT NULL, state TEXT NOT NULL,
+  doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+  pool_id TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL, seq INTEGER NOT NULL,
+  state TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (pool_id, id));
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY COLLATE NOCASE, seq INTEGER NOT NULL, state TEXT NOT NULL,
+  pool_id TEXT COLLATE NOCASE, priority INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+  job_id TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL COLLATE NOCASE,
+  seq INTEGER NOT NULL, state TEXT NOT NULL, result TEXT, slots INTEGER NOT NULL,
+  ready INTEGER NOT NULL, dep_ok INTEGER, num_id INTEGER, node_id TEXT,
+  pid INTEGER, pstart INTEGER, doc TEXT NOT NULL, PRIMARY KEY (job_id, id));
+CREATE INDEX IF NOT EXISTS tasks_order ON tasks (job_id, seq);
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (job_id, state, ready, seq);
+CREATE INDEX IF NOT EXISTS tasks_num ON tasks (job_id, num_id);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
+"""
+
+_TABLES = ("pools", "nodes", "jobs", "tasks")
+
+
+def dumps(doc: Json) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def loads(text: str) -> Json:
+    value = json.loads(text)
+    assert isinstance(value, dict)
+    return value
+
+
+class Store:
+    """The SQLite database under ``data_dir`` (``state.db``)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._seq = max(self._max_seq(t) for t in _TABLES)
+
+    def _max_seq(self, table: str) -> int:
+        row = self._db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()  # noqa: S608
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def next_seq(self) -> int:
+        """A creation-order number, unique across the account."""
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction (re-entrant: nested calls join the outer one)."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, params).fetchall())
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        with self._lock:
+            row = self._db.execute(sql, params).fetchone()
+            return tuple(row) if row is not None else None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write in its own transaction (or the caller's); returns rows changed."""
+        with self.tx() as db:
+            return int(db.execute(sql, params).rowcount)
+
+    # -- documents ------------------------------------------------------------------------
+    def get_doc(self, table: str, where: str, params: Sequence[Any]) -> Json | None:
+        row = self.one(f"SELECT doc FROM {table} WHERE {where}", params)  # noqa: S608
+        return loads(row[0]) if row else None
+
+    def page(self, table: str, where: str, params: Sequence[Any], after: int,
+             limit: int) -> tuple[list[Json], int | None]:
+        """Docs in creation order after seq ``after``; returns (docs, last seq if more)."""
+        sql = (f"SELECT seq, doc FROM {table} WHERE ({where}) AND seq > ? "  # noqa: S608
+               "ORDER BY seq LIMIT ?")
+        rows = self.query(sql, [*params, after, limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = int(rows[-1][0]) if more and rows else None
+        return [loads(r[1]) for r in rows], last
+
+    def reset(self) -> None:
+        with self.tx() as db:
+            for table in _TABLES:
+                db.execute(f"DELETE FROM {table}")  # noqa: S608

@@ -1,0 +1,209 @@
+"""Tasks: add (one or a collection), get, list, update, terminate, delete, reactivate, requeue.
+
+A new task takes Batch's defaults: ``requiredSlots`` 1, the job's ``maxTaskRetryCount``,
+unlimited ``maxWallClockTime``, a 7-day ``retentionTime``. A task with ``dependsOn`` is held
+(``ready = 0``) until its dependencies are met; only ready, active tasks are ever dispatched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from batchflow.emulator import errors, jobs, outcomes, shapes
+from batchflow.emulator.contract import Page
+from batchflow.emulator.core import Core
+from batchflow.emulator.odata_filter import compile_filter
+from batchflow.emulator.store import dumps
+
+Json = dict[str, Any]
+FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
+UNLIMITED = "P10675199DT2H48M5.4775807S"
+
+
+def _check_job(job: Json) -> None:
+    state = job["state"]
+    if state == "completed":
+        raise errors.job_completed(job["id"])
+    if state == "deleting":
+        raise errors.job_being_deleted(job["id"])
+    if state == "terminating":
+        raise errors.job_being_terminated(job["id"])
+
+
+def _new_doc(job: Json, body: Json) -> Json:
+    if body.get("dependsOn") and not job.get("usesTaskDependencies"):
+        raise errors.task_dependencies_not_enabled(job["id"])
+    for options in _all_exit_options(body.get("exitConditions") or {}):
+        if shapes.any_of(options.get("jobAction"), "disable"):
+            raise errors.unsupported_property(
+                "exitConditions.jobAction", "Use 'terminate' or 'none': jobs cannot be disabled.")
+    doc: Json = dict(body)
+    constraints = dict(body.get("constraints") or {})
+    default_retries = (job.get("constraints") or {}).get("maxTaskRetryCount", 0)
+    constraints.setdefault("maxTaskRetryCount", default_retries)
+    constraints.setdefault("maxWallClockTime", UNLIMITED)
+    constraints.setdefault("retentionTime", "P7D")
+    doc["constraints"] = constraints
+    doc.setdefault("requiredSlots", 1)
+    shapes.set_state(doc, "active")
+    shapes.stamp(doc, created=True)
+    doc["executionInfo"] = {"retryCount": 0, "requeueCount": 0}
+    return doc
+
+
+def _all_exit_options(conditions: Json) -> list[Json]:
+    found = [m.get("exitOptions") or {} for m in conditions.get("exitCodes") or []]
+    found += [m.get("exitOptions") or {} for m in conditions.get("exitCodeRanges") or []]
+    found += [conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError",
+                                                  "default")]
+    return found
+
+
+def _insert(core: Core, job_id: str, doc: Json) -> None:
+    with core.store.tx() as db:
+        if db.execute("SELECT 1 FROM tasks WHERE job_id = ? AND id = ?",
+                      (job_id, doc["id"])).fetchone():
+            raise errors.task_exists(doc["id"])
+        ident = str(doc["id"])
+        db.execute(
+            "INSERT INTO tasks (job_id, id, seq, state, slots, ready, num_id, doc) "
+            "VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
+            (job_id, ident, core.store.next_seq(), int(doc["requiredSlots"]),
+             int(outcomes.dependencies_met(core, job_id, doc.get("dependsOn"))),
+             int(ident) if ident.isdigit() else None, dumps(doc)))
+
+
+def create_task(core: Core, job_id: str, body: Json) -> Json:
+    job = core.job(job_id)
+    _check_job(job)
+    doc = _new_doc(job, body)
+    _insert(core, job["id"], doc)
+    core.wake()
+    return doc
+
+
+def create_tasks(core: Core, job_id: str, bodies: list[Json]) -> list[Json]:
+    """addtaskcollection: every task gets its own result, in order, in one transaction."""
+    job = core.job(job_id)
+    _check_job(job)
+    results: list[Json] = []
+    with core.store.tx():
+        for body in bodies:
+            try:
+                doc = _new_doc(job, body)
+                _insert(core, job["id"], doc)
+            except errors.BatchServiceError as exc:
+                results.append({"status": "clienterror", "taskId": body.get("id"),
+                                "error": exc.body()})
+                continue
+            results.append({"status": "success", "taskId": doc["id"], "eTag": doc["eTag"],
+                            "lastModified": doc["lastModified"]})
+    core.wake()
+    return results
+
+
+def list_tasks(core: Core, job_id: str, filter: str | None, token: str | None,
+               limit: int) -> Page:
+    job = core.job(job_id)
+    where, params = compile_filter(filter, FIELDS)
+    docs, last = core.store.page("tasks", f"job_id = ? AND ({where})", [job["id"], *params],
+                                 int(token or 0), limit)
+    return Page(docs, str(last) if last is not None else None)
+
+
+def update_task(core: Core, job_id: str, task_id: str, body: Json) -> None:
+    job = core.job(job_id)
+
+    def change(doc: Json) -> None:
+        constraints = dict(body.get("constraints") or {})
+        constraints.setdefault("maxTaskRetryCount",
+                               (job.get("constraints") or {}).get("maxTaskRetryCount", 0))
+        constraints.setdefault("maxWallClockTime", UNLIMITED)
+        constraints.setdefault("retentionTime", "P7D")
+        doc["constraints"] = constraints
+
+    core.task(job_id, task_id)
+    core.update("tasks", (job_id, task_id), change)
+
+
+def terminate_task(core: Core, job_id: str, task_id: str) -> None:
+    """Running: kill (the attempt then completes with TaskEnded). Active: complete now."""
+    with core.lock:
+        doc = core.task(job_id, task_id)
+        if doc["state"] == "completed":
+            return
+        run = core.running.get((job_id.lower(), task_id.lower()))
+        if run is not None:
+            run.kill("terminate")
+            return
+        done = outcomes.complete_task(core, job_id, doc["id"], None, shapes.user_terminated())
+    outcomes.after_task(core, job_id, done)
+
+
+def delete_task(core: Core, job_id: str, task_id: str) -> None:
+    """Kill the task if it runs, forget it, and remove its directory from its node."""
+    tdir = task_dir(core, job_id, task_id)
+    with core.lock:
+        doc = core.task(job_id, task_id)
+        run = core.running.get((job_id.lower(), task_id.lower()))
+        if run is not None:
+            run.kill("delete")
+        core.store.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"]))
+    if tdir is not None:
+        threading.Thread(target=_remove_later, args=(core, job_id, task_id, tdir),
+                         daemon=True).start()
+    jobs.check_all_complete(core, job_id)
+
+
+def _remove_later(core: Core, job_id: str, task_id: str, tdir: Path) -> None:
+    key = (job_id.lower(), task_id.lower())
+    core.wait_runs_gone(lambda r: (r.job_id.lower(), r.task_id.lower()) == key)
+    shutil.rmtree(tdir, ignore_errors=True)
+
+
+def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
+    """A failed task becomes active again with a fresh retry budget."""
+    job = core.job(job_id)
+    _check_job(job)
+    doc = core.task(job_id, task_id)
+    info = doc.get("executionInfo") or {}
+    if doc["state"] != "completed" or info.get("result") != "failure":
+        raise errors.invalid_operation("Only a completed task that failed can be reactivated.")
+
+    def again(d: Json) -> None:
+        shapes.set_state(d, "active")
+        d["executionInfo"] = {"retryCount": 0, "requeueCount": info.get("requeueCount", 0)}
+        d.pop("nodeInfo", None)
+
+    ready = int(outcomes.dependencies_met(core, job["id"], doc.get("dependsOn")))
+    core.update("tasks", (job_id, task_id), again, state="active", result=None, dep_ok=None,
+                ready=ready, node_id=None)
+    core.wake()
+
+
+def requeue(core: Core, job_id: str, task_id: str) -> None:
+    """Back to active after its node was lost (requeueCount + 1), as Batch does."""
+    def back(doc: Json) -> None:
+        shapes.set_state(doc, "active")
+        info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
+        info["requeueCount"] = int(info.get("requeueCount", 0)) + 1
+        info["lastRequeueTime"] = shapes.now()
+        info.pop("startTime", None)
+
+    core.update("tasks", (job_id, task_id), back, state="active", node_id=None, pid=None,
+                pstart=None)
+
+
+def task_dir(core: Core, job_id: str, task_id: str) -> Path | None:
+    """The task's directory on the node it last ran on, if it still exists."""
+    doc = core.task(job_id, task_id)
+    node = doc.get("nodeInfo")
+    if not node:
+        return None
+    job = core.job(job_id)
+    path = (core.data_dir / "nodes" / node["poolId"] / node["nodeId"] / "workitems" /
+            job["id"] / "job-1" / doc["id"])
+    return path if path.is_dir() else None
