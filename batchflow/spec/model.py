@@ -19,7 +19,7 @@ Scalar = str | int | float | bool
 TaskMode = Literal["input", "matrix", "list"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LocalFile:
     """A local file to stage: its path on disk and its blob name (relative to the spec's dir)."""
 
@@ -27,7 +27,7 @@ class LocalFile:
     blob: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OutputSpec:
     """An output rule; ``pattern`` values are glob-escaped, ``destination`` raw."""
 
@@ -37,7 +37,7 @@ class OutputSpec:
     where: Where
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskTemplate:
     """How to render one task (or, for ``for_each``/``matrix``, every task)."""
 
@@ -51,7 +51,7 @@ class TaskTemplate:
     where: Where
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TasksSpec:
     """The task set: ``template`` per input or matrix item, or the explicit ``items``."""
 
@@ -63,7 +63,7 @@ class TasksSpec:
     print_stdout: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StartTaskSpec:
     """pool.start_task, rendered (it may only use params and env)."""
 
@@ -75,7 +75,7 @@ class StartTaskSpec:
     retries: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PoolSpec:
     """The pool."""
 
@@ -90,7 +90,7 @@ class PoolSpec:
     autoscale_interval_s: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Spec:
     """A whole validated spec."""
 

@@ -8,7 +8,6 @@ evidently meant for. A schema node may carry ``errorMessage`` to replace the gen
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import json
@@ -65,14 +64,21 @@ def _type_message(error: Any) -> str:
     return f"expected {expected}, got {_kind(error.instance)}"
 
 
+def _close(word: str, choices: list[str]) -> str | None:
+    import difflib  # only when there is something to suggest
+
+    hits = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return hits[0] if hits else None
+
+
 def _unknown_keys(doc: Document, error: Any) -> Iterator[Problem]:
     known = list(error.schema.get("properties", {}))
     for key in error.instance:
         if key in known:
             continue
         path = (*error.absolute_path, key)
-        hint = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        extra = f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(known)})"
+        hint = _close(key, known)
+        extra = f"; did you mean '{hint}'?" if hint else f" (known: {', '.join(known)})"
         yield doc.problem(path, f"unknown key '{key}'{extra}", key=True)
 
 
@@ -105,10 +111,8 @@ def _message(error: Any) -> str:
         choices = ", ".join(str(c) for c in error.validator_value)
         hint = ""
         if isinstance(error.instance, str):
-            close = difflib.get_close_matches(
-                error.instance, [str(c) for c in error.validator_value], 1
-            )
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            close = _close(error.instance, [str(c) for c in error.validator_value])
+            hint = f"; did you mean '{close}'?" if close else ""
         return f"'{error.instance}' is not one of: {choices}{hint}"
     if error.validator in ("anyOf", "oneOf"):
         types = [sub["type"] for sub in error.validator_value if isinstance(sub.get("type"), str)]

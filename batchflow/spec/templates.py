@@ -19,7 +19,6 @@ newlines) is inert:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shlex
 from collections.abc import Callable, Collection, Mapping
@@ -85,11 +84,13 @@ def finish_id(rendered: str) -> str:
     """Keep a rendered id within 64 characters: truncate, then append a stable short hash."""
     if len(rendered) <= MAX_ID:
         return rendered
+    import hashlib  # rarely needed; keeps `validate` quick to start
+
     digest = hashlib.sha256(rendered.encode("utf-8")).hexdigest()[:8]
     return f"{rendered[: MAX_ID - 9]}-{digest}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Slot:
     """A placeholder and the escaping its value gets."""
 
@@ -97,7 +98,7 @@ class Slot:
     quote: Callable[[str], str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Template:
     """A compiled template: literal strings and slots, in order."""
 
