@@ -164,6 +164,11 @@ _JOB_SUBTASK = _obj(
     constraints=_TASK_CONSTRAINTS, waitForSuccess="bool", userIdentity=_USER_IDENTITY,
     rerunOnNodeRebootAfterSuccess="bool",
 )
+_JOB_RELEASE = _obj(
+    "commandLine", unsupported={"containerSettings": _CONTAINERS},
+    id="str", commandLine="str", resourceFiles=ListOf(_RESOURCE_FILE), environmentSettings=_ENV,
+    maxWallClockTime="duration", retentionTime="duration", userIdentity=_USER_IDENTITY,
+)
 
 # --- request bodies ------------------------------------------------------------------------
 POOL_ADD = _with(
@@ -182,10 +187,9 @@ POOL_RESIZE = _obj(
 JOB_ADD = _with(
     _JOB_UPDATABLE, "id poolInfo",
     unsupported={"networkConfiguration": _NETWORK,
-                 "jobManagerTask": "Job manager tasks are not emulated: add the tasks directly.",
-                 "jobReleaseTask": "Job release tasks are not emulated."},
+                 "jobManagerTask": "Job manager tasks are not emulated: add the tasks directly."},
     id="id", displayName="str", usesTaskDependencies="bool", commonEnvironmentSettings=_ENV,
-    jobPreparationTask=_JOB_SUBTASK,
+    jobPreparationTask=_JOB_SUBTASK, jobReleaseTask=_JOB_RELEASE,
     onTaskFailure=Enum(("noaction", "performexitoptionsjobaction")),
 )
 JOB_PATCH = _with(_JOB_UPDATABLE, "", {"networkConfiguration": _NETWORK})

@@ -1,0 +1,134 @@
+"""Job semantics through the real SDK: dependencies, terminate and delete (process groups really
+gone), onAllTasksComplete, onTaskFailure, job preparation and release tasks."""
+
+from __future__ import annotations
+
+import pytest
+from azure.batch import models as m
+from azure.batch.models._models import BatchJobTerminateOptions
+from azure.core.exceptions import HttpResponseError
+
+from tests.emulator.core_helpers import (
+    add, alive, completed, make_job, make_pool, state_is, stdout, wait_for,
+)
+
+
+@pytest.fixture()
+def pool(batch_client: object) -> str:
+    make_pool(batch_client, "pool", nodes=2, slots=2)  # type: ignore[arg-type]
+    return "pool"
+
+
+def terminate(client, job_id: str) -> None:
+    # 15.1.0 cannot send a terminate without a (non-empty) options body; the model lives in
+    # azure.batch.models._models only.
+    client.begin_terminate_job(job_id, BatchJobTerminateOptions(termination_reason="Stopped"),
+                               polling_interval=0.05).result()
+
+
+def _job_state(client, job_id: str, state: str):
+    return wait_for(f"job {state}", lambda: (
+        lambda j: j if j.state == state else None)(client.get_job(job_id)))
+
+
+def test_dependencies_by_ids_and_ranges_and_blocking(batch_client, pool) -> None:
+    make_job(batch_client, "deps", pool, uses_task_dependencies=True)
+    deps = m.BatchTaskDependencies
+    add(batch_client, "deps", "after", "/bin/true",
+        depends_on=deps(task_ids=["first"], task_id_ranges=[m.BatchTaskIdRange(start=1, end=3)]))
+    add(batch_client, "deps", "first", "/bin/true")
+    for i in (1, 2, 3):
+        add(batch_client, "deps", str(i), "/bin/sleep 0.2")
+    add(batch_client, "deps", "bad", "/bin/false")
+    add(batch_client, "deps", "blocked", "/bin/true", depends_on=deps(task_ids=["bad"]))
+    done = completed(batch_client, "deps", "after")
+    assert done.execution_info.result == "success"
+    first_three = [completed(batch_client, "deps", str(i)) for i in (1, 2, 3)]
+    assert done.execution_info.start_time >= max(t.execution_info.end_time for t in first_three)
+    completed(batch_client, "deps", "bad")
+    assert batch_client.get_task("deps", "blocked").state == "active"
+
+
+def test_dependencies_need_the_job_flag(batch_client, pool) -> None:
+    make_job(batch_client, "plain", pool)
+    with pytest.raises(HttpResponseError) as info:
+        add(batch_client, "plain", "t", "/bin/true",
+            depends_on=m.BatchTaskDependencies(task_ids=["x"]))
+    assert info.value.error.code == "TaskDependenciesNotSpecifiedOnJob"
+
+
+def _running_pid(client, job_id: str, task_id: str) -> int:
+    add(client, job_id, task_id, "/bin/sh -c 'sleep 30 & echo $! > child; wait'")
+    state_is(client, job_id, task_id, "running")
+    return int(wait_for("child pid", lambda: stdout(client, job_id, task_id, "wd/child")))
+
+
+def test_terminate_job_kills_running_tasks(batch_client, pool) -> None:
+    make_job(batch_client, "term", pool)
+    child = _running_pid(batch_client, "term", "long")
+    terminate(batch_client, "term")
+    job = batch_client.get_job("term")
+    assert job.state == "completed"
+    assert job.execution_info.termination_reason == "Stopped"
+    task = completed(batch_client, "term", "long")
+    assert task.execution_info.failure_info.code == "TaskEnded"
+    wait_for("the child to be gone", lambda: not alive(child), timeout=3)
+    with pytest.raises(HttpResponseError) as info:
+        add(batch_client, "term", "late", "/bin/true")
+    assert info.value.error.code == "JobCompleted"
+
+
+def test_delete_job_kills_running_tasks(batch_client, pool) -> None:
+    make_job(batch_client, "gone", pool)
+    child = _running_pid(batch_client, "gone", "long")
+    batch_client.begin_delete_job("gone", polling_interval=0.05).result()
+    with pytest.raises(HttpResponseError) as info:
+        batch_client.get_job("gone")
+    assert info.value.error.code == "JobNotFound"
+    wait_for("the child to be gone", lambda: not alive(child), timeout=3)
+
+
+def test_on_all_tasks_complete_terminates_the_job(batch_client, pool) -> None:
+    make_job(batch_client, "auto", pool)
+    for i in range(3):
+        add(batch_client, "auto", f"t{i}", "/bin/true")
+    batch_client.update_job("auto", m.BatchJobUpdateOptions(all_tasks_complete_mode="terminatejob"))
+    job = _job_state(batch_client, "auto", "completed")
+    assert job.execution_info.termination_reason == "AllTasksComplete"
+    assert batch_client.get_job_task_counts("auto").task_counts.succeeded == 3
+
+
+def test_on_task_failure_terminates_the_job(batch_client, pool) -> None:
+    make_job(batch_client, "strict", pool, task_failure_mode="performexitoptionsjobaction")
+    add(batch_client, "strict", "ok", "/bin/true")
+    completed(batch_client, "strict", "ok")
+    assert batch_client.get_job("strict").state == "active"
+    add(batch_client, "strict", "bad", "/bin/false")
+    job = _job_state(batch_client, "strict", "completed")
+    assert job.execution_info.termination_reason == "TaskFailed"
+
+
+def test_job_preparation_and_release(batch_client, tmp_path) -> None:
+    make_pool(batch_client, "one", nodes=1, slots=1)
+    marker = tmp_path / "released"
+    make_job(batch_client, "prep", "one",
+             job_preparation_task=m.BatchJobPreparationTask(
+                 command_line="/bin/sh -c 'echo ready > $AZ_BATCH_NODE_SHARED_DIR/prep'"),
+             job_release_task=m.BatchJobReleaseTask(command_line=f"/bin/touch {marker}"))
+    add(batch_client, "prep", "t", "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/prep; "
+        "test -d $AZ_BATCH_JOB_PREP_WORKING_DIR'")
+    task = completed(batch_client, "prep", "t")
+    assert task.execution_info.result == "success"
+    assert stdout(batch_client, "prep", "t") == "ready\n"
+    terminate(batch_client, "prep")
+    assert marker.exists()
+
+
+def test_failed_preparation_keeps_tasks_off_the_node(batch_client) -> None:
+    make_pool(batch_client, "one", nodes=1, slots=1)
+    make_job(batch_client, "noprep", "one",
+             job_preparation_task=m.BatchJobPreparationTask(command_line="/bin/false"))
+    add(batch_client, "noprep", "t", "/bin/true")
+    wait_for("the preparation to fail", lambda: batch_client.get_task(
+        "noprep", "t").previous_state == "preparing")
+    assert batch_client.get_task("noprep", "t").state == "active"
