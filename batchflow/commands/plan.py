@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii
 from typing import IO, Any
 
 from batchflow.plan import build_plan
@@ -16,6 +17,8 @@ from batchflow.plan_model import Plan, PoolPlan, TaskPlan
 from batchflow.spec import load_spec
 
 SHOWN_COMMANDS = 5
+_CHUNK = 1000  # tasks per write
+_s = encode_basestring_ascii  # a JSON string literal, as json.dumps writes it
 
 
 def task_json(task: TaskPlan) -> dict[str, Any]:
@@ -33,6 +36,24 @@ def task_json(task: TaskPlan) -> dict[str, Any]:
         ],
         "depends_on": list(task.depends_on),
     }
+
+
+def task_text(task: TaskPlan) -> str:
+    """``json.dumps(task_json(task))``, written out by hand: it runs once per task."""
+    inputs = ", ".join(f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}' for i in task.inputs)
+    env = ", ".join(f"{_s(k)}: {_s(v)}" for k, v in task.environment.items())
+    outputs = ", ".join(
+        f'{{"pattern": {_s(o.pattern)}, "destination": {_s(o.destination)}, '
+        f'"condition": {_s(o.condition)}}}'
+        for o in task.outputs
+    )
+    timeout = "null" if task.timeout_s is None else str(task.timeout_s)
+    depends = ", ".join(_s(d) for d in task.depends_on)
+    return (
+        f'{{"id": {_s(task.id)}, "command": {_s(task.command)}, "inputs": [{inputs}], '
+        f'"environment": {{{env}}}, "max_retries": {task.max_retries}, '
+        f'"timeout_s": {timeout}, "outputs": [{outputs}], "depends_on": [{depends}]}}'
+    )
 
 
 def _pool_json(pool: PoolPlan) -> dict[str, Any]:
@@ -88,11 +109,16 @@ def write_json(plan: Plan, out: IO[str]) -> None:
     """Write ``plan`` as one JSON object, streaming its ``tasks`` list."""
     head = json.dumps(_head_json(plan))
     out.write(head[:-1] + ', "tasks": [')
-    encode = json.JSONEncoder().encode
+    chunk: list[str] = []
     sep = "\n"
     for task in plan.tasks:
-        out.write(sep + encode(task_json(task)))
-        sep = ",\n"
+        chunk.append(task_text(task))
+        if len(chunk) == _CHUNK:
+            out.write(sep + ",\n".join(chunk))
+            sep = ",\n"
+            chunk.clear()
+    if chunk:
+        out.write(sep + ",\n".join(chunk))
     out.write("\n]}\n")
 
 

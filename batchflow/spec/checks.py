@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from batchflow.plan_model import TaskPlan
 from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
-from batchflow.spec.expand import RenderedTasks, final_task
+from batchflow.spec.expand import RenderedTasks, render_id
 from batchflow.spec.loader import Path_
 from batchflow.spec.model import Spec, TaskTemplate
 
@@ -42,46 +41,44 @@ class _Reporter:
                 self.ctx.add(self.where[kind], f"... and {n - PER_KIND} more tasks with {kind}")
 
 
-def _template_of(spec: Spec, index: int) -> TaskTemplate:
-    tasks = spec.tasks
-    found = tasks.items[index] if tasks.mode == "list" else tasks.template
-    assert found is not None
-    return found
-
-
-def _check_outputs(rep: _Reporter, where: Path_, task: TaskPlan) -> None:
-    for out in task.outputs:
-        for what, value in (("pattern", out.pattern), ("destination", out.destination)):
+def _check_outputs(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[str, str]) -> None:
+    for out in t.outputs:
+        for what, tmpl in (("pattern", out.pattern), ("destination", out.destination)):
+            value = tmpl.render(values)
             if value.startswith("/") or ".." in value.split("/") or "\\" in value:
                 rep.add(
                     f"an output {what} outside the working directory",
-                    where,
-                    f"task '{task.id}': output {what} '{value}' must stay inside the task's "
-                    "working directory (no absolute path, no '..')",
+                    out.where,
+                    f"task '{task_id}': output {what} '{value}' must stay inside the task's "
+                    "working directory (no absolute path, no '..', no backslash)",
                 )
 
 
-def _check_task(rep: _Reporter, t: TaskTemplate, task: TaskPlan, ids: dict[str, str]) -> None:
+def _check_task(
+    rep: _Reporter, t: TaskTemplate, values: dict[str, str], ids: dict[str, str]
+) -> None:
+    """Render the parts of one task that have rules (not its environment) and check them."""
     where = (*t.where, "id")
-    if not BATCH_ID.fullmatch(task.id):
-        rep.add("an invalid id", where, f"task id '{task.id}' is not valid ({BATCH_ID_RULE})")
-    low = task.id.lower()
+    task_id = render_id(t.id, values)
+    if not BATCH_ID.fullmatch(task_id):
+        rep.add("an invalid id", where, f"task id '{task_id}' is not valid ({BATCH_ID_RULE})")
+    low = task_id.lower()
     if low in ids:
         rep.add(
             "a duplicate id",
             where,
-            f"task id '{task.id}' is not unique (same as '{ids[low]}', ignoring case)",
+            f"task id '{task_id}' is not unique (same as '{ids[low]}', ignoring case)",
         )
     else:
-        ids[low] = task.id
-    if len(task.command) > MAX_COMMAND:
+        ids[low] = task_id
+    length = len(t.command.render(values))
+    if length > MAX_COMMAND:
         rep.add(
             "a command line that is too long",
             (*t.where, "command"),
-            f"task '{task.id}': command line is {len(task.command)} characters; "
-            f"Batch allows {MAX_COMMAND}",
+            f"task '{task_id}': command line is {length} characters; Batch allows {MAX_COMMAND}",
         )
-    _check_outputs(rep, (*t.where, "outputs"), task)
+    _check_outputs(rep, t, task_id, values)
 
 
 def _check_dependencies(ctx: Context, spec: Spec, ids: dict[str, str]) -> None:
@@ -127,14 +124,13 @@ def check_tasks(ctx: Context, spec: Spec) -> int:
     """Render every task once and check it; returns the number of tasks."""
     rep = _Reporter(ctx)
     ids: dict[str, str] = {}
-    source = RenderedTasks(spec)
-    shared = spec.tasks.template
-    for index, task in enumerate(source):
-        _check_task(rep, shared or _template_of(spec, index), task, ids)
-    final = final_task(spec, ())
-    if final is not None and spec.tasks.final is not None:
-        _check_task(rep, spec.tasks.final, final, ids)
-        total = sum(len(i) + 1 for i in ids.values()) - len(final.id) - 1
+    for template, values, _ in RenderedTasks(spec).pending():
+        _check_task(rep, template, values, ids)
+    final = spec.tasks.final
+    if final is not None:
+        final_values: dict[str, str] = {}
+        _check_task(rep, final, final_values, ids)
+        total = sum(len(i) + 1 for i in ids.values()) - len(final_values["task.id"]) - 1
         if total > MAX_DEPENDS_CHARS:
             ctx.add(
                 ("tasks", "final"),

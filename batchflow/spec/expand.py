@@ -14,16 +14,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
-from batchflow.spec.model import Spec, TaskTemplate
+from batchflow.spec.model import LocalFile, Spec, TaskTemplate
 from batchflow.spec.templates import Template, finish_id
 
 _NO_ENV: Mapping[str, str] = {}
+# One task before rendering: its template, its placeholder values, the input it gets.
+Pending = tuple[TaskTemplate, dict[str, str], tuple[InputFile, ...]]
 
 
-def render_id(template: Template, values: Mapping[str, str]) -> str:
-    """A task id from its template; only ids with placeholders are shortened to fit."""
+def render_id(template: Template, values: dict[str, str]) -> str:
+    """A task id from its template (only ids with placeholders are shortened to fit);
+    ``values`` gains ``task.id``, which the task's other fields may use."""
     rendered = template.render(values)
-    return finish_id(rendered) if template.names else rendered
+    task_id = finish_id(rendered) if template.names else rendered
+    values["task.id"] = task_id
+    return task_id
 
 
 def render_task(
@@ -32,9 +37,8 @@ def render_task(
     inputs: tuple[InputFile, ...] = (),
     depends_on: tuple[str, ...] = (),
 ) -> TaskPlan:
-    """One TaskPlan from its template and the per-task ``values`` (updated with task.id)."""
+    """One TaskPlan from its template and the per-task ``values``."""
     task_id = render_id(t.id, values)
-    values["task.id"] = task_id
     env = {k: v.render(values) for k, v in t.environment} if t.environment else _NO_ENV
     outputs = tuple(
         OutputPlan(o.pattern.render(values), o.destination.render(values), o.when)
@@ -52,6 +56,21 @@ def render_task(
     )
 
 
+def _input_values(index: int, f: LocalFile) -> tuple[dict[str, str], InputFile]:
+    name = posixpath.basename(f.blob)
+    stem, dot, suffix = name.rpartition(".")
+    if not stem or not suffix:  # "README", ".bashrc", "file.": all stem, as pathlib says
+        stem, suffix = name, ""
+    values = {
+        "index": str(index),
+        "input.name": name,
+        "input.stem": stem,
+        "input.suffix": f"{dot}{suffix}" if suffix else "",
+        "input.path": f.blob,
+    }
+    return values, InputFile(f.blob, name)
+
+
 @dataclass(frozen=True)
 class RenderedTasks:
     """The spec's tasks (not the final one) as a sized, re-iterable, indexable TaskSource."""
@@ -67,56 +86,47 @@ class RenderedTasks:
         return len(tasks.items)
 
     def __iter__(self) -> Iterator[TaskPlan]:
+        for template, values, inputs in self.pending():
+            yield render_task(template, values, inputs)
+
+    def pending(self) -> Iterator[Pending]:
+        """Each task's template and values, in order, before rendering (for the checks)."""
         tasks = self.spec.tasks
         if tasks.mode == "matrix":
+            assert tasks.template is not None
             keys = [f"item.{k}" for k, _ in tasks.matrix]
             combos = itertools.product(*(values for _, values in tasks.matrix))
             for index, combo in enumerate(combos):
-                yield self._matrix_task(index, keys, combo)
+                values = dict(zip(keys, combo, strict=True))
+                values["index"] = str(index)
+                yield tasks.template, values, ()
         else:
             for index in range(len(self)):
-                yield self.task_at(index)
+                yield self._pending_at(index)
 
-    def _matrix_task(self, index: int, keys: list[str], combo: tuple[str, ...]) -> TaskPlan:
-        template = self.spec.tasks.template
-        assert template is not None
-        values = dict(zip(keys, combo, strict=True))
-        values["index"] = str(index)
-        return render_task(template, values)
-
-    def task_at(self, index: int) -> TaskPlan:
-        """The task at ``index`` (0-based), rendered on its own."""
+    def _pending_at(self, index: int) -> Pending:
         tasks = self.spec.tasks
-        if not 0 <= index < len(self):
-            raise IndexError(index)
         if tasks.mode == "list":
-            return render_task(tasks.items[index], {"index": str(index)})
+            return tasks.items[index], {"index": str(index)}, ()
+        assert tasks.template is not None
         if tasks.mode == "matrix":
             combo: list[str] = []
             rest = index
-            for _, values in reversed(tasks.matrix):
-                rest, pos = divmod(rest, len(values))
-                combo.append(values[pos])
+            for _, axis in reversed(tasks.matrix):
+                rest, pos = divmod(rest, len(axis))
+                combo.append(axis[pos])
             keys = [f"item.{k}" for k, _ in tasks.matrix]
-            return self._matrix_task(index, keys, tuple(reversed(combo)))
-        return self._input_task(index)
+            values = dict(zip(keys, reversed(combo), strict=True))
+            values["index"] = str(index)
+            return tasks.template, values, ()
+        values, input_file = _input_values(index, self.spec.inputs[index])
+        return tasks.template, values, (input_file,)
 
-    def _input_task(self, index: int) -> TaskPlan:
-        template = self.spec.tasks.template
-        assert template is not None
-        f = self.spec.inputs[index]
-        name = posixpath.basename(f.blob)
-        stem, dot, suffix = name.rpartition(".")
-        if not stem or not suffix:  # "README", ".bashrc", "file.": all stem, as pathlib says
-            stem, suffix = name, ""
-        values = {
-            "index": str(index),
-            "input.name": name,
-            "input.stem": stem,
-            "input.suffix": f"{dot}{suffix}" if suffix else "",
-            "input.path": f.blob,
-        }
-        return render_task(template, values, inputs=(InputFile(f.blob, name),))
+    def task_at(self, index: int) -> TaskPlan:
+        """The task at ``index`` (0-based), rendered on its own."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return render_task(*self._pending_at(index))
 
 
 def final_task(spec: Spec, all_ids: tuple[str, ...]) -> TaskPlan | None:

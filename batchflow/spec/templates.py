@@ -19,11 +19,12 @@ newlines) is inert:
 
 from __future__ import annotations
 
+import operator
 import re
 import shlex
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Kind = Literal["shell", "id", "glob", "raw"]
 Value = str | int | float | bool | None
@@ -98,17 +99,56 @@ class Slot:
     quote: Callable[[str], str]
 
 
+# name, escaping (None: raw), cache of escaped values (matrix items repeat across tasks)
+_CompiledSlot = tuple[str, Callable[[str], str] | None, dict[str, str] | None]
+
+
+def _is_raw(quote: Callable[[str], str]) -> bool:
+    return quote is str
+
+
 @dataclass(frozen=True)
 class Template:
-    """A compiled template: literal strings and slots, in order."""
+    """A compiled template: literal strings and slots, in order.
+
+    Rendering is on the hot path of a 100,000-task sweep, so the parts are also kept as one
+    ``str.format`` pattern with positional fields, and values of matrix items (which repeat
+    across tasks) are quoted once per distinct value.
+    """
 
     text: str
     parts: tuple[str | Slot, ...]
+    names: frozenset[str] = field(init=False, compare=False)
+    _pattern: str = field(init=False, compare=False, repr=False)
+    _slots: tuple[_CompiledSlot, ...] = field(init=False, compare=False, repr=False)
+    _getter: Callable[[Mapping[str, str]], Any] | None = field(
+        init=False, compare=False, repr=False
+    )
 
-    @property
-    def names(self) -> frozenset[str]:
-        """The placeholders still to be filled."""
-        return frozenset(p.name for p in self.parts if isinstance(p, Slot))
+    def __post_init__(self) -> None:
+        slots = [p for p in self.parts if isinstance(p, Slot)]
+        if slots:  # a str.format pattern: literal braces doubled, one {} per slot
+            pattern = "".join(
+                p.replace("{", "{{").replace("}", "}}") if isinstance(p, str) else "{}"
+                for p in self.parts
+            )
+        else:  # plain text, returned as is
+            pattern = "".join(p for p in self.parts if isinstance(p, str))
+        compiled: tuple[_CompiledSlot, ...] = tuple(
+            (
+                s.name,
+                None if _is_raw(s.quote) else s.quote,
+                {} if s.name.startswith("item.") and not _is_raw(s.quote) else None,
+            )
+            for s in slots
+        )
+        # All slots raw (environment values, destinations): one C-level getter does it.
+        raw = bool(slots) and all(quote is None for _, quote, _ in compiled)
+        names = tuple(s.name for s in slots)
+        object.__setattr__(self, "_getter", operator.itemgetter(*names) if raw else None)
+        object.__setattr__(self, "names", frozenset(names))
+        object.__setattr__(self, "_pattern", pattern)
+        object.__setattr__(self, "_slots", compiled)
 
     def bind(self, values: Mapping[str, str]) -> Template:
         """Fill the slots named in ``values`` now (params, env), keeping the others."""
@@ -124,7 +164,24 @@ class Template:
 
     def render(self, values: Mapping[str, str]) -> str:
         """The text with every slot filled; ``values`` must name them all."""
-        return "".join(p if isinstance(p, str) else p.quote(values[p.name]) for p in self.parts)
+        if not self._slots:
+            return self._pattern  # literal text, not a format pattern
+        if self._getter is not None:
+            got = self._getter(values)
+            return self._pattern.format(*got) if len(self._slots) > 1 else self._pattern.format(got)
+        args = []
+        for name, quote, cache in self._slots:
+            value = values[name]
+            if quote is None:
+                args.append(value)
+            elif cache is None:
+                args.append(quote(value))
+            else:
+                quoted = cache.get(value)
+                if quoted is None:
+                    quoted = cache[value] = quote(value)
+                args.append(quoted)
+        return self._pattern.format(*args)
 
 
 def _shell_contexts(literals: list[str]) -> tuple[list[str], list[str]]:
