@@ -1,0 +1,91 @@
+"""Pools and nodes through the real SDK: start tasks (success, failure, retries), resize up and
+down with requeue, node loss."""
+
+from __future__ import annotations
+
+from azure.batch import models as m
+
+from tests.emulator.core_helpers import (
+    add, completed, make_job, make_pool, state_is, wait_for,
+)
+
+
+def _nodes(client, pool_id: str, state: str, count: int):
+    return wait_for(f"{count} {state} nodes", lambda: (
+        lambda ns: ns if len(ns) == count and all(n.state == state for n in ns) else None)(
+            list(client.list_nodes(pool_id))))
+
+
+def test_start_task_success_shows_on_the_node(batch_client) -> None:
+    start = m.BatchStartTask(
+        command_line="/bin/sh -c 'echo started > $AZ_BATCH_NODE_SHARED_DIR/flag'",
+        wait_for_success=True)
+    make_pool(batch_client, "ok", nodes=1, start_task=start, wait_idle=False)
+    pool = batch_client.get_pool("ok")
+    assert pool.allocation_state == "steady" and pool.current_dedicated_nodes == 1
+    node = _nodes(batch_client, "ok", "idle", 1)[0]
+    info = node.start_task_info
+    assert (info.state, info.exit_code, info.result) == ("completed", 0, "success")
+    assert node.is_dedicated is True
+    make_job(batch_client, "j", "ok")
+    add(batch_client, "j", "t", "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/flag'")
+    assert completed(batch_client, "j", "t").execution_info.result == "success"
+
+
+def test_start_task_failure_with_wait_marks_the_node(batch_client) -> None:
+    start = m.BatchStartTask(command_line="/bin/sh -c 'echo no >&2; exit 3'",
+                             wait_for_success=True, max_task_retry_count=1)
+    make_pool(batch_client, "bad", nodes=1, start_task=start, wait_idle=False)
+    node = _nodes(batch_client, "bad", "starttaskfailed", 1)[0]
+    info = node.start_task_info
+    assert (info.exit_code, info.result, info.retry_count) == (3, "failure", 1)
+    assert info.failure_info.code == "FailureExitCode"
+    stderr = b"".join(batch_client.download_node_file("bad", node.id, "startup/stderr.txt"))
+    assert stderr == b"no\n"
+    make_job(batch_client, "j", "bad")
+    add(batch_client, "j", "t", "/bin/true")
+    assert batch_client.get_task("j", "t").state == "active"
+
+
+def test_pool_is_capped_to_local_capacity_and_spot_is_reported(batch_client) -> None:
+    batch_client.create_pool(m.BatchPoolCreateOptions(
+        id="big", vm_size="standard_d2s_v3", target_dedicated_nodes=1,
+        target_low_priority_nodes=50))
+    pool = batch_client.get_pool("big")
+    assert pool.target_low_priority_nodes == 50
+    assert pool.current_dedicated_nodes == 1
+    assert 1 <= pool.current_low_priority_nodes < 50
+    nodes = _nodes(batch_client, "big", "idle", 1 + pool.current_low_priority_nodes)
+    assert sorted(n.is_dedicated for n in nodes)[-1] is True
+    assert any(n.id.endswith("_p") for n in nodes)
+
+
+def test_resize_down_requeues_running_tasks(batch_client) -> None:
+    make_pool(batch_client, "rs", nodes=2, slots=1)
+    make_job(batch_client, "j", "rs")
+    add(batch_client, "j", "a", "/bin/sleep 30")
+    add(batch_client, "j", "b", "/bin/sleep 30")
+    state_is(batch_client, "j", "a", "running")
+    state_is(batch_client, "j", "b", "running")
+    batch_client.begin_resize_pool("rs", m.BatchPoolResizeOptions(target_dedicated_nodes=1),
+                                   polling_interval=0.05).result()
+    assert batch_client.get_pool("rs").current_dedicated_nodes == 1
+    requeued = wait_for("a requeued task", lambda: [
+        t for t in batch_client.list_tasks("j") if t.execution_info.requeue_count == 1])
+    assert len(requeued) == 1
+    _nodes(batch_client, "rs", "running", 1)
+
+
+def test_lose_node_requeues_and_replaces(emulator, batch_client, tmp_path) -> None:
+    make_pool(batch_client, "lose", nodes=1)
+    make_job(batch_client, "j", "lose")
+    seen = tmp_path / "seen"
+    add(batch_client, "j", "t", f"/bin/sh -c 'test -f {seen} && exit 0; touch {seen}; sleep 30'")
+    first = state_is(batch_client, "j", "t", "running").node_info.node_id
+    lost = emulator.control.lose_node("lose")
+    assert lost == first
+    task = completed(batch_client, "j", "t")
+    assert task.execution_info.requeue_count == 1
+    assert task.execution_info.last_requeue_time is not None
+    assert task.node_info.node_id != first
+    assert task.execution_info.result == "success"
