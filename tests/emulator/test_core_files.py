@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from azure.batch import models as m
 from azure.storage.blob import (
-    BlobServiceClient, ContainerSasPermissions, generate_container_sas,
+    BlobServiceClient,
+    ContainerSasPermissions,
+    generate_container_sas,
 )
 
 from tests.conftest import AZURITE_ACCOUNT, AZURITE_KEY

@@ -9,7 +9,14 @@ from azure.batch.models._models import BatchJobTerminateOptions
 from azure.core.exceptions import HttpResponseError
 
 from tests.emulator.core_helpers import (
-    add, alive, completed, make_job, make_pool, state_is, stdout, wait_for,
+    add,
+    alive,
+    completed,
+    make_job,
+    make_pool,
+    state_is,
+    stdout,
+    wait_for,
 )
 
 

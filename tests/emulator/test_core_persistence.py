@@ -16,7 +16,14 @@ from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.server import EmulatorServer
 from tests.conftest import REPO, free_port
 from tests.emulator.core_helpers import (
-    add, alive, completed, make_job, make_pool, state_is, stdout, wait_for,
+    add,
+    alive,
+    completed,
+    make_job,
+    make_pool,
+    state_is,
+    stdout,
+    wait_for,
 )
 
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 from azure.batch import models as m
 
 from tests.emulator.core_helpers import (
-    add, completed, make_job, make_pool, state_is, wait_for,
+    add,
+    completed,
+    make_job,
+    make_pool,
+    state_is,
+    wait_for,
 )
 
 

@@ -12,7 +12,14 @@ from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
 from tests.emulator.core_helpers import (
-    add, alive, completed, make_job, make_pool, state_is, stdout, wait_for,
+    add,
+    alive,
+    completed,
+    make_job,
+    make_pool,
+    state_is,
+    stdout,
+    wait_for,
 )
 
 
@@ -130,7 +137,8 @@ def test_filter_on_state_and_result(batch_client, job) -> None:
     for i in range(4):
         add(batch_client, job, f"t{i}", f"/bin/sh -c 'exit {i % 2}'")
     wait_for("all done", lambda: batch_client.get_job_task_counts(job).task_counts.completed == 4)
-    failed = {t.id for t in batch_client.list_tasks(job, filter="executionInfo/result eq 'failure'")}
+    failures = batch_client.list_tasks(job, filter="executionInfo/result eq 'failure'")
+    failed = {t.id for t in failures}
     assert failed == {"t1", "t3"}
     both = {t.id for t in batch_client.list_tasks(
         job, filter="state eq 'completed' and (id eq 't0' or id eq 't1')")}
