@@ -115,7 +115,8 @@ wait(lambda: task_counts("j14").completed == 254, timeout=30, what="extra tasks"
 retry = client.task.get("j14", "retry")
 seen["retry"] = [retry.execution_info.result.value, retry.execution_info.retry_count]
 slow = client.task.get("j14", "slow")
-seen["slow"] = [slow.execution_info.result.value, slow.execution_info.failure_info.category.value]
+info = slow.execution_info.failure_info
+seen["slow"] = [slow.execution_info.result.value, info.category.value, info.code]
 seen["slow_seconds"] = (slow.execution_info.end_time - slow.execution_info.start_time).total_seconds()
 fails = client.task.get("j14", "fails")
 seen["fails_exit"] = fails.execution_info.exit_code
