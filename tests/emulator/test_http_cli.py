@@ -1,0 +1,70 @@
+"""``batchflow emulator`` as a user runs it: a real process that serves the SDK, prints how to
+reach it, and stops on Ctrl-C with exit 130 and no traceback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+
+
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "emulator", "--port", "0",
+         "--data", str(tmp_path / "state"), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_serves_until_interrupted(tmp_path: Path) -> None:
+    proc = _start(tmp_path)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
+        assert match, first
+        url = match.group(1)
+        lines = [proc.stdout.readline() for _ in range(7)]
+        text = "".join(lines)
+        assert f"export AZURE_BATCH_ENDPOINT={url}" in text
+        assert f"export AZURE_BATCH_ACCOUNT={DEV_ACCOUNT}" in text
+        assert f"export AZURE_BATCH_ACCESS_KEY={DEV_KEY}" in text
+        client = BatchClient(url, AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY))
+        assert list(client.list_pools()) == []
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert (tmp_path / "state" / "state.db").exists()
+
+
+def test_sigterm_exits_zero(tmp_path: Path) -> None:
+    proc = _start(tmp_path)
+    try:
+        assert proc.stdout is not None
+        assert "listening on" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_a_bad_key_is_explained(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--key", "not base64!")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "base64" in err and "Traceback" not in err
