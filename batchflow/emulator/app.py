@@ -238,7 +238,8 @@ class EmulatorApp(Starlette):
     def _control_routes(self) -> tuple[Route, ...]:
         def set_faults(req: Req) -> Response:
             body = checked_body(req, validation.CONTROL_FAULTS)
-            self.faults.configure(faults.parse_config(body))
+            known = frozenset(route.op for route in BATCH_ROUTES)
+            self.faults.configure(faults.parse_config(body, known))
             return _json(self.faults.config.to_json())
 
         def get_faults(req: Req) -> Response:

@@ -28,6 +28,8 @@ _STATUS_ERRORS = {
     500: errors.internal_error,
     503: errors.server_busy,
 }
+_THROTTLED = (429, "TooManyRequests", "The request was throttled: too many requests. Retry "
+              "after some time.")
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,19 @@ def _rate(body: Json, name: str) -> float:
     return float(value)
 
 
-def parse_config(body: Json) -> FaultConfig:
-    """A FaultConfig from a validated control body; 400 naming a bad rate or status."""
+def parse_config(body: Json, known_operations: frozenset[str]) -> FaultConfig:
+    """A FaultConfig from a validated control body; 400 naming a bad rate, status or
+    operation id (a typo would otherwise silently inject nothing)."""
     status = body.get("status", 503)
     if not 400 <= status <= 599:
         raise errors.invalid_property_value("status", status, "Expected an HTTP error status.")
-    return FaultConfig(_rate(body, "errorRate"), status, _rate(body, "dropRate"),
-                       frozenset(body.get("operations") or ()))
+    operations = frozenset(body.get("operations") or ())
+    unknown = sorted(operations - known_operations)
+    if unknown:
+        known = ", ".join(sorted(known_operations))
+        raise errors.invalid_property_value(
+            "operations", unknown[0], f"Unknown operation id; known ones: {known}.")
+    return FaultConfig(_rate(body, "errorRate"), status, _rate(body, "dropRate"), operations)
 
 
 def error_for(status: int) -> BatchServiceError:
@@ -70,6 +78,8 @@ def error_for(status: int) -> BatchServiceError:
     make = _STATUS_ERRORS.get(status)
     if make is not None:
         return make()
+    if status == _THROTTLED[0]:
+        return BatchServiceError(*_THROTTLED)
     return BatchServiceError(status, "InjectedFault", "A fault injected by the local emulator.")
 
 

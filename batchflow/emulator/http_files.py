@@ -52,8 +52,16 @@ def _resolve(root: Path, rel: str) -> Path:
     return path
 
 
-def _entry(root: Path, path: Path, url_base: str) -> Json:
-    st = path.stat()
+def _entry(root: Path, path: Path, url_base: str) -> Json | None:
+    """The listing entry of ``path``; None if it vanished meanwhile (a task may delete it).
+    A dangling symlink is listed by its own properties rather than failing the listing."""
+    try:
+        st = path.stat()
+    except OSError:
+        try:
+            st = path.lstat()
+        except OSError:
+            return None
     name = path.relative_to(root).as_posix()
     is_dir = stat.S_ISDIR(st.st_mode)
     return {
@@ -99,7 +107,8 @@ def list_files(req: Req, root: Path, url_base: str) -> Response:
     start = int(q.token) if q.token and q.token.isdigit() else 0
     chunk = paths[start:start + q.limit]
     more = start + q.limit < len(paths)
-    page = Page([_entry(root, p, url_base) for p in chunk], str(start + q.limit) if more else None)
+    entries = [e for e in (_entry(root, p, url_base) for p in chunk) if e is not None]
+    page = Page(entries, str(start + q.limit) if more else None)
     extra = {"recursive": "true"} if recursive else {}
     if prefix:
         extra["$filter"] = req.query["$filter"]

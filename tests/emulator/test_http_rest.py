@@ -3,6 +3,7 @@ paging links, request limits. Raw (correctly signed) HTTP, so malformed input ca
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import time
@@ -238,3 +239,60 @@ def test_file_ranges_and_properties(emulator: Any) -> None:
     assert head.headers["ocp-batch-file-url"].endswith("/jobs/j1/tasks/t1/files/stdout.txt")
     for name in ("Last-Modified", "ocp-creation-time", "ocp-batch-file-mode"):
         assert head.headers[name]
+
+
+def test_a_listing_survives_a_dangling_symlink(emulator: Any) -> None:
+    _completed_task(emulator)
+    call(emulator, "POST", "/jobs/j1/tasks",
+         body={"id": "t2", "commandLine": "/bin/sh -c 'ln -s /nonexistent/x dangling'"})
+    deadline = time.monotonic() + 30
+    while call(emulator, "GET", "/jobs/j1/tasks/t2").json()["state"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    resp = call(emulator, "GET", "/jobs/j1/tasks/t2/files", API + "&recursive=true")
+    assert resp.status_code == 200, resp.text
+    assert "wd/dangling" in {f["name"] for f in resp.json()["value"]}
+
+
+def test_fault_operations_must_be_real_operation_ids(emulator: Any) -> None:
+    resp = call(emulator, "POST", "/_emulator/faults",
+                body={"errorRate": 1.0, "operations": ["Job_GetTaskCount"]})
+    assert resp.status_code == 400
+    assert values(resp)["PropertyValue"] == "Job_GetTaskCount"
+    assert "Job_GetTaskCounts" in values(resp)["Reason"]
+    resp = call(emulator, "POST", "/_emulator/faults", body={"errorRate": 2})
+    assert resp.status_code == 400 and values(resp)["PropertyName"] == "errorRate"
+    assert call(emulator, "GET", "/pools").status_code == 200  # nothing was configured
+
+
+class _BrokenState:
+    """A state whose every call fails the way a bug would (the contract's other side)."""
+
+    account_name = "devbatch"
+    account_url = ""
+
+    def __getattr__(self, name: str) -> Any:
+        def broken(*args: object) -> object:
+            raise RuntimeError("secret internal detail")
+        return broken
+
+
+def test_an_unexpected_failure_is_a_500_batch_error_without_a_trace() -> None:
+    from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+    from batchflow.emulator.app import create_app
+
+    app = create_app(_BrokenState(), DEV_ACCOUNT, DEV_KEY)  # type: ignore[arg-type]
+    hdrs = {"ocp-date": email.utils.formatdate(usegmt=True)}
+    hdrs["authorization"] = auth.authorization("GET", "/pools/p1", API, hdrs, DEV_ACCOUNT,
+                                               auth.decode_key(DEV_KEY))
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:1") as c:
+            return await c.get(f"/pools/p1?{API}", headers=hdrs)
+
+    resp = asyncio.run(get())
+    assert resp.status_code == 500
+    assert resp.json()["code"] == "InternalError"
+    assert "secret" not in resp.text and "Traceback" not in resp.text
+    assert resp.headers["request-id"]
