@@ -1,0 +1,168 @@
+"""build_plan: containers, uploads, pool, job and the lazily rendered tasks."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from spec_files import load, write_spec
+
+from batchflow.plan import build_plan
+from batchflow.plan_model import ImageRef, InputFile
+from batchflow.spec import load_spec
+from batchflow.spec.expand import RenderedTasks
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ffmpeg_example_plan() -> None:
+    plan = build_plan(load_spec(REPO / "examples" / "ffmpeg.yaml"))
+    assert (plan.input_container, plan.output_container) == ("ffmpeg-input", "ffmpeg-output")
+    assert plan.pool.id == "ffmpeg-pool" and plan.job.id == "ffmpeg-job"
+    assert plan.pool.image == ImageRef(
+        "canonical",
+        "0001-com-ubuntu-server-jammy",
+        "22_04-lts",
+        "latest",
+        "batch.node.ubuntu 22.04",
+    )
+    assert (plan.pool.dedicated, plan.pool.spot) == (0, 5)
+    assert plan.pool.start_task is not None and plan.pool.start_task.elevated
+    assert plan.job.timeout_s == 1800 and not plan.job.uses_dependencies
+    assert plan.download_dir == REPO / "examples" / "out"
+    assert plan.cleanup.job and plan.cleanup.pool and not plan.cleanup.inputs
+    tasks = list(plan.tasks)
+    assert len(plan.tasks) == 3 and [t.id for t in tasks] == [
+        "convert-clip-a",
+        "convert-clip-b",
+        "convert-clip-c",
+    ]
+    first = tasks[0]
+    assert first.inputs == (InputFile(blob="media/clip-a.mp4", path="clip-a.mp4"),)
+    assert shlex.split(first.command)[-3:] == ["-b:a", "96k", "clip-a.mp3"]
+    assert first.max_retries == 2 and first.timeout_s == 600
+    assert first.outputs[0].pattern == "clip-a.mp3"
+
+
+def test_uploads_carry_size_and_md5(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        """\
+        version: 1
+        name: Demo
+        inputs: ["data/**/*.txt", "data/top.txt"]
+        pool:
+          vm_size: a
+          image: {publisher: p, offer: o, sku: s, node_agent_sku: n}
+          nodes: {dedicated: 1}
+          start_task: {command: "sh setup.sh", files: [setup.sh]}
+        tasks: {for_each: input, command: "cat {input.path}"}
+        """,
+        ["data/top.txt", "data/sub/deep.txt", "setup.sh"],
+        base=False,
+    )
+    plan = build_plan(load_spec(path))
+    assert plan.input_container == "demo-input"
+    blobs = {u.blob: u for u in plan.uploads}
+    assert sorted(blobs) == ["data/sub/deep.txt", "data/top.txt", "setup.sh"]
+    deep = blobs["data/sub/deep.txt"]
+    content = (tmp_path / "data/sub/deep.txt").read_bytes()
+    assert deep.size == len(content) and deep.md5 == hashlib.md5(content).digest()
+    assert plan.pool.image.version == "latest"
+    assert plan.pool.start_task is not None
+    assert plan.pool.start_task.inputs == (InputFile("setup.sh", "setup.sh"),)
+    assert [t.command for t in plan.tasks] == ["cat data/sub/deep.txt", "cat data/top.txt"]
+
+
+def test_final_task_depends_on_every_task(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        """\
+        tasks:
+          matrix: {a: [x, y], b: [1, 2]}
+          id: "t-{item.a}{item.b}"
+          command: "run {item.a} {item.b} {index}"
+          final: {command: "merge", environment: {WHO: "{task.id}"}}
+        """,
+    )
+    plan = build_plan(spec)
+    assert [t.id for t in plan.tasks] == ["t-x1", "t-x2", "t-y1", "t-y2"]
+    assert [t.command for t in plan.tasks][-1] == "run y 2 3"
+    final = plan.job.final_task
+    assert final is not None and final.id == "final"
+    assert final.depends_on == ("t-x1", "t-x2", "t-y1", "t-y2")
+    assert dict(final.environment) == {"WHO": "final"}
+    assert plan.job.uses_dependencies
+
+
+def test_list_tasks_with_dependencies(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        """\
+        params: {n: 3}
+        tasks:
+          retries: 1
+          list:
+            - {id: "prep-{params.n}", command: "prep"}
+            - {id: work, command: "work {index}", depends_on: [prep-3], retries: 4}
+        """,
+    )
+    plan = build_plan(spec)
+    prep, work = list(plan.tasks)
+    assert (prep.id, prep.max_retries) == ("prep-3", 1)
+    assert (work.depends_on, work.max_retries, work.command) == (("prep-3",), 4, "work 1")
+    assert plan.job.uses_dependencies
+
+
+def test_matrix_sources_are_lazy_and_indexable(tmp_path: Path) -> None:
+    values = ", ".join(str(i) for i in range(200))
+    spec = load(
+        tmp_path,
+        f"""\
+        tasks:
+          matrix: {{a: [{values}], b: [{values}]}}
+          id: "t-{{item.a}}-{{item.b}}"
+          command: "run {{item.a}} {{item.b}}"
+        """,
+    )
+    source = RenderedTasks(spec)
+    assert len(source) == 40_000
+    assert source.task_at(201).id == "t-1-1"
+    assert source.task_at(39_999).command == "run 199 199"
+    with pytest.raises(IndexError):
+        source.task_at(40_000)
+    tracemalloc.start()
+    count = sum(1 for _ in source)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 40_000
+    assert peak < 5_000_000, f"iterating held {peak} bytes"
+
+
+def test_iterating_twice_gives_the_same_tasks(tmp_path: Path) -> None:
+    spec = load(tmp_path, "tasks: {matrix: {a: [1, 2, 3]}, command: 'x {item.a}'}\n")
+    source = build_plan(spec).tasks
+    assert list(source) == list(source)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file names")
+def test_input_placeholders(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        """\
+        inputs: ["in/*"]
+        tasks:
+          for_each: input
+          command: "p {input.name} {input.stem} {input.suffix} {input.path} {index}"
+        """,
+        ["in/a.tar.gz", "in/README", "in/.hidden.txt"],
+    )
+    commands = [shlex.split(t.command)[1:] for t in RenderedTasks(spec)]
+    assert commands == [
+        ["README", "README", "", "in/README", "0"],
+        ["a.tar.gz", "a.tar", ".gz", "in/a.tar.gz", "1"],
+    ]
