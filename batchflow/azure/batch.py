@@ -97,9 +97,10 @@ class AzureBatchService:
     def list_nodes(self, pool_id: str) -> list[NodeInfo]:
         """The pool's nodes."""
         with translated(f"listing nodes of pool {pool_id}"):
+            nodes = self._client.list_nodes(pool_id, select=["id", "state"])
             return [
-                NodeInfo(id=str(n.id), state=str(n.state))
-                for n in self._client.list_nodes(pool_id, select=["id", "state"])
+                NodeInfo(id=str(raw["id"]), state=str(raw.get("state") or ""))
+                for raw in map(_as_dict, nodes)
             ]
 
     def read_node_file(self, pool_id: str, node_id: str, path: str) -> bytes:

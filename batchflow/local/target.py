@@ -63,7 +63,12 @@ def start_emulator(spec_path: Path) -> Any:
     faults = _faults()
     if faults is not None:
         try:
-            server.control.set_faults(faults)
+            server.control.set_faults(
+                error_rate=float(faults.get("errorRate", 0.0)),
+                status=int(faults.get("status", 503)),
+                drop_rate=float(faults.get("dropRate", 0.0)),
+                operations=tuple(faults.get("operations", ())),
+            )
         except BaseException:
             server.stop()
             raise

@@ -1,0 +1,137 @@
+"""The engine's stages against the real emulator (through the real azure-batch SDK) and the
+directory blob store: a whole run, a rerun that resumes, failures, faults."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchflow.azure.batch import AzureBatchService
+from batchflow.azure.connect import batch_service
+from batchflow.engine.events import Event
+from batchflow.engine.run import RunOptions, run_plan
+from batchflow.engine.tasks import add_chunk
+from batchflow.errors import Conflict, WorkflowFailed
+from batchflow.local.blobs import LocalBlobStore
+from batchflow.plan_model import InputFile, StartTaskPlan
+from tests.engine.planning import make_plan, shell_task, upload_of
+
+
+@pytest.fixture()
+def batch(emulator: Any) -> Iterator[AzureBatchService]:
+    service = batch_service(emulator.url, emulator.account, emulator.key, fast=True)
+    yield service
+    service.close()
+
+
+def _inputs(root: Path, n: int) -> list[Any]:
+    ups = []
+    for i in range(n):
+        p = root / "data" / f"in{i}.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"line of input {i}\n")
+        ups.append(upload_of(p, p.name))
+    return ups
+
+
+def _copy_tasks(n: int) -> list[Any]:
+    return [shell_task(f"copy{i}", f"tr a-z A-Z < in{i}.txt > out{i}.txt; cat in{i}.txt",
+                       inputs=[InputFile(f"in{i}.txt", f"in{i}.txt")], outputs=[f"out{i}.txt"])
+            for i in range(n)]
+
+
+def test_run_then_rerun_resumes(tmp_path: Path, batch: AzureBatchService) -> None:
+    blobs = LocalBlobStore(tmp_path / ".batchflow" / "blobs")
+    plan = make_plan(tmp_path, _copy_tasks(3), _inputs(tmp_path, 3), print_stdout=True)
+    events: list[Event] = []
+    first = run_plan(plan, batch, blobs, events.append, RunOptions())
+    assert first.succeeded and first.uploaded == 3 and first.tasks_added == 3
+    for i in range(3):
+        assert (tmp_path / "out" / f"out{i}.txt").read_text() == f"LINE OF INPUT {i}\n"
+    assert [o.stdout for o in first.collected.outputs] == \
+        [f"line of input {i}" for i in range(3)]
+    assert all(o.node_id for o in first.collected.outputs)
+    assert {e.stage for e in events} >= {"inputs", "pool", "job", "tasks", "watch", "collect"}
+    again = run_plan(plan, batch, blobs, events.append, RunOptions())
+    assert again.succeeded
+    assert (again.uploaded, again.uploaded_bytes, again.tasks_added) == (0, 0, 0)
+    assert again.tasks_existing == 3 and not again.pool_created
+
+
+def test_failed_task_is_reported(tmp_path: Path, batch: AzureBatchService) -> None:
+    tasks = [shell_task("ok", "echo fine"),
+             shell_task("bad", "echo first >&2; echo boom >&2; exit 3")]
+    res = run_plan(make_plan(tmp_path, tasks), batch, LocalBlobStore(tmp_path / "b"),
+                   lambda e: None)
+    assert not res.succeeded
+    (failed,) = res.collected.failed
+    assert failed.task_id == "bad" and failed.exit_code == 3
+    assert failed.stderr_tail.splitlines()[-1] == "boom"
+    assert failed.category
+
+
+def test_start_task_failure_stops_quickly(tmp_path: Path, batch: AzureBatchService) -> None:
+    start = StartTaskPlan(command="/bin/sh -c 'echo cannot install ffmpeg >&2; exit 7'")
+    plan = make_plan(tmp_path, [shell_task("t", "true")], start_task=start)
+    t0 = time.monotonic()
+    with pytest.raises(WorkflowFailed) as err:
+        run_plan(plan, batch, LocalBlobStore(tmp_path / "b"), lambda e: None)
+    assert time.monotonic() - t0 < 15
+    assert err.value.stage == "pool" and "cannot install ffmpeg" in str(err.value)
+
+
+def test_existing_pool_that_differs_is_a_conflict(tmp_path: Path,
+                                                  batch: AzureBatchService) -> None:
+    blobs = LocalBlobStore(tmp_path / "b")
+    run_plan(make_plan(tmp_path, [shell_task("t", "true")], slots=1), batch, blobs,
+             lambda e: None)
+    with pytest.raises(Conflict) as err:
+        run_plan(make_plan(tmp_path, [shell_task("t", "true")], slots=2), batch, blobs,
+                 lambda e: None)
+    assert "slots_per_node" in str(err.value) and "batchflow down" in str(err.value)
+
+
+def test_oversized_chunks_are_halved(tmp_path: Path, batch: AzureBatchService) -> None:
+    plan = make_plan(tmp_path, [])
+    batch.create_job({"id": plan.job.id, "poolInfo": {"poolId": plan.pool.id}})
+    bodies = [{"id": f"t{i}", "commandLine": "true"} for i in range(150)]
+    assert add_chunk(batch, plan.job.id, bodies) == 150  # 150 > 100: the service says 413
+    assert add_chunk(batch, plan.job.id, bodies[:50]) == 0  # TaskExists is fine
+    assert len(batch.list_task_ids(plan.job.id)) == 150
+
+
+def test_faults_and_a_lost_node_lose_nothing(tmp_path: Path, emulator: Any,
+                                             batch: AzureBatchService) -> None:
+    n = 12
+    tasks = [shell_task(f"s{i}", f"sleep 0.3; echo {i} > r{i}.txt", outputs=[f"r{i}.txt"])
+             for i in range(n)]
+    plan = make_plan(tmp_path, tasks, nodes=2, slots=2)
+    emulator.control.set_faults(error_rate=0.1, status=503)
+    stop = threading.Event()
+    lost: list[str] = []
+
+    def lose_one() -> None:
+        while not stop.is_set():
+            try:
+                lost.append(emulator.control.lose_node(plan.pool.id))
+                return
+            except Exception:
+                time.sleep(0.2)
+
+    killer = threading.Thread(target=lose_one)
+    killer.start()
+    try:
+        res = run_plan(plan, batch, LocalBlobStore(tmp_path / "b"), lambda e: None)
+    finally:
+        stop.set()
+        killer.join()
+        emulator.control.clear_faults()
+    assert lost, "no node was lost while tasks ran"
+    assert res.succeeded and res.counts.succeeded == n
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        sorted(f"r{i}.txt" for i in range(n))
