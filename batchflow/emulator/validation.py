@@ -106,9 +106,11 @@ _OUTPUT_FILE = _obj(
     "filePattern destination uploadOptions",
     filePattern="str",
     destination=_obj(container=_obj(
-        "containerUrl", unsupported={"identityReference": _IDENTITY},
+        "containerUrl",
+        unsupported={"identityReference": _IDENTITY,
+                     "uploadHeaders": "Upload headers are not emulated: blobs get the "
+                     "storage service's defaults."},
         path="str", containerUrl="str",
-        uploadHeaders=ListOf(_obj("name", name="str", value="str")),
     )),
     uploadOptions=_obj("uploadCondition", uploadCondition=Enum(
         ("tasksuccess", "taskfailure", "taskcompletion"))),

@@ -296,3 +296,17 @@ def test_an_unexpected_failure_is_a_500_batch_error_without_a_trace() -> None:
     assert resp.json()["code"] == "InternalError"
     assert "secret" not in resp.text and "Traceback" not in resp.text
     assert resp.headers["request-id"]
+
+
+def test_older_sdk_field_names_and_unemulated_upload_headers(emulator: Any) -> None:
+    old_style = {**POOL, "maxTasksPerNode": 3}  # the pre-2020 name of taskSlotsPerNode
+    assert call(emulator, "POST", "/pools", body=old_style).status_code == 201
+    assert call(emulator, "GET", "/pools/p1").json()["taskSlotsPerNode"] == 3
+    call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {"poolId": "p1"}})
+    out = {"filePattern": "*.txt", "uploadOptions": {"uploadCondition": "taskSuccess"},
+           "destination": {"container": {"containerUrl": "http://127.0.0.1:1/c?sig=x",
+                                         "uploadHeaders": [{"name": "x-ms-blob-type"}]}}}
+    resp = call(emulator, "POST", "/jobs/j1/tasks",
+                body={"id": "t1", "commandLine": "/bin/true", "outputFiles": [out]})
+    assert resp.status_code == 400
+    assert values(resp)["PropertyName"] == "outputFiles[0].destination.container.uploadHeaders"
