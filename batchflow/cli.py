@@ -144,14 +144,15 @@ def down(spec: str, yes: bool, target: str | None, storage: str | None,
 @click.option("--key", default=None, help="Account key, base64 (default: the public dev key).")
 @click.option("--nodes-max", default=None, type=click.IntRange(1, None),
               help="Most local nodes a pool may run (default: the CPU count).")
+@click.option("--access-log", is_flag=True, help="Log every request on stderr.")
 def emulator(host: str, port: int, data: str, account: str | None, key: str | None,
-             nodes_max: int | None) -> None:
+             nodes_max: int | None, access_log: bool) -> None:
     """Serve the Azure Batch emulator until Ctrl-C (like Azurite for Storage)."""
     from batchflow.commands.emulator import emulator_cmd
     from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 
     _run(lambda: emulator_cmd(host, port, data, account or DEV_ACCOUNT, key or DEV_KEY,
-                              nodes_max))
+                              nodes_max, access_log))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

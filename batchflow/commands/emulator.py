@@ -6,6 +6,7 @@ program) at it, then serves until Ctrl-C (exit 130) or SIGTERM (exit 0).
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -17,13 +18,16 @@ from batchflow.emulator.server import EmulatorServer, is_loopback
 
 
 def emulator_cmd(host: str, port: int, data: str, account: str, key: str,
-                 nodes_max: int | None) -> int:
+                 nodes_max: int | None, access_log: bool = False) -> int:
     """Serve until interrupted; the exit code says how it ended."""
     decode_key(key)  # ConfigError (exit 2) before anything is started
+    if access_log:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not is_loopback(host):
         say(f"warning: listening on {host}, reachable from the network; anyone who knows the "
             "account key can run commands on this machine")
-    server = EmulatorServer(Path(data), account, key, host, port, nodes_max, allow_remote=True)
+    server = EmulatorServer(Path(data), account, key, host, port, nodes_max,
+                            allow_remote=True, access_log=access_log)
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:

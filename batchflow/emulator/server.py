@@ -108,7 +108,8 @@ class EmulatorServer:
         self._service.start()
         app = create_app(self._service, self.account, self.key)
         config = uvicorn.Config(
-            app, lifespan="off", log_config=None, log_level="warning",
+            app, lifespan="off", log_config=None,
+            log_level="info" if self.access_log else "warning",
             access_log=self.access_log, timeout_graceful_shutdown=5,
         )
         self._server = uvicorn.Server(config)
