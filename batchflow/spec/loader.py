@@ -245,8 +245,9 @@ def _decode(file: str, raw: bytes) -> str:
         col = exc.start - (before.rfind(b"\n") + 1) + 1
         raise LoadFailed(Problem(file, line, col, "", "not UTF-8 text (binary file?)")) from None
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise LoadFailed(Problem(file, line, 1, "", "not a text file (NUL byte)"))
+        at = text.index("\x00")
+        line, col = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        raise LoadFailed(Problem(file, line, col, "", "not a text file (NUL byte)"))
     return text
 
 

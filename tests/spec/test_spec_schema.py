@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from spec_files import one, problems
 
 from batchflow.spec.schema import SCHEMA_PATH, schema_text

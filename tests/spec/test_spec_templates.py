@@ -42,7 +42,7 @@ HOSTILE = [
 ]
 # File names as a file system would allow them: any text but NUL and "/".
 file_names = st.text(
-    st.characters(blacklist_characters="\x00/", blacklist_categories=("Cs",)), min_size=1
+    st.characters(exclude_characters="\x00/", exclude_categories=["Cs"]), min_size=1
 )
 # A program that reports the arguments it received; its path needs no quoting.
 _SCRIPT = Path(tempfile.mkdtemp(prefix="argv")) / "argv.py"

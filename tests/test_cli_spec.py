@@ -1,0 +1,224 @@
+"""`batchflow validate`, `plan` and `schema` through click (in process) and as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batchflow.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+GOOD = """\
+version: 1
+name: demo
+params: {word: hello}
+pool: {vm_size: a, image: ubuntu-22.04, nodes: {dedicated: 1}}
+tasks:
+  matrix: {n: [1, 2, 3, 4, 5, 6, 7]}
+  command: "echo {params.word} {item.n}"
+"""
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _spec(tmp_path: Path, text: str, name: str = "spec.yaml") -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return str(path)
+
+
+def test_validate_examples() -> None:
+    code, out, err = _invoke(
+        "validate", str(EXAMPLES / "quickstart.yaml"), str(EXAMPLES / "ffmpeg.yaml")
+    )
+    assert code == 0, err
+    assert "quickstart.yaml: valid (3 tasks)" in out and "ffmpeg.yaml: valid (3 tasks)" in out
+
+
+BAD_INPUTS = {
+    "empty": (b"", ":1:1: the spec is empty"),
+    "list": (b"- 1\n", ":1:1: the spec must be a mapping"),
+    "tabs": (b"a:\n\t- b\n", ":2:1: YAML syntax error"),
+    "quote": (b"a: 'open\n", ":2:1: YAML syntax error"),
+    "latin1": ("name: caf\xe9\n".encode("latin-1"), ":1:10: not UTF-8 text"),
+    "binary": (bytes(range(256)), ":2:118: not UTF-8 text (binary file?)"),
+    "nul": (b"name: x\x00y\n", ":1:8: not a text file (NUL byte)"),
+    "duplicate": (GOOD.encode() + b"name: again\n", ":8:1: name: duplicate key (first at line 2)"),
+    "bomb": (
+        b"a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+        + b"".join(
+            f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n".encode()
+            for p, c in zip("abcdefgh", "bcdefghi")
+        ),
+        "aliases expand to more than",
+    ),
+    "deep": (b"a: " + b"[" * 100_000, "nested deeper than 64 levels"),
+    "unknown_key": (GOOD.encode().replace(b"vm_size", b"vmsize"), "did you mean 'vm_size'?"),
+    "wrong_type": (
+        GOOD.encode().replace(b"dedicated: 1", b"dedicated: lots"),
+        ":4:60: pool.nodes.dedicated: expected a whole number",
+    ),
+    "range": (
+        GOOD.encode().replace(b"dedicated: 1", b"dedicated: -1"),
+        "-1 is less than the minimum of 0",
+    ),
+    "placeholder": (
+        GOOD.encode().replace(b"{item.n}", b"{item.m}"),
+        ":7:12: tasks.command: unknown placeholder {item.m}",
+    ),
+    "ids": (GOOD.encode() + b"  id: same\n", "tasks.id: task id 'same' is not unique"),
+    "bad_id": (GOOD.encode() + b"  id: 'a b {item.n}'\n", "task id 'a b 1' is not valid"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_specs_exit_2_with_located_problems_and_no_traceback(tmp_path: Path, case: str) -> None:
+    raw, expected = BAD_INPUTS[case]
+    path = _spec(tmp_path, raw)  # type: ignore[arg-type]
+    code, out, err = _invoke("validate", path)
+    assert code == 2
+    assert "Traceback" not in err + out
+    assert expected in err, err
+    assert err.splitlines()[0].startswith(f"{path}:")
+    assert err.rstrip().endswith("found.")
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    code, _, err = _invoke("validate", str(tmp_path / "nope.yaml"), str(tmp_path))
+    assert code == 2
+    assert f"{tmp_path / 'nope.yaml'}: no such file" in err
+    assert f"{tmp_path}: is a directory, not a spec file" in err
+    assert "2 problems found." in err
+
+
+def test_several_specs_report_everything(tmp_path: Path) -> None:
+    good = _spec(tmp_path, GOOD, "good.yaml")
+    bad = _spec(
+        tmp_path, GOOD.replace("vm_size", "vmsize").replace("ubuntu-22.04", "win"), "bad.yaml"
+    )
+    code, out, err = _invoke("validate", good, bad)
+    assert code == 2
+    assert f"{good}: valid (7 tasks)" in out
+    assert err.count(bad) == 3  # unknown key, missing vm_size, unknown image
+
+
+def test_validate_json(tmp_path: Path) -> None:
+    good = _spec(tmp_path, GOOD, "good.yaml")
+    bad = _spec(tmp_path, GOOD.replace("dedicated: 1", "dedicated: -1"), "bad.yaml")
+    code, out, _ = _invoke("validate", "--json", good, bad)
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["valid"] is False
+    assert doc["specs"][0] == {"path": good, "valid": True, "problems": []}
+    assert doc["specs"][1]["problems"] == [
+        {
+            "file": bad,
+            "line": 4,
+            "col": 60,
+            "path": "pool.nodes.dedicated",
+            "message": "-1 is less than the minimum of 0",
+        }
+    ]
+    code, out, _ = _invoke("validate", "--json", good)
+    assert code == 0 and json.loads(out)["valid"] is True
+
+
+def test_set_overrides_params(tmp_path: Path) -> None:
+    path = _spec(tmp_path, GOOD)
+    code, out, err = _invoke("plan", "--json", path, "--set", "word=it's 2")
+    assert code == 0, err
+    assert json.loads(out)["tasks"][0]["command"] == "echo 'it'\"'\"'s 2' 1"
+    code, _, err = _invoke("validate", path, "--set", "wrod=1")
+    assert code == 2 and "--set wrod: no such param (the spec declares: word)" in err
+
+
+def test_plan_json_is_the_whole_plan(tmp_path: Path) -> None:
+    code, out, err = _invoke("plan", "--json", str(EXAMPLES / "ffmpeg.yaml"))
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["task_count"] == len(plan["tasks"]) == 3
+    assert plan["pool"]["image"]["node_agent_sku"] == "batch.node.ubuntu 22.04"
+    assert plan["uploads"][0]["blob"] == "media/clip-a.mp4"
+    assert len(plan["uploads"][0]["md5"]) == 32
+    assert plan["tasks"][0]["inputs"] == [{"blob": "media/clip-a.mp4", "path": "clip-a.mp4"}]
+    assert plan["tasks"][2]["outputs"][0]["condition"] == "tasksuccess"
+    assert plan["job"]["timeout_s"] == 1800 and plan["cleanup"]["pool"] is True
+
+
+def test_plan_json_streams_many_tasks_in_chunks(tmp_path: Path) -> None:
+    values = ", ".join(str(i) for i in range(2345))
+    path = _spec(tmp_path, GOOD.replace("[1, 2, 3, 4, 5, 6, 7]", f"[{values}]"))
+    code, out, _ = _invoke("plan", "--json", path)
+    assert code == 0
+    tasks = json.loads(out)["tasks"]
+    assert len(tasks) == 2345 and tasks[-1]["id"] == "task2344"
+
+
+def test_plan_summary_shows_what_would_happen() -> None:
+    code, out, err = _invoke("plan", str(EXAMPLES / "ffmpeg.yaml"))
+    assert code == 0, err
+    for fragment in ("ffmpeg-input", "ffmpeg-pool", "60,873 bytes", "convert-clip-a", "-b:a 96k"):
+        assert fragment in out
+
+
+def test_plan_of_a_bad_spec_exits_2(tmp_path: Path) -> None:
+    code, _, err = _invoke("plan", _spec(tmp_path, "version: 1\n"))
+    assert code == 2 and "missing required key 'name'" in err
+
+
+def test_schema_command_prints_the_published_schema() -> None:
+    code, out, _ = _invoke("schema")
+    assert code == 0
+    assert json.loads(out) == json.loads((REPO / "schemas" / "batchflow.schema.json").read_text())
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "batchflow", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+
+
+def test_real_process_validates_and_never_loads_azure_or_rich() -> None:
+    probe = textwrap.dedent(
+        """
+        import sys
+        from batchflow.cli import main
+        try:
+            main(["validate", "examples/ffmpeg.yaml"])
+        except SystemExit as exit:
+            heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("azure", "rich"))
+            print(exit.code, heavy)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.stdout.strip().endswith("0 []"), out.stdout + out.stderr
+
+
+def test_real_process_reports_bad_yaml_with_exit_2(tmp_path: Path) -> None:
+    path = _spec(tmp_path, "a:\n\t- b\n")
+    proc = _run("validate", path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"{path}:2:1: YAML syntax error")
+    assert "Traceback" not in proc.stderr
