@@ -67,6 +67,8 @@ def json_body(req: Req, *, optional: bool = False) -> object:
         ) from None
     except UnicodeDecodeError:
         raise errors.invalid_request_body("The request body is not UTF-8 text.") from None
+    except RecursionError:
+        raise errors.invalid_request_body("The request body is nested too deeply.") from None
 
 
 def checked_body(req: Req, spec: validation.Obj, *, optional: bool = False) -> Json:

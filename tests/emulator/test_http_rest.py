@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchflow.emulator import auth
 
@@ -310,3 +312,42 @@ def test_older_sdk_field_names_and_unemulated_upload_headers(emulator: Any) -> N
                 body={"id": "t1", "commandLine": "/bin/true", "outputFiles": [out]})
     assert resp.status_code == 400
     assert values(resp)["PropertyName"] == "outputFiles[0].destination.container.uploadHeaders"
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["id", "commandLine", "constraints", "maxTaskRetryCount", "dependsOn",
+                         "taskIds", "outputFiles", "value", "x"]), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_json_values)
+def test_any_json_body_is_accepted_or_a_400_never_a_crash(body: object) -> None:
+    from batchflow.emulator import validation
+    from batchflow.emulator.errors import BatchServiceError
+
+    for spec in (validation.TASK_ADD, validation.POOL_ADD, validation.JOB_ADD):
+        try:
+            checked = validation.validate(body, spec)
+        except BatchServiceError as exc:
+            assert exc.status == 400
+        else:
+            assert isinstance(checked, dict)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=64) | st.just(b"[" * 100_000))
+def test_any_bytes_are_parsed_or_a_400(raw: bytes) -> None:
+    from batchflow.emulator.errors import BatchServiceError
+    from batchflow.emulator.http_base import Req, json_body
+
+    req = Req(state=None, method="POST", raw_path="/pools", params=(), query={},  # type: ignore[arg-type]
+              headers={"content-type": JSON_TYPE}, body=raw, base_url="http://x",
+              api_version="2025-06-01")
+    try:
+        json_body(req)
+    except BatchServiceError as exc:
+        assert exc.status == 400
