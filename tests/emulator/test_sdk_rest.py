@@ -216,3 +216,26 @@ def test_fault_injection_and_counters(emulator: Any, batch_client: BatchClient) 
     emulator.control.reset()
     assert emulator.control.counters() == {}
     assert _code(lambda: no_retry.get_job("j1")) == "JobNotFound"
+
+
+def test_unknown_and_unsupported_fields_reach_the_sdk_as_named_400s(
+        batch_client: BatchClient) -> None:
+    _pool(batch_client, nodes=0)
+    _job(batch_client)
+    container = m.BatchTaskCreateOptions(
+        id="c1", command_line="/bin/true",
+        container_settings=m.BatchTaskContainerSettings(image_name="ubuntu:22.04"))
+    with pytest.raises(HttpResponseError) as info:
+        batch_client.create_task("j1", container)
+    assert info.value.status_code == 400
+    details = {d.code: d.message for d in info.value.error.details}
+    assert details["PropertyName"] == "containerSettings"
+    assert "does not support" in details["Reason"]
+    # The 15.x models are mappings: a misspelt REST field travels as is and is named back.
+    typo = m.BatchTaskCreateOptions({"id": "t1", "commandLine": "/bin/true",
+                                     "maxTaskRetryCnt": 3})
+    with pytest.raises(HttpResponseError) as info:
+        batch_client.create_task("j1", typo)
+    assert info.value.error.code == "InvalidRequestBody"
+    assert {d.code: d.message for d in info.value.error.details}["PropertyName"] == (
+        "maxTaskRetryCnt")
