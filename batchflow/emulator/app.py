@@ -210,7 +210,7 @@ class EmulatorApp(Starlette):
             route, params = resolve(self.routes_table, method, raw_path)
             if not route.control and await self._fault(route.op, receive, send):
                 return None
-            query = dict(parse_qsl(query_string, keep_blank_values=True))
+            query = _first_values(query_string)
             api_version = query.get("api-version", "") if route.control else (
                 check_api_version(query))
             req = Req(self.batch_state, method, raw_path, params, query, headers, body,
@@ -265,6 +265,14 @@ class EmulatorApp(Starlette):
             _p("POST", "_emulator/reset", "Control_Reset", reset),
             _p("GET", "_emulator/counters", "Control_Counters", counters),
         )
+
+
+def _first_values(query_string: str) -> dict[str, str]:
+    """Query parameters, the FIRST value of a repeated one: the one the signature covers."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
+        params.setdefault(name, value)
+    return params
 
 
 def _json(value: Mapping[str, Any]) -> Response:

@@ -149,3 +149,9 @@ def test_unknown_account_is_refused(emulator: object) -> None:
         client.get_pool("p1")
     assert info.value.status_code == 403
     assert info.value.error.code == "AuthenticationFailed"
+
+
+def test_a_repeated_query_parameter_cannot_smuggle_an_unsigned_value(emulator: object) -> None:
+    # The signature covers the first value of a parameter; the emulator must act on that one.
+    resp = _send(emulator, "GET", "/pools", API + "&maxresults=1&maxresults=abc")
+    assert resp.status_code == 200, resp.text
