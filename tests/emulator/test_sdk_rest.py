@@ -22,6 +22,8 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.policies import RetryPolicy
 
+from batchflow.errors import BackendError
+
 IMAGE = m.VirtualMachineConfiguration(
     image_reference=m.BatchVmImageReference(
         publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts",
@@ -239,3 +241,20 @@ def test_unknown_and_unsupported_fields_reach_the_sdk_as_named_400s(
     assert info.value.error.code == "InvalidRequestBody"
     assert {d.code: d.message for d in info.value.error.details}["PropertyName"] == (
         "maxTaskRetryCnt")
+
+
+def test_losing_a_node_through_the_control_surface(emulator: Any,
+                                                   batch_client: BatchClient) -> None:
+    _pool(batch_client)
+    _job(batch_client)
+    batch_client.create_task("j1", m.BatchTaskCreateOptions(id="long", command_line="sleep 30"))
+    _until(lambda: batch_client.get_task("j1", "long").state == "running", "running")
+    ran_on = batch_client.get_task("j1", "long").node_info.node_id
+    lost = emulator.control.lose_node("p1")
+    assert lost == ran_on
+    assert lost not in {n.id for n in batch_client.list_nodes("p1")}
+    _until(lambda: batch_client.get_task("j1", "long").execution_info.requeue_count == 1,
+           "the task requeued")
+    with pytest.raises(BackendError) as info:
+        emulator.control.lose_node("nope")
+    assert info.value.code == "PoolNotFound"
