@@ -14,11 +14,14 @@ class _RichView:
     def __init__(self) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.table import Column
 
         self.progress = Progress(
-            TextColumn("{task.fields[stage]:>8}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            console=Console(stderr=True), transient=False,
+            TextColumn("{task.fields[stage]}", table_column=Column(min_width=8, no_wrap=True)),
+            BarColumn(bar_width=30),
+            MofNCompleteColumn(table_column=Column(min_width=9, no_wrap=True)),
+            TextColumn("{task.description}", table_column=Column(ratio=1, no_wrap=True)),
+            console=Console(stderr=True), transient=False, expand=True,
         )
         self.bars: dict[str, Any] = {}
 

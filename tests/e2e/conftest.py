@@ -1,0 +1,62 @@
+"""End-to-end helpers: a private copy of examples/ per test, and the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI run: no Azure account, the repo importable."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AZURE_BATCH_", "AZURE_STORAGE_", "BATCHFLOW_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["COLUMNS"] = "120"
+    env.update(extra)
+    return env
+
+
+def batchflow(*args: str, cwd: Path, timeout: float = 120, **env: str) -> Result:
+    """``python -m batchflow ARGS`` in ``cwd``; stdin is not a terminal."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchflow", *args], cwd=cwd, env=cli_env(**env),
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture()
+def examples(tmp_path: Path) -> Path:
+    """A copy of examples/ where .batchflow/ and out/ can land."""
+    dest = tmp_path / "examples"
+    shutil.copytree(REPO / "examples", dest,
+                    ignore=shutil.ignore_patterns(".batchflow", "out"))
+    return dest
+
+
+def write_spec(directory: Path, name: str, body: str) -> Path:
+    """A spec file ``<name>.yaml`` in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path

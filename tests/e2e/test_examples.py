@@ -1,0 +1,63 @@
+"""Both examples, end to end, through the CLI on the local target: the directory blob store
+and real Azurite; the ffmpeg example converts real MP4s with real ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import batchflow
+
+STORAGES = ["local", "azurite"]
+
+
+def _env(storage: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    if storage == "azurite":
+        return {"AZURE_STORAGE_CONNECTION_STRING": request.getfixturevalue("azurite")}
+    return {}
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_quickstart(examples: Path, storage: str, request: pytest.FixtureRequest) -> None:
+    res = batchflow("run", "quickstart.yaml", cwd=examples, **_env(storage, request))
+    assert res.code == 0, res.stderr
+    first = res.stderr.splitlines()[0]
+    assert "local target" in first and "AZURE_BATCH" in first and ".batchflow" in first
+    if storage == "azurite":
+        assert "127.0.0.1" in first
+    for i in range(3):
+        data = (examples / "quickstart" / f"taskdata{i}.txt").read_text()
+        block = f"Task: task{i}\nNode: "
+        assert block in res.stdout
+        assert data.strip() in res.stdout
+    assert res.stdout.count("Standard out:") == 3
+
+
+def _probe(path: Path) -> tuple[bool, float]:
+    """(has an audio stream, duration in seconds) as ffprobe sees them."""
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type",
+         "-of", "json", str(path)], capture_output=True, text=True, check=True)
+    info = json.loads(probe.stdout)
+    audio = any(s["codec_type"] == "audio" for s in info["streams"])
+    return audio, float(info["format"]["duration"])
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"),
+                    reason="needs ffmpeg and ffprobe")
+@pytest.mark.parametrize("storage", STORAGES)
+def test_ffmpeg(examples: Path, storage: str, request: pytest.FixtureRequest) -> None:
+    res = batchflow("run", "ffmpeg.yaml", "--json", cwd=examples, **_env(storage, request))
+    assert res.code == 0, res.stderr
+    summary = res.json()
+    assert summary["succeeded"] and summary["tasks"]["succeeded"] == 3
+    for mp4 in sorted((examples / "media").glob("*.mp4")):
+        mp3 = examples / "out" / f"{mp4.stem}.mp3"
+        assert mp3.is_file(), summary
+        audio, seconds = _probe(mp3)
+        assert audio
+        assert abs(seconds - _probe(mp4)[1]) <= 0.5
