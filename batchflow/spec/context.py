@@ -19,6 +19,7 @@ from batchflow.spec.templates import Kind, Template, TemplateError, compile_temp
 
 BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 BATCH_ID_RULE = "letters, digits, - and _, 1 to 64 characters"
+_UNKNOWN = "unknown placeholder"
 
 
 @dataclass
@@ -77,9 +78,23 @@ class Context:
             tmpl = compile_template(as_str(text), kind, allowed)
         except TemplateError as exc:
             for message in exc.messages:
-                self.add(path, _hint(message, per_task, env))
+                if not message.startswith(_UNKNOWN):
+                    self.add(path, message)
+            for name in exc.unknown:
+                self.add(path, f"{_UNKNOWN} {{{name}}}{self._hint(name, per_task, env)}")
             return None
         return tmpl.bind(self._values(path, tmpl))
+
+    def _hint(self, name: str, per_task: Collection[str], env: bool) -> str:
+        """'; did you mean {x}?' or the list of what this field may use."""
+        usable = [*per_task, *(n for n in self.bound if n.startswith("params."))]
+        import difflib  # only when a template has a mistake
+
+        close = difflib.get_close_matches(name, usable, n=1, cutoff=0.7)
+        if close:
+            return f"; did you mean {{{close[0]}}}?"
+        shown = [*sorted(usable), *(["env.<NAME>"] if env else [])]
+        return f"; usable here: {', '.join('{' + k + '}' for k in shown) or 'none'}"
 
     def _values(self, path: Path_, tmpl: Template) -> dict[str, str]:
         values = {}
@@ -132,10 +147,3 @@ def as_str(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _hint(message: str, per_task: Collection[str], env: bool) -> str:
-    if not message.startswith("unknown placeholder"):
-        return message
-    known = sorted(per_task) + ["params.<name>"] + (["env.<NAME>"] if env else [])
-    return f"{message}; usable here: {', '.join('{' + k + '}' for k in known)}"

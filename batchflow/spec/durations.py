@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SHORT = re.compile(r"(?:\s*(\d+)\s*([smhd]))+\s*")
 _PART = re.compile(r"(\d+)\s*([smhd])")
 _ISO = re.compile(
-    r"P(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
 )
 
@@ -20,8 +20,8 @@ class DurationError(ValueError):
 def parse_duration(text: str) -> int:
     """Seconds in ``text``; raises DurationError if it is not a duration.
 
-    ISO 8601 is accepted for days and times (``P1DT2H``, ``PT30M``, ``PT1.5S``); years and
-    months are refused because their length varies.
+    ISO 8601 is accepted for weeks, days and times (``P1W``, ``P1DT2H``, ``PT30M``,
+    ``PT1.5S``); years and months are refused because their length varies.
     """
     value = text.strip()
     if _SHORT.fullmatch(value):
@@ -29,8 +29,10 @@ def parse_duration(text: str) -> int:
     m = _ISO.fullmatch(value.upper())
     if m and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
         parts = {k: float(v) for k, v in m.groupdict().items() if v}
-        seconds = sum(parts.get(k, 0.0) * _UNITS[k] for k in ("d", "h", "m", "s"))
+        seconds = sum(parts.get(k, 0.0) * _UNITS[k] for k in ("w", "d", "h", "m", "s"))
         return round(seconds)
+    if re.fullmatch(r"P[\d.]+[YM].*", value.upper()):
+        raise DurationError(f"{text!r}: years and months have no fixed length; use days (P30D)")
     raise DurationError(
         f"{text!r} is not a duration: use 90s, 30m, 2h, 1h30m, 1d or ISO 8601 (PT30M)"
     )

@@ -214,8 +214,27 @@ class _Builder:
         self.doc.marks[frame.path] = _mark(ev.start_mark)
         self.stack.append(frame)
 
+    def merge(self, frame: _Frame) -> None:
+        """YAML's merge key: ``<<: *defaults`` adds the keys the mapping does not set itself."""
+        assert isinstance(frame.value, dict)
+        where: Path_ = (*frame.path, "<<")
+        mark = self.doc.marks.pop(where, (1, 1))
+        self.doc.key_marks.pop(where, None)
+        source = frame.value.pop("<<")
+        for src in source if isinstance(source, list) else [source]:
+            if not isinstance(src, dict):
+                message = "a merge key (<<) takes a mapping or a list of mappings"
+                raise LoadFailed(Problem(self.doc.file, *mark, dotted(where), message))
+            for key, value in src.items():
+                if key not in frame.value:
+                    frame.value[key] = value
+                    entry: Path_ = (*frame.path, key)
+                    self.doc.marks[entry] = self.doc.key_marks[entry] = mark
+
     def end(self) -> None:
         frame = self.stack.pop()
+        if isinstance(frame.value, dict) and "<<" in frame.value:
+            self.merge(frame)
         if frame.anchor:
             self.anchors[frame.anchor] = (frame.value, frame.size)
         mark = self.doc.marks[frame.path]

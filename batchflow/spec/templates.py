@@ -39,8 +39,9 @@ MAX_ID = 64
 class TemplateError(Exception):
     """A template cannot be compiled; ``messages`` names every problem in it."""
 
-    def __init__(self, messages: list[str]) -> None:
+    def __init__(self, messages: list[str], unknown: list[str]) -> None:
         self.messages = messages
+        self.unknown = tuple(unknown)  # the unknown placeholders' names, for suggestions
         super().__init__("; ".join(messages))
 
 
@@ -219,6 +220,7 @@ def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> T
     literals: list[str] = [""]
     names: list[str] = []
     problems: list[str] = []
+    unknown: list[str] = []
     pos = 0
     for m in _TOKEN.finditer(text):
         literals[-1] += text[pos : m.start()]
@@ -234,6 +236,7 @@ def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> T
             name = m.group(1).strip()
             if not _NAME.fullmatch(name) or not allowed(name):
                 problems.append(f"unknown placeholder {{{name}}}")
+                unknown.append(name)
             names.append(name)
             literals.append("")
     literals[-1] += text[pos:]
@@ -242,7 +245,7 @@ def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> T
         contexts, shell_problems = _shell_contexts(literals)
         problems += shell_problems
     if problems:
-        raise TemplateError(problems)
+        raise TemplateError(problems, unknown)
     parts: list[str | Slot] = []
     for i, lit in enumerate(literals):
         if i:

@@ -126,9 +126,10 @@ def test_unknown_placeholders_are_named_with_what_is_usable(tmp_path: Path) -> N
         """,
     )
     one(found, "tasks.id", "unknown placeholder {task.id}")
-    command = one(found, "tasks.command", "unknown placeholder {input.name}")
-    assert "{item.size}" in command.message and "{params.<name>}" in command.message
-    for name in ("{item.colour}", "{params.crff}", "{env.HOME}"):
+    command = one(found, "tasks.command", "unknown placeholder {input.name}; usable here:")
+    assert command.message.endswith("{index}, {item.size}, {params.crf}, {task.id}")
+    one(found, "tasks.command", "unknown placeholder {params.crff}; did you mean {params.crf}?")
+    for name in ("{item.colour}", "{env.HOME}"):
         one(found, "tasks.command", f"unknown placeholder {name}")
     one(found, "tasks.outputs[1]", "unknown placeholder {oops}")
 

@@ -89,6 +89,14 @@ def test_billion_laughs_is_refused_quickly() -> None:
     assert time.monotonic() - start < 1.0
 
 
+def test_merge_keys_fill_in_what_a_mapping_does_not_set() -> None:
+    doc = parse("s.yaml", b"d: &d {x: 1, y: 2}\na: {<<: *d, y: 3}\nb: {<<: [*d, {z: 4}], x: 0}\n")
+    assert doc.data["a"] == {"x": 1, "y": 3}
+    assert doc.data["b"] == {"x": 0, "y": 2, "z": 4}
+    assert doc.marks[("a", "x")] == (2, 9)  # where the merged mapping is named
+    assert "a merge key (<<) takes a mapping" in _fail(b"a: {<<: 3}\n")
+
+
 def test_modest_alias_reuse_is_fine() -> None:
     doc = parse("s.yaml", b"base: &b {x: 1, y: 2}\none: *b\ntwo: *b\n")
     assert doc.data["two"] == {"x": 1, "y": 2}
