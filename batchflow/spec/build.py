@@ -40,17 +40,22 @@ def apply_overrides(ctx: Context, overrides: Sequence[str]) -> None:
         if value is None:
             value = ""
         if not isinstance(value, (str, int, float, bool)):
-            ctx.add(("params", key), f"--set {key}: the value must be a single scalar")
+            ctx.add(
+                ("params", key),
+                f"--set {key}: the value must be a single scalar, read as YAML "
+                "(quote text that starts with [ or {)",
+            )
             continue
         assert isinstance(params, dict)
         params[key] = value
+        ctx.literal.add(f"params.{key}")  # typed on a command line: no {env.X} expansion
 
 
 def _bind_params(ctx: Context) -> tuple[tuple[str, Any], ...]:
     params = ctx.get(("params",), {})
     out = []
     for name, value in params.items():
-        if isinstance(value, str):
+        if isinstance(value, str) and f"params.{name}" not in ctx.literal:
             tmpl = ctx.template(("params", name), "raw", (), env=True)
             value = tmpl.render({}) if tmpl and not tmpl.names else value
         ctx.bound[f"params.{name}"] = as_str(value)

@@ -31,6 +31,7 @@ class Context:
     environ: Mapping[str, str]
     problems: list[Problem] = field(default_factory=list)
     bound: dict[str, str] = field(default_factory=dict)  # params.x / env.X -> text
+    literal: set[str] = field(default_factory=set)  # params set by --set, taken as typed
 
     def add(self, path: Path_, message: str, *, key: bool = False) -> None:
         """Record a problem at ``path``."""

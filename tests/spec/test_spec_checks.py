@@ -287,3 +287,16 @@ def test_a_final_task_may_not_reuse_an_id(tmp_path: Path) -> None:
 def test_shell_quoting_state_is_checked_in_commands(tmp_path: Path) -> None:
     found = problems(tmp_path, 'tasks: {list: [{id: a, command: "sh -c \'echo"}]}\n')
     one(found, "tasks.list[0].command", "unterminated ' quote in the command")
+
+
+def test_overrides_are_taken_literally(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        """\
+        params: {who: "{env.WHO}"}
+        tasks: {list: [{id: a, command: "greet {params.who}"}]}
+        """,
+        overrides=['who="{env.WHO}"'],  # YAML-quoted, or it would read as a mapping
+        environ={"WHO": "me"},
+    )
+    assert next(iter(RenderedTasks(spec))).command == "greet '{env.WHO}'"
