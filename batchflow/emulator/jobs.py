@@ -41,6 +41,8 @@ def create_job(core: Core, body: Json) -> Json:
         db.execute("INSERT INTO jobs (id, seq, state, pool_id, priority, doc) VALUES "
                    "(?, ?, 'active', ?, ?, ?)", (doc["id"], core.store.next_seq(), pool_id,
                                                  int(doc["priority"]), dumps(doc)))
+    with core.lock:
+        core.job_cache.pop(doc["id"].lower(), None)
     arm_wall_clock(core, doc)
     check_all_complete(core, doc["id"])
     core.wake()
@@ -203,6 +205,7 @@ def finish_delete(core: Core, job_id: str) -> None:
         db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
     key = job_id.lower()
     with core.lock:
+        core.job_cache.pop(key, None)
         nodes = list(core.all_nodes())
         for node in nodes:
             node.prep.pop(key, None)

@@ -60,6 +60,8 @@ class Node:
     # Job preparation per job id (lower-cased): "running", "succeeded" or "failed".
     prep: dict[str, str] = field(default_factory=dict)
     prep_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _env: dict[str, str] = field(default_factory=dict, repr=False)
+    _env_key: tuple[str, str] | None = field(default=None, repr=False)
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -87,14 +89,23 @@ class Node:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def job_dir(self, job_id: str) -> Path:
-        return self.root / "workitems" / job_id / "job-1"
+        return Path(f"{self.root}/workitems/{job_id}/job-1")
 
     def task_dir(self, job_id: str, task_id: str) -> Path:
-        return self.job_dir(job_id) / task_id
+        # One string join: this is on the per-task hot path.
+        return Path(f"{self.root}/workitems/{job_id}/job-1/{task_id}")
 
     # -- environment ------------------------------------------------------------------------
     def env(self, account_name: str, account_url: str) -> dict[str, str]:
-        """Base environment of every task on this node (start task included)."""
+        """Base environment of every task on this node (start task included): a fresh copy
+        of a dict built once per node and account URL."""
+        key = (account_name, account_url)
+        if self._env_key != key:
+            self._env = self._build_env(account_name, account_url)
+            self._env_key = key
+        return dict(self._env)
+
+    def _build_env(self, account_name: str, account_url: str) -> dict[str, str]:
         env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         env.update({
             "AZ_BATCH_ACCOUNT_NAME": account_name,

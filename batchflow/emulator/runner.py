@@ -8,6 +8,7 @@ the scheduler woken.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ Json = dict[str, Any]
 
 def launch(core: Core, node: Node, cand: Candidate) -> None:
     """Claim ``cand``'s slots on ``node`` and start its attempt (lock held)."""
-    job = core.job(cand.job_id)
+    job = core.job_for_run(cand.job_id)
     job_key = cand.job_id.lower()
     needs_prep = bool(job.get("jobPreparationTask")) and node.prep.get(job_key) != "succeeded"
     state = "preparing" if needs_prep else "running"
@@ -78,7 +79,7 @@ def _release(core: Core, run: Run) -> None:
             from batchflow.emulator.pools import drop_if_drained
 
             drop_if_drained(core, run.node)
-            core.wake()
+            core.scheduler.dispatch_now()
 
 
 def _stopped(core: Core, run: Run) -> bool:
@@ -114,7 +115,7 @@ def task_env(core: Core, node: Node, job: Json, task: Json, tdir: Path) -> dict[
     env = node.env(core.account_name, core.account_url)
     env.update({
         "AZ_BATCH_JOB_ID": job["id"], "AZ_BATCH_TASK_ID": task["id"],
-        "AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd"),
+        "AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": f"{tdir}/wd",
     })
     prep = job.get("jobPreparationTask")
     if prep:
@@ -166,12 +167,12 @@ def run_process(command_line: str, tdir: Path, env: dict[str, str], wall: float 
 
 def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
     tdir = run.node.task_dir(job["id"], task["id"])
-    (tdir / "wd").mkdir(parents=True, exist_ok=True)
+    os.makedirs(f"{tdir}/wd", exist_ok=True)
     try:
         files.download_resource_files(task.get("resourceFiles"), tdir / "wd")
     except files.FileError as exc:
         if not _stopped(core, run):
-            _finish(core, run, None, shapes.failure("usererror", exc.code, exc.message),
+            _finish(core, run, task, None, shapes.failure("usererror", exc.code, exc.message),
                     upload=False)
         return
     env = task_env(core, run.node, job, task, tdir)
@@ -197,13 +198,13 @@ def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
     if _stopped(core, run):
         return
     if run.kill_reason == "terminate":
-        _finish(core, run, code, shapes.user_terminated())
+        _finish(core, run, task, code, shapes.user_terminated())
     elif failure is not None or code != 0:
         if failure is None and _retry(core, run, task):
             return
-        _finish(core, run, code, failure or shapes.exit_failure())
+        _finish(core, run, task, code, failure or shapes.exit_failure())
     else:
-        _finish(core, run, code, None)
+        _finish(core, run, task, code, None)
 
 
 def _retry(core: Core, run: Run, task: Json) -> bool:
@@ -222,10 +223,9 @@ def _retry(core: Core, run: Run, task: Json) -> bool:
     return True
 
 
-def _finish(core: Core, run: Run, code: int | None, failure: Json | None,
+def _finish(core: Core, run: Run, task: Json, code: int | None, failure: Json | None,
             upload: bool = True) -> None:
     """Upload outputs, then commit the task's completion and run the job-level reactions."""
-    task = core.task(run.job_id, run.task_id)
     tdir = run.node.task_dir(run.job_id, task["id"])
     success = failure is None and code == 0
     if upload:

@@ -214,6 +214,7 @@ class EmulatorService:
         self._kill_all(core, "delete")
         with core.lock:
             core.nodes.clear()
+            core.job_cache.clear()
             core.store.reset()
             root = self.data_dir / "nodes"
             trash = self.data_dir / "trash" / uuid.uuid4().hex

@@ -12,6 +12,7 @@ terminate, or ``maxWallClockTime``: documented as category ServerError), ``Comma
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import itertools
 import threading
 import time
@@ -57,6 +58,7 @@ def set_state(doc: Json, state: str, key: str = "state") -> None:
     doc[f"{key}TransitionTime"] = t
 
 
+@functools.lru_cache(maxsize=256)
 def seconds(duration: str | None) -> float | None:
     """An ISO 8601 duration (``PT1S``, ``P10675199DT2H48M5.4775807S``) in seconds; None if unset."""
     if not duration:

@@ -61,8 +61,9 @@ def test_no_shell_and_missing_program(batch_client, job) -> None:
     assert missing.execution_info.failure_info.code == "CommandProgramNotFound"
 
 
-def test_retries_until_success(batch_client, job) -> None:
-    script = ("n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; "
+def test_retries_until_success(batch_client, job, tmp_path) -> None:
+    count = tmp_path / "count"  # outside the node: a retry may run on the other node
+    script = (f"n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; "
               "[ $n -ge 3 ]")
     add(batch_client, job, "flaky", f"/bin/sh -c '{script}'",
         constraints=m.BatchTaskConstraints(max_task_retry_count=3))
