@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import shlex
 import sys
@@ -9,6 +10,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from spec_files import load, write_spec
 
 from batchflow.plan import build_plan
@@ -166,3 +169,37 @@ def test_input_placeholders(tmp_path: Path) -> None:
         ["README", "README", "", "in/README", "0"],
         ["a.tar.gz", "a.tar", ".gz", "in/a.tar.gz", "1"],
     ]
+
+
+_names = st.text(
+    st.characters(exclude_characters="\x00/", exclude_categories=["Cs"]), min_size=1, max_size=40
+).filter(lambda n: not n.startswith(".") and len(n.encode()) < 200)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_names)
+def test_any_input_file_name_gives_a_valid_id_and_one_word(
+    tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
+    tmp = tmp_path_factory.mktemp("names")
+    spec = load(
+        tmp,
+        """\
+        inputs: ["in/*"]
+        tasks:
+          for_each: input
+          id: "t-{input.stem}"
+          command: /bin/sh -c "cp {input.name} out-{input.name}" && echo {input.path}
+          outputs: ["out-{input.name}"]
+        """,
+        [f"in/{name}"],
+    )
+    task = build_plan(spec).tasks.__iter__().__next__()
+    words = shlex.split(task.command)
+    assert words[:2] == ["/bin/sh", "-c"] and words[-1] == f"in/{name}"
+    assert shlex.split(words[2]) == ["cp", name, f"out-{name}"]
+    assert task.inputs == (InputFile(f"in/{name}", name),)
+    assert 2 < len(task.id) <= 64 and all(
+        c.isascii() and (c.isalnum() or c in "-_") for c in task.id
+    )
+    assert fnmatch.fnmatchcase(f"out-{name}", task.outputs[0].pattern)
