@@ -28,7 +28,7 @@ tasks:
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
+    result = CliRunner().invoke(cli, list(args), env={"COLUMNS": "200"})  # no wrapped cells
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -168,7 +168,15 @@ def test_plan_json_streams_many_tasks_in_chunks(tmp_path: Path) -> None:
 def test_plan_summary_shows_what_would_happen() -> None:
     code, out, err = _invoke("plan", str(EXAMPLES / "ffmpeg.yaml"))
     assert code == 0, err
-    for fragment in ("ffmpeg-input", "ffmpeg-pool", "60,873 bytes", "convert-clip-a", "-b:a 96k"):
+    fragments = (
+        "ffmpeg-input",
+        "ffmpeg-pool",
+        "60,873 bytes",
+        "convert-clip-a",
+        "-b:a 96k",
+        "delete job, pool after a successful run",
+    )
+    for fragment in fragments:
         assert fragment in out
 
 

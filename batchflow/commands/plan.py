@@ -122,6 +122,13 @@ def write_json(plan: Plan, out: IO[str]) -> None:
     out.write("\n]}\n")
 
 
+def _cleanup_text(plan: Plan) -> str:
+    c = plan.cleanup
+    deleted = [name for name, on in (("job", c.job), ("pool", c.pool), ("inputs", c.inputs)) if on]
+    when = "after any run" if c.always else "after a successful run"
+    return f"delete {', '.join(deleted)} {when}" if deleted else "keep everything"
+
+
 def _summary(plan: Plan) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -149,6 +156,7 @@ def _summary(plan: Plan) -> None:
     if job.final_task:
         table.add_row("final task", job.final_task.id)
     table.add_row("download", str(plan.download_dir or "-"))
+    table.add_row("cleanup", _cleanup_text(plan))
     console.print(table)
     commands = Table("task id", "command line", title=f"first {SHOWN_COMMANDS} tasks")
     for i, task in enumerate(plan.tasks):
