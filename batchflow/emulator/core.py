@@ -138,5 +138,10 @@ class Core:
                        (dumps(doc), *values, *key))
             return doc
 
+    def running_in_job(self, job_id: str) -> int:
+        """How many attempts of ``job_id`` hold slots (lock held by the caller)."""
+        key = job_id.lower()
+        return sum(1 for job, _task in self.running if job == key)
+
     def wake(self) -> None:
         self.scheduler.wake()

@@ -54,6 +54,9 @@ class Node:
     total_run: int = 0
     total_succeeded: int = 0
     leaving: bool = False
+    # The pool's taskSchedulingPolicy: nodeFillType pack, jobDefaultOrder creationtime.
+    pack: bool = False
+    jobs_by_creation: bool = False
     start_task_info: Json | None = None
     # The start task's process while it runs (an executor.Process), to kill on removal.
     start_process: Any = None

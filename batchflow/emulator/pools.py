@@ -94,6 +94,7 @@ def add_node(core: Core, pool: Json, dedicated: bool, index: int | None = None,
                 dedicated=dedicated, slots=int(pool.get("taskSlotsPerNode") or 1),
                 root=core.data_dir / "nodes" / pool["id"] / ident,
                 vm_size=str(pool.get("vmSize", "")))
+    apply_policy(node, pool)
     nodes.append(node)
     core.store.execute(
         "INSERT OR REPLACE INTO nodes (pool_id, id, seq, state, doc) VALUES (?, ?, ?, ?, ?)",
@@ -102,6 +103,14 @@ def add_node(core: Core, pool: Json, dedicated: bool, index: int | None = None,
     threading.Thread(target=_boot, args=(core, node, pool.get("startTask")), daemon=True,
                      name=f"boot-{ident[:16]}").start()
     return node
+
+
+def apply_policy(node: Node, pool: Json) -> None:
+    """Carry the pool's slots and taskSchedulingPolicy onto one of its nodes."""
+    policy = pool.get("taskSchedulingPolicy") or {}
+    node.slots = int(pool.get("taskSlotsPerNode") or 1)
+    node.pack = shapes.any_of(policy.get("nodeFillType"), "pack")
+    node.jobs_by_creation = shapes.any_of(policy.get("jobDefaultOrder"), "creationtime")
 
 
 def _boot(core: Core, node: Node, start_task: Json | None) -> None:
@@ -204,18 +213,22 @@ def resize_pool(core: Core, pool_id: str, body: Json) -> None:
 
 
 def update_pool(core: Core, pool_id: str, body: Json, replace: bool) -> Json:
-    keys = ("startTask", "metadata", "applicationPackageReferences")
+    """PATCH merges what the body gives; updateproperties replaces startTask and metadata.
 
+    A new startTask (or policy) applies to nodes that join later, as on Batch (existing nodes
+    pick a start task up when they reboot, which local nodes never do)."""
     def change(doc: Json) -> None:
-        for key in keys:
-            if key in body:
-                doc[key] = body[key]
-            elif replace and key != "metadata":
-                doc.pop(key, None)
-        if replace and "metadata" not in body:
+        if replace:
+            doc.pop("startTask", None)
             doc["metadata"] = []
+        doc.update(body)
 
-    return core.update("pools", (pool_id,), change)
+    with core.lock:
+        doc = core.update("pools", (pool_id,), change)
+        for node in core.nodes.get(doc["id"].lower(), []):
+            apply_policy(node, doc)
+    core.wake()
+    return doc
 
 
 def delete_pool(core: Core, pool_id: str) -> None:

@@ -5,8 +5,9 @@ that can make a dispatch possible: a task added or requeued, a slot freed, a nod
 ready, a dependency satisfied. There is no periodic polling: a pass runs only after a wake-up.
 
 Order: job priority (higher first), then task creation order (FIFO), as Batch schedules.
-Placement: nodes are filled in turn (Batch's default ``spread`` fill), each taking a task only
-if its free slots cover the task's ``requiredSlots``. Dependencies are resolved elsewhere: only
+Placement: nodes are filled in turn (Batch's default ``spread`` fill) or one after the other
+(``pack``), each taking a task only if its free slots cover the task's ``requiredSlots``;
+a job's ``maxParallelTasks`` caps its running tasks. Dependencies are resolved elsewhere: only
 tasks marked ``ready`` are candidates.
 """
 
@@ -20,6 +21,14 @@ from dataclasses import dataclass
 
 from batchflow.emulator.nodes import Node
 from batchflow.emulator.store import Store
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: str
+    priority: int
+    seq: int
+    max_parallel: int  # maxParallelTasks; -1 = unlimited
 
 
 @dataclass(frozen=True)
@@ -37,8 +46,10 @@ class Scheduler:
 
     def __init__(self, store: Store, cond: threading.Condition,
                  nodes: Callable[[], Iterable[Node]],
-                 launch: Callable[[Node, Candidate], None]) -> None:
+                 launch: Callable[[Node, Candidate], None],
+                 running: Callable[[str], int]) -> None:
         self._store = store
+        self._running = running
         self._cond = cond
         self._nodes = nodes
         self._launch = launch
@@ -87,44 +98,51 @@ class Scheduler:
                     self._cond.wait()
 
     def _dispatch(self, woken_at: float) -> None:
-        jobs_by_pool: dict[str, list[tuple[str, int]]] = {}
+        jobs_by_pool: dict[str, list[_Job]] = {}
         progress = True
         while progress:
             progress = False
             for node in list(self._nodes()):
-                free = node.free_slots()
-                if free <= 0:
-                    continue
                 pool = node.pool_id.lower()
                 if pool not in jobs_by_pool:
                     jobs_by_pool[pool] = self._jobs(pool)
-                found = self._pick(node, free, jobs_by_pool[pool], woken_at)
-                if found is not None:
+                # spread: one task per node per round; pack: fill this node first.
+                while node.free_slots() > 0:
+                    found = self._pick(node, jobs_by_pool[pool], woken_at)
+                    if found is None:
+                        break
                     self._launch(node, found)
                     progress = True
+                    if not node.pack:
+                        break
 
-    def _jobs(self, pool_id: str) -> list[tuple[str, int]]:
+    def _jobs(self, pool_id: str) -> list[_Job]:
         rows = self._store.query(
-            "SELECT id, priority FROM jobs WHERE pool_id = ? AND state = 'active' "
-            "ORDER BY priority DESC, seq", (pool_id,))
-        return [(str(r[0]), int(r[1])) for r in rows]
+            "SELECT id, priority, seq, json_extract(doc, '$.maxParallelTasks') FROM jobs "
+            "WHERE pool_id = ? AND state = 'active' ORDER BY priority DESC, seq", (pool_id,))
+        return [_Job(str(r[0]), int(r[1]), int(r[2]), -1 if r[3] is None else int(r[3]))
+                for r in rows]
 
-    def _pick(self, node: Node, free: int, jobs: list[tuple[str, int]],
-              woken_at: float) -> Candidate | None:
-        best: tuple[int, int, str, str, int] | None = None
-        for job_id, priority in jobs:
-            if best is not None and priority < -best[0]:
+    def _pick(self, node: Node, jobs: list[_Job], woken_at: float) -> Candidate | None:
+        free = node.free_slots()
+        best: tuple[int, int, int, str, str, int] | None = None
+        for job in jobs:
+            if best is not None and job.priority < -best[0]:
                 break
-            if node.prep.get(job_id.lower()) == "failed":
+            if node.prep.get(job.id.lower()) == "failed":
+                continue
+            if job.max_parallel >= 0 and self._running(job.id) >= job.max_parallel:
                 continue
             row = self._store.one(
                 "SELECT id, seq, slots FROM tasks WHERE job_id = ? AND state = 'active' "
-                "AND ready = 1 AND slots <= ? ORDER BY seq LIMIT 1", (job_id, free))
+                "AND ready = 1 AND slots <= ? ORDER BY seq LIMIT 1", (job.id, free))
             if row is None:
                 continue
-            key = (-priority, int(row[1]), job_id, str(row[0]), int(row[2]))
+            # jobDefaultOrder creationtime: older jobs first; otherwise oldest task first.
+            job_order = job.seq if node.jobs_by_creation else 0
+            key = (-job.priority, job_order, int(row[1]), job.id, str(row[0]), int(row[2]))
             if best is None or key < best:
                 best = key
         if best is None:
             return None
-        return Candidate(job_id=best[2], task_id=best[3], slots=best[4], woken_at=woken_at)
+        return Candidate(job_id=best[3], task_id=best[4], slots=best[5], woken_at=woken_at)

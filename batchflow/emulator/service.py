@@ -60,7 +60,8 @@ class EmulatorService:
         core = Core(data_dir=self.data_dir, account_name=self.account_name,
                     nodes_max=self.nodes_max, store=store, account_url=self._account_url)
         core.scheduler = Scheduler(store, core.cond, core.all_nodes,
-                                   lambda node, cand: runner.launch(core, node, cand))
+                                   lambda node, cand: runner.launch(core, node, cand),
+                                   core.running_in_job)
         self._core = core
         self._recover(core)
         core.scheduler.start()

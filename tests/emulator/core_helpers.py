@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from azure.batch import BatchClient
 from azure.batch import models as m
+from azure.core.exceptions import ResourceNotFoundError
 
 T = TypeVar("T")
 IMAGE = m.VirtualMachineConfiguration(
@@ -67,6 +68,14 @@ def state_is(client: BatchClient, job_id: str, task_id: str, state: str,
 
 def stdout(client: BatchClient, job_id: str, task_id: str, name: str = "stdout.txt") -> str:
     return b"".join(client.download_task_file(job_id, task_id, name)).decode()
+
+
+def file_text(client: BatchClient, job_id: str, task_id: str, name: str) -> str:
+    """A task file's text, or "" while it does not exist yet."""
+    try:
+        return stdout(client, job_id, task_id, name)
+    except ResourceNotFoundError:
+        return ""
 
 
 def alive(pid: int) -> bool:

@@ -3,6 +3,9 @@ gone), onAllTasksComplete, onTaskFailure, job preparation and release tasks."""
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+
 import pytest
 from azure.batch import models as m
 from azure.batch.models._models import BatchJobTerminateOptions
@@ -12,6 +15,7 @@ from tests.emulator.core_helpers import (
     add,
     alive,
     completed,
+    file_text,
     make_job,
     make_pool,
     state_is,
@@ -67,7 +71,7 @@ def test_dependencies_need_the_job_flag(batch_client, pool) -> None:
 def _running_pid(client, job_id: str, task_id: str) -> int:
     add(client, job_id, task_id, "/bin/sh -c 'sleep 30 & echo $! > child; wait'")
     state_is(client, job_id, task_id, "running")
-    return int(wait_for("child pid", lambda: stdout(client, job_id, task_id, "wd/child")))
+    return int(wait_for("child pid", lambda: file_text(client, job_id, task_id, "wd/child")))
 
 
 def test_terminate_job_kills_running_tasks(batch_client, pool) -> None:
@@ -139,3 +143,37 @@ def test_failed_preparation_keeps_tasks_off_the_node(batch_client) -> None:
     wait_for("the preparation to fail", lambda: batch_client.get_task(
         "noprep", "t").previous_state == "preparing")
     assert batch_client.get_task("noprep", "t").state == "active"
+
+
+def test_max_parallel_tasks_caps_the_job(batch_client, pool) -> None:
+    make_job(batch_client, "narrow", pool, max_parallel_tasks=1)
+    for i in range(3):
+        add(batch_client, "narrow", f"t{i}", "/bin/sleep 0.2")
+    done = [completed(batch_client, "narrow", f"t{i}") for i in range(3)]
+    spans = sorted((t.execution_info.start_time, t.execution_info.end_time) for t in done)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+
+
+def test_job_wall_clock_terminates_it(batch_client, pool) -> None:
+    make_job(batch_client, "timed", pool,
+             constraints=m.BatchJobConstraints(max_wall_clock_time=dt.timedelta(seconds=1)))
+    add(batch_client, "timed", "long", "/bin/sleep 30")
+    job = wait_for("the job to time out", lambda: (
+        lambda j: j if j.state == "completed" else None)(batch_client.get_job("timed")),
+        timeout=5)
+    assert job.execution_info.termination_reason == "MaxWallClockTimeExpiry"
+    assert completed(batch_client, "timed", "long").execution_info.failure_info.code == (
+        "TaskEnded")
+
+
+def test_pack_fills_one_node_first(batch_client) -> None:
+    batch_client.create_pool(m.BatchPoolCreateOptions(
+        id="packed", vm_size="standard_d2s_v3", target_dedicated_nodes=2, task_slots_per_node=2,
+        task_scheduling_policy=m.BatchTaskSchedulingPolicy(node_fill_type="pack")))
+    wait_for("idle nodes", lambda: sum(n.state == "idle"
+                                       for n in batch_client.list_nodes("packed")) == 2)
+    make_job(batch_client, "pk", "packed")
+    add(batch_client, "pk", "a", "/bin/sleep 0.5")
+    add(batch_client, "pk", "b", "/bin/sleep 0.5")
+    nodes = {state_is(batch_client, "pk", t, "running").node_info.node_id for t in "ab"}
+    assert len(nodes) == 1

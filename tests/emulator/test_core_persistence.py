@@ -19,10 +19,10 @@ from tests.emulator.core_helpers import (
     add,
     alive,
     completed,
+    file_text,
     make_job,
     make_pool,
     state_is,
-    stdout,
     wait_for,
 )
 
@@ -43,7 +43,7 @@ def test_restart_keeps_outcomes_and_requeues_running_tasks(tmp_path: Path) -> No
         add(client, "job", "slow", f"/bin/sh -c 'echo $$ > pid; test -f {marker} && exit 0; "
             f"touch {marker}; sleep 30'")
         state_is(client, "job", "slow", "running")
-        pid = int(wait_for("pid", lambda: stdout(client, "job", "slow", "wd/pid")))
+        pid = int(wait_for("pid", lambda: file_text(client, "job", "slow", "wd/pid")))
     assert not alive(pid)
     with EmulatorServer(data_dir=data, nodes_max=2) as second:
         client = _client(second.url)
@@ -70,7 +70,7 @@ def test_kill_9_orphans_are_killed_on_next_start(tmp_path: Path) -> None:
         make_job(client, "job", "pool")
         add(client, "job", "orphan", "/bin/sh -c 'echo $$ > pid; sleep 30'")
         state_is(client, "job", "orphan", "running")
-        pid = int(wait_for("pid", lambda: stdout(client, "job", "orphan", "wd/pid")))
+        pid = int(wait_for("pid", lambda: file_text(client, "job", "orphan", "wd/pid")))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

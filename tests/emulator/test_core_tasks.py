@@ -15,6 +15,7 @@ from tests.emulator.core_helpers import (
     add,
     alive,
     completed,
+    file_text,
     make_job,
     make_pool,
     state_is,
@@ -114,7 +115,7 @@ def test_environment_is_batch_like_and_minimal(batch_client, job, monkeypatch) -
 def test_terminate_running_task_kills_it(batch_client, job) -> None:
     add(batch_client, job, "long", "/bin/sh -c 'echo $$ > pid; sleep 30'")
     state_is(batch_client, job, "long", "running")
-    pid = int(wait_for("the pid file", lambda: stdout(batch_client, job, "long", "wd/pid")))
+    pid = int(wait_for("the pid file", lambda: file_text(batch_client, job, "long", "wd/pid")))
     batch_client.terminate_task(job, "long")
     done = completed(batch_client, job, "long")
     assert done.execution_info.failure_info.code == "TaskEnded"
