@@ -130,8 +130,12 @@ def terminate(core: Core, job_id: str, reason: str) -> None:
         doc = core.store.get_doc("jobs", "id = ?", (job_id,))
         if doc is None or doc["state"] != "active":
             return
-        core.update("jobs", (job_id,), lambda d: shapes.set_state(d, "terminating"),
-                    state="terminating")
+        def terminating(d: Json) -> None:
+            shapes.set_state(d, "terminating")
+            # Recorded now so that a restart mid-termination completes with the same reason.
+            d["executionInfo"]["terminateReason"] = reason
+
+        core.update("jobs", (job_id,), terminating, state="terminating")
         timer = core.timers.pop(job_id.lower(), None)
         if timer is not None:
             timer.cancel()

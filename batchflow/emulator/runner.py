@@ -18,6 +18,7 @@ from batchflow.emulator import executor, files, outcomes, shapes
 from batchflow.emulator.core import Core, Run
 from batchflow.emulator.nodes import Node, with_settings
 from batchflow.emulator.scheduler import Candidate
+from batchflow.emulator.store import StoreClosed
 
 Json = dict[str, Any]
 
@@ -63,6 +64,10 @@ def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> N
         if needs_prep and not _prepare(core, run, job):
             return
         _execute(core, run, job, task)
+    except StoreClosed:
+        # The service stopped under this attempt: its task stays "running" in the store and
+        # is requeued by the next start, as a lost node's tasks are.
+        return
     finally:
         _release(core, run)
 

@@ -74,10 +74,12 @@ class EmulatorService:
             if pid:
                 executor.kill_orphan(int(pid), int(ticks or 0))
             tasks.requeue(core, job_id, task_id)
-        for job_id, state in core.store.query("SELECT id, state FROM jobs"):
+        for job_id, state, reason in core.store.query(
+                "SELECT id, state, json_extract(doc, '$.executionInfo.terminateReason') "
+                "FROM jobs"):
             if state == "terminating":
-                threading.Thread(target=jobs.finish_terminate, args=(core, job_id,
-                                 "UserTerminate"), daemon=True).start()
+                threading.Thread(target=jobs.finish_terminate, args=(
+                    core, job_id, reason or "UserTerminate"), daemon=True).start()
             elif state == "deleting":
                 threading.Thread(target=jobs.finish_delete, args=(core, job_id),
                                  daemon=True).start()

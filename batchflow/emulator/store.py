@@ -52,6 +52,10 @@ def loads(text: str) -> Json:
     return value
 
 
+class StoreClosed(Exception):
+    """The store was closed (the service stopped) while a worker thread still used it."""
+
+
 class Store:
     """The SQLite database under ``data_dir`` (``state.db``)."""
 
@@ -59,6 +63,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -70,7 +75,13 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreClosed()
+        return self._db
 
     def next_seq(self) -> int:
         """A creation-order number, unique across the account."""
@@ -82,24 +93,26 @@ class Store:
     def tx(self) -> Iterator[sqlite3.Connection]:
         """One committed transaction (re-entrant: nested calls join the outer one)."""
         with self._lock:
-            if self._db.in_transaction:
-                yield self._db
+            db = self._open()
+            if db.in_transaction:
+                yield db
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if not self._closed:
+                    db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self._db.execute(sql, params).fetchall())
+            return list(self._open().execute(sql, params).fetchall())
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         with self._lock:
-            row = self._db.execute(sql, params).fetchone()
+            row = self._open().execute(sql, params).fetchone()
             return tuple(row) if row is not None else None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
