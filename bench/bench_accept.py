@@ -35,11 +35,15 @@ CONCURRENCY = 4
 
 
 def _tasks(prefix: str) -> list[m.BatchTaskCreateOptions]:
-    return [m.BatchTaskCreateOptions(
-        id=f"{prefix}{i:05d}", command_line=f"/bin/sh -c 'echo task {i}'",
-        environment_settings=[m.EnvironmentSetting(name="INDEX", value=str(i))],
-        constraints=m.BatchTaskConstraints(max_task_retry_count=2),
-    ) for i in range(TASKS)]
+    return [
+        m.BatchTaskCreateOptions(
+            id=f"{prefix}{i:05d}",
+            command_line=f"/bin/sh -c 'echo task {i}'",
+            environment_settings=[m.EnvironmentSetting(name="INDEX", value=str(i))],
+            constraints=m.BatchTaskConstraints(max_task_retry_count=2),
+        )
+        for i in range(TASKS)
+    ]
 
 
 def _timed_create(client: BatchClient, job_id: str, prefix: str) -> float:
@@ -55,19 +59,29 @@ def _timed_create(client: BatchClient, job_id: str, prefix: str) -> float:
 
 async def _accept_all(request: Request) -> JSONResponse:
     body = json.loads(await request.body())
-    return JSONResponse({"value": [
-        {"status": "success", "taskId": t["id"], "eTag": "0x1",
-         "lastModified": "2025-01-01T00:00:00.0000000Z"} for t in body["value"]]})
+    return JSONResponse(
+        {
+            "value": [
+                {
+                    "status": "success",
+                    "taskId": t["id"],
+                    "eTag": "0x1",
+                    "lastModified": "2025-01-01T00:00:00.0000000Z",
+                }
+                for t in body["value"]
+            ]
+        }
+    )
 
 
 def _baseline() -> float:
-    app = Starlette(routes=[Route("/jobs/{job}/addtaskcollection", _accept_all,
-                                 methods=["POST"])])
+    app = Starlette(routes=[Route("/jobs/{job}/addtaskcollection", _accept_all, methods=["POST"])])
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
@@ -83,14 +97,17 @@ def _baseline() -> float:
 
 
 def _emulator() -> tuple[float, dict[str, Any]]:
-    with tempfile.TemporaryDirectory() as tmp, EmulatorServer(
-            data_dir=Path(tmp) / "emu") as emu:
+    with tempfile.TemporaryDirectory() as tmp, EmulatorServer(data_dir=Path(tmp) / "emu") as emu:
         client = BatchClient(emu.url, AzureNamedKeyCredential(emu.account, emu.key))
         # A pool with no node: the tasks are accepted and stay active, nothing runs.
-        client.create_pool(m.BatchPoolCreateOptions(id="bench", vm_size="standard_d2s_v3",
-                                                    target_dedicated_nodes=0))
-        client.create_job(m.BatchJobCreateOptions(id="bench", pool_info=m.BatchPoolInfo(
-            pool_id="bench")))
+        client.create_pool(
+            m.BatchPoolCreateOptions(
+                id="bench", vm_size="standard_d2s_v3", target_dedicated_nodes=0
+            )
+        )
+        client.create_job(
+            m.BatchJobCreateOptions(id="bench", pool_info=m.BatchPoolInfo(pool_id="bench"))
+        )
         seconds = _timed_create(client, "bench", "t")
         counts = client.get_job_task_counts("bench").task_counts
         if counts.active != TASKS:
@@ -101,16 +118,20 @@ def _emulator() -> tuple[float, dict[str, Any]]:
 def main() -> None:
     baseline = _baseline()
     seconds, counters = _emulator()
-    print(json.dumps({
-        "tasks": TASKS,
-        "max_concurrency": CONCURRENCY,
-        "seconds": round(seconds, 3),
-        "tasks_per_s": round(TASKS / seconds),
-        "addtaskcollection_calls": counters.get("Task_AddCollection", 0),
-        "baseline_seconds": round(baseline, 3),
-        "baseline_tasks_per_s": round(TASKS / baseline),
-        "emulator_vs_baseline": round(baseline / seconds, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "tasks": TASKS,
+                "max_concurrency": CONCURRENCY,
+                "seconds": round(seconds, 3),
+                "tasks_per_s": round(TASKS / seconds),
+                "addtaskcollection_calls": counters.get("Task_AddCollection", 0),
+                "baseline_seconds": round(baseline, 3),
+                "baseline_tasks_per_s": round(TASKS / baseline),
+                "emulator_vs_baseline": round(baseline / seconds, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

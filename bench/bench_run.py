@@ -35,17 +35,19 @@ def xargs_seconds(command: str, count: int, parallel: int) -> float:
     """Wall time of ``xargs -P`` running ``command`` ``count`` times."""
     lines = "".join(f"{i}\n" for i in range(count)).encode()
     started = time.perf_counter()
-    subprocess.run(["xargs", "-P", str(parallel), "-n", "1", "sh", "-c", f"{command}", "_"],
-                   input=lines, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["xargs", "-P", str(parallel), "-n", "1", "sh", "-c", f"{command}", "_"],
+        input=lines,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
-def emulator_seconds(client: BatchClient, pool: str, job: str, command: str,
-                     count: int) -> float:
+def emulator_seconds(client: BatchClient, pool: str, job: str, command: str, count: int) -> float:
     """Wall time from the first add to every task completed."""
     client.create_job(m.BatchJobCreateOptions(id=job, pool_info=m.BatchPoolInfo(pool_id=pool)))
-    tasks = [m.BatchTaskCreateOptions(id=f"t{i:05d}", command_line=command)
-             for i in range(count)]
+    tasks = [m.BatchTaskCreateOptions(id=f"t{i:05d}", command_line=command) for i in range(count)]
     started = time.perf_counter()
     client.create_tasks(job, tasks, max_concurrency=4)
     while True:
@@ -60,9 +62,14 @@ def emulator_seconds(client: BatchClient, pool: str, job: str, command: str,
 
 
 def make_pool(client: BatchClient, pool: str, nodes: int, slots: int) -> None:
-    client.create_pool(m.BatchPoolCreateOptions(
-        id=pool, vm_size="standard_d2s_v3", target_dedicated_nodes=nodes,
-        task_slots_per_node=slots))
+    client.create_pool(
+        m.BatchPoolCreateOptions(
+            id=pool,
+            vm_size="standard_d2s_v3",
+            target_dedicated_nodes=nodes,
+            task_slots_per_node=slots,
+        )
+    )
     while sum(n.state == "idle" for n in client.list_nodes(pool)) < nodes:
         time.sleep(0.01)
 
@@ -83,30 +90,48 @@ def _round(client: BatchClient, n: int) -> tuple[float, float, float, float]:
 
 def _summary(emu: list[float], base: list[float], target: float) -> dict[str, object]:
     ratios = [e / b for e, b in zip(emu, base, strict=True)]
-    return {"emulator_s": [round(x, 3) for x in emu], "xargs_s": [round(x, 3) for x in base],
-            "ratios": [round(r, 2) for r in ratios], "best_ratio": round(min(ratios), 2),
-            "median_ratio": round(statistics.median(ratios), 2), "target_ratio": target}
+    return {
+        "emulator_s": [round(x, 3) for x in emu],
+        "xargs_s": [round(x, 3) for x in base],
+        "ratios": [round(r, 2) for r in ratios],
+        "best_ratio": round(min(ratios), 2),
+        "median_ratio": round(statistics.median(ratios), 2),
+        "target_ratio": target,
+    }
 
 
 def main(rounds: int = 3) -> None:
     """Interleaved rounds (the machine may be shared: compare within a round, report all)."""
-    with tempfile.TemporaryDirectory() as tmp, \
-            EmulatorServer(data_dir=Path(tmp), nodes_max=2) as emu:
-        client = BatchClient(endpoint=emu.url,
-                             credential=AzureNamedKeyCredential(emu.account, emu.key))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmulatorServer(data_dir=Path(tmp), nodes_max=2) as emu,
+    ):
+        client = BatchClient(
+            endpoint=emu.url, credential=AzureNamedKeyCredential(emu.account, emu.key)
+        )
         make_pool(client, "p1", nodes=2, slots=1)
         make_pool(client, "p2", nodes=2, slots=2)
         results = [_round(client, n) for n in range(rounds)]
         latencies = emu.service.dispatch_latencies()
     ms = [x * 1000 for x in latencies]
     columns = list(zip(*results, strict=True))
-    print(json.dumps({
-        "cpu_count": os.cpu_count(),
-        "true_1000_on_2x1_vs_xargs_P2": _summary(list(columns[0]), list(columns[1]), 3.0),
-        "sleep005_200_on_2x2_vs_xargs_P4": _summary(list(columns[2]), list(columns[3]), 1.1),
-        "dispatch_latency_ms": {"samples": len(ms), "p50": round(statistics.median(ms), 2),
-                                "p99": round(percentile(ms, 0.99), 2)},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "cpu_count": os.cpu_count(),
+                "true_1000_on_2x1_vs_xargs_P2": _summary(list(columns[0]), list(columns[1]), 3.0),
+                "sleep005_200_on_2x2_vs_xargs_P4": _summary(
+                    list(columns[2]), list(columns[3]), 1.1
+                ),
+                "dispatch_latency_ms": {
+                    "samples": len(ms),
+                    "p50": round(statistics.median(ms), 2),
+                    "p99": round(percentile(ms, 0.99), 2),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

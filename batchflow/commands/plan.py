@@ -40,15 +40,17 @@ def task_json(task: TaskPlan) -> dict[str, Any]:
 
 def task_text(task: TaskPlan) -> str:
     """``json.dumps(task_json(task))``, written out by hand: it runs once per task."""
-    inputs = ", ".join(f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}' for i in task.inputs)
-    env = ", ".join(f"{_s(k)}: {_s(v)}" for k, v in task.environment.items())
+    inputs = ", ".join([f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}' for i in task.inputs])
+    env = ", ".join([f"{_s(k)}: {_s(v)}" for k, v in task.environment.items()])
     outputs = ", ".join(
-        f'{{"pattern": {_s(o.pattern)}, "destination": {_s(o.destination)}, '
-        f'"condition": {_s(o.condition)}}}'
-        for o in task.outputs
+        [
+            f'{{"pattern": {_s(o.pattern)}, "destination": {_s(o.destination)}, '
+            f'"condition": {_s(o.condition)}}}'
+            for o in task.outputs
+        ]
     )
     timeout = "null" if task.timeout_s is None else str(task.timeout_s)
-    depends = ", ".join(_s(d) for d in task.depends_on)
+    depends = ", ".join([_s(d) for d in task.depends_on]) if task.depends_on else ""
     return (
         f'{{"id": {_s(task.id)}, "command": {_s(task.command)}, "inputs": [{inputs}], '
         f'"environment": {{{env}}}, "max_retries": {task.max_retries}, '

@@ -8,6 +8,7 @@ iterating, so a 100,000-task sweep is checked without holding 100,000 tasks.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -18,6 +19,7 @@ from batchflow.spec.model import Spec, TaskTemplate
 
 MAX_COMMAND = 32_768
 MAX_DEPENDS_CHARS = 64_000  # dependsOn.taskIds: total length Batch accepts
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 PER_KIND = 10  # problems reported per kind before summarising the rest
 
 
@@ -28,6 +30,7 @@ class _Reporter:
         self.ctx = ctx
         self.seen: Counter[str] = Counter()
         self.where: dict[str, Path_] = {}
+        self.literal_done: set[int] = set()  # ids of placeholder-free templates checked
 
     def add(self, kind: str, path: Path_, message: str) -> None:
         self.seen[kind] += 1
@@ -41,16 +44,26 @@ class _Reporter:
                 self.ctx.add(self.where[kind], f"... and {n - PER_KIND} more tasks with {kind}")
 
 
+def _escapes(value: str) -> bool:
+    """Absolute, or climbing out with '..'; a backslash counts as a separator too, as it does
+    on Windows nodes."""
+    parts = value.replace("\\", "/").split("/")
+    return value.startswith(("/", "\\")) or bool(_DRIVE.match(value)) or ".." in parts
+
+
 def _check_outputs(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[str, str]) -> None:
     for out in t.outputs:
         for what, tmpl in (("pattern", out.pattern), ("destination", out.destination)):
+            if not tmpl.names and id(tmpl) in rep.literal_done:
+                continue  # the same text for every task: checked once is enough
+            rep.literal_done.add(id(tmpl))
             value = tmpl.render(values)
-            if value.startswith("/") or ".." in value.split("/") or "\\" in value:
+            if _escapes(value):
                 rep.add(
                     f"an output {what} outside the working directory",
                     out.where,
                     f"task '{task_id}': output {what} '{value}' must stay inside the task's "
-                    "working directory (no absolute path, no '..', no backslash)",
+                    "working directory (no absolute path, no '..')",
                 )
 
 

@@ -41,19 +41,14 @@ def render_task(
     task_id = render_id(t.id, values)
     env = {k: v.render(values) for k, v in t.environment} if t.environment else _NO_ENV
     outputs = tuple(
-        OutputPlan(o.pattern.render(values), o.destination.render(values), o.when)
-        for o in t.outputs
-    )
+        [OutputPlan(o.pattern.render(values), o.destination.render(values), o.when)
+         for o in t.outputs]
+    )  # fmt: skip
+    # Positional, in TaskPlan's field order: this runs once per task.
     return TaskPlan(
-        id=task_id,
-        command=t.command.render(values),
-        inputs=inputs,
-        environment=env,
-        max_retries=t.retries,
-        timeout_s=t.timeout_s,
-        outputs=outputs,
-        depends_on=depends_on or t.depends_on,
-    )
+        task_id, t.command.render(values), inputs, env, t.retries, t.timeout_s, outputs,
+        depends_on or t.depends_on,
+    )  # fmt: skip
 
 
 def _input_values(index: int, f: LocalFile) -> tuple[dict[str, str], InputFile]:

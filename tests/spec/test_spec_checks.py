@@ -142,10 +142,19 @@ def test_outputs_must_stay_in_the_working_directory(tmp_path: Path) -> None:
         tasks:
           for_each: input
           command: "cat {input.name}"
-          outputs: ["/etc/{input.stem}", "../x", {pattern: "{input.stem}/y", destination: "../z"}]
+          outputs:
+            - "/etc/{input.stem}"
+            - "../x"
+            - {pattern: "{input.stem}/y", destination: "../z"}
+            - 'C:\\x'
+            - 'sub\\..\\..\\x'
+            - 'a\\b:{input.stem}'
         """,
         ["media/a.mp4", "media/...mp4"],
     )
+    one(found, "tasks.outputs[3]", "output pattern 'C:\\x' must stay inside")
+    one(found, "tasks.outputs[4]", "must stay inside")
+    assert not [p for p in found if p.path == "tasks.outputs[5]"]
     one(found, "tasks.outputs[0]", "output pattern '/etc/a' must stay inside")
     one(found, "tasks.outputs[1]", "output pattern '../x' must stay inside")
     one(found, "tasks.outputs[2]", "output pattern '../y' must stay inside")
