@@ -15,10 +15,9 @@ import datetime as _dt
 import logging
 import re
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -31,103 +30,59 @@ from batchflow.emulator import http_routes as r
 from batchflow.emulator.auth import Verifier
 from batchflow.emulator.contract import BatchState
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http_base import JSON_TYPE, Req, checked_body, dumps, error_response
+from batchflow.emulator.http_base import (
+    JSON_TYPE,
+    Req,
+    Route,
+    checked_body,
+    dumps,
+    error_response,
+    resolve,
+    route,
+)
 
 log = logging.getLogger("batchflow.emulator")
-Handler = Callable[[Req], Response]
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.\d+\.\d+)?$")
 # api-versions of the SDKs from 6.x (2018-12-01.8.0) to 15.x (2025-06-01).
 _OLDEST_API, _NEWEST_API = _dt.date(2018, 1, 1), _dt.date(2025, 6, 1)
 
 
-@dataclass(frozen=True)
-class Route:
-    """One operation: method, path pattern ("{}" one segment, "{**}" the rest), REST op id."""
-
-    method: str
-    pattern: tuple[str, ...]
-    op: str
-    handler: Handler
-
-    @property
-    def control(self) -> bool:
-        return self.pattern[0] == "_emulator"
-
-
-def _p(method: str, path: str, op: str, handler: Handler) -> Route:
-    return Route(method, tuple(path.strip("/").split("/")), op, handler)
-
-
 BATCH_ROUTES = (
-    _p("POST", "pools", "Pool_Add", r.pool_add),
-    _p("GET", "pools", "Pool_List", r.pool_list),
-    _p("GET", "pools/{}", "Pool_Get", r.pool_get),
-    _p("HEAD", "pools/{}", "Pool_Exists", r.pool_get),
-    _p("DELETE", "pools/{}", "Pool_Delete", r.pool_delete),
-    _p("PATCH", "pools/{}", "Pool_Patch", r.pool_patch),
-    _p("POST", "pools/{}/resize", "Pool_Resize", r.pool_resize),
-    _p("POST", "pools/{}/updateproperties", "Pool_UpdateProperties", r.pool_update_properties),
-    _p("GET", "pools/{}/nodes", "ComputeNode_List", r.node_list),
-    _p("GET", "pools/{}/nodes/{}", "ComputeNode_Get", r.node_get),
-    _p("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", files.node_files),
-    _p("GET", "pools/{}/nodes/{}/files/{**}", "File_GetFromComputeNode", files.node_file),
-    _p("HEAD", "pools/{}/nodes/{}/files/{**}", "File_GetPropertiesFromComputeNode",
+    route("POST", "pools", "Pool_Add", r.pool_add),
+    route("GET", "pools", "Pool_List", r.pool_list),
+    route("GET", "pools/{}", "Pool_Get", r.pool_get),
+    route("HEAD", "pools/{}", "Pool_Exists", r.pool_get),
+    route("DELETE", "pools/{}", "Pool_Delete", r.pool_delete),
+    route("PATCH", "pools/{}", "Pool_Patch", r.pool_patch),
+    route("POST", "pools/{}/resize", "Pool_Resize", r.pool_resize),
+    route("POST", "pools/{}/updateproperties", "Pool_UpdateProperties", r.pool_update_properties),
+    route("GET", "pools/{}/nodes", "ComputeNode_List", r.node_list),
+    route("GET", "pools/{}/nodes/{}", "ComputeNode_Get", r.node_get),
+    route("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", files.node_files),
+    route("GET", "pools/{}/nodes/{}/files/{**}", "File_GetFromComputeNode", files.node_file),
+    route("HEAD", "pools/{}/nodes/{}/files/{**}", "File_GetPropertiesFromComputeNode",
        files.node_file),
-    _p("POST", "jobs", "Job_Add", r.job_add),
-    _p("GET", "jobs", "Job_List", r.job_list),
-    _p("GET", "jobs/{}", "Job_Get", r.job_get),
-    _p("PATCH", "jobs/{}", "Job_Patch", r.job_patch),
-    _p("PUT", "jobs/{}", "Job_Update", r.job_update),
-    _p("DELETE", "jobs/{}", "Job_Delete", r.job_delete),
-    _p("POST", "jobs/{}/terminate", "Job_Terminate", r.job_terminate),
-    _p("GET", "jobs/{}/taskcounts", "Job_GetTaskCounts", r.job_task_counts),
-    _p("POST", "jobs/{}/tasks", "Task_Add", r.task_add),
-    _p("POST", "jobs/{}/addtaskcollection", "Task_AddCollection", r.task_add_collection),
-    _p("GET", "jobs/{}/tasks", "Task_List", r.task_list),
-    _p("GET", "jobs/{}/tasks/{}", "Task_Get", r.task_get),
-    _p("PUT", "jobs/{}/tasks/{}", "Task_Update", r.task_update),
-    _p("DELETE", "jobs/{}/tasks/{}", "Task_Delete", r.task_delete),
-    _p("POST", "jobs/{}/tasks/{}/terminate", "Task_Terminate", r.task_terminate),
-    _p("POST", "jobs/{}/tasks/{}/reactivate", "Task_Reactivate", r.task_reactivate),
-    _p("GET", "jobs/{}/tasks/{}/files", "File_ListFromTask", files.task_files),
-    _p("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", files.task_file),
-    _p("HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", files.task_file),
+    route("POST", "jobs", "Job_Add", r.job_add),
+    route("GET", "jobs", "Job_List", r.job_list),
+    route("GET", "jobs/{}", "Job_Get", r.job_get),
+    route("PATCH", "jobs/{}", "Job_Patch", r.job_patch),
+    route("PUT", "jobs/{}", "Job_Update", r.job_update),
+    route("DELETE", "jobs/{}", "Job_Delete", r.job_delete),
+    route("POST", "jobs/{}/terminate", "Job_Terminate", r.job_terminate),
+    route("GET", "jobs/{}/taskcounts", "Job_GetTaskCounts", r.job_task_counts),
+    route("POST", "jobs/{}/tasks", "Task_Add", r.task_add),
+    route("POST", "jobs/{}/addtaskcollection", "Task_AddCollection", r.task_add_collection),
+    route("GET", "jobs/{}/tasks", "Task_List", r.task_list),
+    route("GET", "jobs/{}/tasks/{}", "Task_Get", r.task_get),
+    route("PUT", "jobs/{}/tasks/{}", "Task_Update", r.task_update),
+    route("DELETE", "jobs/{}/tasks/{}", "Task_Delete", r.task_delete),
+    route("POST", "jobs/{}/tasks/{}/terminate", "Task_Terminate", r.task_terminate),
+    route("POST", "jobs/{}/tasks/{}/reactivate", "Task_Reactivate", r.task_reactivate),
+    route("GET", "jobs/{}/tasks/{}/files", "File_ListFromTask", files.task_files),
+    route("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", files.task_file),
+    route("HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", files.task_file),
 )
-
-
-def _match(pattern: tuple[str, ...], segs: list[str]) -> tuple[str, ...] | None:
-    params: list[str] = []
-    for i, part in enumerate(pattern):
-        if part == "{**}":
-            rest = segs[i:]
-            return (*params, "/".join(unquote(s) for s in rest)) if rest else None
-        if i >= len(segs) or not segs[i]:
-            return None
-        if part == "{}":
-            params.append(unquote(segs[i]))
-        elif segs[i].lower() != part:
-            return None
-    return tuple(params) if len(segs) == len(pattern) else None
-
-
-def resolve(routes: tuple[Route, ...], method: str, raw_path: str
-            ) -> tuple[Route, tuple[str, ...]]:
-    """The route and its unquoted parameters; 404 for no such path, 405 for the wrong verb."""
-    segs = raw_path.strip("/").split("/")
-    path_known = False
-    for route in routes:
-        params = _match(route.pattern, segs)
-        if params is None:
-            continue
-        if route.method == method:
-            return route, params
-        path_known = True
-    if path_known:
-        raise BatchServiceError(405, "UnsupportedHttpVerb",
-                                f"The resource does not support the HTTP verb {method}.")
-    raise errors.resource_not_found(
-        "The requested URI does not represent any resource on the server.")
 
 
 def check_api_version(query: Mapping[str, str]) -> str:
@@ -259,11 +214,11 @@ class EmulatorApp(Starlette):
             return _json(self.faults.counters())
 
         return (
-            _p("POST", "_emulator/faults", "Control_SetFaults", set_faults),
-            _p("GET", "_emulator/faults", "Control_GetFaults", get_faults),
-            _p("POST", "_emulator/nodes/lose", "Control_LoseNode", lose_node),
-            _p("POST", "_emulator/reset", "Control_Reset", reset),
-            _p("GET", "_emulator/counters", "Control_Counters", counters),
+            route("POST", "_emulator/faults", "Control_SetFaults", set_faults),
+            route("GET", "_emulator/faults", "Control_GetFaults", get_faults),
+            route("POST", "_emulator/nodes/lose", "Control_LoseNode", lose_node),
+            route("POST", "_emulator/reset", "Control_Reset", reset),
+            route("GET", "_emulator/counters", "Control_Counters", counters),
         )
 
 

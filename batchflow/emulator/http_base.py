@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.responses import Response
 
@@ -18,6 +18,11 @@ from batchflow.emulator.contract import BatchState, Json, Page
 from batchflow.emulator.errors import BatchServiceError
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
+# Top-level collections of the real service, to tell "not emulated" from "no such thing".
+_BATCH_COLLECTIONS = frozenset({
+    "pools", "jobs", "jobschedules", "applications", "certificates", "supportedimages",
+    "nodecounts", "poolusagemetrics", "lifetimejobstats", "lifetimepoolstats",
+})
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class Req:
     @property
     def is_head(self) -> bool:
         return self.method == "HEAD"
+
+
+Handler = Callable[[Req], Response]
 
 
 def seg(value: str) -> str:
@@ -154,6 +162,64 @@ def error_response(exc: BatchServiceError, request_id: str, head: bool = False) 
     """The service's BatchError JSON for ``exc`` (no body for HEAD)."""
     body = b"" if head or exc.status == 304 else dumps(exc.body(request_id))
     return Response(body, exc.status, media_type=JSON_TYPE)
+
+
+# --- routing on the raw path ------------------------------------------------------------
+@dataclass(frozen=True)
+class Route:
+    """One operation: method, path pattern ("{}" one segment, "{**}" the rest), REST op id."""
+
+    method: str
+    pattern: tuple[str, ...]
+    op: str
+    handler: Handler
+
+    @property
+    def control(self) -> bool:
+        return self.pattern[0] == "_emulator"
+
+
+def route(method: str, path: str, op: str, handler: Handler) -> Route:
+    """``route("GET", "pools/{}", "Pool_Get", handler)``."""
+    return Route(method, tuple(path.strip("/").split("/")), op, handler)
+
+
+def _match(pattern: tuple[str, ...], segs: list[str]) -> tuple[str, ...] | None:
+    params: list[str] = []
+    for i, part in enumerate(pattern):
+        if part == "{**}":
+            rest = segs[i:]
+            return (*params, "/".join(unquote(s) for s in rest)) if rest else None
+        if i >= len(segs) or not segs[i]:
+            return None
+        if part == "{}":
+            params.append(unquote(segs[i]))
+        elif segs[i].lower() != part:
+            return None
+    return tuple(params) if len(segs) == len(pattern) else None
+
+
+def resolve(routes: tuple[Route, ...], method: str, raw_path: str
+            ) -> tuple[Route, tuple[str, ...]]:
+    """The route and its unquoted parameters; 404 for no such path, 405 for the wrong verb."""
+    segs = raw_path.strip("/").split("/")
+    path_known = False
+    for candidate in routes:
+        params = _match(candidate.pattern, segs)
+        if params is None:
+            continue
+        if candidate.method == method:
+            return candidate, params
+        path_known = True
+    if path_known:
+        raise BatchServiceError(405, "UnsupportedHttpVerb",
+                                f"The resource does not support the HTTP verb {method}.")
+    if segs[0].lower() in _BATCH_COLLECTIONS:
+        raise errors.resource_not_found(
+            f"The local Batch emulator does not implement {method} {raw_path}: it emulates "
+            "pools, nodes, jobs, tasks, task counts and the file API.")
+    raise errors.resource_not_found(
+        "The requested URI does not represent any resource on the server.")
 
 
 # --- conditional requests ---------------------------------------------------------------
