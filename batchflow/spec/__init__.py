@@ -64,5 +64,7 @@ def load_spec(
     if not ctx.problems:
         check_tasks(ctx, spec)
     if ctx.problems:
-        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
+        # dict.fromkeys: a tasks-level field inherited by many list items is reported once.
+        unique = dict.fromkeys(ctx.problems)
+        raise SpecError(sorted(unique, key=lambda p: (p.line, p.col)))
     return spec

@@ -309,3 +309,15 @@ def test_overrides_are_taken_literally(tmp_path: Path) -> None:
         environ={"WHO": "me"},
     )
     assert next(iter(RenderedTasks(spec))).command == "greet '{env.WHO}'"
+
+
+def test_a_problem_in_an_inherited_field_is_reported_once(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        tasks:
+          environment: {K: "{env.NOT_SET_ANYWHERE}"}
+          list: [{id: a, command: x}, {id: b, command: y}, {id: c, command: z}]
+        """,
+    )
+    assert [p.path for p in found] == ["tasks.environment.K"]
