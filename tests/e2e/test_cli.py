@@ -1,0 +1,58 @@
+"""CLI behaviour around runs: Ctrl-C, --json, lazy imports, usage errors."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.e2e.conftest import batchflow, cli_env
+from tests.e2e.test_runs import _marks, _sleepers
+
+
+def test_ctrl_c_stops_and_says_how_to_resume(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 8, seconds=5)
+    proc = subprocess.Popen([sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
+                            cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _marks(tmp_path, "start") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "requeued" in err and "batchflow down sleepers.yaml" in err
+    assert "Traceback" not in err
+
+
+def test_json_summary_only_on_stdout(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 2, seconds=0)
+    res = batchflow("run", "sleepers.yaml", "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    summary = res.json()
+    assert summary["succeeded"] is True and summary["inputs"]["uploaded"] == 2
+    assert "━" not in res.stderr  # no progress bar with --json
+
+
+def test_run_commands_import_nothing_heavy_until_called() -> None:
+    code = ("import sys, batchflow.cli; "
+            "bad = [m for m in sys.modules if m.startswith(('azure', 'rich'))]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_bad_spec_exits_2_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("version: 1\nname: bad\npool: {nodes: -1}\n")
+    res = batchflow("run", "bad.yaml", cwd=tmp_path)
+    assert res.code == 2
+    assert not (tmp_path / ".batchflow").exists()
+
+
+def test_azure_target_without_settings_names_the_variable(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 1, seconds=0)
+    res = batchflow("run", "sleepers.yaml", "--target", "azure", cwd=tmp_path)
+    assert res.code == 2 and "AZURE_BATCH_ENDPOINT" in res.stderr
