@@ -17,17 +17,27 @@ from batchflow.emulator.auth import decode_key
 from batchflow.emulator.server import EmulatorServer, is_loopback
 
 
-def emulator_cmd(host: str, port: int, data: str, account: str, key: str,
-                 nodes_max: int | None, access_log: bool = False) -> int:
+def emulator_cmd(
+    host: str,
+    port: int,
+    data: str,
+    account: str,
+    key: str,
+    nodes_max: int | None,
+    access_log: bool = False,
+) -> int:
     """Serve until interrupted; the exit code says how it ended."""
     decode_key(key)  # ConfigError (exit 2) before anything is started
     if access_log:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not is_loopback(host):
-        say(f"warning: listening on {host}, reachable from the network; anyone who knows the "
-            "account key can run commands on this machine")
-    server = EmulatorServer(Path(data), account, key, host, port, nodes_max,
-                            allow_remote=True, access_log=access_log)
+        say(
+            f"warning: listening on {host}, reachable from the network; anyone who knows the "
+            "account key can run commands on this machine"
+        )
+    server = EmulatorServer(
+        Path(data), account, key, host, port, nodes_max, allow_remote=True, access_log=access_log
+    )
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:

@@ -61,8 +61,9 @@ BATCH_ROUTES = (
     route("GET", "pools/{}/nodes/{}", "ComputeNode_Get", r.node_get),
     route("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", files.node_files),
     route("GET", "pools/{}/nodes/{}/files/{**}", "File_GetFromComputeNode", files.node_file),
-    route("HEAD", "pools/{}/nodes/{}/files/{**}", "File_GetPropertiesFromComputeNode",
-       files.node_file),
+    route(
+        "HEAD", "pools/{}/nodes/{}/files/{**}", "File_GetPropertiesFromComputeNode", files.node_file
+    ),
     route("POST", "jobs", "Job_Add", r.job_add),
     route("GET", "jobs", "Job_List", r.job_list),
     route("GET", "jobs/{}", "Job_Get", r.job_get),
@@ -90,9 +91,11 @@ def check_api_version(query: Mapping[str, str]) -> str:
     value = query.get("api-version", "")
     if not value:
         raise BatchServiceError(
-            400, "MissingRequiredQueryParameter",
+            400,
+            "MissingRequiredQueryParameter",
             "A query parameter that's mandatory for this request is not specified.",
-            [("QueryParameterName", "api-version")])
+            [("QueryParameterName", "api-version")],
+        )
     match = _API_VERSION.match(value)
     try:
         day = _dt.date.fromisoformat(match.group(1)) if match else None
@@ -153,8 +156,9 @@ class EmulatorApp(Starlette):
             response.headers["client-request-id"] = headers.get("client-request-id", "")
         await response(scope, receive, send)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send,
-                      headers: dict[str, str], request_id: str) -> Response | None:
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], request_id: str
+    ) -> Response | None:
         method = scope["method"]
         try:
             body = await _read_body(receive)
@@ -166,10 +170,20 @@ class EmulatorApp(Starlette):
             if not route.control and await self._fault(route.op, receive, send):
                 return None
             query = _first_values(query_string)
-            api_version = query.get("api-version", "") if route.control else (
-                check_api_version(query))
-            req = Req(self.batch_state, method, raw_path, params, query, headers, body,
-                      _base_url(scope, headers), api_version)
+            api_version = (
+                query.get("api-version", "") if route.control else (check_api_version(query))
+            )
+            req = Req(
+                self.batch_state,
+                method,
+                raw_path,
+                params,
+                query,
+                headers,
+                body,
+                _base_url(scope, headers),
+                api_version,
+            )
             return await anyio.to_thread.run_sync(route.handler, req)
         except BatchServiceError as exc:
             return error_response(exc, request_id, head=method == "HEAD")

@@ -29,14 +29,25 @@ class ControlClient:
         self._key = auth.decode_key(key)
         self.timeout = timeout
 
-    def set_faults(self, error_rate: float = 0.0, status: int = 503, drop_rate: float = 0.0,
-                   operations: Iterable[str] = ()) -> dict[str, Any]:
+    def set_faults(
+        self,
+        error_rate: float = 0.0,
+        status: int = 503,
+        drop_rate: float = 0.0,
+        operations: Iterable[str] = (),
+    ) -> dict[str, Any]:
         """Fail ``error_rate`` of requests with ``status``, drop ``drop_rate`` of connections,
         for the listed operation ids (all when empty). Zero rates turn faults off."""
-        return self._call("POST", "/_emulator/faults", {
-            "errorRate": error_rate, "status": status, "dropRate": drop_rate,
-            "operations": list(operations),
-        })
+        return self._call(
+            "POST",
+            "/_emulator/faults",
+            {
+                "errorRate": error_rate,
+                "status": status,
+                "dropRate": drop_rate,
+                "operations": list(operations),
+            },
+        )
 
     def clear_faults(self) -> dict[str, Any]:
         """No more injected faults."""
@@ -66,9 +77,11 @@ class ControlClient:
             headers["content-length"] = str(len(data))
         raw_path = urlsplit(self.url).path + path
         headers["authorization"] = auth.authorization(
-            method, raw_path, query, headers, self.account, self._key)
+            method, raw_path, query, headers, self.account, self._key
+        )
         request = urllib.request.Request(  # noqa: S310 (an http URL the caller gave)
-            f"{self.url}{path}?{query}", data=data, method=method, headers=headers)
+            f"{self.url}{path}?{query}", data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
                 payload = resp.read()
@@ -86,5 +99,8 @@ def _backend_error(exc: urllib.error.HTTPError) -> BackendError:
         message = str(body.get("message", {}).get("value", "")).split("\n")[0]
     except (ValueError, AttributeError):
         code, message = "", exc.reason
-    return BackendError(f"emulator control call failed ({exc.code}): {message}",
-                        code=code, request_id=exc.headers.get("request-id", ""))
+    return BackendError(
+        f"emulator control call failed ({exc.code}): {message}",
+        code=code,
+        request_id=exc.headers.get("request-id", ""),
+    )

@@ -28,8 +28,11 @@ _STATUS_ERRORS = {
     500: errors.internal_error,
     503: errors.server_busy,
 }
-_THROTTLED = (429, "TooManyRequests", "The request was throttled: too many requests. Retry "
-              "after some time.")
+_THROTTLED = (
+    429,
+    "TooManyRequests",
+    "The request was throttled: too many requests. Retry after some time.",
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,12 @@ class FaultConfig:
 
     def to_json(self) -> Json:
         """The wire shape of this configuration (as the control surface accepts it)."""
-        return {"errorRate": self.error_rate, "status": self.status,
-                "dropRate": self.drop_rate, "operations": sorted(self.operations)}
+        return {
+            "errorRate": self.error_rate,
+            "status": self.status,
+            "dropRate": self.drop_rate,
+            "operations": sorted(self.operations),
+        }
 
 
 def _rate(body: Json, name: str) -> float:
@@ -69,7 +76,8 @@ def parse_config(body: Json, known_operations: frozenset[str]) -> FaultConfig:
     if unknown:
         known = ", ".join(sorted(known_operations))
         raise errors.invalid_property_value(
-            "operations", unknown[0], f"Unknown operation id; known ones: {known}.")
+            "operations", unknown[0], f"Unknown operation id; known ones: {known}."
+        )
     return FaultConfig(_rate(body, "errorRate"), status, _rate(body, "dropRate"), operations)
 
 

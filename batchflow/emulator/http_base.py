@@ -19,10 +19,20 @@ from batchflow.emulator.errors import BatchServiceError
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
 # Top-level collections of the real service, to tell "not emulated" from "no such thing".
-_BATCH_COLLECTIONS = frozenset({
-    "pools", "jobs", "jobschedules", "applications", "certificates", "supportedimages",
-    "nodecounts", "poolusagemetrics", "lifetimejobstats", "lifetimepoolstats",
-})
+_BATCH_COLLECTIONS = frozenset(
+    {
+        "pools",
+        "jobs",
+        "jobschedules",
+        "applications",
+        "certificates",
+        "supportedimages",
+        "nodecounts",
+        "poolusagemetrics",
+        "lifetimejobstats",
+        "lifetimepoolstats",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -94,8 +104,8 @@ def _parse_iso(iso: str) -> _dt.datetime:
     text = iso.replace("Z", "+00:00")
     head, dot, rest = text.partition(".")
     if dot:  # the service writes 7 fraction digits; Python 3.10 reads at most 6
-        digits = rest[:len(rest) - 6]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+        digits = rest[: len(rest) - 6]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     return _dt.datetime.fromisoformat(text)
 
 
@@ -128,7 +138,11 @@ def entity(req: Req, item: Mapping[str, Any], kind: str, url: str) -> Response:
 
 
 def listing(
-    req: Req, q: odata.ListQuery, page: Page, kind: str, url_of: Callable[[Json], str],
+    req: Req,
+    q: odata.ListQuery,
+    page: Page,
+    kind: str,
+    url_of: Callable[[Json], str],
     extra: Mapping[str, str] | None = None,
 ) -> Response:
     """200 with one page: ``value`` plus an absolute ``odata.nextLink`` when more follow."""
@@ -199,8 +213,7 @@ def _match(pattern: tuple[str, ...], segs: list[str]) -> tuple[str, ...] | None:
     return tuple(params) if len(segs) == len(pattern) else None
 
 
-def resolve(routes: tuple[Route, ...], method: str, raw_path: str
-            ) -> tuple[Route, tuple[str, ...]]:
+def resolve(routes: tuple[Route, ...], method: str, raw_path: str) -> tuple[Route, tuple[str, ...]]:
     """The route and its unquoted parameters; 404 for no such path, 405 for the wrong verb."""
     segs = raw_path.strip("/").split("/")
     path_known = False
@@ -212,14 +225,17 @@ def resolve(routes: tuple[Route, ...], method: str, raw_path: str
             return candidate, params
         path_known = True
     if path_known:
-        raise BatchServiceError(405, "UnsupportedHttpVerb",
-                                f"The resource does not support the HTTP verb {method}.")
+        raise BatchServiceError(
+            405, "UnsupportedHttpVerb", f"The resource does not support the HTTP verb {method}."
+        )
     if segs[0].lower() in _BATCH_COLLECTIONS:
         raise errors.resource_not_found(
             f"The local Batch emulator does not implement {method} {raw_path}: it emulates "
-            "pools, nodes, jobs, tasks, task counts and the file API.")
+            "pools, nodes, jobs, tasks, task counts and the file API."
+        )
     raise errors.resource_not_found(
-        "The requested URI does not represent any resource on the server.")
+        "The requested URI does not represent any resource on the server."
+    )
 
 
 # --- conditional requests ---------------------------------------------------------------
@@ -252,8 +268,7 @@ def check_conditions(req: Req, item: Mapping[str, Any]) -> None:
         tags = _etags(req.headers["if-match"])
         if "*" not in tags and etag not in tags:
             raise errors.condition_not_met()
-    if req.headers.get("if-unmodified-since") and modified > _http_date(
-            req, "if-unmodified-since"):
+    if req.headers.get("if-unmodified-since") and modified > _http_date(req, "if-unmodified-since"):
         raise errors.condition_not_met()
     not_modified = False
     if req.headers.get("if-none-match"):

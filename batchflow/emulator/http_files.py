@@ -40,8 +40,12 @@ def _resolve(root: Path, rel: str) -> Path:
     """``root/rel``, refusing absolute paths, ``..`` and symlinks that lead outside root."""
     parts = [p for p in rel.replace("\\", "/").split("/") if p not in ("", ".")]
     if rel.startswith("/") or ".." in parts or not parts:
-        raise BatchServiceError(400, "InvalidUri", "The file path must be relative to the "
-                                "task directory and must not contain '..'.", [("FilePath", rel)])
+        raise BatchServiceError(
+            400,
+            "InvalidUri",
+            "The file path must be relative to the task directory and must not contain '..'.",
+            [("FilePath", rel)],
+        )
     path = root.joinpath(*parts)
     try:
         inside = path.resolve().is_relative_to(root.resolve())
@@ -65,11 +69,15 @@ def _entry(root: Path, path: Path, url_base: str) -> Json | None:
     name = path.relative_to(root).as_posix()
     is_dir = stat.S_ISDIR(st.st_mode)
     return {
-        "name": name, "url": f"{url_base}/{seg(name)}", "isDirectory": is_dir,
+        "name": name,
+        "url": f"{url_base}/{seg(name)}",
+        "isDirectory": is_dir,
         "properties": {
-            "creationTime": _iso(st.st_ctime), "lastModified": _iso(st.st_mtime),
+            "creationTime": _iso(st.st_ctime),
+            "lastModified": _iso(st.st_mtime),
             "contentLength": 0 if is_dir else st.st_size,
-            "contentType": "application/octet-stream", "fileMode": oct(st.st_mode),
+            "contentType": "application/octet-stream",
+            "fileMode": oct(st.st_mode),
         },
     }
 
@@ -93,7 +101,8 @@ def _prefix(req: Req) -> str:
     match = _PREFIX_FILTER.match(raw)
     if not match:
         raise errors.invalid_query_parameter(
-            "$filter", raw, "File lists filter only with startswith(name, 'prefix').")
+            "$filter", raw, "File lists filter only with startswith(name, 'prefix')."
+        )
     return match.group(1).replace("''", "'")
 
 
@@ -102,10 +111,9 @@ def list_files(req: Req, root: Path, url_base: str) -> Response:
     recursive = req.query.get("recursive", "false").lower() == "true"
     q = odata.parse_list_query({k: v for k, v in req.query.items() if k != "$filter"})
     prefix = _prefix(req)
-    paths = [p for p in _walk(root, recursive)
-             if p.relative_to(root).as_posix().startswith(prefix)]
+    paths = [p for p in _walk(root, recursive) if p.relative_to(root).as_posix().startswith(prefix)]
     start = int(q.token) if q.token and q.token.isdigit() else 0
-    chunk = paths[start:start + q.limit]
+    chunk = paths[start : start + q.limit]
     more = start + q.limit < len(paths)
     entries = [e for e in (_entry(root, p, url_base) for p in chunk) if e is not None]
     page = Page(entries, str(start + q.limit) if more else None)
@@ -143,8 +151,12 @@ def _byte_range(header: str, size: int) -> tuple[int, int]:
     first = int(match.group(1))
     last = int(match.group(2)) if match.group(2) else size - 1
     if first > last or (size and first >= size):
-        raise BatchServiceError(416, "InvalidRange", "The range specified is invalid for the "
-                                "current size of the resource.", [("ocp-range", header)])
+        raise BatchServiceError(
+            416,
+            "InvalidRange",
+            "The range specified is invalid for the current size of the resource.",
+            [("ocp-range", header)],
+        )
     return first, min(last, size - 1)
 
 
@@ -163,8 +175,12 @@ def get_file(req: Req, root: Path, rel: str, url_base: str) -> Response:
     """GET .../files/{path}: the bytes, or the ``ocp-range: bytes=a-b`` slice of them."""
     path = _resolve(root, rel)
     if path.is_dir():
-        raise BatchServiceError(400, "OperationInvalidForCurrentState",
-                                "The path is a directory; list it instead.", [("FilePath", rel)])
+        raise BatchServiceError(
+            400,
+            "OperationInvalidForCurrentState",
+            "The path is a directory; list it instead.",
+            [("FilePath", rel)],
+        )
     headers = _file_headers(root, path, url_base)
     size = int(headers["Content-Length"])
     first, last = 0, size - 1
@@ -172,8 +188,9 @@ def get_file(req: Req, root: Path, rel: str, url_base: str) -> Response:
         first, last = _byte_range(req.headers["ocp-range"], size)
     count = max(last - first + 1, 0)
     headers["Content-Length"] = str(count)
-    return StreamingResponse(_stream(path, first, count), 200, headers,
-                             media_type="application/octet-stream")
+    return StreamingResponse(
+        _stream(path, first, count), 200, headers, media_type="application/octet-stream"
+    )
 
 
 # --- the routes ----------------------------------------------------------------------------

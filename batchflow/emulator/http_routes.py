@@ -179,8 +179,11 @@ def job_delete(req: Req) -> Response:
 
 def job_task_counts(req: Req) -> Response:
     counts = dict(req.state.task_counts(req.params[0]))
-    body = {"odata.metadata": f"{req.base_url}/$metadata"
-            "#Microsoft.Azure.Batch.Protocol.Entities.TaskCountsResult", **counts}
+    body = {
+        "odata.metadata": f"{req.base_url}/$metadata"
+        "#Microsoft.Azure.Batch.Protocol.Entities.TaskCountsResult",
+        **counts,
+    }
     return Response(dumps(body), 200, media_type=JSON_TYPE)
 
 
@@ -243,8 +246,7 @@ def task_update(req: Req) -> Response:
     if has_conditions(req):
         _task(req)
     req.state.update_task(req.params[0], req.params[1], body)
-    return done(200, req.state.get_task(req.params[0], req.params[1]),
-                _task_url(req, *req.params))
+    return done(200, req.state.get_task(req.params[0], req.params[1]), _task_url(req, *req.params))
 
 
 def _task_action(action: Callable[[Req], None], status: int) -> Handler:
@@ -254,6 +256,7 @@ def _task_action(action: Callable[[Req], None], status: int) -> Handler:
             _task(req)
         action(req)
         return done(status, None, _task_url(req, *req.params))
+
     return handler
 
 

@@ -50,8 +50,10 @@ def parse_select(value: str | None) -> tuple[str, ...]:
     for name in names:
         if not _SELECT_NAME.match(name):
             raise errors.invalid_query_parameter(
-                "$select", value, f"'{name}' is not a property path (use names like "
-                "'id' or 'executionInfo/exitCode', separated by commas)."
+                "$select",
+                value,
+                f"'{name}' is not a property path (use names like "
+                "'id' or 'executionInfo/exitCode', separated by commas).",
             )
     return names
 
@@ -79,7 +81,11 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
 
 
 def next_link(
-    base_url: str, path: str, api_version: str, q: ListQuery, token: str | None,
+    base_url: str,
+    path: str,
+    api_version: str,
+    q: ListQuery,
+    token: str | None,
     extra: Mapping[str, str] | None = None,
 ) -> str | None:
     """The absolute ``odata.nextLink`` for the page after this one, or None on the last page."""

@@ -46,13 +46,22 @@ class EmulatorServer:
     """One emulated Batch account on ``http://host:port``; ``start()``, then ``stop()``."""
 
     def __init__(
-        self, data_dir: Path | None = None, account: str = DEV_ACCOUNT, key: str = DEV_KEY,
-        host: str = "127.0.0.1", port: int = 0, nodes_max: int | None = None, *,
-        allow_remote: bool = False, access_log: bool = False,
+        self,
+        data_dir: Path | None = None,
+        account: str = DEV_ACCOUNT,
+        key: str = DEV_KEY,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        nodes_max: int | None = None,
+        *,
+        allow_remote: bool = False,
+        access_log: bool = False,
     ) -> None:
         if not allow_remote and not is_loopback(host):
-            raise UsageError(f"the emulator listens on loopback only, not on {host!r} "
-                             "(its development key is public)")
+            raise UsageError(
+                f"the emulator listens on loopback only, not on {host!r} "
+                "(its development key is public)"
+            )
         decode_key(key)  # a bad key fails here, not on the first request
         self.account = account
         self.key = key
@@ -108,14 +117,20 @@ class EmulatorServer:
         self._service.start()
         app = create_app(self._service, self.account, self.key)
         config = uvicorn.Config(
-            app, lifespan="off", log_config=None,
+            app,
+            lifespan="off",
+            log_config=None,
             log_level="info" if self.access_log else "warning",
-            access_log=self.access_log, timeout_graceful_shutdown=5,
+            access_log=self.access_log,
+            timeout_graceful_shutdown=5,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]},
-            name=f"batch-emulator-{self.port}", daemon=True)
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"batch-emulator-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         self._wait_started()
         return self
@@ -166,6 +181,10 @@ class EmulatorServer:
     def __enter__(self) -> EmulatorServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

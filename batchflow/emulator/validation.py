@@ -51,14 +51,22 @@ class Obj:
 Spec = Union[str, Enum, ListOf, Obj]  # noqa: UP007 (a runtime alias; 3.10 has no "type")
 
 
-def _obj(required: str = "", unsupported: Mapping[str, str] | None = None,
-         aliases: Mapping[str, str] | None = None, **fields: Spec) -> Obj:
+def _obj(
+    required: str = "",
+    unsupported: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None,
+    **fields: Spec,
+) -> Obj:
     return Obj(fields, frozenset(required.split()), unsupported or {}, aliases or {})
 
 
-def _with(common: Mapping[str, Spec], required: str = "",
-          unsupported: Mapping[str, str] | None = None,
-          aliases: Mapping[str, str] | None = None, **fields: Spec) -> Obj:
+def _with(
+    common: Mapping[str, Spec],
+    required: str = "",
+    unsupported: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None,
+    **fields: Spec,
+) -> Obj:
     """An object schema made of shared fields plus its own."""
     return _obj(required, unsupported, aliases, **{**common, **fields})
 
@@ -93,10 +101,16 @@ _UNSUPPORTED_TASK = {
 _ENV = ListOf(_obj("name", name="str", value="str"))
 _METADATA = ListOf(_obj("name value", name="str", value="str"))
 _RESOURCE_FILE = _obj(
-    unsupported={"autoStorageContainerName": "The emulator has no auto-storage account: use "
-                 "storageContainerUrl or httpUrl with a SAS token.",
-                 "identityReference": _IDENTITY},
-    httpUrl="str", storageContainerUrl="str", blobPrefix="str", filePath="str", fileMode="str",
+    unsupported={
+        "autoStorageContainerName": "The emulator has no auto-storage account: use "
+        "storageContainerUrl or httpUrl with a SAS token.",
+        "identityReference": _IDENTITY,
+    },
+    httpUrl="str",
+    storageContainerUrl="str",
+    blobPrefix="str",
+    filePath="str",
+    fileMode="str",
 )
 _USER_IDENTITY = _obj(
     unsupported={"username": "Named user accounts are not emulated: use autoUser."},
@@ -105,106 +119,187 @@ _USER_IDENTITY = _obj(
 _OUTPUT_FILE = _obj(
     "filePattern destination uploadOptions",
     filePattern="str",
-    destination=_obj(container=_obj(
-        "containerUrl",
-        unsupported={"identityReference": _IDENTITY,
-                     "uploadHeaders": "Upload headers are not emulated: blobs get the "
-                     "storage service's defaults."},
-        path="str", containerUrl="str",
-    )),
-    uploadOptions=_obj("uploadCondition", uploadCondition=Enum(
-        ("tasksuccess", "taskfailure", "taskcompletion"))),
+    destination=_obj(
+        container=_obj(
+            "containerUrl",
+            unsupported={
+                "identityReference": _IDENTITY,
+                "uploadHeaders": "Upload headers are not emulated: blobs get the "
+                "storage service's defaults.",
+            },
+            path="str",
+            containerUrl="str",
+        )
+    ),
+    uploadOptions=_obj(
+        "uploadCondition", uploadCondition=Enum(("tasksuccess", "taskfailure", "taskcompletion"))
+    ),
 )
-_TASK_CONSTRAINTS = _obj(maxWallClockTime="duration", retentionTime="duration",
-                         maxTaskRetryCount="int")
-_EXIT_OPTIONS = _obj(jobAction=Enum(("none", "disable", "terminate")),
-                     dependencyAction=Enum(("satisfy", "block")))
+_TASK_CONSTRAINTS = _obj(
+    maxWallClockTime="duration", retentionTime="duration", maxTaskRetryCount="int"
+)
+_EXIT_OPTIONS = _obj(
+    jobAction=Enum(("none", "disable", "terminate")), dependencyAction=Enum(("satisfy", "block"))
+)
 _EXIT_CONDITIONS = _obj(
     exitCodes=ListOf(_obj("code exitOptions", code="int", exitOptions=_EXIT_OPTIONS)),
-    exitCodeRanges=ListOf(_obj("start end exitOptions", start="int", end="int",
-                               exitOptions=_EXIT_OPTIONS)),
-    preProcessingError=_EXIT_OPTIONS, fileUploadError=_EXIT_OPTIONS, default=_EXIT_OPTIONS,
+    exitCodeRanges=ListOf(
+        _obj("start end exitOptions", start="int", end="int", exitOptions=_EXIT_OPTIONS)
+    ),
+    preProcessingError=_EXIT_OPTIONS,
+    fileUploadError=_EXIT_OPTIONS,
+    default=_EXIT_OPTIONS,
 )
 _START_TASK = _obj(
-    "commandLine", unsupported={"containerSettings": _CONTAINERS},
-    commandLine="str", resourceFiles=ListOf(_RESOURCE_FILE), environmentSettings=_ENV,
-    userIdentity=_USER_IDENTITY, maxTaskRetryCount="int", waitForSuccess="bool",
+    "commandLine",
+    unsupported={"containerSettings": _CONTAINERS},
+    commandLine="str",
+    resourceFiles=ListOf(_RESOURCE_FILE),
+    environmentSettings=_ENV,
+    userIdentity=_USER_IDENTITY,
+    maxTaskRetryCount="int",
+    waitForSuccess="bool",
 )
 _VM_CONFIG = _obj(
     "imageReference nodeAgentSKUId",
-    unsupported={"containerConfiguration": _CONTAINERS,
-                 "extensions": "VM extensions are not emulated.",
-                 "diskEncryptionConfiguration": "Disk encryption is not emulated."},
-    imageReference=_obj(publisher="str", offer="str", sku="str", version="str",
-                        virtualMachineImageId="str", sharedGalleryImageId="str",
-                        communityGalleryImageId="str"),
-    nodeAgentSKUId="str", windowsConfiguration="any", dataDisks="any", licenseType="str",
-    nodePlacementConfiguration="any", osDisk="any", securityProfile="any",
+    unsupported={
+        "containerConfiguration": _CONTAINERS,
+        "extensions": "VM extensions are not emulated.",
+        "diskEncryptionConfiguration": "Disk encryption is not emulated.",
+    },
+    imageReference=_obj(
+        publisher="str",
+        offer="str",
+        sku="str",
+        version="str",
+        virtualMachineImageId="str",
+        sharedGalleryImageId="str",
+        communityGalleryImageId="str",
+    ),
+    nodeAgentSKUId="str",
+    windowsConfiguration="any",
+    dataDisks="any",
+    licenseType="str",
+    nodePlacementConfiguration="any",
+    osDisk="any",
+    securityProfile="any",
     serviceArtifactReference="any",
 )
-_SCHEDULING = _obj(nodeFillType=Enum(("spread", "pack")),
-                   jobDefaultOrder=Enum(("none", "creationtime")))
+_SCHEDULING = _obj(
+    nodeFillType=Enum(("spread", "pack")), jobDefaultOrder=Enum(("none", "creationtime"))
+)
 _POOL_COMMON: dict[str, Spec] = {
-    "displayName": "str", "vmSize": "str", "virtualMachineConfiguration": _VM_CONFIG,
-    "enableInterNodeCommunication": "bool", "startTask": _START_TASK, "taskSlotsPerNode": "int",
-    "taskSchedulingPolicy": _SCHEDULING, "metadata": _METADATA, "upgradePolicy": "any",
+    "displayName": "str",
+    "vmSize": "str",
+    "virtualMachineConfiguration": _VM_CONFIG,
+    "enableInterNodeCommunication": "bool",
+    "startTask": _START_TASK,
+    "taskSlotsPerNode": "int",
+    "taskSchedulingPolicy": _SCHEDULING,
+    "metadata": _METADATA,
+    "upgradePolicy": "any",
 }
 _JOB_CONSTRAINTS = _obj(maxWallClockTime="duration", maxTaskRetryCount="int")
 _POOL_INFO = _obj(
-    unsupported={"autoPoolSpecification": "Auto pools are not emulated: create the pool "
-                 "first and give its poolId."},
+    unsupported={
+        "autoPoolSpecification": "Auto pools are not emulated: create the pool "
+        "first and give its poolId."
+    },
     poolId="str",
 )
 _JOB_UPDATABLE: dict[str, Spec] = {
-    "priority": "int", "allowTaskPreemption": "bool", "maxParallelTasks": "int",
-    "constraints": _JOB_CONSTRAINTS, "poolInfo": _POOL_INFO, "metadata": _METADATA,
+    "priority": "int",
+    "allowTaskPreemption": "bool",
+    "maxParallelTasks": "int",
+    "constraints": _JOB_CONSTRAINTS,
+    "poolInfo": _POOL_INFO,
+    "metadata": _METADATA,
     "onAllTasksComplete": Enum(("noaction", "terminatejob")),
 }
 _JOB_SUBTASK = _obj(
-    "commandLine", unsupported={"containerSettings": _CONTAINERS},
-    id="str", commandLine="str", resourceFiles=ListOf(_RESOURCE_FILE), environmentSettings=_ENV,
-    constraints=_TASK_CONSTRAINTS, waitForSuccess="bool", userIdentity=_USER_IDENTITY,
+    "commandLine",
+    unsupported={"containerSettings": _CONTAINERS},
+    id="str",
+    commandLine="str",
+    resourceFiles=ListOf(_RESOURCE_FILE),
+    environmentSettings=_ENV,
+    constraints=_TASK_CONSTRAINTS,
+    waitForSuccess="bool",
+    userIdentity=_USER_IDENTITY,
     rerunOnNodeRebootAfterSuccess="bool",
 )
 _JOB_RELEASE = _obj(
-    "commandLine", unsupported={"containerSettings": _CONTAINERS},
-    id="str", commandLine="str", resourceFiles=ListOf(_RESOURCE_FILE), environmentSettings=_ENV,
-    maxWallClockTime="duration", retentionTime="duration", userIdentity=_USER_IDENTITY,
+    "commandLine",
+    unsupported={"containerSettings": _CONTAINERS},
+    id="str",
+    commandLine="str",
+    resourceFiles=ListOf(_RESOURCE_FILE),
+    environmentSettings=_ENV,
+    maxWallClockTime="duration",
+    retentionTime="duration",
+    userIdentity=_USER_IDENTITY,
 )
 
 # --- request bodies ------------------------------------------------------------------------
 POOL_ADD = _with(
-    _POOL_COMMON, "id vmSize", _UNSUPPORTED_POOL, {"maxTasksPerNode": "taskSlotsPerNode"},
-    id="id", resizeTimeout="duration", targetDedicatedNodes="int", targetLowPriorityNodes="int",
+    _POOL_COMMON,
+    "id vmSize",
+    _UNSUPPORTED_POOL,
+    {"maxTasksPerNode": "taskSlotsPerNode"},
+    id="id",
+    resizeTimeout="duration",
+    targetDedicatedNodes="int",
+    targetLowPriorityNodes="int",
     enableAutoScale="bool",
 )
 POOL_PATCH = _with(_POOL_COMMON, "", _UNSUPPORTED_POOL)
 POOL_UPDATE_PROPERTIES = _obj(
-    "metadata", unsupported=_UNSUPPORTED_POOL, startTask=_START_TASK, metadata=_METADATA,
+    "metadata",
+    unsupported=_UNSUPPORTED_POOL,
+    startTask=_START_TASK,
+    metadata=_METADATA,
 )
 POOL_RESIZE = _obj(
-    targetDedicatedNodes="int", targetLowPriorityNodes="int", resizeTimeout="duration",
+    targetDedicatedNodes="int",
+    targetLowPriorityNodes="int",
+    resizeTimeout="duration",
     nodeDeallocationOption=Enum(("requeue", "terminate", "taskcompletion", "retaineddata")),
 )
 JOB_ADD = _with(
-    _JOB_UPDATABLE, "id poolInfo",
-    unsupported={"networkConfiguration": _NETWORK,
-                 "jobManagerTask": "Job manager tasks are not emulated: add the tasks directly."},
-    id="id", displayName="str", usesTaskDependencies="bool", commonEnvironmentSettings=_ENV,
-    jobPreparationTask=_JOB_SUBTASK, jobReleaseTask=_JOB_RELEASE,
+    _JOB_UPDATABLE,
+    "id poolInfo",
+    unsupported={
+        "networkConfiguration": _NETWORK,
+        "jobManagerTask": "Job manager tasks are not emulated: add the tasks directly.",
+    },
+    id="id",
+    displayName="str",
+    usesTaskDependencies="bool",
+    commonEnvironmentSettings=_ENV,
+    jobPreparationTask=_JOB_SUBTASK,
+    jobReleaseTask=_JOB_RELEASE,
     onTaskFailure=Enum(("noaction", "performexitoptionsjobaction")),
 )
 JOB_PATCH = _with(_JOB_UPDATABLE, "", {"networkConfiguration": _NETWORK})
 JOB_UPDATE = _with(_JOB_UPDATABLE, "poolInfo", {"networkConfiguration": _NETWORK})
 JOB_TERMINATE = _obj(terminateReason="str")
 TASK_ADD = _obj(
-    "id commandLine", unsupported=_UNSUPPORTED_TASK,
-    id="id", displayName="str", commandLine="str", exitConditions=_EXIT_CONDITIONS,
-    resourceFiles=ListOf(_RESOURCE_FILE), outputFiles=ListOf(_OUTPUT_FILE),
-    environmentSettings=_ENV, affinityInfo=_obj("affinityId", affinityId="str"),
-    constraints=_TASK_CONSTRAINTS, requiredSlots="int", userIdentity=_USER_IDENTITY,
-    dependsOn=_obj(taskIds=ListOf("str"), taskIdRanges=ListOf(
-        _obj("start end", start="int", end="int"))),
+    "id commandLine",
+    unsupported=_UNSUPPORTED_TASK,
+    id="id",
+    displayName="str",
+    commandLine="str",
+    exitConditions=_EXIT_CONDITIONS,
+    resourceFiles=ListOf(_RESOURCE_FILE),
+    outputFiles=ListOf(_OUTPUT_FILE),
+    environmentSettings=_ENV,
+    affinityInfo=_obj("affinityId", affinityId="str"),
+    constraints=_TASK_CONSTRAINTS,
+    requiredSlots="int",
+    userIdentity=_USER_IDENTITY,
+    dependsOn=_obj(
+        taskIds=ListOf("str"), taskIdRanges=ListOf(_obj("start end", start="int", end="int"))
+    ),
 )
 TASK_UPDATE = _obj(constraints=_TASK_CONSTRAINTS)
 TASK_COLLECTION = _obj("value", value="any")
@@ -237,8 +332,9 @@ def _check_obj(value: Json, spec: Obj, where: str) -> Json:
         if out.get(name) is None:
             raise errors.missing_required_property(f"{where}{name}")
     if spec is POOL_ADD and out.get("enableAutoScale"):
-        raise errors.unsupported_property(f"{where}enableAutoScale", _UNSUPPORTED_POOL[
-            "autoScaleFormula"])
+        raise errors.unsupported_property(
+            f"{where}enableAutoScale", _UNSUPPORTED_POOL["autoScaleFormula"]
+        )
     return out
 
 
@@ -272,7 +368,8 @@ def _check_scalar(value: Any, kind: str, path: str) -> Any:
     if kind == "id" and isinstance(value, str):
         if not _ID.match(value):
             raise errors.invalid_property_value(
-                path, value, "Ids have 1 to 64 letters, digits, hyphens or underscores.")
+                path, value, "Ids have 1 to 64 letters, digits, hyphens or underscores."
+            )
         return value
     if kind == "bool" and isinstance(value, bool):
         return value
@@ -283,10 +380,16 @@ def _check_scalar(value: Any, kind: str, path: str) -> Any:
             isodate.parse_duration(value)
         except (isodate.ISO8601Error, ValueError):
             raise errors.invalid_property_value(
-                path, value, "Expected an ISO 8601 duration such as PT30M.") from None
+                path, value, "Expected an ISO 8601 duration such as PT30M."
+            ) from None
         return value
-    expected = {"str": "a string", "id": "a string", "bool": "true or false", "int": "an integer",
-                "duration": "an ISO 8601 duration string"}[kind]
+    expected = {
+        "str": "a string",
+        "id": "a string",
+        "bool": "true or false",
+        "int": "an integer",
+        "duration": "an ISO 8601 duration string",
+    }[kind]
     raise errors.invalid_property_value(path, value, f"Expected {expected}.")
 
 

@@ -22,8 +22,9 @@ from batchflow.errors import ConfigError
 API = "api-version=2025-06-01"
 
 
-def _sdk_signed(method: str, url: str, headers: dict[str, str] | None = None,
-                body: bytes | None = None) -> HttpRequest:
+def _sdk_signed(
+    method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None
+) -> HttpRequest:
     """A request signed by the SDK's own SharedKey policy (no network involved)."""
     request = HttpRequest(method, url, headers=headers or {}, content=body)
     policy = BatchSharedKeyAuthPolicy(AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY))
@@ -31,18 +32,38 @@ def _sdk_signed(method: str, url: str, headers: dict[str, str] | None = None,
     return request
 
 
-@pytest.mark.parametrize(("method", "path", "query", "headers", "body"), [
-    ("GET", "/pools/p1", "api-version=2025-06-01&$select=id,state", {}, None),
-    ("GET", "/jobs/j1/tasks", "api-version=2025-06-01&$filter=state%20eq%20%27completed%27"
-     "&maxresults=5&$skiptoken=abc%2Bdef", {}, None),
-    ("POST", "/pools", API, {"content-type": "application/json; odata=minimalmetadata"},
-     b'{"id": "p1"}'),
-    ("DELETE", "/jobs/j1", API + "&force=true", {}, None),
-    ("GET", "/jobs/j1/tasks/t1/files/wd%2Fout%20put.txt", API,
-     {"ocp-range": "bytes=0-9", "If-Match": '"0x8D1"'}, None),
-])
-def test_verifier_accepts_what_the_sdk_signs(method: str, path: str, query: str,
-                                             headers: dict[str, str], body: bytes | None) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "query", "headers", "body"),
+    [
+        ("GET", "/pools/p1", "api-version=2025-06-01&$select=id,state", {}, None),
+        (
+            "GET",
+            "/jobs/j1/tasks",
+            "api-version=2025-06-01&$filter=state%20eq%20%27completed%27"
+            "&maxresults=5&$skiptoken=abc%2Bdef",
+            {},
+            None,
+        ),
+        (
+            "POST",
+            "/pools",
+            API,
+            {"content-type": "application/json; odata=minimalmetadata"},
+            b'{"id": "p1"}',
+        ),
+        ("DELETE", "/jobs/j1", API + "&force=true", {}, None),
+        (
+            "GET",
+            "/jobs/j1/tasks/t1/files/wd%2Fout%20put.txt",
+            API,
+            {"ocp-range": "bytes=0-9", "If-Match": '"0x8D1"'},
+            None,
+        ),
+    ],
+)
+def test_verifier_accepts_what_the_sdk_signs(
+    method: str, path: str, query: str, headers: dict[str, str], body: bytes | None
+) -> None:
     request = _sdk_signed(method, f"http://127.0.0.1:1{path}?{query}", headers, body)
     sent = {k.lower(): v for k, v in request.headers.items()}
     if body is not None or method not in ("GET", "HEAD"):  # what the transport puts on the wire
@@ -56,9 +77,11 @@ def test_msrest_style_empty_content_length_is_accepted() -> None:
     # msrest signs an empty body's Content-Length as "" but the wire carries "Content-Length: 0".
     headers = {"ocp-date": email.utils.formatdate(usegmt=True)}
     headers["authorization"] = auth.authorization(
-        "DELETE", "/pools/p1", API, headers, DEV_ACCOUNT, auth.decode_key(DEV_KEY))
+        "DELETE", "/pools/p1", API, headers, DEV_ACCOUNT, auth.decode_key(DEV_KEY)
+    )
     auth.Verifier(DEV_ACCOUNT, DEV_KEY).verify(
-        "DELETE", "/pools/p1", API, {**headers, "content-length": "0"})
+        "DELETE", "/pools/p1", API, {**headers, "content-length": "0"}
+    )
 
 
 def test_a_key_that_is_not_base64_is_a_config_error() -> None:
@@ -66,10 +89,19 @@ def test_a_key_that_is_not_base64_is_a_config_error() -> None:
         auth.decode_key("not base64 at all!")
 
 
-def _send(emu: object, method: str, path: str, query: str = API, *, body: bytes | None = None,
-          sign_path: str | None = None, sign_query: str | None = None,
-          sign_length: int | None = None, headers: dict[str, str] | None = None,
-          date: bool = True) -> httpx.Response:
+def _send(
+    emu: object,
+    method: str,
+    path: str,
+    query: str = API,
+    *,
+    body: bytes | None = None,
+    sign_path: str | None = None,
+    sign_query: str | None = None,
+    sign_length: int | None = None,
+    headers: dict[str, str] | None = None,
+    date: bool = True,
+) -> httpx.Response:
     """A raw request signed for (sign_path, sign_query, sign_length) but sent as given."""
     hdrs = dict(headers or {})
     if date:
@@ -82,10 +114,19 @@ def _send(emu: object, method: str, path: str, query: str = API, *, body: bytes 
         signed["content-length"] = str(length)
     if "authorization" not in hdrs:
         hdrs["authorization"] = auth.authorization(
-            method, sign_path or path, query if sign_query is None else sign_query, signed,
-            emu.account, auth.decode_key(emu.key))  # type: ignore[attr-defined]
-    return httpx.request(method, f"{emu.url}{path}?{query}",  # type: ignore[attr-defined]
-                         headers=hdrs, content=body)
+            method,
+            sign_path or path,
+            query if sign_query is None else sign_query,
+            signed,
+            emu.account,
+            auth.decode_key(emu.key),
+        )  # type: ignore[attr-defined]
+    return httpx.request(
+        method,
+        f"{emu.url}{path}?{query}",  # type: ignore[attr-defined]
+        headers=hdrs,
+        content=body,
+    )
 
 
 def _auth_error(resp: httpx.Response) -> str:
@@ -105,11 +146,17 @@ def test_tampered_or_unsigned_requests_are_refused(emulator: object, case: str) 
     if case == "path":
         resp = _send(emulator, "GET", "/pools/other", sign_path="/pools/mine")
     elif case == "query":
-        resp = _send(emulator, "GET", "/pools", API + "&maxresults=2",
-                     sign_query=API + "&maxresults=1")
+        resp = _send(
+            emulator, "GET", "/pools", API + "&maxresults=2", sign_query=API + "&maxresults=1"
+        )
     elif case == "body":
-        resp = _send(emulator, "POST", "/jobs", body=b'{"id": "j-evil", "poolInfo": {}}',
-                     sign_length=len(b'{"id": "j1"}'))
+        resp = _send(
+            emulator,
+            "POST",
+            "/jobs",
+            body=b'{"id": "j-evil", "poolInfo": {}}',
+            sign_length=len(b'{"id": "j1"}'),
+        )
     elif case == "missing":
         resp = _send(emulator, "GET", "/pools", headers={"authorization": ""})
     elif case == "bearer":
@@ -125,8 +172,10 @@ def test_tampered_or_unsigned_requests_are_refused(emulator: object, case: str) 
 
 def test_wrong_key_through_the_sdk_never_reveals_the_signature(emulator: object) -> None:
     wrong = base64.b64encode(b"this is not the key of the account").decode()
-    client = BatchClient(emulator.url,  # type: ignore[attr-defined]
-                         AzureNamedKeyCredential(emulator.account, wrong))  # type: ignore[attr-defined]
+    client = BatchClient(
+        emulator.url,  # type: ignore[attr-defined]
+        AzureNamedKeyCredential(emulator.account, wrong),
+    )  # type: ignore[attr-defined]
     captured: list[str] = []
 
     def grab(response: object) -> None:
@@ -143,8 +192,10 @@ def test_wrong_key_through_the_sdk_never_reveals_the_signature(emulator: object)
 
 
 def test_unknown_account_is_refused(emulator: object) -> None:
-    client = BatchClient(emulator.url,  # type: ignore[attr-defined]
-                         AzureNamedKeyCredential("someoneelse", emulator.key))  # type: ignore[attr-defined]
+    client = BatchClient(
+        emulator.url,  # type: ignore[attr-defined]
+        AzureNamedKeyCredential("someoneelse", emulator.key),
+    )  # type: ignore[attr-defined]
     with pytest.raises(HttpResponseError) as info:
         client.get_pool("p1")
     assert info.value.status_code == 403

@@ -19,9 +19,22 @@ from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "batchflow", "emulator", "--port", "0",
-         "--data", str(tmp_path / "state"), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "batchflow",
+            "emulator",
+            "--port",
+            "0",
+            "--data",
+            str(tmp_path / "state"),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_serves_until_interrupted(tmp_path: Path) -> None:

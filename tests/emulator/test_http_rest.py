@@ -21,28 +21,47 @@ API = "api-version=2025-06-01"
 JSON_TYPE = "application/json; odata=minimalmetadata"
 
 
-def call(emu: Any, method: str, path: str, query: str = API, *, body: object = None,
-         raw: bytes | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+def call(
+    emu: Any,
+    method: str,
+    path: str,
+    query: str = API,
+    *,
+    body: object = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     """A SharedKey-signed request, body given as JSON (``body``) or bytes (``raw``)."""
     hdrs = {"ocp-date": email.utils.formatdate(usegmt=True), **(headers or {})}
     content = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     if content is not None:
         hdrs.setdefault("content-type", JSON_TYPE)
         hdrs["content-length"] = str(len(content))
-    hdrs["authorization"] = auth.authorization(method, path, query, hdrs, emu.account,
-                                               auth.decode_key(emu.key))
-    return httpx.request(method, f"{emu.url}{path}?{query}" if query else f"{emu.url}{path}",
-                         headers=hdrs, content=content, timeout=30)
+    hdrs["authorization"] = auth.authorization(
+        method, path, query, hdrs, emu.account, auth.decode_key(emu.key)
+    )
+    return httpx.request(
+        method,
+        f"{emu.url}{path}?{query}" if query else f"{emu.url}{path}",
+        headers=hdrs,
+        content=content,
+        timeout=30,
+    )
 
 
 def values(resp: httpx.Response) -> dict[str, str]:
     return {v["key"]: v["value"] for v in resp.json().get("values", [])}
 
 
-POOL = {"id": "p1", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1,
-        "virtualMachineConfiguration": {
-            "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
-            "nodeAgentSKUId": "batch.node.ubuntu 22.04"}}
+POOL = {
+    "id": "p1",
+    "vmSize": "standard_d2s_v3",
+    "targetDedicatedNodes": 1,
+    "virtualMachineConfiguration": {
+        "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
+        "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+    },
+}
 
 
 def test_create_answers_201_with_the_headers_the_sdks_read(emulator: Any) -> None:
@@ -60,33 +79,45 @@ def test_create_answers_201_with_the_headers_the_sdks_read(emulator: Any) -> Non
     assert got.headers["ETag"] == got.json()["eTag"]
 
 
-@pytest.mark.parametrize(("raw", "ctype", "code", "needle"), [
-    (b'{"id": "p1", "vmSize": ', JSON_TYPE, "InvalidRequestBody", "line 1, column 24"),
-    (b'{"id": "p1"}', "text/plain", "InvalidHeaderValue", "text/plain"),
-    (b"[1, 2]", JSON_TYPE, "InvalidRequestBody", "JSON object"),
-    (b"", JSON_TYPE, "InvalidRequestBody", "empty"),
-])
-def test_malformed_bodies_are_clear_400s(emulator: Any, raw: bytes, ctype: str, code: str,
-                                         needle: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "ctype", "code", "needle"),
+    [
+        (b'{"id": "p1", "vmSize": ', JSON_TYPE, "InvalidRequestBody", "line 1, column 24"),
+        (b'{"id": "p1"}', "text/plain", "InvalidHeaderValue", "text/plain"),
+        (b"[1, 2]", JSON_TYPE, "InvalidRequestBody", "JSON object"),
+        (b"", JSON_TYPE, "InvalidRequestBody", "empty"),
+    ],
+)
+def test_malformed_bodies_are_clear_400s(
+    emulator: Any, raw: bytes, ctype: str, code: str, needle: str
+) -> None:
     resp = call(emulator, "POST", "/pools", raw=raw, headers={"content-type": ctype})
     assert resp.status_code == 400, resp.text
     assert resp.json()["code"] == code
     assert needle in json.dumps(resp.json())
 
 
-@pytest.mark.parametrize(("body", "code", "name"), [
-    ({**POOL, "colour": "red"}, "InvalidRequestBody", "colour"),
-    ({**POOL, "startTask": {"commandLine": "x", "bogus": 1}}, "InvalidRequestBody",
-     "startTask.bogus"),
-    ({**POOL, "targetDedicatedNodes": "two"}, "InvalidPropertyValue", "targetDedicatedNodes"),
-    ({**POOL, "id": "has space"}, "InvalidPropertyValue", "id"),
-    ({"id": "p1"}, "MissingRequiredProperty", "vmSize"),
-    ({**POOL, "mountConfiguration": [{"nfsMountConfiguration": {}}]}, "InvalidPropertyValue",
-     "mountConfiguration"),
-    ({**POOL, "resizeTimeout": "fifteen minutes"}, "InvalidPropertyValue", "resizeTimeout"),
-])
-def test_wrong_fields_are_named(emulator: Any, body: dict[str, Any], code: str,
-                                name: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "code", "name"),
+    [
+        ({**POOL, "colour": "red"}, "InvalidRequestBody", "colour"),
+        (
+            {**POOL, "startTask": {"commandLine": "x", "bogus": 1}},
+            "InvalidRequestBody",
+            "startTask.bogus",
+        ),
+        ({**POOL, "targetDedicatedNodes": "two"}, "InvalidPropertyValue", "targetDedicatedNodes"),
+        ({**POOL, "id": "has space"}, "InvalidPropertyValue", "id"),
+        ({"id": "p1"}, "MissingRequiredProperty", "vmSize"),
+        (
+            {**POOL, "mountConfiguration": [{"nfsMountConfiguration": {}}]},
+            "InvalidPropertyValue",
+            "mountConfiguration",
+        ),
+        ({**POOL, "resizeTimeout": "fifteen minutes"}, "InvalidPropertyValue", "resizeTimeout"),
+    ],
+)
+def test_wrong_fields_are_named(emulator: Any, body: dict[str, Any], code: str, name: str) -> None:
     resp = call(emulator, "POST", "/pools", body=body)
     assert resp.status_code == 400, resp.text
     assert resp.json()["code"] == code
@@ -97,8 +128,11 @@ def test_unsupported_fields_say_what_to_do_and_empty_ones_pass(emulator: Any) ->
     resp = call(emulator, "POST", "/pools", body={**POOL, "applicationPackageReferences": []})
     assert resp.status_code == 201, resp.text
     call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {"poolId": "p1"}})
-    task = {"id": "t1", "commandLine": "/bin/true",
-            "containerSettings": {"imageName": "ubuntu:22.04"}}
+    task = {
+        "id": "t1",
+        "commandLine": "/bin/true",
+        "containerSettings": {"imageName": "ubuntu:22.04"},
+    }
     resp = call(emulator, "POST", "/jobs/j1/tasks", body=task)
     assert resp.status_code == 400
     assert values(resp)["PropertyName"] == "containerSettings"
@@ -113,15 +147,19 @@ def test_enum_values_are_accepted_in_any_case(emulator: Any) -> None:
     assert call(emulator, "GET", "/jobs/j1").json()["onAllTasksComplete"] == "terminatejob"
 
 
-@pytest.mark.parametrize(("query", "status", "code"), [
-    ("", 400, "MissingRequiredQueryParameter"),
-    ("api-version=2031-01-01", 400, "InvalidQueryParameterValue"),
-    ("api-version=latest", 400, "InvalidQueryParameterValue"),
-    ("api-version=2024-02-01.19.0", 200, None),
-    ("api-version=2018-12-01.8.0", 200, None),
-])
-def test_api_versions_of_sdks_6_to_15_only(emulator: Any, query: str, status: int,
-                                           code: str | None) -> None:
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("", 400, "MissingRequiredQueryParameter"),
+        ("api-version=2031-01-01", 400, "InvalidQueryParameterValue"),
+        ("api-version=latest", 400, "InvalidQueryParameterValue"),
+        ("api-version=2024-02-01.19.0", 200, None),
+        ("api-version=2018-12-01.8.0", 200, None),
+    ],
+)
+def test_api_versions_of_sdks_6_to_15_only(
+    emulator: Any, query: str, status: int, code: str | None
+) -> None:
     resp = call(emulator, "GET", "/pools", query)
     assert resp.status_code == status, resp.text
     if code:
@@ -144,18 +182,25 @@ def test_unknown_routes_and_verbs_get_batch_errors(emulator: Any) -> None:
 def test_request_ids_and_client_request_id_echo(emulator: Any) -> None:
     plain = call(emulator, "GET", "/pools", headers={"client-request-id": "abc-123"})
     assert plain.headers["request-id"] and "client-request-id" not in plain.headers
-    asked = call(emulator, "GET", "/pools", headers={
-        "client-request-id": "abc-123", "return-client-request-id": "true"})
+    asked = call(
+        emulator,
+        "GET",
+        "/pools",
+        headers={"client-request-id": "abc-123", "return-client-request-id": "true"},
+    )
     assert asked.headers["client-request-id"] == "abc-123"
     assert asked.headers["request-id"] != plain.headers["request-id"]
 
 
-@pytest.mark.parametrize(("query", "name"), [
-    (API + "&maxresults=0", "maxresults"),
-    (API + "&maxresults=1001", "maxresults"),
-    (API + "&$select=id,%20", "$select"),
-    (API + "&$orderby=id", "$orderby"),
-])
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        (API + "&maxresults=0", "maxresults"),
+        (API + "&maxresults=1001", "maxresults"),
+        (API + "&$select=id,%20", "$select"),
+        (API + "&$orderby=id", "$orderby"),
+    ],
+)
 def test_bad_list_options_are_named(emulator: Any, query: str, name: str) -> None:
     resp = call(emulator, "GET", "/pools", query)
     assert resp.status_code == 400, resp.text
@@ -196,8 +241,11 @@ def test_task_collection_limits_are_413(emulator: Any) -> None:
 def test_one_bad_task_in_a_collection_is_one_client_error(emulator: Any) -> None:
     call(emulator, "POST", "/pools", body=POOL)
     call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {"poolId": "p1"}})
-    tasks = [{"id": "ok1", "commandLine": "/bin/true"}, {"id": "bad", "commandLine": 5},
-             {"id": "ok2", "commandLine": "/bin/true"}]
+    tasks = [
+        {"id": "ok1", "commandLine": "/bin/true"},
+        {"id": "bad", "commandLine": 5},
+        {"id": "ok2", "commandLine": "/bin/true"},
+    ]
     resp = call(emulator, "POST", "/jobs/j1/addtaskcollection", body={"value": tasks})
     assert resp.status_code == 200, resp.text
     results = resp.json()["value"]
@@ -231,11 +279,13 @@ def test_file_paths_cannot_leave_the_task_directory(emulator: Any) -> None:
 
 def test_file_ranges_and_properties(emulator: Any) -> None:
     _completed_task(emulator)
-    part = call(emulator, "GET", "/jobs/j1/tasks/t1/files/stdout.txt",
-                headers={"ocp-range": "bytes=1-1"})
+    part = call(
+        emulator, "GET", "/jobs/j1/tasks/t1/files/stdout.txt", headers={"ocp-range": "bytes=1-1"}
+    )
     assert part.status_code == 200 and part.content == b"i"
-    bad = call(emulator, "GET", "/jobs/j1/tasks/t1/files/stdout.txt",
-               headers={"ocp-range": "bytes=10-20"})
+    bad = call(
+        emulator, "GET", "/jobs/j1/tasks/t1/files/stdout.txt", headers={"ocp-range": "bytes=10-20"}
+    )
     assert bad.status_code == 416
     head = call(emulator, "HEAD", "/jobs/j1/tasks/t1/files/stdout.txt")
     assert head.status_code == 200 and head.content == b""
@@ -248,8 +298,12 @@ def test_file_ranges_and_properties(emulator: Any) -> None:
 
 def test_a_listing_survives_a_dangling_symlink(emulator: Any) -> None:
     _completed_task(emulator)
-    call(emulator, "POST", "/jobs/j1/tasks",
-         body={"id": "t2", "commandLine": "/bin/sh -c 'ln -s /nonexistent/x dangling'"})
+    call(
+        emulator,
+        "POST",
+        "/jobs/j1/tasks",
+        body={"id": "t2", "commandLine": "/bin/sh -c 'ln -s /nonexistent/x dangling'"},
+    )
     deadline = time.monotonic() + 30
     while call(emulator, "GET", "/jobs/j1/tasks/t2").json()["state"] != "completed":
         assert time.monotonic() < deadline
@@ -260,8 +314,12 @@ def test_a_listing_survives_a_dangling_symlink(emulator: Any) -> None:
 
 
 def test_fault_operations_must_be_real_operation_ids(emulator: Any) -> None:
-    resp = call(emulator, "POST", "/_emulator/faults",
-                body={"errorRate": 1.0, "operations": ["Job_GetTaskCount"]})
+    resp = call(
+        emulator,
+        "POST",
+        "/_emulator/faults",
+        body={"errorRate": 1.0, "operations": ["Job_GetTaskCount"]},
+    )
     assert resp.status_code == 400
     assert values(resp)["PropertyValue"] == "Job_GetTaskCount"
     assert "Job_GetTaskCounts" in values(resp)["Reason"]
@@ -279,6 +337,7 @@ class _BrokenState:
     def __getattr__(self, name: str) -> Any:
         def broken(*args: object) -> object:
             raise RuntimeError("secret internal detail")
+
         return broken
 
 
@@ -288,8 +347,9 @@ def test_an_unexpected_failure_is_a_500_batch_error_without_a_trace() -> None:
 
     app = create_app(_BrokenState(), DEV_ACCOUNT, DEV_KEY)  # type: ignore[arg-type]
     hdrs = {"ocp-date": email.utils.formatdate(usegmt=True)}
-    hdrs["authorization"] = auth.authorization("GET", "/pools/p1", API, hdrs, DEV_ACCOUNT,
-                                               auth.decode_key(DEV_KEY))
+    hdrs["authorization"] = auth.authorization(
+        "GET", "/pools/p1", API, hdrs, DEV_ACCOUNT, auth.decode_key(DEV_KEY)
+    )
 
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
@@ -308,20 +368,48 @@ def test_older_sdk_field_names_and_unemulated_upload_headers(emulator: Any) -> N
     assert call(emulator, "POST", "/pools", body=old_style).status_code == 201
     assert call(emulator, "GET", "/pools/p1").json()["taskSlotsPerNode"] == 3
     call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {"poolId": "p1"}})
-    out = {"filePattern": "*.txt", "uploadOptions": {"uploadCondition": "taskSuccess"},
-           "destination": {"container": {"containerUrl": "http://127.0.0.1:1/c?sig=x",
-                                         "uploadHeaders": [{"name": "x-ms-blob-type"}]}}}
-    resp = call(emulator, "POST", "/jobs/j1/tasks",
-                body={"id": "t1", "commandLine": "/bin/true", "outputFiles": [out]})
+    out = {
+        "filePattern": "*.txt",
+        "uploadOptions": {"uploadCondition": "taskSuccess"},
+        "destination": {
+            "container": {
+                "containerUrl": "http://127.0.0.1:1/c?sig=x",
+                "uploadHeaders": [{"name": "x-ms-blob-type"}],
+            }
+        },
+    }
+    resp = call(
+        emulator,
+        "POST",
+        "/jobs/j1/tasks",
+        body={"id": "t1", "commandLine": "/bin/true", "outputFiles": [out]},
+    )
     assert resp.status_code == 400
     assert values(resp)["PropertyName"] == "outputFiles[0].destination.container.uploadHeaders"
 
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["id", "commandLine", "constraints", "maxTaskRetryCount", "dependsOn",
-                         "taskIds", "outputFiles", "value", "x"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "commandLine",
+                    "constraints",
+                    "maxTaskRetryCount",
+                    "dependsOn",
+                    "taskIds",
+                    "outputFiles",
+                    "value",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=20,
 )
 
@@ -347,9 +435,17 @@ def test_any_bytes_are_parsed_or_a_400(raw: bytes) -> None:
     from batchflow.emulator.errors import BatchServiceError
     from batchflow.emulator.http_base import Req, json_body
 
-    req = Req(state=None, method="POST", raw_path="/pools", params=(), query={},  # type: ignore[arg-type]
-              headers={"content-type": JSON_TYPE}, body=raw, base_url="http://x",
-              api_version="2025-06-01")
+    req = Req(
+        state=None,
+        method="POST",
+        raw_path="/pools",
+        params=(),
+        query={},  # type: ignore[arg-type]
+        headers={"content-type": JSON_TYPE},
+        body=raw,
+        base_url="http://x",
+        api_version="2025-06-01",
+    )
     try:
         json_body(req)
     except BatchServiceError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from test_sdk14 import _sdk14_python  # the shared, cached 14.2 virtualenv
 
-SCENARIO = r'''
+SCENARIO = r"""
 import json, sys, time
 import azure.batch.models as m
 from azure.batch import BatchServiceClient
@@ -62,7 +62,7 @@ c.job.terminate("j")
 seen["job_state"] = c.job.get("j").state.value
 seen["missing_task"] = code(lambda: c.task.get("j", "nope"))
 print(json.dumps(seen))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +70,17 @@ def sdk14_python() -> Path:
     return _sdk14_python()
 
 
-def test_msrest_generation_against_the_rest_surface(sdk14_python: Path, emulator: Any,
-                                                    tmp_path: Path) -> None:
+def test_msrest_generation_against_the_rest_surface(
+    sdk14_python: Path, emulator: Any, tmp_path: Path
+) -> None:
     script = tmp_path / "scenario.py"
     script.write_text(SCENARIO)
-    proc = subprocess.run([sdk14_python, script, emulator.url, emulator.account, emulator.key],
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sdk14_python, script, emulator.url, emulator.account, emulator.key],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["metadata"] == [["k", "v"]]

@@ -26,21 +26,31 @@ from batchflow.errors import BackendError
 
 IMAGE = m.VirtualMachineConfiguration(
     image_reference=m.BatchVmImageReference(
-        publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts",
-        version="latest"),
+        publisher="canonical",
+        offer="0001-com-ubuntu-server-jammy",
+        sku="22_04-lts",
+        version="latest",
+    ),
     node_agent_sku_id="batch.node.ubuntu 22.04",
 )
 
 
 def _pool(client: BatchClient, pool_id: str = "p1", nodes: int = 1) -> None:
-    client.create_pool(m.BatchPoolCreateOptions(
-        id=pool_id, vm_size="standard_d2s_v3", virtual_machine_configuration=IMAGE,
-        target_dedicated_nodes=nodes, task_slots_per_node=2))
+    client.create_pool(
+        m.BatchPoolCreateOptions(
+            id=pool_id,
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=IMAGE,
+            target_dedicated_nodes=nodes,
+            task_slots_per_node=2,
+        )
+    )
 
 
 def _job(client: BatchClient, job_id: str = "j1", pool_id: str = "p1") -> None:
-    client.create_job(m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(
-        pool_id=pool_id)))
+    client.create_job(
+        m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id))
+    )
 
 
 def _until(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
@@ -70,16 +80,25 @@ def test_pool_lifecycle(batch_client: BatchClient) -> None:
     assert _code(lambda: batch_client.get_pool("nope")) == "PoolNotFound"
     pool = batch_client.get_pool("p1")
     assert pool.vm_size == "standard_d2s_v3" and pool.url.endswith("/pools/p1")
-    batch_client.update_pool("p1", m.BatchPoolUpdateOptions(
-        metadata=[m.BatchMetadataItem(name="team", value="a")]))
+    batch_client.update_pool(
+        "p1", m.BatchPoolUpdateOptions(metadata=[m.BatchMetadataItem(name="team", value="a")])
+    )
     assert batch_client.get_pool("p1").metadata[0].value == "a"
-    batch_client.replace_pool_properties("p1", m.BatchPoolReplaceOptions(
-        metadata=[], application_package_references=[]))
+    batch_client.replace_pool_properties(
+        "p1", m.BatchPoolReplaceOptions(metadata=[], application_package_references=[])
+    )
     assert not batch_client.get_pool("p1").metadata
-    batch_client.begin_resize_pool("p1", m.BatchPoolResizeOptions(target_dedicated_nodes=2),
-                                   polling_interval=0.05).result()
-    nodes = _until(lambda: [n for n in batch_client.list_nodes("p1") if n.state == "idle"]
-                   if len(list(batch_client.list_nodes("p1"))) == 2 else None, "two nodes")
+    batch_client.begin_resize_pool(
+        "p1", m.BatchPoolResizeOptions(target_dedicated_nodes=2), polling_interval=0.05
+    ).result()
+    nodes = _until(
+        lambda: (
+            [n for n in batch_client.list_nodes("p1") if n.state == "idle"]
+            if len(list(batch_client.list_nodes("p1"))) == 2
+            else None
+        ),
+        "two nodes",
+    )
     assert batch_client.get_node("p1", nodes[0].id).id == nodes[0].id
     assert _code(lambda: batch_client.get_node("p1", "nope")) == "NodeNotFound"
     assert [p.id for p in batch_client.list_pools()] == ["p1"]
@@ -95,17 +114,24 @@ def test_job_lifecycle(batch_client: BatchClient) -> None:
     batch_client.update_job("j1", m.BatchJobUpdateOptions(priority=10))
     assert batch_client.get_job("j1").priority == 10
     job = batch_client.get_job("j1")
-    batch_client.replace_job("j1", m.BatchJob(pool_info=m.BatchPoolInfo(pool_id="p1"),
-                                              priority=5))
+    batch_client.replace_job("j1", m.BatchJob(pool_info=m.BatchPoolInfo(pool_id="p1"), priority=5))
     assert batch_client.get_job("j1").priority == 5
     assert [j.id for j in batch_client.list_jobs()] == ["j1"]
     with pytest.raises(ResourceModifiedError) as info:  # the eTag read before the replace
-        batch_client.update_job("j1", m.BatchJobUpdateOptions(priority=1), etag=job.etag,
-                                match_condition=MatchConditions.IfNotModified)
+        batch_client.update_job(
+            "j1",
+            m.BatchJobUpdateOptions(priority=1),
+            etag=job.etag,
+            match_condition=MatchConditions.IfNotModified,
+        )
     assert info.value.status_code == 412 and info.value.error.code == "ConditionNotMet"
     fresh = batch_client.get_job("j1")
-    batch_client.update_job("j1", m.BatchJobUpdateOptions(priority=2), etag=fresh.etag,
-                            match_condition=MatchConditions.IfNotModified)
+    batch_client.update_job(
+        "j1",
+        m.BatchJobUpdateOptions(priority=2),
+        etag=fresh.etag,
+        match_condition=MatchConditions.IfNotModified,
+    )
     # (15.1.0 cannot send a terminate without options: it fails client-side on content-type)
     reason = m._models.BatchJobTerminateOptions(termination_reason="done by test")
     batch_client.begin_terminate_job("j1", reason, polling_interval=0.05).result()
@@ -118,10 +144,17 @@ def test_tasks_paging_select_and_filter(batch_client: BatchClient) -> None:
     _pool(batch_client, nodes=0)  # no node: the tasks stay active, nothing runs
     _job(batch_client)
     batch_client.create_task("j1", m.BatchTaskCreateOptions(id="t-one", command_line="/bin/true"))
-    assert _code(lambda: batch_client.create_task("j1", m.BatchTaskCreateOptions(
-        id="t-one", command_line="/bin/true"))) == "TaskExists"
-    tasks = [m.BatchTaskCreateOptions(id=f"t{i:03d}", command_line="/bin/true")
-             for i in range(1200)]
+    assert (
+        _code(
+            lambda: batch_client.create_task(
+                "j1", m.BatchTaskCreateOptions(id="t-one", command_line="/bin/true")
+            )
+        )
+        == "TaskExists"
+    )
+    tasks = [
+        m.BatchTaskCreateOptions(id=f"t{i:03d}", command_line="/bin/true") for i in range(1200)
+    ]
     result = batch_client.create_tasks("j1", tasks, max_concurrency=4)
     assert len(result.result_values) == 1200
     assert {r.status for r in result.result_values} == {"success"}
@@ -140,13 +173,19 @@ def test_tasks_paging_select_and_filter(batch_client: BatchClient) -> None:
 
 
 def test_create_tasks_halves_chunks_on_request_body_too_large(
-        emulator: Any, batch_client: BatchClient) -> None:
+    emulator: Any, batch_client: BatchClient
+) -> None:
     _pool(batch_client, nodes=0)
     _job(batch_client)
     big = "x" * 15_000  # 100 such tasks are > 1 MB: the first chunks are refused with 413
-    tasks = [m.BatchTaskCreateOptions(id=f"big{i:03d}", command_line="/bin/true",
-                                      environment_settings=[m.EnvironmentSetting(
-                                          name="PAD", value=big)]) for i in range(250)]
+    tasks = [
+        m.BatchTaskCreateOptions(
+            id=f"big{i:03d}",
+            command_line="/bin/true",
+            environment_settings=[m.EnvironmentSetting(name="PAD", value=big)],
+        )
+        for i in range(250)
+    ]
     result = batch_client.create_tasks("j1", tasks, max_concurrency=4)
     assert len(result.result_values) == 250
     calls = emulator.control.counters()["Task_AddCollection"]
@@ -158,18 +197,25 @@ def test_create_tasks_halves_chunks_on_request_body_too_large(
 def test_task_operations_and_files(batch_client: BatchClient) -> None:
     _pool(batch_client)
     _job(batch_client)
-    batch_client.create_task("j1", m.BatchTaskCreateOptions(
-        id="writer", command_line="/bin/sh -c 'mkdir -p out; printf 0123456789 > "
-        "\"out/a b.txt\"; echo done'"))
+    batch_client.create_task(
+        "j1",
+        m.BatchTaskCreateOptions(
+            id="writer",
+            command_line="/bin/sh -c 'mkdir -p out; printf 0123456789 > "
+            '"out/a b.txt"; echo done\'',
+        ),
+    )
     _until(lambda: batch_client.get_task("j1", "writer").state == "completed", "writer")
-    names = {f.name: f.is_directory for f in batch_client.list_task_files(
-        "j1", "writer", recursive=True)}
+    names = {
+        f.name: f.is_directory for f in batch_client.list_task_files("j1", "writer", recursive=True)
+    }
     assert names["stdout.txt"] is False and names["wd"] is True
     assert names["wd/out/a b.txt"] is False
     top = {f.name for f in batch_client.list_task_files("j1", "writer")}
     assert "wd/out" not in top and "stdout.txt" in top
-    data = b"".join(batch_client.download_task_file("j1", "writer", "wd/out/a b.txt",
-                                                    ocp_range="bytes=2-5"))
+    data = b"".join(
+        batch_client.download_task_file("j1", "writer", "wd/out/a b.txt", ocp_range="bytes=2-5")
+    )
     assert data == b"2345"
     props = batch_client.get_task_file_properties("j1", "writer", "wd/out/a b.txt")
     assert props.content_length == 10 and props.is_directory is False
@@ -180,16 +226,17 @@ def test_task_operations_and_files(batch_client: BatchClient) -> None:
     with pytest.raises(ResourceNotFoundError):  # streamed: the SDK leaves the body unread
         b"".join(batch_client.download_task_file("j1", "writer", "nope.txt"))
 
-    batch_client.create_task("j1", m.BatchTaskCreateOptions(
-        id="fails", command_line="/bin/sh -c 'exit 3'"))
+    batch_client.create_task(
+        "j1", m.BatchTaskCreateOptions(id="fails", command_line="/bin/sh -c 'exit 3'")
+    )
     _until(lambda: batch_client.get_task("j1", "fails").state == "completed", "fails")
     batch_client.reactivate_task("j1", "fails")
     assert batch_client.get_task("j1", "fails").state in ("active", "running", "completed")
-    batch_client.create_task("j1", m.BatchTaskCreateOptions(id="sleeper",
-                                                            command_line="sleep 30"))
+    batch_client.create_task("j1", m.BatchTaskCreateOptions(id="sleeper", command_line="sleep 30"))
     _until(lambda: batch_client.get_task("j1", "sleeper").state == "running", "sleeper runs")
-    batch_client.replace_task("j1", "sleeper", m.BatchTask(
-        constraints=m.BatchTaskConstraints(max_task_retry_count=0)))
+    batch_client.replace_task(
+        "j1", "sleeper", m.BatchTask(constraints=m.BatchTaskConstraints(max_task_retry_count=0))
+    )
     batch_client.terminate_task("j1", "sleeper")
     _until(lambda: batch_client.get_task("j1", "sleeper").state == "completed", "terminated")
     batch_client.delete_task("j1", "sleeper")
@@ -200,8 +247,11 @@ def test_fault_injection_and_counters(emulator: Any, batch_client: BatchClient) 
     _pool(batch_client)
     _job(batch_client)
     emulator.control.set_faults(error_rate=1.0, status=503, operations=["Job_GetTaskCounts"])
-    no_retry = BatchClient(emulator.url, AzureNamedKeyCredential(emulator.account, emulator.key),
-                           retry_policy=RetryPolicy(retry_total=0))
+    no_retry = BatchClient(
+        emulator.url,
+        AzureNamedKeyCredential(emulator.account, emulator.key),
+        retry_policy=RetryPolicy(retry_total=0),
+    )
     with pytest.raises(HttpResponseError) as info:
         no_retry.get_job_task_counts("j1")
     assert info.value.status_code == 503 and info.value.error.code == "ServerBusy"
@@ -221,12 +271,15 @@ def test_fault_injection_and_counters(emulator: Any, batch_client: BatchClient) 
 
 
 def test_unknown_and_unsupported_fields_reach_the_sdk_as_named_400s(
-        batch_client: BatchClient) -> None:
+    batch_client: BatchClient,
+) -> None:
     _pool(batch_client, nodes=0)
     _job(batch_client)
     container = m.BatchTaskCreateOptions(
-        id="c1", command_line="/bin/true",
-        container_settings=m.BatchTaskContainerSettings(image_name="ubuntu:22.04"))
+        id="c1",
+        command_line="/bin/true",
+        container_settings=m.BatchTaskContainerSettings(image_name="ubuntu:22.04"),
+    )
     with pytest.raises(HttpResponseError) as info:
         batch_client.create_task("j1", container)
     assert info.value.status_code == 400
@@ -234,17 +287,18 @@ def test_unknown_and_unsupported_fields_reach_the_sdk_as_named_400s(
     assert details["PropertyName"] == "containerSettings"
     assert "does not support" in details["Reason"]
     # The 15.x models are mappings: a misspelt REST field travels as is and is named back.
-    typo = m.BatchTaskCreateOptions({"id": "t1", "commandLine": "/bin/true",
-                                     "maxTaskRetryCnt": 3})
+    typo = m.BatchTaskCreateOptions({"id": "t1", "commandLine": "/bin/true", "maxTaskRetryCnt": 3})
     with pytest.raises(HttpResponseError) as info:
         batch_client.create_task("j1", typo)
     assert info.value.error.code == "InvalidRequestBody"
     assert {d.code: d.message for d in info.value.error.details}["PropertyName"] == (
-        "maxTaskRetryCnt")
+        "maxTaskRetryCnt"
+    )
 
 
-def test_losing_a_node_through_the_control_surface(emulator: Any,
-                                                   batch_client: BatchClient) -> None:
+def test_losing_a_node_through_the_control_surface(
+    emulator: Any, batch_client: BatchClient
+) -> None:
     _pool(batch_client)
     _job(batch_client)
     batch_client.create_task("j1", m.BatchTaskCreateOptions(id="long", command_line="sleep 30"))
@@ -253,8 +307,10 @@ def test_losing_a_node_through_the_control_surface(emulator: Any,
     lost = emulator.control.lose_node("p1")
     assert lost == ran_on
     assert lost not in {n.id for n in batch_client.list_nodes("p1")}
-    _until(lambda: batch_client.get_task("j1", "long").execution_info.requeue_count == 1,
-           "the task requeued")
+    _until(
+        lambda: batch_client.get_task("j1", "long").execution_info.requeue_count == 1,
+        "the task requeued",
+    )
     with pytest.raises(BackendError) as info:
         emulator.control.lose_node("nope")
     assert info.value.code == "PoolNotFound"
