@@ -208,7 +208,7 @@ class EmulatorApp(Starlette):
         def set_faults(req: Req) -> Response:
             body = checked_body(req, validation.CONTROL_FAULTS)
             known = frozenset(route.op for route in BATCH_ROUTES)
-            self.faults.configure(faults.parse_config(body, known))
+            self.faults.configure(faults.parse_config(body, known), body.get("seed"))
             return _json(self.faults.config.to_json())
 
         def get_faults(req: Req) -> Response:

@@ -35,19 +35,20 @@ class ControlClient:
         status: int = 503,
         drop_rate: float = 0.0,
         operations: Iterable[str] = (),
+        seed: int | None = None,
     ) -> dict[str, Any]:
         """Fail ``error_rate`` of requests with ``status``, drop ``drop_rate`` of connections,
-        for the listed operation ids (all when empty). Zero rates turn faults off."""
-        return self._call(
-            "POST",
-            "/_emulator/faults",
-            {
-                "errorRate": error_rate,
-                "status": status,
-                "dropRate": drop_rate,
-                "operations": list(operations),
-            },
-        )
+        for the listed operation ids (all when empty). Zero rates turn faults off; a ``seed``
+        makes which requests fail reproducible."""
+        body: dict[str, Any] = {
+            "errorRate": error_rate,
+            "status": status,
+            "dropRate": drop_rate,
+            "operations": list(operations),
+        }
+        if seed is not None:
+            body["seed"] = seed
+        return self._call("POST", "/_emulator/faults", body)
 
     def clear_faults(self) -> dict[str, Any]:
         """No more injected faults."""

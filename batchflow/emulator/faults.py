@@ -105,10 +105,13 @@ class Faults:
         """The configuration in force."""
         return self._config
 
-    def configure(self, config: FaultConfig) -> None:
-        """Replace the configuration (a zero-rate config turns faults off)."""
+    def configure(self, config: FaultConfig, seed: int | None = None) -> None:
+        """Replace the configuration (a zero-rate config turns faults off); a ``seed`` makes
+        the sequence of injected faults reproducible."""
         with self._lock:
             self._config = config
+            if seed is not None:
+                self._random.seed(seed)
 
     def counters(self) -> dict[str, int]:
         """Requests seen so far, per operation id (``Pool_Add``, ``Job_GetTaskCounts``...)."""

@@ -303,7 +303,9 @@ TASK_ADD = _obj(
 )
 TASK_UPDATE = _obj(constraints=_TASK_CONSTRAINTS)
 TASK_COLLECTION = _obj("value", value="any")
-CONTROL_FAULTS = _obj(errorRate="any", status="int", dropRate="any", operations=ListOf("str"))
+CONTROL_FAULTS = _obj(
+    errorRate="any", status="int", dropRate="any", operations=ListOf("str"), seed="int"
+)
 CONTROL_LOSE_NODE = _obj("poolId", poolId="str", nodeId="str")
 
 

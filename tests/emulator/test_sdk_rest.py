@@ -314,3 +314,30 @@ def test_losing_a_node_through_the_control_surface(
     with pytest.raises(BackendError) as info:
         emulator.control.lose_node("nope")
     assert info.value.code == "PoolNotFound"
+
+
+def test_a_seeded_fault_rate_fails_the_same_requests_each_time(
+    emulator: Any, batch_client: BatchClient
+) -> None:
+    _pool(batch_client, nodes=0)
+    no_retry = BatchClient(
+        emulator.url,
+        AzureNamedKeyCredential(emulator.account, emulator.key),
+        retry_policy=RetryPolicy(retry_total=0),
+    )
+
+    def outcomes() -> list[bool]:
+        emulator.control.set_faults(error_rate=0.5, operations=["Pool_Get"], seed=7)
+        seen = []
+        for _ in range(40):
+            try:
+                no_retry.get_pool("p1")
+                seen.append(True)
+            except HttpResponseError as exc:
+                assert exc.status_code == 503
+                seen.append(False)
+        return seen
+
+    first = outcomes()
+    assert 5 < first.count(False) < 35  # about half fail
+    assert outcomes() == first
