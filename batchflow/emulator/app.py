@@ -207,7 +207,7 @@ class EmulatorApp(Starlette):
     def _control_routes(self) -> tuple[Route, ...]:
         def set_faults(req: Req) -> Response:
             body = checked_body(req, validation.CONTROL_FAULTS)
-            known = frozenset(route.op for route in BATCH_ROUTES)
+            known = frozenset(op.op for op in BATCH_ROUTES)
             self.faults.configure(faults.parse_config(body, known), body.get("seed"))
             return _json(self.faults.config.to_json())
 
