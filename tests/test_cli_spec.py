@@ -77,7 +77,10 @@ BAD_INPUTS = {
         GOOD.encode().replace(b"{item.n}", b"{item.m}"),
         ":7:12: tasks.command: unknown placeholder {item.m}",
     ),
-    "ids": (GOOD.encode() + b"  id: same\n", "tasks.id: task id 'same' is not unique"),
+    "ids": (
+        GOOD.encode() + b"  id: same\n",
+        "tasks.id: task id 'same' (task #1) is not unique: task #0 has the same id",
+    ),
     "bad_id": (GOOD.encode() + b"  id: 'a b {item.n}'\n", "task id 'a b 1' is not valid"),
 }
 

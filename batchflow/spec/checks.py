@@ -67,10 +67,17 @@ def _check_outputs(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[s
                 )
 
 
+def _label(index: int) -> str:
+    return "the final task" if index < 0 else f"task #{index}"
+
+
 def _check_task(
-    rep: _Reporter, t: TaskTemplate, values: dict[str, str], ids: dict[str, str]
+    rep: _Reporter, t: TaskTemplate, values: dict[str, str], ids: dict[str, int], index: int
 ) -> None:
-    """Render the parts of one task that have rules (not its environment) and check them."""
+    """Render the parts of one task that have rules (not its environment) and check them.
+
+    ``ids`` maps each lower-cased id seen so far to the number of the task that has it.
+    """
     where = (*t.where, "id")
     task_id = render_id(t.id, values)
     if not BATCH_ID.fullmatch(task_id):
@@ -80,10 +87,11 @@ def _check_task(
         rep.add(
             "a duplicate id",
             where,
-            f"task id '{task_id}' is not unique (same as '{ids[low]}', ignoring case)",
+            f"task id '{task_id}' ({_label(index)}) is not unique: {_label(ids[low])} has "
+            "the same id (ignoring case)",
         )
     else:
-        ids[low] = task_id
+        ids[low] = index
     length = len(t.command.render(values))
     if length > MAX_COMMAND:
         rep.add(
@@ -94,7 +102,7 @@ def _check_task(
     _check_outputs(rep, t, task_id, values)
 
 
-def _check_dependencies(ctx: Context, spec: Spec, ids: dict[str, str]) -> None:
+def _check_dependencies(ctx: Context, spec: Spec, ids: dict[str, int]) -> None:
     graph: dict[str, tuple[str, ...]] = {}
     for i, item in enumerate(spec.tasks.items):
         for j, dep in enumerate(item.depends_on):
@@ -136,14 +144,14 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str]:
 def check_tasks(ctx: Context, spec: Spec) -> int:
     """Render every task once and check it; returns the number of tasks."""
     rep = _Reporter(ctx)
-    ids: dict[str, str] = {}
-    for template, values, _ in RenderedTasks(spec).pending():
-        _check_task(rep, template, values, ids)
+    ids: dict[str, int] = {}
+    for index, (template, values, _) in enumerate(RenderedTasks(spec).pending()):
+        _check_task(rep, template, values, ids, index)
     final = spec.tasks.final
     if final is not None:
         final_values: dict[str, str] = {}
-        _check_task(rep, final, final_values, ids)
-        total = sum(len(i) + 1 for i in ids.values()) - len(final_values["task.id"]) - 1
+        _check_task(rep, final, final_values, ids, -1)
+        total = sum(len(i) + 1 for i in ids) - len(final_values["task.id"]) - 1
         if total > MAX_DEPENDS_CHARS:
             ctx.add(
                 ("tasks", "final"),
