@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from json.encoder import encode_basestring_ascii
 from typing import IO, Any
 
@@ -63,7 +64,7 @@ def _pool_json(pool: PoolPlan) -> dict[str, Any]:
     return {
         "id": pool.id,
         "vm_size": pool.vm_size,
-        "image": vars(pool.image),
+        "image": asdict(pool.image),
         "dedicated": pool.dedicated,
         "spot": pool.spot,
         "slots_per_node": pool.slots_per_node,
@@ -102,7 +103,7 @@ def _head_json(plan: Plan) -> dict[str, Any]:
         },
         "download_dir": str(plan.download_dir) if plan.download_dir else None,
         "print_stdout": plan.print_stdout,
-        "cleanup": vars(plan.cleanup),
+        "cleanup": asdict(plan.cleanup),
         "task_count": len(plan.tasks),
     }
 

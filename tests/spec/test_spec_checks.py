@@ -324,3 +324,11 @@ def test_a_problem_in_an_inherited_field_is_reported_once(tmp_path: Path) -> Non
         """,
     )
     assert [p.path for p in found] == ["tasks.environment.K"]
+
+
+def test_for_each_needs_inputs_and_list_mode_refuses_a_shared_id(tmp_path: Path) -> None:
+    found = problems(tmp_path, "tasks: {for_each: input, command: 'cat {input.name}'}\n")
+    one(found, "tasks.for_each", "for_each: input needs an `inputs` list of globs")
+    found = problems(tmp_path, "tasks: {list: [{id: a, command: x}], id: b, command: y}\n")
+    one(found, "tasks.id", "`id` belongs to each item of `list`")
+    one(found, "tasks.command", "`command` belongs to each item of `list`")
