@@ -44,6 +44,7 @@ def test_restart_keeps_outcomes_and_requeues_running_tasks(tmp_path: Path) -> No
             f"touch {marker}; sleep 30'")
         state_is(client, "job", "slow", "running")
         pid = int(wait_for("pid", lambda: file_text(client, "job", "slow", "wd/pid")))
+        wait_for("the first run to be under way", marker.exists)
     assert not alive(pid)
     with EmulatorServer(data_dir=data, nodes_max=2) as second:
         client = _client(second.url)

@@ -3,7 +3,9 @@ down with requeue, node loss."""
 
 from __future__ import annotations
 
+import pytest
 from azure.batch import models as m
+from azure.core.exceptions import ResourceNotFoundError
 
 from tests.emulator.core_helpers import (
     add,
@@ -87,6 +89,7 @@ def test_lose_node_requeues_and_replaces(emulator, batch_client, tmp_path) -> No
     seen = tmp_path / "seen"
     add(batch_client, "j", "t", f"/bin/sh -c 'test -f {seen} && exit 0; touch {seen}; sleep 30'")
     first = state_is(batch_client, "j", "t", "running").node_info.node_id
+    wait_for("the first run to be under way", seen.exists)
     lost = emulator.control.lose_node("lose")
     assert lost == first
     task = completed(batch_client, "j", "t")
@@ -94,3 +97,51 @@ def test_lose_node_requeues_and_replaces(emulator, batch_client, tmp_path) -> No
     assert task.execution_info.last_requeue_time is not None
     assert task.node_info.node_id != first
     assert task.execution_info.result == "success"
+
+
+def test_resize_down_with_terminate_and_taskcompletion(batch_client) -> None:
+    make_pool(batch_client, "opt", nodes=2, slots=1)
+    make_job(batch_client, "j", "opt")
+    add(batch_client, "j", "a", "/bin/sleep 30")
+    add(batch_client, "j", "b", "/bin/sleep 0.5")
+    state_is(batch_client, "j", "a", "running")
+    state_is(batch_client, "j", "b", "running")
+    batch_client.begin_resize_pool("opt", m.BatchPoolResizeOptions(
+        target_dedicated_nodes=1, node_deallocation_option="taskcompletion"),
+        polling_interval=0.05).result()
+    b = completed(batch_client, "j", "b")
+    assert b.execution_info.result == "success" and b.execution_info.requeue_count == 0
+    _nodes(batch_client, "opt", "running", 1)
+    batch_client.begin_resize_pool("opt", m.BatchPoolResizeOptions(
+        target_dedicated_nodes=0, node_deallocation_option="terminate"),
+        polling_interval=0.05).result()
+    a = completed(batch_client, "j", "a")
+    assert a.execution_info.failure_info.code == "TaskEnded"
+    assert list(batch_client.list_nodes("opt")) == []
+
+
+def test_delete_pool_requeues_its_running_tasks(batch_client) -> None:
+    make_pool(batch_client, "del", nodes=1)
+    make_job(batch_client, "j", "del")
+    add(batch_client, "j", "t", "/bin/sleep 30")
+    state_is(batch_client, "j", "t", "running")
+    batch_client.begin_delete_pool("del", polling_interval=0.05).result()
+    with pytest.raises(ResourceNotFoundError):
+        batch_client.get_pool("del")
+    task = batch_client.get_task("j", "t")
+    assert (task.state, task.execution_info.requeue_count) == ("active", 1)
+
+
+def test_start_task_without_wait_lets_tasks_run_at_once(batch_client, tmp_path) -> None:
+    gate = tmp_path / "gate"
+    start = m.BatchStartTask(command_line=f"/bin/sh -c 'while [ ! -f {gate} ]; do sleep 0.05; "
+                             "done'", wait_for_success=False)
+    make_pool(batch_client, "nowait", nodes=1, start_task=start)
+    make_job(batch_client, "j", "nowait")
+    add(batch_client, "j", "t", "/bin/true")
+    assert completed(batch_client, "j", "t").execution_info.result == "success"
+    node = next(iter(batch_client.list_nodes("nowait")))
+    assert node.start_task_info.state == "running"
+    gate.touch()
+    wait_for("the start task to end", lambda: next(iter(
+        batch_client.list_nodes("nowait"))).start_task_info.state == "completed")
