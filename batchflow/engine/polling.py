@@ -30,6 +30,24 @@ LOCAL_POLL = PollPolicy(initial=0.1, maximum=0.5)
 AZURE_POLL = PollPolicy(initial=1.0, maximum=10.0)
 
 
+def wait_gone(
+    read: Callable[[], object | None], poll: PollPolicy, timeout_s: float, what: str
+) -> None:
+    """Poll ``read()`` until it returns None (a resource finished deleting)."""
+    from batchflow.errors import Conflict
+
+    deadline = time.monotonic() + timeout_s
+    interval = poll.initial
+    while retry_transient(read) is not None:
+        if time.monotonic() > deadline:
+            raise Conflict(
+                f"{what} is still being deleted after {timeout_s:.0f}s; run again later",
+                code="BeingDeleted",
+            )
+        time.sleep(interval)
+        interval = poll.next(interval, changed=False)
+
+
 def retry_transient(fn: Callable[[], T], *, attempts: int = 6, delay: float = 0.2) -> T:
     """``fn()``, called again after a ``TransientError`` (the SDK's own retries having been
     spent, e.g. on a dropped connection during a POST), with a growing pause."""

@@ -6,7 +6,7 @@ import time
 
 from batchflow.engine.bodies import pool_body
 from batchflow.engine.events import Event, EventSink
-from batchflow.engine.polling import PollPolicy, retry_transient
+from batchflow.engine.polling import LOCAL_POLL, PollPolicy, retry_transient, wait_gone
 from batchflow.engine.protocols import BatchService, NodeInfo, PoolInfo
 from batchflow.engine.redact import redact
 from batchflow.errors import BackendError, Conflict, FailedTask, WorkflowFailed
@@ -41,9 +41,21 @@ def _mismatch(plan: Plan, diffs: list[str]) -> Conflict:
     )
 
 
-def ensure_pool(plan: Plan, batch: BatchService, input_url: str, sink: EventSink) -> bool:
-    """Create the pool unless it exists; an existing one must match. True if created."""
+def ensure_pool(
+    plan: Plan,
+    batch: BatchService,
+    input_url: str,
+    sink: EventSink,
+    poll: PollPolicy = LOCAL_POLL,
+    timeout_s: float = 1800.0,
+) -> bool:
+    """Create the pool unless it exists; an existing one must match. True if created.
+    A pool still being deleted (a cleanup or ``batchflow down`` moments ago) is waited for."""
     have = retry_transient(lambda: batch.get_pool(plan.pool.id))
+    if have is not None and have.state == "deleting":
+        sink(Event("pool", f"waiting for the old pool {plan.pool.id} to be deleted"))
+        wait_gone(lambda: batch.get_pool(plan.pool.id), poll, timeout_s, f"pool {plan.pool.id}")
+        have = None
     created = False
     if have is None:
         try:
@@ -53,11 +65,6 @@ def ensure_pool(plan: Plan, batch: BatchService, input_url: str, sink: EventSink
             if exc.code != "PoolExists":  # a retried create whose first attempt went through
                 raise
         have = retry_transient(lambda: batch.get_pool(plan.pool.id))
-    if have is not None and have.state == "deleting":
-        raise Conflict(
-            f"pool {plan.pool.id} is being deleted; wait for it to go, then run again",
-            code="PoolBeingDeleted",
-        )
     if have is not None and (diffs := differences(plan.pool, have)):
         raise _mismatch(plan, diffs)
     sink(Event("pool", f"{'created' if created else 'reusing'} pool {plan.pool.id}"))

@@ -117,10 +117,12 @@ def run_plan(
     res.uploaded, res.uploaded_bytes = staged.uploaded, staged.uploaded_bytes
     res.unchanged_inputs = staged.unchanged
     timer.lap("inputs")
-    res.pool_created = ensure_pool(plan, batch, staged.input_url, sink)
+    res.pool_created = ensure_pool(
+        plan, batch, staged.input_url, sink, opts.poll, opts.pool_timeout_s
+    )
     wait_for_nodes(plan, batch, sink, opts.poll, opts.pool_timeout_s)
     timer.lap("pool")
-    job = ensure_job(plan, batch, sink)
+    job = ensure_job(plan, batch, sink, opts.poll, opts.pool_timeout_s)
     timer.lap("job")
     res.tasks_added, res.tasks_existing = add_missing_tasks(
         plan, batch, staged.input_url, staged.output_url, sink

@@ -18,7 +18,7 @@ from batchflow.engine.run import RunOptions, run_plan
 from batchflow.engine.tasks import add_chunk
 from batchflow.errors import Conflict, WorkflowFailed
 from batchflow.local.blobs import LocalBlobStore
-from batchflow.plan_model import InputFile, StartTaskPlan
+from batchflow.plan_model import CleanupPlan, InputFile, StartTaskPlan
 from tests.engine.planning import make_plan, shell_task, upload_of
 
 
@@ -135,3 +135,13 @@ def test_faults_and_a_lost_node_lose_nothing(tmp_path: Path, emulator: Any,
     assert res.succeeded and res.counts.succeeded == n
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
         sorted(f"r{i}.txt" for i in range(n))
+
+
+def test_rerun_right_after_cleanup(tmp_path: Path, batch: AzureBatchService) -> None:
+    blobs = LocalBlobStore(tmp_path / "b")
+    cleanup = CleanupPlan(job=True, pool=True, inputs=True)
+    plan = make_plan(tmp_path, _copy_tasks(2), _inputs(tmp_path, 2), cleanup=cleanup)
+    first = run_plan(plan, batch, blobs, lambda e: None)
+    assert first.succeeded and len(first.cleaned) == 3
+    again = run_plan(plan, batch, blobs, lambda e: None)  # old job/pool may still be deleting
+    assert again.succeeded and again.tasks_added == 2 and again.uploaded == 2
