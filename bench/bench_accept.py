@@ -4,13 +4,14 @@
 The baseline, measured in the same run, is the same SDK call against a trivial Starlette
 endpoint on the same uvicorn setup that only parses the chunk and answers success for every
 task: the ceiling that the SDK's serialization and HTTP impose whatever the server does.
-Prints one JSON object.
+Usage: python bench/bench_accept.py [TASKS [ROUNDS]]. Prints one JSON object (medians).
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import statistics
 import sys
 import tempfile
 import threading
@@ -31,6 +32,7 @@ from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.server import EmulatorServer
 
 TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 CONCURRENCY = 4
 
 
@@ -116,19 +118,31 @@ def _emulator() -> tuple[float, dict[str, Any]]:
 
 
 def main() -> None:
-    baseline = _baseline()
-    seconds, counters = _emulator()
+    # Rounds alternate baseline and emulator, so a machine busy with something else slows
+    # both alike; the medians are reported.
+    baselines: list[float] = []
+    runs: list[float] = []
+    calls = 0
+    for _ in range(ROUNDS):
+        baselines.append(_baseline())
+        seconds, counters = _emulator()
+        runs.append(seconds)
+        calls = counters.get("Task_AddCollection", 0)
+    seconds, baseline = statistics.median(runs), statistics.median(baselines)
     print(
         json.dumps(
             {
                 "tasks": TASKS,
                 "max_concurrency": CONCURRENCY,
+                "rounds": ROUNDS,
                 "seconds": round(seconds, 3),
                 "tasks_per_s": round(TASKS / seconds),
-                "addtaskcollection_calls": counters.get("Task_AddCollection", 0),
+                "addtaskcollection_calls": calls,
                 "baseline_seconds": round(baseline, 3),
                 "baseline_tasks_per_s": round(TASKS / baseline),
                 "emulator_vs_baseline": round(baseline / seconds, 2),
+                "all_tasks_per_s": [round(TASKS / s) for s in runs],
+                "all_baseline_tasks_per_s": [round(TASKS / s) for s in baselines],
             }
         )
     )
