@@ -2,9 +2,10 @@
 
 Wire shape (what both SDK generations parse)::
 
-    {"odata.metadata": ".../$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
+    {"odata.metadata": ".../$metadata#Microsoft.Azure.Batch.Protocol.Entities...",
      "code": "PoolExists",
-     "message": {"lang": "en-US", "value": "The specified pool already exists.\\nRequestId:...\\nTime:..."},
+     "message": {"lang": "en-US",
+                 "value": "The specified pool already exists.\\nRequestId:...\\nTime:..."},
      "values": [{"key": "...", "value": "..."}]}
 """
 

@@ -83,8 +83,8 @@ client.job.add(m.JobAddParameter(id="j14", pool_info=m.PoolInformation(pool_id="
                                  uses_task_dependencies=True))
 seen["job_dup"] = error_code(lambda: client.job.add(
     m.JobAddParameter(id="j14", pool_info=m.PoolInformation(pool_id="p14"))))
-tasks = [m.TaskAddParameter(id=f"t{i:03d}", command_line="/bin/sh -c 'echo hello $AZ_BATCH_TASK_ID'")
-         for i in range(250)]
+hello = "/bin/sh -c 'echo hello $AZ_BATCH_TASK_ID'"
+tasks = [m.TaskAddParameter(id=f"t{i:03d}", command_line=hello) for i in range(250)]
 client.task.add_collection("j14", tasks, threads=4)
 wait(lambda: task_counts("j14").completed == 250, what="250 completed")
 counts = task_counts("j14")
@@ -117,7 +117,8 @@ seen["retry"] = [retry.execution_info.result.value, retry.execution_info.retry_c
 slow = client.task.get("j14", "slow")
 info = slow.execution_info.failure_info
 seen["slow"] = [slow.execution_info.result.value, info.category.value, info.code]
-seen["slow_seconds"] = (slow.execution_info.end_time - slow.execution_info.start_time).total_seconds()
+elapsed = slow.execution_info.end_time - slow.execution_info.start_time
+seen["slow_seconds"] = elapsed.total_seconds()
 fails = client.task.get("j14", "fails")
 seen["fails_exit"] = fails.execution_info.exit_code
 seen["after_fail_state"] = client.task.get("j14", "after-fail").state.value
