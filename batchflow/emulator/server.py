@@ -110,12 +110,19 @@ class EmulatorServer:
         from batchflow.emulator.app import create_app
         from batchflow.emulator.service import EmulatorService
 
+        if self._thread is not None:
+            raise UsageError("the emulator is already started")
         self._socket = self._bind()
         self.port = int(self._socket.getsockname()[1])
-        self._service = EmulatorService(self.data_dir, self.account, self.nodes_max)
-        self._service.account_url = self.url
-        self._service.start()
-        app = create_app(self._service, self.account, self.key)
+        service = EmulatorService(self.data_dir, self.account, self.nodes_max)
+        service.account_url = self.url
+        try:
+            service.start()
+        except BaseException:
+            self.stop()  # release the port and any temporary directory
+            raise
+        self._service = service
+        app = create_app(service, self.account, self.key)
         config = uvicorn.Config(
             app,
             lifespan="off",

@@ -10,10 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+from batchflow.errors import UsageError
 
 
 def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
@@ -81,3 +83,20 @@ def test_a_bad_key_is_explained(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "base64" in err and "Traceback" not in err
+
+
+def test_a_server_that_cannot_start_releases_its_port(tmp_path: Path) -> None:
+    from batchflow.emulator.server import EmulatorServer
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    server = EmulatorServer(data_dir=blocker / "state")
+    with pytest.raises(OSError):
+        server.start()
+    again = EmulatorServer(data_dir=tmp_path / "ok", port=server.port)
+    again.start()  # the port of the failed start is free again
+    try:
+        with pytest.raises(UsageError, match="already started"):
+            again.start()
+    finally:
+        again.stop()
