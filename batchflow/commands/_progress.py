@@ -18,7 +18,7 @@ class _RichView:
 
         self.progress = Progress(
             TextColumn("{task.fields[stage]}", table_column=Column(min_width=8, no_wrap=True)),
-            BarColumn(bar_width=30),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(table_column=Column(min_width=9, no_wrap=True)),
             TextColumn("{task.description}", table_column=Column(ratio=1, no_wrap=True)),
             console=Console(stderr=True), transient=False, expand=True,
@@ -32,8 +32,8 @@ class _RichView:
             self.bars[event.stage] = bar
         text = event.message
         if isinstance(event, WatchProgress):
-            text = (f"[green]{event.succeeded} succeeded[/] [red]{event.failed} failed[/] "
-                    f"{event.running} running {event.active} waiting")
+            text = (f"[green]{event.succeeded} ok[/] [red]{event.failed} failed[/] "
+                    f"{event.running} running {event.active} queued")
         if event.message == "done":
             total = self.progress.tasks[bar].total or 1
             self.progress.update(bar, completed=total, total=total)

@@ -21,7 +21,8 @@ def describe_failures(tasks: Sequence[FailedTask]) -> str:
     """The failed-task report: id, exit code, category, message and stderr tail."""
     lines = []
     for t in tasks:
-        lines.append(f"FAILED {t.task_id}: exit code {t.exit_code}, {t.category}: {t.message}")
+        code = "no exit code" if t.exit_code is None else f"exit code {t.exit_code}"
+        lines.append(f"FAILED {t.task_id}: {code}, {t.category}: {t.message}")
         lines.extend(f"    {line}" for line in t.stderr_tail.splitlines())
     return redact("\n".join(lines))
 

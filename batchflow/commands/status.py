@@ -52,8 +52,8 @@ def _text(plan: Plan, r: dict[str, Any]) -> str:
                      f"{tasks['running']} running, {tasks['active']} waiting "
                      f"(spec has {tasks['total_in_spec']})")
     for f in r["failed_tasks"]:
-        lines.append(f"FAILED {f['id']}: exit code {f['exit_code']}, {f['category']}: "
-                     f"{f['message']}")
+        code = "no exit code" if f["exit_code"] is None else f"exit code {f['exit_code']}"
+        lines.append(f"FAILED {f['id']}: {code}, {f['category']}: {f['message']}")
         lines.extend(f"    {line}" for line in f["stderr_tail"].splitlines())
     return "\n".join(lines)
 

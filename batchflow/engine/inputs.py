@@ -56,7 +56,8 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
         retry_transient(functools.partial(blobs.ensure_container, container))
     remote = retry_transient(lambda: blobs.list_md5(plan.input_container))
     todo = changed_uploads(plan.uploads, remote)
-    sink(Event("inputs", f"{len(todo)} of {len(plan.uploads)} inputs to upload", 0, len(todo)))
+    unchanged = len(plan.uploads) - len(todo)
+    sink(Event("inputs", f"{len(todo)} to upload, {unchanged} unchanged", 0, len(todo)))
     sent = 0
     if todo:
         with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
@@ -81,5 +82,5 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
         expiry=expiry,
         uploaded=len(todo),
         uploaded_bytes=sent,
-        unchanged=len(plan.uploads) - len(todo),
+        unchanged=unchanged,
     )
