@@ -61,3 +61,20 @@ def test_ffmpeg(examples: Path, storage: str, request: pytest.FixtureRequest) ->
         audio, seconds = _probe(mp3)
         assert audio
         assert abs(seconds - _probe(mp4)[1]) <= 0.5
+
+
+def test_quickstart_on_the_azure_target_path(examples: Path, emulator: object,
+                                             azurite: str) -> None:
+    """``--target azure`` end to end, the account read from the environment like the az CLI,
+    with an emulator standing in for the Batch account and Azurite for Storage."""
+    env = {"AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
+           "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
+           "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
+           "AZURE_STORAGE_CONNECTION_STRING": azurite}
+    res = batchflow("run", "quickstart.yaml", cwd=examples, **env)
+    assert res.code == 0, res.stderr
+    assert res.stderr.splitlines()[0].startswith("Running on Azure Batch")
+    assert res.stdout.count("Standard out:") == 3
+    for secret in (emulator.key, "AccountKey", "sig="):  # type: ignore[attr-defined]
+        assert secret not in res.stderr + res.stdout
+    assert not (examples / ".batchflow").exists()
