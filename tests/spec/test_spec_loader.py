@@ -181,3 +181,91 @@ def test_arbitrary_yaml_documents_give_a_clean_spec_error(
 
     base = {"version": 1, "name": "x", "pool": data, "tasks": data}
     _loads_cleanly(tmp_path_factory.mktemp("fuzz"), yaml.safe_dump(base).encode())
+
+
+_BASE_SPEC: dict[str, object] = {
+    "version": 1,
+    "name": "fuzz",
+    "params": {"p": "v"},
+    "pool": {"vm_size": "a", "image": "ubuntu-22.04", "nodes": {"dedicated": 1}},
+    "job": {"timeout": "1h"},
+    "tasks": {"matrix": {"x": [1, 2]}, "id": "t-{item.x}", "command": "run {item.x}"},
+}
+_FIELDS = [
+    ("name",),
+    ("params", "p"),
+    ("params", "q"),
+    ("pool", "id"),
+    ("pool", "image"),
+    ("pool", "nodes"),
+    ("pool", "nodes", "spot"),
+    ("pool", "slots_per_node"),
+    ("pool", "start_task"),
+    ("pool", "autoscale"),
+    ("job", "timeout"),
+    ("job", "id"),
+    ("inputs",),
+    ("tasks", "id"),
+    ("tasks", "command"),
+    ("tasks", "matrix"),
+    ("tasks", "matrix", "x"),
+    ("tasks", "list"),
+    ("tasks", "for_each"),
+    ("tasks", "environment"),
+    ("tasks", "outputs"),
+    ("tasks", "timeout"),
+    ("tasks", "retries"),
+    ("tasks", "final"),
+    ("containers",),
+    ("download",),
+    ("cleanup",),
+]
+_TOKENS = [
+    *"ab{}.-_ /*'\"\\$:09",
+    "{item.x}",
+    "{index}",
+    "{task.id}",
+    "{params.p}",
+    "{env.HOME}",
+    "{input.stem}",
+    "30m",
+    "PT1H",
+    "input",
+    "ubuntu-24.04",
+    "x",
+]
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.lists(st.sampled_from(_TOKENS), max_size=5).map("".join),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["id", "command", "pattern", "x", "formula", "dedicated"]),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=8,
+)
+
+
+@_FUZZ
+@given(st.lists(st.tuples(st.sampled_from(_FIELDS), _values), min_size=1, max_size=4))
+def test_near_valid_specs_give_a_spec_or_a_clean_spec_error(
+    tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[tuple[str, ...], object]]
+) -> None:
+    import copy
+
+    import yaml
+
+    spec = copy.deepcopy(_BASE_SPEC)
+    for path, value in edits:
+        node = spec
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]  # type: ignore[assignment]
+        node[path[-1]] = value
+    _loads_cleanly(tmp_path_factory.mktemp("fuzz"), yaml.safe_dump(spec).encode())
