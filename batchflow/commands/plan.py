@@ -132,40 +132,44 @@ def _cleanup_text(plan: Plan) -> str:
     return f"delete {', '.join(deleted)} {when}" if deleted else "keep everything"
 
 
-def _summary(plan: Plan) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
+def _rows(plan: Plan) -> list[tuple[str, str]]:
     pool, job = plan.pool, plan.job
     nodes = f"{pool.dedicated} dedicated, {pool.spot} spot"
     if pool.autoscale_formula:
         nodes = "autoscale formula"
     total = sum(u.size for u in plan.uploads)
-    table = Table(title=f"plan for {plan.name} ({plan.spec_path.name})", show_header=False)
+    rows = [
+        ("containers", f"{plan.input_container} (inputs), {plan.output_container} (outputs)"),
+        ("uploads", f"{len(plan.uploads)} files, {total:,} bytes"),
+        ("pool", f"{pool.id}: {pool.vm_size}, {pool.image.offer}/{pool.image.sku}, {nodes}"),
+        ("job", job.id + (" (with task dependencies)" if job.uses_dependencies else "")),
+        ("tasks", f"{len(plan.tasks):,}"),
+    ]
+    if job.final_task:
+        rows.append(("final task", job.final_task.id))
+    rows.append(("download", str(plan.download_dir or "-")))
+    rows.append(("cleanup", _cleanup_text(plan)))
+    return rows
+
+
+def _summary(plan: Plan) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    # Text(), not str: file names like "[/]" would otherwise be read as rich markup.
+    console = Console()
+    table = Table(title=Text(f"plan for {plan.name} ({plan.spec_path.name})"), show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row(
-        "containers", f"{plan.input_container} (inputs), {plan.output_container} (outputs)"
-    )
-    table.add_row("uploads", f"{len(plan.uploads)} files, {total:,} bytes")
-    table.add_row(
-        "pool", f"{pool.id}: {pool.vm_size}, {pool.image.offer}/{pool.image.sku}, {nodes}"
-    )
-    table.add_row(
-        "job", f"{job.id}" + (" (with task dependencies)" if job.uses_dependencies else "")
-    )
-    table.add_row("tasks", f"{len(plan.tasks):,}")
-    if job.final_task:
-        table.add_row("final task", job.final_task.id)
-    table.add_row("download", str(plan.download_dir or "-"))
-    table.add_row("cleanup", _cleanup_text(plan))
+    for name, value in _rows(plan):
+        table.add_row(name, Text(value))
     console.print(table)
     commands = Table("task id", "command line", title=f"first {SHOWN_COMMANDS} tasks")
     for i, task in enumerate(plan.tasks):
         if i == SHOWN_COMMANDS:
             break
-        commands.add_row(task.id, task.command)
+        commands.add_row(Text(task.id), Text(task.command))
     console.print(commands)
 
 
