@@ -12,6 +12,7 @@ Prints one JSON document.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import socket
@@ -110,9 +111,9 @@ def run(tasks: int) -> dict[str, object]:
             t0 = time.perf_counter()
             client.get_job_task_counts("mem")
             counts_ms = (time.perf_counter() - t0) * 1000
-            page = list(client.list_tasks("mem", filter="state eq 'completed'", max_results=1000))[
-                :1000
-            ]
+            # One page only: list_tasks iterates every page unless stopped.
+            page = list(itertools.islice(client.list_tasks(
+                "mem", filter="state eq 'completed'", max_results=1000), 1000))
             final = rss_mb(proc.pid)
             peak = max(peak, final)
             return {

@@ -85,8 +85,8 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def start(command_line: str, cwd: Path, env: dict[str, str], stdout: Path,
-          stderr: Path) -> Process:
+def start(command_line: str, cwd: str | Path, env: dict[str, str], stdout: str | Path,
+          stderr: str | Path) -> Process:
     """Start ``command_line`` in ``cwd`` with exactly ``env``; output goes to the two files."""
     try:
         argv = shlex.split(command_line)
@@ -118,7 +118,8 @@ def start_ticks(pid: int) -> int | None:
     Stored with the pid so that a later cleanup never kills a recycled pid.
     """
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchflow.emulator import jobs, shapes
+from batchflow.emulator import errors, jobs, shapes
 from batchflow.emulator.core import Core
 from batchflow.emulator.store import loads
 
@@ -67,8 +67,11 @@ def complete_task(core: Core, job_id: str, task_id: str, code: int | None,
 
 def after_task(core: Core, job_id: str, doc: Json) -> None:
     """The job's reactions to a task that just completed."""
-    job = core.store.get_doc("jobs", "id = ?", (job_id,))
-    if job is None or job["state"] != "active":
+    try:
+        job = core.job_for_run(job_id)
+    except errors.BatchServiceError:  # deleted meanwhile
+        return
+    if job["state"] != "active":
         return
     if job.get("usesTaskDependencies"):
         refresh_dependents(core, job_id)
@@ -78,7 +81,8 @@ def after_task(core: Core, job_id: str, doc: Json) -> None:
         if shapes.any_of(action, "terminate"):
             jobs.terminate(core, job_id, "TaskFailed")
             return
-    jobs.check_all_complete(core, job_id)
+    if job.get("onAllTasksComplete") == "terminatejob":
+        jobs.check_all_complete(core, job_id)
 
 
 def dependencies_met(core: Core, job_id: str, depends_on: Json | None) -> bool:

@@ -159,8 +159,9 @@ def run_process(command_line: str, tdir: Path, env: dict[str, str], wall: float 
     """Run to completion in ``tdir/wd``; ``(exit code, failureInfo for a launch failure or a
     wall-clock kill)``."""
     try:
-        proc = executor.start(command_line, tdir / "wd", env, tdir / "stdout.txt",
-                              tdir / "stderr.txt")
+        # Plain strings: this runs once per task and pathlib joins are measurably slow.
+        proc = executor.start(command_line, f"{tdir}/wd", env, f"{tdir}/stdout.txt",
+                              f"{tdir}/stderr.txt")
     except executor.LaunchError as exc:
         return None, shapes.failure("usererror", exc.code, exc.message)
     on_start(proc)
@@ -174,7 +175,8 @@ def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
     tdir = run.node.task_dir(job["id"], task["id"])
     os.makedirs(f"{tdir}/wd", exist_ok=True)
     try:
-        files.download_resource_files(task.get("resourceFiles"), tdir / "wd")
+        if task.get("resourceFiles"):
+            files.download_resource_files(task["resourceFiles"], tdir / "wd")
     except files.FileError as exc:
         if not _stopped(core, run):
             _finish(core, run, task, None, shapes.failure("usererror", exc.code, exc.message),
@@ -235,7 +237,8 @@ def _finish(core: Core, run: Run, task: Json, code: int | None, failure: Json | 
     success = failure is None and code == 0
     if upload:
         try:
-            files.upload_output_files(task.get("outputFiles"), tdir, success)
+            if task.get("outputFiles"):
+                files.upload_output_files(task["outputFiles"], tdir, success)
         except files.FileError as exc:
             failure, success = shapes.failure("usererror", exc.code, exc.message), False
     with core.lock:
