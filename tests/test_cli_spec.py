@@ -243,3 +243,14 @@ def test_real_process_reports_bad_yaml_with_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"{path}:2:1: YAML syntax error")
     assert "Traceback" not in proc.stderr
+
+
+def test_plan_json_redacts_values_taken_from_the_environment(tmp_path: Path) -> None:
+    spec = GOOD + '  environment: {TOKEN: "{env.BF_TEST_TOKEN}", MODE: fast}\n'
+    result = CliRunner().invoke(
+        cli, ["plan", "--json", _spec(tmp_path, spec)], env={"BF_TEST_TOKEN": "s3cr3t"}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "s3cr3t" not in result.stdout
+    env = json.loads(result.stdout)["tasks"][0]["environment"]
+    assert env == {"TOKEN": "<from the environment>", "MODE": "fast"}

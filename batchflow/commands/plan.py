@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from json.encoder import encode_basestring_ascii
 from typing import IO, Any
@@ -19,16 +19,21 @@ from batchflow.spec import load_spec
 
 SHOWN_COMMANDS = 5
 _CHUNK = 1000  # tasks per write
+REDACTED = "<from the environment>"
 _s = encode_basestring_ascii  # a JSON string literal, as json.dumps writes it
 
 
-def task_json(task: TaskPlan) -> dict[str, Any]:
-    """A TaskPlan as plain JSON data."""
+def _env(environment: Mapping[str, str], secret: frozenset[str]) -> dict[str, str]:
+    return {k: REDACTED if k in secret else v for k, v in environment.items()}
+
+
+def task_json(task: TaskPlan, secret: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A TaskPlan as plain JSON data; ``secret`` environment values are redacted."""
     return {
         "id": task.id,
         "command": task.command,
         "inputs": [{"blob": i.blob, "path": i.path} for i in task.inputs],
-        "environment": dict(task.environment),
+        "environment": _env(task.environment, secret),
         "max_retries": task.max_retries,
         "timeout_s": task.timeout_s,
         "outputs": [
@@ -39,10 +44,12 @@ def task_json(task: TaskPlan) -> dict[str, Any]:
     }
 
 
-def task_text(task: TaskPlan) -> str:
-    """``json.dumps(task_json(task))``, written out by hand: it runs once per task."""
+def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
+    """``json.dumps(task_json(task, secret))``, written by hand: it runs once per task."""
     inputs = ", ".join([f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}' for i in task.inputs])
-    env = ", ".join([f"{_s(k)}: {_s(v)}" for k, v in task.environment.items()])
+    env = ", ".join(
+        [f"{_s(k)}: {_s(REDACTED if k in secret else v)}" for k, v in task.environment.items()]
+    )
     outputs = ", ".join(
         [
             f'{{"pattern": {_s(o.pattern)}, "destination": {_s(o.destination)}, '
@@ -59,7 +66,7 @@ def task_text(task: TaskPlan) -> str:
     )
 
 
-def _pool_json(pool: PoolPlan) -> dict[str, Any]:
+def _pool_json(pool: PoolPlan, secret: frozenset[str]) -> dict[str, Any]:
     st = pool.start_task
     return {
         "id": pool.id,
@@ -75,7 +82,7 @@ def _pool_json(pool: PoolPlan) -> dict[str, Any]:
         else {
             "command": st.command,
             "inputs": [{"blob": i.blob, "path": i.path} for i in st.inputs],
-            "environment": dict(st.environment),
+            "environment": _env(st.environment, secret),
             "elevated": st.elevated,
             "wait_for_success": st.wait_for_success,
             "max_retries": st.max_retries,
@@ -83,7 +90,7 @@ def _pool_json(pool: PoolPlan) -> dict[str, Any]:
     }
 
 
-def _head_json(plan: Plan) -> dict[str, Any]:
+def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
     job = plan.job
     return {
         "name": plan.name,
@@ -93,13 +100,13 @@ def _head_json(plan: Plan) -> dict[str, Any]:
             {"path": str(u.local_path), "blob": u.blob, "size": u.size, "md5": u.md5.hex()}
             for u in plan.uploads
         ],
-        "pool": _pool_json(plan.pool),
+        "pool": _pool_json(plan.pool, secret),
         "job": {
             "id": job.id,
             "pool_id": job.pool_id,
             "uses_dependencies": job.uses_dependencies,
             "timeout_s": job.timeout_s,
-            "final_task": task_json(job.final_task) if job.final_task else None,
+            "final_task": task_json(job.final_task, secret) if job.final_task else None,
         },
         "download_dir": str(plan.download_dir) if plan.download_dir else None,
         "print_stdout": plan.print_stdout,
@@ -108,14 +115,15 @@ def _head_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def write_json(plan: Plan, out: IO[str]) -> None:
-    """Write ``plan`` as one JSON object, streaming its ``tasks`` list."""
-    head = json.dumps(_head_json(plan))
+def write_json(plan: Plan, out: IO[str], secret: frozenset[str] = frozenset()) -> None:
+    """Write ``plan`` as one JSON object, streaming its ``tasks`` list; the environment
+    variables named in ``secret`` are shown redacted."""
+    head = json.dumps(_head_json(plan, secret))
     out.write(head[:-1] + ', "tasks": [')
     chunk: list[str] = []
     sep = "\n"
     for task in plan.tasks:
-        chunk.append(task_text(task))
+        chunk.append(task_text(task, secret))
         if len(chunk) == _CHUNK:
             out.write(sep + ",\n".join(chunk))
             sep = ",\n"
@@ -175,9 +183,10 @@ def _summary(plan: Plan) -> None:
 
 def plan_cmd(spec: str, overrides: Sequence[str], as_json: bool) -> int:
     """Validate ``spec`` and show its plan."""
-    plan = build_plan(load_spec(spec, overrides))
+    model = load_spec(spec, overrides)
+    plan = build_plan(model)
     if as_json:
-        write_json(plan, sys.stdout)
+        write_json(plan, sys.stdout, model.secret_env)
     else:
         _summary(plan)
     return 0

@@ -176,4 +176,5 @@ def build_spec(ctx: Context, spec_path: Path) -> Spec:
         tasks=build_tasks(ctx, inputs),
         download=(spec_path.parent / download) if download else None,
         cleanup=_cleanup(ctx),
+        secret_env=frozenset(ctx.secret_env),  # after everything that may use {env.X}
     )

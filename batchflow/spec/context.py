@@ -32,6 +32,7 @@ class Context:
     problems: list[Problem] = field(default_factory=list)
     bound: dict[str, str] = field(default_factory=dict)  # params.x / env.X -> text
     literal: set[str] = field(default_factory=set)  # params set by --set, taken as typed
+    secret_env: set[str] = field(default_factory=set)  # environment keys valued by {env.X}
 
     def add(self, path: Path_, message: str, *, key: bool = False) -> None:
         """Record a problem at ``path``."""
@@ -105,6 +106,8 @@ class Context:
                 if var not in self.environ:
                     self.add(path, f"environment variable {var} is not set (used as {{{name}}})")
                 values[name] = self.environ.get(var, "")
+                if len(path) >= 2 and path[-2] == "environment":
+                    self.secret_env.add(str(path[-1]))
             elif name in self.bound:
                 values[name] = self.bound[name]
         return values

@@ -106,6 +106,8 @@ class Spec:
     tasks: TasksSpec
     download: Path | None
     cleanup: CleanupPlan
+    # Environment variables whose values come from {env.NAME}: shown redacted by `plan`.
+    secret_env: frozenset[str] = frozenset()
 
     @property
     def base_dir(self) -> Path:
