@@ -27,8 +27,10 @@ from requests.adapters import HTTPAdapter
 
 from batchflow.azure.errors import translated
 from batchflow.engine.protocols import Access
+from batchflow.errors import ConfigError
 
 _CLOCK_SKEW = _dt.timedelta(minutes=5)
+_MAX_DELEGATION = _dt.timedelta(days=7)
 _POOL_SIZE = 32  # connections: the engine uploads and downloads from ~16 threads
 
 
@@ -38,6 +40,15 @@ def _transport() -> RequestsTransport:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return RequestsTransport(session=session, session_owner=True)
+
+
+def _check_delegation_lifetime(start: _dt.datetime, expiry: _dt.datetime) -> None:
+    """A user delegation key lives 7 days at most: a longer job needs an account key."""
+    if expiry - start > _MAX_DELEGATION:
+        raise ConfigError(
+            "the job's timeout needs a storage SAS valid for more than 7 days, the limit of "
+            "user-delegation SAS under Entra ID: set AZURE_STORAGE_KEY (or a connection "
+            "string) or shorten job.timeout")
 
 
 class AzureBlobStore:
@@ -137,6 +148,7 @@ class AzureBlobStore:
                     start=start,
                 )
             else:
+                _check_delegation_lifetime(start, expiry)
                 udk = self._service.get_user_delegation_key(start, expiry)
                 sas = generate_container_sas(
                     account,

@@ -107,3 +107,12 @@ def test_account_config_names_the_missing_variable() -> None:
                          "AZURE_BATCH_ACCESS_KEY": "k2V5", "AZURE_STORAGE_ACCOUNT": "st"})
     assert acct.batch_account == "acct" and acct.batch_endpoint.startswith("https://")
     assert "k2V5" not in repr(acct)
+
+
+def test_user_delegation_sas_is_bounded_to_seven_days() -> None:
+    from batchflow.azure.blob import _check_delegation_lifetime
+
+    start = _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)
+    _check_delegation_lifetime(start, start + _dt.timedelta(days=6))
+    with pytest.raises(ConfigError, match="AZURE_STORAGE_KEY"):
+        _check_delegation_lifetime(start, start + _dt.timedelta(days=8))

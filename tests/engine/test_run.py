@@ -105,13 +105,18 @@ def test_oversized_chunks_are_halved(tmp_path: Path, batch: AzureBatchService) -
     assert len(batch.list_task_ids(plan.job.id)) == 150
 
 
+@pytest.mark.parametrize("faults", [
+    {"error_rate": 0.1, "status": 503},
+    {"error_rate": 0.05, "status": 500, "drop_rate": 0.05},  # dropped connections, POSTs too
+])
 def test_faults_and_a_lost_node_lose_nothing(tmp_path: Path, emulator: Any,
-                                             batch: AzureBatchService) -> None:
+                                             batch: AzureBatchService,
+                                             faults: dict[str, Any]) -> None:
     n = 12
     tasks = [shell_task(f"s{i}", f"sleep 0.3; echo {i} > r{i}.txt", outputs=[f"r{i}.txt"])
              for i in range(n)]
     plan = make_plan(tmp_path, tasks, nodes=2, slots=2)
-    emulator.control.set_faults(error_rate=0.1, status=503)
+    emulator.control.set_faults(**faults)
     stop = threading.Event()
     lost: list[str] = []
 
