@@ -112,8 +112,11 @@ def run(tasks: int) -> dict[str, object]:
             client.get_job_task_counts("mem")
             counts_ms = (time.perf_counter() - t0) * 1000
             # One page only: list_tasks iterates every page unless stopped.
-            page = list(itertools.islice(client.list_tasks(
-                "mem", filter="state eq 'completed'", max_results=1000), 1000))
+            page = list(
+                itertools.islice(
+                    client.list_tasks("mem", filter="state eq 'completed'", max_results=1000), 1000
+                )
+            )
             final = rss_mb(proc.pid)
             peak = max(peak, final)
             return {

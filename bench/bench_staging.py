@@ -55,10 +55,22 @@ def start_azurite(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     if not exe:
         raise SystemExit("Azurite not found: run `npm install` in the repository")
     port = _free_port()
-    proc = subprocess.Popen([exe, "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                             "--disableTelemetry", "--skipApiVersionCheck", "--silent",
-                             "--location", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--silent",
+            "--location",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -66,8 +78,10 @@ def start_azurite(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
             break
         except OSError:
             time.sleep(0.05)
-    conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-            f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    conn = (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
     return proc, conn
 
 
@@ -78,20 +92,28 @@ def make_files(root: Path, n: int) -> list[Upload]:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = f"small input {i}\n".encode() * 20
         path.write_bytes(data)
-        uploads.append(Upload(path, f"inputs/{path.name}", len(data),
-                              hashlib.md5(data).digest()))
+        uploads.append(Upload(path, f"inputs/{path.name}", len(data), hashlib.md5(data).digest()))
     return uploads
 
 
 def plan_for(root: Path, name: str, uploads: list[Upload]) -> Plan:
     image = ImageRef("p", "o", "s", "latest", "a")
-    pool = PoolPlan(id="p", vm_size="v", image=image, dedicated=0, spot=0, slots_per_node=1,
-                    start_task=None)
-    return Plan(name=name, spec_path=root / "s.yaml", input_container=f"{name}-input",
-                output_container=f"{name}-output", uploads=uploads, pool=pool,
-                job=JobPlan(id="j", pool_id="p", uses_dependencies=False, timeout_s=3600),
-                tasks=[], download_dir=None, print_stdout=False,
-                cleanup=CleanupPlan(job=False, pool=False, inputs=False))
+    pool = PoolPlan(
+        id="p", vm_size="v", image=image, dedicated=0, spot=0, slots_per_node=1, start_task=None
+    )
+    return Plan(
+        name=name,
+        spec_path=root / "s.yaml",
+        input_container=f"{name}-input",
+        output_container=f"{name}-output",
+        uploads=uploads,
+        pool=pool,
+        job=JobPlan(id="j", pool_id="p", uses_dependencies=False, timeout_s=3600),
+        tasks=[],
+        download_dir=None,
+        print_stdout=False,
+        cleanup=CleanupPlan(job=False, pool=False, inputs=False),
+    )
 
 
 def timed_stage(plan: Plan, store: BlobStore) -> tuple[float, int, int]:
@@ -130,19 +152,33 @@ def main() -> None:
         local = LocalBlobStore(root / "blobs")
         lfirst_s, _, _ = timed_stage(plan_for(root, "loc", uploads), local)
         lsecond_s, lsecond_n, lsecond_b = timed_stage(plan_for(root, "loc", uploads), local)
-    print(json.dumps({
-        "benchmark": "staging", "files": args.files,
-        "azurite": {
-            "sequential_loop_s": round(loop_s, 3), "first_stage_s": round(first_s, 3),
-            "first_uploaded": first_n, "first_bytes": first_b,
-            "speedup_vs_loop": round(loop_s / first_s, 2), "target_speedup": 1.5,
-            "second_stage_s": round(second_s, 3), "second_uploaded": second_n,
-            "second_bytes": second_b,
-        },
-        "local": {"first_stage_s": round(lfirst_s, 3), "second_stage_s": round(lsecond_s, 3),
-                  "second_uploaded": lsecond_n, "second_bytes": lsecond_b},
-        "second_run_under_1s": second_s < 1 and lsecond_s < 1,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "staging",
+                "files": args.files,
+                "azurite": {
+                    "sequential_loop_s": round(loop_s, 3),
+                    "first_stage_s": round(first_s, 3),
+                    "first_uploaded": first_n,
+                    "first_bytes": first_b,
+                    "speedup_vs_loop": round(loop_s / first_s, 2),
+                    "target_speedup": 1.5,
+                    "second_stage_s": round(second_s, 3),
+                    "second_uploaded": second_n,
+                    "second_bytes": second_b,
+                },
+                "local": {
+                    "first_stage_s": round(lfirst_s, 3),
+                    "second_stage_s": round(lsecond_s, 3),
+                    "second_uploaded": lsecond_n,
+                    "second_bytes": lsecond_b,
+                },
+                "second_run_under_1s": second_s < 1 and lsecond_s < 1,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -43,16 +43,34 @@ class _Enough(Exception):
 
 
 def _plan(root: Path, n: int) -> Plan:
-    image = ImageRef("canonical", "0001-com-ubuntu-server-jammy", "22_04-lts", "latest",
-                     "batch.node.ubuntu 22.04")
-    pool = PoolPlan(id=f"w{n}-pool", vm_size="standard_a1_v2", image=image, dedicated=0,
-                    spot=0, slots_per_node=1, start_task=None)
+    image = ImageRef(
+        "canonical",
+        "0001-com-ubuntu-server-jammy",
+        "22_04-lts",
+        "latest",
+        "batch.node.ubuntu 22.04",
+    )
+    pool = PoolPlan(
+        id=f"w{n}-pool",
+        vm_size="standard_a1_v2",
+        image=image,
+        dedicated=0,
+        spot=0,
+        slots_per_node=1,
+        start_task=None,
+    )
     return Plan(
-        name=f"w{n}", spec_path=root / "w.yaml", input_container="i", output_container="o",
-        uploads=[], pool=pool,
+        name=f"w{n}",
+        spec_path=root / "w.yaml",
+        input_container="i",
+        output_container="o",
+        uploads=[],
+        pool=pool,
         job=JobPlan(id=f"w{n}-job", pool_id=pool.id, uses_dependencies=False, timeout_s=None),
-        tasks=[TaskPlan(id=f"t{i}", command="true") for i in range(n)], download_dir=None,
-        print_stdout=False, cleanup=CleanupPlan(job=False, pool=False, inputs=False),
+        tasks=[TaskPlan(id=f"t{i}", command="true") for i in range(n)],
+        download_dir=None,
+        print_stdout=False,
+        cleanup=CleanupPlan(job=False, pool=False, inputs=False),
     )
 
 
@@ -84,22 +102,35 @@ def measure(server: EmulatorServer, n: int, polls: int) -> dict[str, object]:
     during = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     during = {k: v for k, v in during.items() if v}
     total = sum(during.values())
-    return {"tasks": n, "polls": seen, "calls_during_watch": during,
-            "calls_per_poll": round(total / seen, 3),
-            "seconds_per_poll": round(watch_s / seen, 4), "add_tasks_s": round(add_s, 3)}
+    return {
+        "tasks": n,
+        "polls": seen,
+        "calls_during_watch": during,
+        "calls_per_poll": round(total / seen, 3),
+        "seconds_per_poll": round(watch_s / seen, 4),
+        "add_tasks_s": round(add_s, 3),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--polls", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, \
-            EmulatorServer(data_dir=Path(tmp), nodes_max=1) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmulatorServer(data_dir=Path(tmp), nodes_max=1) as server,
+    ):
         results = [measure(server, n, args.polls) for n in (100, 10_000)]
-    print(json.dumps({
-        "benchmark": "watch", "results": results,
-        "same_calls_per_poll": results[0]["calls_per_poll"] == results[1]["calls_per_poll"],
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "watch",
+                "results": results,
+                "same_calls_per_poll": results[0]["calls_per_poll"] == results[1]["calls_per_poll"],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

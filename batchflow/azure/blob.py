@@ -48,7 +48,8 @@ def _check_delegation_lifetime(start: _dt.datetime, expiry: _dt.datetime) -> Non
         raise ConfigError(
             "the job's timeout needs a storage SAS valid for more than 7 days, the limit of "
             "user-delegation SAS under Entra ID: set AZURE_STORAGE_KEY (or a connection "
-            "string) or shorten job.timeout")
+            "string) or shorten job.timeout"
+        )
 
 
 class AzureBlobStore:

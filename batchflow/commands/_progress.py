@@ -21,7 +21,10 @@ class _RichView:
             BarColumn(bar_width=20),
             MofNCompleteColumn(table_column=Column(min_width=9, no_wrap=True)),
             TextColumn("{task.description}", table_column=Column(ratio=1, no_wrap=True)),
-            console=Console(stderr=True), transient=False, expand=True,
+            console=Console(stderr=True),
+            transient=False,
+            expand=True,
+            refresh_per_second=4,  # the emulator shares this process (and its GIL)
         )
         self.bars: dict[str, Any] = {}
 
@@ -32,14 +35,15 @@ class _RichView:
             self.bars[event.stage] = bar
         text = event.message
         if isinstance(event, WatchProgress):
-            text = (f"[green]{event.succeeded} ok[/] [red]{event.failed} failed[/] "
-                    f"{event.running} running {event.active} queued")
+            text = (
+                f"[green]{event.succeeded} ok[/] [red]{event.failed} failed[/] "
+                f"{event.running} running {event.active} queued"
+            )
         if event.message == "done":
             total = self.progress.tasks[bar].total or 1
             self.progress.update(bar, completed=total, total=total)
             return
-        self.progress.update(bar, description=text, completed=event.done,
-                             total=event.total or None)
+        self.progress.update(bar, description=text, completed=event.done, total=event.total or None)
 
 
 @contextmanager

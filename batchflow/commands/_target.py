@@ -56,8 +56,10 @@ def _local_blobs(spec_path: Path, storage: str | None, env: Mapping[str, str]) -
     conn = _azurite_conn(env)
     if storage == "azurite" or (storage is None and conn):
         if not conn:
-            raise ConfigError("--storage azurite needs AZURE_STORAGE_CONNECTION_STRING set to "
-                              "Azurite's connection string (BlobEndpoint=http://127.0.0.1:...)")
+            raise ConfigError(
+                "--storage azurite needs AZURE_STORAGE_CONNECTION_STRING set to "
+                "Azurite's connection string (BlobEndpoint=http://127.0.0.1:...)"
+            )
         from batchflow.azure.connect import blob_store_from_connection_string
 
         return blob_store_from_connection_string(conn)
@@ -67,8 +69,9 @@ def _local_blobs(spec_path: Path, storage: str | None, env: Mapping[str, str]) -
 
 
 @contextlib.contextmanager
-def _local(spec_path: Path, storage: str | None, why: str,
-           env: Mapping[str, str]) -> Iterator[Target]:
+def _local(
+    spec_path: Path, storage: str | None, why: str, env: Mapping[str, str]
+) -> Iterator[Target]:
     from batchflow.azure.connect import batch_service
     from batchflow.local.target import start_emulator, state_dir
 
@@ -76,8 +79,10 @@ def _local(spec_path: Path, storage: str | None, why: str,
     state = state_dir(spec_path)
     server = start_emulator(spec_path)
     batch = batch_service(server.url, server.account, server.key, fast=True)
-    banner = (f"Running on the local target ({why}): Batch emulator on {server.url}, "
-              f"state in {state}, blobs in {blobs.describe()}.")
+    banner = (
+        f"Running on the local target ({why}): Batch emulator on {server.url}, "
+        f"state in {state}, blobs in {blobs.describe()}."
+    )
     try:
         yield Target("local", batch, blobs, LOCAL_POLL, banner, state, server)
     finally:
@@ -91,8 +96,10 @@ def _azure(storage: str | None, why: str, env: Mapping[str, str]) -> Iterator[Ta
     from batchflow.azure.connect import azure_services
 
     if storage == "azurite":
-        raise UsageError("--storage azurite works with --target local only: Azure Batch "
-                         "nodes cannot reach an Azurite on this machine")
+        raise UsageError(
+            "--storage azurite works with --target local only: Azure Batch "
+            "nodes cannot reach an Azurite on this machine"
+        )
     acct = read_account(env)
     batch, blobs = azure_services(acct)
     banner = f"Running on Azure Batch {acct.batch_endpoint} ({why}), storage {blobs.describe()}."
@@ -102,8 +109,9 @@ def _azure(storage: str | None, why: str, env: Mapping[str, str]) -> Iterator[Ta
         batch.close()
 
 
-def open_target(spec_path: Path, target: str | None, storage: str | None,
-                env: Mapping[str, str] | None = None) -> contextlib.AbstractContextManager[Target]:
+def open_target(
+    spec_path: Path, target: str | None, storage: str | None, env: Mapping[str, str] | None = None
+) -> contextlib.AbstractContextManager[Target]:
     """The target for ``spec_path`` (a context manager: the local emulator stops on exit)."""
     env = os.environ if env is None else env
     kind, why = choose(target, env)

@@ -14,19 +14,28 @@ from batchflow.plan_model import Plan
 def _confirm(plan: Plan, where: str) -> bool:
     import click
 
-    what = (f"job {plan.job.id}, pool {plan.pool.id}, containers {plan.input_container} "
-            f"and {plan.output_container}")
+    what = (
+        f"job {plan.job.id}, pool {plan.pool.id}, containers {plan.input_container} "
+        f"and {plan.output_container}"
+    )
     return bool(click.confirm(f"Delete {what} on {where}?", default=False, err=True))
 
 
-def down_cmd(spec: str, overrides: Sequence[str], yes: bool, target: str | None = None,
-             storage: str | None = None) -> int:
+def down_cmd(
+    spec: str,
+    overrides: Sequence[str],
+    yes: bool,
+    target: str | None = None,
+    storage: str | None = None,
+) -> int:
     """Delete the spec's job, pool and containers; on the local target, its local state."""
     from batchflow.commands._target import open_target
 
     if not yes and not sys.stdin.isatty():
-        raise UsageError("refusing to ask for confirmation: stdin is not a terminal; pass "
-                         "--yes to delete without asking")
+        raise UsageError(
+            "refusing to ask for confirmation: stdin is not a terminal; pass "
+            "--yes to delete without asking"
+        )
     plan = load_plan(spec, overrides)
     with open_target(plan.spec_path, target, storage) as tgt:
         if not yes and not _confirm(plan, tgt.kind):
@@ -37,12 +46,17 @@ def down_cmd(spec: str, overrides: Sequence[str], yes: bool, target: str | None 
         for container in (plan.input_container, plan.output_container):
             tgt.blobs.delete_container(container)
         state = tgt.state_dir
-    say(f"Deleted job {plan.job.id}, pool {plan.pool.id}, containers "
-        f"{plan.input_container} and {plan.output_container}.")
+    say(
+        f"Deleted job {plan.job.id}, pool {plan.pool.id}, containers "
+        f"{plan.input_container} and {plan.output_container}."
+    )
     blobs = state / "blobs" if state else None
     # Specs in one directory share .batchflow/: remove it only when no other spec uses it.
-    if state is not None and state.is_dir() and not (blobs and blobs.is_dir()
-                                                     and any(blobs.iterdir())):
+    if (
+        state is not None
+        and state.is_dir()
+        and not (blobs and blobs.is_dir() and any(blobs.iterdir()))
+    ):
         shutil.rmtree(state, ignore_errors=True)
         say(f"Removed local state {state}.")
     return 0

@@ -10,8 +10,14 @@ from batchflow.engine.redact import redact
 from batchflow.errors import NotFound
 
 
-def logs_cmd(spec: str, task_id: str, stderr: bool, overrides: Sequence[str] = (),
-             target: str | None = None, storage: str | None = None) -> int:
+def logs_cmd(
+    spec: str,
+    task_id: str,
+    stderr: bool,
+    overrides: Sequence[str] = (),
+    target: str | None = None,
+    storage: str | None = None,
+) -> int:
     """Print the task's stdout.txt (stderr.txt with ``--stderr``)."""
     from batchflow.commands._target import open_target
 
@@ -21,8 +27,11 @@ def logs_cmd(spec: str, task_id: str, stderr: bool, overrides: Sequence[str] = (
         try:
             data = tgt.batch.read_task_file(plan.job.id, task_id, name)
         except NotFound as exc:
-            raise NotFound(f"no {name} for task {task_id} in job {plan.job.id} (has it run?)",
-                           code=exc.code, request_id=exc.request_id) from None
+            raise NotFound(
+                f"no {name} for task {task_id} in job {plan.job.id} (has it run?)",
+                code=exc.code,
+                request_id=exc.request_id,
+            ) from None
     sys.stdout.write(redact(data.decode("utf-8", "replace")))
     sys.stdout.flush()
     return 0

@@ -29,17 +29,27 @@ def describe_failures(tasks: Sequence[FailedTask]) -> str:
 
 def _interrupted(kind: str, spec: str) -> None:
     if kind == "local":
-        say("Stopped watching. The local emulator stops with this process: tasks that were "
+        say(
+            "Stopped watching. The local emulator stops with this process: tasks that were "
             f"running will be requeued and run again when you run `batchflow run {spec}` "
-            f"again. To remove everything instead: `batchflow down {spec}`.")
+            f"again. To remove everything instead: `batchflow down {spec}`."
+        )
     else:
-        say("Stopped watching; the job keeps running on Azure Batch. Resume watching with "
+        say(
+            "Stopped watching; the job keeps running on Azure Batch. Resume watching with "
             f"`batchflow run {spec}`, check with `batchflow status {spec}`, or delete it all "
-            f"with `batchflow down {spec}`.")
+            f"with `batchflow down {spec}`."
+        )
 
 
-def run_cmd(spec: str, overrides: Sequence[str], target: str | None, storage: str | None,
-            as_json: bool, keep: bool) -> int:
+def run_cmd(
+    spec: str,
+    overrides: Sequence[str],
+    target: str | None,
+    storage: str | None,
+    as_json: bool,
+    keep: bool,
+) -> int:
     """Run the spec to the end; 0 when every task succeeded, WorkflowFailed (1) otherwise."""
     from batchflow.commands._progress import progress_sink
     from batchflow.commands._target import open_target
@@ -50,8 +60,9 @@ def run_cmd(spec: str, overrides: Sequence[str], target: str | None, storage: st
         say(tgt.banner)
         try:
             with progress_sink(not as_json) as sink:
-                result = run_plan(plan, tgt.batch, tgt.blobs, sink,
-                                  RunOptions(poll=tgt.poll, keep=keep))
+                result = run_plan(
+                    plan, tgt.batch, tgt.blobs, sink, RunOptions(poll=tgt.poll, keep=keep)
+                )
         except KeyboardInterrupt:
             _interrupted(tgt.kind, spec)
             raise
@@ -61,8 +72,10 @@ def run_cmd(spec: str, overrides: Sequence[str], target: str | None, storage: st
         _stdout_blocks(result)
     failed = result.collected.failed if result.collected else ()
     if result.collected and result.collected.refused:
-        say("refused to download outputs that would land outside the download directory: "
-            + ", ".join(repr(n) for n in result.collected.refused))
+        say(
+            "refused to download outputs that would land outside the download directory: "
+            + ", ".join(repr(n) for n in result.collected.refused)
+        )
     if failed:
         if not as_json:
             out(describe_failures(failed))

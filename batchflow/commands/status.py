@@ -19,20 +19,35 @@ def gather(plan: Plan, batch: BatchService) -> dict[str, Any]:
     report: dict[str, Any] = {"pool": None, "job": None, "tasks": None, "failed_tasks": []}
     if pool is not None:
         nodes = Counter(n.state for n in batch.list_nodes(pool.id))
-        report["pool"] = {"id": pool.id, "state": pool.state,
-                          "allocation_state": pool.allocation_state, "vm_size": pool.vm_size,
-                          "nodes": dict(sorted(nodes.items()))}
+        report["pool"] = {
+            "id": pool.id,
+            "state": pool.state,
+            "allocation_state": pool.allocation_state,
+            "vm_size": pool.vm_size,
+            "nodes": dict(sorted(nodes.items())),
+        }
     job = batch.get_job(plan.job.id)
     if job is not None:
         report["job"] = {"id": job.id, "state": job.state, "pool": job.pool_id}
         c = batch.task_counts(job.id)
-        report["tasks"] = {"total_in_spec": len(plan.tasks), "active": c.active,
-                           "running": c.running, "completed": c.completed,
-                           "succeeded": c.succeeded, "failed": c.failed}
+        report["tasks"] = {
+            "total_in_spec": len(plan.tasks),
+            "active": c.active,
+            "running": c.running,
+            "completed": c.completed,
+            "succeeded": c.succeeded,
+            "failed": c.failed,
+        }
         report["failed_tasks"] = [
-            {"id": f.task_id, "exit_code": f.exit_code, "category": f.category,
-             "message": f.message, "stderr_tail": f.stderr_tail}
-            for f in failed_tasks(plan, batch)]
+            {
+                "id": f.task_id,
+                "exit_code": f.exit_code,
+                "category": f.category,
+                "message": f.message,
+                "stderr_tail": f.stderr_tail,
+            }
+            for f in failed_tasks(plan, batch)
+        ]
     return report
 
 
@@ -48,9 +63,11 @@ def _text(plan: Plan, r: dict[str, Any]) -> str:
         lines.append(f"job {plan.job.id}: not created")
     else:
         lines.append(f"job {job['id']}: {job['state']}")
-        lines.append(f"tasks: {tasks['succeeded']} succeeded, {tasks['failed']} failed, "
-                     f"{tasks['running']} running, {tasks['active']} waiting "
-                     f"(spec has {tasks['total_in_spec']})")
+        lines.append(
+            f"tasks: {tasks['succeeded']} succeeded, {tasks['failed']} failed, "
+            f"{tasks['running']} running, {tasks['active']} waiting "
+            f"(spec has {tasks['total_in_spec']})"
+        )
     for f in r["failed_tasks"]:
         code = "no exit code" if f["exit_code"] is None else f"exit code {f['exit_code']}"
         lines.append(f"FAILED {f['id']}: {code}, {f['category']}: {f['message']}")
@@ -58,8 +75,13 @@ def _text(plan: Plan, r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def status_cmd(spec: str, overrides: Sequence[str], as_json: bool,
-               target: str | None = None, storage: str | None = None) -> int:
+def status_cmd(
+    spec: str,
+    overrides: Sequence[str],
+    as_json: bool,
+    target: str | None = None,
+    storage: str | None = None,
+) -> int:
     """Print the status of what the spec created."""
     from batchflow.commands._target import open_target
 

@@ -28,8 +28,11 @@ class Result:
 
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment of a CLI run: no Azure account, the repo importable."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AZURE_BATCH_", "AZURE_STORAGE_", "BATCHFLOW_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AZURE_BATCH_", "AZURE_STORAGE_", "BATCHFLOW_"))
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["COLUMNS"] = "120"
     env.update(extra)
@@ -39,8 +42,13 @@ def cli_env(**extra: str) -> dict[str, str]:
 def batchflow(*args: str, cwd: Path, timeout: float = 120, **env: str) -> Result:
     """``python -m batchflow ARGS`` in ``cwd``; stdin is not a terminal."""
     proc = subprocess.run(
-        [sys.executable, "-m", "batchflow", *args], cwd=cwd, env=cli_env(**env),
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "batchflow", *args],
+        cwd=cwd,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -49,8 +57,7 @@ def batchflow(*args: str, cwd: Path, timeout: float = 120, **env: str) -> Result
 def examples(tmp_path: Path) -> Path:
     """A copy of examples/ where .batchflow/ and out/ can land."""
     dest = tmp_path / "examples"
-    shutil.copytree(REPO / "examples", dest,
-                    ignore=shutil.ignore_patterns(".batchflow", "out"))
+    shutil.copytree(REPO / "examples", dest, ignore=shutil.ignore_patterns(".batchflow", "out"))
     return dest
 
 

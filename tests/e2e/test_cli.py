@@ -14,9 +14,14 @@ from tests.e2e.test_runs import _marks, _sleepers
 
 def test_ctrl_c_stops_and_says_how_to_resume(tmp_path: Path) -> None:
     _sleepers(tmp_path, 8, seconds=5)
-    proc = subprocess.Popen([sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
-                            cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not _marks(tmp_path, "start") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -37,11 +42,14 @@ def test_json_summary_only_on_stdout(tmp_path: Path) -> None:
 
 
 def test_run_commands_import_nothing_heavy_until_called() -> None:
-    code = ("import sys, batchflow.cli; "
-            "bad = [m for m in sys.modules if m.startswith(('azure', 'rich'))]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True,
-                          text=True)
+    code = (
+        "import sys, batchflow.cli; "
+        "bad = [m for m in sys.modules if m.startswith(('azure', 'rich'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout
 
 

@@ -40,15 +40,28 @@ def test_quickstart(examples: Path, storage: str, request: pytest.FixtureRequest
 def _probe(path: Path) -> tuple[bool, float]:
     """(has an audio stream, duration in seconds) as ffprobe sees them."""
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type",
-         "-of", "json", str(path)], capture_output=True, text=True, check=True)
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_type",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     info = json.loads(probe.stdout)
     audio = any(s["codec_type"] == "audio" for s in info["streams"])
     return audio, float(info["format"]["duration"])
 
 
-@pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"),
-                    reason="needs ffmpeg and ffprobe")
+@pytest.mark.skipif(
+    not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="needs ffmpeg and ffprobe"
+)
 @pytest.mark.parametrize("storage", STORAGES)
 def test_ffmpeg(examples: Path, storage: str, request: pytest.FixtureRequest) -> None:
     res = batchflow("run", "ffmpeg.yaml", "--json", cwd=examples, **_env(storage, request))
@@ -63,14 +76,17 @@ def test_ffmpeg(examples: Path, storage: str, request: pytest.FixtureRequest) ->
         assert abs(seconds - _probe(mp4)[1]) <= 0.5
 
 
-def test_quickstart_on_the_azure_target_path(examples: Path, emulator: object,
-                                             azurite: str) -> None:
+def test_quickstart_on_the_azure_target_path(
+    examples: Path, emulator: object, azurite: str
+) -> None:
     """``--target azure`` end to end, the account read from the environment like the az CLI,
     with an emulator standing in for the Batch account and Azurite for Storage."""
-    env = {"AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
-           "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
-           "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
-           "AZURE_STORAGE_CONNECTION_STRING": azurite}
+    env = {
+        "AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
+        "AZURE_STORAGE_CONNECTION_STRING": azurite,
+    }
     res = batchflow("run", "quickstart.yaml", cwd=examples, **env)
     assert res.code == 0, res.stderr
     assert res.stderr.splitlines()[0].startswith("Running on Azure Batch")

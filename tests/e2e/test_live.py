@@ -18,16 +18,24 @@ from tests.e2e.conftest import REPO
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(not os.environ.get("AZURE_BATCH_ENDPOINT"),
-                       reason="no Azure Batch account in the environment"),
+    pytest.mark.skipif(
+        not os.environ.get("AZURE_BATCH_ENDPOINT"),
+        reason="no Azure Batch account in the environment",
+    ),
 ]
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "batchflow", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=3600,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "batchflow", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.timeout(3600)

@@ -30,7 +30,10 @@ def _sleepers(root: Path, n: int, seconds: float = 1.0) -> Path:
     for i in range(n):
         (root / "data").mkdir(parents=True, exist_ok=True)
         (root / "data" / f"f{i:02d}.txt").write_text(f"payload {i}\n")
-    return write_spec(root, "sleepers", f"""
+    return write_spec(
+        root,
+        "sleepers",
+        f"""
 version: 1
 name: sleepers
 params:
@@ -46,7 +49,8 @@ tasks:
   outputs: ["r-{{input.stem}}.out"]
 download: out/
 cleanup: {{job: keep, pool: keep, inputs: keep}}
-""")
+""",
+    )
 
 
 def _marks(root: Path, kind: str) -> list[str]:
@@ -58,9 +62,14 @@ def _marks(root: Path, kind: str) -> list[str]:
 def test_resume_after_kill_9(tmp_path: Path) -> None:
     n, slots = 16, 4
     _sleepers(tmp_path, n)
-    proc = subprocess.Popen([sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
-                            cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while len(_marks(tmp_path, "done")) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -80,17 +89,23 @@ def test_resume_after_kill_9(tmp_path: Path) -> None:
     # Completed tasks are not run again; only those caught in flight by the kill may be.
     assert len(set(rerun) & done_before) <= slots, (rerun, done_before)
     assert set(_marks(tmp_path, "done")) == {f"f{i:02d}" for i in range(n)}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
-        sorted(f"r-f{i:02d}.out" for i in range(n))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"r-f{i:02d}.out" for i in range(n)
+    )
 
 
 def test_faults_and_lost_node_through_the_cli(tmp_path: Path) -> None:
     n = 12
     _sleepers(tmp_path, n, seconds=0.5)
     env = cli_env(BATCHFLOW_EMULATOR_FAULTS='{"errorRate": 0.1, "status": 503}')
-    proc = subprocess.Popen([sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
-                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     banner = proc.stderr.readline()
     url = re.search(r"http://127\.0\.0\.1:\d+", banner)
@@ -110,7 +125,10 @@ def test_faults_and_lost_node_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_failing_task_exits_1_with_a_report(tmp_path: Path) -> None:
-    write_spec(tmp_path, "fails", f"""
+    write_spec(
+        tmp_path,
+        "fails",
+        f"""
 version: 1
 name: fails
 {POOL}
@@ -120,7 +138,8 @@ tasks:
       command: /bin/sh -c "echo ok"
     - id: broken
       command: /bin/sh -c "echo preparing >&2; echo disk on fire >&2; exit 42"
-""")
+""",
+    )
     res = batchflow("run", "fails.yaml", cwd=tmp_path)
     assert res.code == 1, res.stderr
     assert "broken" in res.stdout and "exit code 42" in res.stdout
@@ -130,7 +149,10 @@ tasks:
 
 
 def test_failing_start_task_ends_the_run_quickly(tmp_path: Path) -> None:
-    write_spec(tmp_path, "nostart", """
+    write_spec(
+        tmp_path,
+        "nostart",
+        """
 version: 1
 name: nostart
 pool:
@@ -144,7 +166,8 @@ tasks:
   list:
     - id: never
       command: /bin/true
-""")
+""",
+    )
     t0 = time.monotonic()
     res = batchflow("run", "nostart.yaml", cwd=tmp_path)
     assert time.monotonic() - t0 < 20
@@ -158,7 +181,10 @@ def test_hostile_input_names_stay_inert(tmp_path: Path) -> None:
     names = ["a b;rm -rf ~.txt", "$(touch pwned).txt", "`touch pwned2`.txt"]
     for name in names:
         (tmp_path / "in" / name).write_text(f"contents of {name}\n")
-    write_spec(tmp_path, "hostile", f"""
+    write_spec(
+        tmp_path,
+        "hostile",
+        f"""
 version: 1
 name: hostile
 {POOL}
@@ -170,7 +196,8 @@ tasks:
   outputs: ["copy-{{input.name}}"]
   print_stdout: true
 download: out/
-""")
+""",
+    )
     res = batchflow("run", "hostile.yaml", cwd=tmp_path)
     assert res.code == 0, res.stderr + res.stdout
     for name in names:

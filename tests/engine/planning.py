@@ -19,8 +19,9 @@ from batchflow.plan_model import (
     Upload,
 )
 
-UBUNTU = ImageRef("canonical", "0001-com-ubuntu-server-jammy", "22_04-lts", "latest",
-                  "batch.node.ubuntu 22.04")
+UBUNTU = ImageRef(
+    "canonical", "0001-com-ubuntu-server-jammy", "22_04-lts", "latest", "batch.node.ubuntu 22.04"
+)
 
 
 def upload_of(path: Path, blob: str) -> Upload:
@@ -42,21 +43,44 @@ def make_plan(
     cleanup: CleanupPlan | None = None,
     download: bool = True,
 ) -> Plan:
-    pool = PoolPlan(id=f"{name}-pool", vm_size="standard_a1_v2", image=UBUNTU, dedicated=nodes,
-                    spot=0, slots_per_node=slots, start_task=start_task)
+    pool = PoolPlan(
+        id=f"{name}-pool",
+        vm_size="standard_a1_v2",
+        image=UBUNTU,
+        dedicated=nodes,
+        spot=0,
+        slots_per_node=slots,
+        start_task=start_task,
+    )
     return Plan(
-        name=name, spec_path=root / f"{name}.yaml", input_container=f"{name}-input",
-        output_container=f"{name}-output", uploads=list(uploads), pool=pool,
-        job=JobPlan(id=f"{name}-job", pool_id=pool.id, uses_dependencies=False,
-                    timeout_s=timeout_s),
-        tasks=list(tasks), download_dir=(root / "out") if download else None,
+        name=name,
+        spec_path=root / f"{name}.yaml",
+        input_container=f"{name}-input",
+        output_container=f"{name}-output",
+        uploads=list(uploads),
+        pool=pool,
+        job=JobPlan(
+            id=f"{name}-job", pool_id=pool.id, uses_dependencies=False, timeout_s=timeout_s
+        ),
+        tasks=list(tasks),
+        download_dir=(root / "out") if download else None,
         print_stdout=print_stdout,
         cleanup=cleanup or CleanupPlan(job=False, pool=False, inputs=False),
     )
 
 
-def shell_task(task_id: str, script: str, *, inputs: Sequence[InputFile] = (),
-               outputs: Sequence[str] = (), retries: int = 0) -> TaskPlan:
-    return TaskPlan(id=task_id, command=f"/bin/sh -c '{script}'", inputs=tuple(inputs),
-                    outputs=tuple(OutputPlan(p, "", "tasksuccess") for p in outputs),
-                    max_retries=retries)
+def shell_task(
+    task_id: str,
+    script: str,
+    *,
+    inputs: Sequence[InputFile] = (),
+    outputs: Sequence[str] = (),
+    retries: int = 0,
+) -> TaskPlan:
+    return TaskPlan(
+        id=task_id,
+        command=f"/bin/sh -c '{script}'",
+        inputs=tuple(inputs),
+        outputs=tuple(OutputPlan(p, "", "tasksuccess") for p in outputs),
+        max_retries=retries,
+    )

@@ -55,8 +55,9 @@ def test_wrong_key_is_a_backend_error_without_the_key(emulator: Any) -> None:
 def test_unreachable_service_is_transient(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
-    service = batch_service(f"http://127.0.0.1:{free_port()}", "acct",
-                            "a2V5a2V5a2V5a2V5", fast=True)
+    service = batch_service(
+        f"http://127.0.0.1:{free_port()}", "acct", "a2V5a2V5a2V5a2V5", fast=True
+    )
     with pytest.raises(TransientError):
         service.get_job("j")
 

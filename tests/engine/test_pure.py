@@ -24,16 +24,25 @@ def test_blob_url_quotes_hostile_names_and_keeps_the_sas() -> None:
     url = blob_url(SAS, "$(touch pwned).txt")
     assert url.startswith("https://acct.blob.core.windows.net/in/%24%28touch%20pwned%29.txt?")
     assert url.endswith("&sig=abc%2Bdef%3D")
-    assert blob_url("file:///tmp/x/in", "a b;rm -rf ~.txt") == \
-        "file:///tmp/x/in/a%20b%3Brm%20-rf%20~.txt"
+    assert (
+        blob_url("file:///tmp/x/in", "a b;rm -rf ~.txt")
+        == "file:///tmp/x/in/a%20b%3Brm%20-rf%20~.txt"
+    )
 
 
 def test_task_body_is_rest_shaped() -> None:
-    task = TaskPlan(id="t1", command="cat 'a b.txt'",
-                    inputs=(InputFile("a b.txt", "a b.txt"),), environment={"K": "v"},
-                    max_retries=2, timeout_s=600,
-                    outputs=(OutputPlan("x.mp3", "", "tasksuccess"),
-                             OutputPlan("logs/*.txt", "run1", "taskcompletion")))
+    task = TaskPlan(
+        id="t1",
+        command="cat 'a b.txt'",
+        inputs=(InputFile("a b.txt", "a b.txt"),),
+        environment={"K": "v"},
+        max_retries=2,
+        timeout_s=600,
+        outputs=(
+            OutputPlan("x.mp3", "", "tasksuccess"),
+            OutputPlan("logs/*.txt", "run1", "taskcompletion"),
+        ),
+    )
     body = task_body(task, SAS, "https://acct/out?sp=cw&sig=s")
     assert body["resourceFiles"] == [{"httpUrl": blob_url(SAS, "a b.txt"), "filePath": "a b.txt"}]
     assert body["constraints"] == {"maxTaskRetryCount": 2, "maxWallClockTime": "PT600S"}
@@ -47,8 +56,7 @@ def test_task_body_is_rest_shaped() -> None:
 def test_output_path_semantics() -> None:
     assert output_blob_path(OutputPlan("a.txt", "", "tasksuccess")) == "a.txt"
     assert output_blob_path(OutputPlan("a.txt", "d", "tasksuccess")) == "d/a.txt"
-    assert output_blob_path(OutputPlan("../stdout.txt", "t1", "taskcompletion")) == \
-        "t1/stdout.txt"
+    assert output_blob_path(OutputPlan("../stdout.txt", "t1", "taskcompletion")) == "t1/stdout.txt"
     assert output_blob_path(OutputPlan("*.mp3", "", "tasksuccess")) == ""
 
 
@@ -61,11 +69,14 @@ def test_pool_body_start_task(tmp_path: Path) -> None:
     assert body["startTask"]["waitForSuccess"] is True
 
 
-@pytest.mark.parametrize("text", [
-    f"GET {SAS} failed",
-    "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=x",
-    "Authorization: SharedKey acct:c2lnbmF0dXJl",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"GET {SAS} failed",
+        "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=x",
+        "Authorization: SharedKey acct:c2lnbmF0dXJl",
+    ],
+)
 def test_redact_hides_secrets(text: str) -> None:
     cleaned = redact(text)
     assert "REDACTED" in cleaned
@@ -87,8 +98,9 @@ def test_sas_covers_the_job(tmp_path: Path) -> None:
     now = _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)
     assert sas_expiry(make_plan(tmp_path, timeout_s=7200), now) > now + _dt.timedelta(hours=2)
     bounded = sas_expiry(make_plan(tmp_path, timeout_s=None), now)
-    assert now + _dt.timedelta(seconds=DEFAULT_JOB_TIMEOUT_S) < bounded < \
-        now + _dt.timedelta(days=2)
+    assert (
+        now + _dt.timedelta(seconds=DEFAULT_JOB_TIMEOUT_S) < bounded < now + _dt.timedelta(days=2)
+    )
 
 
 def test_poll_policy_backs_off_and_resets() -> None:
@@ -103,8 +115,13 @@ def test_account_config_names_the_missing_variable() -> None:
         read_account({})
     with pytest.raises(ConfigError, match="AZURE_STORAGE_CONNECTION_STRING"):
         read_account({"AZURE_BATCH_ENDPOINT": "https://acct.westeurope.batch.azure.com"})
-    acct = read_account({"AZURE_BATCH_ENDPOINT": "acct.westeurope.batch.azure.com",
-                         "AZURE_BATCH_ACCESS_KEY": "k2V5", "AZURE_STORAGE_ACCOUNT": "st"})
+    acct = read_account(
+        {
+            "AZURE_BATCH_ENDPOINT": "acct.westeurope.batch.azure.com",
+            "AZURE_BATCH_ACCESS_KEY": "k2V5",
+            "AZURE_STORAGE_ACCOUNT": "st",
+        }
+    )
     assert acct.batch_account == "acct" and acct.batch_endpoint.startswith("https://")
     assert "k2V5" not in repr(acct)
 

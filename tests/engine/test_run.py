@@ -40,9 +40,15 @@ def _inputs(root: Path, n: int) -> list[Any]:
 
 
 def _copy_tasks(n: int) -> list[Any]:
-    return [shell_task(f"copy{i}", f"tr a-z A-Z < in{i}.txt > out{i}.txt; cat in{i}.txt",
-                       inputs=[InputFile(f"in{i}.txt", f"in{i}.txt")], outputs=[f"out{i}.txt"])
-            for i in range(n)]
+    return [
+        shell_task(
+            f"copy{i}",
+            f"tr a-z A-Z < in{i}.txt > out{i}.txt; cat in{i}.txt",
+            inputs=[InputFile(f"in{i}.txt", f"in{i}.txt")],
+            outputs=[f"out{i}.txt"],
+        )
+        for i in range(n)
+    ]
 
 
 def test_run_then_rerun_resumes(tmp_path: Path, batch: AzureBatchService) -> None:
@@ -53,8 +59,7 @@ def test_run_then_rerun_resumes(tmp_path: Path, batch: AzureBatchService) -> Non
     assert first.succeeded and first.uploaded == 3 and first.tasks_added == 3
     for i in range(3):
         assert (tmp_path / "out" / f"out{i}.txt").read_text() == f"LINE OF INPUT {i}\n"
-    assert [o.stdout for o in first.collected.outputs] == \
-        [f"line of input {i}" for i in range(3)]
+    assert [o.stdout for o in first.collected.outputs] == [f"line of input {i}" for i in range(3)]
     assert all(o.node_id for o in first.collected.outputs)
     assert {e.stage for e in events} >= {"inputs", "pool", "job", "tasks", "watch", "collect"}
     again = run_plan(plan, batch, blobs, events.append, RunOptions())
@@ -64,10 +69,13 @@ def test_run_then_rerun_resumes(tmp_path: Path, batch: AzureBatchService) -> Non
 
 
 def test_failed_task_is_reported(tmp_path: Path, batch: AzureBatchService) -> None:
-    tasks = [shell_task("ok", "echo fine"),
-             shell_task("bad", "echo first >&2; echo boom >&2; exit 3")]
-    res = run_plan(make_plan(tmp_path, tasks), batch, LocalBlobStore(tmp_path / "b"),
-                   lambda e: None)
+    tasks = [
+        shell_task("ok", "echo fine"),
+        shell_task("bad", "echo first >&2; echo boom >&2; exit 3"),
+    ]
+    res = run_plan(
+        make_plan(tmp_path, tasks), batch, LocalBlobStore(tmp_path / "b"), lambda e: None
+    )
     assert not res.succeeded
     (failed,) = res.collected.failed
     assert failed.task_id == "bad" and failed.exit_code == 3
@@ -85,14 +93,13 @@ def test_start_task_failure_stops_quickly(tmp_path: Path, batch: AzureBatchServi
     assert err.value.stage == "pool" and "cannot install ffmpeg" in str(err.value)
 
 
-def test_existing_pool_that_differs_is_a_conflict(tmp_path: Path,
-                                                  batch: AzureBatchService) -> None:
+def test_existing_pool_that_differs_is_a_conflict(tmp_path: Path, batch: AzureBatchService) -> None:
     blobs = LocalBlobStore(tmp_path / "b")
-    run_plan(make_plan(tmp_path, [shell_task("t", "true")], slots=1), batch, blobs,
-             lambda e: None)
+    run_plan(make_plan(tmp_path, [shell_task("t", "true")], slots=1), batch, blobs, lambda e: None)
     with pytest.raises(Conflict) as err:
-        run_plan(make_plan(tmp_path, [shell_task("t", "true")], slots=2), batch, blobs,
-                 lambda e: None)
+        run_plan(
+            make_plan(tmp_path, [shell_task("t", "true")], slots=2), batch, blobs, lambda e: None
+        )
     assert "slots_per_node" in str(err.value) and "batchflow down" in str(err.value)
 
 
@@ -105,16 +112,21 @@ def test_oversized_chunks_are_halved(tmp_path: Path, batch: AzureBatchService) -
     assert len(batch.list_task_ids(plan.job.id)) == 150
 
 
-@pytest.mark.parametrize("faults", [
-    {"error_rate": 0.1, "status": 503},
-    {"error_rate": 0.05, "status": 500, "drop_rate": 0.05},  # dropped connections, POSTs too
-])
-def test_faults_and_a_lost_node_lose_nothing(tmp_path: Path, emulator: Any,
-                                             batch: AzureBatchService,
-                                             faults: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"error_rate": 0.1, "status": 503},
+        {"error_rate": 0.05, "status": 500, "drop_rate": 0.05},  # dropped connections, POSTs too
+    ],
+)
+def test_faults_and_a_lost_node_lose_nothing(
+    tmp_path: Path, emulator: Any, batch: AzureBatchService, faults: dict[str, Any]
+) -> None:
     n = 12
-    tasks = [shell_task(f"s{i}", f"sleep 0.3; echo {i} > r{i}.txt", outputs=[f"r{i}.txt"])
-             for i in range(n)]
+    tasks = [
+        shell_task(f"s{i}", f"sleep 0.3; echo {i} > r{i}.txt", outputs=[f"r{i}.txt"])
+        for i in range(n)
+    ]
     plan = make_plan(tmp_path, tasks, nodes=2, slots=2)
     emulator.control.set_faults(**faults)
     stop = threading.Event()
@@ -138,8 +150,9 @@ def test_faults_and_a_lost_node_lose_nothing(tmp_path: Path, emulator: Any,
         emulator.control.clear_faults()
     assert lost, "no node was lost while tasks ran"
     assert res.succeeded and res.counts.succeeded == n
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
-        sorted(f"r{i}.txt" for i in range(n))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"r{i}.txt" for i in range(n)
+    )
 
 
 def test_rerun_right_after_cleanup(tmp_path: Path, batch: AzureBatchService) -> None:
