@@ -37,6 +37,7 @@ CREATE INDEX IF NOT EXISTS tasks_order ON tasks (job_id, seq);
 CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (job_id, state, ready, seq);
 CREATE INDEX IF NOT EXISTS tasks_num ON tasks (job_id, num_id);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
+CREATE INDEX IF NOT EXISTS tasks_counts ON tasks (job_id, state, result, slots);
 """
 
 _TABLES = ("pools", "nodes", "jobs", "tasks")
