@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,17 @@ BATCH_ID_RULE = "letters, digits, - and _, 1 to 64 characters"
 _UNKNOWN = "unknown placeholder"
 
 
-@dataclass
 class Context:
     """One spec being built: its document, base directory, problems and bound values."""
 
-    doc: Document
-    base: Path
-    environ: Mapping[str, str]
-    problems: list[Problem] = field(default_factory=list)
-    bound: dict[str, str] = field(default_factory=dict)  # params.x / env.X -> text
-    literal: set[str] = field(default_factory=set)  # params set by --set, taken as typed
-    secret_env: set[str] = field(default_factory=set)  # environment keys valued by {env.X}
+    def __init__(self, doc: Document, base: Path, environ: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.base = base
+        self.environ = environ
+        self.problems: list[Problem] = []
+        self.bound: dict[str, str] = {}  # params.x / env.X -> text
+        self.literal: set[str] = set()  # params set by --set, taken as typed
+        self.secret_env: set[str] = set()  # environment keys valued by {env.X}
 
     def add(self, path: Path_, message: str, *, key: bool = False) -> None:
         """Record a problem at ``path``."""

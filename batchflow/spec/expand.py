@@ -11,7 +11,6 @@ import itertools
 import math
 import posixpath
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
 from batchflow.spec.model import LocalFile, Spec, TaskTemplate
@@ -66,11 +65,13 @@ def _input_values(index: int, f: LocalFile) -> tuple[dict[str, str], InputFile]:
     return values, InputFile(f.blob, name)
 
 
-@dataclass(frozen=True)
 class RenderedTasks:
     """The spec's tasks (not the final one) as a sized, re-iterable, indexable TaskSource."""
 
-    spec: Spec
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
 
     def __len__(self) -> int:
         tasks = self.spec.tasks

@@ -8,7 +8,6 @@ keys reported, and every node's position kept in ``Document.marks`` keyed by its
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -40,15 +39,20 @@ class LoadFailed(Exception):
         super().__init__(str(problem))
 
 
-@dataclass
 class Document:
-    """A loaded YAML document: plain data and where each piece of it came from."""
+    """A loaded YAML document: plain data and where each piece of it came from.
 
-    file: str
-    data: Any
-    marks: dict[Path_, Mark] = field(default_factory=dict)  # path -> position of the value
-    key_marks: dict[Path_, Mark] = field(default_factory=dict)  # path -> position of its key
-    problems: list[Problem] = field(default_factory=list)  # found while loading (duplicates)
+    (A plain class: the loader's and the model's dataclasses cost `validate` start-up time.)
+    """
+
+    __slots__ = ("data", "file", "key_marks", "marks", "problems")
+
+    def __init__(self, file: str, data: Any) -> None:
+        self.file = file
+        self.data = data
+        self.marks: dict[Path_, Mark] = {}  # path -> position of the value
+        self.key_marks: dict[Path_, Mark] = {}  # path -> position of its key
+        self.problems: list[Problem] = []  # found while loading (duplicate keys)
 
     def locate(self, path: Path_, *, key: bool = False) -> Mark:
         """Position of ``path``, or of its nearest located ancestor (aliases share nodes)."""

@@ -24,7 +24,7 @@ import re
 import shlex
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Kind = Literal["shell", "id", "glob", "raw"]
 Value = str | int | float | bool | None
@@ -92,8 +92,7 @@ def finish_id(rendered: str) -> str:
     return f"{rendered[: MAX_ID - 9]}-{digest}"
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """A placeholder and the escaping its value gets."""
 
     name: str
