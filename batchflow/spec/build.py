@@ -39,6 +39,8 @@ def apply_overrides(ctx: Context, overrides: Sequence[str]) -> None:
             value = text
         if value is None:
             value = ""
+        elif not isinstance(value, (str, int, float, bool, list, dict)):
+            value = text.strip()  # a date and the like: keep it as written, as the loader does
         if not isinstance(value, (str, int, float, bool)):
             ctx.add(
                 ("params", key),

@@ -182,18 +182,18 @@ def test_params_overrides_and_environment_values(tmp_path: Path) -> None:
     spec = load(
         tmp_path,
         """\
-        params: {crf: 23, name: "{env.WHO}", fast: false}
+        params: {crf: 23, name: "{env.WHO}", fast: false, day: x}
         tasks:
-          list: [{id: a, command: "enc {params.crf} {params.name} {params.fast}"}]
+          list: [{id: a, command: "enc {params.crf} {params.name} {params.fast} {params.day}"}]
           environment: {TOKEN: "{env.TOKEN}", CRF: "{params.crf}", ID: "{task.id}-{{x}}"}
         """,
-        overrides=["crf=28", "fast=yes"],
+        overrides=["crf=28", "fast=yes", "day=2024-01-02"],
         environ={"WHO": "it's me", "TOKEN": "s3cret"},
     )
     task = next(iter(RenderedTasks(spec)))
-    assert task.command == "enc 28 'it'\"'\"'s me' true"
+    assert task.command == "enc 28 'it'\"'\"'s me' true 2024-01-02"
     assert dict(task.environment) == {"TOKEN": "s3cret", "CRF": "28", "ID": "a-{x}"}
-    assert dict(spec.params) == {"crf": 28, "name": "it's me", "fast": True}
+    assert dict(spec.params) == {"crf": 28, "name": "it's me", "fast": True, "day": "2024-01-02"}
 
 
 def test_missing_environment_variables_and_unknown_overrides_are_named(tmp_path: Path) -> None:
