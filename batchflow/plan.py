@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from batchflow.errors import UsageError
 from batchflow.plan_model import (
     InputFile,
     JobPlan,
@@ -34,8 +35,12 @@ def _md5(path: LocalFile) -> bytes:
 def _uploads(files: Iterable[LocalFile]) -> tuple[Upload, ...]:
     seen: dict[str, Upload] = {}
     for f in files:
-        if f.blob not in seen:
+        if f.blob in seen:
+            continue
+        try:
             seen[f.blob] = Upload(f.local, f.blob, f.local.stat().st_size, _md5(f))
+        except OSError as exc:  # vanished or unreadable since the spec was checked
+            raise UsageError(f"cannot read input {f.local}: {exc.strerror or exc}") from None
     return tuple(seen.values())
 
 

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_files import load, write_spec
 
+from batchflow.errors import UsageError
 from batchflow.plan import build_plan
 from batchflow.plan_model import ImageRef, InputFile
 from batchflow.spec import load_spec
@@ -203,3 +204,10 @@ def test_any_input_file_name_gives_a_valid_id_and_one_word(
         c.isascii() and (c.isalnum() or c in "-_") for c in task.id
     )
     assert fnmatch.fnmatchcase(f"out-{name}", task.outputs[0].pattern)
+
+
+def test_an_input_that_vanishes_before_planning_is_a_usage_error(tmp_path: Path) -> None:
+    spec = load(tmp_path, "inputs: [a.txt]\ntasks: {for_each: input, command: x}\n", ["a.txt"])
+    (tmp_path / "a.txt").unlink()
+    with pytest.raises(UsageError, match=r"cannot read input .*a\.txt: No such file"):
+        build_plan(spec)
