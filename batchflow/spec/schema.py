@@ -99,14 +99,14 @@ def _message(error: Any) -> str:
     custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
     if "propertyNames" in error.schema_path:
         return f"key '{error.instance}' {custom or 'is not allowed'}"
-    if custom:
-        return (
-            f"{json.dumps(error.instance)[:60]} {custom}"
-            if error.validator in ("pattern", "const")
-            else str(custom)
-        )
     if error.validator == "type":
         return _type_message(error)
+    if custom and error.validator in ("pattern", "const"):
+        return f"{json.dumps(error.instance)[:60]} {custom}"
+    if custom and error.validator in ("oneOf", "anyOf"):
+        return str(custom)
+    if error.validator in ("minItems", "minLength", "minProperties") and error.validator_value == 1:
+        return "must not be empty"
     if error.validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         hint = ""
@@ -121,9 +121,17 @@ def _message(error: Any) -> str:
     return str(error.message)
 
 
+def _wrong_type(error: Any) -> bool:
+    """A mapping's other rules fail too when the value is not a mapping; say it once."""
+    wanted = error.schema.get("type") if isinstance(error.schema, dict) else None
+    return wanted == "object" and not isinstance(error.instance, dict)
+
+
 def _problems(doc: Document, errors: Iterable[Any]) -> Iterator[Problem]:
     for error in errors:
         path = tuple(error.absolute_path)
+        if error.validator != "type" and _wrong_type(error):
+            continue
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             yield from _unknown_keys(doc, error)
         elif error.validator == "required":

@@ -156,3 +156,27 @@ def test_image_reference_fields_are_checked(tmp_path: Path) -> None:
     )
     one(found, "pool.image", "missing required key 'node_agent_sku'")
     one(found, "pool.image.flavour", "unknown key 'flavour'")
+
+
+def test_a_value_of_the_wrong_shape_is_one_problem(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        version: 1
+        name: demo
+        pool: [1]
+        tasks: [{id: a, command: b}]
+        inputs: media/*.mp4
+        """,
+        base=False,
+    )
+    assert [(p.path, p.message) for p in found] == [
+        ("pool", "expected a mapping, got a list"),
+        ("tasks", "expected a mapping, got a list"),
+        ("inputs", "expected a list, got text"),
+    ]
+
+
+def test_empty_lists_are_named(tmp_path: Path) -> None:
+    found = problems(tmp_path, "tasks: {list: []}\n")
+    one(found, "tasks.list", "must not be empty")
