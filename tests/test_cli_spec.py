@@ -254,3 +254,46 @@ def test_plan_json_redacts_values_taken_from_the_environment(tmp_path: Path) -> 
     assert "s3cr3t" not in result.stdout
     env = json.loads(result.stdout)["tasks"][0]["environment"]
     assert env == {"TOKEN": "<from the environment>", "MODE": "fast"}
+
+
+HOSTILE_NAMES = ["a b;rm -rf ~.txt", '$(reboot) `id` it\'s "q".txt']
+
+
+def test_hostile_file_names_run_inert_on_the_local_target(tmp_path: Path) -> None:
+    """The quoting contract end to end: the emulator splits command lines as Batch does and
+    a real /bin/sh runs them; each file reaches its task as one word, nothing else runs."""
+    (tmp_path / "in").mkdir()
+    for i, name in enumerate(HOSTILE_NAMES):
+        (tmp_path / "in" / name).write_text(f"payload-{i}\n")
+    spec = textwrap.dedent(
+        """\
+        version: 1
+        name: hostile
+        pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 1}}
+        inputs: ["in/*"]
+        tasks:
+          for_each: input
+          id: "t-{input.stem}"
+          command: /bin/sh -c "cat -- {input.name} > copy-{input.name}"
+          outputs: ["copy-{input.stem}*"]
+        download: out/
+        cleanup: {job: delete, pool: delete, inputs: delete}
+        """
+    )
+    (tmp_path / "spec.yaml").write_text(spec)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "BATCHFLOW_"))}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchflow", "run", "spec.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for i, name in enumerate(HOSTILE_NAMES):
+        assert (tmp_path / "out" / f"copy-{name}").read_text() == f"payload-{i}\n"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"copy-{n}" for n in HOSTILE_NAMES
+    )
