@@ -88,9 +88,17 @@ def _start_task(ctx: Context) -> StartTaskSpec | None:
     for key in env:
         tmpl = ctx.template((*base, "environment", key), "raw", (), env=True)
         rendered_env.append((key, tmpl.render({}) if tmpl else ""))
+    files = ctx.files((*base, "files"))
+    names = [f.local.name for f in files]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        ctx.add(
+            (*base, "files"),
+            f"two files are named '{name}': the start task gets each "
+            "file by its name in one directory",
+        )
     return StartTaskSpec(
         command=command.render({}) if command else "",
-        files=ctx.files((*base, "files")),
+        files=files,
         environment=tuple(rendered_env),
         elevated=bool(ctx.get((*base, "elevated"), False)),
         wait_for_success=bool(ctx.get((*base, "wait_for_success"), True)),

@@ -332,3 +332,22 @@ def test_for_each_needs_inputs_and_list_mode_refuses_a_shared_id(tmp_path: Path)
     found = problems(tmp_path, "tasks: {list: [{id: a, command: x}], id: b, command: y}\n")
     one(found, "tasks.id", "`id` belongs to each item of `list`")
     one(found, "tasks.command", "`command` belongs to each item of `list`")
+
+
+def test_start_task_files_need_distinct_names(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        version: 1
+        name: demo
+        pool:
+          vm_size: a
+          image: ubuntu-22.04
+          nodes: {dedicated: 1}
+          start_task: {command: "sh setup.sh", files: ["a/setup.sh", "b/setup.sh"]}
+        tasks: {list: [{id: a, command: x}]}
+        """,
+        ["a/setup.sh", "b/setup.sh"],
+        base=False,
+    )
+    one(found, "pool.start_task.files", "two files are named 'setup.sh'")
