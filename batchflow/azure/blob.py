@@ -14,32 +14,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import (
     BlobServiceClient,
     ContainerSasPermissions,
     ContentSettings,
     generate_container_sas,
 )
-from requests.adapters import HTTPAdapter
 
 from batchflow.azure.errors import translated
+from batchflow.azure.transport import is_loopback_url, requests_transport
 from batchflow.engine.protocols import Access
 from batchflow.errors import ConfigError
 
 _CLOCK_SKEW = _dt.timedelta(minutes=5)
 _MAX_DELEGATION = _dt.timedelta(days=7)
-_POOL_SIZE = 32  # connections: the engine uploads and downloads from ~16 threads
-
-
-def _transport() -> RequestsTransport:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=True)
 
 
 def _check_delegation_lifetime(start: _dt.datetime, expiry: _dt.datetime) -> None:
@@ -63,7 +52,11 @@ class AzureBlobStore:
     def from_connection_string(cls, conn: str) -> AzureBlobStore:
         """Azurite or a storage account, from an ``AZURE_STORAGE_CONNECTION_STRING``."""
         with translated("reading the storage connection string"):
-            service = BlobServiceClient.from_connection_string(conn, transport=_transport())
+            # Parsed once to learn the endpoint, which decides the transport's settings.
+            endpoint = str(BlobServiceClient.from_connection_string(conn).url)
+            service = BlobServiceClient.from_connection_string(
+                conn, transport=requests_transport(is_loopback_url(endpoint))
+            )
         key = getattr(service.credential, "account_key", None)
         return cls(service, key)
 
@@ -74,7 +67,8 @@ class AzureBlobStore:
         """A storage account by name, with its key or a token credential."""
         url = endpoint or f"https://{account}.blob.core.windows.net"
         cred: Any = {"account_name": account, "account_key": key} if key else credential
-        return cls(BlobServiceClient(url, credential=cred, transport=_transport()), key)
+        transport = requests_transport(is_loopback_url(url))
+        return cls(BlobServiceClient(url, credential=cred, transport=transport), key)
 
     def ensure_container(self, name: str) -> None:
         """Create the container unless it exists."""

@@ -12,6 +12,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 
 from batchflow.azure.batch import AzureBatchService
 from batchflow.azure.config import AzureAccount, default_credential
+from batchflow.azure.transport import is_loopback_url, requests_transport
 
 if TYPE_CHECKING:
     from batchflow.azure.blob import AzureBlobStore
@@ -31,7 +32,8 @@ def batch_service(
     }
     if fast:
         retry.update(retry_backoff_factor=0.02, retry_backoff_max=0.5)
-    client = BatchClient(endpoint=endpoint, credential=credential, **retry)
+    transport = requests_transport(is_loopback_url(endpoint))
+    client = BatchClient(endpoint=endpoint, credential=credential, transport=transport, **retry)
     return AzureBatchService(client)
 
 
