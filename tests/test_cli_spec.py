@@ -297,3 +297,10 @@ def test_hostile_file_names_run_inert_on_the_local_target(tmp_path: Path) -> Non
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"copy-{n}" for n in HOSTILE_NAMES
     )
+
+
+def test_endless_and_empty_devices_are_refused_quickly() -> None:
+    code, _, err = _invoke("validate", "/dev/zero", "/dev/null")
+    assert code == 2
+    assert "/dev/zero: is larger than 50 MB; not a spec" in err
+    assert "/dev/null:1:1: the spec is empty" in err

@@ -18,10 +18,17 @@ from batchflow.spec.model import Spec
 __all__ = ["Spec", "load_spec", "read_document"]
 
 
+MAX_BYTES = 50 * 1024 * 1024  # far above any real spec; /dev/zero must not fill memory
+
+
 def _read(path: str) -> bytes:
     p = Path(path)
     try:
-        return p.read_bytes()
+        with p.open("rb") as fh:  # a pipe (/dev/stdin) is fine, an endless device is not
+            raw = fh.read(MAX_BYTES + 1)
+        if len(raw) <= MAX_BYTES:
+            return raw
+        message = f"is larger than {MAX_BYTES // (1024 * 1024)} MB; not a spec"
     except FileNotFoundError:
         message = "no such file"
     except IsADirectoryError:
