@@ -38,7 +38,7 @@ cleanup: {{job: delete, pool: delete, inputs: delete}}
 """
 
 
-def time_batchflow(tasks: int, sleep: float) -> float:
+def time_batchflow(tasks: int, sleep: float) -> tuple[float, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "overhead.yaml"
         spec.write_text(spec_text(tasks, sleep))
@@ -57,7 +57,7 @@ def time_batchflow(tasks: int, sleep: float) -> float:
             raise SystemExit(f"batchflow run failed ({proc.returncode}): {proc.stderr[-2000:]}")
         summary = json.loads(proc.stdout)
         assert summary["tasks"]["succeeded"] == tasks, summary
-        return elapsed
+        return elapsed, summary["seconds"]
 
 
 def time_xargs(tasks: int, sleep: float) -> float:
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.05)
     args = parser.parse_args()
     xargs = time_xargs(args.tasks, args.sleep)
-    batchflow = time_batchflow(args.tasks, args.sleep)
+    batchflow, stages = time_batchflow(args.tasks, args.sleep)
     print(
         json.dumps(
             {
@@ -85,6 +85,9 @@ def main() -> None:
                 "xargs_s": round(xargs, 3),
                 "ratio": round(batchflow / xargs, 3),
                 "target_ratio": 1.25,
+                "stages_s": stages,
+                # start-up (imports, spec, emulator start) and shutdown: all but the stages
+                "outside_stages_s": round(batchflow - sum(stages.values()), 3),
             },
             indent=2,
         )

@@ -64,3 +64,9 @@ def test_azure_target_without_settings_names_the_variable(tmp_path: Path) -> Non
     _sleepers(tmp_path, 1, seconds=0)
     res = batchflow("run", "sleepers.yaml", "--target", "azure", cwd=tmp_path)
     assert res.code == 2 and "AZURE_BATCH_ENDPOINT" in res.stderr
+
+
+def test_storage_azurite_needs_its_connection_string(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 1, seconds=0)
+    res = batchflow("run", "sleepers.yaml", "--storage", "azurite", cwd=tmp_path)
+    assert res.code == 2 and "AZURE_STORAGE_CONNECTION_STRING" in res.stderr
