@@ -201,6 +201,7 @@ _POOL_COMMON: dict[str, Spec] = {
 }
 _JOB_CONSTRAINTS = _obj(maxWallClockTime="duration", maxTaskRetryCount="int")
 _POOL_INFO = _obj(
+    "poolId",
     unsupported={
         "autoPoolSpecification": "Auto pools are not emulated: create the pool "
         "first and give its poolId."

@@ -110,6 +110,11 @@ def test_malformed_bodies_are_clear_400s(
         ({**POOL, "id": "has space"}, "InvalidPropertyValue", "id"),
         ({"id": "p1"}, "MissingRequiredProperty", "vmSize"),
         (
+            {**POOL, "startTask": {"waitForSuccess": True}},
+            "MissingRequiredProperty",
+            "startTask.commandLine",
+        ),
+        (
             {**POOL, "mountConfiguration": [{"nfsMountConfiguration": {}}]},
             "InvalidPropertyValue",
             "mountConfiguration",
@@ -138,6 +143,16 @@ def test_unsupported_fields_say_what_to_do_and_empty_ones_pass(emulator: Any) ->
     assert values(resp)["PropertyName"] == "containerSettings"
     assert "does not support" in values(resp)["Reason"]
     assert "command line" in values(resp)["Reason"]
+
+
+def test_a_job_needs_a_pool_id(emulator: Any) -> None:
+    resp = call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {}})
+    assert resp.status_code == 400
+    assert values(resp)["PropertyName"] == "poolInfo.poolId"
+    auto = {"id": "j1", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "job"}}}
+    resp = call(emulator, "POST", "/jobs", body=auto)
+    assert resp.status_code == 400
+    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification"
 
 
 def test_enum_values_are_accepted_in_any_case(emulator: Any) -> None:
