@@ -109,6 +109,17 @@ def _azure(storage: str | None, why: str, env: Mapping[str, str]) -> Iterator[Ta
         batch.close()
 
 
+def nothing_local(
+    spec_path: Path, target: str | None, env: Mapping[str, str] | None = None
+) -> bool:
+    """True when the spec would run locally and has never run: no state to look at (and
+    looking must not start an emulator, which would create that state)."""
+    from batchflow.local.target import state_dir
+
+    kind, _ = choose(target, os.environ if env is None else env)
+    return kind == "local" and not (state_dir(spec_path) / "emulator").is_dir()
+
+
 def open_target(
     spec_path: Path, target: str | None, storage: str | None, env: Mapping[str, str] | None = None
 ) -> contextlib.AbstractContextManager[Target]:

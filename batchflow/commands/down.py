@@ -29,7 +29,7 @@ def down_cmd(
     storage: str | None = None,
 ) -> int:
     """Delete the spec's job, pool and containers; on the local target, its local state."""
-    from batchflow.commands._target import open_target
+    from batchflow.commands._target import nothing_local, open_target
 
     if not yes and not sys.stdin.isatty():
         raise UsageError(
@@ -37,6 +37,9 @@ def down_cmd(
             "--yes to delete without asking"
         )
     plan = load_plan(spec, overrides)
+    if nothing_local(plan.spec_path, target):
+        say(f"Nothing to delete: {plan.spec_path.name} has not run here.")
+        return 0
     with open_target(plan.spec_path, target, storage) as tgt:
         if not yes and not _confirm(plan, tgt.kind):
             say("Nothing deleted.")

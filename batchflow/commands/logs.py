@@ -19,10 +19,14 @@ def logs_cmd(
     storage: str | None = None,
 ) -> int:
     """Print the task's stdout.txt (stderr.txt with ``--stderr``)."""
-    from batchflow.commands._target import open_target
+    from batchflow.commands._target import nothing_local, open_target
 
     plan = load_plan(spec, overrides)
     name = "stderr.txt" if stderr else "stdout.txt"
+    if nothing_local(plan.spec_path, target):
+        raise NotFound(
+            f"{plan.spec_path.name} has not run here yet: no task {task_id}", code="JobNotFound"
+        )
     with open_target(plan.spec_path, target, storage) as tgt:
         try:
             data = tgt.batch.read_task_file(plan.job.id, task_id, name)

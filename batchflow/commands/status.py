@@ -83,13 +83,18 @@ def status_cmd(
     storage: str | None = None,
 ) -> int:
     """Print the status of what the spec created."""
-    from batchflow.commands._target import open_target
+    from batchflow.commands._target import nothing_local, open_target
 
     plan = load_plan(spec, overrides)
-    with open_target(plan.spec_path, target, storage) as tgt:
-        report = gather(plan, tgt.batch)
+    if nothing_local(plan.spec_path, target):
+        report: dict[str, Any] = {"pool": None, "job": None, "tasks": None, "failed_tasks": []}
+        kind = "local"
+    else:
+        with open_target(plan.spec_path, target, storage) as tgt:
+            report = gather(plan, tgt.batch)
+        kind = tgt.kind
     if as_json:
-        out_json({"target": tgt.kind, **report})
+        out_json({"target": kind, **report})
     else:
         out(_text(plan, report))
     return 0

@@ -70,3 +70,12 @@ def test_storage_azurite_needs_its_connection_string(tmp_path: Path) -> None:
     _sleepers(tmp_path, 1, seconds=0)
     res = batchflow("run", "sleepers.yaml", "--storage", "azurite", cwd=tmp_path)
     assert res.code == 2 and "AZURE_STORAGE_CONNECTION_STRING" in res.stderr
+
+
+def test_looking_at_a_spec_that_never_ran_creates_nothing(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 1, seconds=0)
+    status = batchflow("status", "sleepers.yaml", "--json", cwd=tmp_path)
+    assert status.code == 0 and status.json()["job"] is None
+    assert batchflow("logs", "sleepers.yaml", "t-f00", cwd=tmp_path).code == 3
+    assert batchflow("down", "sleepers.yaml", "--yes", cwd=tmp_path).code == 0
+    assert not (tmp_path / ".batchflow").exists()
