@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.control import ControlClient
 from tests.e2e.conftest import batchflow, cli_env, write_spec
@@ -176,7 +178,15 @@ tasks:
     assert "Unable to locate package ffmpeg" in res.stderr
 
 
-def test_hostile_input_names_stay_inert(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", ["local", "azurite"])
+def test_hostile_input_names_stay_inert(
+    tmp_path: Path, storage: str, request: pytest.FixtureRequest
+) -> None:
+    env = (
+        {"AZURE_STORAGE_CONNECTION_STRING": request.getfixturevalue("azurite")}
+        if storage == "azurite"
+        else {}
+    )
     (tmp_path / "in").mkdir()
     names = ["a b;rm -rf ~.txt", "$(touch pwned).txt", "`touch pwned2`.txt"]
     for name in names:
@@ -198,7 +208,7 @@ tasks:
 download: out/
 """,
     )
-    res = batchflow("run", "hostile.yaml", cwd=tmp_path)
+    res = batchflow("run", "hostile.yaml", cwd=tmp_path, **env)
     assert res.code == 0, res.stderr + res.stdout
     for name in names:
         assert (tmp_path / "out" / f"copy-{name}").read_text() == f"contents of {name}\n"
