@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from batchflow.engine.bodies import task_body
 from batchflow.engine.events import Event, EventSink
@@ -94,9 +95,16 @@ def add_missing_tasks(
         )
     )
     added = 0
+    # At most 2 chunks per worker in flight: a sweep of a million tasks is rendered as it
+    # goes, not held in memory at once.
+    in_flight: deque[Future[int]] = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(add_chunk, batch, plan.job.id, c) for c in _chunks(missing, CHUNK)]
-        for fut in futures:
-            added += fut.result()
+        for chunk in _chunks(missing, CHUNK):
+            if len(in_flight) >= 2 * workers:
+                added += in_flight.popleft().result()
+                sink(Event("tasks", f"added {added} tasks", added, max(todo, added)))
+            in_flight.append(pool.submit(add_chunk, batch, plan.job.id, chunk))
+        while in_flight:
+            added += in_flight.popleft().result()
             sink(Event("tasks", f"added {added} tasks", added, max(todo, added)))
     return added, len(existing)
