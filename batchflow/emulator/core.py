@@ -17,6 +17,7 @@ from typing import Any
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.executor import Process
 from batchflow.emulator.nodes import Node
+from batchflow.emulator.retention import Janitor
 from batchflow.emulator.scheduler import Scheduler
 from batchflow.emulator.store import Store, dumps, loads
 
@@ -62,6 +63,7 @@ class Core:
     closing: bool = False
     cond: threading.Condition = field(init=False)
     scheduler: Scheduler = field(init=False)
+    janitor: Janitor = field(init=False)
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition(self.lock)

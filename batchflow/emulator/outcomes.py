@@ -8,6 +8,7 @@ leaves the job alone; a failure blocks dependents forever and, when the job's ``
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from batchflow.emulator import errors, jobs, shapes
@@ -57,12 +58,21 @@ def complete_task(core: Core, job_id: str, task_id: str, code: int | None,
             info["failureInfo"] = failure
         action = exit_options(doc).get("dependencyAction") or ("satisfy" if success else "block")
         verdict["ok"] = int(shapes.any_of(action, "satisfy"))
+        verdict["expires"] = _expiry(doc)
 
-    verdict: dict[str, int] = {}
+    verdict: dict[str, Any] = {}
     doc = core.update("tasks", (job_id, task_id), done, state="completed",
                       result="success" if success else "failure", pid=None,
-                      dep_ok=lambda _doc: verdict["ok"])
+                      dep_ok=lambda _doc: verdict["ok"], expires=lambda _doc: verdict["expires"])
+    if verdict["expires"] is not None:
+        core.janitor.note(verdict["expires"])
     return doc
+
+
+def _expiry(doc: Json) -> float | None:
+    """When the task's directory may go (epoch seconds): completion + retentionTime."""
+    retention = shapes.seconds((doc.get("constraints") or {}).get("retentionTime") or "P7D")
+    return None if retention is None else time.time() + retention
 
 
 def after_task(core: Core, job_id: str, doc: Json) -> None:

@@ -48,7 +48,7 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
         }
 
     task = core.update("tasks", (cand.job_id, cand.task_id), start, state=state,
-                       node_id=node.id, result=None, dep_ok=None)
+                       node_id=node.id, result=None, dep_ok=None, expires=None)
     node.used_slots += cand.slots
     node.running_tasks += 1
     run = Run(job_id=job["id"], task_id=task["id"], node=node, slots=cand.slots,

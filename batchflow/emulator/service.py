@@ -19,6 +19,7 @@ from typing import Any
 from batchflow.emulator import executor, jobs, pools, runner, tasks
 from batchflow.emulator.contract import Page
 from batchflow.emulator.core import Core
+from batchflow.emulator.retention import Janitor
 from batchflow.emulator.scheduler import Scheduler
 from batchflow.emulator.store import Store
 
@@ -62,9 +63,11 @@ class EmulatorService:
         core.scheduler = Scheduler(store, core.cond, core.all_nodes,
                                    lambda node, cand: runner.launch(core, node, cand),
                                    core.running_in_job)
+        core.janitor = Janitor(store, self.data_dir)
         self._core = core
         self._recover(core)
         core.scheduler.start()
+        core.janitor.start()
         core.wake()
 
     def _recover(self, core: Core) -> None:
@@ -100,6 +103,7 @@ class EmulatorService:
             for timer in core.timers.values():
                 timer.cancel()
         core.scheduler.stop()
+        core.janitor.stop()
         self._kill_all(core, "shutdown")
         core.store.close()
         self._core = None

@@ -32,12 +32,13 @@ CREATE TABLE IF NOT EXISTS tasks (
   job_id TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL COLLATE NOCASE,
   seq INTEGER NOT NULL, state TEXT NOT NULL, result TEXT, slots INTEGER NOT NULL,
   ready INTEGER NOT NULL, dep_ok INTEGER, num_id INTEGER, node_id TEXT,
-  pid INTEGER, pstart INTEGER, doc TEXT NOT NULL, PRIMARY KEY (job_id, id));
+  pid INTEGER, pstart INTEGER, expires REAL, doc TEXT NOT NULL, PRIMARY KEY (job_id, id));
 CREATE INDEX IF NOT EXISTS tasks_order ON tasks (job_id, seq);
 CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (job_id, state, ready, seq);
 CREATE INDEX IF NOT EXISTS tasks_num ON tasks (job_id, num_id);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 CREATE INDEX IF NOT EXISTS tasks_counts ON tasks (job_id, state, result, slots);
+CREATE INDEX IF NOT EXISTS tasks_expires ON tasks (expires) WHERE expires IS NOT NULL;
 """
 
 _TABLES = ("pools", "nodes", "jobs", "tasks")
@@ -67,8 +68,15 @@ class Store:
         self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
         self._db.executescript(_SCHEMA)
         self._seq = max(self._max_seq(t) for t in _TABLES)
+
+    def _migrate(self) -> None:
+        """Bring a data directory from an earlier version up to the current schema."""
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
+        if columns and "expires" not in columns:
+            self._db.execute("ALTER TABLE tasks ADD COLUMN expires REAL")
 
     def _max_seq(self, table: str) -> int:
         row = self._db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()  # noqa: S608

@@ -180,7 +180,7 @@ def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
 
     ready = int(outcomes.dependencies_met(core, job["id"], doc.get("dependsOn")))
     core.update("tasks", (job_id, task_id), again, state="active", result=None, dep_ok=None,
-                ready=ready, node_id=None)
+                ready=ready, node_id=None, expires=None)
     core.wake()
 
 

@@ -156,3 +156,15 @@ def test_required_slots_and_duplicates(batch_client, job) -> None:
     with pytest.raises(HttpResponseError) as info:
         add(batch_client, job, "WIDE", "/bin/true")
     assert info.value.error.code == "TaskExists"
+
+
+def test_retention_time_removes_the_task_directory(batch_client, job) -> None:
+    add(batch_client, job, "brief", "/bin/echo kept for a second",
+        constraints=m.BatchTaskConstraints(retention_time=dt.timedelta(seconds=1)))
+    add(batch_client, job, "kept", "/bin/echo kept")
+    completed(batch_client, job, "brief")
+    assert stdout(batch_client, job, "brief") == "kept for a second\n"
+    wait_for("the directory to go", lambda: not file_text(batch_client, job, "brief",
+                                                          "stdout.txt"), timeout=5)
+    completed(batch_client, job, "kept")
+    assert stdout(batch_client, job, "kept") == "kept\n"

@@ -1,0 +1,77 @@
+"""Task directory retention: a completed task's directory is removed once its
+``constraints.retentionTime`` (default 7 days) has passed, as Batch does.
+
+The expiry is a column of the task's row, so nothing is held in memory per task. One thread
+sleeps until the earliest expiry (or until a sooner one is noted) and removes what is due; it
+is never on the scheduling path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from batchflow.emulator.store import Store, StoreClosed
+
+_BATCH = 500
+
+
+class Janitor:
+    """Removes expired task directories under ``data_dir/nodes``."""
+
+    def __init__(self, store: Store, data_dir: Path) -> None:
+        self._store = store
+        self._nodes = data_dir / "nodes"
+        self._cond = threading.Condition()
+        self._next: float | None = None
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="batch-retention", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def note(self, expires: float) -> None:
+        """A task directory now expires at ``expires`` (epoch seconds)."""
+        with self._cond:
+            if self._next is None or expires < self._next:
+                self._next = expires
+                self._cond.notify_all()
+
+    def _loop(self) -> None:
+        try:
+            with self._cond:
+                while not self._stopped:
+                    self._sweep(time.time())
+                    row = self._store.one(
+                        "SELECT MIN(expires) FROM tasks WHERE expires IS NOT NULL")
+                    self._next = float(row[0]) if row and row[0] is not None else None
+                    timeout = None if self._next is None else max(0.0, self._next - time.time())
+                    self._cond.wait(timeout)
+        except StoreClosed:
+            return
+
+    def _sweep(self, now: float) -> None:
+        while True:
+            rows = self._store.query(
+                "SELECT job_id, id, json_extract(doc, '$.nodeInfo.poolId'), "
+                "json_extract(doc, '$.nodeInfo.nodeId') FROM tasks "
+                "WHERE expires IS NOT NULL AND expires <= ? LIMIT ?", (now, _BATCH))
+            if not rows:
+                return
+            for job_id, task_id, pool_id, node_id in rows:
+                if pool_id and node_id:
+                    shutil.rmtree(self._nodes / pool_id / node_id / "workitems" / job_id /
+                                  "job-1" / task_id, ignore_errors=True)
+            with self._store.tx() as db:
+                db.executemany("UPDATE tasks SET expires = NULL WHERE job_id = ? AND id = ?",
+                               [(r[0], r[1]) for r in rows])
