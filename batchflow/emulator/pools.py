@@ -16,10 +16,12 @@ import threading
 import uuid
 from typing import Any
 
-from batchflow.emulator import errors, shapes, tasks
+from batchflow.emulator import errors, shapes
+from batchflow.emulator.allocation import add_node, apply_policy, remove_node
 from batchflow.emulator.contract import Page
 from batchflow.emulator.core import Core
-from batchflow.emulator.nodes import READY, Node, node_id
+from batchflow.emulator.executor import kill_orphan
+from batchflow.emulator.nodes import Node
 from batchflow.emulator.odata_filter import compile_filter
 from batchflow.emulator.store import dumps, loads
 
@@ -82,125 +84,6 @@ def allocate(core: Core, pool_id: str, deallocation: str = "requeue") -> Json:
         return core.update("pools", (pool_id,), steady)
 
 
-def add_node(core: Core, pool: Json, dedicated: bool, index: int | None = None,
-             generation: int = 0) -> Node:
-    """Create, record and boot one node (lock held)."""
-    nodes = core.nodes.setdefault(pool["id"].lower(), [])
-    if index is None:
-        used = {n.index for n in nodes}
-        index = next(i for i in range(len(nodes) + 1) if i not in used)
-    ident = node_id(pool["id"], index, generation, dedicated)
-    node = Node(pool_id=pool["id"], id=ident, index=index, generation=generation,
-                dedicated=dedicated, slots=int(pool.get("taskSlotsPerNode") or 1),
-                root=core.data_dir / "nodes" / pool["id"] / ident,
-                vm_size=str(pool.get("vmSize", "")))
-    apply_policy(node, pool)
-    nodes.append(node)
-    core.store.execute(
-        "INSERT OR REPLACE INTO nodes (pool_id, id, seq, state, doc) VALUES (?, ?, ?, ?, ?)",
-        (pool["id"], ident, index, node.state,
-         dumps({"index": index, "generation": generation, "dedicated": dedicated})))
-    threading.Thread(target=_boot, args=(core, node, pool.get("startTask")), daemon=True,
-                     name=f"boot-{ident[:16]}").start()
-    return node
-
-
-def apply_policy(node: Node, pool: Json) -> None:
-    """Carry the pool's slots and taskSchedulingPolicy onto one of its nodes."""
-    policy = pool.get("taskSchedulingPolicy") or {}
-    node.slots = int(pool.get("taskSlotsPerNode") or 1)
-    node.pack = shapes.any_of(policy.get("nodeFillType"), "pack")
-    node.jobs_by_creation = shapes.any_of(policy.get("jobDefaultOrder"), "creationtime")
-
-
-def _boot(core: Core, node: Node, start_task: Json | None) -> None:
-    with core.lock:
-        node.set_state("starting")
-    node.make_dirs()
-    with core.lock:
-        if not start_task:
-            node.set_state(READY)
-            core.wake()
-            return
-        wait = start_task.get("waitForSuccess", True)
-        node.set_state("waitingforstarttask" if wait else READY)
-        core.wake()
-    ok = _run_start_task(core, node, start_task)
-    with core.lock:
-        if wait and node.state == "waitingforstarttask":
-            node.set_state(READY if ok else "starttaskfailed")
-            core.wake()
-
-
-def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
-    """Run the start task with its retries; keep ``startTaskInfo`` current on the node."""
-    from batchflow.emulator import files
-    from batchflow.emulator.nodes import with_settings
-    from batchflow.emulator.runner import run_process
-
-    tdir = node.root / "startup"
-    env = with_settings(node.env(core.account_name, core.account_url),
-                        spec.get("environmentSettings"))
-    env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
-    retries = int(spec.get("maxTaskRetryCount") or 0)
-    info: Json = {"state": "running", "startTime": shapes.now(), "retryCount": 0}
-    node.start_task_info = info
-    attempt = 0
-    while True:
-        code: int | None = None
-        try:
-            files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
-            code, failure = run_process(spec["commandLine"], tdir, env, None,
-                                        lambda p: setattr(node, "start_process", p))
-        except files.FileError as exc:
-            failure = shapes.failure("usererror", exc.code, exc.message)
-        if code == 0 or core.closing or node.leaving or failure is not None:
-            break
-        if retries != -1 and attempt >= retries:
-            failure = shapes.exit_failure()
-            break
-        attempt += 1
-        info.update({"retryCount": attempt, "lastRetryTime": shapes.now()})
-    node.start_process = None
-    ok = code == 0 and failure is None
-    node.start_task_info = {**info, "state": "completed", "endTime": shapes.now(),
-                            "result": "success" if ok else "failure",
-                            **({"exitCode": code} if code is not None else {}),
-                            **({"failureInfo": failure} if failure else {})}
-    return ok
-
-
-def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
-    """Take ``node`` out of its pool (lock held); its running tasks are requeued, terminated,
-    or (taskcompletion/retaineddata) allowed to finish first."""
-    option = deallocation.lower()
-    if option in ("taskcompletion", "retaineddata") and node.running_tasks:
-        node.leaving = True
-        return
-    nodes = core.nodes.get(node.pool_id.lower(), [])
-    if node in nodes:
-        nodes.remove(node)
-    node.leaving = True
-    if node.start_process is not None:
-        node.start_process.kill("requeue")
-    for run in core.runs_of(lambda r: r.node is node):
-        if option == "terminate":
-            run.kill("terminate")
-        else:
-            run.kill("requeue")
-            del core.running[(run.job_id.lower(), run.task_id.lower())]
-            tasks.requeue(core, run.job_id, run.task_id)
-    core.store.execute("DELETE FROM nodes WHERE pool_id = ? AND id = ?", (node.pool_id, node.id))
-    core.wake()
-
-
-def drop_if_drained(core: Core, node: Node) -> None:
-    """A leaving node whose last task finished is removed (lock held)."""
-    if node.leaving and node.running_tasks == 0 and node in core.nodes.get(
-            node.pool_id.lower(), []):
-        remove_node(core, node)
-
-
 def resize_pool(core: Core, pool_id: str, body: Json) -> None:
     def targets(doc: Json) -> None:
         for key in ("targetDedicatedNodes", "targetLowPriorityNodes", "resizeTimeout"):
@@ -260,6 +143,8 @@ def restore(core: Core) -> None:
         with core.lock:
             for (node_text,) in rows:
                 spec = loads(node_text)
+                if spec.get("pid"):
+                    kill_orphan(int(spec["pid"]), int(spec.get("ticks") or 0))
                 add_node(core, pool, bool(spec["dedicated"]), int(spec["index"]),
                          int(spec["generation"]))
         allocate(core, pool["id"])

@@ -81,7 +81,7 @@ def _release(core: Core, run: Run) -> None:
             del core.running[key]
         core.cond.notify_all()
         if not core.closing:
-            from batchflow.emulator.pools import drop_if_drained
+            from batchflow.emulator.allocation import drop_if_drained
 
             drop_if_drained(core, run.node)
             core.scheduler.dispatch_now()

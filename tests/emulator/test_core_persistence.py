@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from azure.batch import BatchClient
+from azure.batch import models as m
 from azure.core.credentials import AzureNamedKeyCredential
 
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
@@ -67,16 +68,23 @@ def test_kill_9_orphans_are_killed_on_next_start(tmp_path: Path) -> None:
         assert proc.stdout is not None
         wait_for("the emulator", lambda: b"listening" in proc.stdout.readline(), timeout=30)
         client = _client(f"http://127.0.0.1:{port}")
-        make_pool(client, "pool", nodes=1)
+        start_pid = tmp_path / "start.pid"
+        make_pool(client, "pool", nodes=1, start_task=m.BatchStartTask(
+            command_line=f"/bin/sh -c 'echo $$ > {start_pid}; exec sleep 30'",
+            wait_for_success=False))
         make_job(client, "job", "pool")
         add(client, "job", "orphan", "/bin/sh -c 'echo $$ > pid; sleep 30'")
         state_is(client, "job", "orphan", "running")
         pid = int(wait_for("pid", lambda: file_text(client, "job", "orphan", "wd/pid")))
+        start = int(wait_for("start task pid", lambda: start_pid.exists() and
+                             start_pid.read_text()))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert alive(pid), "a kill -9 leaves the task's process group running"
+    assert alive(start)
     with EmulatorServer(data_dir=data, nodes_max=1) as again:
         wait_for("the orphan to be killed", lambda: not alive(pid), timeout=5)
+        wait_for("the start task orphan to be killed", lambda: not alive(start), timeout=5)
         task = _client(again.url).get_task("job", "orphan")
         assert task.execution_info.requeue_count == 1
