@@ -4,6 +4,11 @@ Blob ``a/b.txt`` of container ``c`` is the file ``<root>/c/a/b.txt``. Batch node
 emulator reach it through ``file://`` URLs (a local extension of resourceFiles and
 outputFiles). Writes go through a temporary file and a rename, so a run killed mid-copy never
 leaves a half-written blob that a later listing would take as current.
+
+Files carry no Content-MD5, so each blob ``c/a/b.txt`` written here gets a small record
+``<root>/.md5/c/a/b.txt`` of ``size mtime_ns md5``: a rerun re-hashes only blobs whose size or
+mtime no longer match (large inputs are not read again on every run). Blobs the emulator
+writes (outputs) have no record and are hashed when listed.
 """
 
 from __future__ import annotations
@@ -63,15 +68,37 @@ class LocalBlobStore:
         """Create the container's directory."""
         self._container(name).mkdir(parents=True, exist_ok=True)
 
+    def _record_path(self, container: str, blob: str) -> Path:
+        return self.root / ".md5" / container / blob
+
+    def _record(self, container: str, blob: str, md5: bytes) -> None:
+        st = self._blob_path(container, blob).stat()
+        path = self._record_path(container, blob)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{st.st_size} {st.st_mtime_ns} {md5.hex()}", encoding="ascii")
+
+    def _cached_md5(self, container: str, blob: str, path: Path) -> bytes:
+        st = path.stat()
+        try:
+            size, mtime, digest = self._record_path(container, blob).read_text("ascii").split()
+            if (int(size), int(mtime)) == (st.st_size, st.st_mtime_ns):
+                return bytes.fromhex(digest)
+        except (OSError, ValueError):
+            pass
+        md5 = _md5_of(path)
+        self._record(container, blob, md5)
+        return md5
+
     def list_md5(self, container: str) -> dict[str, bytes | None]:
-        """Every blob with the MD5 of its content (computed: files carry no metadata)."""
+        """Every blob with the MD5 of its content (from its record while still current)."""
         base = self._container(container)
-        return {name: _md5_of(base / name) for name in self.list_blobs(container)}
+        return {n: self._cached_md5(container, n, base / n) for n in self.list_blobs(container)}
 
     def upload(self, container: str, blob: str, path: Path, md5: bytes) -> int:
-        """Copy ``path`` in as ``blob`` (``md5`` is implied by the content)."""
-        del md5
-        return _atomic_copy(path, self._blob_path(container, blob))
+        """Copy ``path`` in as ``blob`` and record ``md5`` (the caller hashed the file)."""
+        size = _atomic_copy(path, self._blob_path(container, blob))
+        self._record(container, blob, md5)
+        return size
 
     def list_blobs(self, container: str, prefix: str = "") -> list[str]:
         """Blob names (relative paths, ``/``-separated), partial copies excluded."""
@@ -103,6 +130,7 @@ class LocalBlobStore:
     def delete_container(self, name: str) -> None:
         """Remove the container's directory."""
         shutil.rmtree(self._container(name), ignore_errors=True)
+        shutil.rmtree(self.root / ".md5" / name, ignore_errors=True)
 
     def describe(self) -> str:
         """The directory holding the containers."""

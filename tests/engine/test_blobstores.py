@@ -4,6 +4,8 @@ directory store; and the staging stage on top of them (uploads only what changed
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,3 +110,19 @@ def test_local_store_refuses_escaping_names(tmp_path: Path) -> None:
         with pytest.raises(BackendError):
             store.upload("c", bad, src, b"")
     assert not (tmp_path / "evil.txt").exists()
+
+
+def test_local_store_hashes_a_blob_again_only_when_it_changed(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    src = _files(tmp_path, ["big.bin"])[0]
+    up = upload_of(src, "big.bin")
+    store.upload("c", "big.bin", src, up.md5)
+    blob = tmp_path / "blobs" / "c" / "big.bin"
+    st = blob.stat()
+    # Same size and mtime: the record is trusted, the file is not read.
+    blob.write_bytes(b"X" * st.st_size)
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert store.list_md5("c") == {"big.bin": up.md5}
+    # A new mtime: hashed again.
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert store.list_md5("c") == {"big.bin": hashlib.md5(b"X" * st.st_size).digest()}
