@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from batchflow.emulator import executor, jobs, pools, runner, tasks
+from batchflow.emulator import executor, jobs, outcomes, pools, runner, tasks
 from batchflow.emulator.contract import Page
 from batchflow.emulator.core import Core
 from batchflow.emulator.retention import Janitor
@@ -87,7 +87,12 @@ class EmulatorService:
                 threading.Thread(target=jobs.finish_delete, args=(core, job_id),
                                  daemon=True).start()
             elif state == "active":
-                jobs.arm_wall_clock(core, core.job(job_id))
+                # Reactions a crash may have cut short between a completion and its effects.
+                job = core.job(job_id)
+                jobs.arm_wall_clock(core, job)
+                if job.get("usesTaskDependencies"):
+                    outcomes.refresh_dependents(core, job_id)
+                jobs.check_all_complete(core, job_id)
         pools.restore(core)
 
     def close(self) -> None:
