@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from batchflow.commands._common import load_plan, say
 from batchflow.errors import UsageError
@@ -53,13 +54,13 @@ def down_cmd(
         f"Deleted job {plan.job.id}, pool {plan.pool.id}, containers "
         f"{plan.input_container} and {plan.output_container}."
     )
-    blobs = state / "blobs" if state else None
     # Specs in one directory share .batchflow/: remove it only when no other spec uses it.
-    if (
-        state is not None
-        and state.is_dir()
-        and not (blobs and blobs.is_dir() and any(blobs.iterdir()))
-    ):
+    if state is not None and state.is_dir() and not _containers_left(state / "blobs"):
         shutil.rmtree(state, ignore_errors=True)
         say(f"Removed local state {state}.")
     return 0
+
+
+def _containers_left(blobs: Path) -> bool:
+    """Whether the local blob store still holds a container (dot-names are bookkeeping)."""
+    return blobs.is_dir() and any(not p.name.startswith(".") for p in blobs.iterdir())
