@@ -15,6 +15,7 @@ from batchflow.errors import BackendError, FailedTask
 from batchflow.plan_model import Plan
 
 STDERR_TAIL_LINES = 10
+MAX_STDERR_TAILS = 20
 FAILED_FILTER = "executionInfo/result eq 'failure'"
 
 
@@ -56,7 +57,9 @@ def _tail(batch: BatchService, job_id: str, task_id: str, name: str, lines: int)
 
 
 def failed_tasks(plan: Plan, batch: BatchService) -> list[FailedTask]:
-    """The job's failed tasks with exit code, failure category and the tail of stderr."""
+    """The job's failed tasks with exit code, failure category and the tail of stderr (for
+    the first ``MAX_STDERR_TAILS``: a sweep where everything failed needs a few examples,
+    not one request per task)."""
     infos = retry_transient(lambda: batch.list_tasks(plan.job.id, FAILED_FILTER))
     return [
         FailedTask(
@@ -64,9 +67,11 @@ def failed_tasks(plan: Plan, batch: BatchService) -> list[FailedTask]:
             exit_code=t.exit_code,
             category=t.failure_category or "usererror",
             message=redact(t.failure_message or t.failure_code or f"exit code {t.exit_code}"),
-            stderr_tail=_tail(batch, plan.job.id, t.id, "stderr.txt", STDERR_TAIL_LINES),
+            stderr_tail=_tail(batch, plan.job.id, t.id, "stderr.txt", STDERR_TAIL_LINES)
+            if i < MAX_STDERR_TAILS
+            else "",
         )
-        for t in infos
+        for i, t in enumerate(infos)
     ]
 
 
