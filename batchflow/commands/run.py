@@ -17,13 +17,19 @@ def _stdout_blocks(result: object) -> None:
         out(f"Task: {o.task_id}\nNode: {o.node_id}\nStandard out:\n{o.stdout}\n")
 
 
-def describe_failures(tasks: Sequence[FailedTask]) -> str:
-    """The failed-task report: id, exit code, category, message and stderr tail."""
+def describe_failures(tasks: Sequence[FailedTask], spec: str, shown: int = 20) -> str:
+    """The failed-task report: id, exit code, category, message and stderr tail of the
+    first ``shown`` tasks, then how many more there are and where to see them."""
     lines = []
-    for t in tasks:
+    for t in tasks[:shown]:
         code = "no exit code" if t.exit_code is None else f"exit code {t.exit_code}"
         lines.append(f"FAILED {t.task_id}: {code}, {t.category}: {t.message}")
         lines.extend(f"    {line}" for line in t.stderr_tail.splitlines())
+    if len(tasks) > shown:
+        lines.append(
+            f"... and {len(tasks) - shown} more failed tasks "
+            f"(all of them: batchflow status {spec} --json)"
+        )
     return redact("\n".join(lines))
 
 
@@ -78,7 +84,7 @@ def run_cmd(
         )
     if failed:
         if not as_json:
-            out(describe_failures(failed))
+            out(describe_failures(failed, spec))
         total = len(plan.tasks)
         raise WorkflowFailed("tasks", f"{len(failed)} of {total} tasks failed", failed)
     if not as_json:
