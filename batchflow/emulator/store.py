@@ -68,6 +68,9 @@ class Store:
         self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints fsync and run inside a commit: every 8,000 pages (~32 MB of WAL) rather
+        # than SQLite's 1,000 keeps them off most task transitions.
+        self._db.execute("PRAGMA wal_autocheckpoint=8000")
         self._migrate()
         self._db.executescript(_SCHEMA)
         self._seq = max(self._max_seq(t) for t in _TABLES)
