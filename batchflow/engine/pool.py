@@ -96,7 +96,8 @@ def wait_for_nodes(
     plan: Plan, batch: BatchService, sink: EventSink, poll: PollPolicy, timeout_s: float
 ) -> list[NodeInfo]:
     """Until some node is usable and none is still starting; a failed start task stops the
-    run at once with its stderr."""
+    run at once with its stderr. An autoscale pool may rightly have no node before tasks
+    exist (its formula sizes it on pending tasks), so only start-task failures are checked."""
     deadline = time.monotonic() + timeout_s
     interval, last = poll.initial, ""
     while True:
@@ -108,7 +109,7 @@ def wait_for_nodes(
         settling = [n for n in nodes if n.state in SETTLING]
         summary = f"{len(usable)} of {len(nodes)} nodes usable"
         sink(Event("pool", summary, len(usable), max(len(nodes), 1)))
-        if usable and not settling:
+        if (usable and not settling) or (plan.pool.autoscale_formula and not nodes):
             return usable
         if time.monotonic() > deadline:
             raise WorkflowFailed(
