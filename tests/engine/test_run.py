@@ -163,3 +163,15 @@ def test_rerun_right_after_cleanup(tmp_path: Path, batch: AzureBatchService) -> 
     assert first.succeeded and len(first.cleaned) == 3
     again = run_plan(plan, batch, blobs, lambda e: None)  # old job/pool may still be deleting
     assert again.succeeded and again.tasks_added == 2 and again.uploaded == 2
+
+
+def test_job_timeout_ends_the_run(tmp_path: Path, batch: AzureBatchService) -> None:
+    plan = make_plan(tmp_path, [shell_task("slow", "sleep 60")], timeout_s=2)
+    t0 = time.monotonic()
+    try:
+        res = run_plan(plan, batch, LocalBlobStore(tmp_path / "b"), lambda e: None)
+    except WorkflowFailed as exc:  # our deadline passed first
+        assert exc.stage == "watch" and "timeout" in str(exc)
+    else:  # the service terminated the job first: the task completed as failed
+        assert not res.succeeded
+    assert time.monotonic() - t0 < 15
