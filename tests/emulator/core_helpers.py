@@ -3,14 +3,16 @@ emulator and wait on real state changes (short polls on the SDK, never on intern
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 T = TypeVar("T")
 IMAGE = m.VirtualMachineConfiguration(
@@ -76,6 +78,53 @@ def file_text(client: BatchClient, job_id: str, task_id: str, name: str) -> str:
         return stdout(client, job_id, task_id, name)
     except ResourceNotFoundError:
         return ""
+
+
+def info(task: m.BatchTask) -> m.BatchTaskExecutionInfo:
+    """The task's executionInfo (present once it ran)."""
+    assert task.execution_info is not None, task.id
+    return task.execution_info
+
+
+def failure(task: m.BatchTask) -> m.BatchTaskFailureInfo:
+    """The task's failureInfo (present when it failed)."""
+    found = info(task).failure_info
+    assert found is not None, task.id
+    return found
+
+
+def node_of(task: m.BatchTask) -> m.BatchNodeInfo:
+    """Where the task ran."""
+    assert task.node_info is not None, task.id
+    return task.node_info
+
+
+def times(task: m.BatchTask) -> tuple[datetime.datetime, datetime.datetime]:
+    """When the task's last run started and ended."""
+    run = info(task)
+    assert run.start_time is not None and run.end_time is not None, task.id
+    return run.start_time, run.end_time
+
+
+def error_code(caught: pytest.ExceptionInfo[HttpResponseError]) -> str:
+    """The Batch error code of an SDK exception."""
+    assert caught.value.error is not None
+    return str(caught.value.error.code)
+
+
+def job_info(job: m.BatchJob) -> m.BatchJobExecutionInfo:
+    assert job.execution_info is not None, job.id
+    return job.execution_info
+
+
+def start_info(node: m.BatchNode) -> m.BatchStartTaskInfo:
+    assert node.start_task_info is not None, node.id
+    return node.start_task_info
+
+
+# The SDK sleeps ``polling_interval`` seconds between LRO polls; a fraction works although the
+# parameter is annotated int.
+POLL = cast(int, 0.05)
 
 
 def alive(pid: int) -> bool:

@@ -6,25 +6,35 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.storage.blob import (
     BlobServiceClient,
+    ContainerClient,
     ContainerSasPermissions,
     generate_container_sas,
 )
 
 from tests.conftest import AZURITE_ACCOUNT, AZURITE_KEY
-from tests.emulator.core_helpers import add, completed, make_job, make_pool, stdout
+from tests.emulator.core_helpers import (
+    add,
+    completed,
+    failure,
+    info,
+    make_job,
+    make_pool,
+    stdout,
+)
 
 
 @pytest.fixture()
-def job(batch_client: object) -> str:
-    make_pool(batch_client, "pool", nodes=1, slots=2)  # type: ignore[arg-type]
-    make_job(batch_client, "job", "pool")  # type: ignore[arg-type]
+def job(batch_client: BatchClient) -> str:
+    make_pool(batch_client, "pool", nodes=1, slots=2)
+    make_job(batch_client, "job", "pool")
     return "job"
 
 
-def _container(azurite: str, name: str) -> tuple[object, str]:
+def _container(azurite: str, name: str) -> tuple[ContainerClient, str]:
     service = BlobServiceClient.from_connection_string(azurite)
     container = service.create_container(name)
     sas = generate_container_sas(
@@ -34,7 +44,8 @@ def _container(azurite: str, name: str) -> tuple[object, str]:
     return container, f"{container.url}?{sas}"
 
 
-def _out(pattern: str, url: str, path: str | None = None, when: str = "taskcompletion"):
+def _out(pattern: str, url: str, path: str | None = None,
+         when: str = "taskcompletion") -> m.OutputFile:
     return m.OutputFile(
         file_pattern=pattern,
         destination=m.OutputFileDestination(
@@ -42,7 +53,9 @@ def _out(pattern: str, url: str, path: str | None = None, when: str = "taskcompl
         upload_options=m.OutputFileUploadConfiguration(upload_condition=when))
 
 
-def test_file_url_resources_and_outputs(batch_client, job, tmp_path: Path) -> None:
+def test_file_url_resources_and_outputs(
+    batch_client: BatchClient, job: str, tmp_path: Path,
+) -> None:
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
     (src / "a.txt").write_text("A")
@@ -60,7 +73,7 @@ def test_file_url_resources_and_outputs(batch_client, job, tmp_path: Path) -> No
                       _out("r.out", out.as_uri(), "single/renamed.txt", "tasksuccess"),
                       _out("../stdout.txt", out.as_uri(), "logs", "taskfailure")])
     task = completed(batch_client, job, "t")
-    assert task.execution_info.result == "success", task.execution_info.failure_info
+    assert info(task).result == "success", info(task).failure_info
     assert stdout(batch_client, job, "t") == "script\n"
     assert (out / "results" / "r.out").read_text() == "AB"
     assert (out / "results" / "deep" / "x.out").read_text() == "d\n"
@@ -69,31 +82,35 @@ def test_file_url_resources_and_outputs(batch_client, job, tmp_path: Path) -> No
     assert "Uploaded" in stdout(batch_client, job, "t", "fileuploadout.txt")
 
 
-def test_resource_path_escaping_fails_the_task(batch_client, job, tmp_path: Path) -> None:
+def test_resource_path_escaping_fails_the_task(
+    batch_client: BatchClient, job: str, tmp_path: Path,
+) -> None:
     (tmp_path / "f").write_text("x")
     add(batch_client, job, "escape", "/bin/true", resource_files=[
         m.ResourceFile(http_url=(tmp_path / "f").as_uri(), file_path="../../evil")])
     add(batch_client, job, "missing", "/bin/true", resource_files=[
         m.ResourceFile(http_url=(tmp_path / "nope").as_uri(), file_path="nope")])
     escape = completed(batch_client, job, "escape")
-    assert escape.execution_info.result == "failure"
-    assert escape.execution_info.failure_info.category == "usererror"
-    assert escape.execution_info.failure_info.code == "ResourceFileCreateFailed"
-    assert escape.execution_info.exit_code is None
-    assert completed(batch_client, job, "missing").execution_info.failure_info.code == (
+    assert info(escape).result == "failure"
+    assert failure(escape).category == "usererror"
+    assert failure(escape).code == "ResourceFileCreateFailed"
+    assert info(escape).exit_code is None
+    assert failure(completed(batch_client, job, "missing")).code == (
         "BlobNotFound")
 
 
-def test_output_to_missing_container_fails_the_task(batch_client, job, tmp_path: Path) -> None:
+def test_output_to_missing_container_fails_the_task(
+    batch_client: BatchClient, job: str, tmp_path: Path,
+) -> None:
     add(batch_client, job, "t", "/bin/sh -c 'echo x > o.txt'",
         output_files=[_out("o.txt", (tmp_path / "absent").as_uri())])
     task = completed(batch_client, job, "t")
-    assert task.execution_info.exit_code == 0
-    assert task.execution_info.result == "failure"
-    assert task.execution_info.failure_info.code == "FileUploadContainerNotFound"
+    assert info(task).exit_code == 0
+    assert info(task).result == "failure"
+    assert failure(task).code == "FileUploadContainerNotFound"
 
 
-def test_azurite_sas_in_and_out(batch_client, job, azurite: str) -> None:
+def test_azurite_sas_in_and_out(batch_client: BatchClient, job: str, azurite: str) -> None:
     inputs, in_url = _container(azurite, "inputs")
     inputs.upload_blob("media/one.txt", b"1")
     inputs.upload_blob("media/two.txt", b"2")
@@ -106,7 +123,7 @@ def test_azurite_sas_in_and_out(batch_client, job, azurite: str) -> None:
         output_files=[_out("listing.txt", out_url, "run/listing.txt"),
                       _out("../std*.txt", out_url, "logs")])
     task = completed(batch_client, job, "t")
-    assert task.execution_info.result == "success", task.execution_info.failure_info
+    assert info(task).result == "success", info(task).failure_info
     assert stdout(batch_client, job, "t") == "1"
     listing = outputs.download_blob("run/listing.txt").readall().decode()
     assert "one.txt" in listing and "two.txt" in listing and "skip" not in listing

@@ -21,6 +21,7 @@ from tests.emulator.core_helpers import (
     alive,
     completed,
     file_text,
+    info,
     make_job,
     make_pool,
     state_is,
@@ -51,10 +52,10 @@ def test_restart_keeps_outcomes_and_requeues_running_tasks(tmp_path: Path) -> No
         client = _client(second.url)
         assert client.get_pool("pool").current_dedicated_nodes == 1
         done = client.get_task("job", "done")
-        assert (done.execution_info.exit_code, done.execution_info.result) == (4, "failure")
+        assert (info(done).exit_code, info(done).result) == (4, "failure")
         slow = completed(client, "job", "slow")
-        assert slow.execution_info.requeue_count == 1
-        assert slow.execution_info.result == "success"
+        assert info(slow).requeue_count == 1
+        assert info(slow).result == "success"
 
 
 def test_kill_9_orphans_are_killed_on_next_start(tmp_path: Path) -> None:
@@ -65,8 +66,9 @@ def test_kill_9_orphans_are_killed_on_next_start(tmp_path: Path) -> None:
         [sys.executable, "-m", "batchflow", "emulator", "--port", str(port), "--data", str(data),
          "--nodes-max", "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
-        assert proc.stdout is not None
-        wait_for("the emulator", lambda: b"listening" in proc.stdout.readline(), timeout=30)
+        output = proc.stdout
+        assert output is not None
+        wait_for("the emulator", lambda: b"listening" in output.readline(), timeout=30)
         client = _client(f"http://127.0.0.1:{port}")
         start_pid = tmp_path / "start.pid"
         make_pool(client, "pool", nodes=1, start_task=m.BatchStartTask(
@@ -76,8 +78,8 @@ def test_kill_9_orphans_are_killed_on_next_start(tmp_path: Path) -> None:
         add(client, "job", "orphan", "/bin/sh -c 'echo $$ > pid; sleep 30'")
         state_is(client, "job", "orphan", "running")
         pid = int(wait_for("pid", lambda: file_text(client, "job", "orphan", "wd/pid")))
-        start = int(wait_for("start task pid", lambda: start_pid.exists() and
-                             start_pid.read_text()))
+        start = int(wait_for("start task pid", lambda: start_pid.read_text()
+                             if start_pid.exists() else ""))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -87,4 +89,4 @@ def test_kill_9_orphans_are_killed_on_next_start(tmp_path: Path) -> None:
         wait_for("the orphan to be killed", lambda: not alive(pid), timeout=5)
         wait_for("the start task orphan to be killed", lambda: not alive(start), timeout=5)
         task = _client(again.url).get_task("job", "orphan")
-        assert task.execution_info.requeue_count == 1
+        assert info(task).requeue_count == 1

@@ -3,27 +3,36 @@ down with requeue, node loss."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import ResourceNotFoundError
 
+from batchflow.emulator.server import EmulatorServer
 from tests.emulator.core_helpers import (
+    POLL,
     add,
     completed,
+    failure,
+    info,
     make_job,
     make_pool,
+    node_of,
+    start_info,
     state_is,
     wait_for,
 )
 
 
-def _nodes(client, pool_id: str, state: str, count: int):
+def _nodes(client: BatchClient, pool_id: str, state: str, count: int) -> list[m.BatchNode]:
     return wait_for(f"{count} {state} nodes", lambda: (
         lambda ns: ns if len(ns) == count and all(n.state == state for n in ns) else None)(
             list(client.list_nodes(pool_id))))
 
 
-def test_start_task_success_shows_on_the_node(batch_client) -> None:
+def test_start_task_success_shows_on_the_node(batch_client: BatchClient) -> None:
     start = m.BatchStartTask(
         command_line="/bin/sh -c 'echo started > $AZ_BATCH_NODE_SHARED_DIR/flag'",
         wait_for_success=True)
@@ -31,22 +40,23 @@ def test_start_task_success_shows_on_the_node(batch_client) -> None:
     pool = batch_client.get_pool("ok")
     assert pool.allocation_state == "steady" and pool.current_dedicated_nodes == 1
     node = _nodes(batch_client, "ok", "idle", 1)[0]
-    info = node.start_task_info
-    assert (info.state, info.exit_code, info.result) == ("completed", 0, "success")
+    started = start_info(node)
+    assert (started.state, started.exit_code, started.result) == ("completed", 0, "success")
     assert node.is_dedicated is True
     make_job(batch_client, "j", "ok")
     add(batch_client, "j", "t", "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/flag'")
-    assert completed(batch_client, "j", "t").execution_info.result == "success"
+    assert info(completed(batch_client, "j", "t")).result == "success"
 
 
-def test_start_task_failure_with_wait_marks_the_node(batch_client) -> None:
+def test_start_task_failure_with_wait_marks_the_node(batch_client: BatchClient) -> None:
     start = m.BatchStartTask(command_line="/bin/sh -c 'echo no >&2; exit 3'",
                              wait_for_success=True, max_task_retry_count=1)
     make_pool(batch_client, "bad", nodes=1, start_task=start, wait_idle=False)
     node = _nodes(batch_client, "bad", "starttaskfailed", 1)[0]
-    info = node.start_task_info
-    assert (info.exit_code, info.result, info.retry_count) == (3, "failure", 1)
-    assert info.failure_info.code == "FailureExitCode"
+    started = start_info(node)
+    assert (started.exit_code, started.result, started.retry_count) == (3, "failure", 1)
+    assert started.failure_info is not None
+    assert started.failure_info.code == "FailureExitCode"
     stderr = b"".join(batch_client.download_node_file("bad", node.id, "startup/stderr.txt"))
     assert stderr == b"no\n"
     make_job(batch_client, "j", "bad")
@@ -54,7 +64,7 @@ def test_start_task_failure_with_wait_marks_the_node(batch_client) -> None:
     assert batch_client.get_task("j", "t").state == "active"
 
 
-def test_pool_is_capped_to_local_capacity_and_spot_is_reported(batch_client) -> None:
+def test_pool_is_capped_to_local_capacity_and_spot_is_reported(batch_client: BatchClient) -> None:
     batch_client.create_pool(m.BatchPoolCreateOptions(
         id="big", vm_size="standard_d2s_v3", target_dedicated_nodes=1,
         target_low_priority_nodes=50))
@@ -63,11 +73,11 @@ def test_pool_is_capped_to_local_capacity_and_spot_is_reported(batch_client) -> 
     assert pool.current_dedicated_nodes == 1
     assert 1 <= pool.current_low_priority_nodes < 50
     nodes = _nodes(batch_client, "big", "idle", 1 + pool.current_low_priority_nodes)
-    assert sorted(n.is_dedicated for n in nodes)[-1] is True
+    assert sorted(bool(n.is_dedicated) for n in nodes)[-1] is True
     assert any(n.id.endswith("_p") for n in nodes)
 
 
-def test_resize_down_requeues_running_tasks(batch_client) -> None:
+def test_resize_down_requeues_running_tasks(batch_client: BatchClient) -> None:
     make_pool(batch_client, "rs", nodes=2, slots=1)
     make_job(batch_client, "j", "rs")
     add(batch_client, "j", "a", "/bin/sleep 30")
@@ -75,31 +85,33 @@ def test_resize_down_requeues_running_tasks(batch_client) -> None:
     state_is(batch_client, "j", "a", "running")
     state_is(batch_client, "j", "b", "running")
     batch_client.begin_resize_pool("rs", m.BatchPoolResizeOptions(target_dedicated_nodes=1),
-                                   polling_interval=0.05).result()
+                                   polling_interval=POLL).result()
     assert batch_client.get_pool("rs").current_dedicated_nodes == 1
     requeued = wait_for("a requeued task", lambda: [
-        t for t in batch_client.list_tasks("j") if t.execution_info.requeue_count == 1])
+        t for t in batch_client.list_tasks("j") if info(t).requeue_count == 1])
     assert len(requeued) == 1
     _nodes(batch_client, "rs", "running", 1)
 
 
-def test_lose_node_requeues_and_replaces(emulator, batch_client, tmp_path) -> None:
+def test_lose_node_requeues_and_replaces(
+    emulator: EmulatorServer, batch_client: BatchClient, tmp_path: Path,
+) -> None:
     make_pool(batch_client, "lose", nodes=1)
     make_job(batch_client, "j", "lose")
     seen = tmp_path / "seen"
     add(batch_client, "j", "t", f"/bin/sh -c 'test -f {seen} && exit 0; touch {seen}; sleep 30'")
-    first = state_is(batch_client, "j", "t", "running").node_info.node_id
+    first = node_of(state_is(batch_client, "j", "t", "running")).node_id
     wait_for("the first run to be under way", seen.exists)
     lost = emulator.control.lose_node("lose")
     assert lost == first
     task = completed(batch_client, "j", "t")
-    assert task.execution_info.requeue_count == 1
-    assert task.execution_info.last_requeue_time is not None
-    assert task.node_info.node_id != first
-    assert task.execution_info.result == "success"
+    assert info(task).requeue_count == 1
+    assert info(task).last_requeue_time is not None
+    assert node_of(task).node_id != first
+    assert info(task).result == "success"
 
 
-def test_resize_down_with_terminate_and_taskcompletion(batch_client) -> None:
+def test_resize_down_with_terminate_and_taskcompletion(batch_client: BatchClient) -> None:
     make_pool(batch_client, "opt", nodes=2, slots=1)
     make_job(batch_client, "j", "opt")
     add(batch_client, "j", "a", "/bin/sleep 30")
@@ -108,40 +120,42 @@ def test_resize_down_with_terminate_and_taskcompletion(batch_client) -> None:
     state_is(batch_client, "j", "b", "running")
     batch_client.begin_resize_pool("opt", m.BatchPoolResizeOptions(
         target_dedicated_nodes=1, node_deallocation_option="taskcompletion"),
-        polling_interval=0.05).result()
+        polling_interval=POLL).result()
     b = completed(batch_client, "j", "b")
-    assert b.execution_info.result == "success" and b.execution_info.requeue_count == 0
+    assert info(b).result == "success" and info(b).requeue_count == 0
     _nodes(batch_client, "opt", "running", 1)
     batch_client.begin_resize_pool("opt", m.BatchPoolResizeOptions(
         target_dedicated_nodes=0, node_deallocation_option="terminate"),
-        polling_interval=0.05).result()
+        polling_interval=POLL).result()
     a = completed(batch_client, "j", "a")
-    assert a.execution_info.failure_info.code == "TaskEnded"
+    assert failure(a).code == "TaskEnded"
     assert list(batch_client.list_nodes("opt")) == []
 
 
-def test_delete_pool_requeues_its_running_tasks(batch_client) -> None:
+def test_delete_pool_requeues_its_running_tasks(batch_client: BatchClient) -> None:
     make_pool(batch_client, "del", nodes=1)
     make_job(batch_client, "j", "del")
     add(batch_client, "j", "t", "/bin/sleep 30")
     state_is(batch_client, "j", "t", "running")
-    batch_client.begin_delete_pool("del", polling_interval=0.05).result()
+    batch_client.begin_delete_pool("del", polling_interval=POLL).result()
     with pytest.raises(ResourceNotFoundError):
         batch_client.get_pool("del")
     task = batch_client.get_task("j", "t")
-    assert (task.state, task.execution_info.requeue_count) == ("active", 1)
+    assert (task.state, info(task).requeue_count) == ("active", 1)
 
 
-def test_start_task_without_wait_lets_tasks_run_at_once(batch_client, tmp_path) -> None:
+def test_start_task_without_wait_lets_tasks_run_at_once(
+    batch_client: BatchClient, tmp_path: Path,
+) -> None:
     gate = tmp_path / "gate"
     start = m.BatchStartTask(command_line=f"/bin/sh -c 'while [ ! -f {gate} ]; do sleep 0.05; "
                              "done'", wait_for_success=False)
     make_pool(batch_client, "nowait", nodes=1, start_task=start)
     make_job(batch_client, "j", "nowait")
     add(batch_client, "j", "t", "/bin/true")
-    assert completed(batch_client, "j", "t").execution_info.result == "success"
+    assert info(completed(batch_client, "j", "t")).result == "success"
     node = next(iter(batch_client.list_nodes("nowait")))
-    assert node.start_task_info.state == "running"
+    assert start_info(node).state == "running"
     gate.touch()
-    wait_for("the start task to end", lambda: next(iter(
-        batch_client.list_nodes("nowait"))).start_task_info.state == "completed")
+    wait_for("the start task to end", lambda: start_info(next(iter(
+        batch_client.list_nodes("nowait")))).state == "completed")
