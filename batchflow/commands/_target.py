@@ -73,21 +73,20 @@ def _local(
     spec_path: Path, storage: str | None, why: str, env: Mapping[str, str]
 ) -> Iterator[Target]:
     from batchflow.azure.connect import batch_service
-    from batchflow.local.target import start_emulator, state_dir
+    from batchflow.local.target import local_emulator, state_dir
 
     blobs = _local_blobs(spec_path, storage, env)
     state = state_dir(spec_path)
-    server = start_emulator(spec_path)
-    batch = batch_service(server.url, server.account, server.key, fast=True)
-    banner = (
-        f"Running on the local target ({why}): Batch emulator on {server.url}, "
-        f"state in {state}, blobs in {blobs.describe()}."
-    )
-    try:
-        yield Target("local", batch, blobs, LOCAL_POLL, banner, state, server)
-    finally:
-        batch.close()
-        server.stop()
+    with local_emulator(spec_path) as server:
+        batch = batch_service(server.url, server.account, server.key, fast=True)
+        banner = (
+            f"Running on the local target ({why}): Batch emulator on {server.url}, "
+            f"state in {state}, blobs in {blobs.describe()}."
+        )
+        try:
+            yield Target("local", batch, blobs, LOCAL_POLL, banner, state, server)
+        finally:
+            batch.close()
 
 
 @contextlib.contextmanager

@@ -8,8 +8,11 @@ Tests may inject faults with ``BATCHFLOW_EMULATOR_FAULTS`` (the control surface'
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,23 +56,45 @@ def _faults() -> dict[str, Any] | None:
     return value
 
 
-def start_emulator(spec_path: Path) -> Any:
-    """Start the emulator on loopback with its state under ``.batchflow/emulator/``; the
-    caller stops it (``.stop()``). Running tasks of an earlier run are requeued by it."""
-    from batchflow.emulator.server import EmulatorServer
-
-    server = EmulatorServer(data_dir=state_dir(spec_path) / "emulator", nodes_max=_nodes_max())
-    server.start()
+def _apply_faults(server: Any) -> None:
     faults = _faults()
     if faults is not None:
+        server.control.set_faults(
+            error_rate=float(faults.get("errorRate", 0.0)),
+            status=int(faults.get("status", 503)),
+            drop_rate=float(faults.get("dropRate", 0.0)),
+            operations=tuple(faults.get("operations", ())),
+        )
+
+
+@contextlib.contextmanager
+def _exclusive(state: Path) -> Iterator[None]:
+    """One local emulator per state directory: two would run the same tasks twice. The
+    kernel drops the lock with the process, so a ``kill -9`` leaves nothing stale."""
+    state.mkdir(parents=True, exist_ok=True)
+    with (state / "lock").open("a+") as fh:
         try:
-            server.control.set_faults(
-                error_rate=float(faults.get("errorRate", 0.0)),
-                status=int(faults.get("status", 503)),
-                drop_rate=float(faults.get("dropRate", 0.0)),
-                operations=tuple(faults.get("operations", ())),
-            )
-        except BaseException:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another batchflow command is using {state} (a run in progress?); wait for "
+                "it to finish or stop it first"
+            ) from None
+        yield
+
+
+@contextlib.contextmanager
+def local_emulator(spec_path: Path) -> Iterator[Any]:
+    """The emulator on loopback with its state under ``.batchflow/emulator/``, stopped on
+    exit. Tasks that were running when an earlier run stopped are requeued by it."""
+    from batchflow.emulator.server import EmulatorServer
+
+    state = state_dir(spec_path)
+    with _exclusive(state):
+        server = EmulatorServer(data_dir=state / "emulator", nodes_max=_nodes_max())
+        server.start()
+        try:
+            _apply_faults(server)
+            yield server
+        finally:
             server.stop()
-            raise
-    return server

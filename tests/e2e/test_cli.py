@@ -79,3 +79,24 @@ def test_looking_at_a_spec_that_never_ran_creates_nothing(tmp_path: Path) -> Non
     assert batchflow("logs", "sleepers.yaml", "t-f00", cwd=tmp_path).code == 3
     assert batchflow("down", "sleepers.yaml", "--yes", cwd=tmp_path).code == 0
     assert not (tmp_path / ".batchflow").exists()
+
+
+def test_a_second_local_command_waits_its_turn(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 4, seconds=5)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _marks(tmp_path, "start") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = batchflow("run", "sleepers.yaml", cwd=tmp_path)
+        assert second.code == 2 and "another batchflow command" in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=30)
+    assert len(_marks(tmp_path, "start")) <= 4  # the refused run started nothing
