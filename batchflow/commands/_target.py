@@ -94,10 +94,10 @@ def _azure(storage: str | None, why: str, env: Mapping[str, str]) -> Iterator[Ta
     from batchflow.azure.config import read_account
     from batchflow.azure.connect import azure_services
 
-    if storage == "azurite":
+    if storage is not None:
         raise UsageError(
-            "--storage azurite works with --target local only: Azure Batch "
-            "nodes cannot reach an Azurite on this machine"
+            f"--storage {storage} works with --target local only: Azure Batch nodes read "
+            "and write Azure Storage (AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT)"
         )
     acct = read_account(env)
     batch, blobs = azure_services(acct)
