@@ -29,6 +29,13 @@ from batchflow.errors import ConfigError
 
 _CLOCK_SKEW = _dt.timedelta(minutes=5)
 _MAX_DELEGATION = _dt.timedelta(days=7)
+_BIG_FILE = 64 << 20  # above this, one file's blocks go up in parallel too
+_BIG_FILE_THREADS = 4
+
+
+def _concurrency(size: int) -> int:
+    """Threads for one upload: small files are parallel across files already."""
+    return _BIG_FILE_THREADS if size > _BIG_FILE else 1
 
 
 def _check_delegation_lifetime(start: _dt.datetime, expiry: _dt.datetime) -> None:
@@ -96,7 +103,7 @@ class AzureBlobStore:
                 fh,
                 length=size,
                 overwrite=True,
-                max_concurrency=1,
+                max_concurrency=_concurrency(size),
                 content_settings=ContentSettings(content_md5=bytearray(md5)),
             )
         return size
@@ -116,7 +123,9 @@ class AzureBlobStore:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".", suffix=".batchflow-partial")
         try:
             with translated(f"downloading {blob}"), os.fdopen(fd, "wb") as fh:
-                size = self._service.get_blob_client(container, blob).download_blob().readinto(fh)
+                client = self._service.get_blob_client(container, blob)
+                stream = client.download_blob(max_concurrency=_BIG_FILE_THREADS)
+                size = stream.readinto(fh)
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
