@@ -115,7 +115,8 @@ def test_faults_and_lost_node_through_the_cli(tmp_path: Path) -> None:
     rest: list[str] = []
     drain = threading.Thread(target=lambda: rest.extend(proc.stderr))  # type: ignore[arg-type]
     drain.start()
-    while not _marks(tmp_path, "start"):
+    deadline = time.monotonic() + 60
+    while not _marks(tmp_path, "start") and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     lost = ControlClient(url.group(0), DEV_ACCOUNT, DEV_KEY).lose_node("sleepers-pool")
     proc.wait(timeout=120)
