@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from batchflow.commands._common import load_plan, out, out_json, say
 from batchflow.engine.redact import redact
 from batchflow.errors import FailedTask, WorkflowFailed
+from batchflow.plan_model import Plan
 
-
-def _stdout_blocks(result: object) -> None:
+if TYPE_CHECKING:
     from batchflow.engine.run import RunResult
 
-    assert isinstance(result, RunResult)
+
+def _stdout_blocks(result: RunResult) -> None:
     for o in result.collected.outputs if result.collected else ():
         out(f"Task: {o.task_id}\nNode: {o.node_id}\nStandard out:\n{o.stdout}\n")
 
@@ -62,6 +65,7 @@ def run_cmd(
     from batchflow.engine.run import RunOptions, run_plan
 
     plan = load_plan(spec, overrides)
+    t0 = time.monotonic()
     with open_target(plan.spec_path, target, storage) as tgt:
         say(tgt.banner)
         try:
@@ -72,24 +76,31 @@ def run_cmd(
         except KeyboardInterrupt:
             _interrupted(tgt.kind, spec)
             raise
+    _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0)
+    return 0
+
+
+def _report(
+    plan: Plan, result: RunResult, spec: str, as_json: bool, kind: str, seconds: float
+) -> None:
+    """Results on stdout (JSON or text); WorkflowFailed when some task failed."""
     if as_json:
-        out_json(result.to_json())
+        out_json({"target": kind, **result.to_json()})
     else:
         _stdout_blocks(result)
-    failed = result.collected.failed if result.collected else ()
-    if result.collected and result.collected.refused:
+    collected = result.collected
+    if collected and collected.refused:
         say(
             "refused to download outputs that would land outside the download directory: "
-            + ", ".join(repr(n) for n in result.collected.refused)
+            + ", ".join(repr(n) for n in collected.refused)
         )
+    failed = collected.failed if collected else ()
     if failed:
         if not as_json:
             out(describe_failures(failed, spec))
         total = len(plan.tasks)
         raise WorkflowFailed("tasks", f"{len(failed)} of {total} tasks failed", failed)
     if not as_json:
-        counts = result.counts
-        done = counts.succeeded if counts else 0
+        done = result.counts.succeeded if result.counts else 0
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
-        say(f"All {done} tasks succeeded{where}.")
-    return 0
+        say(f"All {done} tasks succeeded in {seconds:.1f}s{where}.")
