@@ -6,6 +6,8 @@ import datetime as _dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchflow.azure.config import read_account
 from batchflow.engine.bodies import blob_url, output_blob_path, pool_body, task_body
@@ -133,3 +135,21 @@ def test_user_delegation_sas_is_bounded_to_seven_days() -> None:
     _check_delegation_lifetime(start, start + _dt.timedelta(days=6))
     with pytest.raises(ConfigError, match="AZURE_STORAGE_KEY"):
         _check_delegation_lifetime(start, start + _dt.timedelta(days=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*"ab./\\~ -$;", "..", "/.."]), max_size=12).map("".join))
+def test_safe_destination_never_leaves_the_root(name: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "out"
+        dest = safe_destination(root, name)
+        if dest is not None:
+            assert dest.is_relative_to(root.resolve()) and dest != root.resolve()
+
+
+@given(st.text(max_size=200))
+def test_redact_leaves_no_signature(noise: str) -> None:
+    text = f"{noise} https://a.blob.core.windows.net/c/b?sv=1&sig=S3cr3t%2Bsig&se=2 {noise}"
+    assert "S3cr3t" not in redact(text)
