@@ -61,9 +61,11 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             _azurite_bin(), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-            "--disableTelemetry", "--skipApiVersionCheck",
-            "--silent", "--location", str(workdir),
+            # In memory: nothing to clean up, and a test can't see another session's blobs.
+            # (Azurite refuses --location together with --inMemoryPersistence.)
+            "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent",
         ],
+        cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
