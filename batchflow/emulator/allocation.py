@@ -54,7 +54,13 @@ def apply_policy(node: Node, pool: Json) -> None:
 def _boot(core: Core, node: Node, start_task: Json | None) -> None:
     with core.lock:
         node.set_state("starting")
-    node.make_dirs()
+    try:
+        node.make_dirs()
+    except OSError:
+        with core.lock:  # removed meanwhile (its files moved away), or a broken disk
+            if not node.leaving:
+                node.set_state("unusable")
+        return
     with core.lock:
         if not start_task:
             node.set_state(READY)

@@ -94,7 +94,12 @@ def start(command_line: str, cwd: str | Path, env: dict[str, str], stdout: str |
         raise LaunchError("CommandLaunchFailed", f"The command line is malformed: {exc}") from exc
     if not argv:
         raise LaunchError("CommandLaunchFailed", "The command line is empty")
-    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+    try:
+        out, err = open(stdout, "wb"), open(stderr, "wb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise LaunchError("CommandLaunchFailed",
+                          f"The task's output files could not be created: {exc.strerror}") from exc
+    with out, err:
         try:
             popen = subprocess.Popen(
                 argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,

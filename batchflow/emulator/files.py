@@ -57,25 +57,33 @@ def _file_path(url: str) -> Path:
 # -- resource files -------------------------------------------------------------------------
 def download_resource_files(specs: list[Json] | None, wd: Path) -> None:
     """Fetch every resource file into ``wd`` (the task's working directory)."""
-    for spec in specs or []:
-        if spec.get("httpUrl"):
-            url = str(spec["httpUrl"])
-            name = spec.get("filePath") or Path(urllib.parse.urlsplit(url).path).name
-            dest = inside(wd, str(name), "ResourceFileCreateFailed")
-            _fetch(url, dest)
+    try:
+        for spec in specs or []:
+            _download(spec, wd)
+    except OSError as exc:
+        raise FileError("ResourceFileWriteFailed",
+                        f"A resource file could not be written: {exc.strerror}") from exc
+
+
+def _download(spec: Json, wd: Path) -> None:
+    if spec.get("httpUrl"):
+        url = str(spec["httpUrl"])
+        name = spec.get("filePath") or Path(urllib.parse.urlsplit(url).path).name
+        dest = inside(wd, str(name), "ResourceFileCreateFailed")
+        _fetch(url, dest)
+        _chmod(dest, spec.get("fileMode"))
+    elif spec.get("storageContainerUrl"):
+        base = inside(wd, spec["filePath"], "ResourceFileCreateFailed") if spec.get(
+            "filePath") else wd
+        for name, fetch in _container_blobs(str(spec["storageContainerUrl"]),
+                                            str(spec.get("blobPrefix") or "")):
+            dest = inside(base, name, "ResourceFileCreateFailed")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fetch(dest)
             _chmod(dest, spec.get("fileMode"))
-        elif spec.get("storageContainerUrl"):
-            base = inside(wd, spec["filePath"], "ResourceFileCreateFailed") if spec.get(
-                "filePath") else wd
-            for name, fetch in _container_blobs(str(spec["storageContainerUrl"]),
-                                                str(spec.get("blobPrefix") or "")):
-                dest = inside(base, name, "ResourceFileCreateFailed")
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                fetch(dest)
-                _chmod(dest, spec.get("fileMode"))
-        else:
-            raise FileError("BlobDownloadMiscError", "The local Batch emulator supports "
-                            "resource files with httpUrl or storageContainerUrl only")
+    else:
+        raise FileError("BlobDownloadMiscError", "The local Batch emulator supports "
+                        "resource files with httpUrl or storageContainerUrl only")
 
 
 def _chmod(path: Path, mode: object) -> None:
@@ -172,6 +180,11 @@ def upload_output_files(specs: list[Json] | None, task_dir: Path, success: bool)
                     _upload(path, str(container["containerUrl"]), name)
                     log_out.append(f"Uploaded {path.relative_to(task_dir)} to "
                                    f"{redact(str(container['containerUrl']))}/{name}")
+    except OSError as exc:
+        failure = FileError("FileUploadMiscError", f"An output file could not be read: "
+                            f"{exc.strerror}")
+        (task_dir / "fileuploaderr.txt").write_text(f"{failure.code}: {failure.message}\n")
+        raise failure from exc
     except FileError as exc:
         (task_dir / "fileuploaderr.txt").write_text(f"{exc.code}: {exc.message}\n")
         raise

@@ -68,6 +68,13 @@ def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> N
         # The service stopped under this attempt: its task stays "running" in the store and
         # is requeued by the next start, as a lost node's tasks are.
         return
+    except Exception as exc:
+        # Whatever went wrong (a file system error, a bug) must not leave the task "running"
+        # for ever: it completes as failed, with the error in its failureInfo.
+        if not _stopped(core, run):
+            _finish(core, run, task, None, shapes.failure(
+                "servererror", "Unknown", "The task could not be run by the local node",
+                f"{type(exc).__name__}: {exc}"), upload=False)
     finally:
         _release(core, run)
 
@@ -173,7 +180,14 @@ def run_process(command_line: str, tdir: Path, env: dict[str, str], wall: float 
 
 def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
     tdir = run.node.task_dir(job["id"], task["id"])
-    os.makedirs(f"{tdir}/wd", exist_ok=True)
+    try:
+        os.makedirs(f"{tdir}/wd", exist_ok=True)
+    except OSError as exc:
+        if not _stopped(core, run):  # else its node went away under it: nothing to report
+            _finish(core, run, task, None, shapes.failure(
+                "usererror", "ResourceDirectoryCreateFailed",
+                f"The task directory could not be created: {exc.strerror}"), upload=False)
+        return
     try:
         if task.get("resourceFiles"):
             files.download_resource_files(task["resourceFiles"], tdir / "wd")

@@ -22,6 +22,7 @@ from tests.emulator.core_helpers import (
     node_of,
     start_info,
     state_is,
+    stdout,
     wait_for,
 )
 
@@ -32,9 +33,13 @@ def _nodes(client: BatchClient, pool_id: str, state: str, count: int) -> list[m.
             list(client.list_nodes(pool_id))))
 
 
-def test_start_task_success_shows_on_the_node(batch_client: BatchClient) -> None:
+def test_start_task_success_shows_on_the_node(batch_client: BatchClient, tmp_path: Path) -> None:
+    (tmp_path / "setup.txt").write_text("from a resource file")
     start = m.BatchStartTask(
-        command_line="/bin/sh -c 'echo started > $AZ_BATCH_NODE_SHARED_DIR/flag'",
+        command_line="/bin/sh -c 'cat setup.txt > $AZ_BATCH_NODE_SHARED_DIR/flag; echo $MODE'",
+        resource_files=[m.ResourceFile(http_url=(tmp_path / "setup.txt").as_uri(),
+                                       file_path="setup.txt")],
+        environment_settings=[m.EnvironmentSetting(name="MODE", value="setup")],
         wait_for_success=True)
     make_pool(batch_client, "ok", nodes=1, start_task=start, wait_idle=False)
     pool = batch_client.get_pool("ok")
@@ -46,6 +51,9 @@ def test_start_task_success_shows_on_the_node(batch_client: BatchClient) -> None
     make_job(batch_client, "j", "ok")
     add(batch_client, "j", "t", "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/flag'")
     assert info(completed(batch_client, "j", "t")).result == "success"
+    assert stdout(batch_client, "j", "t") == "from a resource file"
+    assert b"".join(batch_client.download_node_file(
+        "ok", str(node.id), "startup/stdout.txt")) == b"setup\n"
 
 
 def test_start_task_failure_with_wait_marks_the_node(batch_client: BatchClient) -> None:
@@ -114,21 +122,24 @@ def test_lose_node_requeues_and_replaces(
 def test_resize_down_with_terminate_and_taskcompletion(batch_client: BatchClient) -> None:
     make_pool(batch_client, "opt", nodes=2, slots=1)
     make_job(batch_client, "j", "opt")
-    add(batch_client, "j", "a", "/bin/sleep 30")
+    add(batch_client, "j", "a", "/bin/sleep 0.5")
     add(batch_client, "j", "b", "/bin/sleep 0.5")
     state_is(batch_client, "j", "a", "running")
     state_is(batch_client, "j", "b", "running")
     batch_client.begin_resize_pool("opt", m.BatchPoolResizeOptions(
         target_dedicated_nodes=1, node_deallocation_option="taskcompletion"),
         polling_interval=POLL).result()
-    b = completed(batch_client, "j", "b")
-    assert info(b).result == "success" and info(b).requeue_count == 0
-    _nodes(batch_client, "opt", "running", 1)
+    assert any(n.state == "leavingpool" for n in batch_client.list_nodes("opt"))
+    for task_id in "ab":
+        done = completed(batch_client, "j", task_id)
+        assert info(done).result == "success" and info(done).requeue_count == 0
+    _nodes(batch_client, "opt", "idle", 1)
+    add(batch_client, "j", "c", "/bin/sleep 30")
+    state_is(batch_client, "j", "c", "running")
     batch_client.begin_resize_pool("opt", m.BatchPoolResizeOptions(
         target_dedicated_nodes=0, node_deallocation_option="terminate"),
         polling_interval=POLL).result()
-    a = completed(batch_client, "j", "a")
-    assert failure(a).code == "TaskEnded"
+    assert failure(completed(batch_client, "j", "c")).code == "TaskEnded"
     assert list(batch_client.list_nodes("opt")) == []
 
 

@@ -64,6 +64,19 @@ def test_errors_carry_batch_codes(service: EmulatorService) -> None:
     assert info.value.code == "TaskNotFound"
 
 
+def test_update_task_replaces_constraints(service: EmulatorService) -> None:
+    service.create_job({"id": "j", "poolInfo": {"poolId": "nowhere"}})
+    service.create_task("j", {"id": "t", "commandLine": "/bin/true",
+                              "constraints": {"maxTaskRetryCount": 2}})
+    before = service.get_task("j", "t")
+    service.update_task("j", "t", {"constraints": {"maxWallClockTime": "PT5M"}})
+    after = service.get_task("j", "t")
+    assert after["constraints"]["maxWallClockTime"] == "PT5M"
+    assert after["constraints"]["maxTaskRetryCount"] == 0
+    assert after["eTag"] != before["eTag"]
+    assert after["state"] == "active"  # no pool: the task waits, as on Batch
+
+
 def test_reset_forgets_everything_and_kills(service: EmulatorService) -> None:
     service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 1})
     service.create_job({"id": "j", "poolInfo": {"poolId": "p"}})
