@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.contract import Page
 from batchflow.emulator.core import Core
 from batchflow.emulator.odata_filter import compile_filter
-from batchflow.emulator.store import dumps
+from batchflow.emulator.store import StoreClosed, dumps
 
 Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state"}
@@ -139,8 +140,23 @@ def terminate(core: Core, job_id: str, reason: str) -> None:
         timer = core.timers.pop(job_id.lower(), None)
         if timer is not None:
             timer.cancel()
-    threading.Thread(target=_finish_terminate, args=(core, job_id, reason), daemon=True,
-                     name=f"terminate-{job_id}").start()
+    in_background(finish_terminate, core, job_id, reason)
+
+
+def in_background(work: Callable[[Core, str], None] | Callable[[Core, str, str], None],
+                  core: Core, *args: str) -> None:
+    """Finish a termination or deletion on its own thread. A stop of the service in between
+    is not an error (the next start finishes the work), nor is the job vanishing meanwhile."""
+    def run() -> None:
+        try:
+            work(core, *args)
+        except StoreClosed:
+            return
+        except errors.BatchServiceError as exc:
+            if exc.status != 404:
+                raise
+
+    threading.Thread(target=run, daemon=True, name=f"{work.__name__}-{args[0]}").start()
 
 
 def _stop_tasks(core: Core, job_id: str, why: str) -> None:
@@ -153,10 +169,6 @@ def _stop_tasks(core: Core, job_id: str, why: str) -> None:
 
 def finish_terminate(core: Core, job_id: str, reason: str) -> None:
     """Kill running tasks, run release tasks, complete the job (also used after a restart)."""
-    _finish_terminate(core, job_id, reason)
-
-
-def _finish_terminate(core: Core, job_id: str, reason: str) -> None:
     _stop_tasks(core, job_id, "terminate")
     _release_tasks(core, job_id)
 
@@ -194,8 +206,7 @@ def delete_job(core: Core, job_id: str) -> None:
         timer = core.timers.pop(job_id.lower(), None)
         if timer is not None:
             timer.cancel()
-    threading.Thread(target=finish_delete, args=(core, job_id), daemon=True,
-                     name=f"delete-{job_id}").start()
+    in_background(finish_delete, core, job_id)
 
 
 def finish_delete(core: Core, job_id: str) -> None:

@@ -81,11 +81,10 @@ class EmulatorService:
                 "SELECT id, state, json_extract(doc, '$.executionInfo.terminateReason') "
                 "FROM jobs"):
             if state == "terminating":
-                threading.Thread(target=jobs.finish_terminate, args=(
-                    core, job_id, reason or "UserTerminate"), daemon=True).start()
+                jobs.in_background(jobs.finish_terminate, core, job_id,
+                                   reason or "UserTerminate")
             elif state == "deleting":
-                threading.Thread(target=jobs.finish_delete, args=(core, job_id),
-                                 daemon=True).start()
+                jobs.in_background(jobs.finish_delete, core, job_id)
             elif state == "active":
                 # Reactions a crash may have cut short between a completion and its effects.
                 job = core.job(job_id)
