@@ -104,10 +104,13 @@ def _summary(emu: list[float], base: list[float], target: float) -> dict[str, ob
 
 def measure(root: str | None, rounds: int) -> dict[str, object]:
     """Interleaved rounds with the emulator's data (SQLite, node directories) under ``root``."""
-    with tempfile.TemporaryDirectory(dir=root) as tmp, \
-            EmulatorServer(data_dir=Path(tmp), nodes_max=2) as emu:
-        client = BatchClient(endpoint=emu.url,
-                             credential=AzureNamedKeyCredential(emu.account, emu.key))
+    with (
+        tempfile.TemporaryDirectory(dir=root) as tmp,
+        EmulatorServer(data_dir=Path(tmp), nodes_max=2) as emu,
+    ):
+        client = BatchClient(
+            endpoint=emu.url, credential=AzureNamedKeyCredential(emu.account, emu.key)
+        )
         make_pool(client, "p1", nodes=2, slots=1)
         make_pool(client, "p2", nodes=2, slots=2)
         results = [_round(client, n) for n in range(rounds)]
@@ -118,8 +121,11 @@ def measure(root: str | None, rounds: int) -> dict[str, object]:
         "data_dir_root": root or tempfile.gettempdir(),
         "true_1000_on_2x1_vs_xargs_P2": _summary(list(columns[0]), list(columns[1]), 3.0),
         "sleep005_200_on_2x2_vs_xargs_P4": _summary(list(columns[2]), list(columns[3]), 1.1),
-        "dispatch_latency_ms": {"samples": len(ms), "p50": round(statistics.median(ms), 2),
-                                "p99": round(percentile(ms, 0.99), 2)},
+        "dispatch_latency_ms": {
+            "samples": len(ms),
+            "p50": round(statistics.median(ms), 2),
+            "p99": round(percentile(ms, 0.99), 2),
+        },
     }
 
 
@@ -130,8 +136,16 @@ def main(rounds: int = 3) -> None:
     roots: list[str | None] = [None]
     if Path("/dev/shm").is_dir():
         roots.append("/dev/shm")
-    print(json.dumps({"cpu_count": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
-                      "runs": [measure(root, rounds) for root in roots]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "cpu_count": os.cpu_count(),
+                "load_avg_1m": os.getloadavg()[0],
+                "runs": [measure(root, rounds) for root in roots],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":
