@@ -20,26 +20,43 @@ from batchflow.emulator.store import dumps
 Json = dict[str, Any]
 
 
-def add_node(core: Core, pool: Json, dedicated: bool, index: int | None = None,
-             generation: int = 0) -> Node:
+def add_node(
+    core: Core, pool: Json, dedicated: bool, index: int | None = None, generation: int = 0
+) -> Node:
     """Create, record and boot one node (lock held)."""
     nodes = core.nodes.setdefault(pool["id"].lower(), [])
     if index is None:
         used = {n.index for n in nodes}
         index = next(i for i in range(len(nodes) + 1) if i not in used)
     ident = node_id(pool["id"], index, generation, dedicated)
-    node = Node(pool_id=pool["id"], id=ident, index=index, generation=generation,
-                dedicated=dedicated, slots=int(pool.get("taskSlotsPerNode") or 1),
-                root=core.data_dir / "nodes" / pool["id"] / ident,
-                vm_size=str(pool.get("vmSize", "")))
+    node = Node(
+        pool_id=pool["id"],
+        id=ident,
+        index=index,
+        generation=generation,
+        dedicated=dedicated,
+        slots=int(pool.get("taskSlotsPerNode") or 1),
+        root=core.data_dir / "nodes" / pool["id"] / ident,
+        vm_size=str(pool.get("vmSize", "")),
+    )
     apply_policy(node, pool)
     nodes.append(node)
     core.store.execute(
         "INSERT OR REPLACE INTO nodes (pool_id, id, seq, state, doc) VALUES (?, ?, ?, ?, ?)",
-        (pool["id"], ident, index, node.state,
-         dumps({"index": index, "generation": generation, "dedicated": dedicated})))
-    threading.Thread(target=_boot, args=(core, node, pool.get("startTask")), daemon=True,
-                     name=f"boot-{ident[:16]}").start()
+        (
+            pool["id"],
+            ident,
+            index,
+            node.state,
+            dumps({"index": index, "generation": generation, "dedicated": dedicated}),
+        ),
+    )
+    threading.Thread(
+        target=_boot,
+        args=(core, node, pool.get("startTask")),
+        daemon=True,
+        name=f"boot-{ident[:16]}",
+    ).start()
     return node
 
 
@@ -83,8 +100,9 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
     from batchflow.emulator.runner import run_process
 
     tdir = node.root / "startup"
-    env = with_settings(node.env(core.account_name, core.account_url),
-                        spec.get("environmentSettings"))
+    env = with_settings(
+        node.env(core.account_name, core.account_url), spec.get("environmentSettings")
+    )
     env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
     retries = int(spec.get("maxTaskRetryCount") or 0)
     info: Json = {"state": "running", "startTime": shapes.now(), "retryCount": 0}
@@ -94,8 +112,9 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
         code: int | None = None
         try:
             files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
-            code, failure = run_process(spec["commandLine"], tdir, env, None,
-                                        lambda p: _started(core, node, p))
+            code, failure = run_process(
+                spec["commandLine"], tdir, env, None, lambda p: _started(core, node, p)
+            )
         except files.FileError as exc:
             failure = shapes.failure("usererror", exc.code, exc.message)
         if code == 0 or core.closing or node.leaving or failure is not None:
@@ -107,10 +126,14 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
         info.update({"retryCount": attempt, "lastRetryTime": shapes.now()})
     node.start_process = None
     ok = code == 0 and failure is None
-    node.start_task_info = {**info, "state": "completed", "endTime": shapes.now(),
-                            "result": "success" if ok else "failure",
-                            **({"exitCode": code} if code is not None else {}),
-                            **({"failureInfo": failure} if failure else {})}
+    node.start_task_info = {
+        **info,
+        "state": "completed",
+        "endTime": shapes.now(),
+        "result": "success" if ok else "failure",
+        **({"exitCode": code} if code is not None else {}),
+        **({"failureInfo": failure} if failure else {}),
+    }
     return ok
 
 
@@ -121,7 +144,9 @@ def _started(core: Core, node: Node, proc: Any) -> None:
     if not core.closing:
         core.store.execute(
             "UPDATE nodes SET doc = json_set(doc, '$.pid', ?, '$.ticks', ?) "
-            "WHERE pool_id = ? AND id = ?", (proc.pid, proc.start_ticks, node.pool_id, node.id))
+            "WHERE pool_id = ? AND id = ?",
+            (proc.pid, proc.start_ticks, node.pool_id, node.id),
+        )
 
 
 def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
@@ -150,6 +175,9 @@ def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
 
 def drop_if_drained(core: Core, node: Node) -> None:
     """A leaving node whose last task finished is removed (lock held)."""
-    if node.leaving and node.running_tasks == 0 and node in core.nodes.get(
-            node.pool_id.lower(), []):
+    if (
+        node.leaving
+        and node.running_tasks == 0
+        and node in core.nodes.get(node.pool_id.lower(), [])
+    ):
         remove_node(core, node)

@@ -85,8 +85,9 @@ class Core:
     def wait_runs_gone(self, pred: Callable[[Run], bool], timeout: float = 30.0) -> None:
         """Block until no attempt matches ``pred`` (their threads report on the condition)."""
         with self.cond:
-            self.cond.wait_for(lambda: not any(pred(r) for r in self.running.values()),
-                               timeout=timeout)
+            self.cond.wait_for(
+                lambda: not any(pred(r) for r in self.running.values()), timeout=timeout
+            )
 
     # -- documents --------------------------------------------------------------------------
     def job(self, job_id: str) -> Json:
@@ -118,12 +119,16 @@ class Core:
             raise errors.task_not_found(task_id)
         return doc
 
-    def update(self, table: str, key: tuple[str, ...], change: Callable[[Json], Any],
-               **columns: Any) -> Json:
+    def update(
+        self, table: str, key: tuple[str, ...], change: Callable[[Json], Any], **columns: Any
+    ) -> Json:
         """Load, change, stamp and write back one document (and its indexed columns; a
         callable column value is computed from the changed document)."""
-        where = "id = ?" if len(key) == 1 else (
-            "job_id = ? AND id = ?" if table == "tasks" else "pool_id = ? AND id = ?")
+        where = (
+            "id = ?"
+            if len(key) == 1
+            else ("job_id = ? AND id = ?" if table == "tasks" else "pool_id = ? AND id = ?")
+        )
         if table == "jobs":
             with self.lock:
                 self.job_cache.pop(key[0].lower(), None)
@@ -136,8 +141,10 @@ class Core:
             shapes.stamp(doc)
             sets = ", ".join(f"{c} = ?" for c in ["doc", *columns])
             values = [v(doc) if callable(v) else v for v in columns.values()]
-            db.execute(f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
-                       (dumps(doc), *values, *key))
+            db.execute(
+                f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
+                (dumps(doc), *values, *key),
+            )
             return doc
 
     def running_in_job(self, job_id: str) -> int:

@@ -85,8 +85,9 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def start(command_line: str, cwd: str | Path, env: dict[str, str], stdout: str | Path,
-          stderr: str | Path) -> Process:
+def start(
+    command_line: str, cwd: str | Path, env: dict[str, str], stdout: str | Path, stderr: str | Path
+) -> Process:
     """Start ``command_line`` in ``cwd`` with exactly ``env``; output goes to the two files."""
     try:
         argv = shlex.split(command_line)
@@ -97,23 +98,32 @@ def start(command_line: str, cwd: str | Path, env: dict[str, str], stdout: str |
     try:
         out, err = open(stdout, "wb"), open(stderr, "wb")  # noqa: SIM115 (closed below)
     except OSError as exc:
-        raise LaunchError("CommandLaunchFailed",
-                          f"The task's output files could not be created: {exc.strerror}") from exc
+        raise LaunchError(
+            "CommandLaunchFailed", f"The task's output files could not be created: {exc.strerror}"
+        ) from exc
     with out, err:
         try:
             popen = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
                 # Python opens every descriptor non-inheritable (PEP 446), so there is nothing
                 # to close; close_fds=True would cost ~0.5 ms per task on this hot path.
-                start_new_session=True, close_fds=False,
+                start_new_session=True,
+                close_fds=False,
             )
         except FileNotFoundError as exc:
-            raise LaunchError("CommandProgramNotFound",
-                              f"The program '{argv[0]}' was not found") from exc
+            raise LaunchError(
+                "CommandProgramNotFound", f"The program '{argv[0]}' was not found"
+            ) from exc
         except OSError as exc:
-            raise LaunchError("CommandLaunchFailed",
-                              f"The program '{argv[0]}' could not be started: "
-                              f"{exc.strerror}") from exc
+            raise LaunchError(
+                "CommandLaunchFailed",
+                f"The program '{argv[0]}' could not be started: {exc.strerror}",
+            ) from exc
     return Process(popen=popen, pid=popen.pid, start_ticks=start_ticks(popen.pid) or 0)
 
 
@@ -128,7 +138,7 @@ def start_ticks(pid: int) -> int | None:
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return int(fields[19])
 
 

@@ -61,8 +61,9 @@ def download_resource_files(specs: list[Json] | None, wd: Path) -> None:
         for spec in specs or []:
             _download(spec, wd)
     except OSError as exc:
-        raise FileError("ResourceFileWriteFailed",
-                        f"A resource file could not be written: {exc.strerror}") from exc
+        raise FileError(
+            "ResourceFileWriteFailed", f"A resource file could not be written: {exc.strerror}"
+        ) from exc
 
 
 def _download(spec: Json, wd: Path) -> None:
@@ -73,17 +74,22 @@ def _download(spec: Json, wd: Path) -> None:
         _fetch(url, dest)
         _chmod(dest, spec.get("fileMode"))
     elif spec.get("storageContainerUrl"):
-        base = inside(wd, spec["filePath"], "ResourceFileCreateFailed") if spec.get(
-            "filePath") else wd
-        for name, fetch in _container_blobs(str(spec["storageContainerUrl"]),
-                                            str(spec.get("blobPrefix") or "")):
+        base = (
+            inside(wd, spec["filePath"], "ResourceFileCreateFailed") if spec.get("filePath") else wd
+        )
+        for name, fetch in _container_blobs(
+            str(spec["storageContainerUrl"]), str(spec.get("blobPrefix") or "")
+        ):
             dest = inside(base, name, "ResourceFileCreateFailed")
             dest.parent.mkdir(parents=True, exist_ok=True)
             fetch(dest)
             _chmod(dest, spec.get("fileMode"))
     else:
-        raise FileError("BlobDownloadMiscError", "The local Batch emulator supports "
-                        "resource files with httpUrl or storageContainerUrl only")
+        raise FileError(
+            "BlobDownloadMiscError",
+            "The local Batch emulator supports "
+            "resource files with httpUrl or storageContainerUrl only",
+        )
 
 
 def _chmod(path: Path, mode: object) -> None:
@@ -178,11 +184,14 @@ def upload_output_files(specs: list[Json] | None, task_dir: Path, success: bool)
                 for path, name in _matches(spec, task_dir):
                     container = spec["destination"]["container"]
                     _upload(path, str(container["containerUrl"]), name)
-                    log_out.append(f"Uploaded {path.relative_to(task_dir)} to "
-                                   f"{redact(str(container['containerUrl']))}/{name}")
+                    log_out.append(
+                        f"Uploaded {path.relative_to(task_dir)} to "
+                        f"{redact(str(container['containerUrl']))}/{name}"
+                    )
     except OSError as exc:
-        failure = FileError("FileUploadMiscError", f"An output file could not be read: "
-                            f"{exc.strerror}")
+        failure = FileError(
+            "FileUploadMiscError", f"An output file could not be read: {exc.strerror}"
+        )
         (task_dir / "fileuploaderr.txt").write_text(f"{failure.code}: {failure.message}\n")
         raise failure from exc
     except FileError as exc:
@@ -209,8 +218,10 @@ def _matches(spec: Json, task_dir: Path) -> Iterator[tuple[Path, str]]:
         if not path.is_file():
             continue
         if task_dir.resolve() not in path.parents:
-            raise FileError("FileUploadMiscError", f"The file pattern '{pattern}' matches "
-                            "files outside the task directory")
+            raise FileError(
+                "FileUploadMiscError",
+                f"The file pattern '{pattern}' matches files outside the task directory",
+            )
         rel = path.relative_to(base).as_posix() if base in path.parents else path.name
         if not wild:
             yield path, str(dest_path or path.name)
@@ -222,8 +233,10 @@ def _upload(path: Path, container_url: str, name: str) -> None:
     if container_url.startswith("file://"):
         root = _file_path(container_url)
         if not root.is_dir():
-            raise FileError("FileUploadContainerNotFound",
-                            f"The container {redact(container_url)} does not exist")
+            raise FileError(
+                "FileUploadContainerNotFound",
+                f"The container {redact(container_url)} does not exist",
+            )
         dest = inside(root, name, "FileUploadMiscError")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
@@ -236,9 +249,11 @@ def _upload(path: Path, container_url: str, name: str) -> None:
         with open(path, "rb") as data:
             client.upload_blob(name, data, overwrite=True)
     except ResourceNotFoundError as exc:
-        raise FileError("FileUploadContainerNotFound",
-                        f"The container {redact(container_url)} does not exist") from exc
+        raise FileError(
+            "FileUploadContainerNotFound", f"The container {redact(container_url)} does not exist"
+        ) from exc
     except AzureError as exc:
-        raise FileError("FileUploadMiscError",
-                        f"Uploading {name} to {redact(container_url)} failed: "
-                        f"{type(exc).__name__}") from exc
+        raise FileError(
+            "FileUploadMiscError",
+            f"Uploading {name} to {redact(container_url)} failed: {type(exc).__name__}",
+        ) from exc

@@ -22,8 +22,15 @@ from batchflow.emulator.store import StoreClosed, dumps
 
 Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state"}
-_UPDATABLE = ("priority", "maxParallelTasks", "allowTaskPreemption", "constraints", "poolInfo",
-              "onAllTasksComplete", "metadata")
+_UPDATABLE = (
+    "priority",
+    "maxParallelTasks",
+    "allowTaskPreemption",
+    "constraints",
+    "poolInfo",
+    "onAllTasksComplete",
+    "metadata",
+)
 
 
 def create_job(core: Core, body: Json) -> Json:
@@ -39,9 +46,11 @@ def create_job(core: Core, body: Json) -> Json:
     with core.store.tx() as db:
         if db.execute("SELECT 1 FROM jobs WHERE id = ?", (doc["id"],)).fetchone():
             raise errors.job_exists(doc["id"])
-        db.execute("INSERT INTO jobs (id, seq, state, pool_id, priority, doc) VALUES "
-                   "(?, ?, 'active', ?, ?, ?)", (doc["id"], core.store.next_seq(), pool_id,
-                                                 int(doc["priority"]), dumps(doc)))
+        db.execute(
+            "INSERT INTO jobs (id, seq, state, pool_id, priority, doc) VALUES "
+            "(?, ?, 'active', ?, ?, ?)",
+            (doc["id"], core.store.next_seq(), pool_id, int(doc["priority"]), dumps(doc)),
+        )
     with core.lock:
         core.job_cache.pop(doc["id"].lower(), None)
     arm_wall_clock(core, doc)
@@ -59,25 +68,41 @@ def list_jobs(core: Core, filter: str | None, token: str | None, limit: int) -> 
 def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
     current = core.job(job_id)
     if current["state"] in ("completed", "deleting", "terminating"):
-        raise (errors.job_completed(job_id) if current["state"] == "completed"
-               else errors.job_being_deleted(job_id) if current["state"] == "deleting"
-               else errors.job_being_terminated(job_id))
+        raise (
+            errors.job_completed(job_id)
+            if current["state"] == "completed"
+            else errors.job_being_deleted(job_id)
+            if current["state"] == "deleting"
+            else errors.job_being_terminated(job_id)
+        )
 
     def change(doc: Json) -> None:
         if replace:
-            for key in ("priority", "constraints", "metadata", "onAllTasksComplete",
-                        "maxParallelTasks", "allowTaskPreemption"):
+            for key in (
+                "priority",
+                "constraints",
+                "metadata",
+                "onAllTasksComplete",
+                "maxParallelTasks",
+                "allowTaskPreemption",
+            ):
                 doc.pop(key, None)
-            doc.update({"priority": 0, "onAllTasksComplete": "noaction",
-                        "constraints": {"maxTaskRetryCount": 0}})
+            doc.update(
+                {
+                    "priority": 0,
+                    "onAllTasksComplete": "noaction",
+                    "constraints": {"maxTaskRetryCount": 0},
+                }
+            )
         doc.update({k: v for k, v in body.items() if k in _UPDATABLE})
         if "poolInfo" in body:
             doc["executionInfo"]["poolId"] = body["poolInfo"].get("poolId")
 
     doc = core.update("jobs", (job_id,), change)
-    core.store.execute("UPDATE jobs SET priority = ?, pool_id = ? WHERE id = ?",
-                       (int(doc.get("priority") or 0), doc["executionInfo"].get("poolId"),
-                        job_id))
+    core.store.execute(
+        "UPDATE jobs SET priority = ?, pool_id = ? WHERE id = ?",
+        (int(doc.get("priority") or 0), doc["executionInfo"].get("poolId"), job_id),
+    )
     arm_wall_clock(core, doc)
     check_all_complete(core, job_id)
     core.wake()
@@ -95,8 +120,9 @@ def arm_wall_clock(core: Core, doc: Json) -> None:
         if limit is None or doc["state"] != "active":
             return
         created = _age(doc["creationTime"])
-        timer = threading.Timer(max(0.0, limit - created), terminate,
-                                args=(core, doc["id"], "MaxWallClockTimeExpiry"))
+        timer = threading.Timer(
+            max(0.0, limit - created), terminate, args=(core, doc["id"], "MaxWallClockTimeExpiry")
+        )
         timer.daemon = True
         core.timers[key] = timer
         timer.start()
@@ -131,6 +157,7 @@ def terminate(core: Core, job_id: str, reason: str) -> None:
         doc = core.store.get_doc("jobs", "id = ?", (job_id,))
         if doc is None or doc["state"] != "active":
             return
+
         def terminating(d: Json) -> None:
             shapes.set_state(d, "terminating")
             # Recorded now so that a restart mid-termination completes with the same reason.
@@ -143,10 +170,12 @@ def terminate(core: Core, job_id: str, reason: str) -> None:
     in_background(finish_terminate, core, job_id, reason)
 
 
-def in_background(work: Callable[[Core, str], None] | Callable[[Core, str, str], None],
-                  core: Core, *args: str) -> None:
+def in_background(
+    work: Callable[[Core, str], None] | Callable[[Core, str, str], None], core: Core, *args: str
+) -> None:
     """Finish a termination or deletion on its own thread. A stop of the service in between
     is not an error (the next start finishes the work), nor is the job vanishing meanwhile."""
+
     def run() -> None:
         try:
             work(core, *args)
@@ -236,8 +265,10 @@ def task_counts(core: Core, job_id: str) -> Json:
     tasks = dict.fromkeys(keys, 0)
     slots = dict.fromkeys(keys, 0)
     for state, result, count, used in core.store.query(
-            "SELECT state, result, COUNT(*), SUM(slots) FROM tasks WHERE job_id = ? "
-            "GROUP BY state, result", (job_id,)):
+        "SELECT state, result, COUNT(*), SUM(slots) FROM tasks WHERE job_id = ? "
+        "GROUP BY state, result",
+        (job_id,),
+    ):
         buckets = ["running" if state == "preparing" else state]
         if state == "completed":
             buckets.append("succeeded" if result == "success" else "failed")
@@ -253,7 +284,8 @@ def check_all_complete(core: Core, job_id: str) -> None:
     doc = core.store.get_doc("jobs", "id = ?", (job_id,))
     if doc is None or doc["state"] != "active" or doc.get("onAllTasksComplete") != "terminatejob":
         return
-    left = core.store.one("SELECT 1 FROM tasks WHERE job_id = ? AND state != 'completed' "
-                          "LIMIT 1", (job_id,))
+    left = core.store.one(
+        "SELECT 1 FROM tasks WHERE job_id = ? AND state != 'completed' LIMIT 1", (job_id,)
+    )
     if left is None:
         terminate(core, job_id, "AllTasksComplete")

@@ -110,18 +110,20 @@ class Node:
 
     def _build_env(self, account_name: str, account_url: str) -> dict[str, str]:
         env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
-        env.update({
-            "AZ_BATCH_ACCOUNT_NAME": account_name,
-            "AZ_BATCH_ACCOUNT_URL": account_url,
-            "AZ_BATCH_POOL_ID": self.pool_id,
-            "AZ_BATCH_NODE_ID": self.id,
-            "AZ_BATCH_NODE_IS_DEDICATED": "true" if self.dedicated else "false",
-            "AZ_BATCH_NODE_ROOT_DIR": str(self.root),
-            "AZ_BATCH_NODE_SHARED_DIR": str(self.root / "shared"),
-            "AZ_BATCH_NODE_STARTUP_DIR": str(self.root / "startup"),
-            "AZ_BATCH_NODE_MOUNTS_DIR": str(self.root / "fsmounts"),
-            "AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES": RESERVED_DISK_BYTES,
-        })
+        env.update(
+            {
+                "AZ_BATCH_ACCOUNT_NAME": account_name,
+                "AZ_BATCH_ACCOUNT_URL": account_url,
+                "AZ_BATCH_POOL_ID": self.pool_id,
+                "AZ_BATCH_NODE_ID": self.id,
+                "AZ_BATCH_NODE_IS_DEDICATED": "true" if self.dedicated else "false",
+                "AZ_BATCH_NODE_ROOT_DIR": str(self.root),
+                "AZ_BATCH_NODE_SHARED_DIR": str(self.root / "shared"),
+                "AZ_BATCH_NODE_STARTUP_DIR": str(self.root / "startup"),
+                "AZ_BATCH_NODE_MOUNTS_DIR": str(self.root / "fsmounts"),
+                "AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES": RESERVED_DISK_BYTES,
+            }
+        )
         return env
 
     def doc(self, pool_url: str) -> Json:
@@ -142,8 +144,10 @@ class Node:
             "runningTaskSlotsCount": self.used_slots,
             "totalTasksSucceeded": self.total_succeeded,
             "isDedicated": self.dedicated,
-            "nodeAgentInfo": {"version": "batchflow-emulator", "lastUpdateTime":
-                              self.allocation_time},
+            "nodeAgentInfo": {
+                "version": "batchflow-emulator",
+                "lastUpdateTime": self.allocation_time,
+            },
         }
         if self.start_task_info is not None:
             doc["startTaskInfo"] = self.start_task_info

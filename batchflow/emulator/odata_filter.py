@@ -31,9 +31,12 @@ class _Parser:
 
     def _fail(self, part: str) -> errors.BatchServiceError:
         return errors.invalid_query_parameter(
-            "$filter", self.text, f"The local Batch emulator does not support '{part}' in "
+            "$filter",
+            self.text,
+            f"The local Batch emulator does not support '{part}' in "
             f"$filter (supported: eq, ne, startswith, and, or, parentheses on "
-            f"{', '.join(sorted(self.fields))}).")
+            f"{', '.join(sorted(self.fields))}).",
+        )
 
     def _tokenize(self, text: str) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []

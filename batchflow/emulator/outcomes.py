@@ -16,8 +16,14 @@ from batchflow.emulator.core import Core
 from batchflow.emulator.store import loads
 
 Json = dict[str, Any]
-_PREPROCESSING = {"BlobNotFound", "BlobAccessDenied", "BlobDownloadMiscError",
-                  "ResourceFileCreateFailed", "CommandProgramNotFound", "CommandLaunchFailed"}
+_PREPROCESSING = {
+    "BlobNotFound",
+    "BlobAccessDenied",
+    "BlobDownloadMiscError",
+    "ResourceFileCreateFailed",
+    "CommandProgramNotFound",
+    "CommandLaunchFailed",
+}
 
 
 def exit_options(doc: Json) -> Json:
@@ -42,8 +48,9 @@ def exit_options(doc: Json) -> Json:
     return dict(conditions.get("default") or {})
 
 
-def complete_task(core: Core, job_id: str, task_id: str, code: int | None,
-                  failure: Json | None) -> Json:
+def complete_task(
+    core: Core, job_id: str, task_id: str, code: int | None, failure: Json | None
+) -> Json:
     """Commit a task's completion (exit code, result, failureInfo, dependency verdict)."""
     success = failure is None and code == 0
 
@@ -61,9 +68,16 @@ def complete_task(core: Core, job_id: str, task_id: str, code: int | None,
         verdict["expires"] = _expiry(doc)
 
     verdict: dict[str, Any] = {}
-    doc = core.update("tasks", (job_id, task_id), done, state="completed",
-                      result="success" if success else "failure", pid=None,
-                      dep_ok=lambda _doc: verdict["ok"], expires=lambda _doc: verdict["expires"])
+    doc = core.update(
+        "tasks",
+        (job_id, task_id),
+        done,
+        state="completed",
+        result="success" if success else "failure",
+        pid=None,
+        dep_ok=lambda _doc: verdict["ok"],
+        expires=lambda _doc: verdict["expires"],
+    )
     if verdict["expires"] is not None:
         core.janitor.note(verdict["expires"])
     return doc
@@ -105,18 +119,21 @@ def dependencies_met(core: Core, job_id: str, depends_on: Json | None) -> bool:
         return True
     ids = sorted({str(i).lower() for i in depends_on.get("taskIds") or []})
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         row = core.store.one(
             f"SELECT COUNT(*) FROM tasks WHERE job_id = ? AND id IN ({marks}) "  # noqa: S608
-            "AND dep_ok = 1", (job_id, *chunk))
+            "AND dep_ok = 1",
+            (job_id, *chunk),
+        )
         if row is None or int(row[0]) != len(chunk):
             return False
     for span in depends_on.get("taskIdRanges") or []:
         row = core.store.one(
             "SELECT COUNT(*), COALESCE(SUM(dep_ok IS NULL OR dep_ok = 0), 0) FROM tasks "
             "WHERE job_id = ? AND num_id BETWEEN ? AND ?",
-            (job_id, int(span["start"]), int(span["end"])))
+            (job_id, int(span["start"]), int(span["end"])),
+        )
         if row is None or int(row[0]) == 0 or int(row[1]) != 0:
             return False
     return True
@@ -124,12 +141,15 @@ def dependencies_met(core: Core, job_id: str, depends_on: Json | None) -> bool:
 
 def refresh_dependents(core: Core, job_id: str) -> None:
     """Mark ready the waiting tasks of ``job_id`` whose dependencies are now met."""
-    rows = core.store.query("SELECT id, doc FROM tasks WHERE job_id = ? AND state = 'active' "
-                            "AND ready = 0", (job_id,))
+    rows = core.store.query(
+        "SELECT id, doc FROM tasks WHERE job_id = ? AND state = 'active' AND ready = 0", (job_id,)
+    )
     ready = [r[0] for r in rows if dependencies_met(core, job_id, loads(r[1]).get("dependsOn"))]
     if not ready:
         return
     with core.store.tx() as db:
-        db.executemany("UPDATE tasks SET ready = 1 WHERE job_id = ? AND id = ?",
-                       [(job_id, task_id) for task_id in ready])
+        db.executemany(
+            "UPDATE tasks SET ready = 1 WHERE job_id = ? AND id = ?",
+            [(job_id, task_id) for task_id in ready],
+        )
     core.wake()

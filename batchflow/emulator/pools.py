@@ -31,9 +31,14 @@ FIELDS = {"id": "id", "state": "state"}
 
 def create_pool(core: Core, body: Json) -> Json:
     doc: Json = {**body}
-    for key, default in (("taskSlotsPerNode", 1), ("targetDedicatedNodes", 0),
-                         ("targetLowPriorityNodes", 0), ("resizeTimeout", "PT15M"),
-                         ("enableAutoScale", False), ("enableInterNodeCommunication", False)):
+    for key, default in (
+        ("taskSlotsPerNode", 1),
+        ("targetDedicatedNodes", 0),
+        ("targetLowPriorityNodes", 0),
+        ("resizeTimeout", "PT15M"),
+        ("enableAutoScale", False),
+        ("enableInterNodeCommunication", False),
+    ):
         doc.setdefault(key, default)
     doc.update({"currentDedicatedNodes": 0, "currentLowPriorityNodes": 0})
     shapes.set_state(doc, "active")
@@ -42,8 +47,10 @@ def create_pool(core: Core, body: Json) -> Json:
     with core.store.tx() as db:
         if db.execute("SELECT 1 FROM pools WHERE id = ?", (doc["id"],)).fetchone():
             raise errors.pool_exists(doc["id"])
-        db.execute("INSERT INTO pools (id, seq, state, doc) VALUES (?, ?, 'active', ?)",
-                   (doc["id"], core.store.next_seq(), dumps(doc)))
+        db.execute(
+            "INSERT INTO pools (id, seq, state, doc) VALUES (?, ?, 'active', ?)",
+            (doc["id"], core.store.next_seq(), dumps(doc)),
+        )
     return allocate(core, doc["id"])
 
 
@@ -64,8 +71,11 @@ def allocate(core: Core, pool_id: str, deallocation: str = "requeue") -> Json:
     """Bring the pool's local nodes to its targets, then mark its allocation steady."""
     with core.lock:
         pool = core.pool(pool_id)
-        want_d, want_l = local_split(core, int(pool.get("targetDedicatedNodes") or 0),
-                                     int(pool.get("targetLowPriorityNodes") or 0))
+        want_d, want_l = local_split(
+            core,
+            int(pool.get("targetDedicatedNodes") or 0),
+            int(pool.get("targetLowPriorityNodes") or 0),
+        )
         nodes = core.nodes.setdefault(pool["id"].lower(), [])
         for dedicated, want in ((True, want_d), (False, want_l)):
             mine = [n for n in nodes if n.dedicated == dedicated and not n.leaving]
@@ -73,7 +83,7 @@ def allocate(core: Core, pool_id: str, deallocation: str = "requeue") -> Json:
                 add_node(core, pool, dedicated)
             # Shrink: idle nodes first, newest first, as Batch prefers.
             extra = sorted(mine, key=lambda n: (n.running_tasks > 0, -n.index))
-            for node in extra[:max(0, len(mine) - want)]:
+            for node in extra[: max(0, len(mine) - want)]:
                 remove_node(core, node, deallocation)
 
         def steady(doc: Json) -> None:
@@ -100,6 +110,7 @@ def update_pool(core: Core, pool_id: str, body: Json, replace: bool) -> Json:
 
     A new startTask (or policy) applies to nodes that join later, as on Batch (existing nodes
     pick a start task up when they reboot, which local nodes never do)."""
+
     def change(doc: Json) -> None:
         if replace:
             doc.pop("startTask", None)
@@ -130,23 +141,26 @@ def delete_pool(core: Core, pool_id: str) -> None:
         if root.exists():
             trash.parent.mkdir(parents=True, exist_ok=True)
             root.rename(trash)
-    threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
-                     daemon=True).start()
+    threading.Thread(
+        target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
+    ).start()
 
 
 def restore(core: Core) -> None:
     """After a restart: re-create every pool's local nodes (same ids) and boot them."""
     for (text,) in core.store.query("SELECT doc FROM pools ORDER BY seq"):
         pool = loads(text)
-        rows = core.store.query("SELECT doc FROM nodes WHERE pool_id = ? ORDER BY seq",
-                                (pool["id"],))
+        rows = core.store.query(
+            "SELECT doc FROM nodes WHERE pool_id = ? ORDER BY seq", (pool["id"],)
+        )
         with core.lock:
             for (node_text,) in rows:
                 spec = loads(node_text)
                 if spec.get("pid"):
                     kill_orphan(int(spec["pid"]), int(spec.get("ticks") or 0))
-                add_node(core, pool, bool(spec["dedicated"]), int(spec["index"]),
-                         int(spec["generation"]))
+                add_node(
+                    core, pool, bool(spec["dedicated"]), int(spec["index"]), int(spec["generation"])
+                )
         allocate(core, pool["id"])
 
 
@@ -177,8 +191,7 @@ def find_node(core: Core, pool_id: str, ident: str) -> Node:
     raise errors.node_not_found(ident)
 
 
-def list_nodes(core: Core, pool_id: str, filter: str | None, token: str | None,
-               limit: int) -> Page:
+def list_nodes(core: Core, pool_id: str, filter: str | None, token: str | None, limit: int) -> Page:
     import sqlite3
 
     pool = core.pool(pool_id)
@@ -189,11 +202,15 @@ def list_nodes(core: Core, pool_id: str, filter: str | None, token: str | None,
     # Filter with the same SQL semantics as the stored resources, on a throw-away table.
     mem = sqlite3.connect(":memory:")
     mem.execute("CREATE TABLE n (pos INTEGER, id TEXT, state TEXT)")
-    mem.executemany("INSERT INTO n VALUES (?, ?, ?)",
-                    [(i, d["id"], d["state"]) for i, d in enumerate(docs)])
+    mem.executemany(
+        "INSERT INTO n VALUES (?, ?, ?)", [(i, d["id"], d["state"]) for i, d in enumerate(docs)]
+    )
     start = int(token or 0)
-    rows = mem.execute(f"SELECT pos FROM n WHERE ({where}) AND pos >= ? ORDER BY pos "  # noqa: S608
-                       "LIMIT ?", (*params, start, limit + 1)).fetchall()
+    rows = mem.execute(
+        f"SELECT pos FROM n WHERE ({where}) AND pos >= ? ORDER BY pos "  # noqa: S608
+        "LIMIT ?",
+        (*params, start, limit + 1),
+    ).fetchall()
     mem.close()
     more = len(rows) > limit
     picked = [docs[r[0]] for r in rows[:limit]]

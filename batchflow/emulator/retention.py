@@ -53,7 +53,8 @@ class Janitor:
                 while not self._stopped:
                     self._sweep(time.time())
                     row = self._store.one(
-                        "SELECT MIN(expires) FROM tasks WHERE expires IS NOT NULL")
+                        "SELECT MIN(expires) FROM tasks WHERE expires IS NOT NULL"
+                    )
                     self._next = float(row[0]) if row and row[0] is not None else None
                     timeout = None if self._next is None else max(0.0, self._next - time.time())
                     self._cond.wait(timeout)
@@ -65,13 +66,19 @@ class Janitor:
             rows = self._store.query(
                 "SELECT job_id, id, json_extract(doc, '$.nodeInfo.poolId'), "
                 "json_extract(doc, '$.nodeInfo.nodeId') FROM tasks "
-                "WHERE expires IS NOT NULL AND expires <= ? LIMIT ?", (now, _BATCH))
+                "WHERE expires IS NOT NULL AND expires <= ? LIMIT ?",
+                (now, _BATCH),
+            )
             if not rows:
                 return
             for job_id, task_id, pool_id, node_id in rows:
                 if pool_id and node_id:
-                    shutil.rmtree(self._nodes / pool_id / node_id / "workitems" / job_id /
-                                  "job-1" / task_id, ignore_errors=True)
+                    shutil.rmtree(
+                        self._nodes / pool_id / node_id / "workitems" / job_id / "job-1" / task_id,
+                        ignore_errors=True,
+                    )
             with self._store.tx() as db:
-                db.executemany("UPDATE tasks SET expires = NULL WHERE job_id = ? AND id = ?",
-                               [(r[0], r[1]) for r in rows])
+                db.executemany(
+                    "UPDATE tasks SET expires = NULL WHERE job_id = ? AND id = ?",
+                    [(r[0], r[1]) for r in rows],
+                )

@@ -40,22 +40,37 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
             if info.get("retryCount"):
                 info["lastRetryTime"] = info["startTime"]
         doc["nodeInfo"] = {
-            "affinityId": f"TVM:{node.id}", "nodeUrl": core.node_url(node),
-            "poolId": node.pool_id, "nodeId": node.id, "taskRootDirectory":
-            f"workitems/{job['id']}/job-1/{doc['id']}",
+            "affinityId": f"TVM:{node.id}",
+            "nodeUrl": core.node_url(node),
+            "poolId": node.pool_id,
+            "nodeId": node.id,
+            "taskRootDirectory": f"workitems/{job['id']}/job-1/{doc['id']}",
             "taskRootDirectoryUrl": f"{core.node_url(node)}/files/workitems/{job['id']}/job-1/"
             f"{doc['id']}",
         }
 
-    task = core.update("tasks", (cand.job_id, cand.task_id), start, state=state,
-                       node_id=node.id, result=None, dep_ok=None, expires=None)
+    task = core.update(
+        "tasks",
+        (cand.job_id, cand.task_id),
+        start,
+        state=state,
+        node_id=node.id,
+        result=None,
+        dep_ok=None,
+        expires=None,
+    )
     node.used_slots += cand.slots
     node.running_tasks += 1
-    run = Run(job_id=job["id"], task_id=task["id"], node=node, slots=cand.slots,
-              woken_at=cand.woken_at)
+    run = Run(
+        job_id=job["id"], task_id=task["id"], node=node, slots=cand.slots, woken_at=cand.woken_at
+    )
     core.running[(job_key, cand.task_id.lower())] = run
-    run.thread = threading.Thread(target=_attempt, args=(core, run, job, task, needs_prep),
-                                  name=f"task-{task['id']}", daemon=True)
+    run.thread = threading.Thread(
+        target=_attempt,
+        args=(core, run, job, task, needs_prep),
+        name=f"task-{task['id']}",
+        daemon=True,
+    )
     run.thread.start()
 
 
@@ -72,9 +87,19 @@ def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> N
         # Whatever went wrong (a file system error, a bug) must not leave the task "running"
         # for ever: it completes as failed, with the error in its failureInfo.
         if not _stopped(core, run):
-            _finish(core, run, task, None, shapes.failure(
-                "servererror", "Unknown", "The task could not be run by the local node",
-                f"{type(exc).__name__}: {exc}"), upload=False)
+            _finish(
+                core,
+                run,
+                task,
+                None,
+                shapes.failure(
+                    "servererror",
+                    "Unknown",
+                    "The task could not be run by the local node",
+                    f"{type(exc).__name__}: {exc}",
+                ),
+                upload=False,
+            )
     finally:
         _release(core, run)
 
@@ -111,8 +136,13 @@ def _prepare(core: Core, run: Run, job: Json) -> bool:
         return False
     if run.node.prep[key] == "failed":
         # Batch does not run the job's tasks on a node whose preparation failed.
-        core.update("tasks", (run.job_id, run.task_id),
-                    lambda d: shapes.set_state(d, "active"), state="active", node_id=None)
+        core.update(
+            "tasks",
+            (run.job_id, run.task_id),
+            lambda d: shapes.set_state(d, "active"),
+            state="active",
+            node_id=None,
+        )
         return False
 
     def running(doc: Json) -> None:
@@ -125,17 +155,20 @@ def _prepare(core: Core, run: Run, job: Json) -> bool:
 
 def task_env(core: Core, node: Node, job: Json, task: Json, tdir: Path) -> dict[str, str]:
     env = node.env(core.account_name, core.account_url)
-    env.update({
-        "AZ_BATCH_JOB_ID": job["id"], "AZ_BATCH_TASK_ID": task["id"],
-        "AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": f"{tdir}/wd",
-    })
+    env.update(
+        {
+            "AZ_BATCH_JOB_ID": job["id"],
+            "AZ_BATCH_TASK_ID": task["id"],
+            "AZ_BATCH_TASK_DIR": str(tdir),
+            "AZ_BATCH_TASK_WORKING_DIR": f"{tdir}/wd",
+        }
+    )
     prep = job.get("jobPreparationTask")
     if prep:
         prep_dir = node.job_dir(job["id"]) / (prep.get("id") or "jobpreparation")
         env["AZ_BATCH_JOB_PREP_DIR"] = str(prep_dir)
         env["AZ_BATCH_JOB_PREP_WORKING_DIR"] = str(prep_dir / "wd")
-    return with_settings(env, job.get("commonEnvironmentSettings"),
-                         task.get("environmentSettings"))
+    return with_settings(env, job.get("commonEnvironmentSettings"), task.get("environmentSettings"))
 
 
 def run_job_task(core: Core, node: Node, job: Json, kind: str) -> bool:
@@ -152,8 +185,9 @@ def run_job_task(core: Core, node: Node, job: Json, kind: str) -> bool:
             files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
         except files.FileError:
             return False
-        code, _failure = run_process(spec["commandLine"], tdir, env, shapes.seconds(limit),
-                                     lambda p: None)
+        code, _failure = run_process(
+            spec["commandLine"], tdir, env, shapes.seconds(limit), lambda p: None
+        )
         if code == 0:
             return True
         if core.closing:
@@ -161,14 +195,20 @@ def run_job_task(core: Core, node: Node, job: Json, kind: str) -> bool:
     return False
 
 
-def run_process(command_line: str, tdir: Path, env: dict[str, str], wall: float | None,
-                on_start: Callable[[executor.Process], None]) -> tuple[int | None, Json | None]:
+def run_process(
+    command_line: str,
+    tdir: Path,
+    env: dict[str, str],
+    wall: float | None,
+    on_start: Callable[[executor.Process], None],
+) -> tuple[int | None, Json | None]:
     """Run to completion in ``tdir/wd``; ``(exit code, failureInfo for a launch failure or a
     wall-clock kill)``."""
     try:
         # Plain strings: this runs once per task and pathlib joins are measurably slow.
-        proc = executor.start(command_line, f"{tdir}/wd", env, f"{tdir}/stdout.txt",
-                              f"{tdir}/stderr.txt")
+        proc = executor.start(
+            command_line, f"{tdir}/wd", env, f"{tdir}/stdout.txt", f"{tdir}/stderr.txt"
+        )
     except executor.LaunchError as exc:
         return None, shapes.failure("usererror", exc.code, exc.message)
     on_start(proc)
@@ -184,17 +224,32 @@ def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
         os.makedirs(f"{tdir}/wd", exist_ok=True)
     except OSError as exc:
         if not _stopped(core, run):  # else its node went away under it: nothing to report
-            _finish(core, run, task, None, shapes.failure(
-                "usererror", "ResourceDirectoryCreateFailed",
-                f"The task directory could not be created: {exc.strerror}"), upload=False)
+            _finish(
+                core,
+                run,
+                task,
+                None,
+                shapes.failure(
+                    "usererror",
+                    "ResourceDirectoryCreateFailed",
+                    f"The task directory could not be created: {exc.strerror}",
+                ),
+                upload=False,
+            )
         return
     try:
         if task.get("resourceFiles"):
             files.download_resource_files(task["resourceFiles"], tdir / "wd")
     except files.FileError as exc:
         if not _stopped(core, run):
-            _finish(core, run, task, None, shapes.failure("usererror", exc.code, exc.message),
-                    upload=False)
+            _finish(
+                core,
+                run,
+                task,
+                None,
+                shapes.failure("usererror", exc.code, exc.message),
+                upload=False,
+            )
         return
     env = task_env(core, run.node, job, task, tdir)
     limit = task.get("constraints", {}).get("maxWallClockTime")
@@ -206,16 +261,17 @@ def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
                 proc.kill(run.kill_reason)
         core.scheduler.record_latency(run.woken_at)
         if not core.closing:
-            core.store.execute("UPDATE tasks SET pid = ?, pstart = ? WHERE job_id = ? AND id = ?",
-                               (proc.pid, proc.start_ticks, run.job_id, run.task_id))
+            core.store.execute(
+                "UPDATE tasks SET pid = ?, pstart = ? WHERE job_id = ? AND id = ?",
+                (proc.pid, proc.start_ticks, run.job_id, run.task_id),
+            )
 
     with core.lock:
         cancelled = run.kill_reason is not None
     if cancelled:
         code, failure = None, None
     else:
-        code, failure = run_process(task["commandLine"], tdir, env, shapes.seconds(limit),
-                                    started)
+        code, failure = run_process(task["commandLine"], tdir, env, shapes.seconds(limit), started)
     if _stopped(core, run):
         return
     if run.kill_reason == "terminate":
@@ -244,8 +300,9 @@ def _retry(core: Core, run: Run, task: Json) -> bool:
     return True
 
 
-def _finish(core: Core, run: Run, task: Json, code: int | None, failure: Json | None,
-            upload: bool = True) -> None:
+def _finish(
+    core: Core, run: Run, task: Json, code: int | None, failure: Json | None, upload: bool = True
+) -> None:
     """Upload outputs, then commit the task's completion and run the job-level reactions."""
     tdir = run.node.task_dir(run.job_id, task["id"])
     success = failure is None and code == 0

@@ -44,10 +44,14 @@ class Candidate:
 class Scheduler:
     """The dispatch loop; ``launch`` is called under the lock and must not block."""
 
-    def __init__(self, store: Store, cond: threading.Condition,
-                 nodes: Callable[[], Iterable[Node]],
-                 launch: Callable[[Node, Candidate], None],
-                 running: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cond: threading.Condition,
+        nodes: Callable[[], Iterable[Node]],
+        launch: Callable[[Node, Candidate], None],
+        running: Callable[[str], int],
+    ) -> None:
         self._store = store
         self._running = running
         self._cond = cond
@@ -119,9 +123,12 @@ class Scheduler:
     def _jobs(self, pool_id: str) -> list[_Job]:
         rows = self._store.query(
             "SELECT id, priority, seq, json_extract(doc, '$.maxParallelTasks') FROM jobs "
-            "WHERE pool_id = ? AND state = 'active' ORDER BY priority DESC, seq", (pool_id,))
-        return [_Job(str(r[0]), int(r[1]), int(r[2]), -1 if r[3] is None else int(r[3]))
-                for r in rows]
+            "WHERE pool_id = ? AND state = 'active' ORDER BY priority DESC, seq",
+            (pool_id,),
+        )
+        return [
+            _Job(str(r[0]), int(r[1]), int(r[2]), -1 if r[3] is None else int(r[3])) for r in rows
+        ]
 
     def _pick(self, node: Node, jobs: list[_Job], woken_at: float) -> Candidate | None:
         free = node.free_slots()
@@ -135,7 +142,9 @@ class Scheduler:
                 continue
             row = self._store.one(
                 "SELECT id, seq, slots FROM tasks WHERE job_id = ? AND state = 'active' "
-                "AND ready = 1 AND slots <= ? ORDER BY seq LIMIT 1", (job.id, free))
+                "AND ready = 1 AND slots <= ? ORDER BY seq LIMIT 1",
+                (job.id, free),
+            )
             if row is None:
                 continue
             # jobDefaultOrder creationtime: older jobs first; otherwise oldest task first.

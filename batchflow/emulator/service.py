@@ -58,11 +58,20 @@ class EmulatorService:
         """Open the store, recover from the last stop, start scheduling."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(self.data_dir / "state.db")
-        core = Core(data_dir=self.data_dir, account_name=self.account_name,
-                    nodes_max=self.nodes_max, store=store, account_url=self._account_url)
-        core.scheduler = Scheduler(store, core.cond, core.all_nodes,
-                                   lambda node, cand: runner.launch(core, node, cand),
-                                   core.running_in_job)
+        core = Core(
+            data_dir=self.data_dir,
+            account_name=self.account_name,
+            nodes_max=self.nodes_max,
+            store=store,
+            account_url=self._account_url,
+        )
+        core.scheduler = Scheduler(
+            store,
+            core.cond,
+            core.all_nodes,
+            lambda node, cand: runner.launch(core, node, cand),
+            core.running_in_job,
+        )
         core.janitor = Janitor(store, self.data_dir)
         self._core = core
         self._recover(core)
@@ -72,17 +81,16 @@ class EmulatorService:
 
     def _recover(self, core: Core) -> None:
         for job_id, task_id, pid, ticks in core.store.query(
-                "SELECT job_id, id, pid, pstart FROM tasks WHERE state IN "
-                "('running', 'preparing')"):
+            "SELECT job_id, id, pid, pstart FROM tasks WHERE state IN ('running', 'preparing')"
+        ):
             if pid:
                 executor.kill_orphan(int(pid), int(ticks or 0))
             tasks.requeue(core, job_id, task_id)
         for job_id, state, reason in core.store.query(
-                "SELECT id, state, json_extract(doc, '$.executionInfo.terminateReason') "
-                "FROM jobs"):
+            "SELECT id, state, json_extract(doc, '$.executionInfo.terminateReason') FROM jobs"
+        ):
             if state == "terminating":
-                jobs.in_background(jobs.finish_terminate, core, job_id,
-                                   reason or "UserTerminate")
+                jobs.in_background(jobs.finish_terminate, core, job_id, reason or "UserTerminate")
             elif state == "deleting":
                 jobs.in_background(jobs.finish_delete, core, job_id)
             elif state == "active":
@@ -146,8 +154,7 @@ class EmulatorService:
     def update_pool(self, pool_id: str, body: Json, replace: bool) -> Json:
         return pools.update_pool(self.core, pool_id, body, replace)
 
-    def list_nodes(self, pool_id: str, filter: str | None, token: str | None,
-                   limit: int) -> Page:
+    def list_nodes(self, pool_id: str, filter: str | None, token: str | None, limit: int) -> Page:
         return pools.list_nodes(self.core, pool_id, filter, token, limit)
 
     def get_node(self, pool_id: str, node_id: str) -> Json:
@@ -190,8 +197,7 @@ class EmulatorService:
     def get_task(self, job_id: str, task_id: str) -> Json:
         return self.core.task(job_id, task_id)
 
-    def list_tasks(self, job_id: str, filter: str | None, token: str | None,
-                   limit: int) -> Page:
+    def list_tasks(self, job_id: str, filter: str | None, token: str | None, limit: int) -> Page:
         return tasks.list_tasks(self.core, job_id, filter, token, limit)
 
     def update_task(self, job_id: str, task_id: str, body: Json) -> None:
@@ -232,5 +238,6 @@ class EmulatorService:
             if root.exists():
                 trash.parent.mkdir(parents=True, exist_ok=True)
                 root.rename(trash)
-        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
-                         daemon=True).start()
+        threading.Thread(
+            target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
+        ).start()

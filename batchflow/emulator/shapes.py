@@ -79,9 +79,12 @@ def failure(category: str, code: str, message: str, detail: str | None = None) -
 
 def exit_failure() -> Json:
     """failureInfo of a task whose process exited non-zero."""
-    info = failure("usererror", "FailureExitCode",
-                   "The task exited with an exit code representing a failure",
-                   "The task process exited with an unexpected exit code")
+    info = failure(
+        "usererror",
+        "FailureExitCode",
+        "The task exited with an exit code representing a failure",
+        "The task process exited with an unexpected exit code",
+    )
     info["details"].append({"name": "AdditionalErrorCode", "value": "FailureExitCode"})
     return info
 
@@ -93,9 +96,12 @@ def user_terminated() -> Json:
 
 def wall_clock_expired(limit: str) -> Json:
     """failureInfo of a task killed at its maxWallClockTime (Batch: ServerError/TaskEnded)."""
-    return failure("servererror", "TaskEnded",
-                   "The task was ended because it exceeded its maximum wall clock time",
-                   f"maxWallClockTime {limit} expired")
+    return failure(
+        "servererror",
+        "TaskEnded",
+        "The task was ended because it exceeded its maximum wall clock time",
+        f"maxWallClockTime {limit} expired",
+    )
 
 
 def any_of(value: Any, *choices: str) -> bool:

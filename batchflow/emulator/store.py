@@ -137,11 +137,14 @@ class Store:
         row = self.one(f"SELECT doc FROM {table} WHERE {where}", params)  # noqa: S608
         return loads(row[0]) if row else None
 
-    def page(self, table: str, where: str, params: Sequence[Any], after: int,
-             limit: int) -> tuple[list[Json], int | None]:
+    def page(
+        self, table: str, where: str, params: Sequence[Any], after: int, limit: int
+    ) -> tuple[list[Json], int | None]:
         """Docs in creation order after seq ``after``; returns (docs, last seq if more)."""
-        sql = (f"SELECT seq, doc FROM {table} WHERE ({where}) AND seq > ? "  # noqa: S608
-               "ORDER BY seq LIMIT ?")
+        sql = (
+            f"SELECT seq, doc FROM {table} WHERE ({where}) AND seq > ? "  # noqa: S608
+            "ORDER BY seq LIMIT ?"
+        )
         rows = self.query(sql, [*params, after, limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]

@@ -39,7 +39,8 @@ def _new_doc(job: Json, body: Json) -> Json:
     for options in _all_exit_options(body.get("exitConditions") or {}):
         if shapes.any_of(options.get("jobAction"), "disable"):
             raise errors.unsupported_property(
-                "exitConditions.jobAction", "Use 'terminate' or 'none': jobs cannot be disabled.")
+                "exitConditions.jobAction", "Use 'terminate' or 'none': jobs cannot be disabled."
+            )
     doc: Json = dict(body)
     constraints = dict(body.get("constraints") or {})
     default_retries = (job.get("constraints") or {}).get("maxTaskRetryCount", 0)
@@ -57,23 +58,30 @@ def _new_doc(job: Json, body: Json) -> Json:
 def _all_exit_options(conditions: Json) -> list[Json]:
     found = [m.get("exitOptions") or {} for m in conditions.get("exitCodes") or []]
     found += [m.get("exitOptions") or {} for m in conditions.get("exitCodeRanges") or []]
-    found += [conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError",
-                                                  "default")]
+    found += [conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError", "default")]
     return found
 
 
 def _insert(core: Core, job_id: str, doc: Json) -> None:
     with core.store.tx() as db:
-        if db.execute("SELECT 1 FROM tasks WHERE job_id = ? AND id = ?",
-                      (job_id, doc["id"])).fetchone():
+        if db.execute(
+            "SELECT 1 FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"])
+        ).fetchone():
             raise errors.task_exists(doc["id"])
         ident = str(doc["id"])
         db.execute(
             "INSERT INTO tasks (job_id, id, seq, state, slots, ready, num_id, doc) "
             "VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
-            (job_id, ident, core.store.next_seq(), int(doc["requiredSlots"]),
-             int(outcomes.dependencies_met(core, job_id, doc.get("dependsOn"))),
-             int(ident) if ident.isdigit() else None, dumps(doc)))
+            (
+                job_id,
+                ident,
+                core.store.next_seq(),
+                int(doc["requiredSlots"]),
+                int(outcomes.dependencies_met(core, job_id, doc.get("dependsOn"))),
+                int(ident) if ident.isdigit() else None,
+                dumps(doc),
+            ),
+        )
 
 
 def create_task(core: Core, job_id: str, body: Json) -> Json:
@@ -96,21 +104,28 @@ def create_tasks(core: Core, job_id: str, bodies: list[Json]) -> list[Json]:
                 doc = _new_doc(job, body)
                 _insert(core, job["id"], doc)
             except errors.BatchServiceError as exc:
-                results.append({"status": "clienterror", "taskId": body.get("id"),
-                                "error": exc.body()})
+                results.append(
+                    {"status": "clienterror", "taskId": body.get("id"), "error": exc.body()}
+                )
                 continue
-            results.append({"status": "success", "taskId": doc["id"], "eTag": doc["eTag"],
-                            "lastModified": doc["lastModified"]})
+            results.append(
+                {
+                    "status": "success",
+                    "taskId": doc["id"],
+                    "eTag": doc["eTag"],
+                    "lastModified": doc["lastModified"],
+                }
+            )
     core.wake()
     return results
 
 
-def list_tasks(core: Core, job_id: str, filter: str | None, token: str | None,
-               limit: int) -> Page:
+def list_tasks(core: Core, job_id: str, filter: str | None, token: str | None, limit: int) -> Page:
     job = core.job(job_id)
     where, params = compile_filter(filter, FIELDS)
-    docs, last = core.store.page("tasks", f"job_id = ? AND ({where})", [job["id"], *params],
-                                 int(token or 0), limit)
+    docs, last = core.store.page(
+        "tasks", f"job_id = ? AND ({where})", [job["id"], *params], int(token or 0), limit
+    )
     return Page(docs, str(last) if last is not None else None)
 
 
@@ -119,8 +134,9 @@ def update_task(core: Core, job_id: str, task_id: str, body: Json) -> None:
 
     def change(doc: Json) -> None:
         constraints = dict(body.get("constraints") or {})
-        constraints.setdefault("maxTaskRetryCount",
-                               (job.get("constraints") or {}).get("maxTaskRetryCount", 0))
+        constraints.setdefault(
+            "maxTaskRetryCount", (job.get("constraints") or {}).get("maxTaskRetryCount", 0)
+        )
         constraints.setdefault("maxWallClockTime", UNLIMITED)
         constraints.setdefault("retentionTime", "P7D")
         doc["constraints"] = constraints
@@ -153,8 +169,9 @@ def delete_task(core: Core, job_id: str, task_id: str) -> None:
             run.kill("delete")
         core.store.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"]))
     if tdir is not None:
-        threading.Thread(target=_remove_later, args=(core, job_id, task_id, tdir),
-                         daemon=True).start()
+        threading.Thread(
+            target=_remove_later, args=(core, job_id, task_id, tdir), daemon=True
+        ).start()
     jobs.check_all_complete(core, job_id)
 
 
@@ -179,13 +196,23 @@ def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
         d.pop("nodeInfo", None)
 
     ready = int(outcomes.dependencies_met(core, job["id"], doc.get("dependsOn")))
-    core.update("tasks", (job_id, task_id), again, state="active", result=None, dep_ok=None,
-                ready=ready, node_id=None, expires=None)
+    core.update(
+        "tasks",
+        (job_id, task_id),
+        again,
+        state="active",
+        result=None,
+        dep_ok=None,
+        ready=ready,
+        node_id=None,
+        expires=None,
+    )
     core.wake()
 
 
 def requeue(core: Core, job_id: str, task_id: str) -> None:
     """Back to active after its node was lost (requeueCount + 1), as Batch does."""
+
     def back(doc: Json) -> None:
         shapes.set_state(doc, "active")
         info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
@@ -193,8 +220,9 @@ def requeue(core: Core, job_id: str, task_id: str) -> None:
         info["lastRequeueTime"] = shapes.now()
         info.pop("startTime", None)
 
-    core.update("tasks", (job_id, task_id), back, state="active", node_id=None, pid=None,
-                pstart=None)
+    core.update(
+        "tasks", (job_id, task_id), back, state="active", node_id=None, pid=None, pstart=None
+    )
 
 
 def task_dir(core: Core, job_id: str, task_id: str) -> Path | None:
@@ -204,6 +232,14 @@ def task_dir(core: Core, job_id: str, task_id: str) -> Path | None:
     if not node:
         return None
     job = core.job(job_id)
-    path = (core.data_dir / "nodes" / node["poolId"] / node["nodeId"] / "workitems" /
-            job["id"] / "job-1" / doc["id"])
+    path = (
+        core.data_dir
+        / "nodes"
+        / node["poolId"]
+        / node["nodeId"]
+        / "workitems"
+        / job["id"]
+        / "job-1"
+        / doc["id"]
+    )
     return path if path.is_dir() else None

@@ -17,7 +17,8 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 T = TypeVar("T")
 IMAGE = m.VirtualMachineConfiguration(
     image_reference=m.BatchVmImageReference(
-        publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"),
+        publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
+    ),
     node_agent_sku_id="batch.node.ubuntu 22.04",
 )
 
@@ -34,38 +35,59 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 15.0) ->
         time.sleep(0.02)
 
 
-def make_pool(client: BatchClient, pool_id: str, nodes: int = 1, slots: int = 1,
-              start_task: m.BatchStartTask | None = None, wait_idle: bool = True) -> None:
-    client.create_pool(m.BatchPoolCreateOptions(
-        id=pool_id, vm_size="standard_d2s_v3", virtual_machine_configuration=IMAGE,
-        target_dedicated_nodes=nodes, task_slots_per_node=slots, start_task=start_task))
+def make_pool(
+    client: BatchClient,
+    pool_id: str,
+    nodes: int = 1,
+    slots: int = 1,
+    start_task: m.BatchStartTask | None = None,
+    wait_idle: bool = True,
+) -> None:
+    client.create_pool(
+        m.BatchPoolCreateOptions(
+            id=pool_id,
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=IMAGE,
+            target_dedicated_nodes=nodes,
+            task_slots_per_node=slots,
+            start_task=start_task,
+        )
+    )
     if wait_idle:
-        wait_for("idle nodes", lambda: (
-            lambda ns: len(ns) == nodes and all(n.state == "idle" for n in ns))(
-                list(client.list_nodes(pool_id))))
+        wait_for(
+            "idle nodes",
+            lambda: (lambda ns: len(ns) == nodes and all(n.state == "idle" for n in ns))(
+                list(client.list_nodes(pool_id))
+            ),
+        )
 
 
 def make_job(client: BatchClient, job_id: str, pool_id: str, **kwargs: Any) -> None:
-    client.create_job(m.BatchJobCreateOptions(
-        id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id), **kwargs))
+    client.create_job(
+        m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id), **kwargs)
+    )
 
 
 def add(client: BatchClient, job_id: str, task_id: str, command: str, **kwargs: Any) -> None:
-    client.create_task(job_id, m.BatchTaskCreateOptions(id=task_id, command_line=command,
-                                                        **kwargs))
+    client.create_task(job_id, m.BatchTaskCreateOptions(id=task_id, command_line=command, **kwargs))
 
 
-def completed(client: BatchClient, job_id: str, task_id: str,
-              timeout: float = 15.0) -> m.BatchTask:
-    return wait_for(f"task {task_id} to complete", lambda: (
-        lambda t: t if t.state == "completed" else None)(client.get_task(job_id, task_id)),
-        timeout)
+def completed(client: BatchClient, job_id: str, task_id: str, timeout: float = 15.0) -> m.BatchTask:
+    return wait_for(
+        f"task {task_id} to complete",
+        lambda: (lambda t: t if t.state == "completed" else None)(client.get_task(job_id, task_id)),
+        timeout,
+    )
 
 
-def state_is(client: BatchClient, job_id: str, task_id: str, state: str,
-             timeout: float = 15.0) -> m.BatchTask:
-    return wait_for(f"task {task_id} to be {state}", lambda: (
-        lambda t: t if t.state == state else None)(client.get_task(job_id, task_id)), timeout)
+def state_is(
+    client: BatchClient, job_id: str, task_id: str, state: str, timeout: float = 15.0
+) -> m.BatchTask:
+    return wait_for(
+        f"task {task_id} to be {state}",
+        lambda: (lambda t: t if t.state == state else None)(client.get_task(job_id, task_id)),
+        timeout,
+    )
 
 
 def stdout(client: BatchClient, job_id: str, task_id: str, name: str = "stdout.txt") -> str:

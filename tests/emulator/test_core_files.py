@@ -38,23 +38,31 @@ def _container(azurite: str, name: str) -> tuple[ContainerClient, str]:
     service = BlobServiceClient.from_connection_string(azurite)
     container = service.create_container(name)
     sas = generate_container_sas(
-        AZURITE_ACCOUNT, name, account_key=AZURITE_KEY,
+        AZURITE_ACCOUNT,
+        name,
+        account_key=AZURITE_KEY,
         permission=ContainerSasPermissions(read=True, write=True, list=True, create=True),
-        expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+        expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+    )
     return container, f"{container.url}?{sas}"
 
 
-def _out(pattern: str, url: str, path: str | None = None,
-         when: str = "taskcompletion") -> m.OutputFile:
+def _out(
+    pattern: str, url: str, path: str | None = None, when: str = "taskcompletion"
+) -> m.OutputFile:
     return m.OutputFile(
         file_pattern=pattern,
         destination=m.OutputFileDestination(
-            container=m.OutputFileBlobContainerDestination(container_url=url, path=path)),
-        upload_options=m.OutputFileUploadConfiguration(upload_condition=when))
+            container=m.OutputFileBlobContainerDestination(container_url=url, path=path)
+        ),
+        upload_options=m.OutputFileUploadConfiguration(upload_condition=when),
+    )
 
 
 def test_file_url_resources_and_outputs(
-    batch_client: BatchClient, job: str, tmp_path: Path,
+    batch_client: BatchClient,
+    job: str,
+    tmp_path: Path,
 ) -> None:
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
@@ -63,15 +71,24 @@ def test_file_url_resources_and_outputs(
     (tmp_path / "run.sh").write_text("#!/bin/sh\necho script\n")
     out = tmp_path / "out"
     out.mkdir()
-    add(batch_client, job, "t", "/bin/sh -c './run.sh; cat data/a.txt data/sub/b.txt > r.out; "
+    add(
+        batch_client,
+        job,
+        "t",
+        "/bin/sh -c './run.sh; cat data/a.txt data/sub/b.txt > r.out; "
         "mkdir -p deep; echo d > deep/x.out'",
         resource_files=[
-            m.ResourceFile(http_url=(tmp_path / "run.sh").as_uri(), file_path="run.sh",
-                           file_mode="755"),
-            m.ResourceFile(storage_container_url=src.as_uri(), file_path="data")],
-        output_files=[_out("**/*.out", out.as_uri(), "results"),
-                      _out("r.out", out.as_uri(), "single/renamed.txt", "tasksuccess"),
-                      _out("../stdout.txt", out.as_uri(), "logs", "taskfailure")])
+            m.ResourceFile(
+                http_url=(tmp_path / "run.sh").as_uri(), file_path="run.sh", file_mode="755"
+            ),
+            m.ResourceFile(storage_container_url=src.as_uri(), file_path="data"),
+        ],
+        output_files=[
+            _out("**/*.out", out.as_uri(), "results"),
+            _out("r.out", out.as_uri(), "single/renamed.txt", "tasksuccess"),
+            _out("../stdout.txt", out.as_uri(), "logs", "taskfailure"),
+        ],
+    )
     task = completed(batch_client, job, "t")
     assert info(task).result == "success", info(task).failure_info
     assert stdout(batch_client, job, "t") == "script\n"
@@ -83,27 +100,45 @@ def test_file_url_resources_and_outputs(
 
 
 def test_resource_path_escaping_fails_the_task(
-    batch_client: BatchClient, job: str, tmp_path: Path,
+    batch_client: BatchClient,
+    job: str,
+    tmp_path: Path,
 ) -> None:
     (tmp_path / "f").write_text("x")
-    add(batch_client, job, "escape", "/bin/true", resource_files=[
-        m.ResourceFile(http_url=(tmp_path / "f").as_uri(), file_path="../../evil")])
-    add(batch_client, job, "missing", "/bin/true", resource_files=[
-        m.ResourceFile(http_url=(tmp_path / "nope").as_uri(), file_path="nope")])
+    add(
+        batch_client,
+        job,
+        "escape",
+        "/bin/true",
+        resource_files=[m.ResourceFile(http_url=(tmp_path / "f").as_uri(), file_path="../../evil")],
+    )
+    add(
+        batch_client,
+        job,
+        "missing",
+        "/bin/true",
+        resource_files=[m.ResourceFile(http_url=(tmp_path / "nope").as_uri(), file_path="nope")],
+    )
     escape = completed(batch_client, job, "escape")
     assert info(escape).result == "failure"
     assert failure(escape).category == "usererror"
     assert failure(escape).code == "ResourceFileCreateFailed"
     assert info(escape).exit_code is None
-    assert failure(completed(batch_client, job, "missing")).code == (
-        "BlobNotFound")
+    assert failure(completed(batch_client, job, "missing")).code == ("BlobNotFound")
 
 
 def test_output_to_missing_container_fails_the_task(
-    batch_client: BatchClient, job: str, tmp_path: Path,
+    batch_client: BatchClient,
+    job: str,
+    tmp_path: Path,
 ) -> None:
-    add(batch_client, job, "t", "/bin/sh -c 'echo x > o.txt'",
-        output_files=[_out("o.txt", (tmp_path / "absent").as_uri())])
+    add(
+        batch_client,
+        job,
+        "t",
+        "/bin/sh -c 'echo x > o.txt'",
+        output_files=[_out("o.txt", (tmp_path / "absent").as_uri())],
+    )
     task = completed(batch_client, job, "t")
     assert info(task).exit_code == 0
     assert info(task).result == "failure"
@@ -117,11 +152,20 @@ def test_azurite_sas_in_and_out(batch_client: BatchClient, job: str, azurite: st
     inputs.upload_blob("other/skip.txt", b"x")
     blob_url = f"{inputs.url}/media/one.txt?{in_url.split('?', 1)[1]}"
     outputs, out_url = _container(azurite, "outputs")
-    add(batch_client, job, "t", "/bin/sh -c 'ls -R media > listing.txt; cat single.txt'",
-        resource_files=[m.ResourceFile(storage_container_url=in_url, blob_prefix="media/"),
-                        m.ResourceFile(http_url=blob_url, file_path="single.txt")],
-        output_files=[_out("listing.txt", out_url, "run/listing.txt"),
-                      _out("../std*.txt", out_url, "logs")])
+    add(
+        batch_client,
+        job,
+        "t",
+        "/bin/sh -c 'ls -R media > listing.txt; cat single.txt'",
+        resource_files=[
+            m.ResourceFile(storage_container_url=in_url, blob_prefix="media/"),
+            m.ResourceFile(http_url=blob_url, file_path="single.txt"),
+        ],
+        output_files=[
+            _out("listing.txt", out_url, "run/listing.txt"),
+            _out("../std*.txt", out_url, "logs"),
+        ],
+    )
     task = completed(batch_client, job, "t")
     assert info(task).result == "success", info(task).failure_info
     assert stdout(batch_client, job, "t") == "1"

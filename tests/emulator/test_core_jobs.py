@@ -42,20 +42,27 @@ def pool(batch_client: BatchClient) -> str:
 def terminate(client: BatchClient, job_id: str) -> None:
     # 15.1.0 cannot send a terminate without a (non-empty) options body; the model lives in
     # azure.batch.models._models only.
-    client.begin_terminate_job(job_id, BatchJobTerminateOptions(termination_reason="Stopped"),
-                               polling_interval=POLL).result()
+    client.begin_terminate_job(
+        job_id, BatchJobTerminateOptions(termination_reason="Stopped"), polling_interval=POLL
+    ).result()
 
 
 def _job_state(client: BatchClient, job_id: str, state: str) -> m.BatchJob:
-    return wait_for(f"job {state}", lambda: (
-        lambda j: j if j.state == state else None)(client.get_job(job_id)))
+    return wait_for(
+        f"job {state}", lambda: (lambda j: j if j.state == state else None)(client.get_job(job_id))
+    )
 
 
 def test_dependencies_by_ids_and_ranges_and_blocking(batch_client: BatchClient, pool: str) -> None:
     make_job(batch_client, "deps", pool, uses_task_dependencies=True)
     deps = m.BatchTaskDependencies
-    add(batch_client, "deps", "after", "/bin/true",
-        depends_on=deps(task_ids=["first"], task_id_ranges=[m.BatchTaskIdRange(start=1, end=3)]))
+    add(
+        batch_client,
+        "deps",
+        "after",
+        "/bin/true",
+        depends_on=deps(task_ids=["first"], task_id_ranges=[m.BatchTaskIdRange(start=1, end=3)]),
+    )
     add(batch_client, "deps", "first", "/bin/true")
     for i in (1, 2, 3):
         add(batch_client, "deps", str(i), "/bin/sleep 0.2")
@@ -72,8 +79,13 @@ def test_dependencies_by_ids_and_ranges_and_blocking(batch_client: BatchClient, 
 def test_dependencies_need_the_job_flag(batch_client: BatchClient, pool: str) -> None:
     make_job(batch_client, "plain", pool)
     with pytest.raises(HttpResponseError) as caught:
-        add(batch_client, "plain", "t", "/bin/true",
-            depends_on=m.BatchTaskDependencies(task_ids=["x"]))
+        add(
+            batch_client,
+            "plain",
+            "t",
+            "/bin/true",
+            depends_on=m.BatchTaskDependencies(task_ids=["x"]),
+        )
     assert error_code(caught) == "TaskDependenciesNotSpecifiedOnJob"
 
 
@@ -131,12 +143,21 @@ def test_on_task_failure_terminates_the_job(batch_client: BatchClient, pool: str
 def test_job_preparation_and_release(batch_client: BatchClient, tmp_path: Path) -> None:
     make_pool(batch_client, "one", nodes=1, slots=1)
     marker = tmp_path / "released"
-    make_job(batch_client, "prep", "one",
-             job_preparation_task=m.BatchJobPreparationTask(
-                 command_line="/bin/sh -c 'echo ready > $AZ_BATCH_NODE_SHARED_DIR/prep'"),
-             job_release_task=m.BatchJobReleaseTask(command_line=f"/bin/touch {marker}"))
-    add(batch_client, "prep", "t", "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/prep; "
-        "test -d $AZ_BATCH_JOB_PREP_WORKING_DIR'")
+    make_job(
+        batch_client,
+        "prep",
+        "one",
+        job_preparation_task=m.BatchJobPreparationTask(
+            command_line="/bin/sh -c 'echo ready > $AZ_BATCH_NODE_SHARED_DIR/prep'"
+        ),
+        job_release_task=m.BatchJobReleaseTask(command_line=f"/bin/touch {marker}"),
+    )
+    add(
+        batch_client,
+        "prep",
+        "t",
+        "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/prep; test -d $AZ_BATCH_JOB_PREP_WORKING_DIR'",
+    )
     task = completed(batch_client, "prep", "t")
     assert info(task).result == "success"
     assert stdout(batch_client, "prep", "t") == "ready\n"
@@ -146,11 +167,17 @@ def test_job_preparation_and_release(batch_client: BatchClient, tmp_path: Path) 
 
 def test_failed_preparation_keeps_tasks_off_the_node(batch_client: BatchClient) -> None:
     make_pool(batch_client, "one", nodes=1, slots=1)
-    make_job(batch_client, "noprep", "one",
-             job_preparation_task=m.BatchJobPreparationTask(command_line="/bin/false"))
+    make_job(
+        batch_client,
+        "noprep",
+        "one",
+        job_preparation_task=m.BatchJobPreparationTask(command_line="/bin/false"),
+    )
     add(batch_client, "noprep", "t", "/bin/true")
-    wait_for("the preparation to fail", lambda: batch_client.get_task(
-        "noprep", "t").previous_state == "preparing")
+    wait_for(
+        "the preparation to fail",
+        lambda: batch_client.get_task("noprep", "t").previous_state == "preparing",
+    )
     assert batch_client.get_task("noprep", "t").state == "active"
 
 
@@ -164,23 +191,35 @@ def test_max_parallel_tasks_caps_the_job(batch_client: BatchClient, pool: str) -
 
 
 def test_job_wall_clock_terminates_it(batch_client: BatchClient, pool: str) -> None:
-    make_job(batch_client, "timed", pool,
-             constraints=m.BatchJobConstraints(max_wall_clock_time=dt.timedelta(seconds=1)))
+    make_job(
+        batch_client,
+        "timed",
+        pool,
+        constraints=m.BatchJobConstraints(max_wall_clock_time=dt.timedelta(seconds=1)),
+    )
     add(batch_client, "timed", "long", "/bin/sleep 30")
-    job = wait_for("the job to time out", lambda: (
-        lambda j: j if j.state == "completed" else None)(batch_client.get_job("timed")),
-        timeout=5)
+    job = wait_for(
+        "the job to time out",
+        lambda: (lambda j: j if j.state == "completed" else None)(batch_client.get_job("timed")),
+        timeout=5,
+    )
     assert job_info(job).termination_reason == "MaxWallClockTimeExpiry"
-    assert failure(completed(batch_client, "timed", "long")).code == (
-        "TaskEnded")
+    assert failure(completed(batch_client, "timed", "long")).code == ("TaskEnded")
 
 
 def test_pack_fills_one_node_first(batch_client: BatchClient) -> None:
-    batch_client.create_pool(m.BatchPoolCreateOptions(
-        id="packed", vm_size="standard_d2s_v3", target_dedicated_nodes=2, task_slots_per_node=2,
-        task_scheduling_policy=m.BatchTaskSchedulingPolicy(node_fill_type="pack")))
-    wait_for("idle nodes", lambda: sum(n.state == "idle"
-                                       for n in batch_client.list_nodes("packed")) == 2)
+    batch_client.create_pool(
+        m.BatchPoolCreateOptions(
+            id="packed",
+            vm_size="standard_d2s_v3",
+            target_dedicated_nodes=2,
+            task_slots_per_node=2,
+            task_scheduling_policy=m.BatchTaskSchedulingPolicy(node_fill_type="pack"),
+        )
+    )
+    wait_for(
+        "idle nodes", lambda: sum(n.state == "idle" for n in batch_client.list_nodes("packed")) == 2
+    )
     make_job(batch_client, "pk", "packed")
     add(batch_client, "pk", "a", "/bin/sleep 0.5")
     add(batch_client, "pk", "b", "/bin/sleep 0.5")

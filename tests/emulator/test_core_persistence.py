@@ -42,8 +42,12 @@ def test_restart_keeps_outcomes_and_requeues_running_tasks(tmp_path: Path) -> No
         make_job(client, "job", "pool")
         add(client, "job", "done", "/bin/sh -c 'exit 4'")
         completed(client, "job", "done")
-        add(client, "job", "slow", f"/bin/sh -c 'echo $$ > pid; test -f {marker} && exit 0; "
-            f"touch {marker}; sleep 30'")
+        add(
+            client,
+            "job",
+            "slow",
+            f"/bin/sh -c 'echo $$ > pid; test -f {marker} && exit 0; touch {marker}; sleep 30'",
+        )
         state_is(client, "job", "slow", "running")
         pid = int(wait_for("pid", lambda: file_text(client, "job", "slow", "wd/pid")))
         wait_for("the first run to be under way", marker.exists)
@@ -63,23 +67,44 @@ def test_kill_9_orphans_are_killed_on_next_start(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "batchflow", "emulator", "--port", str(port), "--data", str(data),
-         "--nodes-max", "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        [
+            sys.executable,
+            "-m",
+            "batchflow",
+            "emulator",
+            "--port",
+            str(port),
+            "--data",
+            str(data),
+            "--nodes-max",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         output = proc.stdout
         assert output is not None
         wait_for("the emulator", lambda: b"listening" in output.readline(), timeout=30)
         client = _client(f"http://127.0.0.1:{port}")
         start_pid = tmp_path / "start.pid"
-        make_pool(client, "pool", nodes=1, start_task=m.BatchStartTask(
-            command_line=f"/bin/sh -c 'echo $$ > {start_pid}; exec sleep 30'",
-            wait_for_success=False))
+        make_pool(
+            client,
+            "pool",
+            nodes=1,
+            start_task=m.BatchStartTask(
+                command_line=f"/bin/sh -c 'echo $$ > {start_pid}; exec sleep 30'",
+                wait_for_success=False,
+            ),
+        )
         make_job(client, "job", "pool")
         add(client, "job", "orphan", "/bin/sh -c 'echo $$ > pid; sleep 30'")
         state_is(client, "job", "orphan", "running")
         pid = int(wait_for("pid", lambda: file_text(client, "job", "orphan", "wd/pid")))
-        start = int(wait_for("start task pid", lambda: start_pid.read_text()
-                             if start_pid.exists() else ""))
+        start = int(
+            wait_for("start task pid", lambda: start_pid.read_text() if start_pid.exists() else "")
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

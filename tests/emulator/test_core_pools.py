@@ -28,19 +28,24 @@ from tests.emulator.core_helpers import (
 
 
 def _nodes(client: BatchClient, pool_id: str, state: str, count: int) -> list[m.BatchNode]:
-    return wait_for(f"{count} {state} nodes", lambda: (
-        lambda ns: ns if len(ns) == count and all(n.state == state for n in ns) else None)(
-            list(client.list_nodes(pool_id))))
+    return wait_for(
+        f"{count} {state} nodes",
+        lambda: (lambda ns: ns if len(ns) == count and all(n.state == state for n in ns) else None)(
+            list(client.list_nodes(pool_id))
+        ),
+    )
 
 
 def test_start_task_success_shows_on_the_node(batch_client: BatchClient, tmp_path: Path) -> None:
     (tmp_path / "setup.txt").write_text("from a resource file")
     start = m.BatchStartTask(
         command_line="/bin/sh -c 'cat setup.txt > $AZ_BATCH_NODE_SHARED_DIR/flag; echo $MODE'",
-        resource_files=[m.ResourceFile(http_url=(tmp_path / "setup.txt").as_uri(),
-                                       file_path="setup.txt")],
+        resource_files=[
+            m.ResourceFile(http_url=(tmp_path / "setup.txt").as_uri(), file_path="setup.txt")
+        ],
         environment_settings=[m.EnvironmentSetting(name="MODE", value="setup")],
-        wait_for_success=True)
+        wait_for_success=True,
+    )
     make_pool(batch_client, "ok", nodes=1, start_task=start, wait_idle=False)
     pool = batch_client.get_pool("ok")
     assert pool.allocation_state == "steady" and pool.current_dedicated_nodes == 1
@@ -52,13 +57,18 @@ def test_start_task_success_shows_on_the_node(batch_client: BatchClient, tmp_pat
     add(batch_client, "j", "t", "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/flag'")
     assert info(completed(batch_client, "j", "t")).result == "success"
     assert stdout(batch_client, "j", "t") == "from a resource file"
-    assert b"".join(batch_client.download_node_file(
-        "ok", str(node.id), "startup/stdout.txt")) == b"setup\n"
+    assert (
+        b"".join(batch_client.download_node_file("ok", str(node.id), "startup/stdout.txt"))
+        == b"setup\n"
+    )
 
 
 def test_start_task_failure_with_wait_marks_the_node(batch_client: BatchClient) -> None:
-    start = m.BatchStartTask(command_line="/bin/sh -c 'echo no >&2; exit 3'",
-                             wait_for_success=True, max_task_retry_count=1)
+    start = m.BatchStartTask(
+        command_line="/bin/sh -c 'echo no >&2; exit 3'",
+        wait_for_success=True,
+        max_task_retry_count=1,
+    )
     make_pool(batch_client, "bad", nodes=1, start_task=start, wait_idle=False)
     node = _nodes(batch_client, "bad", "starttaskfailed", 1)[0]
     started = start_info(node)
@@ -73,9 +83,14 @@ def test_start_task_failure_with_wait_marks_the_node(batch_client: BatchClient) 
 
 
 def test_pool_is_capped_to_local_capacity_and_spot_is_reported(batch_client: BatchClient) -> None:
-    batch_client.create_pool(m.BatchPoolCreateOptions(
-        id="big", vm_size="standard_d2s_v3", target_dedicated_nodes=1,
-        target_low_priority_nodes=50))
+    batch_client.create_pool(
+        m.BatchPoolCreateOptions(
+            id="big",
+            vm_size="standard_d2s_v3",
+            target_dedicated_nodes=1,
+            target_low_priority_nodes=50,
+        )
+    )
     pool = batch_client.get_pool("big")
     assert pool.target_low_priority_nodes == 50
     assert pool.current_dedicated_nodes == 1
@@ -92,17 +107,22 @@ def test_resize_down_requeues_running_tasks(batch_client: BatchClient) -> None:
     add(batch_client, "j", "b", "/bin/sleep 30")
     state_is(batch_client, "j", "a", "running")
     state_is(batch_client, "j", "b", "running")
-    batch_client.begin_resize_pool("rs", m.BatchPoolResizeOptions(target_dedicated_nodes=1),
-                                   polling_interval=POLL).result()
+    batch_client.begin_resize_pool(
+        "rs", m.BatchPoolResizeOptions(target_dedicated_nodes=1), polling_interval=POLL
+    ).result()
     assert batch_client.get_pool("rs").current_dedicated_nodes == 1
-    requeued = wait_for("a requeued task", lambda: [
-        t for t in batch_client.list_tasks("j") if info(t).requeue_count == 1])
+    requeued = wait_for(
+        "a requeued task",
+        lambda: [t for t in batch_client.list_tasks("j") if info(t).requeue_count == 1],
+    )
     assert len(requeued) == 1
     _nodes(batch_client, "rs", "running", 1)
 
 
 def test_lose_node_requeues_and_replaces(
-    emulator: EmulatorServer, batch_client: BatchClient, tmp_path: Path,
+    emulator: EmulatorServer,
+    batch_client: BatchClient,
+    tmp_path: Path,
 ) -> None:
     make_pool(batch_client, "lose", nodes=1)
     make_job(batch_client, "j", "lose")
@@ -126,9 +146,13 @@ def test_resize_down_with_terminate_and_taskcompletion(batch_client: BatchClient
     add(batch_client, "j", "b", "/bin/sleep 0.5")
     state_is(batch_client, "j", "a", "running")
     state_is(batch_client, "j", "b", "running")
-    batch_client.begin_resize_pool("opt", m.BatchPoolResizeOptions(
-        target_dedicated_nodes=1, node_deallocation_option="taskcompletion"),
-        polling_interval=POLL).result()
+    batch_client.begin_resize_pool(
+        "opt",
+        m.BatchPoolResizeOptions(
+            target_dedicated_nodes=1, node_deallocation_option="taskcompletion"
+        ),
+        polling_interval=POLL,
+    ).result()
     assert any(n.state == "leavingpool" for n in batch_client.list_nodes("opt"))
     for task_id in "ab":
         done = completed(batch_client, "j", task_id)
@@ -136,9 +160,11 @@ def test_resize_down_with_terminate_and_taskcompletion(batch_client: BatchClient
     _nodes(batch_client, "opt", "idle", 1)
     add(batch_client, "j", "c", "/bin/sleep 30")
     state_is(batch_client, "j", "c", "running")
-    batch_client.begin_resize_pool("opt", m.BatchPoolResizeOptions(
-        target_dedicated_nodes=0, node_deallocation_option="terminate"),
-        polling_interval=POLL).result()
+    batch_client.begin_resize_pool(
+        "opt",
+        m.BatchPoolResizeOptions(target_dedicated_nodes=0, node_deallocation_option="terminate"),
+        polling_interval=POLL,
+    ).result()
     assert failure(completed(batch_client, "j", "c")).code == "TaskEnded"
     assert list(batch_client.list_nodes("opt")) == []
 
@@ -156,11 +182,14 @@ def test_delete_pool_requeues_its_running_tasks(batch_client: BatchClient) -> No
 
 
 def test_start_task_without_wait_lets_tasks_run_at_once(
-    batch_client: BatchClient, tmp_path: Path,
+    batch_client: BatchClient,
+    tmp_path: Path,
 ) -> None:
     gate = tmp_path / "gate"
-    start = m.BatchStartTask(command_line=f"/bin/sh -c 'while [ ! -f {gate} ]; do sleep 0.05; "
-                             "done'", wait_for_success=False)
+    start = m.BatchStartTask(
+        command_line=f"/bin/sh -c 'while [ ! -f {gate} ]; do sleep 0.05; done'",
+        wait_for_success=False,
+    )
     make_pool(batch_client, "nowait", nodes=1, start_task=start)
     make_job(batch_client, "j", "nowait")
     add(batch_client, "j", "t", "/bin/true")
@@ -168,5 +197,7 @@ def test_start_task_without_wait_lets_tasks_run_at_once(
     node = next(iter(batch_client.list_nodes("nowait")))
     assert start_info(node).state == "running"
     gate.touch()
-    wait_for("the start task to end", lambda: start_info(next(iter(
-        batch_client.list_nodes("nowait")))).state == "completed")
+    wait_for(
+        "the start task to end",
+        lambda: start_info(next(iter(batch_client.list_nodes("nowait")))).state == "completed",
+    )

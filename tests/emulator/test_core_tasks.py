@@ -37,7 +37,8 @@ def job(batch_client: BatchClient) -> str:
 
 
 def test_success_and_failure_with_exit_codes_and_stdout(
-    batch_client: BatchClient, job: str,
+    batch_client: BatchClient,
+    job: str,
 ) -> None:
     add(batch_client, job, "ok", "/bin/sh -c 'echo hello $AZ_BATCH_TASK_ID'")
     add(batch_client, job, "bad", "/bin/sh -c 'echo oops >&2; exit 7'")
@@ -71,12 +72,21 @@ def test_no_shell_and_missing_program(batch_client: BatchClient, job: str) -> No
 
 def test_retries_until_success(batch_client: BatchClient, job: str, tmp_path: Path) -> None:
     count = tmp_path / "count"  # outside the node: a retry may run on the other node
-    script = (f"n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; "
-              "[ $n -ge 3 ]")
-    add(batch_client, job, "flaky", f"/bin/sh -c '{script}'",
-        constraints=m.BatchTaskConstraints(max_task_retry_count=3))
-    add(batch_client, job, "hopeless", "/bin/false",
-        constraints=m.BatchTaskConstraints(max_task_retry_count=1))
+    script = f"n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; [ $n -ge 3 ]"
+    add(
+        batch_client,
+        job,
+        "flaky",
+        f"/bin/sh -c '{script}'",
+        constraints=m.BatchTaskConstraints(max_task_retry_count=3),
+    )
+    add(
+        batch_client,
+        job,
+        "hopeless",
+        "/bin/false",
+        constraints=m.BatchTaskConstraints(max_task_retry_count=1),
+    )
     flaky = completed(batch_client, job, "flaky")
     assert info(flaky).result == "success"
     assert info(flaky).retry_count == 2
@@ -87,8 +97,13 @@ def test_retries_until_success(batch_client: BatchClient, job: str, tmp_path: Pa
 
 def test_wall_clock_kills_the_process_group(batch_client: BatchClient, job: str) -> None:
     started = time.monotonic()
-    add(batch_client, job, "slow", "/bin/sh -c 'sleep 30 & echo $! > child; wait'",
-        constraints=m.BatchTaskConstraints(max_wall_clock_time=dt.timedelta(seconds=1)))
+    add(
+        batch_client,
+        job,
+        "slow",
+        "/bin/sh -c 'sleep 30 & echo $! > child; wait'",
+        constraints=m.BatchTaskConstraints(max_wall_clock_time=dt.timedelta(seconds=1)),
+    )
     slow = completed(batch_client, job, "slow")
     assert time.monotonic() - started < 3
     assert info(slow).result == "failure"
@@ -98,11 +113,18 @@ def test_wall_clock_kills_the_process_group(batch_client: BatchClient, job: str)
 
 
 def test_environment_is_batch_like_and_minimal(
-    batch_client: BatchClient, job: str, monkeypatch: pytest.MonkeyPatch,
+    batch_client: BatchClient,
+    job: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AZURE_BATCH_ACCESS_KEY", "secret-should-not-leak")
-    add(batch_client, job, "env", "/usr/bin/env",
-        environment_settings=[m.EnvironmentSetting(name="MINE", value="42")])
+    add(
+        batch_client,
+        job,
+        "env",
+        "/usr/bin/env",
+        environment_settings=[m.EnvironmentSetting(name="MINE", value="42")],
+    )
     completed(batch_client, job, "env")
     env = dict(line.split("=", 1) for line in stdout(batch_client, job, "env").splitlines())
     assert "AZURE_BATCH_ACCESS_KEY" not in env
@@ -135,8 +157,13 @@ def test_reactivate_a_failed_task(batch_client: BatchClient, job: str) -> None:
     add(batch_client, job, "once", "/bin/sh -c 'test -f again || { touch again; exit 1; }'")
     assert info(completed(batch_client, job, "once")).result == "failure"
     batch_client.reactivate_task(job, "once")
-    wait_for("a fresh run", lambda: batch_client.get_task(job, "once").state != "completed"
-             or info(batch_client.get_task(job, "once")).result == "success")
+    wait_for(
+        "a fresh run",
+        lambda: (
+            batch_client.get_task(job, "once").state != "completed"
+            or info(batch_client.get_task(job, "once")).result == "success"
+        ),
+    )
     again = completed(batch_client, job, "once")
     assert info(again).result == "success"
     with pytest.raises(HttpResponseError):
@@ -150,8 +177,12 @@ def test_filter_on_state_and_result(batch_client: BatchClient, job: str) -> None
     failures = batch_client.list_tasks(job, filter="executionInfo/result eq 'failure'")
     failed = {t.id for t in failures}
     assert failed == {"t1", "t3"}
-    both = {t.id for t in batch_client.list_tasks(
-        job, filter="state eq 'completed' and (id eq 't0' or id eq 't1')")}
+    both = {
+        t.id
+        for t in batch_client.list_tasks(
+            job, filter="state eq 'completed' and (id eq 't0' or id eq 't1')"
+        )
+    }
     assert both == {"t0", "t1"}
     with pytest.raises(HttpResponseError) as caught:
         list(batch_client.list_tasks(job, filter="executionInfo/exitCode gt 0"))
@@ -167,12 +198,20 @@ def test_required_slots_and_duplicates(batch_client: BatchClient, job: str) -> N
 
 
 def test_retention_time_removes_the_task_directory(batch_client: BatchClient, job: str) -> None:
-    add(batch_client, job, "brief", "/bin/echo kept for a second",
-        constraints=m.BatchTaskConstraints(retention_time=dt.timedelta(seconds=2)))
+    add(
+        batch_client,
+        job,
+        "brief",
+        "/bin/echo kept for a second",
+        constraints=m.BatchTaskConstraints(retention_time=dt.timedelta(seconds=2)),
+    )
     add(batch_client, job, "kept", "/bin/echo kept")
     completed(batch_client, job, "brief")
     assert stdout(batch_client, job, "brief") == "kept for a second\n"
-    wait_for("the directory to go", lambda: not file_text(batch_client, job, "brief",
-                                                          "stdout.txt"), timeout=8)
+    wait_for(
+        "the directory to go",
+        lambda: not file_text(batch_client, job, "brief", "stdout.txt"),
+        timeout=8,
+    )
     completed(batch_client, job, "kept")
     assert stdout(batch_client, job, "kept") == "kept\n"

@@ -35,11 +35,14 @@ def test_collection_reports_each_task(service: EmulatorService) -> None:
     service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 1})
     service.create_job({"id": "j", "poolInfo": {"poolId": "p"}})
     service.create_task("j", {"id": "dup", "commandLine": "/bin/true"})
-    results = service.create_tasks("j", [
-        {"id": "a", "commandLine": "/bin/true"},
-        {"id": "DUP", "commandLine": "/bin/true"},
-        {"id": "b", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["a"]}},
-    ])
+    results = service.create_tasks(
+        "j",
+        [
+            {"id": "a", "commandLine": "/bin/true"},
+            {"id": "DUP", "commandLine": "/bin/true"},
+            {"id": "b", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["a"]}},
+        ],
+    )
     assert [r["status"] for r in results] == ["success", "clienterror", "clienterror"]
     assert results[1]["error"]["code"] == "TaskExists"
     assert results[2]["error"]["code"] == "TaskDependenciesNotSpecifiedOnJob"
@@ -66,8 +69,9 @@ def test_errors_carry_batch_codes(service: EmulatorService) -> None:
 
 def test_update_task_replaces_constraints(service: EmulatorService) -> None:
     service.create_job({"id": "j", "poolInfo": {"poolId": "nowhere"}})
-    service.create_task("j", {"id": "t", "commandLine": "/bin/true",
-                              "constraints": {"maxTaskRetryCount": 2}})
+    service.create_task(
+        "j", {"id": "t", "commandLine": "/bin/true", "constraints": {"maxTaskRetryCount": 2}}
+    )
     before = service.get_task("j", "t")
     service.update_task("j", "t", {"constraints": {"maxWallClockTime": "PT5M"}})
     after = service.get_task("j", "t")
@@ -93,8 +97,9 @@ def test_task_documents_stay_in_the_store(service: EmulatorService) -> None:
     service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 2})
     service.create_job({"id": "j", "poolInfo": {"poolId": "p"}})
     for start in range(0, 300, 100):
-        service.create_tasks("j", [{"id": f"t{i}", "commandLine": "/bin/true"}
-                                   for i in range(start, start + 100)])
+        service.create_tasks(
+            "j", [{"id": f"t{i}", "commandLine": "/bin/true"} for i in range(start, start + 100)]
+        )
     _wait(lambda: service.task_counts("j")["taskCounts"]["completed"] == 300)
     core = service.core
     assert core.running == {}

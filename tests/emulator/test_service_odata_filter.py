@@ -12,8 +12,12 @@ from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.odata_filter import compile_filter
 
 FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
-ROWS = [("a", "active", None), ("b", "completed", "success"), ("c", "completed", "failure"),
-        ("it's", "running", None)]
+ROWS = [
+    ("a", "active", None),
+    ("b", "completed", "success"),
+    ("c", "completed", "failure"),
+    ("it's", "running", None),
+]
 
 
 def _ids(text: str | None) -> set[str]:
@@ -24,30 +28,36 @@ def _ids(text: str | None) -> set[str]:
     return {r[0] for r in db.execute(f"SELECT id FROM t WHERE {where}", params)}
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (None, {"a", "b", "c", "it's"}),
-    ("state eq 'completed'", {"b", "c"}),
-    ("executionInfo/result eq 'failure'", {"c"}),
-    ("executionInfo/result ne 'failure'", {"a", "b", "it's"}),
-    ("state eq 'completed' and executionInfo/result eq 'success'", {"b"}),
-    ("(state eq 'active' or state eq 'running') and id ne 'a'", {"it's"}),
-    ("id eq 'it''s'", {"it's"}),
-    ("State EQ 'COMPLETED'", {"b", "c"}),
-    ("startswith(id, 'i')", {"it's"}),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, {"a", "b", "c", "it's"}),
+        ("state eq 'completed'", {"b", "c"}),
+        ("executionInfo/result eq 'failure'", {"c"}),
+        ("executionInfo/result ne 'failure'", {"a", "b", "it's"}),
+        ("state eq 'completed' and executionInfo/result eq 'success'", {"b"}),
+        ("(state eq 'active' or state eq 'running') and id ne 'a'", {"it's"}),
+        ("id eq 'it''s'", {"it's"}),
+        ("State EQ 'COMPLETED'", {"b", "c"}),
+        ("startswith(id, 'i')", {"it's"}),
+    ],
+)
 def test_supported_filters(text: str | None, expected: set[str]) -> None:
     assert _ids(text) == expected
 
 
-@pytest.mark.parametrize(("text", "named"), [
-    ("executionInfo/exitCode eq 1", "executionInfo/exitCode"),
-    ("state gt 'a'", "gt"),
-    ("not state eq 'a'", "not"),
-    ("state eq 'a' xor id eq 'b'", "xor"),
-    ("state eq", "end of filter"),
-    ("state eq 'a' )", ")"),
-    ("state eq 'a' ;", ";"),
-])
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("executionInfo/exitCode eq 1", "executionInfo/exitCode"),
+        ("state gt 'a'", "gt"),
+        ("not state eq 'a'", "not"),
+        ("state eq 'a' xor id eq 'b'", "xor"),
+        ("state eq", "end of filter"),
+        ("state eq 'a' )", ")"),
+        ("state eq 'a' ;", ";"),
+    ],
+)
 def test_unsupported_filters_are_refused_by_name(text: str, named: str) -> None:
     with pytest.raises(BatchServiceError) as info:
         compile_filter(text, FIELDS)
