@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from batchflow.emulator import shapes, tasks
+from batchflow.emulator import files, shapes, tasks
 from batchflow.emulator.core import Core
-from batchflow.emulator.nodes import READY, Node, node_id
+from batchflow.emulator.nodes import READY, Node, node_id, with_settings
+from batchflow.emulator.processes import run_process
 from batchflow.emulator.store import dumps
 
 Json = dict[str, Any]
@@ -95,10 +96,6 @@ def _boot(core: Core, node: Node, start_task: Json | None) -> None:
 
 def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
     """Run the start task with its retries; keep ``startTaskInfo`` current on the node."""
-    from batchflow.emulator import files
-    from batchflow.emulator.nodes import with_settings
-    from batchflow.emulator.runner import run_process
-
     tdir = node.root / "startup"
     env = with_settings(
         node.env(core.account_name, core.account_url), spec.get("environmentSettings")

@@ -18,6 +18,7 @@ from batchflow.emulator import errors, shapes
 from batchflow.emulator.contract import Page
 from batchflow.emulator.core import Core
 from batchflow.emulator.odata_filter import compile_filter
+from batchflow.emulator.processes import run_job_task
 from batchflow.emulator.store import StoreClosed, dumps
 
 Json = dict[str, Any]
@@ -212,8 +213,6 @@ def finish_terminate(core: Core, job_id: str, reason: str) -> None:
 
 def _release_tasks(core: Core, job_id: str) -> None:
     """Run the job release task on every node that ran the job's preparation task."""
-    from batchflow.emulator.runner import run_job_task
-
     if core.closing:
         return
     job = core.job(job_id)

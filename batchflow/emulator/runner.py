@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from batchflow.emulator import executor, files, outcomes, shapes
 from batchflow.emulator.core import Core, Run
-from batchflow.emulator.nodes import Node, with_settings
+from batchflow.emulator.nodes import Node
+from batchflow.emulator.processes import run_job_task, run_process, task_env
 from batchflow.emulator.scheduler import Candidate
 from batchflow.emulator.store import StoreClosed
 
@@ -151,71 +150,6 @@ def _prepare(core: Core, run: Run, job: Json) -> bool:
 
     core.update("tasks", (run.job_id, run.task_id), running, state="running")
     return True
-
-
-def task_env(core: Core, node: Node, job: Json, task: Json, tdir: Path) -> dict[str, str]:
-    env = node.env(core.account_name, core.account_url)
-    env.update(
-        {
-            "AZ_BATCH_JOB_ID": job["id"],
-            "AZ_BATCH_TASK_ID": task["id"],
-            "AZ_BATCH_TASK_DIR": str(tdir),
-            "AZ_BATCH_TASK_WORKING_DIR": f"{tdir}/wd",
-        }
-    )
-    prep = job.get("jobPreparationTask")
-    if prep:
-        prep_dir = node.job_dir(job["id"]) / (prep.get("id") or "jobpreparation")
-        env["AZ_BATCH_JOB_PREP_DIR"] = str(prep_dir)
-        env["AZ_BATCH_JOB_PREP_WORKING_DIR"] = str(prep_dir / "wd")
-    return with_settings(env, job.get("commonEnvironmentSettings"), task.get("environmentSettings"))
-
-
-def run_job_task(core: Core, node: Node, job: Json, kind: str) -> bool:
-    """Run the job's ``jobPreparationTask`` or ``jobReleaseTask`` on ``node``; True on success."""
-    spec = job[kind]
-    name = spec.get("id") or ("jobpreparation" if kind == "jobPreparationTask" else "jobrelease")
-    tdir = node.job_dir(job["id"]) / name
-    (tdir / "wd").mkdir(parents=True, exist_ok=True)
-    env = task_env(core, node, job, {"id": name, **spec}, tdir)
-    limit = spec.get("maxWallClockTime") or spec.get("constraints", {}).get("maxWallClockTime")
-    retries = int(spec.get("constraints", {}).get("maxTaskRetryCount") or 0)
-    for _ in range(max(retries, 0) + 1):
-        try:
-            files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
-        except files.FileError:
-            return False
-        code, _failure = run_process(
-            spec["commandLine"], tdir, env, shapes.seconds(limit), lambda p: None
-        )
-        if code == 0:
-            return True
-        if core.closing:
-            return False
-    return False
-
-
-def run_process(
-    command_line: str,
-    tdir: Path,
-    env: dict[str, str],
-    wall: float | None,
-    on_start: Callable[[executor.Process], None],
-) -> tuple[int | None, Json | None]:
-    """Run to completion in ``tdir/wd``; ``(exit code, failureInfo for a launch failure or a
-    wall-clock kill)``."""
-    try:
-        # Plain strings: this runs once per task and pathlib joins are measurably slow.
-        proc = executor.start(
-            command_line, f"{tdir}/wd", env, f"{tdir}/stdout.txt", f"{tdir}/stderr.txt"
-        )
-    except executor.LaunchError as exc:
-        return None, shapes.failure("usererror", exc.code, exc.message)
-    on_start(proc)
-    code = proc.wait(wall)
-    if proc.killed_by == "walltime":
-        return code, shapes.wall_clock_expired(f"{wall:g}s")
-    return code, None
 
 
 def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
