@@ -145,7 +145,9 @@ class Core:
                 f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
                 (dumps(doc), *values, *key),
             )
-            return doc
+        if table == "tasks" and (columns.get("state") == "active" or columns.get("ready")):
+            self.touch(key[0])  # a task (again) waiting to run: the job's queue changed
+        return doc
 
     def running_in_job(self, job_id: str) -> int:
         """How many attempts of ``job_id`` hold slots (lock held by the caller)."""
@@ -154,3 +156,7 @@ class Core:
 
     def wake(self) -> None:
         self.scheduler.wake()
+
+    def touch(self, job_id: str) -> None:
+        """Tasks of ``job_id`` became ready to run: tell the scheduler, and wake it."""
+        self.scheduler.touch(job_id)

@@ -152,4 +152,4 @@ def refresh_dependents(core: Core, job_id: str) -> None:
             "UPDATE tasks SET ready = 1 WHERE job_id = ? AND id = ?",
             [(job_id, task_id) for task_id in ready],
         )
-    core.wake()
+    core.touch(job_id)

@@ -59,6 +59,10 @@ class Scheduler:
         self._launch = launch
         self._stopped = False
         self._woken_at: float | None = None
+        # Per job, a counter bumped whenever its tasks become ready; a (job, free slots) pair
+        # found with nothing to run is not queried again until the counter moves.
+        self._versions: dict[str, int] = {}
+        self._empty: dict[tuple[str, int], int] = {}
         self._thread: threading.Thread | None = None
         self.latencies: deque[float] = deque(maxlen=100_000)
 
@@ -77,6 +81,17 @@ class Scheduler:
     def wake(self) -> None:
         """Something changed that may allow a dispatch (call with the lock held or not)."""
         with self._cond:
+            if self._woken_at is None:
+                self._woken_at = time.perf_counter()
+            self._cond.notify_all()
+
+    def touch(self, job_id: str) -> None:
+        """Tasks of ``job_id`` became ready (added, retried, requeued, unblocked)."""
+        with self._cond:
+            key = job_id.lower()
+            self._versions[key] = self._versions.get(key, 0) + 1
+            if len(self._empty) > 10_000:  # forget marks of long-gone jobs now and then
+                self._empty.clear()
             if self._woken_at is None:
                 self._woken_at = time.perf_counter()
             self._cond.notify_all()
@@ -140,12 +155,17 @@ class Scheduler:
                 continue
             if job.max_parallel >= 0 and self._running(job.id) >= job.max_parallel:
                 continue
+            mark = (job.id.lower(), free)
+            version = self._versions.get(mark[0], 0)
+            if self._empty.get(mark) == version:
+                continue
             row = self._store.one(
                 "SELECT id, seq, slots FROM tasks WHERE job_id = ? AND state = 'active' "
                 "AND ready = 1 AND slots <= ? ORDER BY seq LIMIT 1",
                 (job.id, free),
             )
             if row is None:
+                self._empty[mark] = version
                 continue
             # jobDefaultOrder creationtime: older jobs first; otherwise oldest task first.
             job_order = job.seq if node.jobs_by_creation else 0

@@ -89,7 +89,7 @@ def create_task(core: Core, job_id: str, body: Json) -> Json:
     _check_job(job)
     doc = _new_doc(job, body)
     _insert(core, job["id"], doc)
-    core.wake()
+    core.touch(job["id"])
     return doc
 
 
@@ -116,7 +116,7 @@ def create_tasks(core: Core, job_id: str, bodies: list[Json]) -> list[Json]:
                     "lastModified": doc["lastModified"],
                 }
             )
-    core.wake()
+    core.touch(job["id"])
     return results
 
 
@@ -207,7 +207,6 @@ def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
         node_id=None,
         expires=None,
     )
-    core.wake()
 
 
 def requeue(core: Core, job_id: str, task_id: str) -> None:
