@@ -107,3 +107,22 @@ def test_task_documents_stay_in_the_store(service: EmulatorService) -> None:
     counts = service.task_counts("j")
     assert counts["taskCounts"]["succeeded"] == 300
     assert counts["taskSlotCounts"]["completed"] == 300
+
+
+def test_reactivated_dependency_unblocks_its_dependents(
+    service: EmulatorService, tmp_path: Path
+) -> None:
+    flag = tmp_path / "fixed"
+    service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 1})
+    service.create_job({"id": "j", "poolInfo": {"poolId": "p"}, "usesTaskDependencies": True})
+    service.create_task("j", {"id": "dep", "commandLine": f"/usr/bin/test -f {flag}"})
+    service.create_task(
+        "j", {"id": "after", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["dep"]}}
+    )
+    _wait(lambda: service.get_task("j", "dep")["state"] == "completed")
+    assert service.get_task("j", "dep")["executionInfo"]["result"] == "failure"
+    assert service.get_task("j", "after")["state"] == "active"
+    flag.touch()
+    service.reactivate_task("j", "dep")
+    _wait(lambda: service.get_task("j", "after")["state"] == "completed")
+    assert service.get_task("j", "after")["executionInfo"]["result"] == "success"
