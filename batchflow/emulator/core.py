@@ -37,6 +37,9 @@ class Run:
     # Why the service stopped it: terminate, walltime, requeue, delete or shutdown.
     kill_reason: str | None = None
     thread: threading.Thread | None = None
+    # The job preparation task it waits on; killed only when the node or the job goes (a
+    # task terminated while preparing leaves the node's preparation to finish).
+    prep_process: Process | None = None
 
     def kill(self, reason: str) -> None:
         """Ask the attempt to stop (call under the core lock)."""
@@ -44,6 +47,8 @@ class Run:
             self.kill_reason = reason
         if self.process is not None:
             self.process.kill(reason)
+        if self.prep_process is not None and reason in ("requeue", "delete", "shutdown"):
+            self.prep_process.kill(reason)
 
 
 @dataclass

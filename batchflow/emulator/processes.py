@@ -34,8 +34,15 @@ def task_env(core: Core, node: Node, job: Json, task: Json, tdir: Path) -> dict[
     return with_settings(env, job.get("commonEnvironmentSettings"), task.get("environmentSettings"))
 
 
-def run_job_task(core: Core, node: Node, job: Json, kind: str) -> bool:
-    """Run the job's ``jobPreparationTask`` or ``jobReleaseTask`` on ``node``; True on success."""
+def run_job_task(
+    core: Core,
+    node: Node,
+    job: Json,
+    kind: str,
+    on_start: Callable[[executor.Process], None] = lambda _proc: None,
+) -> bool:
+    """Run the job's ``jobPreparationTask`` or ``jobReleaseTask`` on ``node``; True on success.
+    ``on_start`` sees each process started (so that it can be killed)."""
     spec = job[kind]
     name = spec.get("id") or ("jobpreparation" if kind == "jobPreparationTask" else "jobrelease")
     tdir = node.job_dir(job["id"]) / name
@@ -49,7 +56,7 @@ def run_job_task(core: Core, node: Node, job: Json, kind: str) -> bool:
         except files.FileError:
             return False
         code, _failure = run_process(
-            spec["commandLine"], tdir, env, shapes.seconds(limit), lambda p: None
+            spec["commandLine"], tdir, env, shapes.seconds(limit), on_start
         )
         if code == 0:
             return True

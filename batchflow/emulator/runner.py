@@ -126,9 +126,19 @@ def _stopped(core: Core, run: Run) -> bool:
 def _prepare(core: Core, run: Run, job: Json) -> bool:
     """Run the job preparation task on this node once; False if the task cannot run here."""
     key = job["id"].lower()
+
+    def started(proc: executor.Process) -> None:
+        with core.lock:
+            run.prep_process = proc
+            if _stopped(core, run):
+                proc.kill("requeue")
+
     with run.node.prep_lock(key):
         if run.node.prep.get(key) not in ("succeeded", "failed"):
-            ok = run_job_task(core, run.node, job, "jobPreparationTask")
+            ok = run_job_task(core, run.node, job, "jobPreparationTask", started)
+            run.prep_process = None
+            if _stopped(core, run):  # killed with its node or job: not a failure, rerun later
+                return False
             wait = job["jobPreparationTask"].get("waitForSuccess", True)
             run.node.prep[key] = "succeeded" if ok or not wait else "failed"
     if _stopped(core, run):

@@ -225,3 +225,23 @@ def test_pack_fills_one_node_first(batch_client: BatchClient) -> None:
     add(batch_client, "pk", "b", "/bin/sleep 0.5")
     nodes = {node_of(state_is(batch_client, "pk", t, "running")).node_id for t in "ab"}
     assert len(nodes) == 1
+
+
+def test_deleting_a_job_kills_its_running_preparation(
+    batch_client: BatchClient, tmp_path: Path
+) -> None:
+    make_pool(batch_client, "one", nodes=1, slots=1)
+    pid_file = tmp_path / "prep.pid"
+    make_job(
+        batch_client,
+        "slowprep",
+        "one",
+        job_preparation_task=m.BatchJobPreparationTask(
+            command_line=f"/bin/sh -c 'echo $$ > {pid_file}; exec sleep 30'"
+        ),
+    )
+    add(batch_client, "slowprep", "t", "/bin/true")
+    state_is(batch_client, "slowprep", "t", "preparing")
+    pid = int(wait_for("prep pid", lambda: pid_file.read_text() if pid_file.exists() else ""))
+    batch_client.begin_delete_job("slowprep", polling_interval=POLL).result()
+    wait_for("the preparation to be gone", lambda: not alive(pid), timeout=3)
