@@ -8,6 +8,7 @@ only, so memory stays flat however many tasks a job holds.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,33 @@ from batchflow.emulator.store import Store, dumps, loads
 Json = dict[str, Any]
 
 
+class Workers:
+    """Daemon threads that run task attempts, reused from one attempt to the next: starting a
+    thread costs a hand-off on every task, a queue put does not. Grows to the number of
+    attempts running at once (bounded by the pools' slots) and never shrinks."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            grow = self._idle == 0
+            if not grow:
+                self._idle -= 1  # that idle worker will take this job
+        self._jobs.put(work)
+        if grow:
+            threading.Thread(target=self._serve, name="task-worker", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            work = self._jobs.get()
+            work()
+            with self._lock:
+                self._idle += 1
+
+
 @dataclass
 class Run:
     """A task attempt holding slots on a node."""
@@ -36,7 +64,6 @@ class Run:
     process: Process | None = None
     # Why the service stopped it: terminate, walltime, requeue, delete or shutdown.
     kill_reason: str | None = None
-    thread: threading.Thread | None = None
     # The job preparation task it waits on; killed only when the node or the job goes (a
     # task terminated while preparing leaves the node's preparation to finish).
     prep_process: Process | None = None
@@ -64,6 +91,7 @@ class Core:
     nodes: dict[str, list[Node]] = field(default_factory=dict)
     running: dict[tuple[str, str], Run] = field(default_factory=dict)
     timers: dict[str, threading.Timer] = field(default_factory=dict)
+    workers: Workers = field(default_factory=Workers)
     job_cache: dict[str, Json] = field(default_factory=dict)
     closing: bool = False
     cond: threading.Condition = field(init=False)

@@ -9,7 +9,6 @@ the scheduler woken.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 from batchflow.emulator import executor, files, outcomes, shapes
@@ -64,13 +63,7 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
         job_id=job["id"], task_id=task["id"], node=node, slots=cand.slots, woken_at=cand.woken_at
     )
     core.running[(job_key, cand.task_id.lower())] = run
-    run.thread = threading.Thread(
-        target=_attempt,
-        args=(core, run, job, task, needs_prep),
-        name=f"task-{task['id']}",
-        daemon=True,
-    )
-    run.thread.start()
+    core.workers.submit(lambda: _attempt(core, run, job, task, needs_prep))
 
 
 def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> None:
