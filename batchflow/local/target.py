@@ -3,24 +3,28 @@
 ``.batchflow/emulator/`` holds the emulator's SQLite state and node directories, so a second
 run resumes where the first stopped; ``.batchflow/blobs/`` is the file-system blob store.
 Tests may inject faults with ``BATCHFLOW_EMULATOR_FAULTS`` (the control surface's JSON, e.g.
-``{"errorRate": 0.1, "status": 503}``).
+``{"errorRate": 0.1, "status": 503}``) and drive its control surface with the key they set
+in ``BATCHFLOW_EMULATOR_KEY`` (base64); without it every run draws a random key.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from batchflow.errors import UsageError
+from batchflow.errors import ConfigError, UsageError
 
 STATE_DIR = ".batchflow"
 FAULTS_ENV = "BATCHFLOW_EMULATOR_FAULTS"
 NODES_ENV = "BATCHFLOW_LOCAL_NODES"
+KEY_ENV = "BATCHFLOW_EMULATOR_KEY"
 
 
 def state_dir(spec_path: Path) -> Path:
@@ -83,15 +87,31 @@ def _exclusive(state: Path) -> Iterator[None]:
         yield
 
 
+def fresh_key() -> str:
+    """A random account key for one in-process emulator: the public development key would
+    let any local user who finds the port run commands as whoever started the run."""
+    given = os.environ.get(KEY_ENV, "").strip()
+    if given:
+        try:
+            base64.b64decode(given, validate=True)
+        except ValueError:
+            raise ConfigError(f"{KEY_ENV} is not base64") from None
+        return given
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
 @contextlib.contextmanager
 def local_emulator(spec_path: Path) -> Iterator[Any]:
     """The emulator on loopback with its state under ``.batchflow/emulator/``, stopped on
-    exit. Tasks that were running when an earlier run stopped are requeued by it."""
+    exit, signing with a key of its own. Tasks that were running when an earlier run stopped
+    are requeued by it."""
     from batchflow.emulator.server import EmulatorServer
 
     state = state_dir(spec_path)
     with _exclusive(state):
-        server = EmulatorServer(data_dir=state / "emulator", nodes_max=_nodes_max())
+        server = EmulatorServer(
+            data_dir=state / "emulator", nodes_max=_nodes_max(), key=fresh_key()
+        )
         server.start()
         try:
             _apply_faults(server)

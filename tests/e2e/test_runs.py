@@ -3,6 +3,7 @@ node, failing tasks and start tasks, hostile file names, status/logs/down."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -14,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+from batchflow.emulator import DEV_ACCOUNT
 from batchflow.emulator.control import ControlClient
 from tests.e2e.conftest import batchflow, cli_env, write_spec
 
+TEST_KEY = base64.b64encode(b"a key the test chose, not the public dev key!!").decode()
 POOL = """
 pool:
   vm_size: standard_a1_v2
@@ -99,7 +101,10 @@ def test_resume_after_kill_9(tmp_path: Path) -> None:
 def test_faults_and_lost_node_through_the_cli(tmp_path: Path) -> None:
     n = 12
     _sleepers(tmp_path, n, seconds=0.5)
-    env = cli_env(BATCHFLOW_EMULATOR_FAULTS='{"errorRate": 0.1, "status": 503}')
+    env = cli_env(
+        BATCHFLOW_EMULATOR_FAULTS='{"errorRate": 0.1, "status": 503}',
+        BATCHFLOW_EMULATOR_KEY=TEST_KEY,
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
         cwd=tmp_path,
@@ -118,7 +123,7 @@ def test_faults_and_lost_node_through_the_cli(tmp_path: Path) -> None:
     deadline = time.monotonic() + 60
     while not _marks(tmp_path, "start") and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    lost = ControlClient(url.group(0), DEV_ACCOUNT, DEV_KEY).lose_node("sleepers-pool")
+    lost = ControlClient(url.group(0), DEV_ACCOUNT, TEST_KEY).lose_node("sleepers-pool")
     proc.wait(timeout=120)
     drain.join()
     assert proc.returncode == 0, "".join(rest)
