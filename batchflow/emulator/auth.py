@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
 from batchflow.emulator import errors
 from batchflow.errors import ConfigError
 
+MAX_CLOCK_SKEW = 15 * 60  # seconds, Azure Storage's and Batch's window for a request date
 HEADERS_TO_SIGN = (
     "content-encoding",
     "content-language",
@@ -97,6 +100,24 @@ def _length_variants(headers: Mapping[str, str]) -> list[Mapping[str, str]]:
     return [headers, swapped]
 
 
+def check_fresh(headers: Mapping[str, str], now: float | None = None) -> None:
+    """Refuse a request dated unparseably or more than 15 minutes from now, as Azure does:
+    a captured request cannot be replayed later. ``ocp-date`` wins over ``Date``."""
+    value = headers.get("ocp-date") or headers.get("date", "")
+    try:
+        sent = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        raise errors.authentication_failed(
+            f"The request date '{value}' is not an RFC 1123 date; the date is out of range."
+        ) from None
+    skew = (time.time() if now is None else now) - sent
+    if abs(skew) > MAX_CLOCK_SKEW:
+        raise errors.authentication_failed(
+            f"The request date '{value}' is out of range: it must be within "
+            f"{MAX_CLOCK_SKEW // 60} minutes of the server's time."
+        )
+
+
 class Verifier:
     """Checks SharedKey signatures for one account. Raises 403 AuthenticationFailed."""
 
@@ -123,6 +144,7 @@ class Verifier:
         for view in _length_variants(headers):
             expected = sign(method, path, query, view, self.account, self._key)
             if hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii", "replace")):
+                check_fresh(headers)
                 return
         raise errors.authentication_failed(
             "The MAC signature found in the HTTP request is not the same as any computed "

@@ -91,8 +91,10 @@ def json_body(req: Req, *, optional: bool = False) -> object:
 
 def checked_body(req: Req, spec: validation.Obj, *, optional: bool = False) -> Json:
     """The JSON body validated against ``spec`` (``{}`` for an empty optional body)."""
-    body = json_body(req, optional=optional)
-    return {} if body is None else validation.validate(body, spec)
+    if optional and not req.body.strip():
+        return {}
+    # A literal ``null`` is not an empty body: it is validated (and refused) like any non-object.
+    return validation.validate(json_body(req), spec)
 
 
 def rfc1123(iso: str) -> str:
@@ -198,16 +200,29 @@ def route(method: str, path: str, op: str, handler: Handler) -> Route:
     return Route(method, tuple(path.strip("/").split("/")), op, handler)
 
 
+def _unquote(segment: str) -> str:
+    """A percent-decoded path segment; an encoded NUL (%00) names nothing: 400 InvalidUri."""
+    value = unquote(segment)
+    if "\x00" in value:
+        raise BatchServiceError(
+            400,
+            "InvalidUri",
+            "The requested URI does not represent any resource on the server.",
+            [("Reason", "The path contains a NUL character (%00).")],
+        )
+    return value
+
+
 def _match(pattern: tuple[str, ...], segs: list[str]) -> tuple[str, ...] | None:
     params: list[str] = []
     for i, part in enumerate(pattern):
         if part == "{**}":
             rest = segs[i:]
-            return (*params, "/".join(unquote(s) for s in rest)) if rest else None
+            return (*params, "/".join(_unquote(s) for s in rest)) if rest else None
         if i >= len(segs) or not segs[i]:
             return None
         if part == "{}":
-            params.append(unquote(segs[i]))
+            params.append(_unquote(segs[i]))
         elif segs[i].lower() != part:
             return None
     return tuple(params) if len(segs) == len(pattern) else None

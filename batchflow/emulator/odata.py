@@ -21,6 +21,15 @@ MAX_RESULTS = 1000
 _SELECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(/[A-Za-z][A-Za-z0-9]*)*$")
 # Query options the list operations understand; other "$" options are refused, not ignored.
 _KNOWN_DOLLAR = frozenset({"$filter", "$select", "$skiptoken", "$expand"})
+# $filter bounds: generous for real queries (ids of a few hundred tasks), far below what
+# would exhaust the parser's recursion or SQLite's expression depth (1000).
+MAX_FILTER_CHARS = 32 * 1024
+MAX_FILTER_DEPTH = 32
+MAX_FILTER_CLAUSES = 500
+_MAX_TOKEN_DIGITS = 18  # fits SQLite's signed 64-bit integers
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_LOGICAL = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+_LONG_NUMBER = re.compile(rf"\d{{{_MAX_TOKEN_DIGITS + 1},}}")
 
 
 @dataclass(frozen=True)
@@ -69,13 +78,53 @@ def parse_max_results(value: str | None) -> int:
     return int(value)
 
 
+def parse_skiptoken(value: str | None) -> str | None:
+    """``$skiptoken``: only tokens the state hands out (row sequence numbers) come back."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= _MAX_TOKEN_DIGITS):
+        raise errors.invalid_query_parameter(
+            "$skiptoken", value, "Not a continuation token from a previous page of this list."
+        )
+    return value
+
+
+def check_filter_size(value: str | None) -> str | None:
+    """Bound ``$filter`` before anything parses it: its length, parenthesis depth, number of
+    and/or clauses and integer literal width (a recursive parser and SQLite's expression
+    depth must never be what refuses a hostile filter)."""
+    if not value:
+        return None
+    problem = _filter_problem(value)
+    if problem:
+        raise errors.invalid_query_parameter("$filter", value[:200], problem)
+    return value
+
+
+def _filter_problem(text: str) -> str | None:
+    if len(text) > MAX_FILTER_CHARS:
+        return f"The filter is longer than {MAX_FILTER_CHARS} characters."
+    outside = _STRING_LITERAL.sub("''", text)  # quoted text may hold anything
+    depth = deepest = 0
+    for char in outside:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    if deepest > MAX_FILTER_DEPTH:
+        return f"The filter nests parentheses deeper than {MAX_FILTER_DEPTH} levels."
+    if len(_LOGICAL.findall(outside)) > MAX_FILTER_CLAUSES:
+        return f"The filter has more than {MAX_FILTER_CLAUSES} and/or clauses."
+    if _LONG_NUMBER.search(outside):
+        return f"An integer in the filter has more than {_MAX_TOKEN_DIGITS} digits."
+    return None
+
+
 def parse_list_query(query: Mapping[str, str]) -> ListQuery:
     """The list options of a request (``$expand`` is refused: statistics are not emulated)."""
     check_dollar_options(query, frozenset({"$filter", "$select", "$skiptoken"}))
     return ListQuery(
-        filter=query.get("$filter") or None,
+        filter=check_filter_size(query.get("$filter")),
         select=parse_select(query.get("$select")),
-        token=query.get("$skiptoken") or None,
+        token=parse_skiptoken(query.get("$skiptoken")),
         limit=parse_max_results(query.get("maxresults")),
     )
 

@@ -21,6 +21,11 @@ from batchflow.emulator import errors
 
 Json = dict[str, Any]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The service's integers are Int32; anything wider is refused rather than stored and misread.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# A Batch account's dedicated/low-priority core quota is in the thousands; a pool asking for
+# more nodes than this is a typo (10**23), not a plan.
+MAX_NODES = 10_000
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,14 @@ class Enum:
     """A string field with a closed set of wire values."""
 
     values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer field with the range the real service enforces (both ends inclusive)."""
+
+    lo: int = INT32_MIN
+    hi: int = INT32_MAX
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,12 @@ class Obj:
 
 
 # "str" | "id" | "int" | "bool" | "duration" | "any" (a JSON value stored as is, no effect).
-Spec = Union[str, Enum, ListOf, Obj]  # noqa: UP007 (a runtime alias; 3.10 has no "type")
+Spec = Union[str, Enum, Int, ListOf, Obj]  # noqa: UP007 (a runtime alias; 3.10 has no "type")
+
+_NODES = Int(0, MAX_NODES)
+_RETRIES = Int(-1)  # -1: retry for ever
+_PRIORITY = Int(-1000, 1000)
+_SLOTS = Int(1, 256)
 
 
 def _obj(
@@ -136,7 +154,7 @@ _OUTPUT_FILE = _obj(
     ),
 )
 _TASK_CONSTRAINTS = _obj(
-    maxWallClockTime="duration", retentionTime="duration", maxTaskRetryCount="int"
+    maxWallClockTime="duration", retentionTime="duration", maxTaskRetryCount=_RETRIES
 )
 _EXIT_OPTIONS = _obj(
     jobAction=Enum(("none", "disable", "terminate")), dependencyAction=Enum(("satisfy", "block"))
@@ -157,7 +175,7 @@ _START_TASK = _obj(
     resourceFiles=ListOf(_RESOURCE_FILE),
     environmentSettings=_ENV,
     userIdentity=_USER_IDENTITY,
-    maxTaskRetryCount="int",
+    maxTaskRetryCount=_RETRIES,
     waitForSuccess="bool",
 )
 _VM_CONFIG = _obj(
@@ -194,12 +212,12 @@ _POOL_COMMON: dict[str, Spec] = {
     "virtualMachineConfiguration": _VM_CONFIG,
     "enableInterNodeCommunication": "bool",
     "startTask": _START_TASK,
-    "taskSlotsPerNode": "int",
+    "taskSlotsPerNode": _SLOTS,
     "taskSchedulingPolicy": _SCHEDULING,
     "metadata": _METADATA,
     "upgradePolicy": "any",
 }
-_JOB_CONSTRAINTS = _obj(maxWallClockTime="duration", maxTaskRetryCount="int")
+_JOB_CONSTRAINTS = _obj(maxWallClockTime="duration", maxTaskRetryCount=_RETRIES)
 _POOL_INFO = _obj(
     "poolId",
     unsupported={
@@ -209,9 +227,9 @@ _POOL_INFO = _obj(
     poolId="str",
 )
 _JOB_UPDATABLE: dict[str, Spec] = {
-    "priority": "int",
+    "priority": _PRIORITY,
     "allowTaskPreemption": "bool",
-    "maxParallelTasks": "int",
+    "maxParallelTasks": Int(-1),
     "constraints": _JOB_CONSTRAINTS,
     "poolInfo": _POOL_INFO,
     "metadata": _METADATA,
@@ -249,8 +267,8 @@ POOL_ADD = _with(
     {"maxTasksPerNode": "taskSlotsPerNode"},
     id="id",
     resizeTimeout="duration",
-    targetDedicatedNodes="int",
-    targetLowPriorityNodes="int",
+    targetDedicatedNodes=_NODES,
+    targetLowPriorityNodes=_NODES,
     enableAutoScale="bool",
 )
 POOL_PATCH = _with(_POOL_COMMON, "", _UNSUPPORTED_POOL)
@@ -261,8 +279,8 @@ POOL_UPDATE_PROPERTIES = _obj(
     metadata=_METADATA,
 )
 POOL_RESIZE = _obj(
-    targetDedicatedNodes="int",
-    targetLowPriorityNodes="int",
+    targetDedicatedNodes=_NODES,
+    targetLowPriorityNodes=_NODES,
     resizeTimeout="duration",
     nodeDeallocationOption=Enum(("requeue", "terminate", "taskcompletion", "retaineddata")),
 )
@@ -296,7 +314,7 @@ TASK_ADD = _obj(
     environmentSettings=_ENV,
     affinityInfo=_obj("affinityId", affinityId="str"),
     constraints=_TASK_CONSTRAINTS,
-    requiredSlots="int",
+    requiredSlots=_SLOTS,
     userIdentity=_USER_IDENTITY,
     dependsOn=_obj(
         taskIds=ListOf("str"), taskIdRanges=ListOf(_obj("start end", start="int", end="int"))
@@ -352,7 +370,34 @@ def _check(value: Any, spec: Spec, path: str) -> Any:
         return [_check(v, spec.item, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(spec, Enum):
         return _check_enum(value, spec, path)
+    if isinstance(spec, Int):
+        return _check_int(value, spec, path)
     return _check_scalar(value, spec, path)
+
+
+def _check_int(value: Any, spec: Int, path: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise errors.invalid_property_value(path, value, "Expected an integer.")
+    if not spec.lo <= value <= spec.hi:
+        raise errors.invalid_property_value(
+            path, value, f"Must be an integer from {spec.lo} to {spec.hi}."
+        )
+    return value
+
+
+def _check_duration(value: str, path: str) -> str:
+    try:
+        isodate.parse_duration(value)
+    except (isodate.ISO8601Error, ValueError):
+        raise errors.invalid_property_value(
+            path, value, "Expected an ISO 8601 duration such as PT30M."
+        ) from None
+    except OverflowError:
+        # More days than a timedelta holds (the SDKs' "unlimited", timedelta.max, still fits).
+        raise errors.invalid_property_value(
+            path, value, "The duration is out of range (at most P999999999D)."
+        ) from None
+    return value
 
 
 def _check_enum(value: Any, spec: Enum, path: str) -> str:
@@ -366,6 +411,10 @@ def _check_enum(value: Any, spec: Enum, path: str) -> str:
 def _check_scalar(value: Any, kind: str, path: str) -> Any:
     if kind == "any":
         return value
+    if isinstance(value, str) and "\x00" in value and kind in ("str", "id", "duration"):
+        # A NUL cannot reach a command line, an environment or a file name: refuse it here
+        # rather than fail the task later with a server error.
+        raise errors.invalid_property_value(path, value, "The value contains a NUL character.")
     if kind == "str" and isinstance(value, str):
         return value
     if kind == "id" and isinstance(value, str):
@@ -376,16 +425,10 @@ def _check_scalar(value: Any, kind: str, path: str) -> Any:
         return value
     if kind == "bool" and isinstance(value, bool):
         return value
-    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
-        return value
+    if kind == "int":
+        return _check_int(value, Int(), path)
     if kind == "duration" and isinstance(value, str):
-        try:
-            isodate.parse_duration(value)
-        except (isodate.ISO8601Error, ValueError):
-            raise errors.invalid_property_value(
-                path, value, "Expected an ISO 8601 duration such as PT30M."
-            ) from None
-        return value
+        return _check_duration(value, path)
     expected = {
         "str": "a string",
         "id": "a string",
