@@ -29,10 +29,20 @@ Json = dict[str, Any]
 class EmulatorService:
     """Pools, nodes, jobs and tasks of one account, run as local processes."""
 
-    def __init__(self, data_dir: Path, account_name: str, nodes_max: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        account_name: str,
+        nodes_max: int | None = None,
+        *,
+        scheduling: bool = True,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.account_name = account_name
         self.nodes_max = nodes_max or os.cpu_count() or 1
+        # False: a read-only look at the state (``status``, ``logs``): nothing is requeued,
+        # killed, booted or dispatched, so looking cannot change what a later run does.
+        self.scheduling = scheduling
         self._account_url = f"http://127.0.0.1/{account_name}"
         self._core: Core | None = None
 
@@ -55,7 +65,8 @@ class EmulatorService:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        """Open the store, recover from the last stop, start scheduling."""
+        """Open the store, recover from the last stop, start scheduling (only the first step
+        when ``scheduling`` is False: pools then list no nodes)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(self.data_dir / "state.db")
         core = Core(
@@ -74,6 +85,8 @@ class EmulatorService:
         )
         core.janitor = Janitor(store, self.data_dir)
         self._core = core
+        if not self.scheduling:
+            return
         self._recover(core)
         core.scheduler.start()
         core.janitor.start()
