@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobServiceClient,
     ContainerSasPermissions,
@@ -22,6 +22,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
+from batchflow.azure.config import check_key
 from batchflow.azure.errors import translated
 from batchflow.azure.transport import is_loopback_url, requests_transport
 from batchflow.engine.protocols import Access
@@ -58,13 +59,21 @@ class AzureBlobStore:
     @classmethod
     def from_connection_string(cls, conn: str) -> AzureBlobStore:
         """Azurite or a storage account, from an ``AZURE_STORAGE_CONNECTION_STRING``."""
-        with translated("reading the storage connection string"):
+        try:
             # Parsed once to learn the endpoint, which decides the transport's settings.
             endpoint = str(BlobServiceClient.from_connection_string(conn).url)
             service = BlobServiceClient.from_connection_string(
                 conn, transport=requests_transport(is_loopback_url(endpoint))
             )
+        except (ValueError, TypeError, AttributeError, AzureError):
+            # Never echo the string: it holds the account key.
+            raise ConfigError(
+                "AZURE_STORAGE_CONNECTION_STRING is malformed (expected "
+                "AccountName=...;AccountKey=...;BlobEndpoint=... or DefaultEndpointsProtocol=...)"
+            ) from None
         key = getattr(service.credential, "account_key", None)
+        if key:
+            check_key("the AccountKey of AZURE_STORAGE_CONNECTION_STRING", key)
         return cls(service, key)
 
     @classmethod

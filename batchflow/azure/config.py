@@ -9,13 +9,18 @@ Storage: ``AZURE_STORAGE_CONNECTION_STRING``, or ``AZURE_STORAGE_ACCOUNT`` with
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from batchflow.errors import ConfigError
 
+# host[:port], the host a DNS name, an IPv4 address or a bracketed IPv6 address.
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 BATCH_VARS = ("AZURE_BATCH_ENDPOINT", "AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY")
 
 
@@ -46,9 +51,26 @@ def _endpoint(env: Mapping[str, str]) -> str:
         raise ConfigError(
             "AZURE_BATCH_ENDPOINT is not set (e.g. https://<account>.<region>.batch.azure.com)"
         )
-    if not endpoint.startswith(("https://", "http://")):
+    if "://" not in endpoint:
         endpoint = f"https://{endpoint}"
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "http") or not _HOST.fullmatch(parts.netloc):
+        raise ConfigError(
+            "AZURE_BATCH_ENDPOINT is not an http(s) URL of a Batch account "
+            "(e.g. https://<account>.<region>.batch.azure.com)"
+        )
     return endpoint.rstrip("/")
+
+
+def check_key(name: str, key: str | None) -> None:
+    """An account key is base64; say so now rather than fail on the first signed request.
+    The value is never echoed: it is a secret, even when mistyped."""
+    if key is None:
+        return
+    try:
+        base64.b64decode(key, validate=True)
+    except ValueError:
+        raise ConfigError(f"{name} is not a base64 account key") from None
 
 
 def _account_from_endpoint(endpoint: str) -> str:
@@ -62,6 +84,9 @@ def read_account(env: Mapping[str, str] | None = None) -> AzureAccount:
     endpoint = _endpoint(env)
     account = env.get("AZURE_BATCH_ACCOUNT", "").strip() or _account_from_endpoint(endpoint)
     key = env.get("AZURE_BATCH_ACCESS_KEY", "").strip() or None
+    check_key("AZURE_BATCH_ACCESS_KEY", key)
+    storage_key = env.get("AZURE_STORAGE_KEY", "").strip() or None
+    check_key("AZURE_STORAGE_KEY", storage_key)
     conn = env.get("AZURE_STORAGE_CONNECTION_STRING", "").strip() or None
     storage = env.get("AZURE_STORAGE_ACCOUNT", "").strip() or None
     if not conn and not storage:
@@ -69,9 +94,7 @@ def read_account(env: Mapping[str, str] | None = None) -> AzureAccount:
             "AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGE_ACCOUNT) is not "
             "set: batchflow needs a storage account for inputs and outputs"
         )
-    return AzureAccount(
-        endpoint, account, key, conn, storage, env.get("AZURE_STORAGE_KEY", "").strip() or None
-    )
+    return AzureAccount(endpoint, account, key, conn, storage, storage_key)
 
 
 def default_credential() -> Any:

@@ -14,6 +14,8 @@ from batchflow.azure.batch import AzureBatchService
 from batchflow.azure.config import AzureAccount, default_credential
 from batchflow.azure.transport import is_loopback_url, requests_transport
 
+CONNECT_RETRIES = 3
+
 if TYPE_CHECKING:
     from batchflow.azure.blob import AzureBlobStore
 
@@ -24,14 +26,17 @@ def batch_service(
     """A BatchService. ``fast`` (loopback emulator): short retry back-off, more status
     retries, since server errors there are injected faults, not a loaded service."""
     credential: Any = AzureNamedKeyCredential(account, key) if key else default_credential()
+    # Bounded: a wrong or unreachable endpoint must fail in seconds, not minutes. Status
+    # retries stay generous (throttling and 5xx are what Azure asks clients to retry);
+    # connection retries are few, since the engine retries transient failures once more.
     retry: dict[str, Any] = {
         "retry_total": 10,
         "retry_status": 10,
-        "retry_connect": 10,
-        "retry_read": 10,
+        "retry_connect": CONNECT_RETRIES,
+        "retry_read": 3,
+        "retry_backoff_factor": 0.25,
+        "retry_backoff_max": 2.0,
     }
-    if fast:
-        retry.update(retry_backoff_factor=0.02, retry_backoff_max=0.5)
     transport = requests_transport(is_loopback_url(endpoint))
     client = BatchClient(endpoint=endpoint, credential=credential, transport=transport, **retry)
     return AzureBatchService(client)

@@ -15,6 +15,8 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
 POOL_SIZE = 32  # connections: uploads, downloads and task adds run from ~16 threads
+CONNECT_TIMEOUT_S = 10.0  # a TCP connect to Azure takes milliseconds; 10 s means it is down
+READ_TIMEOUT_S = 120.0  # between bytes of an answer (large block transfers included)
 
 
 def is_loopback_url(url: str) -> bool:
@@ -29,10 +31,15 @@ def is_loopback_url(url: str) -> bool:
 
 
 def requests_transport(loopback: bool) -> RequestsTransport:
-    """A transport with a connection pool of ``POOL_SIZE``."""
+    """A transport with a connection pool of ``POOL_SIZE`` and bounded timeouts."""
     session = requests.Session()
     session.trust_env = not loopback
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=True)
+    return RequestsTransport(
+        session=session,
+        session_owner=True,
+        connection_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+    )

@@ -14,7 +14,7 @@ import pytest
 from batchflow.azure.connect import batch_service
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.errors import BackendError
-from tests.e2e.conftest import cli_env
+from tests.e2e.conftest import batchflow, cli_env
 from tests.e2e.test_runs import _marks, _sleepers
 
 
@@ -55,3 +55,55 @@ def test_a_runs_emulator_refuses_the_public_dev_key(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.communicate(timeout=30)
+
+
+def test_unreachable_azure_endpoint_fails_in_seconds(tmp_path: Path, azurite: str) -> None:
+    from tests.conftest import free_port
+
+    _sleepers(tmp_path, 1, seconds=0)
+    t0 = time.monotonic()
+    res = batchflow(
+        "run",
+        "sleepers.yaml",
+        "--target",
+        "azure",
+        cwd=tmp_path,
+        timeout=60,
+        AZURE_BATCH_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+        AZURE_BATCH_ACCOUNT="acct",
+        AZURE_BATCH_ACCESS_KEY="a2V5a2V5a2V5a2V5",
+        AZURE_STORAGE_CONNECTION_STRING=azurite,
+    )
+    assert time.monotonic() - t0 < 30
+    assert res.code == 3 and "connection failed" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "needle"),
+    [
+        ("AZURE_BATCH_ENDPOINT", "not a url", "AZURE_BATCH_ENDPOINT"),
+        ("AZURE_BATCH_ENDPOINT", "ftp://x.y", "AZURE_BATCH_ENDPOINT"),
+        ("AZURE_BATCH_ACCESS_KEY", "not base64!!", "AZURE_BATCH_ACCESS_KEY"),
+        ("AZURE_STORAGE_CONNECTION_STRING", "garbage-secret", "AZURE_STORAGE_CONNECTION_STRING"),
+    ],
+)
+def test_malformed_azure_settings_are_usage_errors_at_once(
+    tmp_path: Path, var: str, value: str, needle: str
+) -> None:
+    _sleepers(tmp_path, 1, seconds=0)
+    env = {
+        "AZURE_BATCH_ENDPOINT": "https://acct.westeurope.batch.azure.com",
+        "AZURE_BATCH_ACCESS_KEY": "a2V5a2V5a2V5a2V5",
+        "AZURE_STORAGE_CONNECTION_STRING": (
+            "AccountName=x;AccountKey=a2V5a2V5;BlobEndpoint=https://x.blob.core.windows.net"
+        ),
+        var: value,
+    }
+    t0 = time.monotonic()
+    res = batchflow("run", "sleepers.yaml", "--target", "azure", cwd=tmp_path, timeout=60, **env)
+    assert time.monotonic() - t0 < 15
+    assert res.code == 2, res.stderr
+    assert needle in res.stderr and "Traceback" not in res.stderr
+    if var != "AZURE_BATCH_ENDPOINT":
+        assert value not in res.stderr  # a secret, even mistyped, is never echoed
