@@ -188,7 +188,7 @@ def test_plan_summary_shows_markup_like_names_as_text(tmp_path: Path) -> None:
     (tmp_path / "in" / "[red]x.txt").write_text("x")
     spec = GOOD.replace("matrix: {n: [1, 2, 3, 4, 5, 6, 7]}", "for_each: input")
     spec = spec.replace("{item.n}", "{input.name}") + 'inputs: ["in/*"]\n'
-    code, out, err = _invoke("plan", _spec(tmp_path, spec), "--set", "word='[/bold]'")
+    code, out, err = _invoke("plan", _spec(tmp_path, spec), "--set", "word=[/bold]")
     assert code == 0, err
     assert "echo '[/bold]' '[red]x.txt'" in out
 

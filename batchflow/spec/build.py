@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 from batchflow.plan_model import CleanupPlan, ImageRef
 from batchflow.spec.context import Context, as_str
 from batchflow.spec.images import ALIASES
-from batchflow.spec.model import PoolSpec, Spec, StartTaskSpec
+from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec
 from batchflow.spec.tasks import build_tasks
 
 _CONTAINER = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
@@ -18,8 +19,8 @@ _AUTOSCALE_MIN, _AUTOSCALE_MAX = 5 * 60, 168 * 3600
 
 
 def apply_overrides(ctx: Context, overrides: Sequence[str]) -> None:
-    """``--set k=v``: v is read as a YAML scalar and must replace a declared param."""
-    import yaml
+    """``--set k=v``: v replaces a declared param, typed like the value it replaces."""
+    from batchflow.spec.scalars import typed_like
 
     params = ctx.doc.data.get("params")
     declared = sorted(params) if isinstance(params, dict) else []
@@ -33,22 +34,12 @@ def apply_overrides(ctx: Context, overrides: Sequence[str]) -> None:
             known = ", ".join(declared) or "none"
             ctx.add(("params",), f"--set {key}: no such param (the spec declares: {known})")
             continue
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
-        if value is None:
-            value = ""
-        elif not isinstance(value, (str, int, float, bool, list, dict)):
-            value = text.strip()  # a date and the like: keep it as written, as the loader does
-        if not isinstance(value, (str, int, float, bool)):
-            ctx.add(
-                ("params", key),
-                f"--set {key}: the value must be a single scalar, read as YAML "
-                "(quote text that starts with [ or {)",
-            )
-            continue
         assert isinstance(params, dict)
+        value, why = typed_like(params[key], text)
+        if why:
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            ctx.add(("params", key), f"--set {key}={shown}: {why}")
+            continue
         params[key] = value
         ctx.literal.add(f"params.{key}")  # typed on a command line: no {env.X} expansion
 
@@ -167,24 +158,70 @@ def _cleanup(ctx: Context) -> CleanupPlan:
     )
 
 
+def _containers(ctx: Context, name: str) -> tuple[str, str]:
+    given = ctx.get(("containers", "input")) is not None
+    given = given or ctx.get(("containers", "output")) is not None
+    pair = _container(ctx, "input", name), _container(ctx, "output", name)
+    if pair[0] == pair[1]:
+        ctx.add(
+            ("containers",) if given else ("name",),
+            f"input and output containers are both '{pair[0]}': outputs would overwrite "
+            "inputs of the same name; use two containers",
+        )
+    return pair
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _download(ctx: Context, base: Path, files: Sequence[LocalFile]) -> Path | None:
+    """The download directory; refused where results could overwrite the spec or inputs."""
+    download = ctx.get(("download",))
+    if not download:
+        return None
+    target = base / str(download)
+    real = Path(os.path.realpath(target))
+    if _inside(Path(os.path.realpath(base)), real):
+        ctx.add(
+            ("download",),
+            f"'{download}' is the spec's directory or holds it: results could overwrite the "
+            "spec and its inputs; download into a subdirectory of its own, e.g. 'results'",
+        )
+    elif os.path.lexists(target) and not target.is_dir():
+        ctx.add(("download",), f"'{download}' exists and is not a directory")
+    else:
+        for f in files:
+            if _inside(Path(os.path.realpath(f.local)), real):
+                ctx.add(
+                    ("download",),
+                    f"'{download}' holds the input '{f.blob}': results could overwrite it; "
+                    "download into a directory with no inputs",
+                )
+                break
+    return target
+
+
 def build_spec(ctx: Context, spec_path: Path) -> Spec:
     """The model of ``ctx.doc`` (schema-valid); problems are added to ``ctx``."""
     name = str(ctx.get(("name",)))
     params = _bind_params(ctx)
     inputs = ctx.files(("inputs",))
-    download = ctx.get(("download",))
+    pool = _pool(ctx, name)
+    start_files = pool.start_task.files if pool.start_task else ()
+    input_container, output_container = _containers(ctx, name)
     return Spec(
         path=spec_path,
         name=name,
         params=params,
-        pool=_pool(ctx, name),
+        pool=pool,
         job_id=ctx.batch_id(("job", "id"), str(ctx.get(("job", "id"), f"{name}-job")), "job id"),
         job_timeout_s=ctx.duration(("job", "timeout")),
-        input_container=_container(ctx, "input", name),
-        output_container=_container(ctx, "output", name),
+        input_container=input_container,
+        output_container=output_container,
         inputs=inputs,
         tasks=build_tasks(ctx, inputs),
-        download=(spec_path.parent / download) if download else None,
+        download=_download(ctx, spec_path.parent, (*inputs, *start_files)),
         cleanup=_cleanup(ctx),
         secret_env=frozenset(ctx.secret_env),  # after everything that may use {env.X}
     )

@@ -19,6 +19,10 @@ from batchflow.spec.templates import Kind, Template, TemplateError, compile_temp
 BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 BATCH_ID_RULE = "letters, digits, - and _, 1 to 64 characters"
 _UNKNOWN = "unknown placeholder"
+# Longest job or task timeout. Batch's own maxWallClockTime is "unlimited" (about 10,675,199
+# days, a .NET TimeSpan); anything near that overflows date arithmetic in clients and the
+# emulator, and no batch job needs half a year.
+MAX_DURATION_S = 180 * 86400
 
 
 class Context:
@@ -49,7 +53,8 @@ class Context:
         return node
 
     def duration(self, path: Path_) -> int | None:
-        """Seconds of the duration at ``path`` (None if absent); must be positive."""
+        """Seconds of the duration at ``path`` (None if absent); more than zero, at most
+        MAX_DURATION_S."""
         text = self.get(path)
         if text is None:
             return None
@@ -60,6 +65,9 @@ class Context:
             return None
         if seconds <= 0:
             self.add(path, "must be longer than zero")
+            return None
+        if seconds > MAX_DURATION_S:
+            self.add(path, f"is longer than {MAX_DURATION_S // 86400} days, the most allowed")
             return None
         return seconds
 
@@ -133,16 +141,26 @@ class Context:
         if ".." in norm.split("/"):
             self.add(path, f"'{pattern}' leaves the spec's directory ('..')")
             return []
-        import glob  # only specs with inputs need it
+        from batchflow.spec.inputs import Matcher, bad_name  # only specs with inputs need it
 
-        hits = sorted(
-            h.replace(os.sep, "/")
-            for h in glob.glob(norm, root_dir=self.base, recursive=True)
-            if (self.base / h).is_file()
-        )
-        if not hits:
+        matcher = Matcher(self.base)
+        hits = sorted(matcher.match(norm))
+        for rel, target in sorted(matcher.escapes.items()):
+            self.add(
+                path,
+                f"'{rel}' is a symbolic link to {target}, outside the spec's directory; "
+                "inputs must stay inside it",
+            )
+        good = []
+        for hit in hits:
+            why = bad_name(hit)
+            if why:
+                self.add(path, why)
+            else:
+                good.append(hit)
+        if not hits and not matcher.escapes:
             self.add(path, f"'{pattern}' matches no file (looked in {self.base})")
-        return hits
+        return good
 
 
 def as_str(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+MAX_DIGITS = 12  # no real duration needs more; int() of 5,000 digits is refused by Python
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SHORT = re.compile(r"(?:\s*(\d+)\s*([smhd]))+\s*")
 _PART = re.compile(r"(\d+)\s*([smhd])")
@@ -24,6 +25,8 @@ def parse_duration(text: str) -> int:
     ``PT1.5S``); years and months are refused because their length varies.
     """
     value = text.strip()
+    if any(len(n) > MAX_DIGITS for n in re.findall(r"[\d.]+", value)):
+        raise DurationError(f"{text[:40]!r}...: a number with more than {MAX_DIGITS} digits")
     if _SHORT.fullmatch(value):
         return sum(int(n) * _UNITS[u] for n, u in _PART.findall(value))
     m = _ISO.fullmatch(value.upper())

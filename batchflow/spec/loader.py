@@ -4,6 +4,7 @@ PyYAML's composer is recursive and expands aliases without limit, so this module
 tree itself from the parser's event stream: iteratively, with a depth limit (refused before the
 stack grows), an alias budget (a "billion laughs" document is refused, not expanded), duplicate
 keys reported, and every node's position kept in ``Document.marks`` keyed by its path.
+Scalars are read by YAML 1.2 core-schema rules (``scalars``), not PyYAML's YAML 1.1 ones.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 
 from batchflow.errors import Problem
+from batchflow.spec.scalars import ScalarError, construct_tagged, resolve_plain
 
 Path_ = tuple[str | int, ...]
 Mark = tuple[int, int]  # 1-based line, column
@@ -111,8 +113,6 @@ class _Builder:
         self.alias_nodes = 0
         self.root: Any = None
         self.done = False
-        self.constructor = yaml.constructor.SafeConstructor()
-        self.resolver = yaml.resolver.Resolver()
 
     def fail(self, mark: Any, message: str) -> LoadFailed:
         line, col = _mark(mark)
@@ -178,21 +178,28 @@ class _Builder:
             # Keys stay text: `on:` or `1:` must not become True or 1.
             value: Any = ev.value
         else:
-            tag = ev.tag
-            if tag in (None, "!"):
-                tag = self.resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
-                if tag not in _SCALAR_TAGS:  # dates, `=`, `<<`: keep the text as written
-                    tag = _STD + "str"
-            elif tag not in _SCALAR_TAGS:
-                raise self.fail(ev.start_mark, f"unsupported YAML tag {tag}")
-            node = yaml.ScalarNode(tag, ev.value, None, None, ev.style)
-            try:
-                value = self.constructor.construct_object(node)
-            except (ValueError, TypeError, yaml.YAMLError):  # `!!int abc`
-                raise self.fail(ev.start_mark, f"{ev.value!r} cannot be read as {tag}") from None
+            value = self.construct(ev)
         if ev.anchor:
             self.anchors[ev.anchor] = (value, 1)
         self.place(value, 1, mark)
+
+    def construct(self, ev: yaml.ScalarEvent) -> Any:
+        """A scalar's value by YAML 1.2 core-schema rules (see ``scalars``)."""
+        if ev.tag in (None, "!"):
+            if not ev.implicit[0]:  # quoted: always text
+                return ev.value
+            try:
+                return resolve_plain(ev.value)
+            except ScalarError as exc:
+                raise self.fail(ev.start_mark, f"{ev.value[:40]!r}...: {exc}") from None
+        if ev.tag not in _SCALAR_TAGS:
+            raise self.fail(ev.start_mark, f"unsupported YAML tag {ev.tag}")
+        try:
+            return construct_tagged(ev.tag[len(_STD) :], ev.value)
+        except ValueError:  # `!!int abc`, and ScalarError
+            raise self.fail(
+                ev.start_mark, f"{ev.value[:40]!r} cannot be read as {ev.tag}"
+            ) from None
 
     def alias(self, ev: yaml.AliasEvent) -> None:
         if ev.anchor not in self.anchors:

@@ -187,7 +187,7 @@ def test_params_overrides_and_environment_values(tmp_path: Path) -> None:
           list: [{id: a, command: "enc {params.crf} {params.name} {params.fast} {params.day}"}]
           environment: {TOKEN: "{env.TOKEN}", CRF: "{params.crf}", ID: "{task.id}-{{x}}"}
         """,
-        overrides=["crf=28", "fast=yes", "day=2024-01-02"],
+        overrides=["crf=28", "fast=true", "day=2024-01-02"],
         environ={"WHO": "it's me", "TOKEN": "s3cret"},
     )
     task = next(iter(RenderedTasks(spec)))
@@ -210,7 +210,7 @@ def test_missing_environment_variables_and_unknown_overrides_are_named(tmp_path:
     one(found, "tasks.list[0].environment.K", "environment variable ALSO_MISSING is not set")
     one(found, "params", "--set crff: no such param (the spec declares: crf, user)")
     one(found, "params", "--set 'novalue': expected KEY=VALUE")
-    one(found, "params.crf", "--set crf: the value must be a single scalar")
+    one(found, "params.crf", "--set crf=[1, 2]: this param is a whole number")
 
 
 def test_durations_nodes_and_autoscale(tmp_path: Path) -> None:
@@ -308,7 +308,7 @@ def test_overrides_are_taken_literally(tmp_path: Path) -> None:
         params: {who: "{env.WHO}"}
         tasks: {list: [{id: a, command: "greet {params.who}"}]}
         """,
-        overrides=['who="{env.WHO}"'],  # YAML-quoted, or it would read as a mapping
+        overrides=["who={env.WHO}"],  # text, not YAML: braces need no quoting
         environ={"WHO": "me"},
     )
     assert next(iter(RenderedTasks(spec))).command == "greet '{env.WHO}'"
