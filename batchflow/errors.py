@@ -6,6 +6,7 @@ boundary in ``batchflow.cli`` is a bug and is reported as such (exit 3, trace in
     BatchflowError                  base; ``exit_code`` picks the process exit status
      +-- UsageError                 bad command-line usage or configuration (exit 2)
      |    +-- ConfigError           a missing or malformed account setting (names the variable)
+     |    +-- SpecMismatch          a pool/job exists but differs from the spec
      +-- SpecError                  one or more problems in a spec file (exit 2)
      +-- BackendError               a Batch or Storage call failed (exit 3): code, request id
      |    +-- NotFound              the resource does not exist
@@ -53,6 +54,15 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class SpecMismatch(UsageError):
+    """A pool or job exists with settings that differ from the spec: the user resolves it
+    (``batchflow down``, or a new id), so it is a usage error (exit 2), not a backend one."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        self.code = code
+        super().__init__(message)
 
 
 class SpecError(BatchflowError):

@@ -46,6 +46,7 @@ def _pool_info(raw: Json) -> PoolInfo:
         slots_per_node=int(raw.get("taskSlotsPerNode") or 1),
         target_dedicated=int(raw.get("targetDedicatedNodes") or 0),
         target_spot=int(raw.get("targetLowPriorityNodes") or 0),
+        start_task=dict(raw["startTask"]) if raw.get("startTask") else None,
     )
 
 

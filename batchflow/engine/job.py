@@ -6,7 +6,7 @@ from batchflow.engine.bodies import job_body
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy, retry_transient, wait_gone
 from batchflow.engine.protocols import BatchService, JobInfo
-from batchflow.errors import BackendError, Conflict
+from batchflow.errors import BackendError, Conflict, SpecMismatch
 from batchflow.plan_model import Plan
 
 
@@ -37,13 +37,13 @@ def ensure_job(
     else:
         sink(Event("job", f"attached to job {job.id}"))
     if job.state in ("terminating", "completed", "disabling", "disabled"):
-        raise Conflict(
+        raise SpecMismatch(
             f"job {job.id} is {job.state} and cannot take tasks; remove it with "
             f"`batchflow down {plan.spec_path.name}` and run again",
             code="JobNotActive",
         )
     if job.pool_id and job.pool_id != plan.pool.id:
-        raise Conflict(
+        raise SpecMismatch(
             f"job {job.id} runs on pool {job.pool_id}, the spec says "
             f"{plan.pool.id}; remove it with `batchflow down` first",
             code="JobPoolMismatch",

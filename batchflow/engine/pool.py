@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-from batchflow.engine.bodies import pool_body
+from batchflow.engine.bodies import pool_body, start_task_body
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy, retry_transient, wait_gone
 from batchflow.engine.protocols import BatchService, NodeInfo, PoolInfo
 from batchflow.engine.redact import redact
-from batchflow.errors import BackendError, Conflict, FailedTask, WorkflowFailed
+from batchflow.engine.protocols import Json
+from batchflow.errors import BackendError, Conflict, FailedTask, SpecMismatch, WorkflowFailed
 from batchflow.plan_model import Plan, PoolPlan
 
 USABLE = frozenset({"idle", "running"})
@@ -30,11 +31,31 @@ def differences(want: PoolPlan, have: PoolInfo) -> list[str]:
         diffs.append(f"image is {'/'.join(have.image)} (spec: {'/'.join(wanted)})")
     if want.slots_per_node != have.slots_per_node:
         diffs.append(f"slots_per_node is {have.slots_per_node} (spec: {want.slots_per_node})")
+    wanted_start = start_task_body(want.start_task, "") if want.start_task else None
+    if start_task_key(wanted_start) != start_task_key(have.start_task):
+        diffs.append("start_task differs (command, elevation, wait_for_success or its files)")
     return diffs
 
 
-def _mismatch(plan: Plan, diffs: list[str]) -> Conflict:
-    return Conflict(
+def start_task_key(body: Json | None) -> tuple[object, ...] | None:
+    """What identifies a start task: command, elevation, wait_for_success and where its
+    resource files land (their URLs carry a SAS that changes on every run)."""
+    if not body:
+        return None
+    user = (body.get("userIdentity") or {}).get("autoUser") or {}
+    files = sorted(str(f.get("filePath") or "") for f in body.get("resourceFiles") or [])
+    env = sorted((e.get("name"), e.get("value")) for e in body.get("environmentSettings") or [])
+    return (
+        str(body.get("commandLine") or ""),
+        str(user.get("elevationLevel") or "nonadmin").lower(),
+        bool(body.get("waitForSuccess", True)),
+        tuple(files),
+        tuple(env),
+    )
+
+
+def _mismatch(plan: Plan, diffs: list[str]) -> SpecMismatch:
+    return SpecMismatch(
         f"pool {plan.pool.id} exists but does not match the spec: {'; '.join(diffs)}. "
         f"Delete it with `batchflow down {plan.spec_path.name}` or give pool.id a new id.",
         code="PoolMismatch",

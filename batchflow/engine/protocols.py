@@ -32,6 +32,8 @@ class PoolInfo:
     slots_per_node: int
     target_dedicated: int
     target_spot: int
+    # The start task as the pool has it (REST JSON), or None: compared with the spec's.
+    start_task: Json | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from batchflow.azure.connect import batch_service
 from batchflow.engine.events import Event
 from batchflow.engine.run import RunOptions, run_plan
 from batchflow.engine.tasks import add_chunk
-from batchflow.errors import Conflict, WorkflowFailed
+from batchflow.errors import SpecMismatch, WorkflowFailed
 from batchflow.local.blobs import LocalBlobStore
 from batchflow.plan_model import CleanupPlan, InputFile, StartTaskPlan
 from tests.engine.planning import make_plan, shell_task, upload_of
@@ -96,11 +96,27 @@ def test_start_task_failure_stops_quickly(tmp_path: Path, batch: AzureBatchServi
 def test_existing_pool_that_differs_is_a_conflict(tmp_path: Path, batch: AzureBatchService) -> None:
     blobs = LocalBlobStore(tmp_path / "b")
     run_plan(make_plan(tmp_path, [shell_task("t", "true")], slots=1), batch, blobs, lambda e: None)
-    with pytest.raises(Conflict) as err:
+    with pytest.raises(SpecMismatch) as err:
         run_plan(
             make_plan(tmp_path, [shell_task("t", "true")], slots=2), batch, blobs, lambda e: None
         )
     assert "slots_per_node" in str(err.value) and "batchflow down" in str(err.value)
+
+
+def test_a_changed_start_task_is_a_mismatch(tmp_path: Path, batch: AzureBatchService) -> None:
+    blobs = LocalBlobStore(tmp_path / "b")
+    task = [shell_task("t", "true")]
+    broken = StartTaskPlan(command="/bin/sh -c 'exit 7'")
+    with pytest.raises(WorkflowFailed):
+        run_plan(make_plan(tmp_path, task, start_task=broken), batch, blobs, lambda e: None)
+    fixed = StartTaskPlan(command="/bin/sh -c 'exit 0'")
+    with pytest.raises(SpecMismatch) as err:
+        run_plan(make_plan(tmp_path, task, start_task=fixed), batch, blobs, lambda e: None)
+    assert err.value.exit_code == 2
+    assert "start_task" in str(err.value) and "batchflow down" in str(err.value)
+    same = make_plan(tmp_path, task, start_task=broken)
+    with pytest.raises(WorkflowFailed):  # an unchanged start task is the same pool
+        run_plan(same, batch, blobs, lambda e: None)
 
 
 def test_oversized_chunks_are_halved(tmp_path: Path, batch: AzureBatchService) -> None:
