@@ -7,9 +7,8 @@ import time
 from batchflow.engine.bodies import pool_body, start_task_body
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy, retry_transient, wait_gone
-from batchflow.engine.protocols import BatchService, NodeInfo, PoolInfo
+from batchflow.engine.protocols import BatchService, Json, NodeInfo, PoolInfo
 from batchflow.engine.redact import redact
-from batchflow.engine.protocols import Json
 from batchflow.errors import BackendError, Conflict, FailedTask, SpecMismatch, WorkflowFailed
 from batchflow.plan_model import Plan, PoolPlan
 
