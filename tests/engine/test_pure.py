@@ -153,3 +153,35 @@ def test_safe_destination_never_leaves_the_root(name: str) -> None:
 def test_redact_leaves_no_signature(noise: str) -> None:
     text = f"{noise} https://a.blob.core.windows.net/c/b?sv=1&sig=S3cr3t%2Bsig&se=2 {noise}"
     assert "S3cr3t" not in redact(text)
+
+
+_SECRET = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    min_size=8,
+    max_size=40,
+).map(lambda s: "Zq" + s)
+_NOISE = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    _NOISE,
+    _SECRET,
+    st.sampled_from(
+        [
+            "AZURE_BATCH_ACCESS_KEY={}",
+            "export AZURE_STORAGE_KEY='{}'",
+            "MY_API_KEY = {}",
+            'AZURE_STORAGE_CONNECTION_STRING="AccountName=a;AccountKey={}"',
+            '{{"accountKey": "{}"}}',
+            '{{"key":"{}", "name": "x"}}',
+            '{{"sharedAccessSignature": "{}"}}',
+            "https%3A%2F%2Fa.blob%2Fc%3Fsv%3D1%26sig%3D{}%26se%3D2",
+            "https://a.blob.core.windows.net/c?sv=1&sig={}&se=2",
+            "DefaultEndpointsProtocol=https;AccountName=a;AccountKey={};EndpointSuffix=x",
+        ]
+    ),
+)
+def test_redact_hides_secrets_in_every_shape(noise: str, secret: str, shape: str) -> None:
+    text = f"{noise}\n{shape.format(secret)}\n{noise}"
+    assert secret not in redact(text)
