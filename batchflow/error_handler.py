@@ -9,29 +9,50 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
+import secrets
+import stat
 import sys
-import tempfile
 import traceback
 from collections.abc import Generator
 from pathlib import Path
 
+from batchflow.engine.redact import redact
 from batchflow.errors import BatchflowError, SpecError, WorkflowFailed
 
 
 def _log_dir() -> Path:
-    base = os.environ.get("BATCHFLOW_LOG_DIR") or os.path.join(tempfile.gettempdir(), "batchflow")
+    """A per-user directory (``$XDG_STATE_HOME/batchflow``, else ``~/.local/state/
+    batchflow``; ``BATCHFLOW_LOG_DIR`` overrides), mode 0700: traces may show paths and
+    names nobody else should read. A symlink or someone else's directory is refused."""
+    base = os.environ.get("BATCHFLOW_LOG_DIR")
+    if not base:
+        state = os.environ.get("XDG_STATE_HOME") or os.path.join(
+            os.path.expanduser("~"), ".local", "state"
+        )
+        base = os.path.join(state, "batchflow")
     path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise OSError(f"{path} is not a directory of this user")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(path, 0o700)
     return path
 
 
 def _write_trace(exc: BaseException) -> Path | None:
-    """Keep the full trace out of the user's face but on disk, for a bug report."""
+    """Keep the full trace out of the user's face but on disk, for a bug report. The file
+    is new (O_EXCL: never an existing file or a planted symlink) and readable by its owner
+    only; its name carries a random part so it cannot be guessed in advance."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
-        path = _log_dir() / f"crash-{stamp}-{os.getpid()}.log"
+        name = f"crash-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.log"
+        path = _log_dir() / name
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o600)
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        path.write_text(text, encoding="utf-8")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(redact(text))
     except OSError:
         return None
     return path
@@ -61,7 +82,7 @@ def report(exc: BaseException) -> int:
         return exc.exit_code
     trace = _write_trace(exc)
     where = f" (full trace in {trace})" if trace else ""
-    _say(f"An unexpected error has occurred: {type(exc).__name__}: {exc}{where}")
+    _say(f"An unexpected error has occurred: {type(exc).__name__}: {redact(str(exc))}{where}")
     return 3
 
 
