@@ -6,12 +6,20 @@ target and ``batchflow emulator``.
 
 The socket is bound here, before uvicorn starts, so the real port is known without a race.
 Only loopback addresses are served unless ``allow_remote`` says otherwise: the development key
-is public, so the emulator must not be reachable from a network by accident.
+is public, so the emulator must not be reachable from a network by accident. ``key=None``
+signs with a fresh random key instead (``.key``), so other local users cannot call it either.
+One server per data directory: ``start()`` takes an exclusive ``flock`` on
+``<data_dir>/emulator.lock`` (dropped by the kernel on ``kill -9``), so two servers never run
+the same tasks twice. ``scheduling=False`` opens the state read-only in effect: nothing left
+running by an interrupted run is requeued, killed or started.
 """
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import ipaddress
+import secrets
 import shutil
 import socket
 import tempfile
@@ -19,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.auth import decode_key
@@ -30,6 +38,12 @@ if TYPE_CHECKING:
     from batchflow.emulator.service import EmulatorService
 
 _START_TIMEOUT = 15.0
+LOCK_NAME = "emulator.lock"
+
+
+def random_key() -> str:
+    """A fresh account key (32 random bytes, base64), like the keys Azure issues."""
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def is_loopback(host: str) -> bool:
@@ -49,22 +63,28 @@ class EmulatorServer:
         self,
         data_dir: Path | None = None,
         account: str = DEV_ACCOUNT,
-        key: str = DEV_KEY,
+        key: str | None = DEV_KEY,
         host: str = "127.0.0.1",
         port: int = 0,
         nodes_max: int | None = None,
         *,
         allow_remote: bool = False,
         access_log: bool = False,
+        scheduling: bool = True,
     ) -> None:
+        """``key=None``: a fresh random key; ``scheduling=False``: serve the stored state
+        without running anything (see ``EmulatorService``)."""
         if not allow_remote and not is_loopback(host):
             raise UsageError(
                 f"the emulator listens on loopback only, not on {host!r} "
                 "(its development key is public)"
             )
+        key = random_key() if key is None else key
         decode_key(key)  # a bad key fails here, not on the first request
         self.account = account
         self.key = key
+        self.scheduling = scheduling
+        self._lock: IO[bytes] | None = None
         self.host = host
         self.port = port
         self.nodes_max = nodes_max
@@ -108,13 +128,21 @@ class EmulatorServer:
         import uvicorn
 
         from batchflow.emulator.app import create_app
+        from batchflow.emulator.prompt_server import PromptServer
         from batchflow.emulator.service import EmulatorService
 
         if self._thread is not None:
             raise UsageError("the emulator is already started")
-        self._socket = self._bind()
+        self._lock = self._take_lock()
+        try:
+            self._socket = self._bind()
+        except BaseException:
+            self.stop()
+            raise
         self.port = int(self._socket.getsockname()[1])
-        service = EmulatorService(self.data_dir, self.account, self.nodes_max)
+        service = EmulatorService(
+            self.data_dir, self.account, self.nodes_max, scheduling=self.scheduling
+        )
         service.account_url = self.url
         try:
             service.start()
@@ -131,7 +159,7 @@ class EmulatorServer:
             access_log=self.access_log,
             timeout_graceful_shutdown=5,
         )
-        self._server = uvicorn.Server(config)
+        self._server = PromptServer(config)
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},
@@ -141,6 +169,24 @@ class EmulatorServer:
         self._thread.start()
         self._wait_started()
         return self
+
+    def _take_lock(self) -> IO[bytes]:
+        data = self.data_dir
+        try:
+            data.mkdir(parents=True, exist_ok=True)
+            handle = (data / LOCK_NAME).open("ab")
+        except OSError as exc:
+            raise UsageError(
+                f"cannot keep the emulator's state in {data}: {exc.strerror}"
+            ) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise UsageError(
+                f"another emulator is already using {data}; stop it or give another data directory"
+            ) from None
+        return handle
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -171,7 +217,7 @@ class EmulatorServer:
     def stop(self) -> None:
         """Stop serving, stop the state (killing running tasks), release the port."""
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.request_exit()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -181,6 +227,9 @@ class EmulatorServer:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+        if self._lock is not None:
+            self._lock.close()  # closing the only descriptor drops the flock
+            self._lock = None
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None

@@ -90,9 +90,14 @@ def test_a_server_that_cannot_start_releases_its_port(tmp_path: Path) -> None:
 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the state directory should be")
-    server = EmulatorServer(data_dir=blocker / "state")
-    with pytest.raises(OSError):
+    with pytest.raises(UsageError, match="cannot keep the emulator's state"):
+        EmulatorServer(data_dir=blocker / "state").start()
+    broken = tmp_path / "broken"
+    (broken / "state.db").mkdir(parents=True)  # the store cannot open: fails after the bind
+    server = EmulatorServer(data_dir=broken)
+    with pytest.raises(Exception, match="database"):
         server.start()
+    assert server.port != 0
     again = EmulatorServer(data_dir=tmp_path / "ok", port=server.port)
     again.start()  # the port of the failed start is free again
     try:
