@@ -1,13 +1,15 @@
 """Checks over the whole rendered task set, one task at a time.
 
 Ids must be valid Batch ids and unique case-insensitively after templating; command lines must
-fit Batch's 32,768 characters; outputs must stay inside the task's working directory; explicit
+fit Batch's 32,768 characters; outputs must stay inside the task's working directory and
+single-file outputs of different tasks must not land on the same blob; explicit
 dependencies must name existing tasks and not form a cycle. Only the ids are kept while
 iterating, so a 100,000-task sweep is checked without holding 100,000 tasks.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -15,11 +17,12 @@ from collections.abc import Iterable
 from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
 from batchflow.spec.expand import RenderedTasks, render_id
 from batchflow.spec.loader import Path_
-from batchflow.spec.model import Spec, TaskTemplate
+from batchflow.spec.model import OutputSpec, Spec, TaskTemplate
 
 MAX_COMMAND = 32_768
 MAX_DEPENDS_CHARS = 64_000  # dependsOn.taskIds: total length Batch accepts
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+_WILDCARD = re.compile(r"[*?\[]")
 PER_KIND = 10  # problems reported per kind before summarising the rest
 
 
@@ -31,6 +34,7 @@ class _Reporter:
         self.seen: Counter[str] = Counter()
         self.where: dict[str, Path_] = {}
         self.literal_done: set[int] = set()  # ids of placeholder-free templates checked
+        self.blobs: dict[str, str] = {}  # single-file output blob name -> first task writing it
 
     def add(self, kind: str, path: Path_, message: str) -> None:
         self.seen[kind] += 1
@@ -51,13 +55,47 @@ def _escapes(value: str) -> bool:
     return value.startswith(("/", "\\")) or bool(_DRIVE.match(value)) or ".." in parts
 
 
+def blob_name(pattern: str, destination: str) -> str | None:
+    """The blob a wildcard-free output pattern is stored as (None for a wildcard pattern).
+
+    Batch's rule, as ``engine.bodies.output_blob_path`` sends it: for a single file,
+    ``destination`` is a prefix; a leading ``../`` names the file above the working directory.
+    """
+    if _WILDCARD.search(pattern):
+        return None
+    while pattern.startswith("../"):
+        pattern = pattern[3:]
+    return posixpath.join(destination, pattern) if destination else pattern
+
+
+def _check_collision(
+    rep: _Reporter, task_id: str, pattern: str, destination: str, out: OutputSpec
+) -> None:
+    name = blob_name(pattern, destination)
+    if name is None:
+        return
+    first = rep.blobs.setdefault(name, task_id)
+    if first != task_id:
+        rep.add(
+            "an output name another task also writes",
+            out.where,
+            f"tasks '{first}' and '{task_id}' both write the output '{name}': one would "
+            "overwrite the other; put {task.id} or {index} in the pattern or the destination",
+        )
+
+
 def _check_outputs(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[str, str]) -> None:
     for out in t.outputs:
-        for what, tmpl in (("pattern", out.pattern), ("destination", out.destination)):
+        pattern = out.pattern.render(values)
+        destination = out.destination.render(values)
+        _check_collision(rep, task_id, pattern, destination, out)
+        for what, tmpl, value in (
+            ("pattern", out.pattern, pattern),
+            ("destination", out.destination, destination),
+        ):
             if not tmpl.names and id(tmpl) in rep.literal_done:
                 continue  # the same text for every task: checked once is enough
             rep.literal_done.add(id(tmpl))
-            value = tmpl.render(values)
             if _escapes(value):
                 rep.add(
                     f"an output {what} outside the working directory",

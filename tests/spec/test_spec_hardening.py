@@ -181,3 +181,36 @@ def test_set_values_of_the_wrong_type_are_named(tmp_path: Path, item: str, messa
 def test_a_huge_number_in_the_spec_is_a_spec_error(tmp_path: Path) -> None:
     found = problems(tmp_path, "params: {n: " + "9" * 5000 + "}\n" + LIST)
     assert "more than 100 digits" in found[0].message and found[0].line == 4
+
+
+def test_single_file_outputs_of_two_tasks_must_not_share_a_blob(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        "tasks: {matrix: {i: [1, 2, 3]}, command: 'x {item.i}', outputs: [r.txt]}\n",
+    )
+    p = one(found, "tasks.outputs[0]", "tasks 'task0' and 'task1' both write the output 'r.txt'")
+    assert "{task.id} or {index}" in p.message
+    found = problems(
+        tmp_path,
+        """\
+        tasks:
+          list:
+            - {id: a, command: x, outputs: [{pattern: o.txt, destination: out}]}
+            - {id: b, command: x, outputs: [out/o.txt]}
+        """,
+    )
+    one(found, "tasks.list[1].outputs[0]", "tasks 'a' and 'b' both write the output 'out/o.txt'")
+
+
+def test_outputs_made_unique_by_placeholders_or_case_or_wildcards_pass(tmp_path: Path) -> None:
+    for outputs in (
+        "['{task.id}.txt', '*.log']",
+        "[{pattern: r.txt, destination: 'res/{index}'}]",
+    ):
+        body = f"tasks: {{matrix: {{i: [1, 2]}}, command: 'x {{item.i}}', outputs: {outputs}}}\n"
+        load(tmp_path, body)
+    load(
+        tmp_path,
+        "tasks: {list: [{id: a, command: x, outputs: [R.txt]}, {id: b, command: x, "
+        "outputs: [r.txt]}]}\n",
+    )
