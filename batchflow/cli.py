@@ -141,7 +141,9 @@ def down(spec: str, yes: bool, target: str | None, storage: str | None,
               type=click.Path(file_okay=False, path_type=str),
               help="Directory holding the emulator's state (kept across restarts).")
 @click.option("--account", default=None, help="Account name (default: the dev account).")
-@click.option("--key", default=None, help="Account key, base64 (default: the public dev key).")
+@click.option("--key", default=None,
+              help="Account key, base64 (default: $BATCHFLOW_EMULATOR_KEY, else the public "
+                   "dev key).")
 @click.option("--nodes-max", default=None, type=click.IntRange(1, None),
               help="Most local nodes a pool may run (default: the CPU count).")
 @click.option("--access-log", is_flag=True, help="Log every request on stderr.")
@@ -149,10 +151,8 @@ def emulator(host: str, port: int, data: str, account: str | None, key: str | No
              nodes_max: int | None, access_log: bool) -> None:
     """Serve the Azure Batch emulator until Ctrl-C (like Azurite for Storage)."""
     from batchflow.commands.emulator import emulator_cmd
-    from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 
-    _run(lambda: emulator_cmd(host, port, data, account or DEV_ACCOUNT, key or DEV_KEY,
-                              nodes_max, access_log))
+    _run(lambda: emulator_cmd(host, port, data, account, key, nodes_max, access_log))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
