@@ -4,12 +4,14 @@ A template is compiled once into literal text and slots. Each slot knows how its
 escaped for where it lands, so a hostile value (``a b;rm -rf ~.mp4``, ``$(reboot)``, quotes,
 newlines) is inert:
 
-- ``shell`` (commands): Batch runs a command line without a shell but splits it into words like a
-  POSIX shell. A slot outside quotes gets ``shlex.quote``. Inside double quotes (``sh -c "cat
-  {input.name}"``) the value is quoted for the inner shell, then ``\\`` and ``"`` are escaped for
-  the outer split; ``$`` and backquotes are left alone because the outer split expands nothing
-  (and a splitter like ``shlex`` would keep a backslash before them) while the inner shell sees
-  them inside single quotes. Inside single quotes the inner quoting's ``'`` becomes ``'\\''``.
+- ``shell`` (commands): a file-name value ({input.name}, {input.path}) starting with ``-`` is
+  written ``./-x`` so that it cannot be read as an option. Batch runs a command line without a
+  shell but splits it into words like a POSIX shell. A slot outside quotes gets
+  ``shlex.quote``. Inside double quotes (``sh -c "cat {input.name}"``) the value is quoted for
+  the inner shell, then ``\\`` and ``"`` are escaped for the outer split; ``$`` and
+  backquotes are left alone because the outer split expands nothing (and a splitter like
+  ``shlex`` would keep a backslash before them) while the inner shell sees them inside single
+  quotes. Inside single quotes the inner quoting's ``'`` becomes ``'\\''``.
 - ``id``: characters outside ``A-Za-z0-9_-`` become ``_`` (see ``finish_id`` for length).
 - ``glob``: ``[``, ``*``, ``?`` are bracketed so a value matches only itself.
 - ``raw``: as is (environment values).
@@ -80,6 +82,23 @@ _QUOTERS: dict[str, Callable[[str], str]] = {
     "glob": glob_escape,
     "raw": str,
 }
+
+
+# Placeholders whose values are file names: in a command, one starting with "-" would be read
+# as an option (`cat -rf.txt`), so it is given as ./-rf.txt, the same file. Values of
+# {item.x} and {params.x} are the user's own and pass as they are.
+FILE_PLACEHOLDERS = frozenset({"input.name", "input.path"})
+
+
+def _not_an_option(value: str) -> str:
+    return "./" + value if value.startswith("-") else value
+
+
+def _file_quoter(quote: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda value: quote(_not_an_option(value))
+
+
+_FILE_QUOTERS = {ctx: _file_quoter(_QUOTERS[ctx]) for ctx in ("shell", "shell-dq", "shell-sq")}
 
 
 def finish_id(rendered: str) -> str:
@@ -248,7 +267,9 @@ def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> T
     parts: list[str | Slot] = []
     for i, lit in enumerate(literals):
         if i:
-            parts.append(Slot(names[i - 1], _QUOTERS[contexts[i - 1]]))
+            name, context = names[i - 1], contexts[i - 1]
+            quoters = _FILE_QUOTERS if name in FILE_PLACEHOLDERS and kind == "shell" else _QUOTERS
+            parts.append(Slot(name, quoters[context]))
         if lit:
             parts.append(lit)
     return Template(text, tuple(parts))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from batchflow.spec.expand import RenderedTasks
 from tests.spec.spec_files import load, one, problems, write_spec
 
 LIST = "tasks: {list: [{id: a, command: cat}]}\n"
@@ -214,3 +215,22 @@ def test_outputs_made_unique_by_placeholders_or_case_or_wildcards_pass(tmp_path:
         "tasks: {list: [{id: a, command: x, outputs: [R.txt]}, {id: b, command: x, "
         "outputs: [r.txt]}]}\n",
     )
+
+
+def test_file_names_starting_with_a_dash_cannot_be_read_as_options(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        """\
+        params: {flag: -v}
+        inputs: ["-rf.txt"]
+        tasks:
+          for_each: input
+          command: /bin/sh -c "cat {input.name} {input.path} {params.flag} -- '{input.stem}'"
+          outputs: ["{input.name}.out"]
+        """,
+        ["-rf.txt"],
+    )
+    task = next(iter(RenderedTasks(spec)))
+    assert task.command == "/bin/sh -c \"cat ./-rf.txt ./-rf.txt -v -- '-rf'\""
+    assert task.id == "task0" and task.outputs[0].pattern == "-rf.txt.out"
+    assert task.inputs[0].path == "-rf.txt"
