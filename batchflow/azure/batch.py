@@ -147,6 +147,20 @@ class AzureBatchService:
             except ResourceNotFoundError:
                 return set()
 
+    def list_task_names(self, job_id: str) -> dict[str, str]:
+        """Task ids with their displayName, one paged listing."""
+        with translated(f"listing tasks of job {job_id}"):
+            try:
+                pages = self._client.list_tasks(job_id, select=["id", "displayName"])
+                return {str(t.id): str(t.display_name or "") for t in pages}
+            except ResourceNotFoundError:
+                return {}
+
+    def delete_task(self, job_id: str, task_id: str) -> None:
+        """Delete the task (absent: nothing to do)."""
+        with translated(f"deleting task {task_id}"), contextlib.suppress(ResourceNotFoundError):
+            self._client.delete_task(job_id, task_id)
+
     def add_tasks(self, job_id: str, bodies: Sequence[Json]) -> list[AddResult]:
         """One addtaskcollection call."""
         group = bm.BatchTaskGroup({"value": list(bodies)})

@@ -39,6 +39,7 @@ class RunResult:
     pool_created: bool = False
     tasks_added: int = 0
     tasks_existing: int = 0
+    tasks_changed: int = 0  # deleted and added again: their definition changed
     counts: TaskCounts | None = None
     collected: Collected | None = None
     cleaned: list[str] = field(default_factory=list)
@@ -63,6 +64,7 @@ class RunResult:
             "tasks": {
                 "added": self.tasks_added,
                 "already_present": self.tasks_existing,
+                "changed": self.tasks_changed,
                 **(
                     {"succeeded": c.succeeded, "failed": c.failed, "completed": c.completed}
                     if c
@@ -124,7 +126,7 @@ def run_plan(
     timer.lap("pool")
     job = ensure_job(plan, batch, sink, opts.poll, opts.pool_timeout_s)
     timer.lap("job")
-    res.tasks_added, res.tasks_existing = add_missing_tasks(
+    res.tasks_added, res.tasks_existing, res.tasks_changed = add_missing_tasks(
         plan, batch, staged.input_url, staged.output_url, sink
     )
     timer.lap("tasks")

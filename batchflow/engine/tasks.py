@@ -1,12 +1,15 @@
 """Stage 4: add the tasks the job does not have yet, in concurrent chunks of 100.
 
-One listing (``$select=id``) says what exists; each chunk goes in one ``addtaskcollection``
-call. Per-task TaskExists is success (a retried call that went through the first time);
-per-task server errors are retried; RequestBodyTooLarge halves the chunk.
+One listing (``$select=id,displayName``) says what exists and, by each task's fingerprint
+(``fingerprint``), whether its definition changed since it was added; each chunk goes in
+one ``addtaskcollection`` call. Per-task TaskExists is success (a retried call that went
+through the first time); per-task server errors are retried; RequestBodyTooLarge halves the
+chunk.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections import deque
@@ -15,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from batchflow.engine.bodies import task_body
 from batchflow.engine.events import Event, EventSink
+from batchflow.engine.fingerprint import changed, fingerprint, input_md5s
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, Json
 from batchflow.errors import BackendError, TransientError
@@ -74,6 +78,28 @@ def add_chunk(batch: BatchService, job_id: str, bodies: Sequence[Json]) -> int:
     )
 
 
+def _existing(plan: Plan, batch: BatchService) -> tuple[set[str], list[str]]:
+    """(lower-cased ids already in the job, ids of those whose definition changed)."""
+    names = retry_transient(lambda: batch.list_task_names(plan.job.id))
+    recorded = {i.lower(): name for i, name in names.items()}
+    md5s = input_md5s(plan)
+    stale = [
+        t.id
+        for t in all_tasks(plan)
+        if (name := recorded.get(t.id.lower())) and changed(name, fingerprint(t, md5s))
+    ]
+    return set(recorded), stale
+
+
+def _delete_stale(plan: Plan, batch: BatchService, stale: Sequence[str], workers: int) -> None:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for fut in [
+            pool.submit(retry_transient, functools.partial(batch.delete_task, plan.job.id, i))
+            for i in stale
+        ]:
+            fut.result()
+
+
 def add_missing_tasks(
     plan: Plan,
     batch: BatchService,
@@ -81,12 +107,21 @@ def add_missing_tasks(
     output_url: str,
     sink: EventSink,
     workers: int = 8,
-) -> tuple[int, int]:
-    """Add every task of the plan the job lacks. Returns (added now, already there)."""
-    existing = {i.lower() for i in retry_transient(lambda: batch.list_task_ids(plan.job.id))}
-    missing = (
-        task_body(t, input_url, output_url) for t in all_tasks(plan) if t.id.lower() not in existing
-    )
+) -> tuple[int, int, int]:
+    """Add every task of the plan the job lacks; tasks whose definition changed since they
+    were added (their fingerprint differs) are deleted and added again, completed or not.
+    Returns (added now, already there and unchanged, changed and re-added)."""
+    existing, stale = _existing(plan, batch)
+    if stale:
+        sink(Event("tasks", f"{len(stale)} tasks changed since the last run: re-running them"))
+        _delete_stale(plan, batch, stale, workers)
+        existing -= {i.lower() for i in stale}
+    md5s = input_md5s(plan)
+
+    def body(t: TaskPlan) -> Json:
+        return {**task_body(t, input_url, output_url), "displayName": fingerprint(t, md5s)}
+
+    missing = (body(t) for t in all_tasks(plan) if t.id.lower() not in existing)
     total = len(plan.tasks) + (plan.job.final_task is not None)
     todo = total - len(existing)
     sink(
@@ -107,4 +142,4 @@ def add_missing_tasks(
         while in_flight:
             added += in_flight.popleft().result()
             sink(Event("tasks", f"added {added} tasks", added, max(todo, added)))
-    return added, len(existing)
+    return added, len(existing), len(stale)

@@ -191,3 +191,33 @@ def test_job_timeout_ends_the_run(tmp_path: Path, batch: AzureBatchService) -> N
     else:  # the service terminated the job first: the task completed as failed
         assert not res.succeeded
     assert time.monotonic() - t0 < 15
+
+
+def test_changed_tasks_run_again_unchanged_ones_do_not(
+    tmp_path: Path, batch: AzureBatchService
+) -> None:
+    blobs = LocalBlobStore(tmp_path / ".batchflow" / "blobs")
+    ups = _inputs(tmp_path, 3)
+    first = run_plan(make_plan(tmp_path, _copy_tasks(3), ups), batch, blobs, lambda e: None)
+    assert first.succeeded and first.tasks_added == 3
+    # An input's content changes: only the task reading it runs again.
+    (tmp_path / "data" / "in1.txt").write_text("changed input\n")
+    ups = [upload_of(u.local_path, u.blob) for u in ups]
+    events: list[Event] = []
+    second = run_plan(make_plan(tmp_path, _copy_tasks(3), ups), batch, blobs, events.append)
+    assert second.succeeded and (second.tasks_changed, second.tasks_added) == (1, 1)
+    assert second.tasks_existing == 2
+    assert any("1 tasks changed since the last run" in e.message for e in events)
+    assert (tmp_path / "out" / "out1.txt").read_text() == "CHANGED INPUT\n"
+    # A command changes: that task runs again, though it had completed.
+    tasks = _copy_tasks(3)
+    tasks[2] = shell_task(
+        "copy2", "tr a-z A-Z < in2.txt | rev > out2.txt",
+        inputs=[InputFile("in2.txt", "in2.txt")], outputs=["out2.txt"],
+    )  # fmt: skip
+    third = run_plan(make_plan(tmp_path, tasks, ups), batch, blobs, lambda e: None)
+    assert third.succeeded and (third.tasks_changed, third.tasks_added) == (1, 1)
+    assert (tmp_path / "out" / "out2.txt").read_text() == "2 TUPNI FO ENIL\n"
+    # Nothing changed: nothing runs.
+    fourth = run_plan(make_plan(tmp_path, tasks, ups), batch, blobs, lambda e: None)
+    assert (fourth.tasks_changed, fourth.tasks_added, fourth.tasks_existing) == (0, 0, 3)
