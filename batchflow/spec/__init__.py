@@ -9,11 +9,12 @@ Nothing here imports azure.* or rich; jsonschema is imported when a spec is vali
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from batchflow.errors import Problem, SpecError
-from batchflow.spec.model import Spec
+from batchflow.spec.model import Spec, TaskSource
 
 __all__ = ["Spec", "load_spec", "read_document"]
 
@@ -50,7 +51,7 @@ def load_spec(
     ``environ`` supplies ``{env.NAME}`` values (default: the process environment). Raises
     SpecError carrying every problem found.
     """
-    from batchflow.spec.build import apply_overrides, build_spec
+    from batchflow.spec.build import apply_overrides, build_spec, build_task_set
     from batchflow.spec.checks import check_tasks
     from batchflow.spec.context import Context
     from batchflow.spec.loader import LoadFailed, parse
@@ -61,17 +62,26 @@ def load_spec(
         doc = parse(file, _read(file))
     except LoadFailed as exc:
         raise SpecError([exc.problem]) from None
-    problems = doc.problems + check_schema(doc)
-    if problems:
-        raise SpecError(problems)
     spec_path = Path(file).resolve()
     ctx = Context(doc, spec_path.parent, os.environ if environ is None else environ)
-    apply_overrides(ctx, overrides)
-    spec = build_spec(ctx, spec_path)
-    if not ctx.problems:
-        check_tasks(ctx, spec)
-    if ctx.problems:
+    ctx.problems.extend(doc.problems + check_schema(doc))
+    spec: Spec | None = None
+    source: TaskSource | None
+    if ctx.problems:  # still check the tasks if their own sections are sound
+        source = build_task_set(ctx, overrides, {_section(p) for p in ctx.problems})
+    else:
+        apply_overrides(ctx, overrides)
+        spec = source = build_spec(ctx, spec_path)
+    # Problems elsewhere (pool, inputs matching nothing) do not hide the tasks' own.
+    if source is not None and not any(_section(p) == "tasks" for p in ctx.problems):
+        check_tasks(ctx, source)
+    if ctx.problems or spec is None:
         # dict.fromkeys: a tasks-level field inherited by many list items is reported once.
         unique = dict.fromkeys(ctx.problems)
         raise SpecError(sorted(unique, key=lambda p: (p.line, p.col)))
     return spec
+
+
+def _section(problem: Problem) -> str:
+    """The top-level key a problem is under (``tasks`` for ``tasks.list[0].id``)."""
+    return re.split(r"[.\[]", problem.path, maxsplit=1)[0]

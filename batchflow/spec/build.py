@@ -11,7 +11,7 @@ from typing import Any
 from batchflow.plan_model import CleanupPlan, ImageRef
 from batchflow.spec.context import Context, as_str
 from batchflow.spec.images import ALIASES
-from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec
+from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec, TaskSet
 from batchflow.spec.tasks import build_tasks
 
 _CONTAINER = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
@@ -225,3 +225,15 @@ def build_spec(ctx: Context, spec_path: Path) -> Spec:
         cleanup=_cleanup(ctx),
         secret_env=frozenset(ctx.secret_env),  # after everything that may use {env.X}
     )
+
+
+def build_task_set(ctx: Context, overrides: Sequence[str], broken: set[str]) -> TaskSet | None:
+    """Only the tasks (and the params and inputs they use), for a spec whose other sections
+    have schema errors, so that their own problems are reported in the same pass; None when a
+    section they need is itself broken (``broken`` names the top-level keys with problems)."""
+    if {"tasks", "params"} & broken or ctx.get(("tasks",)) is None:
+        return None
+    apply_overrides(ctx, overrides)
+    _bind_params(ctx)
+    inputs = ctx.files(("inputs",)) if "inputs" not in broken else ()
+    return TaskSet(build_tasks(ctx, inputs), inputs)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
 from batchflow.spec.expand import RenderedTasks, render_id
 from batchflow.spec.loader import Path_
-from batchflow.spec.model import OutputSpec, Spec, TaskTemplate
+from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
 
 MAX_COMMAND = 32_768
 MAX_DEPENDS_CHARS = 64_000  # dependsOn.taskIds: total length Batch accepts
@@ -97,12 +97,26 @@ def _check_outputs(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[s
                 continue  # the same text for every task: checked once is enough
             rep.literal_done.add(id(tmpl))
             if _escapes(value):
-                rep.add(
-                    f"an output {what} outside the working directory",
-                    out.where,
-                    f"task '{task_id}': output {what} '{value}' must stay inside the task's "
-                    "working directory (no absolute path, no '..')",
-                )
+                _escape(rep, out, f"task '{task_id}'", what, value)
+
+
+def _escape(rep: _Reporter, out: OutputSpec, label: str, what: str, value: str) -> None:
+    rep.add(
+        f"an output {what} outside the working directory",
+        out.where,
+        f"{label}: output {what} '{value}' must stay inside the task's working directory "
+        "(no absolute path, no '..')",
+    )
+
+
+def _check_unrendered(rep: _Reporter, t: TaskTemplate) -> None:
+    """No task to render (the inputs match nothing): report outputs that leave the working
+    directory whatever the placeholders' values, shown with the placeholders in them."""
+    for out in t.outputs:
+        for what, tmpl in (("pattern", out.pattern), ("destination", out.destination)):
+            value = tmpl.render({name: "{" + name + "}" for name in tmpl.names})
+            if _escapes(value):
+                _escape(rep, out, "every task", what, value)
 
 
 def _label(index: int) -> str:
@@ -140,7 +154,7 @@ def _check_task(
     _check_outputs(rep, t, task_id, values)
 
 
-def _check_dependencies(ctx: Context, spec: Spec, ids: dict[str, int]) -> None:
+def _check_dependencies(ctx: Context, spec: TaskSource, ids: dict[str, int]) -> None:
     graph: dict[str, tuple[str, ...]] = {}
     for i, item in enumerate(spec.tasks.items):
         for j, dep in enumerate(item.depends_on):
@@ -152,7 +166,7 @@ def _check_dependencies(ctx: Context, spec: Spec, ids: dict[str, int]) -> None:
         ctx.add(("tasks", "list"), "dependency cycle: " + " -> ".join(cycle))
 
 
-def ids_key(spec: Spec, index: int) -> str:
+def ids_key(spec: TaskSource, index: int) -> str:
     """The rendered id of list item ``index``."""
     return RenderedTasks(spec).task_at(index).id
 
@@ -179,12 +193,14 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str]:
     return []
 
 
-def check_tasks(ctx: Context, spec: Spec) -> int:
+def check_tasks(ctx: Context, spec: TaskSource) -> int:
     """Render every task once and check it; returns the number of tasks."""
     rep = _Reporter(ctx)
     ids: dict[str, int] = {}
     for index, (template, values, _) in enumerate(RenderedTasks(spec).pending()):
         _check_task(rep, template, values, ids, index)
+    if not ids and spec.tasks.template is not None:
+        _check_unrendered(rep, spec.tasks.template)
     final = spec.tasks.final
     if final is not None:
         final_values: dict[str, str] = {}

@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Iterator, Mapping
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
-from batchflow.spec.model import LocalFile, Spec, TaskTemplate
+from batchflow.spec.model import LocalFile, TaskSource, TaskTemplate
 from batchflow.spec.templates import Template, finish_id
 
 _NO_ENV: Mapping[str, str] = {}
@@ -70,7 +70,7 @@ class RenderedTasks:
 
     __slots__ = ("spec",)
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: TaskSource) -> None:
         self.spec = spec
 
     def __len__(self) -> int:
@@ -125,7 +125,7 @@ class RenderedTasks:
         return render_task(*self._pending_at(index))
 
 
-def final_task(spec: Spec, all_ids: tuple[str, ...]) -> TaskPlan | None:
+def final_task(spec: TaskSource, all_ids: tuple[str, ...]) -> TaskPlan | None:
     """The task that runs after every other one, or None."""
     if spec.tasks.final is None:
         return None

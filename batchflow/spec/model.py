@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from batchflow.plan_model import CleanupPlan, ImageRef, UploadCondition
 from batchflow.spec.templates import Template
@@ -61,6 +61,29 @@ class TasksSpec:
     items: tuple[TaskTemplate, ...]
     final: TaskTemplate | None
     print_stdout: bool
+
+
+class TaskSource(Protocol):
+    """What rendering and checking tasks needs: a whole ``Spec``, or a ``TaskSet`` when other
+    sections of the spec are broken."""
+
+    @property
+    def tasks(self) -> TasksSpec:
+        """The compiled ``tasks`` section."""
+        ...
+
+    @property
+    def inputs(self) -> tuple[LocalFile, ...]:
+        """The matched input files (``for_each: input`` makes one task per file)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    """The tasks of a spec whose other sections have problems: checked all the same."""
+
+    tasks: TasksSpec
+    inputs: tuple[LocalFile, ...]
 
 
 @dataclass(frozen=True)

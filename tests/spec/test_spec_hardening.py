@@ -234,3 +234,37 @@ def test_file_names_starting_with_a_dash_cannot_be_read_as_options(tmp_path: Pat
     assert task.command == "/bin/sh -c \"cat ./-rf.txt ./-rf.txt -v -- '-rf'\""
     assert task.id == "task0" and task.outputs[0].pattern == "-rf.txt.out"
     assert task.inputs[0].path == "-rf.txt"
+
+
+def test_template_problems_are_reported_alongside_schema_errors(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        version: 1
+        name: demo
+        pool: {vm_size: a, image: ubuntu-22.04, nodes: {dedicated: many}}
+        cleanup: {job: sometimes}
+        tasks: {list: [{id: a, command: "echo {nope}", outputs: [/etc/passwd]}]}
+        """,
+        base=False,
+    )
+    one(found, "pool.nodes.dedicated", "expected a whole number")
+    one(found, "cleanup.job", "'sometimes' is not one of")
+    one(found, "tasks.list[0].command", "unknown placeholder {nope}")
+
+
+def test_output_escapes_are_reported_when_inputs_match_nothing(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        inputs: ["in/*.wav"]
+        tasks: {for_each: input, command: "x {input.name}", outputs: ["../{input.stem}.out"]}
+        """,
+    )
+    one(found, "inputs[0]", "matches no file")
+    one(found, "tasks.outputs[0]", "every task: output pattern '../{input.stem}.out' must stay")
+
+
+def test_a_broken_tasks_section_is_not_checked_further(tmp_path: Path) -> None:
+    found = problems(tmp_path, "tasks: {list: [{id: a, command: 'x {nope}'}], retries: lots}\n")
+    assert [p.path for p in found] == ["tasks.retries"]
