@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from json.encoder import encode_basestring_ascii
+from json.encoder import encode_basestring
 from typing import IO, Any
 
 from batchflow.plan import build_plan
@@ -20,7 +21,8 @@ from batchflow.spec import load_spec
 SHOWN_COMMANDS = 5
 _CHUNK = 1000  # tasks per write
 REDACTED = "<from the environment>"
-_s = encode_basestring_ascii  # a JSON string literal, as json.dumps writes it
+_s = encode_basestring  # a JSON string literal, as json.dumps(ensure_ascii=False) writes it
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 
 
 def _env(environment: Mapping[str, str], secret: frozenset[str]) -> dict[str, str]:
@@ -118,7 +120,7 @@ def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
 def write_json(plan: Plan, out: IO[str], secret: frozenset[str] = frozenset()) -> None:
     """Write ``plan`` as one JSON object, streaming its ``tasks`` list; the environment
     variables named in ``secret`` are shown redacted."""
-    head = json.dumps(_head_json(plan, secret))
+    head = json.dumps(_head_json(plan, secret), ensure_ascii=False)
     out.write(head[:-1] + ', "tasks": [')
     chunk: list[str] = []
     sep = "\n"
@@ -181,12 +183,29 @@ def _summary(plan: Plan) -> None:
     console.print(commands)
 
 
+def _drop_stdout() -> None:
+    """The reader went away (``plan | head``): send what is still buffered to /dev/null, so
+    that the interpreter's flush at exit does not fail again (Python docs, "Note on SIGPIPE")."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (captured output): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def plan_cmd(spec: str, overrides: Sequence[str], as_json: bool) -> int:
-    """Validate ``spec`` and show its plan."""
+    """Validate ``spec`` and show its plan; a closed pipe ends it quietly (exit 141)."""
     model = load_spec(spec, overrides)
     plan = build_plan(model)
-    if as_json:
-        write_json(plan, sys.stdout, model.secret_env)
-    else:
-        _summary(plan)
+    try:
+        if as_json:
+            write_json(plan, sys.stdout, model.secret_env)
+        else:
+            _summary(plan)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+        return SIGPIPE_EXIT
     return 0

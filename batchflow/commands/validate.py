@@ -35,7 +35,7 @@ def validate_cmd(specs: Sequence[str], overrides: Sequence[str], as_json: bool) 
                 for p, _, probs in results
             ],
         }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return 0 if valid else 2
     for path, count, problems in results:
         if not problems:

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from batchflow.plan_model import CleanupPlan, ImageRef
-from batchflow.spec.context import Context, as_str
+from batchflow.spec.context import Context, as_str, is_utf8
 from batchflow.spec.images import ALIASES
 from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec, TaskSet
 from batchflow.spec.tasks import build_tasks
 
 _CONTAINER = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
 _AUTOSCALE_MIN, _AUTOSCALE_MAX = 5 * 60, 168 * 3600
+
+
+_NOT_UTF8 = "not valid UTF-8 text (Batch takes only UTF-8)"
 
 
 def apply_overrides(ctx: Context, overrides: Sequence[str]) -> None:
@@ -35,9 +38,10 @@ def apply_overrides(ctx: Context, overrides: Sequence[str]) -> None:
             ctx.add(("params",), f"--set {key}: no such param (the spec declares: {known})")
             continue
         assert isinstance(params, dict)
-        value, why = typed_like(params[key], text)
+        value, why = typed_like(params[key], text) if is_utf8(text) else (None, _NOT_UTF8)
         if why:
             shown = text if len(text) <= 40 else text[:40] + "..."
+            shown = shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             ctx.add(("params", key), f"--set {key}={shown}: {why}")
             continue
         params[key] = value

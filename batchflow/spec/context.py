@@ -113,6 +113,9 @@ class Context:
                 if var not in self.environ:
                     self.add(path, f"environment variable {var} is not set (used as {{{name}}})")
                 values[name] = self.environ.get(var, "")
+                if not values[name].isascii() and not is_utf8(values[name]):
+                    self.add(path, f"environment variable {var} is not valid UTF-8 text")
+                    values[name] = ""
                 if len(path) >= 2 and path[-2] == "environment":
                     self.secret_env.add(str(path[-1]))
             elif name in self.bound:
@@ -161,6 +164,15 @@ class Context:
         if not hits and not matcher.escapes:
             self.add(path, f"'{pattern}' matches no file (looked in {self.base})")
         return good
+
+
+def is_utf8(text: str) -> bool:
+    """False for text holding undecodable bytes (surrogate escapes from argv or environ)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept as surrogate escapes
+        return False
+    return True
 
 
 def as_str(value: Any) -> str:

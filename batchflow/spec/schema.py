@@ -102,7 +102,7 @@ def _message(error: Any) -> str:
     if error.validator == "type":
         return _type_message(error)
     if custom and error.validator in ("pattern", "const"):
-        return f"{json.dumps(error.instance)[:60]} {custom}"
+        return f"{json.dumps(error.instance, ensure_ascii=False)[:60]} {custom}"
     if custom and error.validator in ("oneOf", "anyOf"):
         return str(custom)
     if error.validator in ("minItems", "minLength", "minProperties") and error.validator_value == 1:

@@ -4,11 +4,11 @@ A template is compiled once into literal text and slots. Each slot knows how its
 escaped for where it lands, so a hostile value (``a b;rm -rf ~.mp4``, ``$(reboot)``, quotes,
 newlines) is inert:
 
-- ``shell`` (commands): a file-name value ({input.name}, {input.path}) starting with ``-`` is
-  written ``./-x`` so that it cannot be read as an option. Batch runs a command line without a
-  shell but splits it into words like a POSIX shell. A slot outside quotes gets
-  ``shlex.quote``. Inside double quotes (``sh -c "cat {input.name}"``) the value is quoted for
-  the inner shell, then ``\\`` and ``"`` are escaped for the outer split; ``$`` and
+- ``shell`` (commands): a file-name value ({input.name}, {input.path}) starting with ``-`` at
+  the start of a word is written ``./-x`` so that it cannot be read as an option. Batch runs a
+  command line without a shell but splits it into words like a POSIX shell. A slot outside
+  quotes gets ``shlex.quote``. Inside double quotes (``sh -c "cat {input.name}"``) the value
+  is quoted for the inner shell, then ``\\`` and ``"`` are escaped for the outer split; ``$`` and
   backquotes are left alone because the outer split expands nothing (and a splitter like
   ``shlex`` would keep a backslash before them) while the inner shell sees them inside single
   quotes. Inside single quotes the inner quoting's ``'`` becomes ``'\\''``.
@@ -230,6 +230,16 @@ def _shell_contexts(literals: list[str]) -> tuple[list[str], list[str]]:
     return contexts, problems
 
 
+def _word_start(literals: list[str], i: int) -> bool:
+    """Does the slot after ``literals[i - 1]`` begin a word (where an option could)?
+
+    Quotes opening the word do not count: ``'{input.name}'`` begins one, ``copy-{input.name}``
+    and ``--in={input.name}`` do not.
+    """
+    before = literals[i - 1].rstrip("'\"")
+    return before[-1:].isspace() or (i == 1 and not before)
+
+
 def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> Template:
     """Compile ``text``; ``allowed(name)`` says which placeholders this field may use.
 
@@ -268,8 +278,8 @@ def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> T
     for i, lit in enumerate(literals):
         if i:
             name, context = names[i - 1], contexts[i - 1]
-            quoters = _FILE_QUOTERS if name in FILE_PLACEHOLDERS and kind == "shell" else _QUOTERS
-            parts.append(Slot(name, quoters[context]))
+            file_word = name in FILE_PLACEHOLDERS and kind == "shell" and _word_start(literals, i)
+            parts.append(Slot(name, (_FILE_QUOTERS if file_word else _QUOTERS)[context]))
         if lit:
             parts.append(lit)
     return Template(text, tuple(parts))

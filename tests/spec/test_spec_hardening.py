@@ -225,13 +225,13 @@ def test_file_names_starting_with_a_dash_cannot_be_read_as_options(tmp_path: Pat
         inputs: ["-rf.txt"]
         tasks:
           for_each: input
-          command: /bin/sh -c "cat {input.name} {input.path} {params.flag} -- '{input.stem}'"
+          command: /bin/sh -c "cat {input.name} '{input.path}' {params.flag} copy-{input.name}"
           outputs: ["{input.name}.out"]
         """,
         ["-rf.txt"],
     )
     task = next(iter(RenderedTasks(spec)))
-    assert task.command == "/bin/sh -c \"cat ./-rf.txt ./-rf.txt -v -- '-rf'\""
+    assert task.command == "/bin/sh -c \"cat ./-rf.txt './-rf.txt' -v copy--rf.txt\""
     assert task.id == "task0" and task.outputs[0].pattern == "-rf.txt.out"
     assert task.inputs[0].path == "-rf.txt"
 
