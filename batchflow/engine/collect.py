@@ -7,11 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from batchflow.engine.downloads import MANIFEST, STATE_DIR, Manifest
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, TaskInfo
 from batchflow.engine.redact import redact
-from batchflow.errors import BackendError, FailedTask
+from batchflow.errors import BackendError, FailedTask, UsageError
 from batchflow.plan_model import Plan
 
 STDERR_TAIL_LINES = 10
@@ -89,10 +90,27 @@ def task_outputs(plan: Plan, batch: BatchService, workers: int) -> list[TaskOutp
     ]
 
 
+def _checked_manifest(plan: Plan, blobs: BlobStore, pairs: list[tuple[str, Path]]) -> Manifest:
+    """The download manifest, once sure no download would overwrite a file batchflow did not
+    write; files already holding the blob's content are fine (compared only if needed)."""
+    assert plan.download_dir is not None
+    root = plan.download_dir
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"download: {root} exists and is not a directory")
+    manifest = Manifest(plan.spec_path.resolve().parent / STATE_DIR / MANIFEST)
+    theirs = set(manifest.foreign(dest for _, dest in pairs))
+    if theirs:
+        remote = retry_transient(lambda: blobs.list_md5(plan.output_container))
+        incoming = {d: (remote.get(n) or b"").hex() or None for n, d in pairs if d in theirs}
+        manifest.refuse([d for d in sorted(theirs) if not manifest.ours(d, incoming[d])])
+    return manifest
+
+
 def download_outputs(
     plan: Plan, blobs: BlobStore, sink: EventSink, workers: int
 ) -> tuple[list[Path], list[str]]:
-    """Download every blob of the output container into the download directory."""
+    """Download every blob of the output container into the download directory, after
+    checking that no file there would be overwritten that batchflow did not download."""
     if plan.download_dir is None:
         return [], []
     names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
@@ -103,18 +121,23 @@ def download_outputs(
             refused.append(name)
         else:
             pairs.append((name, dest))
+    manifest = _checked_manifest(plan, blobs, pairs)
     sink(Event("collect", f"downloading {len(pairs)} outputs", 0, len(pairs)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [
-            pool.submit(
-                retry_transient,
-                functools.partial(blobs.download, plan.output_container, name, dest),
-            )
-            for name, dest in pairs
-        ]
-        for i, fut in enumerate(futures, 1):
-            fut.result()
-            sink(Event("collect", f"downloaded {i} of {len(pairs)}", i, len(pairs)))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [
+                pool.submit(
+                    retry_transient,
+                    functools.partial(blobs.download, plan.output_container, name, dest),
+                )
+                for name, dest in pairs
+            ]
+            for i, (fut, (_, dest)) in enumerate(zip(futures, pairs, strict=True), 1):
+                fut.result()
+                manifest.record(dest)
+                sink(Event("collect", f"downloaded {i} of {len(pairs)}", i, len(pairs)))
+    finally:
+        manifest.save()  # also after an interruption: what was written is ours next time
     return [dest for _, dest in pairs], refused
 
 

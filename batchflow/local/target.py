@@ -75,8 +75,15 @@ def _apply_faults(server: Any) -> None:
 def _exclusive(state: Path) -> Iterator[None]:
     """One local emulator per state directory: two would run the same tasks twice. The
     kernel drops the lock with the process, so a ``kill -9`` leaves nothing stale."""
-    state.mkdir(parents=True, exist_ok=True)
-    with (state / "lock").open("a+") as fh:
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        lock = (state / "lock").open("a+")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the local target's state {state}: {exc.strerror}; run from a "
+            "directory you can write to, or make the spec's directory writable"
+        ) from None
+    with lock as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

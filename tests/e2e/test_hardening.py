@@ -107,3 +107,20 @@ def test_malformed_azure_settings_are_usage_errors_at_once(
     assert needle in res.stderr and "Traceback" not in res.stderr
     if var != "AZURE_BATCH_ENDPOINT":
         assert value not in res.stderr  # a secret, even mistyped, is never echoed
+
+
+def test_download_over_an_existing_file_is_a_usage_error(tmp_path: Path) -> None:
+    spec = _sleepers(tmp_path, 1, seconds=0)
+    spec.write_text(spec.read_text().replace("download: out/", "download: dl"))
+    (tmp_path / "dl").write_text("a file, not a directory\n")
+    res = batchflow("run", "sleepers.yaml", cwd=tmp_path)
+    assert res.code == 2 and "dl" in res.stderr and "unexpected" not in res.stderr, res.stderr
+    assert (tmp_path / "dl").read_text() == "a file, not a directory\n"
+
+
+def test_state_directory_that_cannot_be_created_is_a_usage_error(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 1, seconds=0)
+    (tmp_path / ".batchflow").write_text("in the way\n")  # root ignores modes; a file does not
+    res = batchflow("run", "sleepers.yaml", cwd=tmp_path)
+    assert res.code == 2 and str(tmp_path / ".batchflow") in res.stderr, res.stderr
+    assert "unexpected" not in res.stderr

@@ -16,7 +16,7 @@ from batchflow.azure.connect import batch_service
 from batchflow.engine.events import Event
 from batchflow.engine.run import RunOptions, run_plan
 from batchflow.engine.tasks import add_chunk
-from batchflow.errors import SpecMismatch, WorkflowFailed
+from batchflow.errors import SpecMismatch, UsageError, WorkflowFailed
 from batchflow.local.blobs import LocalBlobStore
 from batchflow.plan_model import CleanupPlan, InputFile, StartTaskPlan
 from tests.engine.planning import make_plan, shell_task, upload_of
@@ -221,3 +221,26 @@ def test_changed_tasks_run_again_unchanged_ones_do_not(
     # Nothing changed: nothing runs.
     fourth = run_plan(make_plan(tmp_path, tasks, ups), batch, blobs, lambda e: None)
     assert (fourth.tasks_changed, fourth.tasks_added, fourth.tasks_existing) == (0, 0, 3)
+
+
+def test_downloads_never_overwrite_a_file_batchflow_did_not_write(
+    tmp_path: Path, batch: AzureBatchService
+) -> None:
+    blobs = LocalBlobStore(tmp_path / ".batchflow" / "blobs")
+    plan = make_plan(tmp_path, _copy_tasks(3), _inputs(tmp_path, 3))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "out1.txt").write_text("precious\n")
+    with pytest.raises(UsageError) as err:
+        run_plan(plan, batch, blobs, lambda e: None)
+    assert err.value.exit_code == 2 and "out1.txt" in str(err.value)
+    assert (tmp_path / "out" / "out1.txt").read_text() == "precious\n"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["out1.txt"]  # none written
+    (tmp_path / "out" / "out1.txt").unlink()
+    assert run_plan(plan, batch, blobs, lambda e: None).succeeded
+    assert run_plan(plan, batch, blobs, lambda e: None).succeeded  # its own files: fine
+    (tmp_path / ".batchflow" / "downloads.json").unlink()  # as after `batchflow down`
+    assert run_plan(plan, batch, blobs, lambda e: None).succeeded  # same content: fine
+    (tmp_path / "out" / "out2.txt").write_text("edited by the user\n")
+    with pytest.raises(UsageError):
+        run_plan(plan, batch, blobs, lambda e: None)
+    assert (tmp_path / "out" / "out2.txt").read_text() == "edited by the user\n"

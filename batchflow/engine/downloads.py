@@ -1,0 +1,97 @@
+"""What a run may overwrite in the download directory: only files it downloaded itself.
+
+``.batchflow/downloads.json`` beside the spec maps each file batchflow wrote (absolute path)
+to the MD5 of what it wrote. A file that exists but is not in it, or whose content no longer
+matches (the user edited it), is the user's: the run refuses before writing anything, unless
+the file already holds exactly what would be downloaded (a rerun after ``batchflow down``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from batchflow.errors import UsageError
+
+STATE_DIR = ".batchflow"  # beside the spec, as the local target's state
+MANIFEST = "downloads.json"
+SHOWN = 20
+
+
+def md5_hex(path: Path) -> str:
+    """Hex MD5 of a file's content."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Manifest:
+    """The files batchflow downloaded, recorded in ``path`` (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, str] = {}
+        with contextlib.suppress(OSError, ValueError):
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(raw, dict):
+                self.entries = {str(k): str(v) for k, v in raw.items()}
+
+    @staticmethod
+    def _key(dest: Path) -> str:
+        return str(dest.absolute())
+
+    def ours(self, dest: Path, incoming_md5: str | None = None) -> bool:
+        """Whether ``dest`` is absent, or is a file this manifest says batchflow wrote and
+        that still holds what it wrote, or already holds ``incoming_md5``."""
+        if not os.path.lexists(dest):
+            return True
+        if dest.is_symlink() or not dest.is_file():
+            return False
+        current = md5_hex(dest)
+        return current in (self.entries.get(self._key(dest)), incoming_md5)
+
+    def foreign(self, dests: Iterable[Path]) -> list[Path]:
+        """The destinations that exist and are not (or no longer) batchflow's."""
+        return [d for d in dests if not self.ours(d)]
+
+    @staticmethod
+    def refuse(theirs: Sequence[Path]) -> None:
+        """Raise the refusal (UsageError, exit 2) listing ``theirs``, if any."""
+        if theirs:
+            listed = ", ".join(str(d) for d in theirs[:SHOWN])
+            more = f" and {len(theirs) - SHOWN} more" if len(theirs) > SHOWN else ""
+            raise UsageError(
+                f"refusing to download outputs over {len(theirs)} existing files batchflow did "
+                f"not write (or that changed since): {listed}{more}. Move or delete them, or "
+                "set download: to another directory, then run again; nothing was downloaded"
+            )
+
+    def record(self, dest: Path) -> None:
+        """Remember that batchflow wrote ``dest`` with its current content."""
+        self.entries[self._key(dest)] = md5_hex(dest)
+
+    def save(self) -> None:
+        """Write the manifest atomically (temporary file, then rename)."""
+        if not self.entries:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".", suffix=".partial")
+        except OSError as exc:
+            raise UsageError(
+                f"cannot record the downloads in {self.path}: {exc.strerror}"
+            ) from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.entries, fh, indent=0, sort_keys=True)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
