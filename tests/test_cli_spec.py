@@ -304,3 +304,84 @@ def test_endless_and_empty_devices_are_refused_quickly() -> None:
     assert code == 2
     assert "/dev/zero: is larger than 50 MB; not a spec" in err
     assert "/dev/null:1:1: the spec is empty" in err
+
+
+def test_validate_refuses_inputs_linked_from_outside(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cret")
+    root = tmp_path / "spec"
+    (root / "in").mkdir(parents=True)
+    os.symlink(secret, root / "in" / "b.txt")
+    spec = GOOD.replace("matrix: {n: [1, 2, 3, 4, 5, 6, 7]}", "for_each: input")
+    spec = spec.replace("{item.n}", "{input.name}") + 'inputs: ["in/*.txt"]\n'
+    path = _spec(root, spec)
+    code, out, err = _invoke("validate", path)
+    assert code == 2 and "valid" not in out
+    assert f"{path}:8:10: inputs[0]: 'in/b.txt' is a symbolic link to {secret}" in err
+
+
+def test_validate_reports_collisions_containers_download_and_durations_together(
+    tmp_path: Path,
+) -> None:
+    spec = GOOD + (
+        "  outputs: [r.txt]\n"
+        "job: {timeout: 99999999d}\n"
+        "containers: {input: same, output: same}\n"
+        "download: .\n"
+    )
+    code, _, err = _invoke("validate", _spec(tmp_path, spec))
+    assert code == 2, err
+    assert ":8:13: tasks.outputs[0]: tasks 'task0' and 'task1' both write the output 'r.txt'" in err
+    assert ":9:16: job.timeout: is longer than 180 days" in err
+    assert ":10:13: containers: input and output containers are both 'same'" in err
+    assert ":11:11: download: '.' is the spec's directory or holds it" in err
+    assert err.count("both write") == 1 and err.endswith("4 problems found.\n")
+    assert "Traceback" not in err and "unexpected" not in err
+
+
+def test_set_values_are_typed_and_bad_ones_are_clean_errors(tmp_path: Path) -> None:
+    spec = GOOD.replace("params: {word: hello}", "params: {word: hello, n: 1}")
+    spec = spec.replace("{params.word}", "{params.word} {params.n}")
+    path = _spec(tmp_path, spec)
+    code, out, err = _invoke("plan", "--json", path, "--set", "word=1.10", "--set", "n=010")
+    assert code == 0, err
+    assert json.loads(out)["tasks"][0]["command"] == "echo 1.10 10 1"
+    code, _, err = _invoke("validate", path, "--set", "n=" + "9" * 5000)
+    assert code == 2
+    assert "params.n: --set n=9999" in err and "more than 100 digits" in err
+    assert len(err) < 1000 and "unexpected" not in err
+
+
+def test_non_ascii_text_is_echoed_as_text(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "ünï.txt").write_text("x")
+    spec = GOOD.replace("name: demo", "name: démo ü")
+    path = _spec(tmp_path, spec)
+    code, _, err = _invoke("validate", path)
+    assert code == 2 and '"démo ü"' in err and "\\u00" not in err
+    code, out, _ = _invoke("validate", "--json", path)
+    assert code == 2 and "\\u00" not in out
+    assert '"démo ü"' in json.loads(out)["specs"][0]["problems"][0]["message"]
+    spec = GOOD.replace("matrix: {n: [1, 2, 3, 4, 5, 6, 7]}", "for_each: input")
+    spec = spec.replace("{item.n}", "{input.name}") + 'inputs: ["in/*.txt"]\n'
+    code, out, err = _invoke("plan", "--json", _spec(tmp_path, spec))
+    assert code == 0, err
+    assert "ünï.txt" in out and "\\u00" not in out
+    assert json.loads(out)["tasks"][0]["inputs"] == [{"blob": "in/ünï.txt", "path": "ünï.txt"}]
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_plan_into_a_closed_pipe_ends_quietly(tmp_path: Path, as_json: bool) -> None:
+    spec = GOOD.replace("[1, 2, 3, 4, 5, 6, 7]", "[" + ", ".join(map(str, range(5000))) + "]")
+    args = [sys.executable, "-m", "batchflow", "plan", *(["--json"] if as_json else [])]
+    proc = subprocess.Popen(
+        [*args, _spec(tmp_path, spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader leaves before the first write, like `| head -c0`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""

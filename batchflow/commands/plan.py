@@ -174,13 +174,16 @@ def _summary(plan: Plan) -> None:
     table.add_column()
     for name, value in _rows(plan):
         table.add_row(name, Text(value))
-    console.print(table)
     commands = Table("task id", "command line", title=f"first {SHOWN_COMMANDS} tasks")
     for i, task in enumerate(plan.tasks):
         if i == SHOWN_COMMANDS:
             break
         commands.add_row(Text(task.id), Text(task.command))
-    console.print(commands)
+    # Rendered to text first and written here: rich would meet a closed pipe itself and exit 1.
+    with console.capture() as captured:
+        console.print(table)
+        console.print(commands)
+    sys.stdout.write(captured.get())
 
 
 def _drop_stdout() -> None:

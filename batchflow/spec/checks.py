@@ -35,6 +35,7 @@ class _Reporter:
         self.where: dict[str, Path_] = {}
         self.literal_done: set[int] = set()  # ids of placeholder-free templates checked
         self.blobs: dict[str, str] = {}  # single-file output blob name -> first task writing it
+        self.collided: set[int] = set()  # ids of placeholder-free outputs reported colliding
 
     def add(self, kind: str, path: Path_, message: str) -> None:
         self.seen[kind] += 1
@@ -76,6 +77,10 @@ def _check_collision(
         return
     first = rep.blobs.setdefault(name, task_id)
     if first != task_id:
+        if not out.pattern.names and not out.destination.names:
+            if id(out) in rep.collided:
+                return  # the same name for every task: said once
+            rep.collided.add(id(out))
         rep.add(
             "an output name another task also writes",
             out.where,
