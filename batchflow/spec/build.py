@@ -14,6 +14,7 @@ from batchflow.spec.images import ALIASES
 from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec, TaskSet
 from batchflow.spec.tasks import build_tasks
 
+STATE_DIR = ".batchflow"  # beside the spec: the local target's state (blobs, database)
 _CONTAINER = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
 _AUTOSCALE_MIN, _AUTOSCALE_MAX = 5 * 60, 168 * 3600
 
@@ -192,6 +193,8 @@ def _download(ctx: Context, base: Path, files: Sequence[LocalFile]) -> Path | No
             f"'{download}' is the spec's directory or holds it: results could overwrite the "
             "spec and its inputs; download into a subdirectory of its own, e.g. 'results'",
         )
+    elif _inside(real, Path(os.path.realpath(base / STATE_DIR))):
+        ctx.add(("download",), f"'{download}' is inside {STATE_DIR}/, the local target's state")
     elif os.path.lexists(target) and not target.is_dir():
         ctx.add(("download",), f"'{download}' exists and is not a directory")
     else:

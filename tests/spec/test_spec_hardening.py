@@ -96,6 +96,8 @@ def test_download_into_the_spec_directory_or_above_is_refused(tmp_path: Path, wh
 def test_download_into_an_input_directory_or_a_file_is_refused(tmp_path: Path) -> None:
     found = problems(tmp_path, 'inputs: ["in/*"]\ndownload: in\n' + LIST, ["in/a.txt"])
     one(found, "download", "holds the input 'in/a.txt'")
+    found = problems(tmp_path, "download: .batchflow/x\n" + LIST)
+    one(found, "download", "'.batchflow/x' is inside .batchflow/, the local target's state")
     found = problems(tmp_path, "download: f.txt\n" + LIST, ["f.txt"])
     one(found, "download", "exists and is not a directory")
     spec = load(tmp_path, 'inputs: ["in/*"]\ndownload: results\n' + LIST, ["in/a.txt"])
