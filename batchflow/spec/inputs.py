@@ -67,10 +67,11 @@ class Matcher:
             if rel and not self._ok(rel):
                 continue  # a directory link leading outside: do not look inside
             seg = segments[i]
-            if seg == "**":
+            if seg == "**":  # last, it matches the files below too, as glob's does
                 stack.append((rel, i + 1))
+                last = i + 1 == len(segments)
                 stack.extend(
-                    (_join(rel, n), i) for n in self._names(rel, True) if not n.startswith(".")
+                    (_join(rel, n), i) for n in self._names(rel, not last) if not n.startswith(".")
                 )
             elif not _MAGIC.search(seg):
                 if os.path.lexists(os.path.join(self.base, rel, seg)):

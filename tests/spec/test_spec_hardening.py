@@ -59,6 +59,8 @@ def test_globs_keep_globs_rules(tmp_path: Path) -> None:
     files = ["a.txt", ".hidden.txt", "s/b.txt", "s/t/c.TXT", ".h/d.txt"]
     spec = load(tmp_path, 'inputs: ["**/*.txt", "s/*/*.TXT", ".h*/*"]\n' + LIST, files)
     assert [f.blob for f in spec.inputs] == ["a.txt", "s/b.txt", "s/t/c.TXT", ".h/d.txt"]
+    spec = load(tmp_path, 'inputs: ["s/**", "./?.txt"]\n' + LIST, files)
+    assert [f.blob for f in spec.inputs] == ["s/b.txt", "s/t/c.TXT", "a.txt"]
 
 
 def test_a_file_name_that_is_not_utf8_is_named(tmp_path: Path) -> None:
@@ -270,3 +272,22 @@ def test_output_escapes_are_reported_when_inputs_match_nothing(tmp_path: Path) -
 def test_a_broken_tasks_section_is_not_checked_further(tmp_path: Path) -> None:
     found = problems(tmp_path, "tasks: {list: [{id: a, command: 'x {nope}'}], retries: lots}\n")
     assert [p.path for p in found] == ["tasks.retries"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["*", "**", "**/*", "a/**/*.txt", "a/*/x*", "**/.h*", ".h/**", "a/[bc]/?.txt", "a/b", "nope/*"],
+)
+def test_the_matcher_agrees_with_glob_inside_the_tree(tmp_path: Path, pattern: str) -> None:
+    import glob
+
+    from batchflow.spec.inputs import Matcher
+
+    names = ["r.txt", "a/x1.txt", "a/b/1.txt", "a/c/2.txt", "a/b/d/x.log", ".h/y.txt", "a/.hh"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    expected = sorted(
+        h for h in glob.glob(pattern, root_dir=tmp_path, recursive=True) if (tmp_path / h).is_file()
+    )
+    assert sorted(Matcher(tmp_path).match(pattern)) == expected
