@@ -199,10 +199,24 @@ class AzureBatchService:
             pages = self._client.list_tasks(job_id, filter=filter, select=_TASK_FIELDS)
             return [_task_info(_as_dict(t)) for t in pages]
 
-    def read_task_file(self, job_id: str, task_id: str, path: str) -> bytes:
-        """A file of the task's directory."""
+    def task_file_size(self, job_id: str, task_id: str, path: str) -> int:
+        """The file's content length, from its properties (a HEAD request)."""
         with translated(f"reading {path} of task {task_id}"):
-            return b"".join(self._client.download_task_file(job_id, task_id, path))
+            props = self._client.get_task_file_properties(job_id, task_id, path)
+        return int(props.content_length or 0)
+
+    def read_task_file(
+        self, job_id: str, task_id: str, path: str, start: int = 0, length: int | None = None
+    ) -> bytes:
+        """A slice of a file of the task's directory (the whole file without ``length``)."""
+        if length is not None and length <= 0:
+            return b""
+        ranged: dict[str, Any] = {}
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            ranged["ocp_range"] = f"bytes={start}-{end}"
+        with translated(f"reading {path} of task {task_id}"):
+            return b"".join(self._client.download_task_file(job_id, task_id, path, **ranged))
 
     def close(self) -> None:
         """Close the client's connections."""

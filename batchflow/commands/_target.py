@@ -70,14 +70,14 @@ def _local_blobs(spec_path: Path, storage: str | None, env: Mapping[str, str]) -
 
 @contextlib.contextmanager
 def _local(
-    spec_path: Path, storage: str | None, why: str, env: Mapping[str, str]
+    spec_path: Path, storage: str | None, why: str, env: Mapping[str, str], read_only: bool
 ) -> Iterator[Target]:
     from batchflow.azure.connect import batch_service
     from batchflow.local.target import local_emulator, state_dir
 
     blobs = _local_blobs(spec_path, storage, env)
     state = state_dir(spec_path)
-    with local_emulator(spec_path) as server:
+    with local_emulator(spec_path, scheduling=not read_only) as server:
         batch = batch_service(server.url, server.account, server.key, fast=True)
         banner = (
             f"Running on the local target ({why}): Batch emulator on {server.url}, "
@@ -120,11 +120,18 @@ def nothing_local(
 
 
 def open_target(
-    spec_path: Path, target: str | None, storage: str | None, env: Mapping[str, str] | None = None
+    spec_path: Path,
+    target: str | None,
+    storage: str | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    read_only: bool = False,
 ) -> contextlib.AbstractContextManager[Target]:
-    """The target for ``spec_path`` (a context manager: the local emulator stops on exit)."""
+    """The target for ``spec_path`` (a context manager: the local emulator stops on exit).
+    ``read_only`` (status, logs, down): the local emulator serves its state but runs no
+    task, so looking never restarts a task an interrupted run left behind."""
     env = os.environ if env is None else env
     kind, why = choose(target, env)
     if kind == "local":
-        return _local(spec_path, storage, why, env)
+        return _local(spec_path, storage, why, env, read_only)
     return _azure(storage, why, env)

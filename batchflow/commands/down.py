@@ -41,7 +41,7 @@ def down_cmd(
     if nothing_local(plan.spec_path, target):
         say(f"Nothing to delete: {plan.spec_path.name} has not run here.")
         return 0
-    with open_target(plan.spec_path, target, storage) as tgt:
+    with open_target(plan.spec_path, target, storage, read_only=True) as tgt:
         if not yes and not _confirm(plan, tgt.kind):
             say("Nothing deleted.")
             return 0

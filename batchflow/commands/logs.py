@@ -1,13 +1,45 @@
-"""``batchflow logs SPEC TASK``: a task's stdout (or stderr) through the task files API."""
+"""``batchflow logs SPEC TASK``: a task's stdout (or stderr) through the task files API,
+streamed in ranged chunks (a task may write gigabytes), redacted line by line."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from batchflow.commands._common import load_plan
+from batchflow.engine.protocols import BatchService
 from batchflow.engine.redact import redact
-from batchflow.errors import NotFound
+from batchflow.errors import NotFound, UsageError
+
+CHUNK = 4 << 20
+MAX_CARRY = 1 << 20  # a "line" longer than this is redacted in pieces rather than held
+
+
+def stream_lines(batch: BatchService, job_id: str, task_id: str, name: str) -> Iterator[str]:
+    """The file's text in pieces that end on a line break (but for overlong lines), each
+    redacted whole, so a secret is never split across two pieces unredacted."""
+    size = batch.task_file_size(job_id, task_id, name)
+    carry = b""
+    for start in range(0, size, CHUNK):
+        data = carry + batch.read_task_file(job_id, task_id, name, start, min(CHUNK, size - start))
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and len(data) < MAX_CARRY:
+            carry = data
+            continue
+        cut = cut or len(data)
+        carry = data[cut:]
+        yield redact(data[:cut].decode("utf-8", "replace"))
+    if carry:
+        yield redact(carry.decode("utf-8", "replace"))
+
+
+def _missing(job_id: str, task_id: str, batch: BatchService) -> UsageError:
+    """Say which is missing: the job, the task, or (it has not run yet) its file."""
+    if batch.get_job(job_id) is None:
+        return UsageError(f"no job {job_id}: the spec has not run here yet")
+    if task_id.lower() not in {i.lower() for i in batch.list_task_ids(job_id)}:
+        return UsageError(f"no task {task_id} in job {job_id}")
+    return UsageError(f"task {task_id} in job {job_id} has not started yet: no output")
 
 
 def logs_cmd(
@@ -18,24 +50,19 @@ def logs_cmd(
     target: str | None = None,
     storage: str | None = None,
 ) -> int:
-    """Print the task's stdout.txt (stderr.txt with ``--stderr``)."""
+    """Print the task's stdout.txt (stderr.txt with ``--stderr``). A missing job or task is
+    a usage error (exit 2): the user named something that is not there."""
     from batchflow.commands._target import nothing_local, open_target
 
     plan = load_plan(spec, overrides)
     name = "stderr.txt" if stderr else "stdout.txt"
     if nothing_local(plan.spec_path, target):
-        raise NotFound(
-            f"{plan.spec_path.name} has not run here yet: no task {task_id}", code="JobNotFound"
-        )
-    with open_target(plan.spec_path, target, storage) as tgt:
+        raise UsageError(f"{plan.spec_path.name} has not run here yet: no task {task_id}")
+    with open_target(plan.spec_path, target, storage, read_only=True) as tgt:
         try:
-            data = tgt.batch.read_task_file(plan.job.id, task_id, name)
-        except NotFound as exc:
-            raise NotFound(
-                f"no {name} for task {task_id} in job {plan.job.id} (has it run?)",
-                code=exc.code,
-                request_id=exc.request_id,
-            ) from None
-    sys.stdout.write(redact(data.decode("utf-8", "replace")))
+            for text in stream_lines(tgt.batch, plan.job.id, task_id, name):
+                sys.stdout.write(text)
+        except NotFound:
+            raise _missing(plan.job.id, task_id, tgt.batch) from None
     sys.stdout.flush()
     return 0

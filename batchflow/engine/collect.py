@@ -16,6 +16,8 @@ from batchflow.errors import BackendError, FailedTask, UsageError
 from batchflow.plan_model import Plan
 
 STDERR_TAIL_LINES = 10
+TAIL_BYTES = 8 << 10  # a stderr tail: enough for its last lines, however big the file
+STDOUT_BYTES = 64 << 10  # each task's stdout printed at the end (the quickstart's print)
 MAX_STDERR_TAILS = 20
 FAILED_FILTER = "executionInfo/result eq 'failure'"
 
@@ -49,12 +51,28 @@ def safe_destination(root: Path, blob: str) -> Path | None:
     return dest if dest.is_relative_to(base) and dest != base else None
 
 
-def _tail(batch: BatchService, job_id: str, task_id: str, name: str, lines: int) -> str:
+def read_tail(batch: BatchService, job_id: str, task_id: str, name: str, limit: int) -> str:
+    """The last ``limit`` bytes of a task file at most (one ranged read after its size),
+    decoded and redacted; a line cut at the start of the range is dropped; "" if absent."""
     try:
-        raw = batch.read_task_file(job_id, task_id, name)
+        size = batch.task_file_size(job_id, task_id, name)
+        start = max(0, size - limit)
+        raw = batch.read_task_file(job_id, task_id, name, start, size - start) if size else b""
     except BackendError:
         return ""
-    return redact("\n".join(raw.decode("utf-8", "replace").splitlines()[-lines:]))
+    if start and b"\n" in raw:
+        raw = raw.split(b"\n", 1)[1]
+    return redact(raw.decode("utf-8", "replace"))
+
+
+def _tail(batch: BatchService, job_id: str, task_id: str, name: str, lines: int) -> str:
+    text = read_tail(batch, job_id, task_id, name, TAIL_BYTES)
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _stdout(batch: BatchService, job_id: str, task_id: str) -> str:
+    text = read_tail(batch, job_id, task_id, "stdout.txt", STDOUT_BYTES)
+    return text.rstrip("\n")
 
 
 def failed_tasks(plan: Plan, batch: BatchService) -> list[FailedTask]:
@@ -82,9 +100,8 @@ def task_outputs(plan: Plan, batch: BatchService, workers: int) -> list[TaskOutp
         t.id: t for t in retry_transient(lambda: batch.list_tasks(plan.job.id))
     }
     ids = [t.id for t in plan.tasks if t.id in listed]
-    read = functools.partial(_tail, batch, plan.job.id, name="stdout.txt", lines=10**9)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        texts = list(pool.map(lambda i: read(task_id=i), ids))
+        texts = list(pool.map(lambda i: _stdout(batch, plan.job.id, i), ids))
     return [
         TaskOutput(i, listed[i].node_id or "", text) for i, text in zip(ids, texts, strict=True)
     ]

@@ -136,8 +136,15 @@ class BatchService(Protocol):
     def list_tasks(self, job_id: str, filter: str | None = None) -> list[TaskInfo]:
         """Tasks of the job (all pages), optionally filtered by an OData ``$filter``."""
 
-    def read_task_file(self, job_id: str, task_id: str, path: str) -> bytes:
-        """A file of the task's directory (``stdout.txt``, ``stderr.txt``, ``wd/...``)."""
+    def task_file_size(self, job_id: str, task_id: str, path: str) -> int:
+        """The size in bytes of a file of the task's directory (``NotFound`` if absent)."""
+
+    def read_task_file(
+        self, job_id: str, task_id: str, path: str, start: int = 0, length: int | None = None
+    ) -> bytes:
+        """``length`` bytes (all, when None) from ``start`` of a file of the task's directory
+        (``stdout.txt``, ``stderr.txt``, ``wd/...``): a ranged read (``ocp-range``), so a
+        tail of a huge file costs what the tail weighs."""
 
     def close(self) -> None:
         """Release connections."""

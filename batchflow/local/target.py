@@ -14,7 +14,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,30 +93,34 @@ def _exclusive(state: Path) -> Iterator[None]:
         yield
 
 
-def fresh_key() -> str:
-    """A random account key for one in-process emulator: the public development key would
-    let any local user who finds the port run commands as whoever started the run."""
+def chosen_key() -> str | None:
+    """The key the user chose in ``BATCHFLOW_EMULATOR_KEY``, or None: the emulator then
+    draws a random one (the public development key would let any local user who finds the
+    port run commands as whoever started the run)."""
     given = os.environ.get(KEY_ENV, "").strip()
-    if given:
-        try:
-            base64.b64decode(given, validate=True)
-        except ValueError:
-            raise ConfigError(f"{KEY_ENV} is not base64") from None
-        return given
-    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    if not given:
+        return None
+    try:
+        base64.b64decode(given, validate=True)
+    except ValueError:
+        raise ConfigError(f"{KEY_ENV} is not base64") from None
+    return given
 
 
 @contextlib.contextmanager
-def local_emulator(spec_path: Path) -> Iterator[Any]:
+def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]:
     """The emulator on loopback with its state under ``.batchflow/emulator/``, stopped on
     exit, signing with a key of its own. Tasks that were running when an earlier run stopped
-    are requeued by it."""
+    are requeued by it; with ``scheduling=False`` (status, logs, down) nothing runs at all."""
     from batchflow.emulator.server import EmulatorServer
 
     state = state_dir(spec_path)
     with _exclusive(state):
         server = EmulatorServer(
-            data_dir=state / "emulator", nodes_max=_nodes_max(), key=fresh_key()
+            data_dir=state / "emulator",
+            nodes_max=_nodes_max(),
+            key=chosen_key(),
+            scheduling=scheduling,
         )
         server.start()
         try:

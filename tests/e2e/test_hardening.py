@@ -124,3 +124,49 @@ def test_state_directory_that_cannot_be_created_is_a_usage_error(tmp_path: Path)
     res = batchflow("run", "sleepers.yaml", cwd=tmp_path)
     assert res.code == 2 and str(tmp_path / ".batchflow") in res.stderr, res.stderr
     assert "unexpected" not in res.stderr
+
+
+def test_read_only_commands_never_start_a_requeued_task(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 1, seconds=30)
+    proc, _ = _start_run(tmp_path)
+    _wait_started(tmp_path, proc)
+    proc.kill()  # the run dies with its task in flight: the state says "running"
+    proc.communicate(timeout=30)
+    subprocess.run(["pkill", "-KILL", "-s", str(proc.pid)], check=False)  # its task's group
+    starts = len(_marks(tmp_path, "start"))
+    status = batchflow("status", "sleepers.yaml", cwd=tmp_path)
+    assert status.code == 0, status.stderr
+    logs = batchflow("logs", "sleepers.yaml", "t-f00", cwd=tmp_path)
+    assert logs.code in (0, 2), logs.stderr
+    time.sleep(0.5)
+    assert len(_marks(tmp_path, "start")) == starts, "a read-only command ran the task"
+
+
+def test_logs_before_any_run_and_of_a_missing_task_are_usage_errors(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 1, seconds=0)
+    before = batchflow("logs", "sleepers.yaml", "t-f00", cwd=tmp_path)
+    assert before.code == 2 and "has not run here yet" in before.stderr, before.stderr
+    status = batchflow("status", "sleepers.yaml", cwd=tmp_path)
+    assert status.code == 0 and "not created" in status.stdout, status.stderr
+
+
+def test_huge_output_is_read_by_its_tail_and_streamed(tmp_path: Path) -> None:
+    spec = _sleepers(tmp_path, 1, seconds=0)
+    script = tmp_path / "big.py"
+    script.write_text(
+        "import sys\n"
+        "sys.stdout.write('x' * 3000000 + '\\n')\n"
+        "sys.stderr.write('y' * 3000000 + '\\nlast words\\n')\n"
+        "sys.exit(3)\n"
+    )
+    big = f"{sys.executable} {script}"
+    text = spec.read_text()
+    start = text.index("  command: >-")
+    end = text.index("  outputs:")
+    spec.write_text(text[:start] + f"  command: {big}\n" + text[end:])
+    res = batchflow("run", "sleepers.yaml", "--json", "--keep", cwd=tmp_path)
+    assert res.code == 1, res.stderr
+    (failed,) = res.json()["failed_tasks"]
+    assert failed["stderr_tail"] == "last words"  # the 3 MB line is not fetched, nor shown
+    logs = batchflow("logs", "sleepers.yaml", "t-f00", cwd=tmp_path)
+    assert logs.code == 0 and logs.stdout == "x" * 3000000 + "\n"
