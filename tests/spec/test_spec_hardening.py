@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from spec_files import load, one, problems, write_spec
 
 from batchflow.spec.expand import RenderedTasks
-from tests.spec.spec_files import load, one, problems, write_spec
 
 LIST = "tasks: {list: [{id: a, command: cat}]}\n"
 
