@@ -1,7 +1,8 @@
 """The one error boundary: every exception becomes a message and an exit code here.
 
 Exit codes: 0 ok, 1 workflow failed, 2 bad spec or usage, 3 unexpected or backend error
-(one line, plus the path of a log holding the trace), 130 interrupted.
+(one line, plus the path of a log holding the trace), 130 interrupted, 143 terminated
+(SIGTERM). A closed stdout (``| head``) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import contextlib
 import datetime as _dt
 import os
 import secrets
+import signal
 import stat
 import sys
+import threading
 import traceback
 from collections.abc import Generator
 from pathlib import Path
@@ -58,6 +61,16 @@ def _write_trace(exc: BaseException) -> Path | None:
     return path
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: the in-process
+    emulator stops and kills its tasks' process groups, the run says how to resume."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    del signum, frame
+    raise Terminated()
+
+
 def _say(message: str) -> None:
     sys.stderr.write(message.rstrip("\n") + "\n")
     sys.stderr.flush()
@@ -65,9 +78,15 @@ def _say(message: str) -> None:
 
 def report(exc: BaseException) -> int:
     """Print what a user needs to know about ``exc``; return the exit code."""
+    if isinstance(exc, Terminated):
+        _say("Terminated (SIGTERM).")
+        return 143
     if isinstance(exc, KeyboardInterrupt):
         _say("Interrupted (^C).")
         return 130
+    if isinstance(exc, BrokenPipeError):
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
     if isinstance(exc, SpecError):
         for problem in exc.problems:
             _say(str(problem))
@@ -88,10 +107,26 @@ def report(exc: BaseException) -> int:
 
 @contextlib.contextmanager
 def error_handler() -> Generator[None, None, None]:
-    """Run a command; turn whatever escapes it into a message and ``SystemExit``."""
+    """Run a command; turn whatever escapes it into a message and ``SystemExit``. SIGTERM
+    is handled as Ctrl-C is (exit 143)."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     except SystemExit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # the boundary: nothing gets past here
         raise SystemExit(report(exc)) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _quiet_stdout() -> None:
+    """``batchflow ... | head``: the reader left. Point stdout at /dev/null so the
+    interpreter's final flush does not complain about the broken pipe a second time."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

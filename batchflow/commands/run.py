@@ -39,8 +39,9 @@ def describe_failures(tasks: Sequence[FailedTask], spec: str, shown: int = 20) -
 def _interrupted(kind: str, spec: str) -> None:
     if kind == "local":
         say(
-            "Stopped watching. The local emulator stops with this process: tasks that were "
-            f"running will be requeued and run again when you run `batchflow run {spec}` "
+            "Stopped. The local emulator stops with this process and its tasks with it: those "
+            "that were "
+            f"running are requeued and run again when you run `batchflow run {spec}` "
             f"again. To remove everything instead: `batchflow down {spec}`."
         )
     else:

@@ -170,3 +170,43 @@ def test_huge_output_is_read_by_its_tail_and_streamed(tmp_path: Path) -> None:
     assert failed["stderr_tail"] == "last words"  # the 3 MB line is not fetched, nor shown
     logs = batchflow("logs", "sleepers.yaml", "t-f00", cwd=tmp_path)
     assert logs.code == 0 and logs.stdout == "x" * 3000000 + "\n"
+
+
+def _processes_with(token: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if token in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_sigterm_stops_the_run_and_its_tasks(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 2, seconds=27.125)  # a duration no other process sleeps
+    proc, _ = _start_run(tmp_path)
+    _wait_started(tmp_path, proc)
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "Terminated" in err and "batchflow run sleepers.yaml" in err
+    assert "Traceback" not in err
+    time.sleep(0.3)
+    assert not _processes_with("27.125"), "a task process outlived the run"
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    import os
+
+    _sleepers(tmp_path, 1, seconds=0)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written (`| head -c0`)
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchflow", "plan", "sleepers.yaml", "--json"],
+        cwd=tmp_path, env=cli_env(), stdout=write_end, stderr=subprocess.PIPE, text=True,
+        timeout=60,
+    )  # fmt: skip
+    os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
