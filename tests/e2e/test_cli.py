@@ -76,7 +76,7 @@ def test_looking_at_a_spec_that_never_ran_creates_nothing(tmp_path: Path) -> Non
     _sleepers(tmp_path, 1, seconds=0)
     status = batchflow("status", "sleepers.yaml", "--json", cwd=tmp_path)
     assert status.code == 0 and status.json()["job"] is None
-    assert batchflow("logs", "sleepers.yaml", "t-f00", cwd=tmp_path).code == 3
+    assert batchflow("logs", "sleepers.yaml", "t-f00", cwd=tmp_path).code == 2  # usage
     assert batchflow("down", "sleepers.yaml", "--yes", cwd=tmp_path).code == 0
     assert not (tmp_path / ".batchflow").exists()
 
