@@ -385,3 +385,14 @@ def test_plan_into_a_closed_pipe_ends_quietly(tmp_path: Path, as_json: bool) -> 
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert err == ""
+
+
+def test_json_stays_valid_for_a_path_that_is_not_utf8(tmp_path: Path) -> None:
+    folder = tmp_path / os.fsdecode(b"f\xff")
+    folder.mkdir()
+    path = _spec(folder, GOOD)
+    proc = _run("plan", "--json", path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["spec_path"] == path
+    proc = _run("validate", "--json", path + "-missing")
+    assert proc.returncode == 2 and json.loads(proc.stdout)["specs"][0]["path"] == path + "-missing"

@@ -17,6 +17,7 @@ from typing import IO, Any
 from batchflow.plan import build_plan
 from batchflow.plan_model import Plan, PoolPlan, TaskPlan
 from batchflow.spec import load_spec
+from batchflow.spec.context import is_utf8
 
 SHOWN_COMMANDS = 5
 _CHUNK = 1000  # tasks per write
@@ -120,7 +121,10 @@ def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
 def write_json(plan: Plan, out: IO[str], secret: frozenset[str] = frozenset()) -> None:
     """Write ``plan`` as one JSON object, streaming its ``tasks`` list; the environment
     variables named in ``secret`` are shown redacted."""
-    head = json.dumps(_head_json(plan, secret), ensure_ascii=False)
+    head_json = _head_json(plan, secret)
+    head = json.dumps(head_json, ensure_ascii=False)
+    if not is_utf8(head):  # undecodable bytes in the spec's path: escaped, JSON stays valid
+        head = json.dumps(head_json)
     out.write(head[:-1] + ', "tasks": [')
     chunk: list[str] = []
     sep = "\n"

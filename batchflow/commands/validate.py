@@ -10,6 +10,7 @@ from typing import Any
 
 from batchflow.errors import Problem, SpecError
 from batchflow.spec import load_spec
+from batchflow.spec.context import is_utf8
 
 
 def _check(path: str, overrides: Sequence[str]) -> tuple[int | None, list[Problem]]:
@@ -35,7 +36,10 @@ def validate_cmd(specs: Sequence[str], overrides: Sequence[str], as_json: bool) 
                 for p, _, probs in results
             ],
         }
-        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(doc, indent=2, ensure_ascii=False)
+        if not is_utf8(text):  # undecodable bytes in a path from argv: escaped, JSON stays valid
+            text = json.dumps(doc, indent=2)
+        sys.stdout.write(text + "\n")
         return 0 if valid else 2
     for path, count, problems in results:
         if not problems:
