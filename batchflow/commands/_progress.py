@@ -1,9 +1,11 @@
-"""Progress on stderr with rich: one bar per stage, the watch bar with task counts."""
+"""Progress on stderr: with rich on a terminal (one bar per stage, the watch bar with task
+counts); elsewhere (CI logs, a file) plain lines, one per stage event worth reading."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,11 +48,46 @@ class _RichView:
         self.progress.update(bar, description=text, completed=event.done, total=event.total or None)
 
 
+class PlainView:
+    """``stage: message`` lines: a stage's first and last events and anything that changes
+    its message, but at most one progress line per stage every ``interval`` seconds."""
+
+    def __init__(self, write: Callable[[str], None], interval: float = 2.0) -> None:
+        self.write, self.interval = write, interval
+        self.last: dict[str, tuple[str, float]] = {}
+
+    def __call__(self, event: Event) -> None:
+        text = event.message
+        if isinstance(event, WatchProgress):
+            text = (
+                f"{event.succeeded} succeeded, {event.failed} failed, {event.running} running, "
+                f"{event.active} waiting ({event.done} of {event.total} done)"
+            )
+        now = time.monotonic()
+        seen = self.last.get(event.stage)
+        if seen is not None and seen[0] == text:
+            return
+        final = text == "done" or (event.total and event.done >= event.total)
+        if seen is not None and not final and now - seen[1] < self.interval and event.done:
+            return
+        self.last[event.stage] = (text, now)
+        self.write(f"{event.stage}: {text}")
+
+
+def _plain_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 @contextmanager
 def progress_sink(enabled: bool) -> Iterator[EventSink]:
-    """A sink drawing progress on stderr (or dropping events when not ``enabled``)."""
+    """A sink showing progress on stderr (or dropping events when not ``enabled``): rich
+    bars on a terminal, plain lines otherwise (a squeezed layout is unreadable in a log)."""
     if not enabled:
         yield ignore
+        return
+    if not sys.stderr.isatty():
+        yield PlainView(_plain_line)
         return
     view = _RichView()
     with view.progress:

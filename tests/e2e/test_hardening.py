@@ -210,3 +210,13 @@ def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
     )  # fmt: skip
     os.close(write_end)
     assert proc.returncode == 141 and proc.stderr == "", proc.stderr
+
+
+def test_progress_off_a_terminal_is_plain_lines(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 2, seconds=0)
+    res = batchflow("run", "sleepers.yaml", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert "pool: 2 of 2 nodes usable" in lines and "tasks: added 2 tasks" in lines
+    assert "watch: 2 succeeded, 0 failed, 0 running, 0 waiting (2 of 2 done)" in lines
+    assert not any(ch in res.stderr for ch in "…━\x1b")
