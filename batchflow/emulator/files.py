@@ -229,6 +229,24 @@ def _matches(spec: Json, task_dir: Path) -> Iterator[tuple[Path, str]]:
             yield path, f"{str(dest_path).rstrip('/')}/{rel}" if dest_path else rel
 
 
+def _name_conflict(root: Path, name: str) -> str | None:
+    """A file:// container is a directory: ``o.txt`` and ``o.txt/y`` cannot both be there."""
+    parts = name.split("/")
+    for i in range(1, len(parts)):
+        if (root / "/".join(parts[:i])).is_file():
+            other = "/".join(parts[:i])
+            return (
+                f"Output {name!r} cannot be stored: blob {other!r} exists and a local (file://) "
+                "container cannot hold a blob and a folder of the same name"
+            )
+    if (root / name).is_dir():
+        return (
+            f"Output {name!r} cannot be stored: blobs under {name + '/'!r} exist and a local "
+            "(file://) container cannot hold a blob and a folder of the same name"
+        )
+    return None
+
+
 def _upload(path: Path, container_url: str, name: str) -> None:
     if container_url.startswith("file://"):
         root = _file_path(container_url)
@@ -238,6 +256,8 @@ def _upload(path: Path, container_url: str, name: str) -> None:
                 f"The container {redact(container_url)} does not exist",
             )
         dest = inside(root, name, "FileUploadMiscError")
+        if why := _name_conflict(root, name):
+            raise FileError("FileUploadMiscError", why)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
         return

@@ -47,6 +47,28 @@ def _atomic_copy(src: Path, dest: Path) -> int:
     return dest.stat().st_size
 
 
+def name_conflict(root: Path, name: str) -> str | None:
+    """Why blob ``name`` cannot be a file under container directory ``root``, or None. On a
+    file system a name cannot be both a file and a directory, as in a real container
+    ``o.txt`` and ``o.txt/y`` can: say so, naming both blobs."""
+    parts = PurePosixPath(name).parts
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        if (root / prefix).is_file():
+            return (
+                f"blob {name!r} cannot be stored: blob {prefix!r} exists, and the local blob "
+                "store cannot hold a blob and a folder of the same name (rename one of the "
+                "outputs, or use --storage azurite)"
+            )
+    if (root / name).is_dir():
+        return (
+            f"blob {name!r} cannot be stored: blobs named {name + '/...'!r} exist, and the "
+            "local blob store cannot hold a blob and a folder of the same name (rename one of "
+            "the outputs, or use --storage azurite)"
+        )
+    return None
+
+
 class LocalBlobStore:
     """A ``BlobStore`` over a directory (see the module docstring)."""
 
@@ -96,7 +118,10 @@ class LocalBlobStore:
 
     def upload(self, container: str, blob: str, path: Path, md5: bytes) -> int:
         """Copy ``path`` in as ``blob`` and record ``md5`` (the caller hashed the file)."""
-        size = _atomic_copy(path, self._blob_path(container, blob))
+        dest = self._blob_path(container, blob)
+        if why := name_conflict(self._container(container), blob):
+            raise BackendError(why, code="BlobNameConflict")
+        size = _atomic_copy(path, dest)
         self._record(container, blob, md5)
         return size
 

@@ -9,6 +9,7 @@ import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,38 @@ def test_local_store_hashes_a_blob_again_only_when_it_changed(tmp_path: Path) ->
     # A new mtime: hashed again.
     os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert store.list_md5("c") == {"big.bin": hashlib.md5(b"X" * st.st_size).digest()}
+
+
+def test_local_store_names_both_blobs_of_a_file_folder_clash(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    store.ensure_container("c")
+    src = tmp_path / "src.txt"
+    src.write_text("x")
+    md5 = hashlib.md5(b"x").digest()
+    store.upload("c", "o.txt", src, md5)
+    with pytest.raises(BackendError) as err:
+        store.upload("c", "o.txt/y", src, md5)
+    assert "'o.txt/y'" in str(err.value) and "'o.txt'" in str(err.value)
+    store.upload("c", "d/y", src, md5)
+    with pytest.raises(BackendError) as err:
+        store.upload("c", "d", src, md5)
+    assert "'d'" in str(err.value) and "'d/...'" in str(err.value)
+
+
+def test_clashing_outputs_of_two_tasks_name_both_blobs(tmp_path: Path, emulator: Any) -> None:
+    from batchflow.azure.connect import batch_service
+    from batchflow.engine.run import run_plan
+    from tests.engine.planning import shell_task
+
+    batch = batch_service(emulator.url, emulator.account, emulator.key, fast=True)
+    tasks = [
+        shell_task("a", "echo a > o.txt", outputs=["o.txt"]),
+        shell_task("b", "sleep 0.5; mkdir o.txt; echo b > o.txt/y", outputs=["o.txt/y"]),
+    ]
+    res = run_plan(
+        make_plan(tmp_path, tasks), batch, LocalBlobStore(tmp_path / "b"), lambda e: None
+    )
+    batch.close()
+    (failed,) = res.collected.failed if res.collected else ()
+    assert failed.task_id == "b"
+    assert "'o.txt/y'" in failed.message and "'o.txt'" in failed.message, failed.message
