@@ -59,6 +59,7 @@ def test_run_then_rerun_resumes(tmp_path: Path, batch: AzureBatchService) -> Non
     assert first.succeeded and first.uploaded == 3 and first.tasks_added == 3
     for i in range(3):
         assert (tmp_path / "out" / f"out{i}.txt").read_text() == f"LINE OF INPUT {i}\n"
+    assert first.collected is not None
     assert [o.stdout for o in first.collected.outputs] == [f"line of input {i}" for i in range(3)]
     assert all(o.node_id for o in first.collected.outputs)
     assert {e.stage for e in events} >= {"inputs", "pool", "job", "tasks", "watch", "collect"}
@@ -76,7 +77,7 @@ def test_failed_task_is_reported(tmp_path: Path, batch: AzureBatchService) -> No
     res = run_plan(
         make_plan(tmp_path, tasks), batch, LocalBlobStore(tmp_path / "b"), lambda e: None
     )
-    assert not res.succeeded
+    assert not res.succeeded and res.collected is not None
     (failed,) = res.collected.failed
     assert failed.task_id == "bad" and failed.exit_code == 3
     assert failed.stderr_tail.splitlines()[-1] == "boom"
@@ -165,7 +166,7 @@ def test_faults_and_a_lost_node_lose_nothing(
         killer.join()
         emulator.control.clear_faults()
     assert lost, "no node was lost while tasks ran"
-    assert res.succeeded and res.counts.succeeded == n
+    assert res.succeeded and res.counts is not None and res.counts.succeeded == n
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"r{i}.txt" for i in range(n)
     )
