@@ -104,10 +104,17 @@ class AzureBatchService:
                 for raw in map(_as_dict, nodes)
             ]
 
-    def read_node_file(self, pool_id: str, node_id: str, path: str) -> bytes:
-        """A file from a node."""
+    def read_node_file(self, pool_id: str, node_id: str, path: str, tail: int = 0) -> bytes:
+        """A file from a node (its last ``tail`` bytes only, when given)."""
+        ranged: dict[str, Any] = {}
         with translated(f"reading {path} on node {node_id}"):
-            return b"".join(self._client.download_node_file(pool_id, node_id, path))
+            if tail:
+                props = self._client.get_node_file_properties(pool_id, node_id, path)
+                size = int(props.content_length or 0)
+                if not size:
+                    return b""
+                ranged["ocp_range"] = f"bytes={max(0, size - tail)}-{size - 1}"
+            return b"".join(self._client.download_node_file(pool_id, node_id, path, **ranged))
 
     def delete_pool(self, pool_id: str) -> None:
         """Start deleting the pool."""

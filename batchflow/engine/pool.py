@@ -17,6 +17,7 @@ SETTLING = frozenset(
     {"creating", "starting", "waitingforstarttask", "rebooting", "reimaging", "unknown"}
 )
 STDERR_TAIL_LINES = 20
+TAIL_BYTES = 16 << 10  # a start task may print megabytes (apt-get); its end says why
 
 
 def differences(want: PoolPlan, have: PoolInfo) -> list[str]:
@@ -93,8 +94,11 @@ def ensure_pool(
 
 def _start_task_failure(batch: BatchService, pool_id: str, node: NodeInfo) -> WorkflowFailed:
     try:
-        raw = batch.read_node_file(pool_id, node.id, "startup/stderr.txt")
-        tail = "\n".join(raw.decode("utf-8", "replace").splitlines()[-STDERR_TAIL_LINES:])
+        raw = batch.read_node_file(pool_id, node.id, "startup/stderr.txt", tail=TAIL_BYTES)
+        lines = raw.decode("utf-8", "replace").splitlines()
+        if len(raw) == TAIL_BYTES and len(lines) > 1:
+            lines = lines[1:]  # the first line was cut by the range
+        tail = "\n".join(lines[-STDERR_TAIL_LINES:])
     except BackendError as exc:
         tail = f"(could not read startup/stderr.txt: {exc})"
     tail = redact(tail)

@@ -101,8 +101,9 @@ class BatchService(Protocol):
     def list_nodes(self, pool_id: str) -> list[NodeInfo]:
         """Every compute node of the pool (all pages)."""
 
-    def read_node_file(self, pool_id: str, node_id: str, path: str) -> bytes:
-        """A file from a node, e.g. ``startup/stderr.txt`` (``NotFound`` if absent)."""
+    def read_node_file(self, pool_id: str, node_id: str, path: str, tail: int = 0) -> bytes:
+        """A file from a node, e.g. ``startup/stderr.txt`` (``NotFound`` if absent); with
+        ``tail``, only its last ``tail`` bytes (its size, then one ranged read)."""
 
     def delete_pool(self, pool_id: str) -> None:
         """Start deleting the pool; returns without waiting (absent pool: no error)."""

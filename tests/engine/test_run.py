@@ -245,3 +245,13 @@ def test_downloads_never_overwrite_a_file_batchflow_did_not_write(
     with pytest.raises(UsageError):
         run_plan(plan, batch, blobs, lambda e: None)
     assert (tmp_path / "out" / "out2.txt").read_text() == "edited by the user\n"
+
+
+def test_start_task_stderr_is_read_by_its_tail(tmp_path: Path, batch: AzureBatchService) -> None:
+    noisy = "head -c 300000 /dev/zero | tr '\\\\0' y >&2; echo >&2; echo apt failed >&2; exit 7"
+    plan = make_plan(tmp_path, [shell_task("t", "true")], start_task=StartTaskPlan(
+        command=f"/bin/sh -c \"{noisy}\""))  # fmt: skip
+    with pytest.raises(WorkflowFailed) as err:
+        run_plan(plan, batch, LocalBlobStore(tmp_path / "b"), lambda e: None)
+    assert err.value.tasks[0].stderr_tail == "apt failed"
+    assert len(str(err.value)) < 1000
