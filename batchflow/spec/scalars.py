@@ -20,52 +20,65 @@ from typing import Any
 
 MAX_INT_DIGITS = 100  # Python refuses int() beyond 4,300 digits; no param needs a hundred
 
-_NULL = re.compile(r"null|Null|NULL|~|")
-_TRUE = re.compile(r"true|True|TRUE")
-_FALSE = re.compile(r"false|False|FALSE")
-_DEC = re.compile(r"[-+]?[0-9]+")
-_OCT = re.compile(r"0o[0-7]+")
-_HEX = re.compile(r"0x[0-9a-fA-F]+")
+# Sets and str methods rather than a regex per rule: this module is on `validate`'s cold path.
+_NULL = frozenset({"null", "Null", "NULL", "~", ""})
+_TRUE = frozenset({"true", "True", "TRUE"})
+_FALSE = frozenset({"false", "False", "FALSE"})
+_DIGITS = frozenset("0123456789")
+_OCT_DIGITS = frozenset("01234567")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
-_NAN = re.compile(r"\.(nan|NaN|NAN)")
+_FLOAT_START = frozenset("+-.0123456789")
+_INF = frozenset(sign + inf for sign in ("", "+", "-") for inf in (".inf", ".Inf", ".INF"))
+_NAN = frozenset({".nan", ".NaN", ".NAN"})
 
 
 class ScalarError(ValueError):
     """A scalar that looks like a number but cannot be one (too many digits)."""
 
 
+def _too_long(text: str) -> None:
+    if len(text) > MAX_INT_DIGITS:
+        raise ScalarError(f"a number with more than {MAX_INT_DIGITS} digits")
+
+
+def _is_decimal(text: str) -> bool:
+    body = text[1:] if text[:1] in ("+", "-") else text
+    return bool(body) and set(body) <= _DIGITS
+
+
 def _int(text: str) -> int | None:
-    if _DEC.fullmatch(text):
-        if len(text.lstrip("+-")) > MAX_INT_DIGITS:
-            raise ScalarError(f"a number with more than {MAX_INT_DIGITS} digits")
+    if _is_decimal(text):
+        _too_long(text.lstrip("+-"))
         return int(text, 10)
-    if _OCT.fullmatch(text) or _HEX.fullmatch(text):
-        if len(text) > MAX_INT_DIGITS:
-            raise ScalarError(f"a number with more than {MAX_INT_DIGITS} digits")
-        return int(text[2:], 8 if text[1] == "o" else 16)
+    digits = text[2:]
+    if text[:2] == "0o" and digits and set(digits) <= _OCT_DIGITS:
+        _too_long(text)
+        return int(digits, 8)
+    if text[:2] == "0x" and digits and set(digits) <= _HEX_DIGITS:
+        _too_long(text)
+        return int(digits, 16)
     return None
 
 
 def _float(text: str) -> float | None:
-    if _FLOAT.fullmatch(text):
-        if len(text) > MAX_INT_DIGITS:
-            raise ScalarError(f"a number with more than {MAX_INT_DIGITS} digits")
+    if text[:1] in _FLOAT_START and _FLOAT.fullmatch(text):
+        _too_long(text)
         return float(text)
-    if _INF.fullmatch(text):
+    if text in _INF:
         return float("-inf") if text.startswith("-") else float("inf")
-    if _NAN.fullmatch(text):
+    if text in _NAN:
         return float("nan")
     return None
 
 
 def resolve_plain(text: str) -> Any:
     """The value of an unquoted scalar under the YAML 1.2 core schema."""
-    if _NULL.fullmatch(text):
+    if text in _NULL:
         return None
-    if _TRUE.fullmatch(text):
+    if text in _TRUE:
         return True
-    if _FALSE.fullmatch(text):
+    if text in _FALSE:
         return False
     number = _int(text)
     if number is not None:
@@ -94,15 +107,15 @@ def typed_like(default: Any, text: str) -> tuple[Any, str]:
     """``--set`` text as the type of ``default``: (value, "") or (None, why not)."""
     try:
         if isinstance(default, bool):
-            if _TRUE.fullmatch(text) or _FALSE.fullmatch(text):
-                return _TRUE.fullmatch(text) is not None, ""
+            if text in _TRUE or text in _FALSE:
+                return text in _TRUE, ""
             return None, "this param is true or false"
         if isinstance(default, int):
             number = _int(text.strip())
             return (number, "") if number is not None else (None, "this param is a whole number")
         if isinstance(default, float):
             stripped = text.strip()
-            real = _int(stripped) if _DEC.fullmatch(stripped) else _float(stripped)
+            real = _int(stripped) if _is_decimal(stripped) else _float(stripped)
             return (float(real), "") if real is not None else (None, "this param is a number")
     except ScalarError as exc:
         return None, str(exc)
