@@ -291,3 +291,13 @@ def test_the_matcher_agrees_with_glob_inside_the_tree(tmp_path: Path, pattern: s
         h for h in glob.glob(pattern, root_dir=tmp_path, recursive=True) if (tmp_path / h).is_file()
     )
     assert sorted(Matcher(tmp_path).match(pattern)) == expected
+
+
+def test_a_link_back_to_a_parent_is_walked_once(tmp_path: Path) -> None:
+    write_spec(tmp_path, "", ["in/a.txt", "in/sub/b.txt"])
+    os.symlink(tmp_path / "in", tmp_path / "in" / "sub" / "loop")
+    spec = load(tmp_path, 'inputs: ["in/**/*.txt"]\n' + LIST)
+    assert [f.blob for f in spec.inputs] == ["in/a.txt", "in/sub/b.txt"]
+    os.symlink(tmp_path / "in" / "sub", tmp_path / "also")  # two ways in, no loop: both kept
+    spec = load(tmp_path, 'inputs: ["**/b.txt"]\n' + LIST)
+    assert [f.blob for f in spec.inputs] == ["also/b.txt", "in/sub/b.txt"]
