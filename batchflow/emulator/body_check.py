@@ -34,10 +34,12 @@ class Enum:
 
 @dataclass(frozen=True)
 class Int:
-    """An integer field with the range the real service enforces (both ends inclusive)."""
+    """An integer field with the range the real service enforces (both ends inclusive), plus
+    one value outside it that still means something (``-1``: unlimited)."""
 
     lo: int = INT32_MIN
     hi: int = INT32_MAX
+    special: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,12 @@ def _check(value: Any, spec: Spec, path: str) -> Any:
 def _check_int(value: Any, spec: Int, path: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise errors.invalid_property_value(path, value, "Expected an integer.")
+    if value == spec.special:
+        return value
     if not spec.lo <= value <= spec.hi:
+        also = "" if spec.special is None else f"{spec.special} or "
         raise errors.invalid_property_value(
-            path, value, f"Must be an integer from {spec.lo} to {spec.hi}."
+            path, value, f"Must be {also}an integer from {spec.lo} to {spec.hi}."
         )
     return value
 

@@ -31,6 +31,8 @@ _NODES = Int(0, MAX_NODES)
 _RETRIES = Int(-1)  # -1: retry for ever
 _PRIORITY = Int(-1000, 1000)
 _SLOTS = Int(1, 256)
+# Batch refuses 0 (it would never run a task): -1 (unlimited) or at least 1.
+_MAX_PARALLEL = Int(1, special=-1)
 
 
 def _obj(
@@ -193,7 +195,7 @@ _POOL_INFO = _obj(
 _JOB_UPDATABLE: dict[str, Spec] = {
     "priority": _PRIORITY,
     "allowTaskPreemption": "bool",
-    "maxParallelTasks": Int(-1),
+    "maxParallelTasks": _MAX_PARALLEL,
     "constraints": _JOB_CONSTRAINTS,
     "poolInfo": _POOL_INFO,
     "metadata": _METADATA,

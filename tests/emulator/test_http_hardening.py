@@ -146,6 +146,12 @@ CASES = [
      "priority"),
     ("PATCH", "/jobs/j1", API, body({"constraints": {"maxTaskRetryCount": -2}}), 400,
      "InvalidPropertyValue", "constraints.maxTaskRetryCount"),
+    ("PATCH", "/jobs/j1", API, body({"maxParallelTasks": 0}), 400, "InvalidPropertyValue",
+     "maxParallelTasks"),
+    ("PATCH", "/jobs/j1", API, body({"maxParallelTasks": -2}), 400, "InvalidPropertyValue",
+     "maxParallelTasks"),
+    ("POST", "/jobs", API, body({"id": "j0", "poolInfo": {"poolId": "p1"}, "maxParallelTasks": 0}),
+     400, "InvalidPropertyValue", "maxParallelTasks"),
     ("POST", "/jobs/j1/tasks", API, _task(commandLine=f"/bin/echo a{NUL}b"), 400,
      "InvalidPropertyValue", "commandLine"),
     ("POST", "/jobs/j1/tasks", API, _task(environmentSettings=[{"name": "A", "value": NUL}]),
@@ -194,6 +200,17 @@ def test_values_at_the_edges_of_the_ranges_are_accepted(emu: Any) -> None:
     assert call(emu, "PATCH", "/jobs/j1", raw=body(unlimited)).status_code == 200
     retries = {"constraints": {"maxTaskRetryCount": -1}}
     assert call(emu, "PATCH", "/jobs/j1", raw=body(retries)).status_code == 200
+    for parallel in (-1, 1):
+        patch = body({"maxParallelTasks": parallel})
+        assert call(emu, "PATCH", "/jobs/j1", raw=patch).status_code == 200
+
+
+def test_max_parallel_tasks_zero_says_what_batch_accepts(emu: Any) -> None:
+    raw = body({"maxParallelTasks": 0})
+    status, code, values = error(call(emu, "PATCH", "/jobs/j1", raw=raw))
+    assert (status, code) == (400, "InvalidPropertyValue")
+    assert values.get("PropertyName") == "maxParallelTasks"
+    assert values.get("Reason") == "Must be -1 or an integer from 1 to 2147483647."
 
 
 FILTER_PARTS = st.sampled_from(["(", ")", " and ", " or ", "id eq 'x'", "'", "9" * 25, " "])
