@@ -110,6 +110,11 @@ class TransientError(BackendError):
     """Throttling, a server error or a dropped connection: the same call may succeed later."""
 
 
+# TransientError.code when a request could not even be sent (refused, no such host): worth
+# a retry, but not many, since a wrong endpoint looks exactly like this.
+UNREACHABLE = "ServiceUnreachable"
+
+
 @dataclass(frozen=True)
 class FailedTask:
     """What a user needs to see about one failed task."""

@@ -21,7 +21,7 @@ from azure.core.exceptions import (
 )
 
 from batchflow.engine.redact import redact
-from batchflow.errors import BackendError, Conflict, NotFound, TransientError
+from batchflow.errors import UNREACHABLE, BackendError, Conflict, NotFound, TransientError
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -55,7 +55,13 @@ def _message(exc: HttpResponseError) -> str:
 
 def translate(exc: AzureError, what: str) -> BackendError:
     """The ``batchflow.errors`` exception for an SDK failure while doing ``what``."""
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+    if isinstance(exc, ServiceRequestError):  # never sent: refused, unresolvable, timed out
+        return TransientError(
+            f"{what}: connection failed, the service is unreachable (check the endpoint "
+            f"and the network): {redact(str(exc))}",
+            code=UNREACHABLE,
+        )
+    if isinstance(exc, ServiceResponseError):  # sent, then the connection dropped
         return TransientError(
             f"{what}: connection failed: {redact(str(exc))}", code="ConnectionError"
         )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from batchflow.errors import TransientError
+from batchflow.errors import UNREACHABLE, TransientError
 
 T = TypeVar("T")
 
@@ -26,6 +26,8 @@ class PollPolicy:
         return self.initial if changed else min(self.maximum, current * self.factor)
 
 
+UNREACHABLE_ATTEMPTS = 2  # the adapter retried the connection already; a wrong endpoint
+# must fail in seconds (a network outage long enough to get here fails the run, which resumes)
 LOCAL_POLL = PollPolicy(initial=0.1, maximum=0.5)
 AZURE_POLL = PollPolicy(initial=1.0, maximum=10.0)
 
@@ -54,8 +56,9 @@ def retry_transient(fn: Callable[[], T], *, attempts: int = 6, delay: float = 0.
     for attempt in range(attempts):
         try:
             return fn()
-        except TransientError:
-            if attempt == attempts - 1:
+        except TransientError as exc:
+            limit = min(attempts, UNREACHABLE_ATTEMPTS) if exc.code == UNREACHABLE else attempts
+            if attempt >= limit - 1:
                 raise
             time.sleep(delay * (2**attempt))
     raise AssertionError("unreachable")  # the loop returns or raises

@@ -74,8 +74,8 @@ def test_unreachable_azure_endpoint_fails_in_seconds(tmp_path: Path, azurite: st
         AZURE_BATCH_ACCESS_KEY="a2V5a2V5a2V5a2V5",
         AZURE_STORAGE_CONNECTION_STRING=azurite,
     )
-    assert time.monotonic() - t0 < 30
-    assert res.code == 3 and "connection failed" in res.stderr, res.stderr
+    assert time.monotonic() - t0 < 15
+    assert res.code == 3 and "the service is unreachable" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
 
 
