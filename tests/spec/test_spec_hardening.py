@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from spec_files import load, one, problems, write_spec
 
-from batchflow.spec.expand import RenderedTasks
+from batchflow.plan import build_plan
 
 LIST = "tasks: {list: [{id: a, command: cat}]}\n"
 
@@ -234,7 +234,7 @@ def test_file_names_starting_with_a_dash_cannot_be_read_as_options(tmp_path: Pat
         """,
         ["-rf.txt"],
     )
-    task = next(iter(RenderedTasks(spec)))
+    task = next(iter(build_plan(spec).tasks))
     assert task.command == "/bin/sh -c \"cat ./-rf.txt './-rf.txt' -v copy--rf.txt\""
     assert task.id == "task0" and task.outputs[0].pattern == "-rf.txt.out"
     assert task.inputs[0].path == "-rf.txt"
@@ -301,3 +301,17 @@ def test_a_link_back_to_a_parent_is_walked_once(tmp_path: Path) -> None:
     os.symlink(tmp_path / "in" / "sub", tmp_path / "also")  # two ways in, no loop: both kept
     spec = load(tmp_path, 'inputs: ["**/b.txt"]\n' + LIST)
     assert [f.blob for f in spec.inputs] == ["also/b.txt", "in/sub/b.txt"]
+
+
+def test_start_task_files_behind_a_link_leading_outside_are_refused(tmp_path: Path) -> None:
+    outside = _outside(tmp_path)
+    root = tmp_path / "spec"
+    root.mkdir()
+    os.symlink(outside / "secret.txt", root / "setup.sh")
+    body = (
+        "version: 1\nname: demo\npool:\n  vm_size: a\n  image: ubuntu-22.04\n"
+        "  nodes: {dedicated: 1}\n  start_task: {command: sh setup.sh, files: [setup.sh]}\n"
+    )
+    found = problems(root, body + LIST, base=False)
+    p = one(found, "pool.start_task.files[0]", "'setup.sh' is a symbolic link to")
+    assert p.line == 7
