@@ -102,6 +102,9 @@ def _report(
         total = len(plan.tasks)
         raise WorkflowFailed("tasks", f"{len(failed)} of {total} tasks failed", failed)
     if not as_json:
-        done = result.counts.succeeded if result.counts else 0
+        # The spec's count, not the job's: a task someone else added is not the spec's.
+        total = len(plan.tasks) + (plan.job.final_task is not None)
+        extra = (result.counts.completed if result.counts else total) - total
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
-        say(f"All {done} tasks succeeded in {seconds:.1f}s{where}.")
+        also = f" (the job also holds {extra} tasks not in the spec)" if extra > 0 else ""
+        say(f"All {total} tasks succeeded in {seconds:.1f}s{where}{also}.")

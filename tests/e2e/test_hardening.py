@@ -220,3 +220,16 @@ def test_progress_off_a_terminal_is_plain_lines(tmp_path: Path) -> None:
     assert "pool: 2 of 2 nodes usable" in lines and "tasks: added 2 tasks" in lines
     assert "watch: 2 succeeded, 0 failed, 0 running, 0 waiting (2 of 2 done)" in lines
     assert not any(ch in res.stderr for ch in "…━\x1b")
+
+
+def test_success_counts_the_specs_tasks_not_strangers(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 1, seconds=2)
+    key = "c3BlYy1vd25lcidzIG93biBrZXkgZm9yIHRoaXMgdGVzdA=="
+    proc, url = _start_run(tmp_path, BATCHFLOW_EMULATOR_KEY=key)
+    _wait_started(tmp_path, proc)
+    owner = batch_service(url, DEV_ACCOUNT, key, fast=True)
+    owner.add_tasks("sleepers-job", [{"id": "extra", "commandLine": "true"}])
+    owner.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "All 1 tasks succeeded" in err and "1 tasks not in the spec" in err
