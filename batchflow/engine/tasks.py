@@ -83,12 +83,32 @@ def _existing(plan: Plan, batch: BatchService) -> tuple[set[str], list[str]]:
     names = retry_transient(lambda: batch.list_task_names(plan.job.id))
     recorded = {i.lower(): name for i, name in names.items()}
     md5s = input_md5s(plan)
-    stale = [
-        t.id
-        for t in all_tasks(plan)
-        if (name := recorded.get(t.id.lower())) and changed(name, fingerprint(t, md5s))
-    ]
-    return set(recorded), stale
+    stale: dict[str, str] = {}  # lower-cased id -> id
+    deps: list[tuple[str, str, set[str]]] = []  # existing tasks that depend on others
+    for t in all_tasks(plan):
+        key = t.id.lower()
+        if (name := recorded.get(key)) is None:
+            continue
+        if changed(name, fingerprint(t, md5s)):
+            stale[key] = t.id
+        elif t.depends_on:
+            deps.append((key, t.id, {d.lower() for d in t.depends_on}))
+    return set(recorded), list(_with_dependents(stale, deps).values())
+
+
+def _with_dependents(
+    stale: dict[str, str], deps: list[tuple[str, str, set[str]]]
+) -> dict[str, str]:
+    """``stale`` grown by every task that depends, directly or not, on a stale one: a merge
+    step over changed results must run again too."""
+    grew = bool(stale)
+    while grew:
+        grew = False
+        for key, task_id, needs in deps:
+            if key not in stale and needs & stale.keys():
+                stale[key] = task_id
+                grew = True
+    return stale
 
 
 def _delete_stale(plan: Plan, batch: BatchService, stale: Sequence[str], workers: int) -> None:

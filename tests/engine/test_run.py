@@ -255,3 +255,27 @@ def test_start_task_stderr_is_read_by_its_tail(tmp_path: Path, batch: AzureBatch
         run_plan(plan, batch, LocalBlobStore(tmp_path / "b"), lambda e: None)
     assert err.value.tasks[0].stderr_tail == "apt failed"
     assert len(str(err.value)) < 1000
+
+
+def test_tasks_depending_on_a_changed_task_run_again(
+    tmp_path: Path, batch: AzureBatchService
+) -> None:
+    import dataclasses
+
+    blobs = LocalBlobStore(tmp_path / ".batchflow" / "blobs")
+    marker = tmp_path / "merged.log"
+
+    def plan_of(ups: list[Any]) -> Any:
+        merge = dataclasses.replace(
+            shell_task("merge", f"echo merged >> {marker}"), depends_on=("copy0",)
+        )
+        plan = make_plan(tmp_path, [*_copy_tasks(2), merge], ups, name="dep")
+        return dataclasses.replace(plan, job=dataclasses.replace(plan.job, uses_dependencies=True))
+
+    ups = _inputs(tmp_path, 2)
+    assert run_plan(plan_of(ups), batch, blobs, lambda e: None).succeeded
+    (tmp_path / "data" / "in0.txt").write_text("changed input\n")
+    ups = [upload_of(u.local_path, u.blob) for u in ups]
+    again = run_plan(plan_of(ups), batch, blobs, lambda e: None)
+    assert again.succeeded and again.tasks_changed == 2  # copy0 and the merge after it
+    assert marker.read_text() == "merged\nmerged\n"
