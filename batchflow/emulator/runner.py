@@ -8,7 +8,9 @@ the scheduler woken.
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from batchflow.emulator import executor, files, outcomes, shapes
@@ -19,6 +21,7 @@ from batchflow.emulator.scheduler import Candidate
 from batchflow.emulator.store import StoreClosed
 
 Json = dict[str, Any]
+log = logging.getLogger("batchflow.emulator")
 
 
 def launch(core: Core, node: Node, cand: Candidate) -> None:
@@ -27,30 +30,10 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
     job_key = cand.job_id.lower()
     needs_prep = bool(job.get("jobPreparationTask")) and node.prep.get(job_key) != "succeeded"
     state = "preparing" if needs_prep else "running"
-
-    def start(doc: Json) -> None:
-        shapes.set_state(doc, state)
-        info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
-        for key in ("endTime", "exitCode", "result", "failureInfo"):
-            info.pop(key, None)
-        if state == "running":
-            info["startTime"] = shapes.now()
-            if info.get("retryCount"):
-                info["lastRetryTime"] = info["startTime"]
-        doc["nodeInfo"] = {
-            "affinityId": f"TVM:{node.id}",
-            "nodeUrl": core.node_url(node),
-            "poolId": node.pool_id,
-            "nodeId": node.id,
-            "taskRootDirectory": f"workitems/{job['id']}/job-1/{doc['id']}",
-            "taskRootDirectoryUrl": f"{core.node_url(node)}/files/workitems/{job['id']}/job-1/"
-            f"{doc['id']}",
-        }
-
     task = core.update(
         "tasks",
         (cand.job_id, cand.task_id),
-        start,
+        lambda doc: _start_doc(doc, state, _node_info(core, node, job["id"], doc["id"])),
         state=state,
         node_id=node.id,
         result=None,
@@ -66,6 +49,32 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
     core.workers.submit(lambda: _attempt(core, run, job, task, needs_prep))
 
 
+def _start_doc(doc: Json, state: str, node_info: Json) -> None:
+    """A task document moving to ``preparing`` or ``running``: the last attempt's end cleared."""
+    shapes.set_state(doc, state)
+    info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
+    for key in ("endTime", "exitCode", "result", "failureInfo"):
+        info.pop(key, None)
+    if state == "running":
+        info["startTime"] = shapes.now()
+        if info.get("retryCount"):
+            info["lastRetryTime"] = info["startTime"]
+    doc["nodeInfo"] = node_info
+
+
+def _node_info(core: Core, node: Node, job_id: str, task_id: str) -> Json:
+    """The task's ``nodeInfo`` on ``node``."""
+    root = f"workitems/{job_id}/job-1/{task_id}"
+    return {
+        "affinityId": f"TVM:{node.id}",
+        "nodeUrl": core.node_url(node),
+        "poolId": node.pool_id,
+        "nodeId": node.id,
+        "taskRootDirectory": root,
+        "taskRootDirectoryUrl": f"{core.node_url(node)}/files/{root}",
+    }
+
+
 def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> None:
     try:
         if needs_prep and not _prepare(core, run, job):
@@ -77,23 +86,35 @@ def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> N
         return
     except Exception as exc:
         # Whatever went wrong (a file system error, a bug) must not leave the task "running"
-        # for ever: it completes as failed, with the error in its failureInfo.
-        if not _stopped(core, run):
-            _finish(
-                core,
-                run,
-                task,
-                None,
-                shapes.failure(
-                    "servererror",
-                    "Unknown",
-                    "The task could not be run by the local node",
-                    f"{type(exc).__name__}: {exc}",
-                ),
-                upload=False,
-            )
+        # for ever: it completes as failed, with the error in its failureInfo (as Batch
+        # records a node's failure on the task). The trace goes to the log at INFO: shown by
+        # the standalone emulator, never printed by an in-process run (no traceback to users).
+        if _stopped(core, run):
+            # Requeued, deleted or shut down: the error is most likely that (its directory
+            # went away); whoever stopped it owns the task's state, so only log it.
+            log.debug("stopped attempt of %s/%s raised", run.job_id, run.task_id, exc_info=True)
+            return
+        log.info("attempt of %s/%s failed", run.job_id, run.task_id, exc_info=True)
+        _fail_unstarted(
+            core,
+            run,
+            task,
+            shapes.failure(
+                "servererror",
+                "Unknown",
+                "The task could not be run by the local node",
+                f"{type(exc).__name__}: {exc}",
+            ),
+        )
     finally:
         _release(core, run)
+
+
+def _fail_unstarted(core: Core, run: Run, task: Json, failure: Json) -> None:
+    """Complete an attempt that failed before or around its process (no outputs to upload),
+    unless it was stopped: then its node or job went away and there is nothing to report."""
+    if not _stopped(core, run):
+        _finish(core, run, task, None, failure, upload=False)
 
 
 def _release(core: Core, run: Run) -> None:
@@ -157,37 +178,39 @@ def _prepare(core: Core, run: Run, job: Json) -> bool:
 
 def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
     tdir = run.node.task_dir(job["id"], task["id"])
+    failure = _stage(tdir, task)
+    if failure is not None:
+        _fail_unstarted(core, run, task, failure)
+        return
+    code, failure = _run_command(core, run, job, task, tdir)
+    if not _stopped(core, run):
+        _report(core, run, task, code, failure)
+
+
+def _stage(tdir: Path, task: Json) -> Json | None:
+    """Create the task's working directory and download its resource files; the failure, if
+    either cannot be done."""
     try:
         os.makedirs(f"{tdir}/wd", exist_ok=True)
     except OSError as exc:
-        if not _stopped(core, run):  # else its node went away under it: nothing to report
-            _finish(
-                core,
-                run,
-                task,
-                None,
-                shapes.failure(
-                    "usererror",
-                    "ResourceDirectoryCreateFailed",
-                    f"The task directory could not be created: {exc.strerror}",
-                ),
-                upload=False,
-            )
-        return
+        return shapes.failure(
+            "usererror",
+            "ResourceDirectoryCreateFailed",
+            f"The task directory could not be created: {exc.strerror}",
+        )
     try:
         if task.get("resourceFiles"):
             files.download_resource_files(task["resourceFiles"], tdir / "wd")
     except files.FileError as exc:
-        if not _stopped(core, run):
-            _finish(
-                core,
-                run,
-                task,
-                None,
-                shapes.failure("usererror", exc.code, exc.message),
-                upload=False,
-            )
-        return
+        return shapes.failure("usererror", exc.code, exc.message)
+    return None
+
+
+def _run_command(
+    core: Core, run: Run, job: Json, task: Json, tdir: Path
+) -> tuple[int | None, Json | None]:
+    """Run the task's command line (unless the attempt was cancelled meanwhile): its exit
+    code and the failure of its launch or wall clock, if any."""
     env = task_env(core, run.node, job, task, tdir)
     limit = task.get("constraints", {}).get("maxWallClockTime")
 
@@ -206,11 +229,12 @@ def _execute(core: Core, run: Run, job: Json, task: Json) -> None:
     with core.lock:
         cancelled = run.kill_reason is not None
     if cancelled:
-        code, failure = None, None
-    else:
-        code, failure = run_process(task["commandLine"], tdir, env, shapes.seconds(limit), started)
-    if _stopped(core, run):
-        return
+        return None, None
+    return run_process(task["commandLine"], tdir, env, shapes.seconds(limit), started)
+
+
+def _report(core: Core, run: Run, task: Json, code: int | None, failure: Json | None) -> None:
+    """Turn the process's end into the task's outcome: terminated, retried, failed or done."""
     if run.kill_reason == "terminate":
         _finish(core, run, task, code, shapes.user_terminated())
     elif failure is not None or code != 0:
