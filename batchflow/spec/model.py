@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 from batchflow.plan_model import CleanupPlan, ImageRef, UploadCondition
 from batchflow.spec.templates import Template
@@ -63,27 +63,17 @@ class TasksSpec:
     print_stdout: bool
 
 
-class TaskSource(Protocol):
-    """What rendering and checking tasks needs: a whole ``Spec``, or a ``TaskSet`` when other
-    sections of the spec are broken."""
-
-    @property
-    def tasks(self) -> TasksSpec:
-        """The compiled ``tasks`` section."""
-        ...
-
-    @property
-    def inputs(self) -> tuple[LocalFile, ...]:
-        """The matched input files (``for_each: input`` makes one task per file)."""
-        ...
-
-
-@dataclass(frozen=True)
 class TaskSet:
-    """The tasks of a spec whose other sections have problems: checked all the same."""
+    """The tasks of a spec whose other sections have problems: checked all the same.
 
-    tasks: TasksSpec
-    inputs: tuple[LocalFile, ...]
+    (A plain class: each dataclass costs `validate` start-up time.)
+    """
+
+    __slots__ = ("inputs", "tasks")
+
+    def __init__(self, tasks: TasksSpec, inputs: tuple[LocalFile, ...]) -> None:
+        self.tasks = tasks
+        self.inputs = inputs
 
 
 @dataclass(frozen=True)
@@ -136,3 +126,7 @@ class Spec:
     def base_dir(self) -> Path:
         """The directory input globs and ``download`` are relative to."""
         return self.path.parent
+
+
+# What rendering and checking tasks needs: a whole Spec, or only its tasks and inputs.
+TaskSource = Spec | TaskSet
