@@ -9,7 +9,9 @@ only, so memory stays flat however many tasks a job holds.
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +112,18 @@ class Core:
 
     def node_url(self, node: Node) -> str:
         return f"{self.pool_url(node.pool_id)}/nodes/{node.id}"
+
+    def discard(self, root: Path) -> None:
+        """Move the tree ``root`` aside at once, so a new one of the same name starts clean,
+        and remove it in the background."""
+        if not root.exists():
+            return
+        trash = self.data_dir / "trash" / uuid.uuid4().hex
+        trash.parent.mkdir(parents=True, exist_ok=True)
+        root.rename(trash)
+        threading.Thread(
+            target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
+        ).start()
 
     def runs_of(self, pred: Callable[[Run], bool]) -> list[Run]:
         with self.lock:

@@ -11,9 +11,6 @@ starttaskfailed).
 from __future__ import annotations
 
 import os
-import shutil
-import threading
-import uuid
 from typing import Any
 
 from batchflow.emulator import errors, shapes
@@ -135,15 +132,7 @@ def delete_pool(core: Core, pool_id: str) -> None:
         with core.store.tx() as db:
             db.execute("DELETE FROM nodes WHERE pool_id = ?", (pool_id,))
             db.execute("DELETE FROM pools WHERE id = ?", (pool_id,))
-        # Move the files aside at once, so a new pool of the same id starts clean.
-        root = core.data_dir / "nodes" / pool["id"]
-        trash = core.data_dir / "trash" / uuid.uuid4().hex
-        if root.exists():
-            trash.parent.mkdir(parents=True, exist_ok=True)
-            root.rename(trash)
-    threading.Thread(
-        target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
-    ).start()
+        core.discard(core.data_dir / "nodes" / pool["id"])
 
 
 def restore(core: Core) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from batchflow.emulator.loop import Loop
 from batchflow.emulator.store import Store, StoreClosed
 
 _BATCH = 500
@@ -26,19 +27,13 @@ class Janitor:
         self._nodes = data_dir / "nodes"
         self._cond = threading.Condition()
         self._next: float | None = None
-        self._stopped = False
-        self._thread: threading.Thread | None = None
+        self._thread = Loop("batch-retention", self._cond, self._loop)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="batch-retention", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.stop()
 
     def note(self, expires: float) -> None:
         """A task directory now expires at ``expires`` (epoch seconds)."""
@@ -50,7 +45,7 @@ class Janitor:
     def _loop(self) -> None:
         try:
             with self._cond:
-                while not self._stopped:
+                while not self._thread.stopped:
                     self._sweep(time.time())
                     row = self._store.one(
                         "SELECT MIN(expires) FROM tasks WHERE expires IS NOT NULL"

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from batchflow.emulator.loop import Loop
 from batchflow.emulator.nodes import Node
 from batchflow.emulator.store import Store
 
@@ -57,26 +58,19 @@ class Scheduler:
         self._cond = cond
         self._nodes = nodes
         self._launch = launch
-        self._stopped = False
+        self._thread = Loop("batch-scheduler", cond, self._loop)
         self._woken_at: float | None = None
         # Per job, a counter bumped whenever its tasks become ready; a (job, free slots) pair
         # found with nothing to run is not queried again until the counter moves.
         self._versions: dict[str, int] = {}
         self._empty: dict[tuple[str, int], int] = {}
-        self._thread: threading.Thread | None = None
         self.latencies: deque[float] = deque(maxlen=100_000)
 
     def start(self) -> None:
-        self._stopped = False
-        self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.stop()
 
     def wake(self) -> None:
         """Something changed that may allow a dispatch (call with the lock held or not)."""
@@ -100,7 +94,7 @@ class Scheduler:
         """Run a dispatch pass in the calling thread: a finishing task's own thread uses it to
         hand its slot on at once, without a switch to the scheduler thread."""
         with self._cond:
-            if not self._stopped:
+            if not self._thread.stopped:
                 self._dispatch(time.perf_counter())
 
     def record_latency(self, woken_at: float) -> None:
@@ -109,11 +103,11 @@ class Scheduler:
 
     def _loop(self) -> None:
         with self._cond:
-            while not self._stopped:
+            while not self._thread.stopped:
                 woken_at = self._woken_at or time.perf_counter()
                 self._woken_at = None
                 self._dispatch(woken_at)
-                if self._woken_at is None and not self._stopped:
+                if self._woken_at is None and not self._thread.stopped:
                     self._cond.wait()
 
     def _dispatch(self, woken_at: float) -> None:

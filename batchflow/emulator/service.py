@@ -10,9 +10,6 @@ deletions are finished, and every pool gets its local nodes back.
 from __future__ import annotations
 
 import os
-import shutil
-import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -246,11 +243,4 @@ class EmulatorService:
             core.nodes.clear()
             core.job_cache.clear()
             core.store.reset()
-            root = self.data_dir / "nodes"
-            trash = self.data_dir / "trash" / uuid.uuid4().hex
-            if root.exists():
-                trash.parent.mkdir(parents=True, exist_ok=True)
-                root.rename(trash)
-        threading.Thread(
-            target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
-        ).start()
+            core.discard(self.data_dir / "nodes")
