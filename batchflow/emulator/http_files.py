@@ -216,10 +216,7 @@ def task_files(req: Req) -> Response:
 
 
 def task_file(req: Req) -> Response:
-    root, base = _task_root(req)
-    if req.is_head:
-        return file_properties(req, root, req.params[2], base)
-    return get_file(req, root, req.params[2], base)
+    return _file(req, *_task_root(req))
 
 
 def node_files(req: Req) -> Response:
@@ -227,7 +224,11 @@ def node_files(req: Req) -> Response:
 
 
 def node_file(req: Req) -> Response:
-    root, base = _node_root(req)
+    return _file(req, *_node_root(req))
+
+
+def _file(req: Req, root: Path, base: str) -> Response:
+    """HEAD: the file's properties; GET: its bytes."""
     if req.is_head:
         return file_properties(req, root, req.params[2], base)
     return get_file(req, root, req.params[2], base)

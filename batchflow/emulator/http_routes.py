@@ -84,20 +84,20 @@ def pool_delete(req: Req) -> Response:
     return done(202)
 
 
-def pool_patch(req: Req) -> Response:
-    body = checked_body(req, validation.POOL_PATCH)
+def _pool_update(req: Req, spec: validation.Obj, replace: bool, status: int) -> Response:
+    body = checked_body(req, spec)
     if has_conditions(req):
         _pool(req)
-    pool = req.state.update_pool(req.params[0], body, replace=False)
-    return done(200, pool, _pool_url(req, req.params[0]))
+    pool = req.state.update_pool(req.params[0], body, replace=replace)
+    return done(status, pool, _pool_url(req, req.params[0]))
+
+
+def pool_patch(req: Req) -> Response:
+    return _pool_update(req, validation.POOL_PATCH, replace=False, status=200)
 
 
 def pool_update_properties(req: Req) -> Response:
-    body = checked_body(req, validation.POOL_UPDATE_PROPERTIES)
-    if has_conditions(req):
-        _pool(req)
-    pool = req.state.update_pool(req.params[0], body, replace=True)
-    return done(204, pool, _pool_url(req, req.params[0]))
+    return _pool_update(req, validation.POOL_UPDATE_PROPERTIES, replace=True, status=204)
 
 
 def pool_resize(req: Req) -> Response:

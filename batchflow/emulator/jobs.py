@@ -66,40 +66,21 @@ def list_jobs(core: Core, filter: str | None, token: str | None, limit: int) -> 
     return Page(docs, str(last) if last is not None else None)
 
 
+# What a replace (PUT) clears: the fields it does not give go back to their defaults.
+_REPLACED = (
+    "priority",
+    "constraints",
+    "metadata",
+    "onAllTasksComplete",
+    "maxParallelTasks",
+    "allowTaskPreemption",
+)
+
+
 def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
-    current = core.job(job_id)
-    if current["state"] in ("completed", "deleting", "terminating"):
-        raise (
-            errors.job_completed(job_id)
-            if current["state"] == "completed"
-            else errors.job_being_deleted(job_id)
-            if current["state"] == "deleting"
-            else errors.job_being_terminated(job_id)
-        )
-
-    def change(doc: Json) -> None:
-        if replace:
-            for key in (
-                "priority",
-                "constraints",
-                "metadata",
-                "onAllTasksComplete",
-                "maxParallelTasks",
-                "allowTaskPreemption",
-            ):
-                doc.pop(key, None)
-            doc.update(
-                {
-                    "priority": 0,
-                    "onAllTasksComplete": "noaction",
-                    "constraints": {"maxTaskRetryCount": 0},
-                }
-            )
-        doc.update({k: v for k, v in body.items() if k in _UPDATABLE})
-        if "poolInfo" in body:
-            doc["executionInfo"]["poolId"] = body["poolInfo"].get("poolId")
-
-    doc = core.update("jobs", (job_id,), change)
+    """PATCH (``replace=False``) or PUT a job's updatable fields; 409 unless it is active."""
+    _guard(core.job(job_id))
+    doc = core.update("jobs", (job_id,), lambda d: _apply_update(d, body, replace))
     core.store.execute(
         "UPDATE jobs SET priority = ?, pool_id = ? WHERE id = ?",
         (int(doc.get("priority") or 0), doc["executionInfo"].get("poolId"), job_id),
@@ -110,13 +91,27 @@ def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
     return doc
 
 
+def _apply_update(doc: Json, body: Json, replace: bool) -> None:
+    if replace:
+        for key in _REPLACED:
+            doc.pop(key, None)
+        doc.update(
+            {
+                "priority": 0,
+                "onAllTasksComplete": "noaction",
+                "constraints": {"maxTaskRetryCount": 0},
+            }
+        )
+    doc.update({k: v for k, v in body.items() if k in _UPDATABLE})
+    if "poolInfo" in body:
+        doc["executionInfo"]["poolId"] = body["poolInfo"].get("poolId")
+
+
 def arm_wall_clock(core: Core, doc: Json) -> None:
     """(Re)start the timer that terminates the job at its maxWallClockTime."""
     key = doc["id"].lower()
     with core.lock:
-        old = core.timers.pop(key, None)
-        if old is not None:
-            old.cancel()
+        _disarm_wall_clock(core, key)
         limit = shapes.seconds((doc.get("constraints") or {}).get("maxWallClockTime"))
         if limit is None or doc["state"] != "active":
             return
@@ -127,6 +122,13 @@ def arm_wall_clock(core: Core, doc: Json) -> None:
         timer.daemon = True
         core.timers[key] = timer
         timer.start()
+
+
+def _disarm_wall_clock(core: Core, job_id: str) -> None:
+    """Cancel the job's wall-clock timer, if any (lock held)."""
+    timer = core.timers.pop(job_id.lower(), None)
+    if timer is not None:
+        timer.cancel()
 
 
 def _age(iso: str) -> float:
@@ -165,9 +167,7 @@ def terminate(core: Core, job_id: str, reason: str) -> None:
             d["executionInfo"]["terminateReason"] = reason
 
         core.update("jobs", (job_id,), terminating, state="terminating")
-        timer = core.timers.pop(job_id.lower(), None)
-        if timer is not None:
-            timer.cancel()
+        _disarm_wall_clock(core, job_id)
     in_background(finish_terminate, core, job_id, reason)
 
 
@@ -231,9 +231,7 @@ def delete_job(core: Core, job_id: str) -> None:
         raise errors.job_being_deleted(job_id)
     core.update("jobs", (job_id,), lambda d: shapes.set_state(d, "deleting"), state="deleting")
     with core.lock:
-        timer = core.timers.pop(job_id.lower(), None)
-        if timer is not None:
-            timer.cancel()
+        _disarm_wall_clock(core, job_id)
     in_background(finish_delete, core, job_id)
 
 
