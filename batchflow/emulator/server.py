@@ -125,34 +125,39 @@ class EmulatorServer:
 
     def start(self) -> EmulatorServer:
         """Bind, start the state and the HTTP server, return once requests are served."""
-        import uvicorn
-
-        from batchflow.emulator.app import create_app
-        from batchflow.emulator.prompt_server import PromptServer
-        from batchflow.emulator.service import EmulatorService
-
         if self._thread is not None:
             raise UsageError("the emulator is already started")
         self._lock = self._take_lock()
         try:
             self._socket = self._bind()
+            self.port = int(self._socket.getsockname()[1])
+            self._service = self._start_service()
         except BaseException:
-            self.stop()
+            self.stop()  # release the lock, the port and any temporary directory
             raise
-        self.port = int(self._socket.getsockname()[1])
+        self._serve(self._service, self._socket)
+        self._wait_started()
+        return self
+
+    def _start_service(self) -> EmulatorService:
+        from batchflow.emulator.service import EmulatorService
+
         service = EmulatorService(
             self.data_dir, self.account, self.nodes_max, scheduling=self.scheduling
         )
         service.account_url = self.url
-        try:
-            service.start()
-        except BaseException:
-            self.stop()  # release the port and any temporary directory
-            raise
-        self._service = service
-        app = create_app(service, self.account, self.key)
+        service.start()
+        return service
+
+    def _serve(self, service: EmulatorService, sock: socket.socket) -> None:
+        """Run uvicorn on the bound socket in a daemon thread."""
+        import uvicorn
+
+        from batchflow.emulator.app import create_app
+        from batchflow.emulator.prompt_server import PromptServer
+
         config = uvicorn.Config(
-            app,
+            create_app(service, self.account, self.key),
             lifespan="off",
             log_config=None,
             log_level="info" if self.access_log else "warning",
@@ -162,13 +167,11 @@ class EmulatorServer:
         self._server = PromptServer(config)
         self._thread = threading.Thread(
             target=self._server.run,
-            kwargs={"sockets": [self._socket]},
+            kwargs={"sockets": [sock]},
             name=f"batch-emulator-{self.port}",
             daemon=True,
         )
         self._thread.start()
-        self._wait_started()
-        return self
 
     def _take_lock(self) -> IO[bytes]:
         data = self.data_dir
