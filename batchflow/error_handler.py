@@ -8,18 +8,14 @@ Exit codes: 0 ok, 1 workflow failed, 2 bad spec or usage, 3 unexpected or backen
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import os
-import secrets
 import signal
 import stat
 import sys
 import threading
-import traceback
 from collections.abc import Generator
 from pathlib import Path
 
-from batchflow.engine.redact import redact
 from batchflow.errors import BatchflowError, SpecError, WorkflowFailed
 
 
@@ -47,6 +43,14 @@ def _write_trace(exc: BaseException) -> Path | None:
     """Keep the full trace out of the user's face but on disk, for a bug report. The file
     is new (O_EXCL: never an existing file or a planted symlink) and readable by its owner
     only; its name carries a random part so it cannot be guessed in advance."""
+    # Imported here, not at the top: only a crash needs them, and every command's cold
+    # start (validate's above all) pays for what this module imports.
+    import datetime as _dt
+    import secrets
+    import traceback
+
+    from batchflow.engine.redact import redact
+
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         name = f"crash-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.log"
@@ -99,6 +103,8 @@ def report(exc: BaseException) -> int:
     if isinstance(exc, BatchflowError):
         _say(f"error: {exc}")
         return exc.exit_code
+    from batchflow.engine.redact import redact
+
     trace = _write_trace(exc)
     where = f" (full trace in {trace})" if trace else ""
     _say(f"An unexpected error has occurred: {type(exc).__name__}: {redact(str(exc))}{where}")
