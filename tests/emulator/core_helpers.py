@@ -42,7 +42,10 @@ def make_pool(
     slots: int = 1,
     start_task: m.BatchStartTask | None = None,
     wait_idle: bool = True,
+    **options: Any,
 ) -> None:
+    """Create a pool (``options``: more BatchPoolCreateOptions fields); by default wait until
+    its ``nodes`` nodes are idle."""
     client.create_pool(
         m.BatchPoolCreateOptions(
             id=pool_id,
@@ -51,6 +54,7 @@ def make_pool(
             target_dedicated_nodes=nodes,
             task_slots_per_node=slots,
             start_task=start_task,
+            **options,
         )
     )
     if wait_idle:

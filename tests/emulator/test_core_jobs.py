@@ -208,18 +208,8 @@ def test_job_wall_clock_terminates_it(batch_client: BatchClient, pool: str) -> N
 
 
 def test_pack_fills_one_node_first(batch_client: BatchClient) -> None:
-    batch_client.create_pool(
-        m.BatchPoolCreateOptions(
-            id="packed",
-            vm_size="standard_d2s_v3",
-            target_dedicated_nodes=2,
-            task_slots_per_node=2,
-            task_scheduling_policy=m.BatchTaskSchedulingPolicy(node_fill_type="pack"),
-        )
-    )
-    wait_for(
-        "idle nodes", lambda: sum(n.state == "idle" for n in batch_client.list_nodes("packed")) == 2
-    )
+    pack = m.BatchTaskSchedulingPolicy(node_fill_type="pack")
+    make_pool(batch_client, "packed", nodes=2, slots=2, task_scheduling_policy=pack)
     make_job(batch_client, "pk", "packed")
     add(batch_client, "pk", "a", "/bin/sleep 0.5")
     add(batch_client, "pk", "b", "/bin/sleep 0.5")

@@ -36,6 +36,16 @@ def _nodes(client: BatchClient, pool_id: str, state: str, count: int) -> list[m.
     )
 
 
+def _two_running(client: BatchClient, pool_id: str, command: str) -> None:
+    """A pool of two one-slot nodes, each running one task (``a``, ``b``) of job ``j``."""
+    make_pool(client, pool_id, nodes=2, slots=1)
+    make_job(client, "j", pool_id)
+    for task_id in "ab":
+        add(client, "j", task_id, command)
+    for task_id in "ab":
+        state_is(client, "j", task_id, "running")
+
+
 def test_start_task_success_shows_on_the_node(batch_client: BatchClient, tmp_path: Path) -> None:
     (tmp_path / "setup.txt").write_text("from a resource file")
     start = m.BatchStartTask(
@@ -83,14 +93,7 @@ def test_start_task_failure_with_wait_marks_the_node(batch_client: BatchClient) 
 
 
 def test_pool_is_capped_to_local_capacity_and_spot_is_reported(batch_client: BatchClient) -> None:
-    batch_client.create_pool(
-        m.BatchPoolCreateOptions(
-            id="big",
-            vm_size="standard_d2s_v3",
-            target_dedicated_nodes=1,
-            target_low_priority_nodes=50,
-        )
-    )
+    make_pool(batch_client, "big", nodes=1, wait_idle=False, target_low_priority_nodes=50)
     pool = batch_client.get_pool("big")
     assert pool.target_low_priority_nodes == 50
     assert pool.current_dedicated_nodes == 1
@@ -101,12 +104,7 @@ def test_pool_is_capped_to_local_capacity_and_spot_is_reported(batch_client: Bat
 
 
 def test_resize_down_requeues_running_tasks(batch_client: BatchClient) -> None:
-    make_pool(batch_client, "rs", nodes=2, slots=1)
-    make_job(batch_client, "j", "rs")
-    add(batch_client, "j", "a", "/bin/sleep 30")
-    add(batch_client, "j", "b", "/bin/sleep 30")
-    state_is(batch_client, "j", "a", "running")
-    state_is(batch_client, "j", "b", "running")
+    _two_running(batch_client, "rs", "/bin/sleep 30")
     batch_client.begin_resize_pool(
         "rs", m.BatchPoolResizeOptions(target_dedicated_nodes=1), polling_interval=POLL
     ).result()
@@ -140,12 +138,7 @@ def test_lose_node_requeues_and_replaces(
 
 
 def test_resize_down_with_terminate_and_taskcompletion(batch_client: BatchClient) -> None:
-    make_pool(batch_client, "opt", nodes=2, slots=1)
-    make_job(batch_client, "j", "opt")
-    add(batch_client, "j", "a", "/bin/sleep 0.5")
-    add(batch_client, "j", "b", "/bin/sleep 0.5")
-    state_is(batch_client, "j", "a", "running")
-    state_is(batch_client, "j", "b", "running")
+    _two_running(batch_client, "opt", "/bin/sleep 0.5")
     batch_client.begin_resize_pool(
         "opt",
         m.BatchPoolResizeOptions(

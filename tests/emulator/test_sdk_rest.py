@@ -4,7 +4,6 @@ service's error codes as SDK exceptions, paging, $select, ETag/If-Match, 413 chu
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,44 +22,19 @@ from azure.core.exceptions import (
 from azure.core.pipeline.policies import RetryPolicy
 
 from batchflow.errors import BackendError
-
-IMAGE = m.VirtualMachineConfiguration(
-    image_reference=m.BatchVmImageReference(
-        publisher="canonical",
-        offer="0001-com-ubuntu-server-jammy",
-        sku="22_04-lts",
-        version="latest",
-    ),
-    node_agent_sku_id="batch.node.ubuntu 22.04",
-)
+from tests.emulator.core_helpers import make_job, make_pool, wait_for
 
 
 def _pool(client: BatchClient, pool_id: str = "p1", nodes: int = 1) -> None:
-    client.create_pool(
-        m.BatchPoolCreateOptions(
-            id=pool_id,
-            vm_size="standard_d2s_v3",
-            virtual_machine_configuration=IMAGE,
-            target_dedicated_nodes=nodes,
-            task_slots_per_node=2,
-        )
-    )
+    make_pool(client, pool_id, nodes, slots=2, wait_idle=False)
 
 
 def _job(client: BatchClient, job_id: str = "j1", pool_id: str = "p1") -> None:
-    client.create_job(
-        m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id))
-    )
+    make_job(client, job_id, pool_id)
 
 
 def _until(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(what, predicate, timeout)
 
 
 def _code(fn: Callable[[], object]) -> str:
