@@ -79,7 +79,7 @@ _REPLACED = (
 
 def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
     """PATCH (``replace=False``) or PUT a job's updatable fields; 409 unless it is active."""
-    _guard(core.job(job_id))
+    check_active(core.job(job_id))
     doc = core.update("jobs", (job_id,), lambda d: _apply_update(d, body, replace))
     core.store.execute(
         "UPDATE jobs SET priority = ?, pool_id = ? WHERE id = ?",
@@ -138,7 +138,8 @@ def _age(iso: str) -> float:
     return (dt.datetime.now(dt.timezone.utc) - then).total_seconds()
 
 
-def _guard(doc: Json) -> None:
+def check_active(doc: Json) -> None:
+    """409 unless the job is active: completed, being deleted or being terminated."""
     state = doc["state"]
     if state == "completed":
         raise errors.job_completed(doc["id"])
@@ -150,7 +151,7 @@ def _guard(doc: Json) -> None:
 
 def terminate_job(core: Core, job_id: str, reason: str | None) -> None:
     """The user's terminate: 409 unless the job is active."""
-    _guard(core.job(job_id))
+    check_active(core.job(job_id))
     terminate(core, job_id, reason or "UserTerminate")
 
 

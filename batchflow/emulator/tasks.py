@@ -23,16 +23,6 @@ FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
 UNLIMITED = "P10675199DT2H48M5.4775807S"
 
 
-def _check_job(job: Json) -> None:
-    state = job["state"]
-    if state == "completed":
-        raise errors.job_completed(job["id"])
-    if state == "deleting":
-        raise errors.job_being_deleted(job["id"])
-    if state == "terminating":
-        raise errors.job_being_terminated(job["id"])
-
-
 def _new_doc(job: Json, body: Json) -> Json:
     if body.get("dependsOn") and not job.get("usesTaskDependencies"):
         raise errors.task_dependencies_not_enabled(job["id"])
@@ -86,7 +76,7 @@ def _insert(core: Core, job_id: str, doc: Json) -> None:
 
 def create_task(core: Core, job_id: str, body: Json) -> Json:
     job = core.job(job_id)
-    _check_job(job)
+    jobs.check_active(job)
     doc = _new_doc(job, body)
     _insert(core, job["id"], doc)
     core.touch(job["id"])
@@ -96,7 +86,7 @@ def create_task(core: Core, job_id: str, body: Json) -> Json:
 def create_tasks(core: Core, job_id: str, bodies: list[Json]) -> list[Json]:
     """addtaskcollection: every task gets its own result, in order, in one transaction."""
     job = core.job(job_id)
-    _check_job(job)
+    jobs.check_active(job)
     results: list[Json] = []
     with core.store.tx():
         for body in bodies:
@@ -184,7 +174,7 @@ def _remove_later(core: Core, job_id: str, task_id: str, tdir: Path) -> None:
 def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
     """A failed task becomes active again with a fresh retry budget."""
     job = core.job(job_id)
-    _check_job(job)
+    jobs.check_active(job)
     doc = core.task(job_id, task_id)
     info = doc.get("executionInfo") or {}
     if doc["state"] != "completed" or info.get("result") != "failure":

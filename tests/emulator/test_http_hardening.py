@@ -13,37 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchflow.emulator import auth
 from batchflow.emulator.server import EmulatorServer
+from tests.emulator.http_helpers import API, call
 
-API = "api-version=2025-06-01"
-JSON_TYPE = "application/json; odata=minimalmetadata"
 IMAGE = {
     "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
     "nodeAgentSKUId": "batch.node.ubuntu 22.04",
 }
 POOL = {"id": "p1", "vmSize": "standard_d2s_v3", "virtualMachineConfiguration": IMAGE}
-
-
-def call(
-    emu: Any,
-    method: str,
-    path: str,
-    query: str = API,
-    *,
-    raw: bytes | None = None,
-    date: str | None = None,
-) -> httpx.Response:
-    """A request signed with the emulator's key; ``date`` replaces the current ocp-date."""
-    hdrs = {"ocp-date": date if date is not None else email.utils.formatdate(usegmt=True)}
-    if raw is not None:
-        hdrs["content-type"] = JSON_TYPE
-        hdrs["content-length"] = str(len(raw))
-    hdrs["authorization"] = auth.authorization(
-        method, path, query, hdrs, emu.account, auth.decode_key(emu.key)
-    )
-    url = f"{emu.url}{path}?{query}" if query else f"{emu.url}{path}"
-    return httpx.request(method, url, headers=hdrs, content=raw, timeout=30)
 
 
 def body(value: object) -> bytes:
@@ -248,7 +225,7 @@ def test_list_options_and_counts_are_served_or_400_never_500(
     ids=["2001", "garbage", "20-min-ahead", "16-min-old"],
 )
 def test_a_request_dated_too_far_from_now_is_refused(emu: Any, date: str, why: str) -> None:
-    status, code, values = error(call(emu, "GET", "/pools/p1", date=date))
+    status, code, values = error(call(emu, "GET", "/pools/p1", headers={"ocp-date": date}))
     assert (status, code) == (403, "AuthenticationFailed")
     assert why in values["AuthenticationErrorDetail"]
 
@@ -256,4 +233,4 @@ def test_a_request_dated_too_far_from_now_is_refused(emu: Any, date: str, why: s
 def test_a_request_dated_within_fifteen_minutes_is_served(emu: Any) -> None:
     for skew in (-14 * 60, 14 * 60):
         date = email.utils.formatdate(time.time() + skew, usegmt=True)
-        assert call(emu, "GET", "/pools/p1", date=date).status_code == 200
+        assert call(emu, "GET", "/pools/p1", headers={"ocp-date": date}).status_code == 200
