@@ -70,6 +70,42 @@ def start_emulator(data: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+def _add_tasks(client: BatchClient, pid: int, tasks: int, peak: float) -> float:
+    """Add ``tasks`` /bin/true tasks to job ``mem`` in batches of 10,000; the peak RSS seen."""
+    for first in range(0, tasks, 10_000):
+        batch = [
+            m.BatchTaskCreateOptions(id=f"t{i:06d}", command_line="/bin/true")
+            for i in range(first, min(tasks, first + 10_000))
+        ]
+        client.create_tasks("mem", batch, max_concurrency=4)
+        peak = max(peak, rss_mb(pid))
+    return peak
+
+
+def _wait_done(
+    client: BatchClient, pid: int, tasks: int, peak: float
+) -> tuple[m.BatchTaskCounts, float]:
+    """Sample RSS until every task completed: the final task counts and the peak RSS seen."""
+    while True:
+        counts = client.get_job_task_counts("mem").task_counts
+        peak = max(peak, rss_mb(pid))
+        if counts.completed >= tasks:
+            return counts, peak
+        time.sleep(1)
+
+
+def _reads(client: BatchClient) -> tuple[float, int]:
+    """The milliseconds of one task-count call, and how many tasks one list page held."""
+    t0 = time.perf_counter()
+    client.get_job_task_counts("mem")
+    counts_ms = (time.perf_counter() - t0) * 1000
+    # One page only: list_tasks iterates every page unless stopped.
+    page = itertools.islice(
+        client.list_tasks("mem", filter="state eq 'completed'", max_results=1000), 1000
+    )
+    return counts_ms, len(list(page))
+
+
 def run(tasks: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -92,54 +128,30 @@ def run(tasks: int) -> dict[str, object]:
                 m.BatchJobCreateOptions(id="mem", pool_info=m.BatchPoolInfo(pool_id="mem"))
             )
             started = time.perf_counter()
-            peak = idle_rss
-            for first in range(0, tasks, 10_000):
-                batch = [
-                    m.BatchTaskCreateOptions(id=f"t{i:06d}", command_line="/bin/true")
-                    for i in range(first, min(tasks, first + 10_000))
-                ]
-                client.create_tasks("mem", batch, max_concurrency=4)
-                peak = max(peak, rss_mb(proc.pid))
+            peak = _add_tasks(client, proc.pid, tasks, idle_rss)
             added = time.perf_counter() - started
-            while True:
-                counts = client.get_job_task_counts("mem").task_counts
-                peak = max(peak, rss_mb(proc.pid))
-                if counts.completed >= tasks:
-                    break
-                time.sleep(1)
+            counts, peak = _wait_done(client, proc.pid, tasks, peak)
             elapsed = time.perf_counter() - started
-            t0 = time.perf_counter()
-            client.get_job_task_counts("mem")
-            counts_ms = (time.perf_counter() - t0) * 1000
-            # One page only: list_tasks iterates every page unless stopped.
-            page = list(
-                itertools.islice(
-                    client.list_tasks("mem", filter="state eq 'completed'", max_results=1000), 1000
-                )
-            )
+            counts_ms, listed = _reads(client)
             final = rss_mb(proc.pid)
             peak = max(peak, final)
-            return {
-                "tasks": tasks,
-                "completed": counts.completed,
-                "succeeded": counts.succeeded,
-                "how": "added through the SDK (create_tasks) and really run: /bin/true on "
-                "2 nodes x 2 slots",
-                "add_seconds": round(added, 1),
-                "run_seconds": round(elapsed, 1),
-                "task_counts_call_ms": round(counts_ms, 1),
-                "listed": len(page),
-                "rss_mb": {
-                    "idle": round(idle_rss, 1),
-                    "peak": round(peak, 1),
-                    "final": round(final, 1),
-                },
-                "target_mb": 200,
-                "ok": peak < 200,
-            }
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+    return {
+        "tasks": tasks,
+        "completed": counts.completed,
+        "succeeded": counts.succeeded,
+        "how": "added through the SDK (create_tasks) and really run: /bin/true on "
+        "2 nodes x 2 slots",
+        "add_seconds": round(added, 1),
+        "run_seconds": round(elapsed, 1),
+        "task_counts_call_ms": round(counts_ms, 1),
+        "listed": listed,
+        "rss_mb": {"idle": round(idle_rss, 1), "peak": round(peak, 1), "final": round(final, 1)},
+        "target_mb": 200,
+        "ok": peak < 200,
+    }
 
 
 def main() -> None:
