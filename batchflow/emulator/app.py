@@ -190,6 +190,8 @@ class EmulatorApp(Starlette):
         except ConnectionAbortedError:
             raise
         except Exception:
+            # The error boundary: a bug answers as the service's 500 InternalError (the SDKs
+            # retry those) rather than a dropped connection; the trace goes to the log only.
             log.exception("internal error serving %s %s", method, scope.get("path"))
             return error_response(errors.internal_error(), request_id, head=method == "HEAD")
 
