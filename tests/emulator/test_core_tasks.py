@@ -12,6 +12,7 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
+from batchflow.emulator.server import EmulatorServer
 from tests.emulator.core_helpers import (
     add,
     alive,
@@ -215,3 +216,21 @@ def test_retention_time_removes_the_task_directory(batch_client: BatchClient, jo
     )
     completed(batch_client, job, "kept")
     assert stdout(batch_client, job, "kept") == "kept\n"
+
+
+def test_a_task_directory_that_cannot_be_created_fails_the_task(
+    emulator: EmulatorServer, batch_client: BatchClient, job: str
+) -> None:
+    # A file where the job's work-item directory belongs: no task directory can go below it.
+    for node in batch_client.list_nodes("pool"):
+        blocker = emulator.data_dir / "nodes" / "pool" / node.id / "workitems" / job
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("not a directory")
+    add(batch_client, job, "t", "/bin/true")
+    task = completed(batch_client, job, "t")
+    assert info(task).result == "failure"
+    assert (failure(task).category, failure(task).code) == (
+        "usererror",
+        "ResourceDirectoryCreateFailed",
+    )
+    assert "could not be created" in (failure(task).message or "")
