@@ -7,8 +7,6 @@ unlimited ``maxWallClockTime``, a 7-day ``retentionTime``. A task with ``depends
 
 from __future__ import annotations
 
-import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -158,17 +156,12 @@ def delete_task(core: Core, job_id: str, task_id: str) -> None:
         if run is not None:
             run.kill("delete")
         core.store.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"]))
-    if tdir is not None:
-        threading.Thread(
-            target=_remove_later, args=(core, job_id, task_id, tdir), daemon=True
-        ).start()
+        if tdir is not None:
+            # Moved aside now, under the lock: a task added again under the same id (how
+            # batchflow re-runs a changed task) starts in a fresh directory, and the dying
+            # attempt keeps writing into the moved one until its kill lands.
+            core.discard(tdir)
     jobs.check_all_complete(core, job_id)
-
-
-def _remove_later(core: Core, job_id: str, task_id: str, tdir: Path) -> None:
-    key = (job_id.lower(), task_id.lower())
-    core.wait_runs_gone(lambda r: (r.job_id.lower(), r.task_id.lower()) == key)
-    shutil.rmtree(tdir, ignore_errors=True)
 
 
 def reactivate_task(core: Core, job_id: str, task_id: str) -> None:

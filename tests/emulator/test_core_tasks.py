@@ -154,6 +154,23 @@ def test_terminate_running_task_kills_it(batch_client: BatchClient, job: str) ->
     assert not alive(pid)
 
 
+def test_a_task_deleted_and_added_again_keeps_its_new_directory(
+    batch_client: BatchClient, job: str
+) -> None:
+    # batchflow re-runs a changed task by deleting it and adding it again under the same id:
+    # the old attempt's clean-up must never remove the new attempt's directory.
+    # The first attempt ignores SIGTERM, so it outlives the delete by the kill's grace time.
+    add(batch_client, job, "again", "/bin/sh -c 'trap \"\" TERM; echo $$ > pid; sleep 30'")
+    state_is(batch_client, job, "again", "running")
+    pid = int(wait_for("the pid file", lambda: file_text(batch_client, job, "again", "wd/pid")))
+    batch_client.delete_task(job, "again")
+    add(batch_client, job, "again", "/bin/sh -c 'echo second'")
+    completed(batch_client, job, "again")
+    time.sleep(1.0)  # give a late clean-up of the first attempt its chance to do harm
+    assert stdout(batch_client, job, "again") == "second\n"
+    assert not alive(pid)
+
+
 def test_reactivate_a_failed_task(batch_client: BatchClient, job: str) -> None:
     add(batch_client, job, "once", "/bin/sh -c 'test -f again || { touch again; exit 1; }'")
     assert info(completed(batch_client, job, "once")).result == "failure"
