@@ -9,6 +9,7 @@ MaxWallClockTimeExpiry) or disappears.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from collections.abc import Callable
@@ -32,6 +33,7 @@ _UPDATABLE = (
     "onAllTasksComplete",
     "metadata",
 )
+log = logging.getLogger("batchflow.emulator")
 
 
 def create_job(core: Core, body: Json) -> Json:
@@ -185,7 +187,10 @@ def in_background(
             return
         except errors.BatchServiceError as exc:
             if exc.status != 404:
-                raise
+                # Not re-raised: on a thread that would only print a traceback and leave the
+                # job 'terminating'/'deleting' with nobody saying why. The next start of the
+                # service resumes unfinished terminations and deletions.
+                log.warning("job %s: %s did not finish: %s", args[0], work.__name__, exc)
 
     threading.Thread(target=run, daemon=True, name=f"{work.__name__}-{args[0]}").start()
 
