@@ -78,22 +78,43 @@ def add_chunk(batch: BatchService, job_id: str, bodies: Sequence[Json]) -> int:
     )
 
 
-def _existing(plan: Plan, batch: BatchService) -> tuple[set[str], list[str]]:
-    """(lower-cased ids already in the job, ids of those whose definition changed)."""
+FAILED = "executionInfo/result eq 'failure'"
+
+
+def _existing(plan: Plan, batch: BatchService) -> tuple[set[str], dict[str, str], dict[str, str]]:
+    """(lower-cased ids already in the job, the changed ones, the ones that failed): the last
+    two map lower-cased id -> id. A failed task is run again by the next ``run``: that is
+    what a user who fixed the cause and runs again expects."""
     names = retry_transient(lambda: batch.list_task_names(plan.job.id))
     recorded = {i.lower(): name for i, name in names.items()}
+    failed_ids = (
+        {t.id.lower() for t in retry_transient(lambda: batch.list_tasks(plan.job.id, FAILED))}
+        if recorded
+        else set()
+    )
     md5s = input_md5s(plan)
-    stale: dict[str, str] = {}  # lower-cased id -> id
-    deps: list[tuple[str, str, set[str]]] = []  # existing tasks that depend on others
+    stale: dict[str, str] = {}
+    failed: dict[str, str] = {}
     for t in all_tasks(plan):
         key = t.id.lower()
         if (name := recorded.get(key)) is None:
             continue
         if changed(name, fingerprint(t, md5s)):
             stale[key] = t.id
-        elif t.depends_on:
-            deps.append((key, t.id, {d.lower() for d in t.depends_on}))
-    return set(recorded), list(_with_dependents(stale, deps).values())
+        elif key in failed_ids:
+            failed[key] = t.id
+    return set(recorded), stale, failed
+
+
+def dependents(plan: Plan, roots: dict[str, str]) -> dict[str, str]:
+    """``roots`` (lower-cased id -> id) grown by every task of the plan that depends on one
+    of them, directly or not."""
+    deps = [
+        (t.id.lower(), t.id, {d.lower() for d in t.depends_on})
+        for t in all_tasks(plan)
+        if t.depends_on
+    ]
+    return _with_dependents(dict(roots), deps)
 
 
 def _with_dependents(
@@ -131,9 +152,18 @@ def add_missing_tasks(
     """Add every task of the plan the job lacks; tasks whose definition changed since they
     were added (their fingerprint differs) are deleted and added again, completed or not.
     Returns (added now, already there and unchanged, changed and re-added)."""
-    existing, stale = _existing(plan, batch)
+    existing, changed_ids, failed_ids = _existing(plan, batch)
+    if changed_ids:
+        n = len(changed_ids)
+        sink(Event("tasks", f"{n} tasks changed since the last run: re-running them"))
+    if failed_ids:
+        n = len(failed_ids)
+        them = "it" if n == 1 else "them"
+        sink(Event("tasks", f"{_tasks(n)} failed in the last run: running {them} again"))
+    # A merge step over changed or failed results must run again too (a task blocked by a
+    # failed dependency never ran: it is replaced so that it waits on the new attempt).
+    stale = list(dependents(plan, {**changed_ids, **failed_ids}).values())
     if stale:
-        sink(Event("tasks", f"{len(stale)} tasks changed since the last run: re-running them"))
         _delete_stale(plan, batch, stale, workers)
         existing -= {i.lower() for i in stale}
     md5s = input_md5s(plan)
@@ -163,3 +193,7 @@ def add_missing_tasks(
             added += in_flight.popleft().result()
             sink(Event("tasks", f"added {added} tasks", added, max(todo, added)))
     return added, len(existing), len(stale)
+
+
+def _tasks(n: int) -> str:
+    return f"{n} task" if n == 1 else f"{n} tasks"

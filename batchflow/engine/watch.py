@@ -10,9 +10,10 @@ import datetime as _dt
 import time
 from collections.abc import Callable
 
-from batchflow.engine.events import EventSink, WatchProgress
+from batchflow.engine.events import Event, EventSink, WatchProgress
 from batchflow.engine.polling import PollPolicy
 from batchflow.engine.protocols import BatchService, JobInfo, TaskCounts
+from batchflow.engine.tasks import FAILED, dependents
 from batchflow.errors import TransientError, WorkflowFailed
 from batchflow.plan_model import Plan
 
@@ -35,6 +36,13 @@ def done(counts: TaskCounts, total: int) -> bool:
     return counts.active == 0 and counts.running == 0 and counts.completed >= total
 
 
+def _blocked(plan: Plan, batch: BatchService, job_id: str) -> int:
+    """How many of the plan's tasks can never run: they wait, directly or not, on a task
+    that failed (Batch's default dependencyAction 'block' keeps them active for ever)."""
+    failed = {t.id.lower(): t.id for t in batch.list_tasks(job_id, FAILED)}
+    return len(dependents(plan, failed)) - len(failed)
+
+
 def watch(
     plan: Plan,
     batch: BatchService,
@@ -47,6 +55,7 @@ def watch(
     """Poll task counts until the job's tasks are all completed; returns the last counts."""
     deadline = _deadline(plan, job)
     interval, last, transient = poll.initial, None, 0
+    checked: TaskCounts | None = None
     while True:
         try:
             counts = batch.task_counts(job.id)
@@ -71,6 +80,14 @@ def watch(
         )
         if done(counts, total):
             return counts
+        # Nothing runs, some failed, some wait: if they all wait on failures, the job is as
+        # done as it will get. One listing of the failed tasks, only when the counts moved.
+        if counts.running == 0 and counts.failed and counts.active and counts != checked:
+            checked = counts
+            if (blocked := _blocked(plan, batch, job.id)) >= counts.active:
+                what = "1 task cannot" if blocked == 1 else f"{blocked} tasks cannot"
+                sink(Event("watch", f"{what} run: waiting on failed tasks"))
+                return counts
         if deadline is not None and time.monotonic() > deadline:
             raise WorkflowFailed(
                 "watch",

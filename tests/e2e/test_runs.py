@@ -156,6 +156,42 @@ tasks:
     assert "Traceback" not in res.stderr
 
 
+def test_a_rerun_retries_the_tasks_that_failed(tmp_path: Path) -> None:
+    # The flaky task fails while the flag file is missing: a user fixes the cause and runs
+    # again; only the failed task (and what depends on it) runs again.
+    flag, marker = tmp_path / "fixed.flag", tmp_path / "marker.log"
+    write_spec(
+        tmp_path,
+        "flaky",
+        f"""
+version: 1
+name: flaky
+{POOL}
+tasks:
+  list:
+    - id: fine
+      command: /bin/sh -c "echo fine >> {marker}"
+    - id: flaky
+      command: /bin/sh -c "echo flaky >> {marker}; test -f {flag}"
+    - id: after
+      depends_on: [flaky]
+      command: /bin/sh -c "echo after >> {marker}"
+cleanup: {{job: keep, pool: keep, inputs: keep}}
+""",
+    )
+    # The dependent task can never run while `flaky` has failed: the run must end (it used
+    # to wait for it for ever) and say why.
+    first = batchflow("run", "flaky.yaml", cwd=tmp_path)
+    assert first.code == 1, first.stderr
+    assert "1 task cannot run: waiting on failed tasks" in first.stderr
+    assert sorted(marker.read_text().split()) == ["fine", "flaky"]
+    flag.touch()
+    second = batchflow("run", "flaky.yaml", cwd=tmp_path)
+    assert second.code == 0, second.stderr
+    assert "1 task failed in the last run: running it again" in second.stderr
+    assert sorted(marker.read_text().split()) == ["after", "fine", "flaky", "flaky"]
+
+
 def test_failing_start_task_ends_the_run_quickly(tmp_path: Path) -> None:
     write_spec(
         tmp_path,
