@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from batchflow.commands._common import load_plan, out, out_json, say
 from batchflow.engine.redact import redact
-from batchflow.errors import FailedTask, WorkflowFailed
+from batchflow.errors import FailedTask, UsageError, WorkflowFailed
 from batchflow.plan_model import Plan
 
 if TYPE_CHECKING:
@@ -52,6 +53,18 @@ def _interrupted(kind: str, spec: str) -> None:
         )
 
 
+def _check_local_support(plan: Plan, spec: str, target: str | None) -> None:
+    """Refuse, before anything starts, what the local emulator cannot do for this spec."""
+    from batchflow.commands._target import choose
+
+    kind, _ = choose(target, os.environ)
+    if kind == "local" and plan.pool.autoscale_formula:
+        raise UsageError(
+            f"{spec}: pool.autoscale is not supported on the local target (its emulator runs a "
+            "fixed number of nodes): set pool.nodes for local runs, or use --target azure"
+        )
+
+
 def run_cmd(
     spec: str,
     overrides: Sequence[str],
@@ -66,6 +79,7 @@ def run_cmd(
     from batchflow.engine.run import RunOptions, run_plan
 
     plan = load_plan(spec, overrides)
+    _check_local_support(plan, spec, target)
     t0 = time.monotonic()
     with open_target(plan.spec_path, target, storage) as tgt:
         say(tgt.banner)

@@ -233,3 +233,15 @@ def test_success_counts_the_specs_tasks_not_strangers(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "All 1 tasks succeeded" in err and "1 tasks not in the spec" in err
+
+
+def test_autoscale_on_the_local_target_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "auto.yaml").write_text(
+        "version: 1\nname: auto\npool:\n  vm_size: standard_a1_v2\n  image: ubuntu-22.04\n"
+        "  autoscale: {formula: '$TargetDedicatedNodes = 1;'}\n"
+        "tasks:\n  matrix: {i: [1]}\n  command: /bin/true\n"
+    )
+    res = batchflow("run", "auto.yaml", cwd=tmp_path)
+    assert res.code == 2, res.stderr
+    assert "pool.autoscale is not supported on the local target" in res.stderr
+    assert not (tmp_path / ".batchflow").exists()
