@@ -13,6 +13,7 @@ import base64
 import contextlib
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,6 +109,26 @@ def chosen_key() -> str | None:
 
 
 @contextlib.contextmanager
+def _emulator_log(path: Path) -> Iterator[None]:
+    """The in-process emulator logs to a file beside its state, not to the user's terminal:
+    what it reports (a task's staging failure, an internal error with its trace) is for a bug
+    report, and a run's own output says what the user needs."""
+    logger = logging.getLogger("batchflow.emulator")
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    previous = (logger.propagate, logger.level)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.propagate, logger.level = previous
+
+
+@contextlib.contextmanager
 def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]:
     """The emulator on loopback with its state under ``.batchflow/emulator/``, stopped on
     exit, signing with a key of its own. Tasks that were running when an earlier run stopped
@@ -115,7 +136,7 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
     from batchflow.emulator.server import EmulatorServer
 
     state = state_dir(spec_path)
-    with _exclusive(state):
+    with _exclusive(state), _emulator_log(state / "emulator.log"):
         server = EmulatorServer(
             data_dir=state / "emulator",
             nodes_max=_nodes_max(),

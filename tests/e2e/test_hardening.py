@@ -245,3 +245,20 @@ def test_autoscale_on_the_local_target_is_refused_before_anything_starts(tmp_pat
     assert res.code == 2, res.stderr
     assert "pool.autoscale is not supported on the local target" in res.stderr
     assert not (tmp_path / ".batchflow").exists()
+
+
+def test_the_in_process_emulator_logs_to_a_file_not_the_terminal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from batchflow.local.target import local_emulator
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\n")
+    with local_emulator(spec, scheduling=False):
+        logging.getLogger("batchflow.emulator.runner").warning("an emulator trace line")
+    logging.getLogger("batchflow.emulator").warning("after the run")  # the file is let go
+    log = (tmp_path / ".batchflow" / "emulator.log").read_text()
+    assert "an emulator trace line" in log and "after the run" not in log
+    assert "an emulator trace line" not in capfd.readouterr().err
