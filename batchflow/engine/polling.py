@@ -28,7 +28,7 @@ class PollPolicy:
 
 UNREACHABLE_ATTEMPTS = 2  # the adapter retried the connection already; a wrong endpoint
 # must fail in seconds (a network outage long enough to get here fails the run, which resumes)
-LOCAL_POLL = PollPolicy(initial=0.1, maximum=0.5)
+LOCAL_POLL = PollPolicy(initial=0.05, maximum=0.5)
 AZURE_POLL = PollPolicy(initial=1.0, maximum=10.0)
 
 
