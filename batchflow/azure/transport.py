@@ -7,12 +7,13 @@ environment: requests would otherwise re-read every environment variable on each
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 import requests
 from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
+
+from batchflow.net import is_loopback
 
 POOL_SIZE = 32  # connections: uploads, downloads and task adds run from ~16 threads
 CONNECT_TIMEOUT_S = 10.0  # a TCP connect to Azure takes milliseconds; 10 s means it is down
@@ -21,13 +22,7 @@ READ_TIMEOUT_S = 120.0  # between bytes of an answer (large block transfers incl
 
 def is_loopback_url(url: str) -> bool:
     """Whether ``url`` points at this machine."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(url).hostname or "")
 
 
 def requests_transport(loopback: bool) -> RequestsTransport:

@@ -22,8 +22,9 @@ from types import FrameType
 from batchflow.commands._common import out, say
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.auth import decode_key
-from batchflow.emulator.server import EmulatorServer, is_loopback
+from batchflow.emulator.server import EmulatorServer
 from batchflow.errors import ConfigError, UsageError
+from batchflow.net import is_loopback
 
 KEY_ENV = "BATCHFLOW_EMULATOR_KEY"
 # Batch account names: 3 to 24 lowercase letters and digits.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import ipaddress
 import secrets
 import shutil
 import socket
@@ -33,6 +32,7 @@ from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.auth import decode_key
 from batchflow.emulator.control import ControlClient
 from batchflow.errors import BackendError, UsageError
+from batchflow.net import is_loopback
 
 if TYPE_CHECKING:
     from batchflow.emulator.service import EmulatorService
@@ -44,16 +44,6 @@ LOCK_NAME = "emulator.lock"
 def random_key() -> str:
     """A fresh account key (32 random bytes, base64), like the keys Azure issues."""
     return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class EmulatorServer:
