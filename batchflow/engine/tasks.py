@@ -81,7 +81,9 @@ def add_chunk(batch: BatchService, job_id: str, bodies: Sequence[Json]) -> int:
 FAILED = "executionInfo/result eq 'failure'"
 
 
-def _existing(plan: Plan, batch: BatchService) -> tuple[set[str], dict[str, str], dict[str, str]]:
+def _existing(
+    plan: Plan, batch: BatchService, md5s: dict[str, str]
+) -> tuple[set[str], dict[str, str], dict[str, str]]:
     """(lower-cased ids already in the job, the changed ones, the ones that failed): the last
     two map lower-cased id -> id. A failed task is run again by the next ``run``: that is
     what a user who fixed the cause and runs again expects."""
@@ -92,7 +94,6 @@ def _existing(plan: Plan, batch: BatchService) -> tuple[set[str], dict[str, str]
         if recorded
         else set()
     )
-    md5s = input_md5s(plan)
     stale: dict[str, str] = {}
     failed: dict[str, str] = {}
     for t in all_tasks(plan):
@@ -152,7 +153,8 @@ def add_missing_tasks(
     """Add every task of the plan the job lacks; tasks whose definition changed since they
     were added (their fingerprint differs) are deleted and added again, completed or not.
     Returns (added now, already there and unchanged, changed and re-added)."""
-    existing, changed_ids, failed_ids = _existing(plan, batch)
+    md5s = input_md5s(plan)
+    existing, changed_ids, failed_ids = _existing(plan, batch, md5s)
     if changed_ids:
         n = len(changed_ids)
         sink(Event("tasks", f"{n} tasks changed since the last run: re-running them"))
@@ -166,7 +168,6 @@ def add_missing_tasks(
     if stale:
         _delete_stale(plan, batch, stale, workers)
         existing -= {i.lower() for i in stale}
-    md5s = input_md5s(plan)
 
     def body(t: TaskPlan) -> Json:
         return {**task_body(t, input_url, output_url), "displayName": fingerprint(t, md5s)}
