@@ -63,7 +63,9 @@ BAD_INPUTS = {
         ),
         "aliases expand to more than",
     ),
-    "deep": (b"a: " + b"[" * 100_000, "nested deeper than 64 levels"),
+    # Which layer refuses it (PyYAML's parser or ours) depends on the PyYAML release: assert
+    # the contract (located, exit 2), and only that the message is about nesting.
+    "deep": (b"a: " + b"[" * 100_000, "nest"),
     "unknown_key": (GOOD.encode().replace(b"vm_size", b"vmsize"), "did you mean 'vm_size'?"),
     "wrong_type": (
         GOOD.encode().replace(b"dedicated: 1", b"dedicated: lots"),
