@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -205,3 +207,40 @@ def test_spots_no_quoting_can_make_inert_are_refused(text: str, message: str) ->
 )
 def test_safe_ways_to_write_them_are_accepted(text: str) -> None:
     compile_template(text, "shell", lambda n: n == "x")
+
+
+REFUSED = {
+    "backticks": "sh -c 'echo `cat {params.x}`'",
+    "ansi": "bash -c \"echo $'{params.x}'\"",
+    "braces": "sh -c 'echo ${{HOME:-{params.x}}}'",
+    "arith": "sh -c 'echo $(( {params.x} ))'",
+    "comment": "sh -c 'true # {params.x}'",
+    "heredoc": "sh -c 'cat <<EOF; echo {params.x}'",
+    "eval": "sh -c 'eval echo {params.x}'",
+    "python": "python3 -c 'print(\"{params.x}\")'",
+    "backslash": "sh -c 'echo \\{params.x}'",
+}
+
+
+def test_validate_refuses_each_spot_located_with_how_to_write_it(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from batchflow.cli import cli
+
+    paths = []
+    for name, command in REFUSED.items():
+        path = tmp_path / f"{name}.yaml"
+        body = (
+            "version: 1\nname: demo\nparams: {x: v}\n"
+            "pool: {vm_size: a, image: ubuntu-22.04, nodes: {dedicated: 1}}\n"
+            f"tasks:\n  list:\n    - id: a\n      command: {json.dumps(command)}\n"
+        )
+        path.write_text(body, encoding="utf-8")
+        paths.append(str(path))
+    result = CliRunner().invoke(cli, ["validate", *paths], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    for name in REFUSED:
+        line = next(x for x in result.stderr.splitlines() if f"{name}.yaml:" in x)
+        assert f"{name}.yaml:8:16: tasks.list[0].command: {{params.x}}: a placeholder" in line
+        assert "pass it as an argument" in line or "remove the backslash" in line, line
+    assert "Traceback" not in result.output
