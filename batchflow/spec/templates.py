@@ -4,14 +4,15 @@ A template is compiled once into literal text and slots. Each slot knows how its
 escaped for where it lands, so a hostile value (``a b;rm -rf ~.mp4``, ``$(reboot)``, quotes,
 newlines) is inert:
 
-- ``shell`` (commands): a file-name value ({input.name}, {input.path}) starting with ``-`` at
-  the start of a word is written ``./-x`` so that it cannot be read as an option. Batch runs a
-  command line without a shell but splits it into words like a POSIX shell. A slot outside
-  quotes gets ``shlex.quote``. Inside double quotes (``sh -c "cat {input.name}"``) the value
-  is quoted for the inner shell, then ``\\`` and ``"`` are escaped for the outer split; ``$`` and
-  backquotes are left alone because the outer split expands nothing (and a splitter like
-  ``shlex`` would keep a backslash before them) while the inner shell sees them inside single
-  quotes. Inside single quotes the inner quoting's ``'`` becomes ``'\\''``.
+- ``shell`` (commands): Batch splits a command line into words like a POSIX shell, without
+  expanding anything, and a word may be the script of ``sh -c``, itself read by a shell, and so
+  on (see ``shellwords``). Each slot's value is quoted for the innermost quoting it sits in,
+  then that text for the one outside it, out to the command line: outside quotes it is put in
+  single quotes, inside single quotes each ``'`` becomes ``'"'"'``, inside double quotes the
+  quote is closed, the value single-quoted, the quote reopened. A file-name value
+  ({input.name}, {input.path}) starting with ``-`` at the start of a word of the innermost
+  level is written ``./-x`` so that it cannot be read as an option. Spots where no quoting
+  holds (backticks, ``eval``, ``python -c`` code...) are refused.
 - ``id``: characters outside ``A-Za-z0-9_-`` become ``_`` (see ``finish_id`` for length).
 - ``glob``: ``[``, ``*``, ``?`` are bracketed so a value matches only itself.
 - ``raw``: as is (environment values).
@@ -23,10 +24,11 @@ from __future__ import annotations
 
 import operator
 import re
-import shlex
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
+
+from batchflow.spec.shellwords import Quoting, spots
 
 Kind = Literal["shell", "id", "glob", "raw"]
 Value = str | int | float | bool | None
@@ -66,22 +68,34 @@ def glob_escape(value: str) -> str:
     return _GLOB.sub(r"[\1]", value)
 
 
-def _dq(value: str) -> str:
-    return shlex.quote(value).replace("\\", "\\\\").replace('"', '\\"')
+# Characters that mean nothing to shlex nor to any shell, at any level, quoted or not (no "=":
+# a bare NAME=x as a shell command's first word would be an assignment, =cmd expands in zsh).
+_SAFE = re.compile(r"[A-Za-z0-9_@%+:,./-]+").fullmatch
+
+
+def _plain(value: str) -> str:
+    """Outside quotes: one word that reads as ``value``."""
+    if _SAFE(value):
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
 def _sq(value: str) -> str:
-    return shlex.quote(value).replace("'", "'\\''")
+    """Inside '...': each ' closes the quote, is given as "'", and reopens it."""
+    return value.replace("'", "'\"'\"'")
 
 
-_QUOTERS: dict[str, Callable[[str], str]] = {
-    "shell": shlex.quote,
-    "shell-dq": _dq,
-    "shell-sq": _sq,
-    "id": slug,
-    "glob": glob_escape,
-    "raw": str,
-}
+def _dq(value: str) -> str:
+    """Inside "...": close the quote, give the value in single quotes, reopen."""
+    if not value or _SAFE(value):
+        return value
+    return '"' + _plain(value) + '"'
+
+
+# The same three work for Batch's split of the command line and for every shell under it: the
+# text they make reads back as exactly ``value`` in its quoting, expanding nothing.
+_ENCODERS: dict[Quoting, Callable[[str], str]] = {"plain": _plain, "sq": _sq, "dq": _dq}
+_QUOTERS: dict[str, Callable[[str], str]] = {"id": slug, "glob": glob_escape, "raw": str}
 
 
 # Placeholders whose values are file names: in a command, one starting with "-" would be read
@@ -94,11 +108,20 @@ def _not_an_option(value: str) -> str:
     return "./" + value if value.startswith("-") else value
 
 
-def _file_quoter(quote: Callable[[str], str]) -> Callable[[str], str]:
-    return lambda value: quote(_not_an_option(value))
+def _shell_quoter(chain: tuple[Quoting, ...], file_word: bool) -> Callable[[str], str]:
+    """Quote a value for the innermost quoting in ``chain``, then for each one outside it."""
+    encoders = [_ENCODERS[q] for q in reversed(chain)]
+    if len(encoders) == 1 and not file_word:
+        return encoders[0]  # the common case, as fast as one call
 
+    def quote(value: str) -> str:
+        if file_word:
+            value = _not_an_option(value)
+        for encode in encoders:
+            value = encode(value)
+        return value
 
-_FILE_QUOTERS = {ctx: _file_quoter(_QUOTERS[ctx]) for ctx in ("shell", "shell-dq", "shell-sq")}
+    return quote
 
 
 def finish_id(rendered: str) -> str:
@@ -203,41 +226,32 @@ class Template:
         return self._pattern.format(*args)
 
 
-def _shell_contexts(literals: list[str]) -> tuple[list[str], list[str]]:
-    """Walk the literal text like a POSIX word splitter; the quoting state at each slot."""
-    state, escaped = "", False
-    contexts: list[str] = []
-    problems: list[str] = []
-    for i, text in enumerate(literals):
-        if i:  # a slot sits between literals[i-1] and literals[i]
-            if escaped:
-                problems.append("a placeholder cannot follow a backslash")
-                escaped = False
-            contexts.append({"": "shell", '"': "shell-dq", "'": "shell-sq"}[state])
-        for ch in text:
-            if escaped:
-                escaped = False
-            elif state == "'":
-                state = "" if ch == "'" else state
-            elif ch == "\\":
-                escaped = True
-            elif state == '"':
-                state = "" if ch == '"' else state
-            elif ch in "'\"":
-                state = ch
-    if state:
-        problems.append(f"unterminated {state} quote in the command")
-    return contexts, problems
+def _markers(text: str, count: int) -> list[str]:
+    """``count`` characters that do not occur in ``text``, to stand for the slots."""
+    out: list[str] = []
+    code = 0xF0000  # supplementary private use: never in a real command
+    while len(out) < count:
+        if chr(code) not in text:
+            out.append(chr(code))
+        code += 1
+    return out
 
 
-def _word_start(literals: list[str], i: int) -> bool:
-    """Does the slot after ``literals[i - 1]`` begin a word (where an option could)?
-
-    Quotes opening the word do not count: ``'{input.name}'`` begins one, ``copy-{input.name}``
-    and ``--in={input.name}`` do not.
-    """
-    before = literals[i - 1].rstrip("'\"")
-    return before[-1:].isspace() or (i == 1 and not before)
+def _shell_slots(
+    names: list[str], literals: list[str]
+) -> tuple[list[Callable[[str], str]], list[str]]:
+    """Each slot's quoting function in a command, and the command's problems."""
+    markers = _markers("".join(literals), len(names))
+    text = literals[0] + "".join(m + lit for m, lit in zip(markers, literals[1:], strict=True))
+    found, problems = spots(text, frozenset(markers))
+    quoters: list[Callable[[str], str]] = []
+    for name, marker in zip(names, markers, strict=True):
+        spot = found[marker]
+        if spot.problem is not None:
+            problems.append(f"{{{name}}}: {spot.problem}")
+        file_word = name in FILE_PLACEHOLDERS and spot.word_start
+        quoters.append(_shell_quoter(spot.chain, file_word))
+    return quoters, problems
 
 
 def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> Template:
@@ -268,18 +282,17 @@ def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> T
             names.append(name)
             literals.append("")
     literals[-1] += text[pos:]
-    contexts: list[str] = [kind] * len(names)
     if kind == "shell":
-        contexts, shell_problems = _shell_contexts(literals)
+        quoters, shell_problems = _shell_slots(names, literals)
         problems += shell_problems
+    else:
+        quoters = [_QUOTERS[kind]] * len(names)
     if problems:
         raise TemplateError(problems, unknown)
     parts: list[str | Slot] = []
     for i, lit in enumerate(literals):
         if i:
-            name, context = names[i - 1], contexts[i - 1]
-            file_word = name in FILE_PLACEHOLDERS and kind == "shell" and _word_start(literals, i)
-            parts.append(Slot(name, (_FILE_QUOTERS if file_word else _QUOTERS)[context]))
+            parts.append(Slot(names[i - 1], quoters[i - 1]))
         if lit:
             parts.append(lit)
     return Template(text, tuple(parts))
