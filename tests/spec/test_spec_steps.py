@@ -152,3 +152,23 @@ def test_ids_within_a_step_are_checked_as_for_tasks(tmp_path: Path) -> None:
     )
     one(found, "steps.a.id", "is not unique")
     one(found, "steps.b.outputs[0]", "both write the output 'b/out.txt'")
+
+
+def test_plan_json_has_per_step_records_and_output_inputs(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from batchflow.commands.plan import write_json
+
+    out = io.StringIO()
+    write_json(build_plan(load(tmp_path, CHAIN, FILES)), out)
+    doc = json.loads(out.getvalue())
+    assert [(s["name"], s["task_count"], s["download"]) for s in doc["steps"]] == [
+        ("up", 3, False),
+        ("count", 3, False),
+        ("total", 1, True),
+    ]
+    assert doc["steps"][1]["for_each_outputs_of"] == "up"
+    total = doc["tasks"][-1]
+    gathered = {"blob": "count/", "path": "", "container": "output", "prefix": True}
+    assert total["inputs"] == [gathered]
