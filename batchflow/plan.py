@@ -16,10 +16,13 @@ from batchflow.plan_model import (
     Plan,
     PoolPlan,
     StartTaskPlan,
+    StepPlan,
+    TaskSource,
     Upload,
 )
 from batchflow.spec.expand import RenderedTasks, final_task
 from batchflow.spec.model import LocalFile, Spec
+from batchflow.spec.steps_expand import WorkflowTasks
 
 _CHUNK = 1 << 20
 
@@ -70,13 +73,35 @@ def _pool(spec: Spec) -> PoolPlan:
     )
 
 
+def _steps(spec: Spec) -> tuple[WorkflowTasks | None, tuple[StepPlan, ...]]:
+    if spec.workflow is None:
+        return None, ()
+    tasks = WorkflowTasks(spec.workflow, spec.inputs)
+    return tasks, tuple(
+        StepPlan(
+            s.name,
+            tasks.count(s),
+            s.source,
+            s.gather,
+            s.needs,
+            s.download,
+        )
+        for s in spec.workflow.steps
+    )
+
+
 def build_plan(spec: Spec) -> Plan:
     """The Plan for a validated ``spec``."""
-    tasks = RenderedTasks(spec)
+    workflow, steps = _steps(spec)
+    tasks: TaskSource = workflow if workflow is not None else RenderedTasks(spec)
     final = None
     if spec.tasks.final is not None:
         final = final_task(spec, tuple(t.id for t in tasks))
-    uses_dependencies = final is not None or any(i.depends_on for i in spec.tasks.items)
+    uses_dependencies = (
+        final is not None
+        or any(i.depends_on for i in spec.tasks.items)
+        or any(s.source or s.gather or s.needs for s in steps)
+    )
     start_files = spec.pool.start_task.files if spec.pool.start_task else ()
     return Plan(
         name=spec.name,
@@ -96,4 +121,5 @@ def build_plan(spec: Spec) -> Plan:
         download_dir=spec.download,
         print_stdout=spec.tasks.print_stdout,
         cleanup=spec.cleanup,
+        steps=steps,
     )

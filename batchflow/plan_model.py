@@ -38,10 +38,17 @@ class Upload:
 
 @dataclass(frozen=True)
 class InputFile:
-    """resourceFiles[]: blob ``blob`` of the input container, placed at ``path`` in the wd."""
+    """resourceFiles[]: blob ``blob`` of the input container, placed at ``path`` in the wd.
 
-    blob: str
+    A workflow step's inputs come from the output container (``source``); with ``prefix``,
+    ``blob`` is a blob-name prefix and every blob under it lands in the working directory
+    with its whole name (storageContainerUrl + blobPrefix: a gather).
+    """
+
+    blob: str  # httpUrl's blob, or blobPrefix
     path: str  # filePath, relative to the task's working directory
+    source: Literal["input", "output"] = "input"
+    prefix: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,18 @@ class JobPlan:
 
 
 @dataclass(frozen=True)
+class StepPlan:
+    """One step of a workflow, as ``plan`` shows it; its tasks are in ``Plan.tasks``."""
+
+    name: str
+    task_count: int
+    source: str | None  # for_each: {outputs: source}
+    gather: tuple[str, ...]  # inputs: {from: ...}
+    needs: tuple[str, ...]
+    download: bool  # its outputs ('<name>/...') are downloaded
+
+
+@dataclass(frozen=True)
 class CleanupPlan:
     """What to delete after a successful run."""
 
@@ -142,3 +161,16 @@ class Plan:
     download_dir: Path | None
     print_stdout: bool  # print each task's stdout at the end (the quickstart does)
     cleanup: CleanupPlan
+    steps: tuple[StepPlan, ...] = ()  # a workflow's steps, in order (none for `tasks`)
+
+    @property
+    def download_prefixes(self) -> tuple[str, ...] | None:
+        """Blob-name prefixes of the outputs to download (None: every output)."""
+        if not self.steps:
+            return None
+        return tuple(f"{s.name}/" for s in self.steps if s.download)
+
+    @property
+    def reads_outputs(self) -> bool:
+        """Whether tasks take other tasks' outputs as inputs (they need to read them)."""
+        return any(s.source or s.gather for s in self.steps)

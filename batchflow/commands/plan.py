@@ -15,7 +15,7 @@ from json.encoder import encode_basestring
 from typing import IO, Any
 
 from batchflow.plan import build_plan
-from batchflow.plan_model import Plan, PoolPlan, TaskPlan
+from batchflow.plan_model import InputFile, Plan, PoolPlan, StepPlan, TaskPlan
 from batchflow.spec import load_spec
 from batchflow.spec.context import is_utf8
 
@@ -30,12 +30,19 @@ def _env(environment: Mapping[str, str], secret: frozenset[str]) -> dict[str, st
     return {k: REDACTED if k in secret else v for k, v in environment.items()}
 
 
+def _input_json(i: InputFile) -> dict[str, Any]:
+    """An input; one from the output container (a workflow step's) says so."""
+    if i.source == "input":
+        return {"blob": i.blob, "path": i.path}
+    return {"blob": i.blob, "path": i.path, "container": "output", "prefix": i.prefix}
+
+
 def task_json(task: TaskPlan, secret: frozenset[str] = frozenset()) -> dict[str, Any]:
     """A TaskPlan as plain JSON data; ``secret`` environment values are redacted."""
     return {
         "id": task.id,
         "command": task.command,
-        "inputs": [{"blob": i.blob, "path": i.path} for i in task.inputs],
+        "inputs": [_input_json(i) for i in task.inputs],
         "environment": _env(task.environment, secret),
         "max_retries": task.max_retries,
         "timeout_s": task.timeout_s,
@@ -49,7 +56,14 @@ def task_json(task: TaskPlan, secret: frozenset[str] = frozenset()) -> dict[str,
 
 def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
     """``json.dumps(task_json(task, secret))``, written by hand: it runs once per task."""
-    inputs = ", ".join([f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}' for i in task.inputs])
+    inputs = ", ".join(
+        [
+            f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}'
+            if i.source == "input"
+            else json.dumps(_input_json(i), ensure_ascii=False)
+            for i in task.inputs
+        ]
+    )
     env = ", ".join(
         [f"{_s(k)}: {_s(REDACTED if k in secret else v)}" for k, v in task.environment.items()]
     )
@@ -115,6 +129,18 @@ def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
         "print_stdout": plan.print_stdout,
         "cleanup": asdict(plan.cleanup),
         "task_count": len(plan.tasks),
+        **({"steps": [_step_json(s) for s in plan.steps]} if plan.steps else {}),
+    }
+
+
+def _step_json(step: StepPlan) -> dict[str, Any]:
+    return {
+        "name": step.name,
+        "task_count": step.task_count,
+        "for_each_outputs_of": step.source,
+        "gathers": list(step.gather),
+        "needs": list(step.needs),
+        "download": step.download,
     }
 
 
@@ -186,6 +212,10 @@ def _summary(plan: Plan) -> None:
     # Rendered to text first and written here: rich would meet a closed pipe itself and exit 1.
     with console.capture() as captured:
         console.print(table)
+        if plan.steps:
+            from batchflow.commands.plan_steps import steps_tree
+
+            console.print(steps_tree(plan.steps))
         console.print(commands)
     sys.stdout.write(captured.get())
 

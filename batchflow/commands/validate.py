@@ -21,6 +21,10 @@ def _check(path: str, overrides: Sequence[str]) -> tuple[int | None, list[Proble
         spec = load_spec(path, overrides)
     except SpecError as exc:
         return None, list(exc.problems)
+    if spec.workflow is not None:
+        from batchflow.spec.steps_expand import WorkflowTasks
+
+        return len(WorkflowTasks(spec.workflow, spec.inputs)), []
     return len(RenderedTasks(spec)), []
 
 

@@ -23,9 +23,20 @@ def blob_url(container_url: str, blob: str) -> str:
     return f"{base.rstrip('/')}/{quote(blob, safe='/')}{sep}{query}"
 
 
-def resource_files(inputs: Sequence[InputFile], input_url: str) -> list[Json]:
-    """resourceFiles: one blob URL per input, placed at its path in the working directory."""
-    return [{"httpUrl": blob_url(input_url, f.blob), "filePath": f.path} for f in inputs]
+def resource_files(
+    inputs: Sequence[InputFile], input_url: str, outputs_read_url: str = ""
+) -> list[Json]:
+    """resourceFiles: one blob URL per input, placed at its path in the working directory;
+    a workflow step's inputs come from the output container (``outputs_read_url``), a
+    gather's as every blob under a prefix."""
+    files: list[Json] = []
+    for f in inputs:
+        url = input_url if f.source == "input" else outputs_read_url
+        if f.prefix:
+            files.append({"storageContainerUrl": url, "blobPrefix": f.blob})
+        else:
+            files.append({"httpUrl": blob_url(url, f.blob), "filePath": f.path})
+    return files
 
 
 def environment(env: Mapping[str, str]) -> list[Json]:
@@ -62,11 +73,12 @@ def output_files(outputs: Sequence[OutputPlan], output_url: str) -> list[Json]:
     return result
 
 
-def task_body(task: TaskPlan, input_url: str, output_url: str) -> Json:
-    """POST /jobs/{job}/tasks body."""
+def task_body(task: TaskPlan, input_url: str, output_url: str, outputs_read_url: str = "") -> Json:
+    """POST /jobs/{job}/tasks body (``outputs_read_url``: read+list on the output
+    container, for tasks whose inputs are other tasks' outputs)."""
     body: Json = {"id": task.id, "commandLine": task.command}
     if task.inputs:
-        body["resourceFiles"] = resource_files(task.inputs, input_url)
+        body["resourceFiles"] = resource_files(task.inputs, input_url, outputs_read_url)
     if task.environment:
         body["environmentSettings"] = environment(task.environment)
     constraints: Json = {"maxTaskRetryCount": task.max_retries}

@@ -131,6 +131,8 @@ def download_outputs(
     if plan.download_dir is None:
         return [], []
     names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
+    if (wanted := plan.download_prefixes) is not None:  # a workflow: the marked steps only
+        names = [n for n in names if n.startswith(wanted)]
     pairs, refused = [], []
     for name in names:
         dest = safe_destination(plan.download_dir, name)

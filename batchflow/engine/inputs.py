@@ -28,6 +28,9 @@ class StagedInputs:
     uploaded: int
     uploaded_bytes: int
     unchanged: int
+    # read+list on the output container: only for workflows whose steps read other steps'
+    # outputs ("" otherwise: nodes get no read access to results they do not need)
+    outputs_read_url: str = ""
 
 
 def sas_expiry(plan: Plan, now: _dt.datetime) -> _dt.datetime:
@@ -83,4 +86,7 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
         uploaded=len(todo),
         uploaded_bytes=sent,
         unchanged=unchanged,
+        outputs_read_url=blobs.container_url(plan.output_container, "read", expiry)
+        if plan.reads_outputs
+        else "",
     )

@@ -127,7 +127,12 @@ def run_plan(
     job = ensure_job(plan, batch, sink, opts.poll, opts.pool_timeout_s)
     timer.lap("job")
     res.tasks_added, res.tasks_existing, res.tasks_changed = add_missing_tasks(
-        plan, batch, staged.input_url, staged.output_url, sink
+        plan,
+        batch,
+        staged.input_url,
+        staged.output_url,
+        sink,
+        outputs_read_url=staged.outputs_read_url,
     )
     timer.lap("tasks")
     total = len(plan.tasks) + (plan.job.final_task is not None)

@@ -149,6 +149,7 @@ def add_missing_tasks(
     output_url: str,
     sink: EventSink,
     workers: int = 8,
+    outputs_read_url: str = "",
 ) -> tuple[int, int, int]:
     """Add every task of the plan the job lacks; tasks whose definition changed since they
     were added (their fingerprint differs) are deleted and added again, completed or not.
@@ -170,7 +171,10 @@ def add_missing_tasks(
         existing -= {i.lower() for i in stale}
 
     def body(t: TaskPlan) -> Json:
-        return {**task_body(t, input_url, output_url), "displayName": fingerprint(t, md5s)}
+        return {
+            **task_body(t, input_url, output_url, outputs_read_url),
+            "displayName": fingerprint(t, md5s),
+        }
 
     missing = (body(t) for t in all_tasks(plan) if t.id.lower() not in existing)
     total = len(plan.tasks) + (plan.job.final_task is not None)

@@ -73,8 +73,12 @@ def load_spec(
         apply_overrides(ctx, overrides)
         spec = source = build_spec(ctx, spec_path)
     # Problems elsewhere (pool, inputs matching nothing) do not hide the tasks' own.
-    if source is not None and not any(_section(p) == "tasks" for p in ctx.problems):
+    if source is not None and not any(_section(p) in ("tasks", "steps") for p in ctx.problems):
         check_tasks(ctx, source)
+        if source.workflow is not None:
+            from batchflow.spec.steps_check import check_workflow
+
+            check_workflow(ctx, source.workflow, source.inputs)
     if ctx.problems or spec is None:
         # dict.fromkeys: a tasks-level field inherited by many list items is reported once.
         unique = dict.fromkeys(ctx.problems)

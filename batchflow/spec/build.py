@@ -12,6 +12,7 @@ from batchflow.plan_model import CleanupPlan, ImageRef
 from batchflow.spec.context import Context, as_str, is_utf8
 from batchflow.spec.images import ALIASES
 from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec, TaskSet
+from batchflow.spec.steps import build_workflow
 from batchflow.spec.tasks import build_tasks
 
 STATE_DIR = ".batchflow"  # beside the spec: the local target's state (blobs, database)
@@ -228,6 +229,7 @@ def build_spec(ctx: Context, spec_path: Path) -> Spec:
         output_container=output_container,
         inputs=inputs,
         tasks=build_tasks(ctx, inputs),
+        workflow=build_workflow(ctx, inputs),
         download=_download(ctx, spec_path.parent, (*inputs, *start_files)),
         cleanup=_cleanup(ctx),
         secret_env=frozenset(ctx.secret_env),  # after everything that may use {env.X}
@@ -238,9 +240,10 @@ def build_task_set(ctx: Context, overrides: Sequence[str], broken: set[str]) -> 
     """Only the tasks (and the params and inputs they use), for a spec whose other sections
     have schema errors, so that their own problems are reported in the same pass; None when a
     section they need is itself broken (``broken`` names the top-level keys with problems)."""
-    if {"tasks", "params"} & broken or ctx.get(("tasks",)) is None:
+    steps = ctx.get(("steps",)) is not None
+    if {"tasks", "steps", "params"} & broken or (ctx.get(("tasks",)) is None and not steps):
         return None
     apply_overrides(ctx, overrides)
     _bind_params(ctx)
     inputs = ctx.files(("inputs",)) if "inputs" not in broken else ()
-    return TaskSet(build_tasks(ctx, inputs), inputs)
+    return TaskSet(build_tasks(ctx, inputs), inputs, build_workflow(ctx, inputs))

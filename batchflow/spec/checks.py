@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
-from batchflow.spec.expand import RenderedTasks, render_id
+from batchflow.spec.expand import Pending, RenderedTasks, render_id
 from batchflow.spec.loader import Path_
 from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
 
@@ -198,11 +198,13 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str]:
     return []
 
 
-def check_tasks(ctx: Context, spec: TaskSource) -> int:
-    """Render every task once and check it; returns the number of tasks."""
+def check_tasks(ctx: Context, spec: TaskSource, pending: Iterable[Pending] | None = None) -> int:
+    """Render every task once and check it; returns the number of tasks. ``pending`` stands
+    in for the spec's own tasks (a workflow step's, made from another step's outputs)."""
     rep = _Reporter(ctx)
     ids: dict[str, int] = {}
-    for index, (template, values, _) in enumerate(RenderedTasks(spec).pending()):
+    tasks = RenderedTasks(spec).pending() if pending is None else pending
+    for index, (template, values, _) in enumerate(tasks):
         _check_task(rep, template, values, ids, index)
     if not ids and spec.tasks.template is not None:
         _check_unrendered(rep, spec.tasks.template)

@@ -16,7 +16,7 @@ from batchflow.spec.templates import Template
 
 Where = tuple[str | int, ...]
 Scalar = str | int | float | bool
-TaskMode = Literal["input", "matrix", "list"]
+TaskMode = Literal["input", "matrix", "list", "outputs"]
 
 
 @dataclass(frozen=True)
@@ -63,17 +63,52 @@ class TasksSpec:
     print_stdout: bool
 
 
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of a workflow: its tasks (``mode`` "outputs": one per output file of
+    ``source``), the steps it gathers from (``gather``, optionally only files matching
+    ``pattern``) and the steps it waits for without data (``needs``)."""
+
+    name: str
+    tasks: TasksSpec
+    source: str | None
+    gather: tuple[str, ...]
+    pattern: str | None
+    needs: tuple[str, ...]
+    download: bool
+    where: Where
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """Every step this one waits for, data or not."""
+        return (*((self.source,) if self.source else ()), *self.gather, *self.needs)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """The ``steps`` section: steps in an order where each comes after all it waits for."""
+
+    steps: tuple[StepSpec, ...]
+
+    def step(self, name: str) -> StepSpec:
+        """The step called ``name``."""
+        return next(s for s in self.steps if s.name == name)
+
+
 class TaskSet:
     """The tasks of a spec whose other sections have problems: checked all the same.
 
     (A plain class: each dataclass costs `validate` start-up time.)
     """
 
-    __slots__ = ("inputs", "tasks")
+    __slots__ = ("inputs", "tasks", "workflow")
 
-    def __init__(self, tasks: TasksSpec, inputs: tuple[LocalFile, ...]) -> None:
+    def __init__(
+        self, tasks: TasksSpec, inputs: tuple[LocalFile, ...], workflow: Workflow | None = None
+    ) -> None:
         self.tasks = tasks
         self.inputs = inputs
+        self.workflow = workflow
 
 
 @dataclass(frozen=True)
@@ -121,6 +156,8 @@ class Spec:
     cleanup: CleanupPlan
     # Environment variables whose values come from {env.NAME}: shown redacted by `plan`.
     secret_env: frozenset[str] = frozenset()
+    # The `steps` section; None for a spec with `tasks` (then `tasks` is the whole work).
+    workflow: Workflow | None = None
 
     @property
     def base_dir(self) -> Path:

@@ -73,35 +73,44 @@ def _task(
     return TaskTemplate(task_id, command, tuple(env), retries, timeout, outputs, depends, path)
 
 
-def _matrix(ctx: Context) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    matrix = ctx.get(("tasks", "matrix"), {})
+def _matrix(ctx: Context, base: Path_) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    matrix = ctx.get((*base, "matrix"), {})
     axes = tuple((key, tuple(as_str(v) for v in values)) for key, values in matrix.items())
     total = math.prod(len(v) for _, v in axes)
     if total > MAX_TASKS:
-        ctx.add(("tasks", "matrix"), f"{total} combinations; at most {MAX_TASKS} tasks per spec")
+        ctx.add((*base, "matrix"), f"{total} combinations; at most {MAX_TASKS} tasks per spec")
     return axes
 
 
-def _mode(ctx: Context) -> TaskMode:
-    if ctx.get(("tasks", "for_each")) is not None:
-        return "input"
-    return "matrix" if ctx.get(("tasks", "matrix")) is not None else "list"
+def _mode(ctx: Context, base: Path_) -> TaskMode:
+    for_each = ctx.get((*base, "for_each"))
+    if for_each is not None:
+        return "outputs" if isinstance(for_each, dict) else "input"
+    return "matrix" if ctx.get((*base, "matrix")) is not None else "list"
 
 
-def build_tasks(ctx: Context, inputs: tuple[LocalFile, ...]) -> TasksSpec:
-    """Compile the ``tasks`` section."""
-    mode = _mode(ctx)
-    base: Path_ = ("tasks",)
-    matrix = _matrix(ctx) if mode == "matrix" else ()
+def _single(ctx: Context, base: Path_) -> bool:
+    """A step with neither for_each, matrix nor list: one task, made of the step's own keys."""
+    return base != ("tasks",) and _mode(ctx, base) == "list" and ctx.get((*base, "list")) is None
+
+
+def build_tasks(ctx: Context, inputs: tuple[LocalFile, ...], base: Path_ = ("tasks",)) -> TasksSpec:
+    """Compile the ``tasks`` section (or, at ``base``, a step's tasks: the same keys)."""
+    mode = _mode(ctx, base)
+    matrix = _matrix(ctx, base) if mode == "matrix" else ()
+    default_id = "task{index}" if base == ("tasks",) else "{index}"
     template = None
     items: list[TaskTemplate] = []
-    if mode == "input":
-        if not ctx.get(("inputs",)):
-            ctx.add(("tasks", "for_each"), "for_each: input needs an `inputs` list of globs")
-        template = _task(ctx, base, (*INPUT_NAMES, "index"), "task{index}", None)
+    if mode in ("input", "outputs"):
+        if mode == "input" and not ctx.get(("inputs",)):
+            ctx.add((*base, "for_each"), "for_each: input needs an `inputs` list of globs")
+        template = _task(ctx, base, (*INPUT_NAMES, "index"), default_id, None)
     elif mode == "matrix":
         names = (*(f"item.{k}" for k, _ in matrix), "index")
-        template = _task(ctx, base, names, "task{index}", None)
+        template = _task(ctx, base, names, default_id, None)
+    elif _single(ctx, base):
+        item = _task(ctx, base, (), "", None)
+        items.extend([item] if item is not None else [])
     else:
         for key in ("id", "command"):
             if ctx.get((*base, key)) is not None:

@@ -94,3 +94,29 @@ def test_quickstart_on_the_azure_target_path(
     for secret in (emulator.key, "AccountKey", "sig="):  # type: ignore[attr-defined]
         assert secret not in res.stderr + res.stdout
     assert not (examples / ".batchflow").exists()
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_steps(examples: Path, storage: str, request: pytest.FixtureRequest) -> None:
+    res = batchflow("run", "steps.yaml", cwd=examples, **_env(storage, request))
+    assert res.code == 0, res.stderr
+    words = sum(len(p.read_text().split()) for p in (examples / "quickstart").glob("*.txt"))
+    assert (examples / "out" / "total" / "total.txt").read_text().strip() == str(words)
+    assert [p.name for p in (examples / "out").rglob("*") if p.is_file()] == ["total.txt"]
+
+
+def test_steps_on_the_azure_target_path(examples: Path, emulator: object, azurite: str) -> None:
+    """A workflow's steps read each other's outputs through a read SAS on the output
+    container in Azurite, as they would on Azure."""
+    env = {
+        "AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
+        "AZURE_STORAGE_CONNECTION_STRING": azurite,
+    }
+    res = batchflow("run", "steps.yaml", cwd=examples, **env)
+    assert res.code == 0, res.stderr
+    words = sum(len(p.read_text().split()) for p in (examples / "quickstart").glob("*.txt"))
+    assert (examples / "out" / "total" / "total.txt").read_text().strip() == str(words)
+    for secret in (emulator.key, "AccountKey", "sig="):  # type: ignore[attr-defined]
+        assert secret not in res.stderr + res.stdout

@@ -1,0 +1,168 @@
+"""Render a workflow's tasks, step after step, lazily like ``RenderedTasks``.
+
+A step's tasks are made as ``tasks`` makes them, then wired to the steps they wait for:
+- ``for_each: {outputs: X}``: one task per output file of each task of X, in X's order; it
+  gets that file (from the output container) and depends on that one task only, so a chain
+  streams.
+- ``inputs: {from: [X...]}``: each task gets every output of X (one storageContainerUrl +
+  blobPrefix resource file per step, or with a pattern one file each) and depends on all of
+  X's tasks, as it does on every task of ``needs``.
+Dependency lists longer than Batch accepts (64,000 characters of ids) go through small
+"wait" tasks, each depending on a slice of them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterator, Sequence
+
+from batchflow.plan_model import InputFile, TaskPlan
+from batchflow.spec.checks import MAX_DEPENDS_CHARS, blob_name
+from batchflow.spec.expand import Pending, RenderedTasks, render_task
+from batchflow.spec.model import LocalFile, StepSpec, TaskSet, Workflow
+
+WAIT_COMMAND = "/bin/true"  # a "wait" task only joins dependencies
+# One step's task before rendering, with the ids it depends on.
+StepPending = tuple[Pending, tuple[str, ...]]
+
+
+def _own(step: StepSpec, inputs: tuple[LocalFile, ...]) -> RenderedTasks:
+    return RenderedTasks(TaskSet(step.tasks, inputs))
+
+
+def _file_values(index: int, blob: str, step: str) -> tuple[dict[str, str], InputFile]:
+    """Placeholder values for an upstream output file (``{input.path}``: its path among the
+    step's outputs) and where it lands: by its name, in the working directory."""
+    path = blob[len(step) + 1 :]
+    name = posixpath.basename(path)
+    stem, dot, suffix = name.rpartition(".")
+    if not stem or not suffix:
+        stem, suffix = name, ""
+    values = {
+        "index": str(index),
+        "input.name": name,
+        "input.stem": stem,
+        "input.suffix": f"{dot}{suffix}" if suffix else "",
+        "input.path": path,
+    }
+    return values, InputFile(blob, name, "output")
+
+
+def produced(task: TaskPlan) -> list[str]:
+    """The blobs ``task`` uploads on success, for outputs that name one file."""
+    names = []
+    for out in task.outputs:
+        name = blob_name(out.pattern, out.destination)
+        if name is not None and out.condition != "taskfailure":
+            names.append(name)
+    return names
+
+
+class WorkflowTasks:
+    """Every task of a workflow, step by step: a sized, re-iterable TaskSource."""
+
+    __slots__ = ("_joins", "inputs", "workflow")
+
+    def __init__(self, workflow: Workflow, inputs: tuple[LocalFile, ...]) -> None:
+        self.workflow = workflow
+        self.inputs = inputs
+        # step name -> (its "wait" tasks, what its tasks depend on): made once, used per task
+        self._joins: dict[str, tuple[tuple[TaskPlan, ...], tuple[str, ...]]] = {}
+
+    def count(self, step: StepSpec) -> int:
+        """How many tasks ``step`` has (its "wait" tasks not counted)."""
+        if step.source is None:
+            return len(_own(step, self.inputs))
+        source = self.workflow.step(step.source)
+        if source.tasks.mode == "list" and source.source is None:  # items differ in outputs
+            return sum(len(produced(t)) for t in self.tasks(source))
+        first = next(iter(self.tasks(source)), None)
+        return self.count(source) * len(produced(first)) if first else 0
+
+    def __len__(self) -> int:
+        return sum(self.count(s) + len(self.waits(s)) for s in self.workflow.steps)
+
+    def __iter__(self) -> Iterator[TaskPlan]:
+        for step in self.workflow.steps:
+            yield from self.waits(step)
+            yield from self.tasks(step)
+
+    def tasks(self, step: StepSpec) -> Iterator[TaskPlan]:
+        """``step``'s tasks, rendered."""
+        for (template, values, inputs), depends in self.pending(step):
+            yield render_task(template, values, inputs, depends)
+
+    def pending(self, step: StepSpec) -> Iterator[StepPending]:
+        """``step``'s tasks before rendering, each with the ids it depends on."""
+        if step.source is not None:
+            yield from self._streamed(step, step.source)
+            return
+        gathered = self._gathered(step)
+        depends = self._joined(step)
+        for template, values, inputs in _own(step, self.inputs).pending():
+            yield (template, values, (*inputs, *gathered)), depends
+
+    def _streamed(self, step: StepSpec, source: str) -> Iterator[StepPending]:
+        template = step.tasks.template
+        assert template is not None
+        index = 0
+        for upstream in self.tasks(self.workflow.step(source)):
+            for blob in produced(upstream):
+                values, file = _file_values(index, blob, source)
+                index += 1
+                yield (template, values, (file,)), (upstream.id, *self._joined(step))
+
+    def _gathered(self, step: StepSpec) -> tuple[InputFile, ...]:
+        if step.pattern is None:
+            return tuple(InputFile(f"{name}/", "", "output", True) for name in step.gather)
+        files = []
+        for name in step.gather:
+            for upstream in self.tasks(self.workflow.step(name)):
+                for blob in produced(upstream):
+                    if fnmatch.fnmatchcase(posixpath.basename(blob), step.pattern):
+                        files.append(InputFile(blob, blob, "output"))
+        return tuple(files)
+
+    def _upstream_ids(self, step: StepSpec) -> list[str]:
+        ids: list[str] = []
+        for name in (*step.gather, *step.needs):
+            source = self.workflow.step(name)
+            ids.extend(t.id for t in self.waits(source))
+            ids.extend(t.id for t in self.tasks(source))
+        return ids
+
+    def _joined(self, step: StepSpec) -> tuple[str, ...]:
+        """What each task of ``step`` depends on besides its own input: every task of the
+        steps it gathers from or needs, or the "wait" tasks standing for them."""
+        return self._join(step)[1]
+
+    def waits(self, step: StepSpec) -> tuple[TaskPlan, ...]:
+        """The "wait" tasks of ``step``: none unless its dependency list is too long."""
+        return self._join(step)[0]
+
+    def _join(self, step: StepSpec) -> tuple[tuple[TaskPlan, ...], tuple[str, ...]]:
+        if step.name not in self._joins:
+            ids = self._upstream_ids(step) if step.gather or step.needs else []
+            waits: tuple[TaskPlan, ...] = ()
+            if sum(len(i) + 1 for i in ids) > MAX_DEPENDS_CHARS:
+                waits = tuple(
+                    TaskPlan(f"{step.name}--wait-{k}", WAIT_COMMAND, depends_on=tuple(part))
+                    for k, part in enumerate(_slices(ids, MAX_DEPENDS_CHARS))
+                )
+            self._joins[step.name] = (waits, tuple(t.id for t in waits) or tuple(ids))
+        return self._joins[step.name]
+
+
+def _slices(ids: Sequence[str], limit: int) -> Iterator[list[str]]:
+    """``ids`` cut into runs whose lengths (plus a separator each) stay within ``limit``."""
+    part: list[str] = []
+    size = 0
+    for task_id in ids:
+        if part and size + len(task_id) + 1 > limit:
+            yield part
+            part, size = [], 0
+        part.append(task_id)
+        size += len(task_id) + 1
+    if part:
+        yield part

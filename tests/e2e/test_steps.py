@@ -1,0 +1,108 @@
+"""Workflows of steps run end to end on the local target: a streaming chain into a gather,
+a diamond, and a failure that blocks only its own branch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.conftest import batchflow, write_spec
+
+HEAD = """
+version: 1
+name: steps
+pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 2}, slots_per_node: 2}
+download: out/
+"""
+
+
+def _files(root: Path, n: int) -> None:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (root / "data" / f"f{i}.txt").write_text("x" * (i + 1) + "\n")
+
+
+def _outputs(root: Path) -> list[str]:
+    return sorted(p.relative_to(root / "out").as_posix() for p in (root / "out").rglob("*.*"))
+
+
+def test_a_chain_streams_into_a_gather_and_only_its_result_is_downloaded(
+    tmp_path: Path,
+) -> None:
+    _files(tmp_path, 3)
+    log = tmp_path / "marker.log"
+    spec = write_spec(
+        tmp_path,
+        "chain",
+        HEAD
+        + f"""
+params: {{log: {log}}}
+inputs: [data/*.txt]
+steps:
+  slow:
+    for_each: input
+    # f0 ends at once, f1 after a while: its chained task must not wait for f1
+    command: >-
+      /bin/sh -c "[ {{input.stem}} = f0 ] || sleep 1.5; wc -c < {{input.name}} > {{input.stem}}.n;
+      echo done-{{task.id}} >> {{params.log}}"
+    outputs: ["{{input.stem}}.n"]
+  double:
+    for_each: {{outputs: slow}}
+    command: >-
+      /bin/sh -c "echo start-{{task.id}} >> {{params.log}};
+      echo $(( $(cat {{input.name}}) * 2 )) > {{input.stem}}.d"
+    outputs: ["{{input.stem}}.d"]
+  total:
+    inputs: {{from: double}}
+    command: >-
+      /bin/sh -c "ls double > seen.txt; t=0; for f in double/*.d; do t=$((t + $(cat $f))); done;
+      echo $t > total.txt"
+    outputs: [total.txt, seen.txt]
+""",
+    )
+    result = batchflow("run", str(spec), cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    marks = log.read_text().split()
+    assert marks.index("start-double-0") < marks.index("done-slow-1"), marks
+    # the gather saw every upstream output in its working directory
+    assert (tmp_path / "out/total/seen.txt").read_text().split() == ["f0.d", "f1.d", "f2.d"]
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == str(2 * (2 + 3 + 4))
+    assert _outputs(tmp_path) == ["total/seen.txt", "total/total.txt"]
+
+
+DIAMOND = """
+steps:
+  top: {command: /bin/sh -c "echo top > t.txt", outputs: [t.txt]}
+  left:
+    inputs: {from: top}
+    command: /bin/sh -c "%s"
+    outputs: [l.txt]
+  right:
+    inputs: {from: top}
+    command: /bin/sh -c "cat top/t.txt > r.txt; echo right >> r.txt"
+    outputs: [r.txt]
+  join:
+    inputs: {from: [left, right]}
+    command: /bin/sh -c "cat left/l.txt right/r.txt > j.txt"
+    outputs: [j.txt]
+  after_right: {needs: [right], command: /bin/sh -c "echo ok > a.txt", outputs: [a.txt]}
+"""
+
+
+def test_a_diamond_joins_both_branches(tmp_path: Path) -> None:
+    left = "cat top/t.txt > l.txt; echo left >> l.txt"
+    spec = write_spec(tmp_path, "diamond", HEAD + DIAMOND % left)
+    result = batchflow("run", str(spec), cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    joined = (tmp_path / "out/join/j.txt").read_text().split()
+    assert joined == ["top", "left", "top", "right"]
+    assert _outputs(tmp_path) == ["after_right/a.txt", "join/j.txt"]
+
+
+def test_a_failed_task_blocks_only_what_depends_on_it(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "diamond", HEAD + DIAMOND % "exit 3")
+    result = batchflow("run", str(spec), cwd=tmp_path, timeout=60)
+    assert result.code == 1, result.stderr
+    assert "left" in result.stderr + result.stdout
+    assert "cannot run" in result.stderr + result.stdout  # join waits on left: blocked
+    # the other branch ran to its end and its result was downloaded
+    assert _outputs(tmp_path) == ["after_right/a.txt"]
