@@ -49,7 +49,7 @@ steps:
     for_each: {{outputs: slow}}
     command: >-
       /bin/sh -c "echo start-{{task.id}} >> {{params.log}};
-      echo $(( $(cat {{input.name}}) * 2 )) > {{input.stem}}.d"
+      n=$(cat {{input.name}}); echo $((n * 2)) > {{input.stem}}.d"
     outputs: ["{{input.stem}}.d"]
   total:
     inputs: {{from: double}}
