@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from batchflow.engine.events import Event, EventSink, WatchProgress, ignore
+from batchflow.engine.events import Event, EventSink, WatchProgress
 
 
 class _RichView:
@@ -80,12 +80,10 @@ def _plain_line(line: str) -> None:
 
 
 @contextmanager
-def progress_sink(enabled: bool) -> Iterator[EventSink]:
-    """A sink showing progress on stderr (or dropping events when not ``enabled``): rich
-    bars on a terminal, plain lines otherwise (a squeezed layout is unreadable in a log)."""
-    if not enabled:
-        yield ignore
-        return
+def progress_sink() -> Iterator[EventSink]:
+    """A sink showing progress on stderr: rich bars on a terminal, plain lines otherwise (a
+    squeezed layout is unreadable in a log). ``run --json`` shows it too: its JSON is on
+    stdout, and a long run with no sign of life looks hung."""
     if not sys.stderr.isatty():
         yield PlainView(_plain_line)
         return

@@ -84,7 +84,7 @@ def run_cmd(
     with open_target(plan.spec_path, target, storage) as tgt:
         say(tgt.banner)
         try:
-            with progress_sink(not as_json) as sink:
+            with progress_sink() as sink:
                 result = run_plan(
                     plan, tgt.batch, tgt.blobs, sink, RunOptions(poll=tgt.poll, keep=keep)
                 )

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from batchflow.engine.downloads import MANIFEST, STATE_DIR, Manifest
+from batchflow.engine.downloads import MANIFEST, STATE_DIR, Manifest, sweep_partials
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, TaskInfo
@@ -130,6 +130,7 @@ def download_outputs(
     checking that no file there would be overwritten that batchflow did not download."""
     if plan.download_dir is None:
         return [], []
+    sweep_partials(plan.download_dir)  # what a run killed mid-download left behind
     names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
     pairs, refused = [], []
     for name in names:
