@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -11,7 +12,7 @@ from batchflow.engine.downloads import MANIFEST, STATE_DIR, Manifest, sweep_part
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, TaskInfo
-from batchflow.engine.redact import redact
+from batchflow.engine.redact import redact, redact_task_output
 from batchflow.errors import BackendError, FailedTask, UsageError
 from batchflow.plan_model import Plan
 
@@ -51,9 +52,17 @@ def safe_destination(root: Path, blob: str) -> Path | None:
     return dest if dest.is_relative_to(base) and dest != base else None
 
 
-def read_tail(batch: BatchService, job_id: str, task_id: str, name: str, limit: int) -> str:
+def read_tail(
+    batch: BatchService,
+    job_id: str,
+    task_id: str,
+    name: str,
+    limit: int,
+    scrub: Callable[[str], str] = redact,
+) -> str:
     """The last ``limit`` bytes of a task file at most (one ranged read after its size),
-    decoded and redacted; a line cut at the start of the range is dropped; "" if absent."""
+    decoded and passed through ``scrub``; a line cut at the start of the range is dropped;
+    "" if absent."""
     try:
         size = batch.task_file_size(job_id, task_id, name)
         start = max(0, size - limit)
@@ -62,7 +71,7 @@ def read_tail(batch: BatchService, job_id: str, task_id: str, name: str, limit: 
         return ""
     if start and b"\n" in raw:
         raw = raw.split(b"\n", 1)[1]
-    return redact(raw.decode("utf-8", "replace"))
+    return scrub(raw.decode("utf-8", "replace"))
 
 
 def _tail(batch: BatchService, job_id: str, task_id: str, name: str, lines: int) -> str:
@@ -71,7 +80,8 @@ def _tail(batch: BatchService, job_id: str, task_id: str, name: str, lines: int)
 
 
 def _stdout(batch: BatchService, job_id: str, task_id: str) -> str:
-    text = read_tail(batch, job_id, task_id, "stdout.txt", STDOUT_BYTES)
+    # The task's own output, as it wrote it: only secrets batchflow knows are masked.
+    text = read_tail(batch, job_id, task_id, "stdout.txt", STDOUT_BYTES, redact_task_output)
     return text.rstrip("\n")
 
 
