@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 
-from batchflow.commands._common import load_plan
+from batchflow.commands._common import load_names
 from batchflow.engine.protocols import BatchService
 from batchflow.engine.redact import redact_task_bytes
 from batchflow.errors import NotFound, UsageError
@@ -55,7 +55,7 @@ def logs_cmd(
     a usage error (exit 2): the user named something that is not there."""
     from batchflow.commands._target import nothing_local, open_target
 
-    plan = load_plan(spec, overrides)
+    plan = load_names(spec, overrides)
     name = "stderr.txt" if stderr else "stdout.txt"
     if nothing_local(plan.spec_path, target):
         raise UsageError(f"{plan.spec_path.name} has not run here yet: no task {task_id}")
