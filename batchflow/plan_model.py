@@ -82,6 +82,7 @@ class OutputPlan:
     pattern: str  # filePattern
     destination: str  # destination.container.path
     condition: UploadCondition  # uploadOptions.uploadCondition
+    optional: bool = False  # batchflow's own: may match no file (not sent to Batch)
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,10 @@ class _RichView:
                 f"{event.running} running {event.active} queued"
             )
         if event.message == "done":
-            total = self.progress.tasks[bar].total or 1
-            self.progress.update(bar, completed=total, total=total)
+            # A stage without counts is all done; one with counts shows what was done (a
+            # full watch bar for tasks that never ran would be a lie).
+            if self.progress.tasks[bar].total is None:
+                self.progress.update(bar, completed=1, total=1)
             return
         self.progress.update(bar, description=text, completed=event.done, total=event.total or None)
 
