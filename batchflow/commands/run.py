@@ -185,7 +185,8 @@ def _report(
         failed = collected.failed
         raise WorkflowFailed("tasks", _failure(plan, collected, total), failed)
     if not as_json:
-        extra = len(result.not_in_spec)
+        # Tasks the spec no longer has, and any added by someone else while it ran.
+        extra = (result.counts.completed if result.counts else total) - total
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
         also = f" (the job also holds {_tasks(extra)} not in the spec)" if extra > 0 else ""
         what = f"All {total} tasks" if total != 1 else "The task"
