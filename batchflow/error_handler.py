@@ -16,7 +16,7 @@ import threading
 from collections.abc import Generator
 from pathlib import Path
 
-from batchflow.errors import BatchflowError, SpecError, WorkflowFailed
+from batchflow.errors import BatchflowError, SpecError
 
 
 def _log_dir() -> Path:
@@ -97,11 +97,10 @@ def report(exc: BaseException) -> int:
         n = len(exc.problems)
         _say(f"{n} problem{'s' if n != 1 else ''} found.")
         return exc.exit_code
-    if isinstance(exc, WorkflowFailed):
+    if isinstance(exc, BatchflowError):  # WorkflowFailed included
         _say(f"error: {exc}")
-        return exc.exit_code
-    if isinstance(exc, BatchflowError):
-        _say(f"error: {exc}")
+        for note in exc.notes:
+            _say(note)
         return exc.exit_code
     from batchflow.engine.redact import redact
 

@@ -25,6 +25,8 @@ class BatchflowError(Exception):
     """Base of every error batchflow reports to a user without a traceback."""
 
     exit_code = 3
+    # Lines shown after the error's own (what the failed command left behind, e.g. a pool).
+    notes: tuple[str, ...] = ()
 
 
 class UsageError(BatchflowError):

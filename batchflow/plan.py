@@ -90,8 +90,9 @@ def _steps(spec: Spec) -> tuple[WorkflowTasks | None, tuple[StepPlan, ...]]:
     )
 
 
-def build_plan(spec: Spec) -> Plan:
-    """The Plan for a validated ``spec``."""
+def build_plan(spec: Spec, *, hash_inputs: bool = True) -> Plan:
+    """The Plan for a validated ``spec``. ``hash_inputs`` False (status, logs, down: they
+    upload nothing) leaves ``uploads`` empty rather than read every input file."""
     workflow, steps = _steps(spec)
     tasks: TaskSource = workflow if workflow is not None else RenderedTasks(spec)
     final = None
@@ -108,7 +109,7 @@ def build_plan(spec: Spec) -> Plan:
         spec_path=spec.path,
         input_container=spec.input_container,
         output_container=spec.output_container,
-        uploads=_uploads((*spec.inputs, *start_files)),
+        uploads=_uploads((*spec.inputs, *start_files)) if hash_inputs else (),
         pool=_pool(spec),
         job=JobPlan(
             id=spec.job_id,

@@ -89,6 +89,7 @@ class OutputPlan:
     pattern: str  # filePattern
     destination: str  # destination.container.path
     condition: UploadCondition  # uploadOptions.uploadCondition
+    optional: bool = False  # batchflow's own: may match no file (not sent to Batch)
 
 
 @dataclass(frozen=True)

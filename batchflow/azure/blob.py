@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from azure.storage.blob import (
 from batchflow.azure.config import check_key
 from batchflow.azure.errors import translated
 from batchflow.azure.transport import is_loopback_url, requests_transport
+from batchflow.engine.downloads import open_partial
 from batchflow.engine.protocols import Access
 from batchflow.errors import ConfigError
 
@@ -128,8 +128,7 @@ class AzureBlobStore:
 
     def download(self, container: str, blob: str, dest: Path) -> int:
         """Download to a temporary file beside ``dest``, then rename (no torn files)."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".", suffix=".batchflow-partial")
+        fd, tmp = open_partial(dest.parent)  # mode 0666 less the umask: a user's file
         try:
             with translated(f"downloading {blob}"), os.fdopen(fd, "wb") as fh:
                 client = self._service.get_blob_client(container, blob)

@@ -19,6 +19,16 @@ def load_plan(spec: str, overrides: Sequence[str] = ()) -> Plan:
     return build_plan(load_spec(Path(spec), list(overrides)))
 
 
+def load_names(spec: str, overrides: Sequence[str] = ()) -> Plan:
+    """The Plan of what a run of the spec created, for commands that only look at it or
+    delete it (status, logs, down): its inputs may have moved or been deleted since, and
+    are not read (``uploads`` is empty)."""
+    from batchflow.plan import build_plan
+    from batchflow.spec import load_spec
+
+    return build_plan(load_spec(Path(spec), list(overrides), need_inputs=False), hash_inputs=False)
+
+
 def say(message: str) -> None:
     """A line for the user on stderr (results go to stdout)."""
     sys.stderr.write(message.rstrip("\n") + "\n")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from batchflow.engine.events import Event, EventSink, WatchProgress, ignore
+from batchflow.engine.events import Event, EventSink, WatchProgress
 
 
 class _RichView:
@@ -42,8 +42,10 @@ class _RichView:
                 f"{event.running} running {event.active} queued"
             )
         if event.message == "done":
-            total = self.progress.tasks[bar].total or 1
-            self.progress.update(bar, completed=total, total=total)
+            # A stage without counts is all done; one with counts shows what was done (a
+            # full watch bar for tasks that never ran would be a lie).
+            if self.progress.tasks[bar].total is None:
+                self.progress.update(bar, completed=1, total=1)
             return
         self.progress.update(bar, description=text, completed=event.done, total=event.total or None)
 
@@ -80,12 +82,10 @@ def _plain_line(line: str) -> None:
 
 
 @contextmanager
-def progress_sink(enabled: bool) -> Iterator[EventSink]:
-    """A sink showing progress on stderr (or dropping events when not ``enabled``): rich
-    bars on a terminal, plain lines otherwise (a squeezed layout is unreadable in a log)."""
-    if not enabled:
-        yield ignore
-        return
+def progress_sink() -> Iterator[EventSink]:
+    """A sink showing progress on stderr: rich bars on a terminal, plain lines otherwise (a
+    squeezed layout is unreadable in a log). ``run --json`` shows it too: its JSON is on
+    stdout, and a long run with no sign of life looks hung."""
     if not sys.stderr.isatty():
         yield PlainView(_plain_line)
         return

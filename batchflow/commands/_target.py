@@ -16,6 +16,7 @@ from typing import Any
 
 from batchflow.engine.polling import AZURE_POLL, LOCAL_POLL, PollPolicy
 from batchflow.engine.protocols import BatchService, BlobStore
+from batchflow.engine.redact import remember_secret
 from batchflow.errors import ConfigError, UsageError
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
@@ -32,6 +33,13 @@ class Target:
     banner: str
     state_dir: Path | None = None
     emulator: Any = None  # the in-process EmulatorServer on the local target
+
+
+def _remember_connection_string(conn: str | None) -> None:
+    """The connection string and the account key or SAS inside it are secrets batchflow holds."""
+    if conn:
+        parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+        remember_secret(conn, parts.get("AccountKey"), parts.get("SharedAccessSignature"))
 
 
 def _azurite_conn(env: Mapping[str, str]) -> str | None:
@@ -62,6 +70,7 @@ def _local_blobs(spec_path: Path, storage: str | None, env: Mapping[str, str]) -
             )
         from batchflow.azure.connect import blob_store_from_connection_string
 
+        _remember_connection_string(conn)
         return blob_store_from_connection_string(conn)
     from batchflow.local.blobs import LocalBlobStore
 
@@ -78,6 +87,7 @@ def _local(
     blobs = _local_blobs(spec_path, storage, env)
     state = state_dir(spec_path)
     with local_emulator(spec_path, scheduling=not read_only) as server:
+        remember_secret(server.key)
         batch = batch_service(server.url, server.account, server.key, fast=True)
         banner = (
             f"Running on the local target ({why}): Batch emulator on {server.url}, "
@@ -100,6 +110,8 @@ def _azure(storage: str | None, why: str, env: Mapping[str, str]) -> Iterator[Ta
             "and write Azure Storage (AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT)"
         )
     acct = read_account(env)
+    remember_secret(acct.batch_key, acct.storage_key)
+    _remember_connection_string(acct.storage_connection_string)
     batch, blobs = azure_services(acct)
     banner = f"Running on Azure Batch {acct.batch_endpoint} ({why}), storage {blobs.describe()}."
     try:

@@ -7,19 +7,34 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from batchflow.commands._common import load_plan, say
+from batchflow.commands._common import load_names, say
 from batchflow.errors import UsageError
 from batchflow.plan_model import Plan
 
 
-def _confirm(plan: Plan, where: str) -> bool:
+def _confirm(plan: Plan, where: str, state: Path | None) -> bool:
     import click
 
     what = (
         f"job {plan.job.id}, pool {plan.pool.id}, containers {plan.input_container} "
         f"and {plan.output_container}"
     )
+    if state is not None:
+        what += f", and the local state {state}"
     return bool(click.confirm(f"Delete {what} on {where}?", default=False, err=True))
+
+
+def _state_to_remove(plan: Plan, state: Path | None) -> Path | None:
+    """The local state directory, if deleting the spec's containers leaves it unused: specs
+    in one directory share ``.batchflow/``, and another spec's state is not ours to delete."""
+    if state is None or not state.is_dir():
+        return None
+    ours = {plan.input_container, plan.output_container}
+    blobs = state / "blobs"
+    others = blobs.is_dir() and any(
+        not p.name.startswith(".") and p.name not in ours for p in blobs.iterdir()
+    )
+    return None if others else state
 
 
 def down_cmd(
@@ -37,12 +52,12 @@ def down_cmd(
             "refusing to ask for confirmation: stdin is not a terminal; pass "
             "--yes to delete without asking"
         )
-    plan = load_plan(spec, overrides)
+    plan = load_names(spec, overrides)
     if nothing_local(plan.spec_path, target):
         say(f"Nothing to delete: {plan.spec_path.name} has not run here.")
         return 0
     with open_target(plan.spec_path, target, storage, read_only=True) as tgt:
-        if not yes and not _confirm(plan, tgt.kind):
+        if not yes and not _confirm(plan, tgt.kind, _state_to_remove(plan, tgt.state_dir)):
             say("Nothing deleted.")
             return 0
         tgt.batch.delete_job(plan.job.id)

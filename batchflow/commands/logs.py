@@ -1,22 +1,23 @@
 """``batchflow logs SPEC TASK``: a task's stdout (or stderr) through the task files API,
-streamed in ranged chunks (a task may write gigabytes), redacted line by line."""
+streamed in ranged chunks (a task may write gigabytes), byte for byte but for the secret
+values batchflow itself holds (``redact_task_bytes``)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
 
-from batchflow.commands._common import load_plan
+from batchflow.commands._common import load_names
 from batchflow.engine.protocols import BatchService
-from batchflow.engine.redact import redact
+from batchflow.engine.redact import redact_task_bytes
 from batchflow.errors import NotFound, UsageError
 
 CHUNK = 4 << 20
 MAX_CARRY = 1 << 20  # a "line" longer than this is redacted in pieces rather than held
 
 
-def stream_lines(batch: BatchService, job_id: str, task_id: str, name: str) -> Iterator[str]:
-    """The file's text in pieces that end on a line break (but for overlong lines), each
+def stream_lines(batch: BatchService, job_id: str, task_id: str, name: str) -> Iterator[bytes]:
+    """The file's bytes in pieces that end on a line break (but for overlong lines), each
     redacted whole, so a secret is never split across two pieces unredacted."""
     size = batch.task_file_size(job_id, task_id, name)
     carry = b""
@@ -28,9 +29,9 @@ def stream_lines(batch: BatchService, job_id: str, task_id: str, name: str) -> I
             continue
         cut = cut or len(data)
         carry = data[cut:]
-        yield redact(data[:cut].decode("utf-8", "replace"))
+        yield redact_task_bytes(data[:cut])
     if carry:
-        yield redact(carry.decode("utf-8", "replace"))
+        yield redact_task_bytes(carry)
 
 
 def _missing(job_id: str, task_id: str, batch: BatchService) -> UsageError:
@@ -54,15 +55,15 @@ def logs_cmd(
     a usage error (exit 2): the user named something that is not there."""
     from batchflow.commands._target import nothing_local, open_target
 
-    plan = load_plan(spec, overrides)
+    plan = load_names(spec, overrides)
     name = "stderr.txt" if stderr else "stdout.txt"
     if nothing_local(plan.spec_path, target):
         raise UsageError(f"{plan.spec_path.name} has not run here yet: no task {task_id}")
     with open_target(plan.spec_path, target, storage, read_only=True) as tgt:
         try:
-            for text in stream_lines(tgt.batch, plan.job.id, task_id, name):
-                sys.stdout.write(text)
+            for data in stream_lines(tgt.batch, plan.job.id, task_id, name):
+                sys.stdout.buffer.write(data)
         except NotFound:
             raise _missing(plan.job.id, task_id, tgt.batch) from None
-    sys.stdout.flush()
+    sys.stdout.buffer.flush()
     return 0

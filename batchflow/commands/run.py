@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from batchflow.commands._common import load_plan, out, out_json, say
 from batchflow.engine.redact import redact
-from batchflow.errors import FailedTask, UsageError, WorkflowFailed
+from batchflow.engine.tasks import named
+from batchflow.errors import BatchflowError, FailedTask, UsageError, WorkflowFailed
 from batchflow.plan_model import Plan
 
 if TYPE_CHECKING:
+    from batchflow.commands._target import Target
+    from batchflow.engine.collect import Collected
     from batchflow.engine.run import RunResult
+
+SHOWN_MISSING = 20
 
 
 def _stdout_blocks(result: RunResult) -> None:
@@ -81,24 +87,82 @@ def run_cmd(
     plan = load_plan(spec, overrides)
     _check_local_support(plan, spec, target)
     t0 = time.monotonic()
+    down = _down_command(spec, overrides, target)
     with open_target(plan.spec_path, target, storage) as tgt:
         say(tgt.banner)
         try:
-            with progress_sink(not as_json) as sink:
+            with progress_sink() as sink:
                 result = run_plan(
                     plan, tgt.batch, tgt.blobs, sink, RunOptions(poll=tgt.poll, keep=keep)
                 )
         except KeyboardInterrupt:
             _interrupted(tgt.kind, spec)
             raise
-    _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0)
+        except BatchflowError as exc:
+            exc.notes = (*exc.notes, *_pool_left(plan, tgt, down))
+            raise
+        left = _pool_left(plan, tgt, down)
+    try:
+        _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0)
+    except WorkflowFailed as exc:
+        exc.notes = (*exc.notes, *left)
+        raise
+    for line in left:
+        say(line)
     return 0
+
+
+def _down_command(spec: str, overrides: Sequence[str], target: str | None) -> str:
+    """The command that deletes what this run created, as the user would type it."""
+    words = ["batchflow", "down", spec]
+    for o in overrides:
+        words += ["--set", o]
+    if target:
+        words += ["--target", target]
+    return shlex.join(words)
+
+
+def _pool_left(plan: Plan, tgt: Target, down: str) -> tuple[str, ...]:
+    """A line naming the spec's pool if it is still allocated when the run ends (kept by
+    the spec, by ``--keep`` or by a failure): on Azure its nodes cost money until deleted."""
+    try:
+        pool = tgt.batch.get_pool(plan.pool.id)
+    except BatchflowError:
+        return ()  # the service failed: the error being reported says so
+    if pool is None or pool.state != "active":
+        return ()
+    n = pool.target_dedicated + pool.target_spot
+    cost = "; Azure bills its nodes until it is deleted" if tgt.kind == "azure" else ""
+    return (
+        f"Pool {pool.id} is still allocated ({n} node{'s' if n != 1 else ''}{cost}): "
+        f"`{down}` deletes it.",
+    )
+
+
+def _failure(plan: Plan, col: Collected, total: int) -> str:
+    """The run's failure in one line: failed tasks, those they blocked, missing outputs."""
+    parts = []
+    if col.failed:
+        parts.append(f"{len(col.failed)} of {_tasks(total)} failed")
+    if col.blocked:
+        parts.append(
+            f"{_tasks(len(col.blocked))} never ran, waiting on failed tasks ({named(col.blocked)})"
+        )
+    if col.missing:
+        n = len(col.missing)
+        parts.append(f"{n} declared output{'s' if n != 1 else ''} matched no file")
+    return "; ".join(parts)
+
+
+def _tasks(n: int) -> str:
+    return f"{n} task" if n == 1 else f"{n} tasks"
 
 
 def _report(
     plan: Plan, result: RunResult, spec: str, as_json: bool, kind: str, seconds: float
 ) -> None:
-    """Results on stdout (JSON or text); WorkflowFailed when some task failed."""
+    """Results on stdout (JSON or text); WorkflowFailed when some task failed or a declared
+    output matched no file."""
     if as_json:
         out_json({"target": kind, **result.to_json()})
     else:
@@ -109,16 +173,21 @@ def _report(
             "refused to download outputs that would land outside the download directory: "
             + ", ".join(repr(n) for n in collected.refused)
         )
-    failed = collected.failed if collected else ()
-    if failed:
-        if not as_json:
-            out(describe_failures(failed, spec))
-        total = len(plan.tasks)
-        raise WorkflowFailed("tasks", f"{len(failed)} of {total} tasks failed", failed)
+    # The spec's count, not the job's: a task someone else added is not the spec's.
+    total = len(plan.tasks) + (plan.job.final_task is not None)
+    for m in (collected.missing if collected else ())[:SHOWN_MISSING]:
+        say(f"task {m.task_id}: output '{m.pattern}' matched no file")
+    if collected and len(collected.missing) > SHOWN_MISSING:
+        say(f"... and {len(collected.missing) - SHOWN_MISSING} more missing outputs")
+    if collected and (collected.failed or collected.missing):
+        if collected.failed and not as_json:
+            out(describe_failures(collected.failed, spec))
+        failed = collected.failed
+        raise WorkflowFailed("tasks", _failure(plan, collected, total), failed)
     if not as_json:
-        # The spec's count, not the job's: a task someone else added is not the spec's.
-        total = len(plan.tasks) + (plan.job.final_task is not None)
+        # Tasks the spec no longer has, and any added by someone else while it ran.
         extra = (result.counts.completed if result.counts else total) - total
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
-        also = f" (the job also holds {extra} tasks not in the spec)" if extra > 0 else ""
-        say(f"All {total} tasks succeeded in {seconds:.1f}s{where}{also}.")
+        also = f" (the job also holds {_tasks(extra)} not in the spec)" if extra > 0 else ""
+        what = f"All {total} tasks" if total != 1 else "The task"
+        say(f"{what} succeeded in {seconds:.1f}s{where}{also}.")

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from batchflow.commands._common import load_plan, out, out_json
+from batchflow.commands._common import load_names, out, out_json
 from batchflow.engine.protocols import BatchService
 from batchflow.plan_model import Plan
 
@@ -85,7 +85,7 @@ def status_cmd(
     """Print the status of what the spec created."""
     from batchflow.commands._target import nothing_local, open_target
 
-    plan = load_plan(spec, overrides)
+    plan = load_names(spec, overrides)
     if nothing_local(plan.spec_path, target):
         report: dict[str, Any] = {"pool": None, "job": None, "tasks": None, "failed_tasks": []}
         kind = "local"

@@ -82,6 +82,9 @@ class EmulatorService:
         )
         core.janitor = Janitor(store, self.data_dir)
         self._core = core
+        # Even read-only (status, down): tasks a killed emulator left running are orphans
+        # that nothing else stops; counting them as running would be a lie.
+        self._stop_orphans(core)
         if not self.scheduling:
             return
         self._recover(core)
@@ -89,13 +92,18 @@ class EmulatorService:
         core.janitor.start()
         core.wake()
 
-    def _recover(self, core: Core) -> None:
+    @staticmethod
+    def _stop_orphans(core: Core) -> None:
+        """Kill the process groups of tasks that were running when the last emulator stopped
+        (only if pid AND start time still match) and requeue those tasks, as Batch does."""
         for job_id, task_id, pid, ticks in core.store.query(
             "SELECT job_id, id, pid, pstart FROM tasks WHERE state IN ('running', 'preparing')"
         ):
             if pid:
                 executor.kill_orphan(int(pid), int(ticks or 0))
             tasks.requeue(core, job_id, task_id)
+
+    def _recover(self, core: Core) -> None:
         for job_id, state, reason in core.store.query(
             "SELECT id, state, json_extract(doc, '$.executionInfo.terminateReason') FROM jobs"
         ):

@@ -9,22 +9,34 @@ from batchflow.plan_model import Plan
 
 
 def cleanup(
-    plan: Plan, batch: BatchService, blobs: BlobStore, succeeded: bool, sink: EventSink
-) -> list[str]:
-    """Delete the job, pool and input container as the plan's cleanup says; what was done."""
+    plan: Plan, batch: BatchService, blobs: BlobStore, failure: str | None, sink: EventSink
+) -> tuple[list[str], str]:
+    """Delete the job, pool and input container as the plan's cleanup says, unless the run
+    failed (``failure`` says why) and the spec cleans up after success only. Returns what
+    was deleted and a line saying what was done or kept, and why."""
     rules = plan.cleanup
-    if not succeeded and not rules.always:
-        return []
+    planned = [
+        (rules.job, f"job {plan.job.id}", lambda: batch.delete_job(plan.job.id)),
+        (rules.pool, f"pool {plan.pool.id}", lambda: batch.delete_pool(plan.pool.id)),
+        (
+            rules.inputs,
+            f"container {plan.input_container}",
+            lambda: blobs.delete_container(plan.input_container),
+        ),
+    ]
+    todo = [(what, delete) for wanted, what, delete in planned if wanted]
+    if failure is not None and not rules.always:
+        if not todo:
+            return [], "nothing to delete (the spec keeps everything)"
+        kept = " and ".join(what for what, _ in todo)
+        return [], (
+            f"kept {kept}: {failure} (the spec cleans up after success only), so they stay "
+            f"for a look; `batchflow down {plan.spec_path.name}` deletes them"
+        )
     done = []
-    if rules.job:
-        retry_transient(lambda: batch.delete_job(plan.job.id))
-        done.append(f"job {plan.job.id}")
-    if rules.pool:
-        retry_transient(lambda: batch.delete_pool(plan.pool.id))
-        done.append(f"pool {plan.pool.id}")
-    if rules.inputs:
-        retry_transient(lambda: blobs.delete_container(plan.input_container))
-        done.append(f"container {plan.input_container}")
+    for what, delete in todo:
+        retry_transient(delete)
+        done.append(what)
     if done:
         sink(Event("cleanup", "deleted " + ", ".join(done)))
-    return done
+    return done, "done" if done else "nothing to delete (the spec keeps everything)"

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import bisect
+import fnmatch
 import functools
+import itertools
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from batchflow.engine.downloads import MANIFEST, STATE_DIR, Manifest
+from batchflow.engine.bodies import output_blob_path
+from batchflow.engine.downloads import MANIFEST, STATE_DIR, Manifest, sweep_partials
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, TaskInfo
-from batchflow.engine.redact import redact
+from batchflow.engine.redact import redact, redact_task_output
+from batchflow.engine.tasks import all_tasks, dependents
 from batchflow.errors import BackendError, FailedTask, UsageError
-from batchflow.plan_model import Plan
+from batchflow.plan_model import OutputPlan, Plan
 
 STDERR_TAIL_LINES = 10
 TAIL_BYTES = 8 << 10  # a stderr tail: enough for its last lines, however big the file
 STDOUT_BYTES = 64 << 10  # each task's stdout printed at the end (the quickstart's print)
 MAX_STDERR_TAILS = 20
 FAILED_FILTER = "executionInfo/result eq 'failure'"
+COMPLETED = "state eq 'completed'"
+_WILDCARDS = frozenset("*?[")  # as engine.bodies.output_blob_path tells them
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,14 @@ class TaskOutput:
 
 
 @dataclass(frozen=True)
+class MissingOutput:
+    """A declared output of a task that matched no file (Batch uploads nothing, silently)."""
+
+    task_id: str
+    pattern: str
+
+
+@dataclass(frozen=True)
 class Collected:
     """What the collect stage gathered."""
 
@@ -39,6 +55,8 @@ class Collected:
     refused: tuple[str, ...]  # blob names that would have landed outside the download dir
     failed: tuple[FailedTask, ...]
     outputs: tuple[TaskOutput, ...]
+    missing: tuple[MissingOutput, ...] = ()  # declared, not optional, and no file matched
+    blocked: tuple[str, ...] = ()  # tasks that never ran: they wait on failed ones
 
 
 def safe_destination(root: Path, blob: str) -> Path | None:
@@ -51,9 +69,17 @@ def safe_destination(root: Path, blob: str) -> Path | None:
     return dest if dest.is_relative_to(base) and dest != base else None
 
 
-def read_tail(batch: BatchService, job_id: str, task_id: str, name: str, limit: int) -> str:
+def read_tail(
+    batch: BatchService,
+    job_id: str,
+    task_id: str,
+    name: str,
+    limit: int,
+    scrub: Callable[[str], str] = redact,
+) -> str:
     """The last ``limit`` bytes of a task file at most (one ranged read after its size),
-    decoded and redacted; a line cut at the start of the range is dropped; "" if absent."""
+    decoded and passed through ``scrub``; a line cut at the start of the range is dropped;
+    "" if absent."""
     try:
         size = batch.task_file_size(job_id, task_id, name)
         start = max(0, size - limit)
@@ -62,7 +88,7 @@ def read_tail(batch: BatchService, job_id: str, task_id: str, name: str, limit: 
         return ""
     if start and b"\n" in raw:
         raw = raw.split(b"\n", 1)[1]
-    return redact(raw.decode("utf-8", "replace"))
+    return scrub(raw.decode("utf-8", "replace"))
 
 
 def _tail(batch: BatchService, job_id: str, task_id: str, name: str, lines: int) -> str:
@@ -71,7 +97,8 @@ def _tail(batch: BatchService, job_id: str, task_id: str, name: str, lines: int)
 
 
 def _stdout(batch: BatchService, job_id: str, task_id: str) -> str:
-    text = read_tail(batch, job_id, task_id, "stdout.txt", STDOUT_BYTES)
+    # The task's own output, as it wrote it: only secrets batchflow knows are masked.
+    text = read_tail(batch, job_id, task_id, "stdout.txt", STDOUT_BYTES, redact_task_output)
     return text.rstrip("\n")
 
 
@@ -123,13 +150,58 @@ def _checked_manifest(plan: Plan, blobs: BlobStore, pairs: list[tuple[str, Path]
     return manifest
 
 
+def _matched(out: OutputPlan, names: Sequence[str], listed: set[str]) -> bool:
+    """Whether the output container holds a blob ``out`` uploaded. A wildcard pattern is
+    matched loosely (a blob under its prefix whose name matches the pattern's last part):
+    where Batch puts the directories a ``**`` crossed is not worth second-guessing."""
+    path = output_blob_path(out)
+    if not (_WILDCARDS & set(out.pattern)):
+        return path in listed
+    prefix = f"{path.rstrip('/')}/" if path else ""
+    last = out.pattern.rsplit("/", 1)[-1]
+    start = bisect.bisect_left(names, prefix)
+    for name in itertools.islice(names, start, None):
+        if not name.startswith(prefix):
+            break
+        if fnmatch.fnmatchcase(name.rsplit("/", 1)[-1], last):
+            return True
+    return False
+
+
+_APPLIES = {
+    "tasksuccess": ("success",),
+    "taskfailure": ("failure",),
+    "taskcompletion": ("success", "failure"),
+}
+
+
+def missing_outputs(plan: Plan, batch: BatchService, names: Sequence[str]) -> list[MissingOutput]:
+    """The declared outputs, not marked optional, of the tasks that ran to a result their
+    upload condition covers, that match no blob of the output container (sorted names)."""
+    results = {
+        t.id.lower(): t.result
+        for t in retry_transient(lambda: batch.list_tasks(plan.job.id, COMPLETED))
+    }
+    listed = set(names)
+    missing = []
+    for task in all_tasks(plan):
+        result = results.get(task.id.lower())
+        for out in task.outputs:
+            if out.optional or result not in _APPLIES[out.condition]:
+                continue
+            if not _matched(out, names, listed):
+                missing.append(MissingOutput(task.id, out.pattern))
+    return missing
+
+
 def download_outputs(
-    plan: Plan, blobs: BlobStore, sink: EventSink, workers: int
+    plan: Plan, blobs: BlobStore, sink: EventSink, workers: int, names: Sequence[str]
 ) -> tuple[list[Path], list[str]]:
-    """Download every blob of the output container into the download directory, after
-    checking that no file there would be overwritten that batchflow did not download."""
+    """Download ``names`` (every blob of the output container) into the download directory,
+    after checking that no file there would be overwritten that batchflow did not download."""
     if plan.download_dir is None:
         return [], []
+    sweep_partials(plan.download_dir)  # what a run killed mid-download left behind
     names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
     if (wanted := plan.download_prefixes) is not None:  # a workflow: the marked steps only
         names = [n for n in names if n.startswith(wanted)]
@@ -163,9 +235,23 @@ def download_outputs(
 def collect(
     plan: Plan, batch: BatchService, blobs: BlobStore, sink: EventSink, workers: int = 16
 ) -> Collected:
-    """Outputs downloaded, stdout gathered (specs with print_stdout), failures listed."""
-    downloaded, refused = download_outputs(plan, blobs, sink, workers)
+    """Outputs downloaded and checked against what the tasks declared, stdout gathered
+    (specs with print_stdout), failures and the tasks they blocked listed."""
+    declared = any(t.outputs for t in all_tasks(plan))
+    names: list[str] = []
+    if declared or plan.download_dir is not None:
+        names = sorted(retry_transient(lambda: blobs.list_blobs(plan.output_container)))
+    downloaded, refused = download_outputs(plan, blobs, sink, workers, names)
+    missing = missing_outputs(plan, batch, names) if declared else []
     outputs = task_outputs(plan, batch, workers) if plan.print_stdout else []
+    failed = failed_tasks(plan, batch)
+    ids = {f.task_id.lower(): f.task_id for f in failed}
+    blocked = [i for k, i in dependents(plan, ids).items() if k not in ids]
     return Collected(
-        tuple(downloaded), tuple(refused), tuple(failed_tasks(plan, batch)), tuple(outputs)
+        tuple(downloaded),
+        tuple(refused),
+        tuple(failed),
+        tuple(outputs),
+        tuple(missing),
+        tuple(blocked),
     )

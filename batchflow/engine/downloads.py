@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,6 +22,34 @@ from batchflow.errors import UsageError
 STATE_DIR = ".batchflow"  # beside the spec, as the local target's state
 MANIFEST = "downloads.json"
 SHOWN = 20
+PARTIAL_SUFFIX = ".batchflow-partial"  # a download (or local blob copy) in progress
+
+
+def open_partial(directory: Path) -> tuple[int, Path]:
+    """A new, empty temporary file in ``directory`` to write a download into before renaming
+    it into place. Created with mode 0666 less the umask, as any file a user's program makes:
+    ``mkstemp``'s 0600 would stay on the renamed file, and outputs are the user's files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        path = directory / f".{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:  # 64 random bits: in practice never
+            continue
+
+
+def sweep_partials(root: Path) -> int:
+    """Remove the temporary files of downloads a killed run (``kill -9``) left under
+    ``root``; returns how many. Only names batchflow makes (``.*.batchflow-partial``)."""
+    swept = 0
+    if root.is_dir():
+        for path in root.rglob(f".*{PARTIAL_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and not path.is_symlink():
+                    path.unlink()
+                    swept += 1
+    return swept
 
 
 def md5_hex(path: Path) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BlobStore
+from batchflow.engine.redact import remember_sas
 from batchflow.errors import UsageError
 from batchflow.plan_model import Plan, Upload
 
@@ -79,9 +80,13 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
     now = _dt.datetime.now(_dt.timezone.utc)
     expiry = sas_expiry(plan, now)
     check_sas_covers_job(plan, now, expiry)
+    input_url = blobs.container_url(plan.input_container, "read", expiry)
+    output_url = blobs.container_url(plan.output_container, "write", expiry)
+    remember_sas(input_url)  # minted here: never shown, task output included
+    remember_sas(output_url)
     return StagedInputs(
-        input_url=blobs.container_url(plan.input_container, "read", expiry),
-        output_url=blobs.container_url(plan.output_container, "write", expiry),
+        input_url=input_url,
+        output_url=output_url,
         expiry=expiry,
         uploaded=len(todo),
         uploaded_bytes=sent,

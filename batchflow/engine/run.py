@@ -40,6 +40,7 @@ class RunResult:
     tasks_added: int = 0
     tasks_existing: int = 0
     tasks_changed: int = 0  # deleted and added again: their definition changed
+    not_in_spec: tuple[str, ...] = ()  # tasks in the job the spec no longer has: left alone
     counts: TaskCounts | None = None
     collected: Collected | None = None
     cleaned: list[str] = field(default_factory=list)
@@ -47,8 +48,9 @@ class RunResult:
 
     @property
     def succeeded(self) -> bool:
-        """Every task ran to success."""
-        return self.collected is not None and not self.collected.failed
+        """Every task ran to success and produced every output it declared."""
+        col = self.collected
+        return col is not None and not col.failed and not col.missing
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able summary (``batchflow run --json``)."""
@@ -65,6 +67,7 @@ class RunResult:
                 "added": self.tasks_added,
                 "already_present": self.tasks_existing,
                 "changed": self.tasks_changed,
+                "not_in_spec": list(self.not_in_spec),
                 **(
                     {"succeeded": c.succeeded, "failed": c.failed, "completed": c.completed}
                     if c
@@ -83,6 +86,10 @@ class RunResult:
             ],
             "downloaded": [str(p) for p in (col.downloaded if col else ())],
             "refused_outputs": list(col.refused if col else ()),
+            "missing_outputs": [
+                {"task": m.task_id, "pattern": m.pattern} for m in (col.missing if col else ())
+            ],
+            "blocked_tasks": list(col.blocked if col else ()),
             "stdout": [
                 {"task": o.task_id, "node": o.node_id, "stdout": o.stdout}
                 for o in (col.outputs if col else ())
@@ -96,11 +103,11 @@ class _Timer:
     def __init__(self, result: RunResult, sink: EventSink) -> None:
         self.result, self.sink, self.t0 = result, sink, time.perf_counter()
 
-    def lap(self, stage: str) -> None:
+    def lap(self, stage: str, message: str = "done") -> None:
         now = time.perf_counter()
         self.result.seconds[stage] = now - self.t0
         self.t0 = now
-        self.sink(Event(stage, "done"))
+        self.sink(Event(stage, message))
 
 
 def run_plan(
@@ -126,7 +133,7 @@ def run_plan(
     timer.lap("pool")
     job = ensure_job(plan, batch, sink, opts.poll, opts.pool_timeout_s)
     timer.lap("job")
-    res.tasks_added, res.tasks_existing, res.tasks_changed = add_missing_tasks(
+    res.tasks_added, res.tasks_existing, res.tasks_changed, res.not_in_spec = add_missing_tasks(
         plan,
         batch,
         staged.input_url,
@@ -135,12 +142,27 @@ def run_plan(
         outputs_read_url=staged.outputs_read_url,
     )
     timer.lap("tasks")
-    total = len(plan.tasks) + (plan.job.final_task is not None)
+    # The job's tasks, the spec's and those it no longer has: "6 of 5 done" adds up to nothing.
+    total = len(plan.tasks) + (plan.job.final_task is not None) + len(res.not_in_spec)
     res.counts = watch(plan, batch, job, total, sink, opts.poll)
     timer.lap("watch")
     res.collected = collect(plan, batch, blobs, sink, opts.workers)
     timer.lap("collect")
-    if not opts.keep:
-        res.cleaned = cleanup(plan, batch, blobs, res.succeeded, sink)
-    timer.lap("cleanup")
+    if opts.keep:
+        timer.lap("cleanup", "kept everything (--keep)")
+    else:
+        res.cleaned, said = cleanup(plan, batch, blobs, _why_failed(res.collected), sink)
+        timer.lap("cleanup", said)
     return res
+
+
+def _why_failed(col: Collected) -> str | None:
+    """Why the run failed, in a few words, or None when it succeeded."""
+    why = []
+    if col.failed:
+        n = len(col.failed)
+        why.append(f"{n} task{'s' if n != 1 else ''} failed")
+    if col.missing:
+        n = len(col.missing)
+        why.append(f"{n} declared output{'s' if n != 1 else ''} matched no file")
+    return " and ".join(why) or None

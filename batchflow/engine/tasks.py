@@ -83,10 +83,11 @@ FAILED = "executionInfo/result eq 'failure'"
 
 def _existing(
     plan: Plan, batch: BatchService, md5s: dict[str, str]
-) -> tuple[set[str], dict[str, str], dict[str, str]]:
-    """(lower-cased ids already in the job, the changed ones, the ones that failed): the last
-    two map lower-cased id -> id. A failed task is run again by the next ``run``: that is
-    what a user who fixed the cause and runs again expects."""
+) -> tuple[set[str], dict[str, str], dict[str, str], list[str]]:
+    """(lower-cased ids already in the job, the changed ones, the ones that failed, the ids
+    of tasks in the job that the spec no longer has): the middle two map lower-cased id ->
+    id. A failed task is run again by the next ``run``: that is what a user who fixed the
+    cause and runs again expects."""
     names = retry_transient(lambda: batch.list_task_names(plan.job.id))
     recorded = {i.lower(): name for i, name in names.items()}
     failed_ids = (
@@ -96,15 +97,19 @@ def _existing(
     )
     stale: dict[str, str] = {}
     failed: dict[str, str] = {}
+    in_plan: set[str] = set()  # bounded by the job's size, not the sweep's
     for t in all_tasks(plan):
         key = t.id.lower()
         if (name := recorded.get(key)) is None:
             continue
+        in_plan.add(key)
         if changed(name, fingerprint(t, md5s)):
             stale[key] = t.id
         elif key in failed_ids:
             failed[key] = t.id
-    return set(recorded), stale, failed
+    ids = {i.lower(): i for i in names}
+    not_in_spec = sorted(ids[k] for k in recorded.keys() - in_plan)
+    return set(recorded), stale, failed, not_in_spec
 
 
 def dependents(plan: Plan, roots: dict[str, str]) -> dict[str, str]:
@@ -150,15 +155,18 @@ def add_missing_tasks(
     sink: EventSink,
     workers: int = 8,
     outputs_read_url: str = "",
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, tuple[str, ...]]:
     """Add every task of the plan the job lacks; tasks whose definition changed since they
     were added (their fingerprint differs) are deleted and added again, completed or not.
-    Returns (added now, already there and unchanged, changed and re-added)."""
+    Returns (added now, already there and unchanged, changed and re-added, the ids of tasks
+    in the job that the spec no longer has: they are left as they are)."""
     md5s = input_md5s(plan)
-    existing, changed_ids, failed_ids = _existing(plan, batch, md5s)
+    existing, changed_ids, failed_ids, not_in_spec = _existing(plan, batch, md5s)
+    if not_in_spec:
+        sink(Event("tasks", _not_in_spec(not_in_spec)))
     if changed_ids:
         n = len(changed_ids)
-        sink(Event("tasks", f"{n} tasks changed since the last run: re-running them"))
+        sink(Event("tasks", f"{_tasks(n)} changed since the last run: re-running them"))
     if failed_ids:
         n = len(failed_ids)
         them = "it" if n == 1 else "them"
@@ -178,12 +186,9 @@ def add_missing_tasks(
 
     missing = (body(t) for t in all_tasks(plan) if t.id.lower() not in existing)
     total = len(plan.tasks) + (plan.job.final_task is not None)
-    todo = total - len(existing)
-    sink(
-        Event(
-            "tasks", f"{len(existing)} tasks already in job, adding {max(todo, 0)}", 0, max(todo, 0)
-        )
-    )
+    present = len(existing) - len(not_in_spec)  # the spec's tasks the job already has
+    todo = total - present
+    sink(Event("tasks", f"{_tasks(present)} already in the job, adding {todo}", 0, todo))
     added = 0
     # At most 2 chunks per worker in flight: a sweep of a million tasks is rendered as it
     # goes, not held in memory at once.
@@ -192,13 +197,31 @@ def add_missing_tasks(
         for chunk in _chunks(missing, CHUNK):
             if len(in_flight) >= 2 * workers:
                 added += in_flight.popleft().result()
-                sink(Event("tasks", f"added {added} tasks", added, max(todo, added)))
+                sink(Event("tasks", f"added {_tasks(added)}", added, max(todo, added)))
             in_flight.append(pool.submit(add_chunk, batch, plan.job.id, chunk))
         while in_flight:
             added += in_flight.popleft().result()
-            sink(Event("tasks", f"added {added} tasks", added, max(todo, added)))
-    return added, len(existing), len(stale)
+            sink(Event("tasks", f"added {_tasks(added)}", added, max(todo, added)))
+    return added, present, len(stale), tuple(not_in_spec)
 
 
 def _tasks(n: int) -> str:
     return f"{n} task" if n == 1 else f"{n} tasks"
+
+
+SHOWN_IDS = 10
+
+
+def named(ids: Sequence[str]) -> str:
+    """Up to ``SHOWN_IDS`` task ids, then how many more."""
+    more = f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else ""
+    return ", ".join(ids[:SHOWN_IDS]) + more
+
+
+def _not_in_spec(ids: Sequence[str]) -> str:
+    verb = "is" if len(ids) == 1 else "are"
+    it = "it is" if len(ids) == 1 else "they are"
+    return (
+        f"{_tasks(len(ids))} in the job {verb} not in the spec ({named(ids)}): left as "
+        f"{it}, and counted below; `batchflow down` deletes the job"
+    )

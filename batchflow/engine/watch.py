@@ -13,7 +13,7 @@ from collections.abc import Callable
 from batchflow.engine.events import Event, EventSink, WatchProgress
 from batchflow.engine.polling import PollPolicy
 from batchflow.engine.protocols import BatchService, JobInfo, TaskCounts
-from batchflow.engine.tasks import FAILED, dependents
+from batchflow.engine.tasks import FAILED, dependents, named
 from batchflow.errors import TransientError, WorkflowFailed
 from batchflow.plan_model import Plan
 
@@ -36,11 +36,11 @@ def done(counts: TaskCounts, total: int) -> bool:
     return counts.active == 0 and counts.running == 0 and counts.completed >= total
 
 
-def _blocked(plan: Plan, batch: BatchService, job_id: str) -> int:
-    """How many of the plan's tasks can never run: they wait, directly or not, on a task
-    that failed (Batch's default dependencyAction 'block' keeps them active for ever)."""
+def blocked_tasks(plan: Plan, batch: BatchService, job_id: str) -> list[str]:
+    """The plan's tasks that can never run: they wait, directly or not, on a task that
+    failed (Batch's default dependencyAction 'block' keeps them active for ever)."""
     failed = {t.id.lower(): t.id for t in batch.list_tasks(job_id, FAILED)}
-    return len(dependents(plan, failed)) - len(failed)
+    return [i for k, i in dependents(plan, failed).items() if k not in failed]
 
 
 def watch(
@@ -84,9 +84,11 @@ def watch(
         # done as it will get. One listing of the failed tasks, only when the counts moved.
         if counts.running == 0 and counts.failed and counts.active and counts != checked:
             checked = counts
-            if (blocked := _blocked(plan, batch, job.id)) >= counts.active:
-                what = "1 task cannot" if blocked == 1 else f"{blocked} tasks cannot"
-                sink(Event("watch", f"{what} run: waiting on failed tasks"))
+            blocked = blocked_tasks(plan, batch, job.id)
+            if len(blocked) >= counts.active:
+                n = len(blocked)
+                what = "1 task cannot" if n == 1 else f"{n} tasks cannot"
+                sink(Event("watch", f"{what} run: waiting on failed tasks ({named(blocked)})"))
                 return counts
         if deadline is not None and time.monotonic() > deadline:
             raise WorkflowFailed(

@@ -17,13 +17,13 @@ import datetime as _dt
 import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
+from batchflow.engine.downloads import PARTIAL_SUFFIX, open_partial
 from batchflow.engine.protocols import Access
 from batchflow.errors import BackendError
 
-_TMP_SUFFIX = ".batchflow-partial"
+_TMP_SUFFIX = PARTIAL_SUFFIX
 
 
 def _md5_of(path: Path) -> bytes:
@@ -35,8 +35,7 @@ def _md5_of(path: Path) -> bytes:
 
 
 def _atomic_copy(src: Path, dest: Path) -> int:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".", suffix=_TMP_SUFFIX)
+    fd, tmp = open_partial(dest.parent)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)

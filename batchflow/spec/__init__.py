@@ -45,11 +45,15 @@ def load_spec(
     path: str | os.PathLike[str],
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    *,
+    need_inputs: bool = True,
 ) -> Spec:
     """Load, check and model the spec at ``path``; ``overrides`` are ``--set k=v`` items.
 
-    ``environ`` supplies ``{env.NAME}`` values (default: the process environment). Raises
-    SpecError carrying every problem found.
+    ``environ`` supplies ``{env.NAME}`` values (default: the process environment). With
+    ``need_inputs`` False an input glob that matches no file is no problem: commands that
+    only need the names of what a run created (status, logs, down) work after the inputs
+    moved. Raises SpecError carrying every problem found.
     """
     from batchflow.spec.build import apply_overrides, build_spec, build_task_set
     from batchflow.spec.checks import check_tasks
@@ -63,7 +67,8 @@ def load_spec(
     except LoadFailed as exc:
         raise SpecError([exc.problem]) from None
     spec_path = Path(file).resolve()
-    ctx = Context(doc, spec_path.parent, os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    ctx = Context(doc, spec_path.parent, env, need_inputs=need_inputs)
     ctx.problems.extend(doc.problems + check_schema(doc))
     spec: Spec | None = None
     source: TaskSource | None

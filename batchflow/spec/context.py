@@ -28,8 +28,11 @@ MAX_DURATION_S = 180 * 86400
 class Context:
     """One spec being built: its document, base directory, problems and bound values."""
 
-    def __init__(self, doc: Document, base: Path, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, doc: Document, base: Path, environ: Mapping[str, str], *, need_inputs: bool = True
+    ) -> None:
         self.doc = doc
+        self.need_inputs = need_inputs  # False: a glob matching nothing is no problem
         self.base = base
         self.environ = environ
         self.problems: list[Problem] = []
@@ -161,7 +164,7 @@ class Context:
                 self.add(path, why)
             else:
                 good.append(hit)
-        if not hits and not matcher.escapes:
+        if not hits and not matcher.escapes and self.need_inputs:
             self.add(path, f"'{pattern}' matches no file (looked in {self.base})")
         return good
 

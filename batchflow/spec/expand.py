@@ -40,7 +40,8 @@ def render_task(
     task_id = render_id(t.id, values)
     env = {k: v.render(values) for k, v in t.environment} if t.environment else _NO_ENV
     outputs = tuple(
-        [OutputPlan(o.pattern.render(values), o.destination.render(values), o.when)
+        [OutputPlan(o.pattern.render(values), o.destination.render(values), o.when,
+                    o.optional)
          for o in t.outputs]
     )  # fmt: skip
     # Positional, in TaskPlan's field order: this runs once per task.

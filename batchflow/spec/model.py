@@ -35,6 +35,7 @@ class OutputSpec:
     destination: Template
     when: UploadCondition
     where: Where
+    optional: bool = False  # may match no file without failing the run
 
 
 @dataclass(frozen=True)

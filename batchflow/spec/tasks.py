@@ -33,13 +33,14 @@ def _outputs(ctx: Context, path: Path_, names: Collection[str]) -> tuple[OutputS
         where = (*path, i)
         if isinstance(item, str):
             pattern = ctx.template(where, "glob", names)
-            dest, when = _EMPTY, "success"
+            dest, when, optional = _EMPTY, "success", False
         else:
             pattern = ctx.template((*where, "pattern"), "glob", names)
             dest = ctx.template((*where, "destination"), "raw", names) or _EMPTY
             when = item.get("when", "success")
+            optional = item.get("optional", False) is True
         if pattern is not None:
-            out.append(OutputSpec(pattern, dest, _WHEN[when], where))
+            out.append(OutputSpec(pattern, dest, _WHEN[when], where, optional))
     return tuple(out)
 
 

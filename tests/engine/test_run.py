@@ -208,7 +208,7 @@ def test_changed_tasks_run_again_unchanged_ones_do_not(
     second = run_plan(make_plan(tmp_path, _copy_tasks(3), ups), batch, blobs, events.append)
     assert second.succeeded and (second.tasks_changed, second.tasks_added) == (1, 1)
     assert second.tasks_existing == 2
-    assert any("1 tasks changed since the last run" in e.message for e in events)
+    assert any("1 task changed since the last run" in e.message for e in events)
     assert (tmp_path / "out" / "out1.txt").read_text() == "CHANGED INPUT\n"
     # A command changes: that task runs again, though it had completed.
     tasks = _copy_tasks(3)
