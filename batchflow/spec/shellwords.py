@@ -149,11 +149,15 @@ class _Shell(_Reader):
         self.commands.append(commands[0])
         word: _Word | None = None
         depth = 0
+        cases = 0  # open `case ... esac`: their patterns' ")" close neither a ( nor a $(
         t, n = self.t, len(self.t)
 
         def end(command: bool) -> None:
-            nonlocal word
+            nonlocal word, cases
             if word is not None:
+                if all(w.text in _PREFIXES for w in commands[-1]):  # a command's first word
+                    cases += word.text == "case"
+                    cases -= word.text == "esac" and cases > 0
                 commands[-1].append(word)
                 word = None
             if command and commands[-1]:
@@ -165,6 +169,11 @@ class _Shell(_Reader):
             if ch in " \t":
                 end(False)
             elif ch in "\n;&|()":
+                end(False)  # the word before it first: an `esac` there closes its case
+                if ch == ")" and depth == 0 and cases:
+                    end(True)  # a case pattern ends
+                    self.i += 1
+                    continue
                 if ch == ")" and closing and depth == 0:
                     end(True)
                     self.i += 1
@@ -373,6 +382,11 @@ def _code_words(words: list[_Word]) -> tuple[set[int], dict[int, str]]:
         why = f"a placeholder cannot be an argument of {texts[first]}; {_HINT}"
         code.update((k, why) for k in range(first + 1, len(texts)))
         return scripts, code
+    if first < len(texts) and words[first].marks:
+        # `{params.sh} -c "..."`: which program it is, and so how it reads code, is unknown
+        # until run time; its code arguments cannot be quoted for it.
+        code.update(_after_code_option(texts, first + 1))
+        return scripts, code
     for i, text in enumerate(texts):
         name = text.rsplit("/", 1)[-1]
         if name == "busybox" and i + 1 < len(texts) and texts[i + 1] in _SHELLS:
@@ -392,6 +406,20 @@ def _code_words(words: list[_Word]) -> tuple[set[int], dict[int, str]]:
             code.update((k, why) for k in _code_args(texts, i + 1, letters, name in _AWKS))
             break
     return scripts, code
+
+
+def _after_code_option(texts: list[str], j: int) -> dict[int, str]:
+    """Words after the first option that could take code (``-c``, ``-ec``, ``-e``, ``--eval``)."""
+    why = (
+        "a placeholder cannot be in the code of a program named by a placeholder (its quoting "
+        f"is unknown): name the shell or interpreter literally, or {_HINT}"
+    )
+    for k in range(j, len(texts)):
+        text = texts[k]
+        short = text.startswith("-") and not text.startswith("--") and text[1:].isalpha()
+        if (short and ("c" in text or "e" in text)) or text.startswith(("--eval", "--command")):
+            return dict.fromkeys(range(k + 1, len(texts)), why) | ({k: why} if "=" in text else {})
+    return {}
 
 
 def _assignment(text: str) -> bool:

@@ -35,6 +35,9 @@ FORMS = [
     'sh -c "bash -c \'sh -c \\"printf %s \\\\\\"{x}\\\\\\"\\"\'"',
     'sh -c "printf %s \\"$(printf %s \'{x}\'; echo .)\\""',
     'bash -c \'printf %s "$(printf %s "{x}"; echo .)"\'',
+    # a case pattern's ")" inside $(...) does not end the substitution
+    'sh -c "printf %s \\"$(case a in a) printf %s \'{x}\';; esac; echo .)\\""',
+    'bash -c \'printf %s "$(case a in (a|b) printf %s "{x}";; esac; echo .)"\'',
     "env A=1 timeout 30 bash -euxc \"printf %s '{x}'\"",
     "bash -o pipefail -c 'printf %s \"{x}\"'",
     'bash --norc -ec "test -n 1 && printf %s {x}"',
@@ -182,11 +185,15 @@ def test_a_file_name_starting_with_a_dash_is_not_an_option_at_the_innermost_leve
         ('sh -c "bash -c \'echo {x}"', "unterminated ' quote in a shell script"),
         ("sh -c 'echo $(cat {x}'", "unterminated $("),
         ("sh -c 'echo `{x}'", "inside backticks"),
+        ("{y} -c \"echo '{x}'\"", "named by a placeholder"),
+        ("sh -c \"{y} -c 'echo {x}'\"", "named by a placeholder"),
+        ("{y} -c {x}", "named by a placeholder"),
+        ("{y} --eval={x}", "named by a placeholder"),
     ],
 )
 def test_spots_no_quoting_can_make_inert_are_refused(text: str, message: str) -> None:
     with pytest.raises(TemplateError) as info:
-        compile_template(text, "shell", lambda n: n == "x")
+        compile_template(text, "shell", lambda n: n in ("x", "y"))
     assert any(message in m for m in info.value.messages), info.value.messages
     assert all(m.startswith("{x}: ") for m in info.value.messages), info.value.messages
 
@@ -203,10 +210,11 @@ def test_spots_no_quoting_can_make_inert_are_refused(text: str, message: str) ->
         "echo '`{x}`' '$({x})' '${{{x}}}' \"#{x}\"",
         "sh -c 'echo a#{x}'",
         "sh -c 'true # a comment' && echo {x}",
+        "{y} --input {x}",
     ],
 )
 def test_safe_ways_to_write_them_are_accepted(text: str) -> None:
-    compile_template(text, "shell", lambda n: n == "x")
+    compile_template(text, "shell", lambda n: n in ("x", "y"))
 
 
 REFUSED = {
