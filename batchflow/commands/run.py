@@ -97,6 +97,9 @@ def run_cmd(
                 )
         except KeyboardInterrupt:
             _interrupted(tgt.kind, spec)
+            if tgt.kind == "azure":  # the local pool stops with this process; Azure's bills on
+                for line in _pool_left(plan, tgt, down):
+                    say(line)
             raise
         except BatchflowError as exc:
             exc.notes = (*exc.notes, *_pool_left(plan, tgt, down))

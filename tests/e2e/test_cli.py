@@ -100,3 +100,33 @@ def test_a_second_local_command_waits_its_turn(tmp_path: Path) -> None:
         first.send_signal(signal.SIGINT)
         first.wait(timeout=30)
     assert len(_marks(tmp_path, "start")) <= 4  # the refused run started nothing
+
+
+def test_ctrl_c_on_azure_names_the_pool_left_allocated(
+    tmp_path: Path, emulator: object, azurite: str
+) -> None:
+    """On Azure an interrupted run leaves the pool billing: the last lines say so, with the
+    command that deletes it."""
+    _sleepers(tmp_path, 4, seconds=5)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml", "--target", "azure"],
+        cwd=tmp_path,
+        env=cli_env(
+            AZURE_BATCH_ENDPOINT=emulator.url,  # type: ignore[attr-defined]
+            AZURE_BATCH_ACCOUNT=emulator.account,  # type: ignore[attr-defined]
+            AZURE_BATCH_ACCESS_KEY=emulator.key,  # type: ignore[attr-defined]
+            AZURE_STORAGE_CONNECTION_STRING=azurite,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _marks(tmp_path, "start") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Pool sleepers-pool is still allocated" in err, err
+    assert "`batchflow down sleepers.yaml --target azure` deletes it" in err, err
+    assert "Traceback" not in err
