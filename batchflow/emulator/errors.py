@@ -182,6 +182,11 @@ def request_body_too_large(detail: str) -> BatchServiceError:
               "permissible limit.", ("MaxLimit", detail))
 
 
+def request_timeout(seconds: float) -> BatchServiceError:
+    return _e(408, "RequestTimeout", "The request body was not received in time; the "
+              "connection is closed.", ("TimeoutSeconds", f"{seconds:g}"))
+
+
 def server_busy() -> BatchServiceError:
     return _e(503, "ServerBusy", "The server is currently unable to receive requests. "
               "Please retry your request.")
