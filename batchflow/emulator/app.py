@@ -1,11 +1,16 @@
 """The emulator's HTTP front: one request pipeline over a table of Batch REST routes.
 
-For every request: read the body, check the SharedKey signature, find the route on the RAW
-path (percent-encoded ids and file paths are split before unquoting), count it and maybe
-inject a fault, check api-version, then run the route's handler in a worker thread (the state
-blocks on SQLite and processes). Every answer carries ``request-id`` (and echoes
-``client-request-id`` when ``return-client-request-id: true`` asks); every failure is the
-service's BatchError JSON, an unexpected one a 500 InternalError with the trace in the log only.
+For every request: check the SharedKey signature (it covers the headers, Content-Length among
+them, not the body), find the route on the RAW path (percent-encoded ids and file paths are
+split before unquoting), read the body within the operation's size limit and ``body_timeout``,
+count the request and maybe inject a fault, check api-version, then run the route's handler in
+a worker thread (the state blocks on SQLite and processes). Nothing of the body is read before
+the signature and the announced size are accepted, and an answer sent before the body was read
+closes the connection, so a client without the key cannot make the emulator hold its upload.
+
+Every answer carries ``request-id`` (and echoes ``client-request-id`` when
+``return-client-request-id: true`` asks); every failure is the service's BatchError JSON, an
+unexpected one a 500 InternalError with the trace in the log only.
 Control routes under ``/_emulator/`` are authenticated like the rest, never faulted or counted.
 """
 
@@ -42,7 +47,10 @@ from batchflow.emulator.http_base import (
 )
 
 log = logging.getLogger("batchflow.emulator")
-MAX_BODY_BYTES = 16 * 1024 * 1024
+# Batch documents 1 MB for a task collection (RequestBodyTooLarge, 413); a single pool, job
+# or task is far smaller, so the rest get a bound with room to spare.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+_BODY_LIMITS = {"Task_AddCollection": r.MAX_COLLECTION_BYTES}
 _API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.\d+\.\d+)?$")
 # api-versions of the SDKs from 6.x (2018-12-01.8.0) to 15.x (2025-06-01).
 _OLDEST_API, _NEWEST_API = _dt.date(2018, 1, 1), _dt.date(2025, 6, 1)
@@ -106,28 +114,53 @@ def check_api_version(query: Mapping[str, str]) -> str:
     return value
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionAbortedError("the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise errors.request_body_too_large(f"{MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+class _Body:
+    """A request's body, read at most once, within a size limit and a time limit."""
+
+    def __init__(self, receive: Receive, headers: Mapping[str, str]) -> None:
+        self._receive = receive
+        length = headers.get("content-length", "")
+        self._announced = int(length) if length.isdigit() else None
+        # Until read whole, an answer must close the connection: the client may still send.
+        self.unread = self._announced != 0 and (
+            self._announced is not None or "transfer-encoding" in headers
+        )
+
+    async def read(self, limit: int, timeout: float) -> bytes:
+        """The whole body; 413 past ``limit`` bytes (before reading when announced), 408 when
+        it does not arrive within ``timeout`` seconds."""
+        if self._announced is not None and self._announced > limit:
+            raise errors.request_body_too_large(f"{limit} bytes")
+        try:
+            with anyio.fail_after(timeout):
+                body = await self._read(limit)
+        except TimeoutError:
+            raise errors.request_timeout(timeout) from None
+        self.unread = False
+        return body
+
+    async def _read(self, limit: int) -> bytes:
+        body = bytearray()
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionAbortedError("the client went away")
+            body += message.get("body", b"")
+            if len(body) > limit:  # chunked, or more than announced
+                raise errors.request_body_too_large(f"{limit} bytes")
+            if not message.get("more_body", False):
+                return bytes(body)
 
 
 class EmulatorApp(Starlette):
     """The Batch REST API of one account over a ``BatchState``; ``faults`` is its control."""
 
-    def __init__(self, state: BatchState, account: str, key: str) -> None:
+    def __init__(
+        self, state: BatchState, account: str, key: str, body_timeout: float = 30.0
+    ) -> None:
         super().__init__()
         self.batch_state = state
+        self.body_timeout = body_timeout
         self.verifier = Verifier(account, key)
         self.faults = faults.Faults()
         self.routes_table = BATCH_ROUTES + self._control_routes()
@@ -145,28 +178,38 @@ class EmulatorApp(Starlette):
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = str(uuid.uuid4())
+        body = _Body(receive, headers)
         try:
-            response = await self._handle(scope, receive, send, headers, request_id)
+            response = await self._handle(scope, receive, send, headers, request_id, body)
         except ConnectionAbortedError:
             return
         if response is None:
             return
+        if body.unread:
+            response.headers["connection"] = "close"
         response.headers["request-id"] = request_id
         if headers.get("return-client-request-id", "").lower() == "true":
             response.headers["client-request-id"] = headers.get("client-request-id", "")
         await response(scope, receive, send)
 
     async def _handle(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], request_id: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        request_id: str,
+        request_body: _Body,
     ) -> Response | None:
         method = scope["method"]
         try:
-            body = await _read_body(receive)
             raw = scope.get("raw_path") or scope["path"].encode("utf-8")
             raw_path = raw.decode("latin-1").partition("?")[0]
             query_string = scope["query_string"].decode("latin-1")
             self.verifier.verify(method, raw_path, query_string, headers)
             route, params = resolve(self.routes_table, method, raw_path)
+            limit = _BODY_LIMITS.get(route.op, MAX_BODY_BYTES)
+            body = await request_body.read(limit, self.body_timeout)
             if not route.control and await self._fault(route.op, receive, send):
                 return None
             query = _first_values(query_string)
@@ -268,6 +311,8 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def create_app(state: BatchState, account: str, key: str) -> EmulatorApp:
+def create_app(
+    state: BatchState, account: str, key: str, body_timeout: float = 30.0
+) -> EmulatorApp:
     """The ASGI app (a Starlette) serving ``state`` for ``account``, signed with ``key``."""
-    return EmulatorApp(state, account, key)
+    return EmulatorApp(state, account, key, body_timeout)

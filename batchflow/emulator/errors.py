@@ -219,6 +219,11 @@ def request_body_too_large(detail: str) -> BatchServiceError:
     )
 
 
+def request_timeout(seconds: float) -> BatchServiceError:
+    return _e(408, "RequestTimeout", "The request body was not received in time; the "
+              "connection is closed.", ("TimeoutSeconds", f"{seconds:g}"))
+
+
 def server_busy() -> BatchServiceError:
     return _e(
         503,

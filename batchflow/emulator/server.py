@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import secrets
 import shutil
 import socket
@@ -26,11 +27,12 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.auth import decode_key
 from batchflow.emulator.control import ControlClient
+from batchflow.emulator.http_limits import GuardedProtocol, HttpLimits, raise_open_file_limit
 from batchflow.errors import BackendError, UsageError
 from batchflow.net import is_loopback
 
@@ -61,9 +63,11 @@ class EmulatorServer:
         allow_remote: bool = False,
         access_log: bool = False,
         scheduling: bool = True,
+        limits: HttpLimits | None = None,
     ) -> None:
         """``key=None``: a fresh random key; ``scheduling=False``: serve the stored state
-        without running anything (see ``EmulatorService``)."""
+        without running anything (see ``EmulatorService``); ``limits``: how long and how
+        much one HTTP client may hold the server (``HttpLimits``)."""
         if not allow_remote and not is_loopback(host):
             raise UsageError(
                 f"the emulator listens on loopback only, not on {host!r} "
@@ -74,6 +78,7 @@ class EmulatorServer:
         self.account = account
         self.key = key
         self.scheduling = scheduling
+        self.limits = limits or HttpLimits()
         self._lock: IO[bytes] | None = None
         self.host = host
         self.port = port
@@ -118,6 +123,7 @@ class EmulatorServer:
         if self._thread is not None:
             raise UsageError("the emulator is already started")
         self._lock = self._take_lock()
+        raise_open_file_limit()  # room for tasks and connections alike
         try:
             self._socket = self._bind()
             self.port = int(self._socket.getsockname()[1])
@@ -146,8 +152,14 @@ class EmulatorServer:
         from batchflow.emulator.app import create_app
         from batchflow.emulator.prompt_server import PromptServer
 
+        limits, cap = self.limits, self.limits.cap()
+        protocol = functools.partial(GuardedProtocol, limits=limits, cap=cap)
         config = uvicorn.Config(
-            create_app(service, self.account, self.key),
+            create_app(service, self.account, self.key, limits.body_timeout),
+            http=cast(Any, protocol),  # uvicorn calls it like a protocol class
+            # asyncio accepts up to ``backlog`` sockets in one go, before any is served: no
+            # more than the cap, so a burst of connections cannot use up the descriptors.
+            backlog=cap,
             lifespan="off",
             log_config=None,
             log_level="info" if self.access_log else "warning",
