@@ -220,8 +220,12 @@ def request_body_too_large(detail: str) -> BatchServiceError:
 
 
 def request_timeout(seconds: float) -> BatchServiceError:
-    return _e(408, "RequestTimeout", "The request body was not received in time; the "
-              "connection is closed.", ("TimeoutSeconds", f"{seconds:g}"))
+    return _e(
+        408,
+        "RequestTimeout",
+        "The request body was not received in time; the connection is closed.",
+        ("TimeoutSeconds", f"{seconds:g}"),
+    )
 
 
 def server_busy() -> BatchServiceError:
