@@ -78,7 +78,9 @@ def _local(
     blobs = _local_blobs(spec_path, storage, env)
     state = state_dir(spec_path)
     with local_emulator(spec_path, scheduling=not read_only) as server:
-        batch = batch_service(server.url, server.account, server.key, fast=True)
+        batch = batch_service(
+            server.url, server.account, server.key, fast=True, health=server.check
+        )
         banner = (
             f"Running on the local target ({why}): Batch emulator on {server.url}, "
             f"state in {state}, blobs in {blobs.describe()}."
