@@ -114,6 +114,9 @@ class TransientError(BackendError):
 # TransientError.code when a request could not even be sent (refused, no such host): worth
 # a retry, but not many, since a wrong endpoint looks exactly like this.
 UNREACHABLE = "ServiceUnreachable"
+# TransientError.code when the service took a request and gave no answer within the read
+# timeout: the adapter retried it already, and every further try costs the whole timeout.
+TIMED_OUT = "ServiceTimeout"
 
 
 class EnvironmentProblem(BatchflowError):
