@@ -4,12 +4,14 @@ service that answers polls while nothing runs."""
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.core import Workers
 from batchflow.emulator.loop import Loop
 from batchflow.emulator.server import EmulatorServer
@@ -17,6 +19,7 @@ from batchflow.errors import BatchflowError, EnvironmentProblem
 from tests.conftest import small_tmpfs
 from tests.emulator.core_helpers import add, make_job, make_pool, state_is
 from tests.emulator.http_helpers import call
+from tests.emulator.test_server_hardening import _banner, _cli
 
 
 def _boom() -> None:
@@ -73,3 +76,21 @@ def test_a_full_disk_stops_the_service_and_every_request_says_why(tmp_path: Path
         assert answer.status_code == 500
         assert "stopped serving: disk full" in answer.text
         client.close()
+
+
+def test_the_emulator_command_exits_when_its_disk_is_full(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "state", "1m") as data:
+        proc = _cli(tmp_path, "--data", str(data))
+        try:
+            url = re.search(r"http://127\.0\.0\.1:\d+", _banner(proc))
+            assert url
+            client = BatchClient(url.group(0), AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY))
+            make_pool(client, "p")
+            make_job(client, "j", "p")
+            add(client, "j", "fill", "/bin/sh -c 'head -c 4000000 /dev/zero > big; sleep 0.3'")
+            _out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, err
+    assert "error: disk full" in err and str(data) in err and "Traceback" not in err, err
