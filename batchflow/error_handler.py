@@ -1,13 +1,15 @@
 """The one error boundary: every exception becomes a message and an exit code here.
 
-Exit codes: 0 ok, 1 workflow failed, 2 bad spec or usage, 3 unexpected or backend error
-(one line, plus the path of a log holding the trace), 130 interrupted, 143 terminated
+Exit codes: 0 ok, 1 workflow failed, 2 bad spec or usage, 3 unexpected, backend or
+environment error such as a full disk (one line; for a bug, plus the path of a log holding
+the trace), 130 interrupted, 143 terminated
 (SIGTERM). A closed stdout (``| head``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import stat
@@ -102,6 +104,11 @@ def report(exc: BaseException) -> int:
         for note in exc.notes:
             _say(note)
         return exc.exit_code
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # The machine's problem, not a bug: no trace, the path when the error names one.
+        where = f" writing {exc.filename}" if exc.filename else ""
+        _say(f"error: disk full{where}: {exc.strerror}; free space and run again")
+        return 3
     from batchflow.engine.redact import redact
 
     trace = _write_trace(exc)

@@ -12,6 +12,7 @@ boundary in ``batchflow.cli`` is a bug and is reported as such (exit 3, trace in
      |    +-- NotFound              the resource does not exist
      |    +-- Conflict              the resource exists already / does not match
      |    +-- TransientError        throttling, 5xx, dropped connections: worth retrying
+     +-- EnvironmentProblem         this machine cannot go on: disk full, where (exit 3)
      +-- WorkflowFailed             the work ran but did not succeed (exit 1): stage, tasks
 """
 
@@ -115,6 +116,17 @@ class TransientError(BackendError):
 # TransientError.code when a request could not even be sent (refused, no such host): worth
 # a retry, but not many, since a wrong endpoint looks exactly like this.
 UNREACHABLE = "ServiceUnreachable"
+# TransientError.code when the service took a request and gave no answer within the read
+# timeout: the adapter retried it already, and every further try costs the whole timeout.
+TIMED_OUT = "ServiceTimeout"
+
+
+class EnvironmentProblem(BatchflowError):
+    """The machine, not the spec nor a service, stops the run: a full disk, an unwritable
+    state file. The message says what and where; freeing the resource and running again
+    resumes the run."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -115,3 +116,22 @@ def batch_client(emulator: object) -> object:
         endpoint=emulator.url,  # type: ignore[attr-defined]
         credential=AzureNamedKeyCredential(emulator.account, emulator.key),  # type: ignore[attr-defined]
     )
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
+    """``where`` as a tmpfs of ``size`` (a really full disk); skips where mounting is not
+    allowed (it needs root)."""
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+            check=True,
+            capture_output=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)

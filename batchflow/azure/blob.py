@@ -34,6 +34,22 @@ _BIG_FILE = 64 << 20  # above this, one file's blocks go up in parallel too
 _BIG_FILE_THREADS = 4
 
 
+# The SDK's own default waits 15 s, 18 s, 24 s between attempts: a storage endpoint that
+# refuses connections took ~3 minutes to fail. Throttling still gets a few spaced retries
+# (and the engine retries a transient failure once more); a dead endpoint fails in seconds.
+# A read timeout is retried once: each retry costs the whole timeout again.
+def _retry(loopback: bool) -> dict[str, Any]:
+    return {
+        "retry_total": 3,
+        "retry_connect": 2,
+        "retry_read": 1,
+        "retry_status": 3,
+        "initial_backoff": 0.2 if loopback else 1,
+        "increment_base": 1 if loopback else 2,
+        "random_jitter_range": 0.2 if loopback else 1,
+    }
+
+
 def _concurrency(size: int) -> int:
     """Threads for one upload: small files are parallel across files already."""
     return _BIG_FILE_THREADS if size > _BIG_FILE else 1
@@ -62,8 +78,9 @@ class AzureBlobStore:
         try:
             # Parsed once to learn the endpoint, which decides the transport's settings.
             endpoint = str(BlobServiceClient.from_connection_string(conn).url)
+            loopback = is_loopback_url(endpoint)
             service = BlobServiceClient.from_connection_string(
-                conn, transport=requests_transport(is_loopback_url(endpoint))
+                conn, transport=requests_transport(loopback), **_retry(loopback)
             )
         except (ValueError, TypeError, AttributeError, AzureError):
             # Never echo the string: it holds the account key.
@@ -83,18 +100,28 @@ class AzureBlobStore:
         """A storage account by name, with its key or a token credential."""
         url = endpoint or f"https://{account}.blob.core.windows.net"
         cred: Any = {"account_name": account, "account_key": key} if key else credential
-        transport = requests_transport(is_loopback_url(url))
-        return cls(BlobServiceClient(url, credential=cred, transport=transport), key)
+        loopback = is_loopback_url(url)
+        transport = requests_transport(loopback)
+        return cls(
+            BlobServiceClient(url, credential=cred, transport=transport, **_retry(loopback)), key
+        )
+
+    def _translated(self, what: str) -> contextlib.AbstractContextManager[None]:
+        """``translated``, naming this account's endpoint when it cannot be reached."""
+        return translated(what, where=self.describe())
 
     def ensure_container(self, name: str) -> None:
         """Create the container unless it exists."""
-        with translated(f"creating container {name}"), contextlib.suppress(ResourceExistsError):
+        with (
+            self._translated(f"creating container {name}"),
+            contextlib.suppress(ResourceExistsError),
+        ):
             self._service.create_container(name)
 
     def list_md5(self, container: str) -> dict[str, bytes | None]:
         """One listing: blob names and their Content-MD5."""
         result: dict[str, bytes | None] = {}
-        with translated(f"listing container {container}"):
+        with self._translated(f"listing container {container}"):
             try:
                 for props in self._service.get_container_client(container).list_blobs():
                     md5 = props.content_settings.content_md5
@@ -107,7 +134,7 @@ class AzureBlobStore:
         """Upload one file, overwriting, with its Content-MD5 recorded."""
         client = self._service.get_blob_client(container, blob)
         size = path.stat().st_size
-        with translated(f"uploading {blob}"), path.open("rb") as fh:
+        with self._translated(f"uploading {blob}"), path.open("rb") as fh:
             client.upload_blob(
                 fh,
                 length=size,
@@ -119,7 +146,7 @@ class AzureBlobStore:
 
     def list_blobs(self, container: str, prefix: str = "") -> list[str]:
         """Blob names under ``prefix``."""
-        with translated(f"listing container {container}"):
+        with self._translated(f"listing container {container}"):
             try:
                 client = self._service.get_container_client(container)
                 return [b.name for b in client.list_blobs(name_starts_with=prefix or None)]
@@ -130,7 +157,7 @@ class AzureBlobStore:
         """Download to a temporary file beside ``dest``, then rename (no torn files)."""
         fd, tmp = open_partial(dest.parent)  # mode 0666 less the umask: a user's file
         try:
-            with translated(f"downloading {blob}"), os.fdopen(fd, "wb") as fh:
+            with self._translated(f"downloading {blob}"), os.fdopen(fd, "wb") as fh:
                 client = self._service.get_blob_client(container, blob)
                 stream = client.download_blob(max_concurrency=_BIG_FILE_THREADS)
                 size = stream.readinto(fh)
@@ -149,7 +176,7 @@ class AzureBlobStore:
             else ContainerSasPermissions(write=True, create=True)
         )
         account = str(self._service.account_name)
-        with translated(f"signing access to container {container}"):
+        with self._translated(f"signing access to container {container}"):
             if self._key:
                 sas = generate_container_sas(
                     account,
@@ -175,7 +202,10 @@ class AzureBlobStore:
 
     def delete_container(self, name: str) -> None:
         """Delete the container (absent: nothing to do)."""
-        with translated(f"deleting container {name}"), contextlib.suppress(ResourceNotFoundError):
+        with (
+            self._translated(f"deleting container {name}"),
+            contextlib.suppress(ResourceNotFoundError),
+        ):
             self._service.delete_container(name)
 
     def describe(self) -> str:

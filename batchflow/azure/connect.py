@@ -5,6 +5,7 @@ its directory store never needs it (it costs ~0.15 s of start-up)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from azure.batch import BatchClient
@@ -21,10 +22,18 @@ if TYPE_CHECKING:
 
 
 def batch_service(
-    endpoint: str, account: str, key: str | None, *, fast: bool = False
+    endpoint: str,
+    account: str,
+    key: str | None,
+    *,
+    fast: bool = False,
+    health: Callable[[], None] | None = None,
 ) -> AzureBatchService:
     """A BatchService. ``fast`` (loopback emulator): short retry back-off, more status
-    retries, since server errors there are injected faults, not a loaded service."""
+    retries, since server errors there are injected faults, not a loaded service.
+    ``health`` (an in-process emulator's ``check``) runs before every attempt of every
+    request and raises why that emulator stopped: the call then ends at once with that
+    reason instead of retrying a service that will never answer again."""
     credential: Any = AzureNamedKeyCredential(account, key) if key else default_credential()
     # Bounded: a wrong or unreachable endpoint must fail in seconds, not minutes. Status
     # retries stay generous (throttling and 5xx are what Azure asks clients to retry);
@@ -38,6 +47,8 @@ def batch_service(
         "retry_backoff_max": 2.0,
     }
     transport = requests_transport(is_loopback_url(endpoint))
+    if health is not None:
+        retry["raw_request_hook"] = lambda _request: health()
     client = BatchClient(endpoint=endpoint, credential=credential, transport=transport, **retry)
     return AzureBatchService(client)
 

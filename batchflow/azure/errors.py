@@ -17,11 +17,21 @@ from azure.core.exceptions import (
     ResourceExistsError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceRequestTimeoutError,
     ServiceResponseError,
+    ServiceResponseTimeoutError,
 )
 
+from batchflow.azure.transport import timeouts
 from batchflow.engine.redact import redact
-from batchflow.errors import UNREACHABLE, BackendError, Conflict, NotFound, TransientError
+from batchflow.errors import (
+    TIMED_OUT,
+    UNREACHABLE,
+    BackendError,
+    Conflict,
+    NotFound,
+    TransientError,
+)
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -53,17 +63,32 @@ def _message(exc: HttpResponseError) -> str:
     return redact(first)
 
 
-def translate(exc: AzureError, what: str) -> BackendError:
-    """The ``batchflow.errors`` exception for an SDK failure while doing ``what``."""
-    if isinstance(exc, ServiceRequestError):  # never sent: refused, unresolvable, timed out
+def translate(exc: AzureError, what: str, where: str = "") -> BackendError:
+    """The ``batchflow.errors`` exception for an SDK failure while doing ``what`` against the
+    endpoint ``where`` (named when it cannot be reached)."""
+    service = f"the service at {where}" if where else "the service"
+    if isinstance(exc, ServiceResponseTimeoutError):  # sent; no answer in time
+        _, read = timeouts()
         return TransientError(
-            f"{what}: connection failed, the service is unreachable (check the endpoint "
+            f"{what}: no answer from {service} within the read timeout ({read:g} s)",
+            code=TIMED_OUT,
+        )
+    if isinstance(exc, ServiceRequestTimeoutError):
+        connect, _ = timeouts()
+        return TransientError(
+            f"{what}: {service} is unreachable, no connection within the connect timeout "
+            f"({connect:g} s)",
+            code=UNREACHABLE,
+        )
+    if isinstance(exc, ServiceRequestError):  # never sent: refused, unresolvable
+        return TransientError(
+            f"{what}: connection failed, {service} is unreachable (check the endpoint "
             f"and the network): {redact(str(exc))}",
             code=UNREACHABLE,
         )
     if isinstance(exc, ServiceResponseError):  # sent, then the connection dropped
         return TransientError(
-            f"{what}: connection failed: {redact(str(exc))}", code="ConnectionError"
+            f"{what}: connection to {service} failed: {redact(str(exc))}", code="ConnectionError"
         )
     if not isinstance(exc, HttpResponseError):
         return BackendError(f"{what}: {redact(str(exc))}")
@@ -84,9 +109,10 @@ def translate(exc: AzureError, what: str) -> BackendError:
 
 
 @contextlib.contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Run SDK calls; re-raise any SDK failure as a ``BackendError`` naming ``what``."""
+def translated(what: str, where: str = "") -> Iterator[None]:
+    """Run SDK calls; re-raise any SDK failure as a ``BackendError`` naming ``what`` (and
+    the endpoint ``where``, when it could not be reached)."""
     try:
         yield
     except AzureError as exc:
-        raise translate(exc, what) from exc
+        raise translate(exc, what, where) from exc

@@ -3,21 +3,52 @@
 For loopback endpoints (the emulator, Azurite) the session ignores proxy settings from the
 environment: requests would otherwise re-read every environment variable on each request
 (~1 ms of CPU each), and a proxy never applies to 127.0.0.1 anyway.
+
+Connect and read timeouts are bounded (``BATCHFLOW_CONNECT_TIMEOUT`` and
+``BATCHFLOW_READ_TIMEOUT``, in seconds, override them: for a slow link, or a test that
+cannot wait a minute for a server that never answers).
 """
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
 import requests
 from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
+from batchflow.errors import ConfigError
 from batchflow.net import is_loopback
 
 POOL_SIZE = 32  # connections: uploads, downloads and task adds run from ~16 threads
 CONNECT_TIMEOUT_S = 10.0  # a TCP connect to Azure takes milliseconds; 10 s means it is down
-READ_TIMEOUT_S = 120.0  # between bytes of an answer (large block transfers included)
+# Between bytes of an answer: Storage answers a 4 MiB block within seconds, and the wait
+# is paid again for each retry of a server that accepts and never answers.
+READ_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_ENV = "BATCHFLOW_CONNECT_TIMEOUT"
+READ_TIMEOUT_ENV = "BATCHFLOW_READ_TIMEOUT"
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise ConfigError(f"{name} must be a number of seconds (0 < s <= 3600), not {raw!r}")
+    return value
+
+
+def timeouts() -> tuple[float, float]:
+    """(connect, read) timeouts in seconds: the defaults or the environment's."""
+    return (
+        _seconds(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S),
+        _seconds(READ_TIMEOUT_ENV, READ_TIMEOUT_S),
+    )
 
 
 def is_loopback_url(url: str) -> bool:
@@ -32,9 +63,7 @@ def requests_transport(loopback: bool) -> RequestsTransport:
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    connect, read = timeouts()
     return RequestsTransport(
-        session=session,
-        session_owner=True,
-        connection_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
+        session=session, session_owner=True, connection_timeout=connect, read_timeout=read
     )

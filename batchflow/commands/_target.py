@@ -88,7 +88,9 @@ def _local(
     state = state_dir(spec_path)
     with local_emulator(spec_path, scheduling=not read_only) as server:
         remember_secret(server.key)
-        batch = batch_service(server.url, server.account, server.key, fast=True)
+        batch = batch_service(
+            server.url, server.account, server.key, fast=True, health=server.check
+        )
         banner = (
             f"Running on the local target ({why}): Batch emulator on {server.url}, "
             f"state in {state}, blobs in {blobs.describe()}."

@@ -87,10 +87,18 @@ def emulator_cmd(
     check_host(host, key)
     if access_log:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    server = EmulatorServer(
-        Path(data), account, key, host, port, nodes_max, allow_remote=True, access_log=access_log
-    )
     stop = threading.Event()
+    server = EmulatorServer(
+        Path(data),
+        account,
+        key,
+        host,
+        port,
+        nodes_max,
+        allow_remote=True,
+        access_log=access_log,
+        on_failure=lambda _exc: stop.set(),
+    )
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -101,6 +109,7 @@ def emulator_cmd(
         server.start()
         _announce(server, Path(data))
         stop.wait()
+        server.check()  # stopped on its own (disk full, a dead thread): say why, exit 3
         return 0
     except KeyboardInterrupt:
         say("Interrupted (^C), stopping the emulator.")

@@ -8,6 +8,7 @@ only, so memory stays flat however many tasks a job holds.
 
 from __future__ import annotations
 
+import logging
 import queue
 import shutil
 import threading
@@ -22,9 +23,18 @@ from batchflow.emulator.executor import Process
 from batchflow.emulator.nodes import Node
 from batchflow.emulator.retention import Janitor
 from batchflow.emulator.scheduler import Scheduler
-from batchflow.emulator.store import Store, dumps, loads
+from batchflow.emulator.store import Store, StoreFailure, dumps, loads
 
 Json = dict[str, Any]
+log = logging.getLogger("batchflow.emulator")
+
+
+class ThreadDied(Exception):
+    """A thread of the service raised: it is gone, and the service with it."""
+
+    def __init__(self, name: str, exc: BaseException) -> None:
+        self.name = name
+        super().__init__(f"its {name} thread failed: {type(exc).__name__}: {exc}")
 
 
 class Workers:
@@ -32,7 +42,9 @@ class Workers:
     thread costs a hand-off on every task, a queue put does not. Grows to the number of
     attempts running at once (bounded by the pools' slots) and never shrinks."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_death: Callable[[str, BaseException], None] | None = None) -> None:
+        """``on_death`` hears of an attempt that raised (its thread serves on)."""
+        self._on_death = on_death
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
@@ -49,7 +61,12 @@ class Workers:
     def _serve(self) -> None:
         while True:
             work = self._jobs.get()
-            work()
+            try:
+                work()
+            except Exception as exc:
+                if self._on_death is None:
+                    raise
+                self._on_death("task-worker", exc)
             with self._lock:
                 self._idle += 1
 
@@ -93,15 +110,42 @@ class Core:
     nodes: dict[str, list[Node]] = field(default_factory=dict)
     running: dict[tuple[str, str], Run] = field(default_factory=dict)
     timers: dict[str, threading.Timer] = field(default_factory=dict)
-    workers: Workers = field(default_factory=Workers)
+    workers: Workers = field(init=False)
     job_cache: dict[str, Json] = field(default_factory=dict)
     closing: bool = False
+    # Why the service stopped serving: a thread died or the store failed (``fail``).
+    failure: BaseException | None = None
+    on_failure: Callable[[BaseException], None] | None = None
     cond: threading.Condition = field(init=False)
     scheduler: Scheduler = field(init=False)
     janitor: Janitor = field(init=False)
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition(self.lock)
+        self.workers = Workers(self.thread_died)
+
+    def fail(self, exc: BaseException) -> None:
+        """The service cannot go on (its store failed, a thread of it died): remember the
+        first cause, stop scheduling, and tell whoever hosts it. Tasks still running stay
+        recorded as running: the next start requeues them, so nothing is lost."""
+        with self.lock:
+            if self.failure is not None:
+                return
+            self.failure = exc
+            self.closing = True
+            self.cond.notify_all()
+        if self.on_failure is not None:
+            self.on_failure(exc)
+
+    def thread_died(self, name: str, exc: BaseException) -> None:
+        """A worker thread raised: log the trace (the emulator's log, never a terminal) and
+        take the service down."""
+        if isinstance(exc, StoreFailure):
+            log.error("%s stopped: %s", name, exc)
+            self.fail(exc)
+        else:
+            log.error("%s died", name, exc_info=exc)
+            self.fail(ThreadDied(name, exc))
 
     def all_nodes(self) -> Iterator[Node]:
         for nodes in list(self.nodes.values()):

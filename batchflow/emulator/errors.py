@@ -244,6 +244,12 @@ def internal_error() -> BatchServiceError:
     )
 
 
+def service_stopped(reason: str) -> BatchServiceError:
+    """The emulator stopped serving (its store failed, a thread of it died): the reason is
+    the emulator's own, since a real account never meets it."""
+    return _e(500, "InternalError", f"The emulator stopped serving: {reason}")
+
+
 def task_dependencies_not_enabled(job_id: str) -> BatchServiceError:
     """A task with ``dependsOn`` added to a job created without ``usesTaskDependencies``."""
     return _e(

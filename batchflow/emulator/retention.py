@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from batchflow.emulator.loop import Loop
@@ -22,12 +23,17 @@ _BATCH = 500
 class Janitor:
     """Removes expired task directories under ``data_dir/nodes``."""
 
-    def __init__(self, store: Store, data_dir: Path) -> None:
+    def __init__(
+        self,
+        store: Store,
+        data_dir: Path,
+        on_death: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
         self._store = store
         self._nodes = data_dir / "nodes"
         self._cond = threading.Condition()
         self._next: float | None = None
-        self._thread = Loop("batch-retention", self._cond, self._loop)
+        self._thread = Loop("batch-retention", self._cond, self._loop, on_death)
 
     def start(self) -> None:
         self._thread.start()

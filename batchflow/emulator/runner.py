@@ -18,7 +18,7 @@ from batchflow.emulator.core import Core, Run
 from batchflow.emulator.nodes import Node
 from batchflow.emulator.processes import run_job_task, run_process, task_env
 from batchflow.emulator.scheduler import Candidate
-from batchflow.emulator.store import StoreClosed
+from batchflow.emulator.store import StoreClosed, StoreFailure
 
 Json = dict[str, Any]
 log = logging.getLogger("batchflow.emulator")
@@ -80,8 +80,9 @@ def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> N
         if needs_prep and not _prepare(core, run, job):
             return
         _execute(core, run, job, task)
-    except StoreClosed:
-        # The service stopped under this attempt: its task stays "running" in the store and
+    except (StoreClosed, StoreFailure):
+        # The service stopped under this attempt, or its store cannot record the outcome
+        # (the service stops too: ``Core.fail``): the task stays "running" in the store and
         # is requeued by the next start, as a lost node's tasks are.
         return
     except Exception as exc:

@@ -52,13 +52,14 @@ class Scheduler:
         nodes: Callable[[], Iterable[Node]],
         launch: Callable[[Node, Candidate], None],
         running: Callable[[str], int],
+        on_death: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self._store = store
         self._running = running
         self._cond = cond
         self._nodes = nodes
         self._launch = launch
-        self._thread = Loop("batch-scheduler", cond, self._loop)
+        self._thread = Loop("batch-scheduler", cond, self._loop, on_death)
         self._woken_at: float | None = None
         # Per job, a counter bumped whenever its tasks become ready; a (job, free slots) pair
         # found with nothing to run is not queried again until the counter moves.

@@ -25,6 +25,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -33,7 +34,8 @@ from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.auth import decode_key
 from batchflow.emulator.control import ControlClient
 from batchflow.emulator.http_limits import GuardedProtocol, HttpLimits, raise_open_file_limit
-from batchflow.errors import BackendError, UsageError
+from batchflow.emulator.store import StoreFailure
+from batchflow.errors import BackendError, BatchflowError, EnvironmentProblem, UsageError
 from batchflow.net import is_loopback
 
 if TYPE_CHECKING:
@@ -41,6 +43,19 @@ if TYPE_CHECKING:
 
 _START_TIMEOUT = 15.0
 LOCK_NAME = "emulator.lock"
+
+
+def stopped_error(exc: BaseException) -> BatchflowError:
+    """What a user is told when the emulator stopped serving because of ``exc``: a store
+    that cannot be written is the machine's problem (disk full: free space, run again, the
+    state is intact); anything else is the emulator's own failure, its trace in its log."""
+    if isinstance(exc, StoreFailure):
+        cure = "free space there and run again" if exc.disk_full else "fix it and run again"
+        return EnvironmentProblem(f"{exc}; {cure} (finished tasks are kept)")
+    return BackendError(
+        f"the Batch emulator stopped serving: {exc} (the trace is in the emulator's log)",
+        code="EmulatorStopped",
+    )
 
 
 def random_key() -> str:
@@ -64,10 +79,12 @@ class EmulatorServer:
         access_log: bool = False,
         scheduling: bool = True,
         limits: HttpLimits | None = None,
+        on_failure: Callable[[BatchflowError], None] | None = None,
     ) -> None:
         """``key=None``: a fresh random key; ``scheduling=False``: serve the stored state
         without running anything (see ``EmulatorService``); ``limits``: how long and how
-        much one HTTP client may hold the server (``HttpLimits``)."""
+        much one HTTP client may hold the server (``HttpLimits``); ``on_failure`` is told
+        (from the failing thread) when the service stops serving on its own."""
         if not allow_remote and not is_loopback(host):
             raise UsageError(
                 f"the emulator listens on loopback only, not on {host!r} "
@@ -90,6 +107,8 @@ class EmulatorServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
+        self._on_failure = on_failure
+        self.failure: BatchflowError | None = None
 
     @property
     def url(self) -> str:
@@ -128,6 +147,9 @@ class EmulatorServer:
             self._socket = self._bind()
             self.port = int(self._socket.getsockname()[1])
             self._service = self._start_service()
+        except StoreFailure as exc:
+            self.stop()
+            raise stopped_error(exc) from None
         except BaseException:
             self.stop()  # release the lock, the port and any temporary directory
             raise
@@ -142,8 +164,20 @@ class EmulatorServer:
             self.data_dir, self.account, self.nodes_max, scheduling=self.scheduling
         )
         service.account_url = self.url
+        service.on_failure = self._failed
         service.start()
         return service
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failure = stopped_error(exc)
+        if self._on_failure is not None:
+            self._on_failure(self.failure)
+
+    def check(self) -> None:
+        """Raise why the service stopped serving on its own (disk full, a dead thread), if
+        it did: a host polls this instead of waiting on a service that runs nothing."""
+        if self.failure is not None:
+            raise self.failure
 
     def _serve(self, service: EmulatorService, sock: socket.socket) -> None:
         """Run uvicorn on the bound socket in a daemon thread."""

@@ -10,15 +10,16 @@ deletions are finished, and every pool gets its local nodes back.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from batchflow.emulator import executor, jobs, outcomes, pools, runner, tasks
+from batchflow.emulator import errors, executor, jobs, outcomes, pools, runner, tasks
 from batchflow.emulator.contract import Page
 from batchflow.emulator.core import Core
 from batchflow.emulator.retention import Janitor
 from batchflow.emulator.scheduler import Scheduler
-from batchflow.emulator.store import Store
+from batchflow.emulator.store import Store, StoreFailure
 
 Json = dict[str, Any]
 
@@ -42,6 +43,8 @@ class EmulatorService:
         self.scheduling = scheduling
         self._account_url = f"http://127.0.0.1/{account_name}"
         self._core: Core | None = None
+        # Told when the service stops serving on its own (set by the host before start()).
+        self.on_failure: Callable[[BaseException], None] | None = None
 
     @property
     def account_url(self) -> str:
@@ -56,16 +59,25 @@ class EmulatorService:
 
     @property
     def core(self) -> Core:
+        """The state, for a request; once the service failed every request is refused with
+        the reason (a 500 InternalError), so no client polls a service that runs nothing."""
         if self._core is None:
             raise RuntimeError("EmulatorService.start() has not been called")
+        if self._core.failure is not None:
+            raise errors.service_stopped(str(self._core.failure))
         return self._core
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the service stopped serving (a dead thread, a store it cannot write), if so."""
+        return None if self._core is None else self._core.failure
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         """Open the store, recover from the last stop, start scheduling (only the first step
         when ``scheduling`` is False: pools then list no nodes)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(self.data_dir / "state.db")
+        store = Store(self.data_dir / "state.db", on_failure=self._store_failed)
         core = Core(
             data_dir=self.data_dir,
             account_name=self.account_name,
@@ -79,8 +91,10 @@ class EmulatorService:
             core.all_nodes,
             lambda node, cand: runner.launch(core, node, cand),
             core.running_in_job,
+            core.thread_died,
         )
-        core.janitor = Janitor(store, self.data_dir)
+        core.janitor = Janitor(store, self.data_dir, core.thread_died)
+        core.on_failure = self.on_failure
         self._core = core
         # Even read-only (status, down): tasks a killed emulator left running are orphans
         # that nothing else stops; counting them as running would be a lie.
@@ -119,6 +133,10 @@ class EmulatorService:
                     outcomes.refresh_dependents(core, job_id)
                 jobs.check_all_complete(core, job_id)
         pools.restore(core)
+
+    def _store_failed(self, failure: StoreFailure) -> None:
+        if self._core is not None:
+            self._core.fail(failure)
 
     def close(self) -> None:
         """Stop scheduling, kill running task process groups, close the store.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,10 @@ CREATE INDEX IF NOT EXISTS tasks_expires ON tasks (expires) WHERE expires IS NOT
 _TABLES = ("pools", "nodes", "jobs", "tasks")
 
 
+def _ignore(failure: Exception) -> None:
+    del failure
+
+
 def dumps(doc: Json) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
@@ -58,22 +62,47 @@ class StoreClosed(Exception):
     """The store was closed (the service stopped) while a worker thread still used it."""
 
 
+# SQLite's result codes for errors the machine causes, not the code (the low byte of
+# extended codes such as SQLITE_IOERR_WRITE): READONLY, IOERR, CORRUPT, FULL, CANTOPEN.
+_SQLITE_FULL = 13
+_ENVIRONMENT_CODES = frozenset({8, 10, 11, _SQLITE_FULL, 14})
+
+
+class StoreFailure(Exception):
+    """SQLite could not read or write the state (disk full, I/O error, read-only file).
+
+    Nothing half-done is kept (the transaction rolled back), but the service cannot record
+    what happens next, so it must stop: ``disk_full`` says whether freeing space cures it.
+    """
+
+    def __init__(self, path: Path, exc: sqlite3.Error) -> None:
+        self.path = path
+        self.disk_full = getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL
+        what = "disk full" if self.disk_full else "cannot write"
+        super().__init__(f"{what}: the emulator's state {path} could not be saved ({exc})")
+
+
 class Store:
     """The SQLite database under ``data_dir`` (``state.db``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_failure: Callable[[StoreFailure], None] = _ignore) -> None:
+        """``on_failure`` hears of every ``StoreFailure`` before it is raised: whichever
+        thread meets a full disk first, the service learns it at once."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._path = path
+        self._on_failure = on_failure
         self._lock = threading.RLock()
         self._closed = False
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints fsync and run inside a commit: every 8,000 pages (~32 MB of WAL) rather
-        # than SQLite's 1,000 keeps them off most task transitions.
-        self._db.execute("PRAGMA wal_autocheckpoint=8000")
-        self._migrate()
-        self._db.executescript(_SCHEMA)
-        self._seq = max(self._max_seq(t) for t in _TABLES)
+        with self._failing():
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints fsync and run inside a commit: every 8,000 pages (~32 MB of WAL)
+            # rather than SQLite's 1,000 keeps them off most task transitions.
+            self._db.execute("PRAGMA wal_autocheckpoint=8000")
+            self._migrate()
+            self._db.executescript(_SCHEMA)
+            self._seq = max(self._max_seq(t) for t in _TABLES)
 
     def _migrate(self) -> None:
         """Bring a data directory from an earlier version up to the current schema."""
@@ -95,6 +124,19 @@ class Store:
             raise StoreClosed()
         return self._db
 
+    @contextmanager
+    def _failing(self) -> Iterator[None]:
+        """SQLite's operational errors (SQLITE_FULL, SQLITE_IOERR...) as ``StoreFailure``.
+        Programming errors (bad SQL, a closed connection) stay what they are: bugs."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _ENVIRONMENT_CODES:
+                raise
+            failure = StoreFailure(self._path, exc)
+            self._on_failure(failure)
+            raise failure from exc
+
     def next_seq(self) -> int:
         """A creation-order number, unique across the account."""
         with self._lock:
@@ -109,21 +151,29 @@ class Store:
             if db.in_transaction:
                 yield db
                 return
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if not self._closed:
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+            with self._failing():
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    if not self._closed and db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.Error:
+                    # A failed COMMIT (disk full) may leave the transaction open: end it, so
+                    # the connection is not stuck inside it for every later call.
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, self._failing():
             return list(self._open().execute(sql, params).fetchall())
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        with self._lock:
+        with self._lock, self._failing():
             row = self._open().execute(sql, params).fetchone()
             return tuple(row) if row is not None else None
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from batchflow.engine.events import Event, EventSink
-from batchflow.engine.polling import retry_transient
+from batchflow.engine.polling import retry_transient, say_if_slow
 from batchflow.engine.protocols import BlobStore
 from batchflow.engine.redact import remember_sas
 from batchflow.errors import UsageError
@@ -56,9 +56,11 @@ def changed_uploads(uploads: Sequence[Upload], remote: dict[str, bytes | None]) 
 
 def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 16) -> StagedInputs:
     """Create both containers, upload the changed inputs in parallel, sign the URLs."""
-    for container in (plan.input_container, plan.output_container):
-        retry_transient(functools.partial(blobs.ensure_container, container))
-    remote = retry_transient(lambda: blobs.list_md5(plan.input_container))
+    waiting = Event("inputs", f"waiting for storage at {blobs.describe()} (no answer yet)")
+    with say_if_slow(sink, waiting):
+        for container in (plan.input_container, plan.output_container):
+            retry_transient(functools.partial(blobs.ensure_container, container))
+        remote = retry_transient(lambda: blobs.list_md5(plan.input_container))
     todo = changed_uploads(plan.uploads, remote)
     unchanged = len(plan.uploads) - len(todo)
     sink(Event("inputs", f"{len(todo)} to upload, {unchanged} unchanged", 0, len(todo)))

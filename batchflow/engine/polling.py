@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from batchflow.errors import UNREACHABLE, TransientError
+from batchflow.engine.events import Event, EventSink
+from batchflow.errors import TIMED_OUT, UNREACHABLE, TransientError
 
 T = TypeVar("T")
 
@@ -30,6 +33,22 @@ UNREACHABLE_ATTEMPTS = 2  # the adapter retried the connection already; a wrong 
 # must fail in seconds (a network outage long enough to get here fails the run, which resumes)
 LOCAL_POLL = PollPolicy(initial=0.05, maximum=0.5)
 AZURE_POLL = PollPolicy(initial=1.0, maximum=10.0)
+
+
+SLOW_CALL_S = 2.0  # a first call to a service slower than this gets a word on what it waits for
+
+
+@contextlib.contextmanager
+def say_if_slow(sink: EventSink, event: Event, after: float = SLOW_CALL_S) -> Iterator[None]:
+    """Run the body; should it take longer than ``after`` seconds, tell ``sink`` what it
+    waits for, once (from a timer thread): a dead endpoint is not a silent minute."""
+    timer = threading.Timer(after, sink, args=(event,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def wait_gone(
@@ -57,7 +76,11 @@ def retry_transient(fn: Callable[[], T], *, attempts: int = 6, delay: float = 0.
         try:
             return fn()
         except TransientError as exc:
-            limit = min(attempts, UNREACHABLE_ATTEMPTS) if exc.code == UNREACHABLE else attempts
+            limit = attempts
+            if exc.code == UNREACHABLE:
+                limit = min(attempts, UNREACHABLE_ATTEMPTS)
+            elif exc.code == TIMED_OUT:
+                limit = 1  # the adapter waited twice already; a third wait is no news
             if attempt >= limit - 1:
                 raise
             time.sleep(delay * (2**attempt))

@@ -108,13 +108,25 @@ def chosen_key() -> str | None:
     return given
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A log that cannot be written (its disk is full) is not news for the terminal:
+    logging's default prints a traceback there for every record that fails."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        del record
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # the last flush, on that full disk
+            super().close()
+
+
 @contextlib.contextmanager
 def _emulator_log(path: Path) -> Iterator[None]:
     """The in-process emulator logs to a file beside its state, not to the user's terminal:
     what it reports (a task's staging failure, an internal error with its trace) is for a bug
     report, and a run's own output says what the user needs."""
     logger = logging.getLogger("batchflow.emulator")
-    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler = _QuietFileHandler(path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
     previous = (logger.propagate, logger.level)

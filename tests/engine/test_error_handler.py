@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from batchflow.error_handler import report
+from tests.conftest import small_tmpfs
 
 
 def _crash(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -50,3 +52,20 @@ def test_crash_log_never_follows_a_planted_symlink(
     code, err = _crash(capsys)
     assert code == 3 and "full trace" not in err and "RuntimeError" in err
     assert not list(elsewhere.iterdir())
+
+
+def test_a_full_disk_is_one_line_without_a_crash_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BATCHFLOW_LOG_DIR", str(tmp_path / "logs"))
+    with small_tmpfs(tmp_path / "disk", "64k") as disk:
+        try:
+            (disk / "big").write_bytes(b"0" * 1_000_000)
+        except OSError as exc:
+            code = report(exc)
+    err = capsys.readouterr().err
+    assert code == 3 and err.startswith("error: disk full") and err.count("\n") == 1, err
+    assert "unexpected" not in err and not (tmp_path / "logs").exists()
+    named = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "out" / "r.txt"))
+    assert report(named) == 3
+    assert f"disk full writing {tmp_path / 'out' / 'r.txt'}" in capsys.readouterr().err
