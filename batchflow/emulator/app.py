@@ -43,7 +43,7 @@ from batchflow.emulator.http_base import (
 
 log = logging.getLogger("batchflow.emulator")
 MAX_BODY_BYTES = 16 * 1024 * 1024
-_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.\d+\.\d+)?$")
+_API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(\.\d+\.\d+)?")
 # api-versions of the SDKs from 6.x (2018-12-01.8.0) to 15.x (2025-06-01).
 _OLDEST_API, _NEWEST_API = _dt.date(2018, 1, 1), _dt.date(2025, 6, 1)
 
@@ -96,7 +96,7 @@ def check_api_version(query: Mapping[str, str]) -> str:
             "A query parameter that's mandatory for this request is not specified.",
             [("QueryParameterName", "api-version")],
         )
-    match = _API_VERSION.match(value)
+    match = _API_VERSION.fullmatch(value)
     try:
         day = _dt.date.fromisoformat(match.group(1)) if match else None
     except ValueError:
