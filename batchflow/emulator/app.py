@@ -239,10 +239,15 @@ class EmulatorApp(Starlette):
 
 
 def _first_values(query_string: str) -> dict[str, str]:
-    """Query parameters, the FIRST value of a repeated one: the one the signature covers."""
+    """Query parameters; 400 for one given twice. The signature covers only a parameter's
+    first value, so a second copy could otherwise change what the request does unsigned."""
     params: dict[str, str] = {}
     for name, value in parse_qsl(query_string, keep_blank_values=True):
-        params.setdefault(name, value)
+        if name in params:
+            raise errors.invalid_query_parameter(
+                name, value, "The query parameter is given more than once."
+            )
+        params[name] = value
     return params
 
 
