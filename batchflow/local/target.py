@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import fcntl
 import json
 import logging
@@ -108,6 +109,19 @@ def chosen_key() -> str | None:
     return given
 
 
+_PR_SET_DUMPABLE = 4
+
+
+def not_dumpable() -> None:
+    """Make this process non-dumpable: other processes of the same (non-root) user, the local
+    tasks included, can then read neither its ``/proc/<pid>/environ`` (the run's keys) nor its
+    memory. Tasks are not its children anyway (see ``emulator/spawner.py``); this closes the
+    path of a task that looks for batchflow's pid under /proc. Root with CAP_SYS_PTRACE is
+    not stopped by it, and it also means no core dump of batchflow."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
 @contextlib.contextmanager
 def _emulator_log(path: Path) -> Iterator[None]:
     """The in-process emulator logs to a file beside its state, not to the user's terminal:
@@ -136,6 +150,7 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
     from batchflow.emulator.server import EmulatorServer
 
     state = state_dir(spec_path)
+    not_dumpable()
     with _exclusive(state), _emulator_log(state / "emulator.log"):
         server = EmulatorServer(
             data_dir=state / "emulator",
