@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import fcntl
 import json
 import logging
@@ -109,19 +108,6 @@ def chosen_key() -> str | None:
     return given
 
 
-_PR_SET_DUMPABLE = 4
-
-
-def not_dumpable() -> None:
-    """Make this process non-dumpable: other processes of the same (non-root) user, the local
-    tasks included, can then read neither its ``/proc/<pid>/environ`` (the run's keys) nor its
-    memory. Tasks are not its children anyway (see ``emulator/spawner.py``); this closes the
-    path of a task that looks for batchflow's pid under /proc. Root with CAP_SYS_PTRACE is
-    not stopped by it, and it also means no core dump of batchflow."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-
-
 @contextlib.contextmanager
 def _emulator_log(path: Path) -> Iterator[None]:
     """The in-process emulator logs to a file beside its state, not to the user's terminal:
@@ -147,10 +133,11 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
     """The emulator on loopback with its state under ``.batchflow/emulator/``, stopped on
     exit, signing with a key of its own. Tasks that were running when an earlier run stopped
     are requeued by it; with ``scheduling=False`` (status, logs, down) nothing runs at all."""
+    from batchflow.emulator import host_guard
     from batchflow.emulator.server import EmulatorServer
 
     state = state_dir(spec_path)
-    not_dumpable()
+    host_guard.guard()  # tasks are children of this process: keep its keys from them
     with _exclusive(state), _emulator_log(state / "emulator.log"):
         server = EmulatorServer(
             data_dir=state / "emulator",
