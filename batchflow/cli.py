@@ -65,15 +65,11 @@ def schema() -> None:
 
 
 TARGET_FLAG = click.option(
-    "--target",
-    type=click.Choice(["local", "azure"]),
-    default=None,
+    "--target", type=click.Choice(["local", "azure"]), default=None,
     help="Where to run (default: azure when AZURE_BATCH_* is set, else local).",
 )
 STORAGE_FLAG = click.option(
-    "--storage",
-    type=click.Choice(["local", "azurite"]),
-    default=None,
+    "--storage", type=click.Choice(["local", "azurite"]), default=None,
     help="Local target's blob storage: a directory beside the spec, or Azurite.",
 )
 
@@ -85,14 +81,8 @@ STORAGE_FLAG = click.option(
 @SET_FLAG
 @JSON_FLAG
 @click.option("--keep", is_flag=True, help="Skip the spec's cleanup (keep job, pool, inputs).")
-def run(
-    spec: str,
-    target: str | None,
-    storage: str | None,
-    overrides: Sequence[str],
-    as_json: bool,
-    keep: bool,
-) -> None:
+def run(spec: str, target: str | None, storage: str | None, overrides: Sequence[str],
+        as_json: bool, keep: bool) -> None:
     """Run SPEC: upload inputs, create pool and job, add tasks, watch, collect, clean up."""
     from batchflow.commands.run import run_cmd
 
@@ -105,9 +95,8 @@ def run(
 @STORAGE_FLAG
 @SET_FLAG
 @JSON_FLAG
-def status(
-    spec: str, target: str | None, storage: str | None, overrides: Sequence[str], as_json: bool
-) -> None:
+def status(spec: str, target: str | None, storage: str | None, overrides: Sequence[str],
+           as_json: bool) -> None:
     """Show SPEC's pool, job, task counts and failed tasks."""
     from batchflow.commands.status import status_cmd
 
@@ -121,14 +110,8 @@ def status(
 @TARGET_FLAG
 @STORAGE_FLAG
 @SET_FLAG
-def logs(
-    spec: str,
-    task: str,
-    stderr: bool,
-    target: str | None,
-    storage: str | None,
-    overrides: Sequence[str],
-) -> None:
+def logs(spec: str, task: str, stderr: bool, target: str | None, storage: str | None,
+         overrides: Sequence[str]) -> None:
     """Print TASK's standard output (or error) from SPEC's job."""
     from batchflow.commands.logs import logs_cmd
 
@@ -141,9 +124,8 @@ def logs(
 @TARGET_FLAG
 @STORAGE_FLAG
 @SET_FLAG
-def down(
-    spec: str, yes: bool, target: str | None, storage: str | None, overrides: Sequence[str]
-) -> None:
+def down(spec: str, yes: bool, target: str | None, storage: str | None,
+         overrides: Sequence[str]) -> None:
     """Delete what SPEC created: job, pool, containers and local state."""
     from batchflow.commands.down import down_cmd
 
@@ -151,48 +133,22 @@ def down(
 
 
 @cli.command()
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on (anything but loopback is reachable from the network).",
-)
-@click.option(
-    "--port",
-    default=8250,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port to listen on (0 picks a free one).",
-)
-@click.option(
-    "--data",
-    default="./.batchflow-emulator",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=str),
-    help="Directory holding the emulator's state (kept across restarts).",
-)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (anything but loopback is reachable from the network).")
+@click.option("--port", default=8250, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
+@click.option("--data", default="./.batchflow-emulator", show_default=True,
+              type=click.Path(file_okay=False, path_type=str),
+              help="Directory holding the emulator's state (kept across restarts).")
 @click.option("--account", default=None, help="Account name (default: the dev account).")
-@click.option(
-    "--key",
-    default=None,
-    help="Account key, base64 (default: $BATCHFLOW_EMULATOR_KEY, else the public dev key).",
-)
-@click.option(
-    "--nodes-max",
-    default=None,
-    type=click.IntRange(1, None),
-    help="Most local nodes a pool may run (default: the CPU count).",
-)
+@click.option("--key", default=None,
+              help="Account key, base64 (default: $BATCHFLOW_EMULATOR_KEY, else the public "
+                   "dev key).")
+@click.option("--nodes-max", default=None, type=click.IntRange(1, None),
+              help="Most local nodes a pool may run (default: the CPU count).")
 @click.option("--access-log", is_flag=True, help="Log every request on stderr.")
-def emulator(
-    host: str,
-    port: int,
-    data: str,
-    account: str | None,
-    key: str | None,
-    nodes_max: int | None,
-    access_log: bool,
-) -> None:
+def emulator(host: str, port: int, data: str, account: str | None, key: str | None,
+             nodes_max: int | None, access_log: bool) -> None:
     """Serve the Azure Batch emulator until Ctrl-C (like Azurite for Storage)."""
     from batchflow.commands.emulator import emulator_cmd
 

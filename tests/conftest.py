@@ -60,17 +60,10 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("azurite")
     proc = subprocess.Popen(
         [
-            _azurite_bin(),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
+            _azurite_bin(), "--blobHost", "127.0.0.1", "--blobPort", str(port),
             # In memory: nothing to clean up, and a test can't see another session's blobs.
             # (Azurite refuses --location together with --inMemoryPersistence.)
-            "--inMemoryPersistence",
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--silent",
+            "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent",
         ],
         cwd=workdir,
         stdout=subprocess.DEVNULL,

@@ -59,7 +59,8 @@ class BatchState(Protocol):
     def update_pool(self, pool_id: str, body: Json, replace: bool) -> Json:
         """PATCH (merge, ``replace=False``) or updateproperties (``replace=True``)."""
 
-    def list_nodes(self, pool_id: str, filter: str | None, token: str | None, limit: int) -> Page:
+    def list_nodes(self, pool_id: str, filter: str | None, token: str | None,
+                   limit: int) -> Page:
         """Compute nodes of a pool."""
 
     def get_node(self, pool_id: str, node_id: str) -> Json:
@@ -102,7 +103,8 @@ class BatchState(Protocol):
     def get_task(self, job_id: str, task_id: str) -> Json:
         """The task (TaskNotFound 404)."""
 
-    def list_tasks(self, job_id: str, filter: str | None, token: str | None, limit: int) -> Page:
+    def list_tasks(self, job_id: str, filter: str | None, token: str | None,
+                   limit: int) -> Page:
         """Tasks in creation order. ``filter`` is the raw OData ``$filter`` (at least
         ``state eq 'x'``, ``executionInfo/result eq 'failure'``, joined by and/or);
         an unsupported filter raises InvalidQueryParameterValue naming it."""

@@ -50,33 +50,23 @@ def _e(status: int, code: str, message: str, *values: tuple[str, str]) -> BatchS
 
 # --- 400 ---------------------------------------------------------------------------------
 def invalid_request_body(detail: str) -> BatchServiceError:
-    return _e(
-        400,
-        "InvalidRequestBody",
-        "The specified Request Body is not syntactically valid.",
-        ("Reason", detail),
-    )
+    return _e(400, "InvalidRequestBody", "The specified Request Body is not syntactically valid.",
+              ("Reason", detail))
 
 
 def missing_required_property(name: str) -> BatchServiceError:
-    return _e(
-        400,
-        "MissingRequiredProperty",
-        "A required property was not specified in the request body.",
-        ("PropertyName", name),
-    )
+    return _e(400, "MissingRequiredProperty",
+              "A required property was not specified in the request body.",
+              ("PropertyName", name))
 
 
 def invalid_property_value(name: str, value: object, reason: str = "") -> BatchServiceError:
     values = [("PropertyName", name), ("PropertyValue", str(value))]
     if reason:
         values.append(("Reason", reason))
-    return _e(
-        400,
-        "InvalidPropertyValue",
-        "The value provided for one of the properties in the request body is invalid.",
-        *values,
-    )
+    return _e(400, "InvalidPropertyValue",
+              "The value provided for one of the properties in the request body is invalid.",
+              *values)
 
 
 def unsupported_property(name: str, hint: str = "") -> BatchServiceError:
@@ -88,35 +78,24 @@ def unsupported_property(name: str, hint: str = "") -> BatchServiceError:
 
 
 def unknown_property(name: str) -> BatchServiceError:
-    return _e(
-        400,
-        "InvalidRequestBody",
-        "The specified Request Body is not syntactically valid.",
-        ("PropertyName", name),
-        ("Reason", f"Unknown property '{name}'."),
-    )
+    return _e(400, "InvalidRequestBody",
+              "The specified Request Body is not syntactically valid.",
+              ("PropertyName", name), ("Reason", f"Unknown property '{name}'."))
 
 
 def invalid_query_parameter(name: str, value: str, reason: str = "") -> BatchServiceError:
     values = [("QueryParameterName", name), ("QueryParameterValue", value)]
     if reason:
         values.append(("Reason", reason))
-    return _e(
-        400,
-        "InvalidQueryParameterValue",
-        "Value for one of the query parameters specified in the request URI is invalid.",
-        *values,
-    )
+    return _e(400, "InvalidQueryParameterValue",
+              "Value for one of the query parameters specified in the request URI is invalid.",
+              *values)
 
 
 def invalid_header(name: str, value: str) -> BatchServiceError:
-    return _e(
-        400,
-        "InvalidHeaderValue",
-        "The value for one of the HTTP headers is not in the correct format.",
-        ("HeaderName", name),
-        ("HeaderValue", value),
-    )
+    return _e(400, "InvalidHeaderValue",
+              "The value for one of the HTTP headers is not in the correct format.",
+              ("HeaderName", name), ("HeaderValue", value))
 
 
 def unsupported_api_version(value: str) -> BatchServiceError:
@@ -129,13 +108,10 @@ def invalid_operation(message: str) -> BatchServiceError:
 
 # --- 403 / 404 / 409 / 412 / 413 ----------------------------------------------------------
 def authentication_failed(detail: str) -> BatchServiceError:
-    return _e(
-        403,
-        "AuthenticationFailed",
-        "Server failed to authenticate the request. Make sure the value of Authorization "
-        "header is formed correctly including the signature.",
-        ("AuthenticationErrorDetail", detail),
-    )
+    return _e(403, "AuthenticationFailed",
+              "Server failed to authenticate the request. Make sure the value of Authorization "
+              "header is formed correctly including the signature.",
+              ("AuthenticationErrorDetail", detail))
 
 
 def resource_not_found(what: str = "") -> BatchServiceError:
@@ -167,11 +143,8 @@ def pool_exists(pool_id: str) -> BatchServiceError:
 
 
 def pool_being_deleted(pool_id: str) -> BatchServiceError:
-    return _e(
-        409,
-        "PoolBeingDeleted",
-        "The specified pool has been marked for deletion and is being reclaimed.",
-    )
+    return _e(409, "PoolBeingDeleted", "The specified pool has been marked for deletion and is "
+              "being reclaimed.")
 
 
 def job_exists(job_id: str) -> BatchServiceError:
@@ -179,11 +152,8 @@ def job_exists(job_id: str) -> BatchServiceError:
 
 
 def job_being_deleted(job_id: str) -> BatchServiceError:
-    return _e(
-        409,
-        "JobBeingDeleted",
-        "The specified job has been marked for deletion and is being reclaimed.",
-    )
+    return _e(409, "JobBeingDeleted", "The specified job has been marked for deletion and is "
+              "being reclaimed.")
 
 
 def job_being_terminated(job_id: str) -> BatchServiceError:
@@ -203,43 +173,26 @@ def task_completed(task_id: str) -> BatchServiceError:
 
 
 def condition_not_met() -> BatchServiceError:
-    return _e(
-        412,
-        "ConditionNotMet",
-        "The condition specified using HTTP conditional header(s) is not met.",
-    )
+    return _e(412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) "
+              "is not met.")
 
 
 def request_body_too_large(detail: str) -> BatchServiceError:
-    return _e(
-        413,
-        "RequestBodyTooLarge",
-        "The request body is too large and exceeds the maximum permissible limit.",
-        ("MaxLimit", detail),
-    )
+    return _e(413, "RequestBodyTooLarge", "The request body is too large and exceeds the maximum "
+              "permissible limit.", ("MaxLimit", detail))
 
 
 def server_busy() -> BatchServiceError:
-    return _e(
-        503,
-        "ServerBusy",
-        "The server is currently unable to receive requests. Please retry your request.",
-    )
+    return _e(503, "ServerBusy", "The server is currently unable to receive requests. "
+              "Please retry your request.")
 
 
 def internal_error() -> BatchServiceError:
-    return _e(
-        500,
-        "InternalError",
-        "Server encountered an internal error. Please try again after some time.",
-    )
+    return _e(500, "InternalError", "Server encountered an internal error. Please try again "
+              "after some time.")
 
 
 def task_dependencies_not_enabled(job_id: str) -> BatchServiceError:
     """A task with ``dependsOn`` added to a job created without ``usesTaskDependencies``."""
-    return _e(
-        409,
-        "TaskDependenciesNotSpecifiedOnJob",
-        "The specified job does not have task "
-        "dependencies enabled (usesTaskDependencies is false).",
-    )
+    return _e(409, "TaskDependenciesNotSpecifiedOnJob", "The specified job does not have task "
+              "dependencies enabled (usesTaskDependencies is false).")

@@ -20,9 +20,7 @@ from azure.batch.batch_auth import SharedKeyCredentials
 URL, ACCOUNT, KEY, WORKDIR = sys.argv[1:5]
 IMAGE = m.VirtualMachineConfiguration(
     image_reference=m.ImageReference(
-        publisher="canonical",
-        offer="0001-com-ubuntu-server-jammy",
-        sku="22_04-lts",
+        publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts",
         version="latest",
     ),
     node_agent_sku_id="batch.node.ubuntu 22.04",
@@ -51,25 +49,17 @@ def error_code(fn):
 
 
 def add_pool(pool_id, start_cmd, nodes=2):
-    client.pool.add(
-        m.PoolAddParameter(
-            id=pool_id,
-            vm_size="standard_d2s_v3",
-            virtual_machine_configuration=IMAGE,
-            target_dedicated_nodes=nodes,
-            task_slots_per_node=1,
-            start_task=m.StartTask(
-                command_line=start_cmd, wait_for_success=True, user_identity=ADMIN
-            ),
-        )
-    )
+    client.pool.add(m.PoolAddParameter(
+        id=pool_id, vm_size="standard_d2s_v3", virtual_machine_configuration=IMAGE,
+        target_dedicated_nodes=nodes, task_slots_per_node=1,
+        start_task=m.StartTask(command_line=start_cmd, wait_for_success=True,
+                               user_identity=ADMIN),
+    ))
 
 
 def node_states(pool_id):
-    return sorted(
-        n.state.value if hasattr(n.state, "value") else n.state
-        for n in client.compute_node.list(pool_id)
-    )
+    return sorted(n.state.value if hasattr(n.state, "value") else n.state
+                  for n in client.compute_node.list(pool_id))
 
 
 def task_counts(job_id):
@@ -89,14 +79,10 @@ seen["start_task_exit"] = bad_node.start_task_info.exit_code
 client.pool.delete("pbad")
 
 # -- 250 tasks through the add_collection helper, paging, counts, filters ------------------
-client.job.add(
-    m.JobAddParameter(
-        id="j14", pool_info=m.PoolInformation(pool_id="p14"), uses_task_dependencies=True
-    )
-)
-seen["job_dup"] = error_code(
-    lambda: client.job.add(m.JobAddParameter(id="j14", pool_info=m.PoolInformation(pool_id="p14")))
-)
+client.job.add(m.JobAddParameter(id="j14", pool_info=m.PoolInformation(pool_id="p14"),
+                                 uses_task_dependencies=True))
+seen["job_dup"] = error_code(lambda: client.job.add(
+    m.JobAddParameter(id="j14", pool_info=m.PoolInformation(pool_id="p14"))))
 hello = "/bin/sh -c 'echo hello $AZ_BATCH_TASK_ID'"
 tasks = [m.TaskAddParameter(id=f"t{i:03d}", command_line=hello) for i in range(250)]
 client.task.add_collection("j14", tasks, threads=4)
@@ -105,47 +91,26 @@ counts = task_counts("j14")
 seen["counts"] = [counts.active, counts.running, counts.completed, counts.succeeded, counts.failed]
 paged = list(client.task.list("j14", task_list_options=m.TaskListOptions(max_results=40)))
 seen["paged_ids"] = len({t.id for t in paged})
-seen["selected"] = sorted(
-    {
-        tuple(sorted(k for k, v in t.as_dict().items() if v is not None))
-        for t in client.task.list("j14", task_list_options=m.TaskListOptions(select="id,state"))
-    }
-)
+seen["selected"] = sorted({tuple(sorted(k for k, v in t.as_dict().items() if v is not None))
+                           for t in client.task.list("j14", task_list_options=m.TaskListOptions(
+                               select="id,state"))})
 seen["task_missing"] = error_code(lambda: client.task.get("j14", "nope"))
 seen["stdout"] = b"".join(client.file.get_from_task("j14", "t007", "stdout.txt")).decode()
 seen["files"] = sorted(f.name for f in client.file.list_from_task("j14", "t007", recursive=True))
 
 # -- retries, wall clock, failures, dependencies --------------------------------------------
 counter = f"{WORKDIR}/retry-count"
-client.task.add(
-    "j14",
-    m.TaskAddParameter(
-        id="retry",
-        command_line=f"/bin/sh -c 'echo x >> {counter}; [ $(wc -l < {counter}) -ge 3 ]'",
-        constraints=m.TaskConstraints(max_task_retry_count=3),
-    ),
-)
-client.task.add(
-    "j14",
-    m.TaskAddParameter(
-        id="slow",
-        command_line="sleep 30",
-        constraints=m.TaskConstraints(max_wall_clock_time=dt.timedelta(seconds=1)),
-    ),
-)
+client.task.add("j14", m.TaskAddParameter(
+    id="retry", command_line=f"/bin/sh -c 'echo x >> {counter}; [ $(wc -l < {counter}) -ge 3 ]'",
+    constraints=m.TaskConstraints(max_task_retry_count=3)))
+client.task.add("j14", m.TaskAddParameter(
+    id="slow", command_line="sleep 30",
+    constraints=m.TaskConstraints(max_wall_clock_time=dt.timedelta(seconds=1))))
 client.task.add("j14", m.TaskAddParameter(id="fails", command_line="/bin/sh -c 'exit 7'"))
-client.task.add(
-    "j14",
-    m.TaskAddParameter(
-        id="after-ok", command_line="/bin/true", depends_on=m.TaskDependencies(task_ids=["t000"])
-    ),
-)
-client.task.add(
-    "j14",
-    m.TaskAddParameter(
-        id="after-fail", command_line="/bin/true", depends_on=m.TaskDependencies(task_ids=["fails"])
-    ),
-)
+client.task.add("j14", m.TaskAddParameter(
+    id="after-ok", command_line="/bin/true", depends_on=m.TaskDependencies(task_ids=["t000"])))
+client.task.add("j14", m.TaskAddParameter(
+    id="after-fail", command_line="/bin/true", depends_on=m.TaskDependencies(task_ids=["fails"])))
 wait(lambda: task_counts("j14").completed == 254, timeout=30, what="extra tasks")
 retry = client.task.get("j14", "retry")
 seen["retry"] = [retry.execution_info.result.value, retry.execution_info.retry_count]
@@ -157,14 +122,8 @@ seen["slow_seconds"] = elapsed.total_seconds()
 fails = client.task.get("j14", "fails")
 seen["fails_exit"] = fails.execution_info.exit_code
 seen["after_fail_state"] = client.task.get("j14", "after-fail").state.value
-failed = list(
-    client.task.list(
-        "j14",
-        task_list_options=m.TaskListOptions(
-            filter="executionInfo/result eq 'failure'", select="id"
-        ),
-    )
-)
+failed = list(client.task.list("j14", task_list_options=m.TaskListOptions(
+    filter="executionInfo/result eq 'failure'", select="id")))
 seen["failed_ids"] = sorted(t.id for t in failed)
 
 # -- terminate and delete ------------------------------------------------------------------

@@ -25,8 +25,7 @@ def _sdk14_python() -> Path:
     venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     subprocess.run(
         [python, "-m", "pip", "install", "--quiet", "azure-batch==14.2.0"],
-        check=True,
-        timeout=600,
+        check=True, timeout=600,
     )
     return python
 
@@ -38,17 +37,9 @@ def sdk14_python() -> Path:
 
 def test_sdk14_scenario(sdk14_python: Path, emulator: object, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [
-            sdk14_python,
-            HERE / "sdk14_scenario.py",
-            emulator.url,  # type: ignore[attr-defined]
-            emulator.account,
-            emulator.key,
-            str(tmp_path),
-        ],  # type: ignore[attr-defined]
-        capture_output=True,
-        text=True,
-        timeout=240,
+        [sdk14_python, HERE / "sdk14_scenario.py", emulator.url,  # type: ignore[attr-defined]
+         emulator.account, emulator.key, str(tmp_path)],  # type: ignore[attr-defined]
+        capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
