@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from batchflow.commands._common import out, say
-from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY, host_guard
 from batchflow.emulator.auth import decode_key
 from batchflow.emulator.server import EmulatorServer
 from batchflow.errors import ConfigError, UsageError
@@ -106,6 +106,7 @@ def emulator_cmd(
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_term) if main else None
     try:
+        host_guard.guard()  # tasks are children of this process: keep its key from them
         server.start()
         _announce(server, Path(data))
         stop.wait()

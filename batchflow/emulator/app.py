@@ -51,7 +51,7 @@ log = logging.getLogger("batchflow.emulator")
 # or task is far smaller, so the rest get a bound with room to spare.
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _BODY_LIMITS = {"Task_AddCollection": r.MAX_COLLECTION_BYTES}
-_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.\d+\.\d+)?$")
+_API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(\.\d+\.\d+)?")
 # api-versions of the SDKs from 6.x (2018-12-01.8.0) to 15.x (2025-06-01).
 _OLDEST_API, _NEWEST_API = _dt.date(2018, 1, 1), _dt.date(2025, 6, 1)
 
@@ -104,7 +104,7 @@ def check_api_version(query: Mapping[str, str]) -> str:
             "A query parameter that's mandatory for this request is not specified.",
             [("QueryParameterName", "api-version")],
         )
-    match = _API_VERSION.match(value)
+    match = _API_VERSION.fullmatch(value)
     try:
         day = _dt.date.fromisoformat(match.group(1)) if match else None
     except ValueError:
@@ -282,10 +282,15 @@ class EmulatorApp(Starlette):
 
 
 def _first_values(query_string: str) -> dict[str, str]:
-    """Query parameters, the FIRST value of a repeated one: the one the signature covers."""
+    """Query parameters; 400 for one given twice. The signature covers only a parameter's
+    first value, so a second copy could otherwise change what the request does unsigned."""
     params: dict[str, str] = {}
     for name, value in parse_qsl(query_string, keep_blank_values=True):
-        params.setdefault(name, value)
+        if name in params:
+            raise errors.invalid_query_parameter(
+                name, value, "The query parameter is given more than once."
+            )
+        params[name] = value
     return params
 
 

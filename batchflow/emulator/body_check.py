@@ -17,7 +17,8 @@ import isodate
 from batchflow.emulator import errors
 
 Json = dict[str, Any]
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# fullmatch, never "$": "$" also matches before a trailing newline, and Batch refuses "t1\n".
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The service's integers are Int32; anything wider is refused rather than stored and misread.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # A Batch account's dedicated/low-priority core quota is in the thousands; a pool asking for
@@ -43,6 +44,14 @@ class Int:
 
 
 @dataclass(frozen=True)
+class Str:
+    """A string field shorter than the generic bound (``bounded_json.MAX_STRING``): Batch
+    caps display names at 1,024 characters."""
+
+    max_len: int
+
+
+@dataclass(frozen=True)
 class ListOf:
     """A JSON array whose items all follow ``item``."""
 
@@ -60,7 +69,7 @@ class Obj:
 
 
 # "str" | "id" | "int" | "bool" | "duration" | "any" (a JSON value stored as is, no effect).
-Spec = Union[str, Enum, Int, ListOf, Obj]  # noqa: UP007 (a runtime alias; 3.10 has no "type")
+Spec = Union[str, Enum, Int, Str, ListOf, Obj]  # noqa: UP007 (a runtime alias; 3.10 has no "type")
 
 
 def check_object(value: Json, spec: Obj, where: str = "") -> Json:
@@ -97,6 +106,13 @@ def _check(value: Any, spec: Spec, path: str) -> Any:
         return _check_enum(value, spec, path)
     if isinstance(spec, Int):
         return _check_int(value, spec, path)
+    if isinstance(spec, Str):
+        text = _check_scalar(value, "str", path)
+        if len(text) > spec.max_len:
+            raise errors.invalid_property_value(
+                path, f"{text[:32]}...", f"The value is longer than {spec.max_len} characters."
+            )
+        return text
     return _check_scalar(value, spec, path)
 
 
@@ -146,7 +162,7 @@ def _check_scalar(value: Any, kind: str, path: str) -> Any:
     if kind == "str" and isinstance(value, str):
         return value
     if kind == "id" and isinstance(value, str):
-        if not _ID.match(value):
+        if not _ID.fullmatch(value):
             raise errors.invalid_property_value(
                 path, value, "Ids have 1 to 64 letters, digits, hyphens or underscores."
             )

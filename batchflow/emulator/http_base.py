@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote
 
 from starlette.responses import Response
 
-from batchflow.emulator import errors, odata, validation
+from batchflow.emulator import bounded_json, errors, odata, validation
 from batchflow.emulator.contract import BatchState, Json, Page
 from batchflow.emulator.errors import BatchServiceError
 
@@ -76,17 +76,7 @@ def json_body(req: Req, *, optional: bool = False) -> object:
     ctype = req.headers.get("content-type", "")
     if not ctype.lower().startswith("application/json"):
         raise errors.invalid_header("Content-Type", ctype or "(none)")
-    try:
-        return json.loads(req.body)
-    except json.JSONDecodeError as exc:
-        raise errors.invalid_request_body(
-            f"Malformed JSON at line {exc.lineno}, column {exc.colno} (character {exc.pos}): "
-            f"{exc.msg}."
-        ) from None
-    except UnicodeDecodeError:
-        raise errors.invalid_request_body("The request body is not UTF-8 text.") from None
-    except RecursionError:
-        raise errors.invalid_request_body("The request body is nested too deeply.") from None
+    return bounded_json.parse(req.body)
 
 
 def checked_body(req: Req, spec: validation.Obj, *, optional: bool = False) -> Json:

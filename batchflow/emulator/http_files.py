@@ -3,11 +3,15 @@ properties (HEAD, with exactly the headers the SDKs read).
 
 Paths arrive percent-encoded as one segment (``wd%2Fout%20put.txt``) and are relative to the
 task directory (``stdout.txt``, ``wd/...``) or the node root (``startup/...``). A path that
-would leave that directory, by ``..`` or by a symlink, is refused.
+would leave that directory, by ``..`` or by a symlink, is refused: files are opened one
+component at a time beneath the directory's fd with ``O_NOFOLLOW``, and what is served (size,
+bytes) comes from the opened file, so a link swapped in while a read is under way is not
+followed either. Listings list links as links and never enter one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import email.utils
 import os
@@ -15,6 +19,7 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.responses import Response, StreamingResponse
 
@@ -26,6 +31,8 @@ from batchflow.emulator.http_base import Req, listing, seg
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _PREFIX_FILTER = re.compile(r"^\s*startswith\(\s*name\s*,\s*'((?:[^']|'')*)'\s*\)\s*$")
 _CHUNK = 64 * 1024
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
 def _iso(ts: float) -> str:
@@ -36,8 +43,8 @@ def _http_date(ts: float) -> str:
     return email.utils.formatdate(ts, usegmt=True)
 
 
-def _resolve(root: Path, rel: str) -> Path:
-    """``root/rel``, refusing absolute paths, ``..`` and symlinks that lead outside root."""
+def _parts(rel: str) -> list[str]:
+    """The components of ``rel``; 400 for absolute paths, ``..`` or nothing at all."""
     parts = [p for p in rel.replace("\\", "/").split("/") if p not in ("", ".")]
     if rel.startswith("/") or ".." in parts or not parts:
         raise BatchServiceError(
@@ -46,27 +53,43 @@ def _resolve(root: Path, rel: str) -> Path:
             "The file path must be relative to the task directory and must not contain '..'.",
             [("FilePath", rel)],
         )
-    path = root.joinpath(*parts)
+    return parts
+
+
+def _open_dir(name: str | Path, dir_fd: int | None = None) -> int:
+    return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+
+
+def _open_beneath(root: Path, rel: str) -> tuple[int, os.stat_result]:
+    """An fd of ``root/rel`` opened one component at a time from ``root``, no symlink
+    followed (a task may swap any component for a link while we read), and the opened
+    file's own stat: a directory or a regular file, nothing else. 404 otherwise."""
+    parts = _parts(rel)
     try:
-        inside = path.resolve().is_relative_to(root.resolve())
+        fd = _open_dir(root)
     except OSError:
-        inside = False
-    if not inside or not path.exists():
+        raise errors.file_not_found(rel) from None
+    try:
+        for part in parts[:-1]:
+            inner = _open_dir(part, fd)
+            os.close(fd)
+            fd = inner
+        # O_NONBLOCK: a FIFO must not hang the read; it is refused below anyway.
+        inner = os.open(parts[-1], _FILE_FLAGS, dir_fd=fd)
+    except OSError:
+        os.close(fd)
+        raise errors.file_not_found(rel) from None
+    os.close(fd)
+    st = os.fstat(inner)
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        os.close(inner)
         raise errors.file_not_found(rel)
-    return path
+    return inner, st
 
 
-def _entry(root: Path, path: Path, url_base: str) -> Json | None:
-    """The listing entry of ``path``; None if it vanished meanwhile (a task may delete it).
-    A dangling symlink is listed by its own properties rather than failing the listing."""
-    try:
-        st = path.stat()
-    except OSError:
-        try:
-            st = path.lstat()
-        except OSError:
-            return None
-    name = path.relative_to(root).as_posix()
+def _entry(name: str, st: os.stat_result, url_base: str) -> Json:
+    """The listing entry of ``name`` from its own (``lstat``) properties: a link is listed as
+    the link it is, never by what it points to."""
     is_dir = stat.S_ISDIR(st.st_mode)
     return {
         "name": name,
@@ -82,16 +105,48 @@ def _entry(root: Path, path: Path, url_base: str) -> Json | None:
     }
 
 
-def _walk(root: Path, recursive: bool) -> list[Path]:
-    if not recursive:
-        return sorted(root.iterdir())
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        found.extend(base / d for d in dirnames)
-        found.extend(base / f for f in sorted(filenames))
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+def _walk(root: Path, recursive: bool) -> list[tuple[str, os.stat_result]]:
+    """(name, lstat) of everything under ``root``, sorted by name. Directories are entered by
+    fd, never by path, so one swapped for a link meanwhile is not followed out of ``root``."""
+    try:
+        top = _open_dir(root)
+    except OSError:
+        return []
+    found: list[tuple[str, os.stat_result]] = []
+    stack: list[tuple[int, str]] = [(top, "")]
+    try:
+        while stack:
+            fd, prefix = stack.pop()
+            try:
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        _visit(entry, fd, prefix, recursive, found, stack)
+            finally:
+                os.close(fd)
+    finally:
+        for fd, _prefix in stack:
+            os.close(fd)
+    return sorted(found, key=lambda item: item[0])
+
+
+def _visit(
+    entry: os.DirEntry[str],
+    parent: int,
+    prefix: str,
+    recursive: bool,
+    found: list[tuple[str, os.stat_result]],
+    stack: list[tuple[int, str]],
+) -> None:
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return  # vanished meanwhile (a task may delete files while we list)
+    name = f"{prefix}{entry.name}"
+    found.append((name, st))
+    if recursive and stat.S_ISDIR(st.st_mode):
+        # Replaced by a link or removed since the stat: not entered.
+        with contextlib.suppress(OSError):
+            stack.append((_open_dir(entry.name, parent), f"{name}/"))
 
 
 def _prefix(req: Req) -> str:
@@ -111,11 +166,11 @@ def list_files(req: Req, root: Path, url_base: str) -> Response:
     recursive = req.query.get("recursive", "false").lower() == "true"
     q = odata.parse_list_query({k: v for k, v in req.query.items() if k != "$filter"})
     prefix = _prefix(req)
-    paths = [p for p in _walk(root, recursive) if p.relative_to(root).as_posix().startswith(prefix)]
+    paths = [(n, st) for n, st in _walk(root, recursive) if n.startswith(prefix)]
     start = int(q.token) if q.token and q.token.isdigit() else 0
     chunk = paths[start : start + q.limit]
     more = start + q.limit < len(paths)
-    entries = [e for e in (_entry(root, p, url_base) for p in chunk) if e is not None]
+    entries = [_entry(name, st, url_base) for name, st in chunk]
     page = Page(entries, str(start + q.limit) if more else None)
     extra = {"recursive": "true"} if recursive else {}
     if prefix:
@@ -123,9 +178,8 @@ def list_files(req: Req, root: Path, url_base: str) -> Response:
     return listing(req, q, page, "files", lambda it: str(it["url"]), extra)
 
 
-def _file_headers(root: Path, path: Path, url_base: str) -> dict[str, str]:
-    st = path.stat()
-    name = path.relative_to(root).as_posix()
+def _file_headers(st: os.stat_result, rel: str, url_base: str) -> dict[str, str]:
+    name = "/".join(_parts(rel))
     return {
         "Content-Length": str(0 if stat.S_ISDIR(st.st_mode) else st.st_size),
         "Last-Modified": _http_date(st.st_mtime),
@@ -138,8 +192,9 @@ def _file_headers(root: Path, path: Path, url_base: str) -> dict[str, str]:
 
 def file_properties(req: Req, root: Path, rel: str, url_base: str) -> Response:
     """HEAD .../files/{path}: the properties as headers, no body."""
-    path = _resolve(root, rel)
-    headers = _file_headers(root, path, url_base)
+    fd, st = _open_beneath(root, rel)
+    os.close(fd)
+    headers = _file_headers(st, rel, url_base)
     headers["Content-Type"] = "application/octet-stream"
     return Response(b"", 200, headers)
 
@@ -160,8 +215,8 @@ def _byte_range(header: str, size: int) -> tuple[int, int]:
     return first, min(last, size - 1)
 
 
-def _stream(path: Path, first: int, count: int) -> Iterator[bytes]:
-    with path.open("rb") as f:
+def _stream(f: BinaryIO, first: int, count: int) -> Iterator[bytes]:
+    with f:
         f.seek(first)
         while count > 0:
             data = f.read(min(_CHUNK, count))
@@ -172,24 +227,32 @@ def _stream(path: Path, first: int, count: int) -> Iterator[bytes]:
 
 
 def get_file(req: Req, root: Path, rel: str, url_base: str) -> Response:
-    """GET .../files/{path}: the bytes, or the ``ocp-range: bytes=a-b`` slice of them."""
-    path = _resolve(root, rel)
-    if path.is_dir():
+    """GET .../files/{path}: the bytes, or the ``ocp-range: bytes=a-b`` slice of them, read
+    from the very file that was opened and checked."""
+    fd, st = _open_beneath(root, rel)
+    # Owned by the file object from here: closed by the stream, or when it is collected.
+    f = os.fdopen(fd, "rb")
+    if stat.S_ISDIR(st.st_mode):
+        f.close()
         raise BatchServiceError(
             400,
             "OperationInvalidForCurrentState",
             "The path is a directory; list it instead.",
             [("FilePath", rel)],
         )
-    headers = _file_headers(root, path, url_base)
-    size = int(headers["Content-Length"])
+    headers = _file_headers(st, rel, url_base)
+    size = st.st_size
     first, last = 0, size - 1
-    if req.headers.get("ocp-range"):
-        first, last = _byte_range(req.headers["ocp-range"], size)
+    try:
+        if req.headers.get("ocp-range"):
+            first, last = _byte_range(req.headers["ocp-range"], size)
+    except BatchServiceError:
+        f.close()
+        raise
     count = max(last - first + 1, 0)
     headers["Content-Length"] = str(count)
     return StreamingResponse(
-        _stream(path, first, count), 200, headers, media_type="application/octet-stream"
+        _stream(f, first, count), 200, headers, media_type="application/octet-stream"
     )
 
 

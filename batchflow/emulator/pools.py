@@ -10,6 +10,7 @@ starttaskfailed).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -20,7 +21,9 @@ from batchflow.emulator.core import Core
 from batchflow.emulator.executor import kill_orphan
 from batchflow.emulator.nodes import Node
 from batchflow.emulator.odata_filter import compile_filter
-from batchflow.emulator.store import dumps, loads
+from batchflow.emulator.store import UnreadableDocument, dumps, loads
+
+log = logging.getLogger("batchflow.emulator")
 
 Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state"}
@@ -137,8 +140,16 @@ def delete_pool(core: Core, pool_id: str) -> None:
 
 def restore(core: Core) -> None:
     """After a restart: re-create every pool's local nodes (same ids) and boot them."""
-    for (text,) in core.store.query("SELECT doc FROM pools ORDER BY seq"):
-        pool = loads(text)
+    for pool_id, text in core.store.query("SELECT id, doc FROM pools ORDER BY seq"):
+        try:
+            pool = loads(text)
+        except UnreadableDocument as exc:
+            # One bad row must not keep the emulator from starting for ever.
+            kept = core.store.quarantine_pool(pool_id, text)
+            log.error(
+                "pool %r skipped at start-up (%s); its document was moved to %s", pool_id, exc, kept
+            )
+            continue
         rows = core.store.query(
             "SELECT doc FROM nodes WHERE pool_id = ? ORDER BY seq", (pool["id"],)
         )

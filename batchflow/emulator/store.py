@@ -52,8 +52,16 @@ def dumps(doc: Json) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
+class UnreadableDocument(ValueError):
+    """A stored document that no longer loads (one an older version stored without today's
+    request bounds, e.g. nested deeper than ``json`` can recurse)."""
+
+
 def loads(text: str) -> Json:
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise UnreadableDocument(f"a stored document is unreadable: {type(exc).__name__}") from None
     assert isinstance(value, dict)
     return value
 
@@ -109,6 +117,18 @@ class Store:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
         if columns and "expires" not in columns:
             self._db.execute("ALTER TABLE tasks ADD COLUMN expires REAL")
+
+    def quarantine_pool(self, pool_id: str, text: str) -> Path:
+        """Move an unreadable pool (and its nodes) out of the store into ``quarantine/``
+        beside the database, so that neither start-up nor any listing trips over it again."""
+        folder = self._path.parent / "quarantine"
+        folder.mkdir(exist_ok=True)
+        kept = folder / f"pool-{pool_id}.json"
+        kept.write_text(text, encoding="utf-8")
+        with self.tx() as db:
+            db.execute("DELETE FROM nodes WHERE pool_id = ?", (pool_id,))
+            db.execute("DELETE FROM pools WHERE id = ?", (pool_id,))
+        return kept
 
     def _max_seq(self, table: str) -> int:
         row = self._db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()  # noqa: S608

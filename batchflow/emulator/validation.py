@@ -21,6 +21,7 @@ from batchflow.emulator.body_check import (
     ListOf,
     Obj,
     Spec,
+    Str,
     check_object,
 )
 
@@ -31,6 +32,7 @@ _NODES = Int(0, MAX_NODES)
 _RETRIES = Int(-1)  # -1: retry for ever
 _PRIORITY = Int(-1000, 1000)
 _SLOTS = Int(1, 256)
+_DISPLAY_NAME = Str(1024)
 # Batch refuses 0 (it would never run a task): -1 (unlimited) or at least 1.
 _MAX_PARALLEL = Int(1, special=-1)
 
@@ -173,7 +175,7 @@ _SCHEDULING = _obj(
     nodeFillType=Enum(("spread", "pack")), jobDefaultOrder=Enum(("none", "creationtime"))
 )
 _POOL_COMMON: dict[str, Spec] = {
-    "displayName": "str",
+    "displayName": _DISPLAY_NAME,
     "vmSize": "str",
     "virtualMachineConfiguration": _VM_CONFIG,
     "enableInterNodeCommunication": "bool",
@@ -258,7 +260,7 @@ JOB_ADD = _with(
         "jobManagerTask": "Job manager tasks are not emulated: add the tasks directly.",
     },
     id="id",
-    displayName="str",
+    displayName=_DISPLAY_NAME,
     usesTaskDependencies="bool",
     commonEnvironmentSettings=_ENV,
     jobPreparationTask=_JOB_SUBTASK,
@@ -272,7 +274,7 @@ TASK_ADD = _obj(
     "id commandLine",
     unsupported=_UNSUPPORTED_TASK,
     id="id",
-    displayName="str",
+    displayName=_DISPLAY_NAME,
     commandLine="str",
     exitConditions=_EXIT_CONDITIONS,
     resourceFiles=ListOf(_RESOURCE_FILE),

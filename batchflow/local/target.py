@@ -145,9 +145,11 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
     """The emulator on loopback with its state under ``.batchflow/emulator/``, stopped on
     exit, signing with a key of its own. Tasks that were running when an earlier run stopped
     are requeued by it; with ``scheduling=False`` (status, logs, down) nothing runs at all."""
+    from batchflow.emulator import host_guard
     from batchflow.emulator.server import EmulatorServer
 
     state = state_dir(spec_path)
+    host_guard.guard()  # tasks are children of this process: keep its keys from them
     with _exclusive(state), _emulator_log(state / "emulator.log"):
         server = EmulatorServer(
             data_dir=state / "emulator",

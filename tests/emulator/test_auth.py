@@ -203,6 +203,7 @@ def test_unknown_account_is_refused(emulator: object) -> None:
 
 
 def test_a_repeated_query_parameter_cannot_smuggle_an_unsigned_value(emulator: object) -> None:
-    # The signature covers the first value of a parameter; the emulator must act on that one.
+    # The signature covers only the first value of a parameter: a second copy is refused
+    # rather than silently ignored (see test_http_query_params for each parameter).
     resp = _send(emulator, "GET", "/pools", API + "&maxresults=1&maxresults=abc")
-    assert resp.status_code == 200, resp.text
+    assert resp.status_code == 400, resp.text

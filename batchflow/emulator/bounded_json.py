@@ -1,0 +1,132 @@
+"""Request-body JSON parsed within the bounds of what a Batch body can hold, so that nothing a
+client sends can be stored and later fail to load, list or encode.
+
+- Nesting: at most ``MAX_DEPTH`` levels, checked by a scan of the raw text BEFORE ``json.loads``
+  (which recurses: a 980-deep body once parsed, was stored, and from then on its row raised
+  RecursionError on every load, start-up included).
+- Integers: at most int64 (a 5,000-digit literal hit Python's int-conversion limit: a 500);
+  floats finite (``1e999`` and ``NaN`` would be stored as non-JSON ``Infinity``/``NaN``).
+- Strings (values and names): at most ``MAX_STRING`` characters, and no unpaired surrogate
+  (``"\\ud800"`` parses, but can never be encoded as UTF-8 again: every listing of it failed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from batchflow.emulator import errors
+
+MAX_DEPTH = 32
+# The longest string Batch takes anywhere (a command line); longer ones are refused, not stored.
+MAX_STRING = 32_768
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# A JSON string literal (unrolled-loop form: no backtracking) or one bracket.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# Only a \u escape in the surrogate range can produce a lone surrogate from valid UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_OPEN, _CLOSE = frozenset("[{"), frozenset("]}")
+
+
+def parse(body: bytes) -> object:
+    """The JSON value of ``body``; BatchServiceError 400 naming what is out of bounds."""
+    try:
+        text = body.decode("utf-8-sig")  # a leading BOM is tolerated, as json.loads(bytes) did
+    except UnicodeDecodeError:
+        raise errors.invalid_request_body("The request body is not UTF-8 text.") from None
+    _check_depth(text)
+    try:
+        value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    except json.JSONDecodeError as exc:
+        raise errors.invalid_request_body(
+            f"Malformed JSON at line {exc.lineno}, column {exc.colno} (character {exc.pos}): "
+            f"{exc.msg}."
+        ) from None
+    _check_strings(value, may_hold_surrogates=_SURROGATE_ESCAPE.search(text) is not None)
+    return value
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in _OPEN:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise errors.invalid_request_body(
+                    f"The JSON is nested more than {MAX_DEPTH} levels deep."
+                )
+        elif token in _CLOSE:
+            depth -= 1
+
+
+@dataclass(frozen=True)
+class _TooBig:
+    """An integer literal beyond int64, kept as text until the walk can name its property."""
+
+    literal: str
+
+
+def _int(literal: str) -> int | _TooBig:
+    # Checked on the text first: int() of thousands of digits is slow (and limited).
+    if len(literal.lstrip("-")) > 19 or not _INT64_MIN <= int(literal) <= _INT64_MAX:
+        return _TooBig(literal)
+    return int(literal)
+
+
+def _float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise errors.invalid_request_body(f"The number {_clip(literal)} is out of range.")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise errors.invalid_request_body(f"{name} is not a JSON value.")
+
+
+def _check_strings(value: object, *, may_hold_surrogates: bool) -> None:
+    """Every string's length, and (when the text had surrogate escapes) its encodability; an
+    iterative walk, so depth costs no stack."""
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            _check_string(item, path, may_hold_surrogates)
+        elif isinstance(item, _TooBig):
+            raise errors.invalid_property_value(
+                path or "(the body)",
+                _clip(item.literal),
+                "The number is out of range: integers are at most 64-bit.",
+            )
+        elif isinstance(item, dict):
+            for name, sub in item.items():
+                if len(name) > MAX_STRING or (may_hold_surrogates and _LONE_SURROGATE.search(name)):
+                    raise errors.invalid_request_body(
+                        f"A property name under '{path or '(the body)'}' is not valid text."
+                    )
+                stack.append((sub, f"{path}.{name}" if path else name))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{path}[{i}]") for i, sub in enumerate(item))
+
+
+def _check_string(text: str, path: str, may_hold_surrogates: bool) -> None:
+    if len(text) > MAX_STRING:
+        raise errors.invalid_property_value(
+            path, _clip(text), f"The value is longer than {MAX_STRING} characters."
+        )
+    if may_hold_surrogates and _LONE_SURROGATE.search(text):
+        raise errors.invalid_property_value(
+            path,
+            text.encode("utf-8", "backslashreplace").decode("utf-8"),
+            "The value holds an unpaired UTF-16 surrogate (such as \\ud800), which is not text.",
+        )
+
+
+def _clip(text: str) -> str:
+    """A value shortened for an error message (the service echoes what it refused)."""
+    return text if len(text) <= 32 else f"{text[:32]}..."
