@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from batchflow.emulator.autoscale.errors import EvaluationFailure, Position, evaluation_failed
-from batchflow.emulator.autoscale.values import Type, Value
+from batchflow.emulator.autoscale.values import Type, Value, format_double
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,9 @@ def _over_list(name: str, reduce: Callable[[list[float]], float]) -> Impl:
     return impl
 
 
-def _log(base: float | None) -> Callable[[float], float]:
+def _log(fn: Callable[[float], float]) -> Callable[[float], float]:
+    """``fn`` with .NET's answers where Python raises: log(0) = -inf, log(<0) = nan."""
+
     def log(x: float) -> float:
         if math.isnan(x) or x < 0:
             return math.nan
@@ -99,13 +101,13 @@ def _log(base: float | None) -> Callable[[float], float]:
             return -math.inf
         if math.isinf(x):
             return math.inf
-        return math.log(x) if base is None else math.log(x, base)
+        return fn(x)
 
     return log
 
 
-def _logarithm(base: float | None) -> Impl:
-    log = _log(base)
+def _logarithm(fn: Callable[[float], float]) -> Impl:
+    log = _log(fn)
 
     def impl(args: Sequence[Value], ctx: CallContext) -> Value:
         if len(args) == 1 and isinstance(args[0], float):
@@ -135,7 +137,9 @@ def _percentile(args: Sequence[Value], ctx: CallContext) -> Value:
     p = args[1]
     assert isinstance(p, float)
     if not 0 <= p <= 100:
-        raise evaluation_failed(f"percentile {p} is not between 0 and 100", ctx.position)
+        raise evaluation_failed(
+            f"percentile {format_double(p)} is not between 0 and 100", ctx.position
+        )
     rank = max(1, math.ceil(p / 100 * len(values)))
     return values[rank - 1]
 
@@ -177,9 +181,9 @@ def _stop(args: Sequence[Value], ctx: CallContext) -> Value:
 BUILTINS: dict[str, Builtin] = {
     "avg": Builtin(_vec_list(Type.DOUBLE), _over_list("avg", _mean)),
     "len": Builtin(_vec_list(Type.DOUBLE), lambda args, ctx: float(len(_flatten(args)))),
-    "lg": Builtin(_logarithm_check, _logarithm(2.0)),
-    "ln": Builtin(_logarithm_check, _logarithm(None)),
-    "log": Builtin(_logarithm_check, _logarithm(10.0)),
+    "lg": Builtin(_logarithm_check, _logarithm(math.log2)),
+    "ln": Builtin(_logarithm_check, _logarithm(math.log)),
+    "log": Builtin(_logarithm_check, _logarithm(math.log10)),
     "max": Builtin(_vec_list(Type.DOUBLE), _over_list("max", max)),
     "min": Builtin(_vec_list(Type.DOUBLE), _over_list("min", min)),
     "norm": Builtin(
