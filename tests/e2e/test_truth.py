@@ -290,23 +290,45 @@ def _kill_9_mid_run(root: Path) -> None:
     assert _marks(root, "start"), "no task started"
 
 
+# An orphan sleeps this long (a value no other process uses): if the command did not stop it,
+# it is still there when the test looks, however slow a loaded machine makes the command.
+ORPHAN_SLEEP = "47.25"
+
+
+def _orphans_left(grace: float = 5.0) -> list[int]:
+    """Pids of orphaned task processes (``sleep ORPHAN_SLEEP``) still alive after ``grace``."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = []
+        for proc in Path("/proc").iterdir():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if proc.name.isdigit() and argv[:2] == [b"sleep", ORPHAN_SLEEP.encode()]:
+                left.append(int(proc.name))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
 def test_status_after_kill_9_stops_the_orphans(tmp_path: Path) -> None:
-    _sleepers(tmp_path, 1, seconds=3)
+    _sleepers(tmp_path, 1, seconds=float(ORPHAN_SLEEP))
     _kill_9_mid_run(tmp_path)
     status = batchflow("status", "sleepers.yaml", "--json", cwd=tmp_path)
     assert status.code == 0, status.stderr
     assert status.json()["tasks"]["running"] == 0
-    time.sleep(4)
-    assert not _marks(tmp_path, "done"), "the orphaned task ran on after status"
+    assert not _orphans_left(), "the orphaned task ran on after status"
+    assert not _marks(tmp_path, "done")
 
 
 def test_down_after_kill_9_stops_the_orphans(tmp_path: Path) -> None:
-    _sleepers(tmp_path, 1, seconds=3)
+    _sleepers(tmp_path, 1, seconds=float(ORPHAN_SLEEP))
     _kill_9_mid_run(tmp_path)
     down = batchflow("down", "sleepers.yaml", "--yes", cwd=tmp_path)
     assert down.code == 0, down.stderr
-    time.sleep(4)
-    assert not _marks(tmp_path, "done"), "the orphaned task ran on after down"
+    assert not _orphans_left(), "the orphaned task ran on after down"
+    assert not _marks(tmp_path, "done")
 
 
 def test_run_json_shows_progress_on_stderr(tmp_path: Path) -> None:
