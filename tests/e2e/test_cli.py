@@ -12,22 +12,29 @@ from tests.e2e.conftest import batchflow, cli_env
 from tests.e2e.test_runs import _marks, _sleepers
 
 
-def test_ctrl_c_stops_and_says_how_to_resume(tmp_path: Path) -> None:
-    _sleepers(tmp_path, 8, seconds=5)
+def _interrupted_run(root: Path, *args: str, **env: str) -> str:
+    """Start ``batchflow run sleepers.yaml ARGS``, Ctrl-C it once a task has started; its
+    stderr (after checking it exited 130)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
-        cwd=tmp_path,
-        env=cli_env(),
+        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml", *args],
+        cwd=root,
+        env=cli_env(**env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not _marks(tmp_path, "start") and time.monotonic() < deadline:
+    while not _marks(root, "start") and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+    return err
+
+
+def test_ctrl_c_stops_and_says_how_to_resume(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 8, seconds=5)
+    err = _interrupted_run(tmp_path)
     assert "requeued" in err and "batchflow down sleepers.yaml" in err
     assert "Traceback" not in err
 
@@ -108,25 +115,15 @@ def test_ctrl_c_on_azure_names_the_pool_left_allocated(
     """On Azure an interrupted run leaves the pool billing: the last lines say so, with the
     command that deletes it."""
     _sleepers(tmp_path, 4, seconds=5)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml", "--target", "azure"],
-        cwd=tmp_path,
-        env=cli_env(
-            AZURE_BATCH_ENDPOINT=emulator.url,  # type: ignore[attr-defined]
-            AZURE_BATCH_ACCOUNT=emulator.account,  # type: ignore[attr-defined]
-            AZURE_BATCH_ACCESS_KEY=emulator.key,  # type: ignore[attr-defined]
-            AZURE_STORAGE_CONNECTION_STRING=azurite,
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    err = _interrupted_run(
+        tmp_path,
+        "--target",
+        "azure",
+        AZURE_BATCH_ENDPOINT=emulator.url,  # type: ignore[attr-defined]
+        AZURE_BATCH_ACCOUNT=emulator.account,  # type: ignore[attr-defined]
+        AZURE_BATCH_ACCESS_KEY=emulator.key,  # type: ignore[attr-defined]
+        AZURE_STORAGE_CONNECTION_STRING=azurite,
     )
-    deadline = time.monotonic() + 60
-    while not _marks(tmp_path, "start") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
     assert "Pool sleepers-pool is still allocated" in err, err
     assert "`batchflow down sleepers.yaml --target azure` deletes it" in err, err
     assert "Traceback" not in err
