@@ -60,7 +60,8 @@ def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
         [
             f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}'
             if i.source == "input"
-            else json.dumps(_input_json(i), ensure_ascii=False)
+            else f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}, "container": "output", '
+            f'"prefix": {"true" if i.prefix else "false"}}}'
             for i in task.inputs
         ]
     )
