@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,9 +201,13 @@ def _left(out: OutputPlan, listing: Mapping[str, bytes | None], names: list[str]
     ]
 
 
-def record(plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache) -> None:
-    """Record every task that succeeded in the job, and keep the records of the tasks that
-    were up to date; written beside the spec and to the output container."""
+def record(
+    plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache, missing: Iterable[str] = ()
+) -> None:
+    """Record every task that succeeded in the job, but those ``missing`` a declared output,
+    and keep the records of the tasks that were up to date; written beside the spec and to
+    the output container."""
+    lacking = {i.lower() for i in missing}
     succeeded = {
         t.id.lower() for t in retry_transient(lambda: batch.list_tasks(plan.job.id, SUCCEEDED))
     }
@@ -215,7 +219,7 @@ def record(plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache) -> N
         low = task.id.lower()
         if low in cache.up_to_date:
             lines.append(_line(cache.records[low]))
-        elif low in succeeded:
+        elif low in succeeded and low not in lacking:
             outputs = {
                 blob: (listing[blob] or b"").hex()
                 for out in task.outputs

@@ -155,7 +155,8 @@ def run_plan(
     res.counts = watch(plan, batch, job, total - res.up_to_date, sink, opts.poll)
     timer.lap("watch")
     res.collected = collect(plan, batch, blobs, sink, opts.workers)
-    record(plan, batch, blobs, cache)  # before cleanup deletes the job that says what ran
+    missing = (m.task_id for m in res.collected.missing)
+    record(plan, batch, blobs, cache, missing)  # before cleanup deletes the job's word on it
     timer.lap("collect")
     if opts.keep:
         timer.lap("cleanup", "kept everything (--keep)")

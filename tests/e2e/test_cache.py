@@ -138,3 +138,26 @@ def test_plan_says_what_would_run_and_why(tmp_path: Path) -> None:
     assert "2 re-run, upstream changed" in text and "count-0" in text, shown.stdout
     as_json = batchflow("plan", "--json", str(spec), cwd=tmp_path).json()
     assert as_json["cache"] == {"up_to_date": 4, "changed": 1, "upstream_changed": 2, "new": 0}
+
+
+def test_a_task_missing_a_declared_output_is_not_recorded_as_done(tmp_path: Path) -> None:
+    log = tmp_path / "ran.log"
+    spec = write_spec(
+        tmp_path,
+        "forgetful",
+        HEAD.replace("inputs: delete}", "inputs: delete, when: always}")
+        + f"""
+params: {{log: {log}}}
+tasks:
+  matrix: {{n: [1, 2]}}
+  id: "n{{item.n}}"
+  command: /bin/sh -c "echo {{task.id}} >> {{params.log}}; [ {{item.n}} = 2 ] || echo > out.txt"
+  outputs: [{{pattern: out.txt, destination: "{{task.id}}"}}]
+""",
+    )
+    first = batchflow("run", str(spec), cwd=tmp_path)
+    assert first.code == 1 and "n2" in first.stderr, first.stderr
+    # the job is gone (cleanup: always); n1 is up to date, n2 succeeded without its output
+    again = batchflow("run", str(spec), cwd=tmp_path)
+    assert again.code == 1, again.stderr
+    assert _ran(log, 2) == ["n2"]
