@@ -5,6 +5,7 @@ what a run would do and why."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.e2e.conftest import Result, batchflow, write_spec
@@ -161,3 +162,29 @@ tasks:
     again = batchflow("run", str(spec), cwd=tmp_path)
     assert again.code == 1, again.stderr
     assert _ran(log, 2) == ["n2"]
+
+
+def test_a_second_machine_finds_the_records_in_the_output_container(
+    tmp_path: Path, emulator: object, azurite: str
+) -> None:
+    """``--target azure`` (the emulator for Batch, Azurite for Storage): a copy of the
+    workflow in another directory, without the first one's .batchflow/, runs nothing."""
+    env = {
+        "AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
+        "AZURE_STORAGE_CONNECTION_STRING": azurite,
+    }
+    log = tmp_path / "ran.log"
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    spec = _spec(first, log)
+    text = spec.read_text().replace("name: cached", "name: shared")  # its own containers
+    spec.write_text(text)
+    assert batchflow("run", str(spec), cwd=first, **env).code == 0
+    assert _ran(log, 0) == ALL
+    shutil.copytree(first, second, ignore=shutil.ignore_patterns(".batchflow", "out"))
+    again = batchflow("run", spec.name, cwd=second, **env)
+    assert again.code == 0, again.stderr
+    assert "Nothing to do: 7 tasks up to date" in again.stderr
+    assert _ran(log, len(ALL)) == []
