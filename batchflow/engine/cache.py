@@ -13,7 +13,8 @@ output container (same MD5 where both sides know one), and everything it depends
 date too. Up-to-date tasks are not added to the job; tasks that depend on one lose that
 dependency (Batch cannot name a task the job lacks) and read its outputs from the output
 container as always. While the job exists, its tasks are the truth: the cache only stands in
-for tasks the job no longer holds (after cleanup deleted it).
+for tasks the job no longer holds (after cleanup deleted it). A spec with ``print_stdout``
+is not cached: what it asks for is each task's stdout from this run, not in the container.
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ def decide(plan: Plan, batch: BatchService, blobs: BlobStore) -> Cache:
     """Which tasks are up to date (see the module docstring): one listing of the output
     container, and one of the job's tasks when the job exists."""
     keys = task_keys(plan)
-    records = read_records(plan, blobs)
+    # A spec that prints each task's stdout wants it from this run: it is not an output.
+    records = {} if plan.print_stdout else read_records(plan, blobs)
     cache = Cache(keys, records)
     if not records:
         return cache
@@ -207,6 +209,8 @@ def record(
     """Record every task that succeeded in the job, but those ``missing`` a declared output,
     and keep the records of the tasks that were up to date; written beside the spec and to
     the output container."""
+    if plan.print_stdout:
+        return
     lacking = {i.lower() for i in missing}
     succeeded = {
         t.id.lower() for t in retry_transient(lambda: batch.list_tasks(plan.job.id, SUCCEEDED))

@@ -188,3 +188,21 @@ def test_a_second_machine_finds_the_records_in_the_output_container(
     assert again.code == 0, again.stderr
     assert "Nothing to do: 7 tasks up to date" in again.stderr
     assert _ran(log, len(ALL)) == []
+
+
+def test_a_spec_that_prints_stdout_runs_again_to_print_it(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path,
+        "talk",
+        HEAD
+        + """
+tasks:
+  matrix: {n: [1, 2]}
+  id: "n{item.n}"
+  command: /bin/sh -c "echo said-{item.n}"
+  print_stdout: true
+""",
+    )
+    _run(spec, tmp_path)
+    again = _run(spec, tmp_path)
+    assert "said-1" in again.stdout and "said-2" in again.stdout
