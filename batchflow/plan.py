@@ -22,7 +22,7 @@ from batchflow.plan_model import (
 )
 from batchflow.spec.expand import RenderedTasks, final_task
 from batchflow.spec.model import LocalFile, Spec
-from batchflow.spec.steps_expand import WorkflowTasks
+from batchflow.spec.steps_expand import WorkflowTasks, workflow_tasks
 
 _CHUNK = 1 << 20
 
@@ -76,7 +76,7 @@ def _pool(spec: Spec) -> PoolPlan:
 def _steps(spec: Spec) -> tuple[WorkflowTasks | None, tuple[StepPlan, ...]]:
     if spec.workflow is None:
         return None, ()
-    tasks = WorkflowTasks(spec.workflow, spec.inputs)
+    tasks = workflow_tasks(spec.workflow, spec.inputs)
     return tasks, tuple(
         StepPlan(
             s.name,

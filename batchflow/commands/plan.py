@@ -60,7 +60,8 @@ def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
         [
             f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}'
             if i.source == "input"
-            else json.dumps(_input_json(i), ensure_ascii=False)
+            else f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}, "container": "output", '
+            f'"prefix": {"true" if i.prefix else "false"}}}'
             for i in task.inputs
         ]
     )
@@ -108,7 +109,10 @@ def _pool_json(pool: PoolPlan, secret: frozenset[str]) -> dict[str, Any]:
 
 
 def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
+    from batchflow.engine.cache import outlook
+
     job = plan.job
+    seen = outlook(plan)
     return {
         "name": plan.name,
         "spec_path": str(plan.spec_path),
@@ -130,6 +134,7 @@ def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
         "cleanup": asdict(plan.cleanup),
         "task_count": len(plan.tasks),
         **({"steps": [_step_json(s) for s in plan.steps]} if plan.steps else {}),
+        **({"cache": seen.to_json()} if seen else {}),
     }
 
 
@@ -187,8 +192,34 @@ def _rows(plan: Plan) -> list[tuple[str, str]]:
     ]
     if job.final_task:
         rows.append(("final task", job.final_task.id))
+    rows.extend(_cache_rows(plan))
     rows.append(("download", str(plan.download_dir or "-")))
     rows.append(("cleanup", _cleanup_text(plan)))
+    return rows
+
+
+def _cache_rows(plan: Plan) -> list[tuple[str, str]]:
+    """What a run would do with the tasks, when earlier runs here recorded any."""
+    from batchflow.engine.cache import outlook
+    from batchflow.engine.tasks import named
+
+    seen = outlook(plan)
+    if seen is None:
+        return []
+    rows = [
+        (
+            "cached",
+            f"{len(seen.up_to_date):,} up to date: skipped if their outputs are still in "
+            f"{plan.output_container}",
+        )
+    ]
+    for label, ids in (
+        ("changed, re-run", seen.changed),
+        ("re-run, upstream changed", seen.upstream_changed),
+        ("new, run", seen.new),
+    ):
+        if ids:
+            rows.append((f"{len(ids):,} {label}", named(ids)))
     return rows
 
 

@@ -193,4 +193,10 @@ def _report(
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
         also = f" (the job also holds {_tasks(extra)} not in the spec)" if extra > 0 else ""
         what = f"All {total} tasks" if total != 1 else "The task"
-        say(f"{what} succeeded in {seconds:.1f}s{where}{also}.")
+        if result.up_to_date == total:
+            say(f"Nothing to do: {_tasks(total)} up to date{where}.")
+            return
+        cached = (
+            f" ({result.up_to_date} of them up to date, not run again)" if result.up_to_date else ""
+        )
+        say(f"{what} succeeded in {seconds:.1f}s{cached}{where}{also}.")

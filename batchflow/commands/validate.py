@@ -22,9 +22,9 @@ def _check(path: str, overrides: Sequence[str]) -> tuple[int | None, list[Proble
     except SpecError as exc:
         return None, list(exc.problems)
     if spec.workflow is not None:
-        from batchflow.spec.steps_expand import WorkflowTasks
+        from batchflow.spec.steps_expand import workflow_tasks
 
-        return len(WorkflowTasks(spec.workflow, spec.inputs)), []
+        return len(workflow_tasks(spec.workflow, spec.inputs)), []
     return len(RenderedTasks(spec)), []
 
 

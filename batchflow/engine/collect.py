@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from batchflow.engine.bodies import output_blob_path
+from batchflow.engine.cache import CACHE_BLOB
 from batchflow.engine.downloads import MANIFEST, STATE_DIR, Manifest, sweep_partials
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient
@@ -205,6 +206,7 @@ def download_outputs(
     names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
     if (wanted := plan.download_prefixes) is not None:  # a workflow: the marked steps only
         names = [n for n in names if n.startswith(wanted)]
+    names = [n for n in names if n != CACHE_BLOB]  # batchflow's own record, not an output
     pairs, refused = [], []
     for name in names:
         dest = safe_destination(plan.download_dir, name)

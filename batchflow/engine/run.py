@@ -6,8 +6,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchflow.engine.cache import decide, record
 from batchflow.engine.cleanup import cleanup
-from batchflow.engine.collect import Collected, collect
+from batchflow.engine.collect import Collected, collect, download_outputs
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.inputs import stage_inputs
 from batchflow.engine.job import ensure_job
@@ -40,6 +41,7 @@ class RunResult:
     tasks_added: int = 0
     tasks_existing: int = 0
     tasks_changed: int = 0  # deleted and added again: their definition changed
+    up_to_date: int = 0  # not run: succeeded in an earlier run, outputs still there
     not_in_spec: tuple[str, ...] = ()  # tasks in the job the spec no longer has: left alone
     counts: TaskCounts | None = None
     collected: Collected | None = None
@@ -67,6 +69,7 @@ class RunResult:
                 "added": self.tasks_added,
                 "already_present": self.tasks_existing,
                 "changed": self.tasks_changed,
+                "up_to_date": self.up_to_date,
                 "not_in_spec": list(self.not_in_spec),
                 **(
                     {"succeeded": c.succeeded, "failed": c.failed, "completed": c.completed}
@@ -122,6 +125,10 @@ def run_plan(
     opts = options or RunOptions()
     res = RunResult()
     timer = _Timer(res, sink)
+    cache = decide(plan, batch, blobs)
+    res.up_to_date = len(cache.up_to_date)
+    if cache.everything:
+        return _nothing_to_do(plan, blobs, sink, opts, res, timer)
     staged = stage_inputs(plan, blobs, sink, opts.workers)
     res.uploaded, res.uploaded_bytes = staged.uploaded, staged.uploaded_bytes
     res.unchanged_inputs = staged.unchanged
@@ -140,19 +147,34 @@ def run_plan(
         staged.output_url,
         sink,
         outputs_read_url=staged.outputs_read_url,
+        cached=cache.up_to_date,
     )
     timer.lap("tasks")
     # The job's tasks, the spec's and those it no longer has: "6 of 5 done" adds up to nothing.
     total = len(plan.tasks) + (plan.job.final_task is not None) + len(res.not_in_spec)
-    res.counts = watch(plan, batch, job, total, sink, opts.poll)
+    res.counts = watch(plan, batch, job, total - res.up_to_date, sink, opts.poll)
     timer.lap("watch")
     res.collected = collect(plan, batch, blobs, sink, opts.workers)
+    missing = (m.task_id for m in res.collected.missing)
+    record(plan, batch, blobs, cache, missing)  # before cleanup deletes the job's word on it
     timer.lap("collect")
     if opts.keep:
         timer.lap("cleanup", "kept everything (--keep)")
     else:
         res.cleaned, said = cleanup(plan, batch, blobs, _why_failed(res.collected), sink)
         timer.lap("cleanup", said)
+    return res
+
+
+def _nothing_to_do(
+    plan: Plan, blobs: BlobStore, sink: EventSink, opts: RunOptions, res: RunResult, timer: _Timer
+) -> RunResult:
+    """Every task is up to date (``engine.cache``): no pool, no job; the outputs are
+    downloaded again only where they are not there already."""
+    sink(Event("tasks", f"nothing to do: {res.up_to_date} tasks up to date"))
+    downloaded, refused = download_outputs(plan, blobs, sink, opts.workers, [])
+    res.collected = Collected(tuple(downloaded), tuple(refused), (), (), (), ())
+    timer.lap("collect")
     return res
 
 

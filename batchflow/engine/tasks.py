@@ -9,11 +9,12 @@ chunk.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from batchflow.engine.bodies import task_body
@@ -155,11 +156,16 @@ def add_missing_tasks(
     sink: EventSink,
     workers: int = 8,
     outputs_read_url: str = "",
+    cached: Mapping[str, str] | None = None,
 ) -> tuple[int, int, int, tuple[str, ...]]:
     """Add every task of the plan the job lacks; tasks whose definition changed since they
     were added (their fingerprint differs) are deleted and added again, completed or not.
-    Returns (added now, already there and unchanged, changed and re-added, the ids of tasks
-    in the job that the spec no longer has: they are left as they are)."""
+    ``cached`` (lower-cased id -> id, from ``engine.cache``) are up to date from an earlier
+    run: they are not added, and dependencies on them are dropped (their outputs are in the
+    output container already). Returns (added now, already there and unchanged, changed
+    and re-added, the ids of tasks in the job that the spec no longer has: they are left as
+    they are)."""
+    skip = cached or {}
     md5s = input_md5s(plan)
     existing, changed_ids, failed_ids, not_in_spec = _existing(plan, batch, md5s)
     if not_in_spec:
@@ -179,15 +185,21 @@ def add_missing_tasks(
         existing -= {i.lower() for i in stale}
 
     def body(t: TaskPlan) -> Json:
-        return {
-            **task_body(t, input_url, output_url, outputs_read_url),
-            "displayName": fingerprint(t, md5s),
-        }
+        # The fingerprint of the task as the spec defines it, dependencies included: the
+        # next run compares with that, whatever was up to date this time.
+        name = fingerprint(t, md5s)
+        if skip and t.depends_on:
+            t = dataclasses.replace(t, depends_on=_without(t.depends_on, skip))
+        return {**task_body(t, input_url, output_url, outputs_read_url), "displayName": name}
 
-    missing = (body(t) for t in all_tasks(plan) if t.id.lower() not in existing)
+    missing = (
+        body(t) for t in all_tasks(plan) if (k := t.id.lower()) not in existing and k not in skip
+    )
     total = len(plan.tasks) + (plan.job.final_task is not None)
     present = len(existing) - len(not_in_spec)  # the spec's tasks the job already has
-    todo = total - present
+    todo = total - present - len(skip)
+    if skip:
+        sink(Event("tasks", f"{_tasks(len(skip))} up to date from an earlier run: not run again"))
     sink(Event("tasks", f"{_tasks(present)} already in the job, adding {todo}", 0, todo))
     added = 0
     # At most 2 chunks per worker in flight: a sweep of a million tasks is rendered as it
@@ -203,6 +215,10 @@ def add_missing_tasks(
             added += in_flight.popleft().result()
             sink(Event("tasks", f"added {_tasks(added)}", added, max(todo, added)))
     return added, present, len(stale), tuple(not_in_spec)
+
+
+def _without(depends_on: tuple[str, ...], skip: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(d for d in depends_on if d.lower() not in skip)
 
 
 def _tasks(n: int) -> str:

@@ -9,10 +9,9 @@ iterating, so a 100,000-task sweep is checked without holding 100,000 tasks.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
 from batchflow.spec.expand import Pending, RenderedTasks, render_id
@@ -66,20 +65,24 @@ def blob_name(pattern: str, destination: str) -> str | None:
         return None
     while pattern.startswith("../"):
         pattern = pattern[3:]
-    return posixpath.join(destination, pattern) if destination else pattern
+    # posixpath.join's rule, spelled out: this runs once per output of every task.
+    if not destination or pattern.startswith("/"):
+        return pattern
+    return destination + pattern if destination.endswith("/") else f"{destination}/{pattern}"
 
 
 def _check_collision(
     rep: _Reporter, task_id: str, pattern: str, destination: str, out: OutputSpec
-) -> None:
+) -> str | None:
+    """The output's blob name (None for a wildcard pattern), checked for collisions."""
     name = blob_name(pattern, destination)
     if name is None:
-        return
+        return None
     first = rep.blobs.setdefault(name, task_id)
     if first != task_id:
         if not out.pattern.names and not out.destination.names:
             if id(out) in rep.collided:
-                return  # the same name for every task: said once
+                return name  # the same name for every task: said once
             rep.collided.add(id(out))
         rep.add(
             "an output name another task also writes",
@@ -87,13 +90,20 @@ def _check_collision(
             f"tasks '{first}' and '{task_id}' both write the output '{name}': one would "
             "overwrite the other; put {task.id} or {index} in the pattern or the destination",
         )
+    return name
 
 
-def _check_outputs(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[str, str]) -> None:
+def _check_outputs(
+    rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[str, str]
+) -> tuple[str, ...]:
+    """Check the task's outputs; returns the blobs it uploads on success (single files)."""
+    produced = []
     for out in t.outputs:
         pattern = out.pattern.render(values)
         destination = out.destination.render(values)
-        _check_collision(rep, task_id, pattern, destination, out)
+        name = _check_collision(rep, task_id, pattern, destination, out)
+        if name is not None and out.when != "taskfailure":
+            produced.append(name)
         for what, tmpl, value in (
             ("pattern", out.pattern, pattern),
             ("destination", out.destination, destination),
@@ -103,6 +113,7 @@ def _check_outputs(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[s
             rep.literal_done.add(id(tmpl))
             if _escapes(value):
                 _escape(rep, out, f"task '{task_id}'", what, value)
+    return tuple(produced)
 
 
 def _escape(rep: _Reporter, out: OutputSpec, label: str, what: str, value: str) -> None:
@@ -130,8 +141,9 @@ def _label(index: int) -> str:
 
 def _check_task(
     rep: _Reporter, t: TaskTemplate, values: dict[str, str], ids: dict[str, int], index: int
-) -> None:
-    """Render the parts of one task that have rules (not its environment) and check them.
+) -> tuple[str, tuple[str, ...]]:
+    """Render the parts of one task that have rules (not its environment) and check them;
+    returns its id and the blobs it uploads on success.
 
     ``ids`` maps each lower-cased id seen so far to the number of the task that has it.
     """
@@ -156,7 +168,7 @@ def _check_task(
             (*t.where, "command"),
             f"task '{task_id}': command line is {length} characters; Batch allows {MAX_COMMAND}",
         )
-    _check_outputs(rep, t, task_id, values)
+    return task_id, _check_outputs(rep, t, task_id, values)
 
 
 def _check_dependencies(ctx: Context, spec: TaskSource, ids: dict[str, int]) -> None:
@@ -198,14 +210,22 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str]:
     return []
 
 
-def check_tasks(ctx: Context, spec: TaskSource, pending: Iterable[Pending] | None = None) -> int:
+def check_tasks(
+    ctx: Context,
+    spec: TaskSource,
+    pending: Iterable[Pending] | None = None,
+    seen: Callable[[str, tuple[str, ...]], None] | None = None,
+) -> int:
     """Render every task once and check it; returns the number of tasks. ``pending`` stands
-    in for the spec's own tasks (a workflow step's, made from another step's outputs)."""
+    in for the spec's own tasks (a workflow step's, made from another step's outputs);
+    ``seen`` is told each task's id and the blobs it uploads on success, as checked."""
     rep = _Reporter(ctx)
     ids: dict[str, int] = {}
     tasks = RenderedTasks(spec).pending() if pending is None else pending
     for index, (template, values, _) in enumerate(tasks):
-        _check_task(rep, template, values, ids, index)
+        task_id, produced = _check_task(rep, template, values, ids, index)
+        if seen is not None:
+            seen(task_id, produced)
     if not ids and spec.tasks.template is not None:
         _check_unrendered(rep, spec.tasks.template)
     final = spec.tasks.final

@@ -9,15 +9,16 @@ from __future__ import annotations
 from batchflow.spec.checks import check_tasks
 from batchflow.spec.context import Context
 from batchflow.spec.model import LocalFile, TaskSet, Workflow
-from batchflow.spec.steps_expand import WorkflowTasks
+from batchflow.spec.steps_expand import StepIndex, workflow_tasks
 
 
 def check_workflow(ctx: Context, workflow: Workflow, inputs: tuple[LocalFile, ...]) -> None:
-    """Render every step's tasks once and check them (ids, command lengths, outputs)."""
-    tasks = WorkflowTasks(workflow, inputs)
+    """Render every step's tasks once and check them (ids, command lengths, outputs); the
+    same pass indexes each step for the steps after it, for ``plan`` and for ``run``."""
+    tasks = workflow_tasks(workflow, inputs)
     for step in workflow.steps:
         own = TaskSet(step.tasks, inputs)
-        if step.source is None:
-            check_tasks(ctx, own)
-        else:
-            check_tasks(ctx, own, (pending for pending, _ in tasks.pending(step)))
+        index = StepIndex()
+        pending = (item for item, _ in tasks.pending(step))
+        check_tasks(ctx, own, pending, index.add)
+        tasks.indexed(step, index)

@@ -9,6 +9,10 @@ A step's tasks are made as ``tasks`` makes them, then wired to the steps they wa
   X's tasks, as it does on every task of ``needs``.
 Dependency lists longer than Batch accepts (64,000 characters of ids) go through small
 "wait" tasks, each depending on a slice of them.
+
+What downstream steps need of a step (its task ids and the files each task produces) is
+rendered once per step and kept (``StepIndex``): a 100,000-task step is then read, not
+rendered again, by every step after it, by the counts and by the dependency lists.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from collections.abc import Iterator, Sequence
 
 from batchflow.plan_model import InputFile, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS, blob_name
-from batchflow.spec.expand import Pending, RenderedTasks, render_task
-from batchflow.spec.model import LocalFile, StepSpec, TaskSet, Workflow
+from batchflow.spec.expand import Pending, RenderedTasks, render_id, render_task
+from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskTemplate, Workflow
 
 WAIT_COMMAND = "/bin/true"  # a "wait" task only joins dependencies
 # One step's task before rendering, with the ids it depends on.
@@ -49,36 +53,67 @@ def _file_values(index: int, blob: str, step: str) -> tuple[dict[str, str], Inpu
     return values, InputFile(blob, name, "output")
 
 
-def produced(task: TaskPlan) -> list[str]:
-    """The blobs ``task`` uploads on success, for outputs that name one file."""
+def _produced_by(t: TaskTemplate, values: dict[str, str]) -> tuple[str, ...]:
+    """What ``produced`` says of the task ``t`` renders to, rendering only its outputs."""
     names = []
-    for out in task.outputs:
-        name = blob_name(out.pattern, out.destination)
-        if name is not None and out.condition != "taskfailure":
+    for out in t.outputs:
+        if out.when == "taskfailure":
+            continue
+        name = blob_name(out.pattern.render(values), out.destination.render(values))
+        if name is not None:
             names.append(name)
-    return names
+    return tuple(names)
+
+
+class StepIndex:
+    """A step's task ids, in order, and the blobs each one uploads on success: what the
+    steps after it read, kept so that the step is rendered for them once."""
+
+    __slots__ = ("ids", "produced")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.produced: list[tuple[str, ...]] = []
+
+    def add(self, task_id: str, produced: tuple[str, ...]) -> None:
+        """Note the next task (``check_tasks`` calls it as it checks each one)."""
+        self.ids.append(task_id)
+        self.produced.append(produced)
 
 
 class WorkflowTasks:
     """Every task of a workflow, step by step: a sized, re-iterable TaskSource."""
 
-    __slots__ = ("_joins", "inputs", "workflow")
+    __slots__ = ("_index", "_joins", "inputs", "workflow")
 
     def __init__(self, workflow: Workflow, inputs: tuple[LocalFile, ...]) -> None:
         self.workflow = workflow
         self.inputs = inputs
         # step name -> (its "wait" tasks, what its tasks depend on): made once, used per task
         self._joins: dict[str, tuple[tuple[TaskPlan, ...], tuple[str, ...]]] = {}
+        self._index: dict[str, StepIndex] = {}  # step name -> its ids and produced files
 
     def count(self, step: StepSpec) -> int:
         """How many tasks ``step`` has (its "wait" tasks not counted)."""
         if step.source is None:
             return len(_own(step, self.inputs))
-        source = self.workflow.step(step.source)
-        if source.tasks.mode == "list" and source.source is None:  # items differ in outputs
-            return sum(len(produced(t)) for t in self.tasks(source))
-        first = next(iter(self.tasks(source)), None)
-        return self.count(source) * len(produced(first)) if first else 0
+        return sum(len(p) for p in self.index(self.workflow.step(step.source)).produced)
+
+    def index(self, step: StepSpec) -> StepIndex:
+        """``step``'s ids and produced files, rendered (ids and outputs only) the first time."""
+        found = self._index.get(step.name)
+        if found is None:
+            # Set only once complete: an index interrupted half-way is never read.
+            found = StepIndex()
+            for (template, values, _), _ in self.pending(step):
+                found.ids.append(render_id(template.id, values))
+                found.produced.append(_produced_by(template, values))
+            self._index[step.name] = found
+        return found
+
+    def indexed(self, step: StepSpec, index: StepIndex) -> None:
+        """Keep ``index`` (made while checking all of ``pending(step)``) as the step's."""
+        self._index.setdefault(step.name, index)
 
     def __len__(self) -> int:
         return sum(self.count(s) + len(self.waits(s)) for s in self.workflow.steps)
@@ -107,19 +142,21 @@ class WorkflowTasks:
         template = step.tasks.template
         assert template is not None
         index = 0
-        for upstream in self.tasks(self.workflow.step(source)):
-            for blob in produced(upstream):
+        upstream = self.index(self.workflow.step(source))
+        joined = self._joined(step)
+        for upstream_id, blobs in zip(upstream.ids, upstream.produced, strict=True):
+            for blob in blobs:
                 values, file = _file_values(index, blob, source)
                 index += 1
-                yield (template, values, (file,)), (upstream.id, *self._joined(step))
+                yield (template, values, (file,)), (upstream_id, *joined)
 
     def _gathered(self, step: StepSpec) -> tuple[InputFile, ...]:
         if step.pattern is None:
             return tuple(InputFile(f"{name}/", "", "output", True) for name in step.gather)
         files = []
         for name in step.gather:
-            for upstream in self.tasks(self.workflow.step(name)):
-                for blob in produced(upstream):
+            for blobs in self.index(self.workflow.step(name)).produced:
+                for blob in blobs:
                     if fnmatch.fnmatchcase(posixpath.basename(blob), step.pattern):
                         files.append(InputFile(blob, blob, "output"))
         return tuple(files)
@@ -129,7 +166,7 @@ class WorkflowTasks:
         for name in (*step.gather, *step.needs):
             source = self.workflow.step(name)
             ids.extend(t.id for t in self.waits(source))
-            ids.extend(t.id for t in self.tasks(source))
+            ids.extend(self.index(source).ids)
         return ids
 
     def _joined(self, step: StepSpec) -> tuple[str, ...]:
@@ -152,6 +189,21 @@ class WorkflowTasks:
                 )
             self._joins[step.name] = (waits, tuple(t.id for t in waits) or tuple(ids))
         return self._joins[step.name]
+
+
+# The last workflow's tasks, so that ``validate``, ``plan`` and ``run`` in one process share
+# its step indexes (one slot: memory stays bounded by one workflow's ids and file names).
+_LAST: list[WorkflowTasks] = []
+
+
+def workflow_tasks(workflow: Workflow, inputs: tuple[LocalFile, ...]) -> WorkflowTasks:
+    """The ``WorkflowTasks`` of ``workflow``: the same object for the same (identical)
+    workflow and inputs, so what one caller rendered of a step the next one reads."""
+    if _LAST and _LAST[0].workflow is workflow and _LAST[0].inputs is inputs:
+        return _LAST[0]
+    tasks = WorkflowTasks(workflow, inputs)
+    _LAST[:] = [tasks]
+    return tasks
 
 
 def _slices(ids: Sequence[str], limit: int) -> Iterator[list[str]]:

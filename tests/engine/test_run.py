@@ -178,6 +178,8 @@ def test_rerun_right_after_cleanup(tmp_path: Path, batch: AzureBatchService) -> 
     plan = make_plan(tmp_path, _copy_tasks(2), _inputs(tmp_path, 2), cleanup=cleanup)
     first = run_plan(plan, batch, blobs, lambda e: None)
     assert first.succeeded and len(first.cleaned) == 3
+    # Outputs gone, so the cache (engine.cache) cannot stand in for the tasks: they run again.
+    blobs.delete_container(plan.output_container)
     again = run_plan(plan, batch, blobs, lambda e: None)  # old job/pool may still be deleting
     assert again.succeeded and again.tasks_added == 2 and again.uploaded == 2
 
