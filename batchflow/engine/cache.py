@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchflow.engine.bodies import output_blob_path
+from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import fingerprint, input_md5s
-from batchflow.engine.polling import retry_transient
+from batchflow.engine.polling import retry_transient, say_if_slow
 from batchflow.engine.protocols import BatchService, BlobStore
 from batchflow.engine.tasks import all_tasks
 from batchflow.plan_model import OutputPlan, Plan, TaskPlan
@@ -161,12 +162,17 @@ class Cache:
         return len(self.up_to_date) == len(self.keys.keys)
 
 
-def decide(plan: Plan, batch: BatchService, blobs: BlobStore) -> Cache:
+def decide(plan: Plan, batch: BatchService, blobs: BlobStore, sink: EventSink) -> Cache:
     """Which tasks are up to date (see the module docstring): one listing of the output
     container, and one of the job's tasks when the job exists."""
     keys = task_keys(plan)
     # A spec that prints each task's stdout wants it from this run: it is not an output.
-    records = {} if plan.print_stdout else read_records(plan, blobs)
+    records: dict[str, Record] = {}
+    if not plan.print_stdout:
+        # The run's first call to storage: a dead endpoint must not be a silent minute.
+        waiting = Event("cache", f"waiting for storage at {blobs.describe()} (no answer yet)")
+        with say_if_slow(sink, waiting):
+            records = read_records(plan, blobs)
     cache = Cache(keys, records)
     if not records:
         return cache

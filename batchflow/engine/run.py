@@ -125,7 +125,7 @@ def run_plan(
     opts = options or RunOptions()
     res = RunResult()
     timer = _Timer(res, sink)
-    cache = decide(plan, batch, blobs)
+    cache = decide(plan, batch, blobs, sink)
     res.up_to_date = len(cache.up_to_date)
     if cache.everything:
         return _nothing_to_do(plan, blobs, sink, opts, res, timer)
