@@ -71,7 +71,10 @@ class WorkflowTasks:
         self._joins: dict[str, tuple[tuple[TaskPlan, ...], tuple[str, ...]]] = {}
 
     def count(self, step: StepSpec) -> int:
-        """How many tasks ``step`` has (its "wait" tasks not counted)."""
+        """How many tasks ``step`` has (its "wait" tasks not counted; a dynamic step's are
+        known only while the run goes: 0 here)."""
+        if step.dynamic:
+            return 0
         if step.source is None:
             return len(_own(step, self.inputs))
         source = self.workflow.step(step.source)
@@ -94,7 +97,10 @@ class WorkflowTasks:
             yield render_task(template, values, inputs, depends)
 
     def pending(self, step: StepSpec) -> Iterator[StepPending]:
-        """``step``'s tasks before rendering, each with the ids it depends on."""
+        """``step``'s tasks before rendering, each with the ids it depends on (none for a
+        dynamic step: ``engine.expand`` makes those while the run goes)."""
+        if step.dynamic:
+            return
         if step.source is not None:
             yield from self._streamed(step, step.source)
             return
@@ -138,7 +144,10 @@ class WorkflowTasks:
         return self._join(step)[1]
 
     def waits(self, step: StepSpec) -> tuple[TaskPlan, ...]:
-        """The "wait" tasks of ``step``: none unless its dependency list is too long."""
+        """The "wait" tasks of ``step``: none unless its dependency list is too long (or
+        the step is dynamic: the engine makes its own)."""
+        if step.dynamic:
+            return ()
         return self._join(step)[0]
 
     def _join(self, step: StepSpec) -> tuple[tuple[TaskPlan, ...], tuple[str, ...]]:
