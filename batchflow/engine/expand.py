@@ -81,6 +81,7 @@ class Expander:
         steps = self.workflow.steps
         self.dynamic = [s for s in steps if s.dynamic]
         self.prefixes = tuple(f"{s.name.lower()}-" for s in self.dynamic)
+        self.names = {s.name.lower() for s in self.dynamic}  # a one-task step's id
         self.settled = {s.name for s in steps if not s.dynamic}
         self.known: dict[str, list[TaskPlan]] = {s.name: [] for s in self.dynamic}
         self.waits: dict[str, list[TaskPlan]] = {s.name: [] for s in self.dynamic}
@@ -105,7 +106,8 @@ class Expander:
 
     def owns(self, task_id: str) -> bool:
         """Whether ``task_id`` is (or would be) a task of a dynamic step."""
-        return task_id.lower().startswith(self.prefixes)
+        key = task_id.lower()
+        return key.startswith(self.prefixes) or key in self.names
 
     @property
     def count(self) -> int:
