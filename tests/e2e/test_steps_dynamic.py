@@ -75,9 +75,12 @@ def test_split_count_total_makes_one_task_per_chunk_each_run_once(tmp_path: Path
     assert (steps["count"]["tasks"], steps["total"]["tasks"]) == (7, 1)
 
 
-def test_a_failed_upstream_task_blocks_only_its_own_branch(tmp_path: Path) -> None:
+def test_a_failed_upstream_task_blocks_only_its_own_branch_and_a_rerun_runs_only_it(
+    tmp_path: Path,
+) -> None:
     _data(tmp_path, [3, 4, 5])
-    split = f"[ {{input.stem}} != f1 ] || exit 3; {SPLIT}"
+    fixed = tmp_path / "fixed"
+    split = f"[ {{input.stem}} != f1 ] || [ -e {fixed} ] || exit 3; {SPLIT}"
     res = batchflow("run", str(_spec(tmp_path, split=split)), "--json", cwd=tmp_path, timeout=60)
     assert res.code == 1, res.stderr
     summary = res.json()
@@ -87,6 +90,12 @@ def test_a_failed_upstream_task_blocks_only_its_own_branch(tmp_path: Path) -> No
     assert sorted(_marks(tmp_path, "done")) == [
         "count-0-0", "count-0-1", "count-2-0", "count-2-1", "count-2-2"
     ]  # fmt: skip
+    fixed.touch()
+    res = batchflow("run", str(_spec(tmp_path, split=split)), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == "12"
+    started = Counter(_marks(tmp_path, "start"))
+    assert len(started) == 7 and set(started.values()) == {1}, started  # f1's branch only
 
 
 def test_kill_9_during_the_fan_out_then_rerun_runs_nothing_twice(tmp_path: Path) -> None:
