@@ -85,6 +85,7 @@ def _steps(spec: Spec) -> tuple[WorkflowTasks | None, tuple[StepPlan, ...]]:
             s.gather,
             s.needs,
             s.download,
+            s.dynamic,
         )
         for s in spec.workflow.steps
     )

@@ -135,6 +135,7 @@ class StepPlan:
     gather: tuple[str, ...]  # inputs: {from: ...}
     needs: tuple[str, ...]
     download: bool  # its outputs ('<name>/...') are downloaded
+    dynamic: bool = False  # its tasks are added while the run goes (task_count: 0)
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
 def _step_json(step: StepPlan) -> dict[str, Any]:
     return {
         "name": step.name,
-        "task_count": step.task_count,
+        "task_count": "dynamic" if step.dynamic else step.task_count,
         "for_each_outputs_of": step.source,
         "gathers": list(step.gather),
         "needs": list(step.needs),

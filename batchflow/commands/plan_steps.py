@@ -21,7 +21,10 @@ def _label(step: StepPlan) -> Text:
     if step.download:
         how.append("downloaded")
     text = Text(step.name, style="bold")
-    text.append(f"  {step.task_count:,} task{'s' if step.task_count != 1 else ''}")
+    if step.dynamic:
+        text.append("  dynamic", style="yellow")
+    else:
+        text.append(f"  {step.task_count:,} task{'s' if step.task_count != 1 else ''}")
     if how:
         text.append(f"  ({'; '.join(how)})", style="dim")
     return text

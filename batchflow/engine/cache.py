@@ -162,13 +162,20 @@ class Cache:
         return len(self.up_to_date) == len(self.keys.keys)
 
 
+def cacheable(plan: Plan) -> bool:
+    """Whether the cache speaks for ``plan``. Not for a spec that prints each task's stdout
+    (it wants it from this run: it is no output), nor yet for a workflow with dynamic steps:
+    their tasks are only known as the run adds them, and an upstream task left out as up to
+    date would never be seen to complete, so nothing downstream of it would be added."""
+    return not plan.print_stdout and not any(s.dynamic for s in plan.steps)
+
+
 def decide(plan: Plan, batch: BatchService, blobs: BlobStore, sink: EventSink) -> Cache:
     """Which tasks are up to date (see the module docstring): one listing of the output
     container, and one of the job's tasks when the job exists."""
     keys = task_keys(plan)
-    # A spec that prints each task's stdout wants it from this run: it is not an output.
     records: dict[str, Record] = {}
-    if not plan.print_stdout:
+    if cacheable(plan):
         # The run's first call to storage: a dead endpoint must not be a silent minute.
         waiting = Event("cache", f"waiting for storage at {blobs.describe()} (no answer yet)")
         with say_if_slow(sink, waiting):
@@ -215,7 +222,7 @@ def record(
     """Record every task that succeeded in the job, but those ``missing`` a declared output,
     and keep the records of the tasks that were up to date; written beside the spec and to
     the output container."""
-    if plan.print_stdout:
+    if not cacheable(plan):
         return
     lacking = {i.lower() for i in missing}
     succeeded = {

@@ -6,18 +6,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchflow.engine.bodies import task_body
 from batchflow.engine.cache import decide, record
 from batchflow.engine.cleanup import cleanup
 from batchflow.engine.collect import Collected, collect, download_outputs
 from batchflow.engine.events import Event, EventSink
-from batchflow.engine.inputs import stage_inputs
+from batchflow.engine.expand import Expander
+from batchflow.engine.fingerprint import fingerprint, input_md5s
+from batchflow.engine.inputs import StagedInputs, stage_inputs
 from batchflow.engine.job import ensure_job
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy
 from batchflow.engine.pool import ensure_pool, wait_for_nodes
-from batchflow.engine.protocols import BatchService, BlobStore, TaskCounts
+from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
 from batchflow.engine.tasks import add_missing_tasks
 from batchflow.engine.watch import watch
-from batchflow.plan_model import Plan
+from batchflow.plan_model import Plan, TaskPlan
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class RunResult:
     collected: Collected | None = None
     cleaned: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)  # workflows with dynamic steps
 
     @property
     def succeeded(self) -> bool:
@@ -97,6 +101,7 @@ class RunResult:
                 {"task": o.task_id, "node": o.node_id, "stdout": o.stdout}
                 for o in (col.outputs if col else ())
             ],
+            **({"steps": self.steps} if self.steps else {}),
             "cleaned_up": self.cleaned,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
@@ -140,6 +145,7 @@ def run_plan(
     timer.lap("pool")
     job = ensure_job(plan, batch, sink, opts.poll, opts.pool_timeout_s)
     timer.lap("job")
+    grow = _expander(plan, batch, blobs, staged, sink)
     res.tasks_added, res.tasks_existing, res.tasks_changed, res.not_in_spec = add_missing_tasks(
         plan,
         batch,
@@ -148,11 +154,17 @@ def run_plan(
         sink,
         outputs_read_url=staged.outputs_read_url,
         cached=cache.up_to_date,
+        owned=grow.owns if grow else None,
     )
     timer.lap("tasks")
     # The job's tasks, the spec's and those it no longer has: "6 of 5 done" adds up to nothing.
     total = len(plan.tasks) + (plan.job.final_task is not None) + len(res.not_in_spec)
-    res.counts = watch(plan, batch, job, total - res.up_to_date, sink, opts.poll)
+    if grow is not None:
+        plan = grow.live_plan()  # what follows sees the dynamic tasks too
+    res.counts = watch(plan, batch, job, total - res.up_to_date, sink, opts.poll, grow=grow)
+    if grow is not None:
+        res.tasks_added += grow.added
+        res.steps = grow.per_step_json()
     timer.lap("watch")
     res.collected = collect(plan, batch, blobs, sink, opts.workers)
     missing = (m.task_id for m in res.collected.missing)
@@ -176,6 +188,26 @@ def _nothing_to_do(
     res.collected = Collected(tuple(downloaded), tuple(refused), (), (), (), ())
     timer.lap("collect")
     return res
+
+
+def _expander(
+    plan: Plan, batch: BatchService, blobs: BlobStore, staged: StagedInputs, sink: EventSink
+) -> Expander | None:
+    """The expander of a workflow with dynamic steps (None otherwise), its view of the job
+    taken before ``add_missing_tasks`` replaces what changed."""
+    if not any(s.dynamic for s in plan.steps):
+        return None
+    md5s = input_md5s(plan)
+
+    def body(t: TaskPlan) -> Json:
+        return {
+            **task_body(t, staged.input_url, staged.output_url, staged.outputs_read_url),
+            "displayName": fingerprint(t, md5s),
+        }
+
+    grow = Expander(plan, batch, blobs, body, sink)
+    grow.prepare(md5s)
+    return grow
 
 
 def _why_failed(col: Collected) -> str | None:

@@ -14,7 +14,7 @@ import functools
 import itertools
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from batchflow.engine.bodies import task_body
@@ -83,7 +83,10 @@ FAILED = "executionInfo/result eq 'failure'"
 
 
 def _existing(
-    plan: Plan, batch: BatchService, md5s: dict[str, str]
+    plan: Plan,
+    batch: BatchService,
+    md5s: dict[str, str],
+    owned: Callable[[str], bool] | None = None,
 ) -> tuple[set[str], dict[str, str], dict[str, str], list[str]]:
     """(lower-cased ids already in the job, the changed ones, the ones that failed, the ids
     of tasks in the job that the spec no longer has): the middle two map lower-cased id ->
@@ -109,7 +112,7 @@ def _existing(
         elif key in failed_ids:
             failed[key] = t.id
     ids = {i.lower(): i for i in names}
-    not_in_spec = sorted(ids[k] for k in recorded.keys() - in_plan)
+    not_in_spec = sorted(ids[k] for k in recorded.keys() - in_plan if owned is None or not owned(k))
     return set(recorded), stale, failed, not_in_spec
 
 
@@ -157,17 +160,19 @@ def add_missing_tasks(
     workers: int = 8,
     outputs_read_url: str = "",
     cached: Mapping[str, str] | None = None,
+    owned: Callable[[str], bool] | None = None,
 ) -> tuple[int, int, int, tuple[str, ...]]:
     """Add every task of the plan the job lacks; tasks whose definition changed since they
     were added (their fingerprint differs) are deleted and added again, completed or not.
     ``cached`` (lower-cased id -> id, from ``engine.cache``) are up to date from an earlier
     run: they are not added, and dependencies on them are dropped (their outputs are in the
-    output container already). Returns (added now, already there and unchanged, changed
-    and re-added, the ids of tasks in the job that the spec no longer has: they are left as
-    they are)."""
+    output container already). ``owned`` tells the tasks of dynamic steps, which the plan
+    cannot list (``engine.expand`` sees to them). Returns (added now, already there and
+    unchanged, changed and re-added, the ids of tasks in the job that the spec no longer
+    has: they are left as they are)."""
     skip = cached or {}
     md5s = input_md5s(plan)
-    existing, changed_ids, failed_ids, not_in_spec = _existing(plan, batch, md5s)
+    existing, changed_ids, failed_ids, not_in_spec = _existing(plan, batch, md5s, owned)
     if not_in_spec:
         sink(Event("tasks", _not_in_spec(not_in_spec)))
     if changed_ids:
@@ -196,7 +201,8 @@ def add_missing_tasks(
         body(t) for t in all_tasks(plan) if (k := t.id.lower()) not in existing and k not in skip
     )
     total = len(plan.tasks) + (plan.job.final_task is not None)
-    present = len(existing) - len(not_in_spec)  # the spec's tasks the job already has
+    # the spec's tasks the job already has
+    present = len(existing) - len(not_in_spec) - sum(1 for i in existing if owned and owned(i))
     todo = total - present - len(skip)
     if skip:
         sink(Event("tasks", f"{_tasks(len(skip))} up to date from an earlier run: not run again"))

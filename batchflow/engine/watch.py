@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from batchflow.engine.events import Event, EventSink, WatchProgress
 from batchflow.engine.polling import PollPolicy
@@ -18,6 +19,21 @@ from batchflow.errors import TransientError, WorkflowFailed
 from batchflow.plan_model import Plan
 
 TRANSIENT_POLLS_TOLERATED = 30
+
+
+class Growing(Protocol):
+    """What adds tasks while the job runs (``engine.expand.Expander``)."""
+
+    @property
+    def count(self) -> int:
+        """Tasks it knows so far."""
+
+    @property
+    def finished(self) -> bool:
+        """It will add nothing more."""
+
+    def poll(self, counts: TaskCounts) -> int:
+        """Add what can be added now; how many were added."""
 
 
 def _deadline(plan: Plan, job: JobInfo) -> float | None:
@@ -51,9 +67,13 @@ def watch(
     sink: EventSink,
     poll: PollPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    grow: Growing | None = None,
 ) -> TaskCounts:
-    """Poll task counts until the job's tasks are all completed; returns the last counts."""
+    """Poll task counts until the job's tasks are all completed; returns the last counts.
+    With ``grow`` (dynamic steps), each poll may add tasks, and the run ends only once it
+    has nothing left to add."""
     deadline = _deadline(plan, job)
+    base = total
     interval, last, transient = poll.initial, None, 0
     checked: TaskCounts | None = None
     while True:
@@ -66,6 +86,10 @@ def watch(
                 raise
             sleep(interval)
             continue
+        if grow is not None and grow.poll(counts):
+            continue  # tasks were added: these counts are already old
+        if grow is not None:
+            total = base + grow.count
         sink(
             WatchProgress(
                 "watch",
@@ -78,7 +102,7 @@ def watch(
                 active=counts.active,
             )
         )
-        if done(counts, total):
+        if done(counts, total) and (grow is None or grow.finished):
             return counts
         # Nothing runs, some failed, some wait: if they all wait on failures, the job is as
         # done as it will get. One listing of the failed tasks, only when the counts moved.

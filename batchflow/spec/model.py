@@ -78,6 +78,11 @@ class StepSpec:
     needs: tuple[str, ...]
     download: bool
     where: Where
+    # Its outputs have wildcards: which files a task produced is known once it ran.
+    wild: bool = False
+    # Its tasks are known only while the run goes (the engine adds them): it makes one task
+    # per file of a ``wild`` step, or follows a step that does.
+    dynamic: bool = False
 
     @property
     def upstream(self) -> tuple[str, ...]:

@@ -5,7 +5,8 @@ Every task id of a step is ``<step>-<id>`` (a one-task step: ``<step>``) and eve
 under ``<step>/`` in the output container. Step names hold no ``-``, so ids of two steps can
 never meet, and outputs of two steps never share a blob name. Problems found here: unknown
 step names (with a suggestion), cycles (named), a ``for_each: {outputs: X}`` whose X declares
-no outputs, and dynamic fan-out (X's outputs have wildcards), which this version refuses.
+no outputs. Where X's outputs have wildcards, the fan-out is dynamic: X's outputs are stored
+under ``X/<task id>/`` and the engine adds the downstream tasks as X's tasks complete.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from batchflow.spec.checks import blob_name
 from batchflow.spec.context import Context, as_str
 from batchflow.spec.loader import Path_
 from batchflow.spec.model import LocalFile, OutputSpec, StepSpec, TasksSpec, TaskTemplate, Workflow
-from batchflow.spec.templates import Template
+from batchflow.spec.templates import Slot, Template
 
 _WILDCARD = re.compile(r"[*?\[]")
-LATER = "dynamic fan-out comes in a later version of batchflow"
 
 
 def _prefixed(text: str, t: Template) -> Template:
@@ -149,35 +149,71 @@ def _check_sources(ctx: Context, steps: dict[str, StepSpec]) -> None:
         if step.source not in steps or step.source is None:
             continue
         where = (*step.where, "for_each", "outputs")
-        outputs = _fixed_outputs(steps[step.source])
-        if not outputs:
+        if not _fixed_outputs(steps[step.source]):
             ctx.add(where, f"step '{step.source}' declares no outputs to make tasks of")
-        for out in outputs:
-            text = out.pattern.render({n: "x" for n in out.pattern.names})
-            if blob_name(text, "") is None or _WILDCARD.search(text):
-                ctx.add(
-                    where,
-                    f"step '{step.source}' has the output pattern '{out.pattern.text}' with a "
-                    f"wildcard, so its files are known only when it runs: {LATER}; name each "
-                    "output file (e.g. '{input.stem}.out')",
-                )
         if step.gather:
             ctx.add(where, "give for_each: {outputs: ...} or inputs: {from: ...}, not both")
 
 
-def _check_gather_patterns(ctx: Context, steps: dict[str, StepSpec]) -> None:
-    for step in steps.values():
-        if step.pattern is None:
-            continue
-        for name in step.gather:
-            for out in _fixed_outputs(steps[name]) if name in steps else []:
-                if _WILDCARD.search(out.pattern.text):
-                    ctx.add(
-                        (*step.where, "inputs", "pattern"),
-                        f"step '{name}' has the output pattern '{out.pattern.text}' with a "
-                        f"wildcard: filtering its files by pattern comes in a later version; "
-                        "gather all of its outputs (no pattern)",
-                    )
+def _is_wild(step: StepSpec) -> bool:
+    """Whether a task of ``step`` may upload files whose names are known only once it ran."""
+    for out in _fixed_outputs(step):
+        text = out.pattern.render({n: "x" for n in out.pattern.names})
+        if blob_name(text, "") is None or _WILDCARD.search(text):
+            return True
+    return False
+
+
+def _by_task(step: StepSpec) -> StepSpec:
+    """``step`` with its outputs under ``<step>/<task id>/``: another step makes one task per
+    file each of its tasks produced, so which task produced a file must be told by its name.
+    Outputs uploaded only on failure stay under ``<step>/``: no task is made of them."""
+    name = step.name
+
+    def moved(o: OutputSpec) -> OutputSpec:
+        if o.when == "taskfailure":
+            return o
+        d = o.destination
+        first = d.parts[0] if d.parts else ""
+        assert isinstance(first, str) and first.startswith(name)  # as _own_task made it
+        rest = (first[len(name) :],) if first[len(name) :] else ()
+        parts = (f"{name}/", Slot("task.id", str), *rest, *d.parts[1:])
+        return dataclasses.replace(
+            o, destination=Template(f"{name}/{{task.id}}{d.text[len(name) :]}", parts)
+        )
+
+    def task(t: TaskTemplate) -> TaskTemplate:
+        return dataclasses.replace(t, outputs=tuple(moved(o) for o in t.outputs))
+
+    tasks = step.tasks
+    return dataclasses.replace(
+        step,
+        tasks=dataclasses.replace(
+            tasks,
+            template=task(tasks.template) if tasks.template else None,
+            items=tuple(task(i) for i in tasks.items),
+        ),
+    )
+
+
+def _dynamic(steps: dict[str, StepSpec], order: list[str]) -> dict[str, StepSpec]:
+    """Mark the steps whose outputs have wildcards (``wild``) and the steps whose tasks are
+    known only during the run (``dynamic``): one task per file of a wild step, a gather
+    filtering a wild step's files by pattern, and every step after one of those."""
+    out = dict(steps)
+    for name in order:
+        s = out[name]
+        wild = _is_wild(s)
+        ups = [out[u] for u in s.upstream if u in out and u != name]
+        src = out.get(s.source) if s.source else None
+        dynamic = (
+            (src is not None and (src.wild or src.dynamic))
+            or any(u.dynamic for u in ups)
+            or (s.pattern is not None and any(out[g].wild for g in s.gather if g in out))
+        )
+        out[name] = dataclasses.replace(s, wild=wild, dynamic=dynamic)
+    sources = {s.source for s in out.values() if s.source and s.dynamic}
+    return {n: _by_task(s) if n in sources and s.wild else s for n, s in out.items()}
 
 
 def _downloads(steps: dict[str, StepSpec], given: dict[str, bool]) -> dict[str, StepSpec]:
@@ -208,5 +244,6 @@ def build_workflow(ctx: Context, inputs: tuple[LocalFile, ...]) -> Workflow | No
     steps = _downloads(steps, given)
     _check_references(ctx, steps)
     _check_sources(ctx, steps)
-    _check_gather_patterns(ctx, steps)
-    return Workflow(tuple(steps[n] for n in _order(ctx, steps)))
+    order = _order(ctx, steps)
+    steps = _dynamic(steps, order)
+    return Workflow(tuple(steps[n] for n in order))

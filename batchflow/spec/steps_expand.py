@@ -53,6 +53,16 @@ def _file_values(index: int, blob: str, step: str) -> tuple[dict[str, str], Inpu
     return values, InputFile(blob, name, "output")
 
 
+def produced(task: TaskPlan) -> list[str]:
+    """The blobs ``task`` uploads on success, for outputs that name one file."""
+    names = []
+    for out in task.outputs:
+        name = blob_name(out.pattern, out.destination)
+        if name is not None and out.condition != "taskfailure":
+            names.append(name)
+    return names
+
+
 def _produced_by(t: TaskTemplate, values: dict[str, str]) -> tuple[str, ...]:
     """What ``produced`` says of the task ``t`` renders to, rendering only its outputs."""
     names = []
@@ -94,7 +104,10 @@ class WorkflowTasks:
         self._index: dict[str, StepIndex] = {}  # step name -> its ids and produced files
 
     def count(self, step: StepSpec) -> int:
-        """How many tasks ``step`` has (its "wait" tasks not counted)."""
+        """How many tasks ``step`` has (its "wait" tasks not counted; a dynamic step's are
+        known only while the run goes: 0 here)."""
+        if step.dynamic:
+            return 0
         if step.source is None:
             return len(_own(step, self.inputs))
         return sum(len(p) for p in self.index(self.workflow.step(step.source)).produced)
@@ -129,7 +142,10 @@ class WorkflowTasks:
             yield render_task(template, values, inputs, depends)
 
     def pending(self, step: StepSpec) -> Iterator[StepPending]:
-        """``step``'s tasks before rendering, each with the ids it depends on."""
+        """``step``'s tasks before rendering, each with the ids it depends on (none for a
+        dynamic step: ``engine.expand`` makes those while the run goes)."""
+        if step.dynamic:
+            return
         if step.source is not None:
             yield from self._streamed(step, step.source)
             return
@@ -175,7 +191,10 @@ class WorkflowTasks:
         return self._join(step)[1]
 
     def waits(self, step: StepSpec) -> tuple[TaskPlan, ...]:
-        """The "wait" tasks of ``step``: none unless its dependency list is too long."""
+        """The "wait" tasks of ``step``: none unless its dependency list is too long (or
+        the step is dynamic: the engine makes its own)."""
+        if step.dynamic:
+            return ()
         return self._join(step)[0]
 
     def _join(self, step: StepSpec) -> tuple[tuple[TaskPlan, ...], tuple[str, ...]]:

@@ -1,0 +1,362 @@
+"""Dynamic fan-out: the tasks of dynamic steps, added while the run watches.
+
+A dynamic step's tasks are known only as the run goes (see ``spec.steps``):
+- one task per file a task of a wild step X uploaded, listed under ``X/<task id>/`` once that
+  task succeeded; it depends on that task only, so the chain streams;
+- one task per output of a dynamic step's task, as soon as that task is known;
+- a step that gathers from or needs dynamic steps: its tasks once all of those are known
+  ("settled": every task of a wild source completed and was expanded). Batch dependencies
+  name ids, and ids of tasks not yet made cannot be named, so such a step is added only then.
+  It depends on every task of those steps *and* of the steps they fan out from: a failed
+  upstream task made no downstream tasks, so only depending on it blocks the gather.
+
+Ids are deterministic, ``<step>-<upstream id less its step>-<own id>``, ``{index}`` being the
+file's position among that upstream task's files, so a rerun re-derives the same tasks and
+adds only those the job lacks. At the start of a rerun, dynamic tasks that failed or never
+started are deleted (they are made again, waiting on the right attempts), and tasks whose
+definition changed, or that depend on one that did, are replaced when made again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import posixpath
+from collections.abc import Callable, Iterator
+
+from batchflow.engine.events import Event, EventSink
+from batchflow.engine.fingerprint import changed, fingerprint
+from batchflow.engine.polling import retry_transient
+from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
+from batchflow.engine.tasks import CHUNK, add_chunk
+from batchflow.plan_model import InputFile, Plan, TaskPlan
+from batchflow.spec.checks import MAX_DEPENDS_CHARS
+from batchflow.spec.expand import RenderedTasks, render_id, render_task
+from batchflow.spec.model import StepSpec, TaskSet
+from batchflow.spec.steps_expand import WAIT_COMMAND, WorkflowTasks, _slices, produced
+from batchflow.spec.templates import Template, finish_id
+
+# Dynamic tasks a rerun makes again: those that failed, and those that never started (they
+# may wait on a task the rerun replaces, or a gather may lack files made since).
+REDO = "executionInfo/result eq 'failure' or state eq 'active'"
+
+
+def _file_values(index: int, path: str, blob: str) -> tuple[dict[str, str], InputFile]:
+    """Placeholder values for an upstream file (``{input.path}``: its path among what its
+    task produced) and where it lands: by its name, in the working directory."""
+    name = posixpath.basename(path)
+    stem, dot, suffix = name.rpartition(".")
+    if not stem or not suffix:
+        stem, suffix = name, ""
+    values = {
+        "index": str(index),
+        "input.name": name,
+        "input.stem": stem,
+        "input.suffix": f"{dot}{suffix}" if suffix else "",
+        "input.path": path,
+    }
+    return values, InputFile(blob, name, "output")
+
+
+def _local(task_id: str, step: str) -> str:
+    """A task id less its step's name (``count-3`` -> ``3``; a one-task step: "")."""
+    return task_id[len(step) + 1 :] if task_id.lower().startswith(step.lower() + "-") else ""
+
+
+class Expander:
+    """Makes and adds dynamic steps' tasks; ``poll`` once per watch poll."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        batch: BatchService,
+        blobs: BlobStore,
+        body: Callable[[TaskPlan], Json],
+        sink: EventSink,
+    ) -> None:
+        assert isinstance(plan.tasks, WorkflowTasks)
+        self.static = plan.tasks
+        self.workflow = plan.tasks.workflow
+        self.plan, self.batch, self.blobs, self.body, self.sink = plan, batch, blobs, body, sink
+        steps = self.workflow.steps
+        self.dynamic = [s for s in steps if s.dynamic]
+        self.prefixes = tuple(f"{s.name.lower()}-" for s in self.dynamic)
+        self.names = {s.name.lower() for s in self.dynamic}  # a one-task step's id
+        self.settled = {s.name for s in steps if not s.dynamic}
+        self.known: dict[str, list[TaskPlan]] = {s.name: [] for s in self.dynamic}
+        self.waits: dict[str, list[TaskPlan]] = {s.name: [] for s in self.dynamic}
+        self.expanded: dict[str, set[str]] = {s.name: set() for s in self.dynamic}
+        self.results: dict[str, str] = {}  # lower id -> result, for tasks of watched steps
+        self.existing: dict[str, str] = {}  # lower id -> displayName, dynamic tasks in the job
+        self.stale: set[str] = set()  # lower ids replaced in this run
+        self.per_step: dict[str, int] = {s.name: 0 for s in self.dynamic}
+        self.added = 0
+        self._last_completed = -1
+        self._made: list[TaskPlan] = []
+        self.rerun = False  # the job had tasks when the run began
+        # The wild steps whose tasks' completion decides something: fan-out sources and
+        # steps filtered by pattern.
+        self.watched = sorted(
+            {s.source for s in self.dynamic if s.source and self._step(s.source).wild}
+            | {g for s in self.dynamic if s.pattern for g in s.gather if self._step(g).wild}
+        )
+
+    def _step(self, name: str) -> StepSpec:
+        return self.workflow.step(name)
+
+    def owns(self, task_id: str) -> bool:
+        """Whether ``task_id`` is (or would be) a task of a dynamic step."""
+        key = task_id.lower()
+        return key.startswith(self.prefixes) or key in self.names
+
+    @property
+    def count(self) -> int:
+        """Dynamic tasks known so far ("wait" tasks included): in the job or added now."""
+        return sum(len(self.known[s.name]) + len(self.waits[s.name]) for s in self.dynamic)
+
+    @property
+    def finished(self) -> bool:
+        """Every dynamic step's tasks are known (and in the job)."""
+        return all(s.name in self.settled for s in self.dynamic)
+
+    # -- the start of a run ------------------------------------------------------------------
+
+    def prepare(self, md5s: dict[str, str]) -> None:
+        """What the job holds of dynamic steps already; before ``add_missing_tasks``, which
+        replaces the static tasks that changed or failed: those are the first stale ones."""
+        job = self.plan.job.id
+        names = retry_transient(lambda: self.batch.list_task_names(job))
+        if not names:
+            return
+        self.rerun = True
+        recorded = {i.lower(): n for i, n in names.items()}
+        redo = retry_transient(lambda: self.batch.list_tasks(job, REDO))
+        redo_ids = {t.id.lower() for t in redo}
+        failed = {t.id.lower() for t in redo if t.result == "failure"}
+        feeding = {u for s in self.dynamic for u in s.upstream if not self._step(u).dynamic}
+        for step in self.workflow.steps:
+            if step.name not in feeding:
+                continue
+            for t in self.static.tasks(step):
+                key = t.id.lower()
+                name = recorded.get(key)
+                if name is not None and (changed(name, fingerprint(t, md5s)) or key in failed):
+                    self.stale.add(key)
+        gone = [i for i in names if self.owns(i) and i.lower() in redo_ids]
+        for task_id in gone:
+            retry_transient(lambda i=task_id: self.batch.delete_task(job, i))  # type: ignore[misc]
+        self.existing = {k: n for k, n in recorded.items() if self.owns(k) and k not in redo_ids}
+        if gone:
+            n = len(gone)
+            self.sink(Event("tasks", f"{n} dynamic task{'s' if n != 1 else ''} to make again"))
+
+    # -- each poll ---------------------------------------------------------------------------
+
+    def poll(self, counts: TaskCounts) -> int:
+        """Make the tasks that can be made now and add them; returns how many were added."""
+        if self.finished:
+            return 0
+        if counts.completed != self._last_completed:
+            self._last_completed = counts.completed
+            self._list_completed()
+        self._made = []  # "wait" tasks join it as they are made, before what waits on them
+        for step in self.dynamic:  # in an order where each step follows what it waits for
+            if step.name not in self.settled:
+                made = self._expand(step)
+                self.known[step.name].extend(made)  # the steps after it see them now
+                self._made.extend(made)
+        return self._add(self._made)
+
+    def _list_completed(self) -> None:
+        """One filtered listing: the completed tasks of the watched steps."""
+        if not self.watched:
+            return
+        ids = " or ".join(f"id eq '{n}' or startswith(id, '{n}-')" for n in self.watched)
+        query = f"state eq 'completed' and ({ids})"
+        for t in retry_transient(lambda: self.batch.list_tasks(self.plan.job.id, query)):
+            self.results[t.id.lower()] = t.result or "failure"
+
+    def tasks_of(self, name: str) -> list[TaskPlan]:
+        """The known tasks of a step (a static step's: all of them)."""
+        if name in self.known:
+            return self.known[name]
+        tasks = list(self.static.tasks(self._step(name)))
+        self.known[name] = tasks
+        self.waits[name] = list(self.static.waits(self._step(name)))
+        return tasks
+
+    def _all_completed(self, name: str) -> bool:
+        return all(t.id.lower() in self.results for t in self.tasks_of(name))
+
+    def _expand(self, step: StepSpec) -> list[TaskPlan]:
+        if any(n not in self.settled for n in step.needs):
+            return []
+        if step.source is not None:
+            return self._fanned(step, self._step(step.source))
+        ready = all(u in self.settled for u in step.upstream) and all(
+            self._all_completed(g) for g in step.gather if step.pattern and self._step(g).wild
+        )
+        if not ready:
+            return []
+        self.settled.add(step.name)
+        return self._deferred(step)
+
+    def _fanned(self, step: StepSpec, source: StepSpec) -> list[TaskPlan]:
+        done = self.expanded[step.name]
+        made: list[TaskPlan] = []
+        for up in self.tasks_of(source.name):
+            key = up.id.lower()
+            if key in done:
+                continue
+            if source.wild:
+                if key not in self.results:
+                    continue
+                done.add(key)
+                if self.results[key] != "success":
+                    continue  # it blocks its own branch: nothing is made of it
+                prefix = f"{source.name}/{up.id}/"
+                blobs = sorted(self._listed(prefix))
+                files = [(b[len(prefix) :], b) for b in blobs]
+            else:
+                done.add(key)
+                files = [(b[len(source.name) + 1 :], b) for b in produced(up)]
+            for index, (path, blob) in enumerate(files):
+                made.append(self._one(step, source, up, index, path, blob))
+        if source.name in self.settled and (
+            not source.wild or len(done) == len(self.tasks_of(source.name))
+        ):
+            self.settled.add(step.name)
+        return made
+
+    def _listed(self, prefix: str) -> list[str]:
+        container = self.plan.output_container
+        return retry_transient(lambda: self.blobs.list_blobs(container, prefix))
+
+    def _one(
+        self, step: StepSpec, source: StepSpec, up: TaskPlan, index: int, path: str, blob: str
+    ) -> TaskPlan:
+        template = step.tasks.template
+        assert template is not None
+        values, file = _file_values(index, path, blob)
+        own = _local(render_id(template.id, dict(values)), step.name)
+        task_id = finish_id("-".join(p for p in (step.name, _local(up.id, source.name), own) if p))
+        fixed = dataclasses.replace(template, id=Template(task_id, (task_id,)))
+        depends = (up.id, *self._joined(step, step.needs))
+        return render_task(fixed, values, (file,), depends)
+
+    def _ids(self, name: str) -> list[str]:
+        """Every task a task waiting on step ``name`` must wait for: its tasks and, for a
+        dynamic step, those of the steps it fans out from (their failures made no tasks)."""
+        step = self._step(name)
+        ids = [t.id for t in self.tasks_of(name)]
+        ids[:0] = [t.id for t in self.waits[name]]
+        if step.dynamic and step.source is not None:
+            ids.extend(self._ids(step.source))
+        return ids
+
+    def _joined(self, step: StepSpec, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The ids a task of ``step`` depends on for the steps ``names``: themselves, or
+        "wait" tasks standing for them when there are too many for one task."""
+        ids = [i for n in names for i in self._ids(n)]
+        if sum(len(i) + 1 for i in ids) <= MAX_DEPENDS_CHARS:
+            return tuple(ids)
+        if not self.waits[step.name]:
+            self.waits[step.name] = [
+                TaskPlan(f"{step.name}--wait-{k}", WAIT_COMMAND, depends_on=tuple(part))
+                for k, part in enumerate(_slices(ids, MAX_DEPENDS_CHARS))
+            ]
+            self._made.extend(self.waits[step.name])
+        return tuple(t.id for t in self.waits[step.name])
+
+    def _gathered(self, step: StepSpec) -> tuple[InputFile, ...]:
+        if step.pattern is None:
+            return tuple(InputFile(f"{name}/", "", "output", True) for name in step.gather)
+        files = []
+        for name in step.gather:
+            if self._step(name).wild:
+                blobs = sorted(self._listed(f"{name}/"))
+            else:
+                blobs = [b for t in self.tasks_of(name) for b in produced(t)]
+            for blob in blobs:
+                if fnmatch.fnmatchcase(posixpath.basename(blob), step.pattern):
+                    files.append(InputFile(blob, blob, "output"))
+        return tuple(files)
+
+    def _deferred(self, step: StepSpec) -> list[TaskPlan]:
+        depends = self._joined(step, (*step.gather, *step.needs))
+        gathered = self._gathered(step)
+        return [
+            render_task(template, values, (*inputs, *gathered), depends)
+            for template, values, inputs in RenderedTasks(
+                TaskSet(step.tasks, self.static.inputs)
+            ).pending()
+        ]
+
+    # -- adding ------------------------------------------------------------------------------
+
+    def _add(self, made: list[TaskPlan]) -> int:
+        """Add what the job lacks, in order, in chunks of 100; a task that changed, or that
+        depends on one replaced in this run, is replaced."""
+        job = self.plan.job.id
+        bodies: list[Json] = []
+        for t in made:
+            key = t.id.lower()
+            body = self.body(t)
+            name = self.existing.get(key)
+            if name is not None:
+                stale_input = any(d.lower() in self.stale for d in t.depends_on)
+                if not stale_input and not changed(name, body["displayName"]):
+                    continue
+                retry_transient(lambda i=t.id: self.batch.delete_task(job, i))  # type: ignore[misc]
+                del self.existing[key]
+            if self.rerun:  # what waits on a task made again must run again too
+                self.stale.add(key)
+            bodies.append(body)
+        added = 0
+        for start in range(0, len(bodies), CHUNK):
+            added += add_chunk(self.batch, job, bodies[start : start + CHUNK])
+        for b in bodies:
+            step = b["id"].split("-", 1)[0]
+            if step in self.per_step:
+                self.per_step[step] += 1
+        if added:
+            self.added += added
+            self.sink(Event("watch", f"added {added} dynamic task{'s' if added != 1 else ''}"))
+        return added
+
+    def per_step_json(self) -> list[dict[str, object]]:
+        """Each step's task count (a dynamic step's as made in this run) for ``run --json``."""
+        return [
+            {
+                "name": s.name,
+                "dynamic": s.dynamic,
+                "tasks": len(self.known[s.name]) if s.dynamic else self.static.count(s),
+                **({"added_while_running": self.per_step[s.name]} if s.dynamic else {}),
+            }
+            for s in self.workflow.steps
+        ]
+
+    # -- what the rest of the run sees -------------------------------------------------------
+
+    def live_plan(self) -> Plan:
+        """``plan`` whose tasks include the dynamic ones known so far (as they grow)."""
+        return dataclasses.replace(self.plan, tasks=_Grown(self))
+
+
+class _Grown:
+    """The static tasks, then the dynamic ones known so far: a TaskSource that grows."""
+
+    __slots__ = ("expander",)
+
+    def __init__(self, expander: Expander) -> None:
+        self.expander = expander
+
+    def __len__(self) -> int:
+        return len(self.expander.static) + self.expander.count
+
+    def __iter__(self) -> Iterator[TaskPlan]:
+        e = self.expander
+        yield from e.static
+        for step in e.dynamic:
+            yield from e.waits[step.name]
+            yield from e.known[step.name]
