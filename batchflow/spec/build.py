@@ -11,8 +11,7 @@ from typing import Any
 from batchflow.plan_model import CleanupPlan, ImageRef
 from batchflow.spec.context import Context, as_str, is_utf8
 from batchflow.spec.images import ALIASES
-from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec, TaskSet
-from batchflow.spec.steps import build_workflow
+from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec, TaskSet, Workflow
 from batchflow.spec.tasks import build_tasks
 
 STATE_DIR = ".batchflow"  # beside the spec: the local target's state (blobs, database)
@@ -229,7 +228,7 @@ def build_spec(ctx: Context, spec_path: Path) -> Spec:
         output_container=output_container,
         inputs=inputs,
         tasks=build_tasks(ctx, inputs),
-        workflow=build_workflow(ctx, inputs),
+        workflow=_workflow(ctx, inputs),
         download=_download(ctx, spec_path.parent, (*inputs, *start_files)),
         cleanup=_cleanup(ctx),
         secret_env=frozenset(ctx.secret_env),  # after everything that may use {env.X}
@@ -246,4 +245,14 @@ def build_task_set(ctx: Context, overrides: Sequence[str], broken: set[str]) -> 
     apply_overrides(ctx, overrides)
     _bind_params(ctx)
     inputs = ctx.files(("inputs",)) if "inputs" not in broken else ()
-    return TaskSet(build_tasks(ctx, inputs), inputs, build_workflow(ctx, inputs))
+    return TaskSet(build_tasks(ctx, inputs), inputs, _workflow(ctx, inputs))
+
+
+def _workflow(ctx: Context, inputs: tuple[LocalFile, ...]) -> Workflow | None:
+    """The ``steps`` section compiled; a spec with ``tasks`` alone never imports the steps
+    module (each module costs `validate` start-up time)."""
+    if ctx.get(("steps",)) is None and ctx.get(("tasks",)) is not None:
+        return None
+    from batchflow.spec.steps import build_workflow
+
+    return build_workflow(ctx, inputs)

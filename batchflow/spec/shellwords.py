@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Quoting = Literal["plain", "sq", "dq"]
 
@@ -43,8 +42,8 @@ _HINT = "pass it as an argument instead: sh -c 'cat \"$1\"' sh {input.name}"
 _BACKSLASH = "a placeholder cannot follow a backslash; remove the backslash (values are quoted)"
 
 
-@dataclass
-class Spot:
+# Plain classes, not dataclasses: each dataclass costs `validate` a millisecond of start-up.
+class Spot(NamedTuple):
     """Where one placeholder lands: its quoting at each level, outermost first."""
 
     chain: tuple[Quoting, ...]
@@ -52,11 +51,13 @@ class Spot:
     problem: str | None = None
 
 
-@dataclass
 class _Word:
-    chars: list[str] = field(default_factory=list)
-    marks: list[tuple[str, Quoting, bool]] = field(default_factory=list)  # marker, quoting, start
-    expanded: set[str] = field(default_factory=set)  # markers inside $(...) in this word
+    __slots__ = ("chars", "expanded", "marks")
+
+    def __init__(self) -> None:
+        self.chars: list[str] = []
+        self.marks: list[tuple[str, Quoting, bool]] = []  # marker, quoting, start
+        self.expanded: set[str] = set()  # markers inside $(...) in this word
 
     def mark(self, marker: str, quoting: Quoting) -> None:
         self.marks.append((marker, quoting, not self.chars))

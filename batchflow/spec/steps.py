@@ -12,7 +12,6 @@ under ``X/<task id>/`` and the engine adds the downstream tasks as X's tasks com
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 
 from batchflow.spec.checks import blob_name
@@ -108,6 +107,8 @@ def _check_references(ctx: Context, steps: dict[str, StepSpec]) -> None:
             if ref == step.name:
                 ctx.add(where, f"step '{ref}' cannot wait for itself")
             elif ref not in steps:
+                import difflib  # only when a name is unknown
+
                 close = difflib.get_close_matches(ref, list(steps), n=1, cutoff=0.6)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (steps: {', '.join(steps)})"
                 ctx.add(where, f"no step is named '{ref}'{hint}")
