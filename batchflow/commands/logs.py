@@ -59,7 +59,7 @@ def logs_cmd(
     name = "stderr.txt" if stderr else "stdout.txt"
     if nothing_local(plan.spec_path, target):
         raise UsageError(f"{plan.spec_path.name} has not run here yet: no task {task_id}")
-    with open_target(plan.spec_path, target, storage, read_only=True) as tgt:
+    with open_target(plan.spec_path, target, storage, read_only=True, attach=True) as tgt:
         try:
             for data in stream_lines(tgt.batch, plan.job.id, task_id, name):
                 sys.stdout.buffer.write(data)

@@ -90,7 +90,7 @@ def status_cmd(
         report: dict[str, Any] = {"pool": None, "job": None, "tasks": None, "failed_tasks": []}
         kind = "local"
     else:
-        with open_target(plan.spec_path, target, storage, read_only=True) as tgt:
+        with open_target(plan.spec_path, target, storage, read_only=True, attach=True) as tgt:
             report = gather(plan, tgt.batch)
         kind = tgt.kind
     if as_json:

@@ -8,7 +8,7 @@ from typing import Any
 
 from batchflow.engine.cleanup import cleanup
 from batchflow.engine.collect import Collected, collect
-from batchflow.engine.events import Event, EventSink
+from batchflow.engine.events import EventSink, StageDone
 from batchflow.engine.inputs import stage_inputs
 from batchflow.engine.job import ensure_job
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy
@@ -105,9 +105,9 @@ class _Timer:
 
     def lap(self, stage: str, message: str = "done") -> None:
         now = time.perf_counter()
-        self.result.seconds[stage] = now - self.t0
+        seconds = self.result.seconds[stage] = now - self.t0
         self.t0 = now
-        self.sink(Event(stage, message))
+        self.sink(StageDone(stage, message, seconds=seconds))
 
 
 def run_plan(
