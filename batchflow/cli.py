@@ -116,6 +116,16 @@ def status(
 
 @cli.command()
 @click.argument("spec", type=SPEC)
+@JSON_FLAG
+def runs(spec: str, as_json: bool) -> None:
+    """List SPEC's recorded runs (.batchflow/runs/), newest first."""
+    from batchflow.commands.runs import runs_cmd
+
+    _run(lambda: runs_cmd(spec, as_json))
+
+
+@cli.command()
+@click.argument("spec", type=SPEC)
 @click.argument("task")
 @click.option("--stderr", is_flag=True, help="Print stderr.txt instead of stdout.txt.")
 @TARGET_FLAG

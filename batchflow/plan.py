@@ -123,4 +123,5 @@ def build_plan(spec: Spec, *, hash_inputs: bool = True) -> Plan:
         print_stdout=spec.tasks.print_stdout,
         cleanup=spec.cleanup,
         steps=steps,
+        keep_logs=spec.keep_logs,
     )

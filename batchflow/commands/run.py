@@ -80,36 +80,41 @@ def run_cmd(
     keep: bool,
 ) -> int:
     """Run the spec to the end; 0 when every task succeeded, WorkflowFailed (1) otherwise."""
+    from batchflow.commands import _record
     from batchflow.commands._progress import progress_sink
-    from batchflow.commands._target import open_target
+    from batchflow.commands._target import choose, open_target
     from batchflow.engine.run import RunOptions, run_plan
 
     plan = load_plan(spec, overrides)
     _check_local_support(plan, spec, target)
     t0 = time.monotonic()
     down = _down_command(spec, overrides, target)
-    with open_target(plan.spec_path, target, storage) as tgt:
-        say(tgt.banner)
+    session = _record.start(plan, overrides, choose(target, os.environ)[0])
+    with _record.recording(session):
+        with open_target(plan.spec_path, target, storage) as tgt:
+            say(tgt.banner)
+            try:
+                with progress_sink() as sink:
+                    recorded = session.recorder(tgt.batch).wrap(sink)
+                    result = run_plan(
+                        plan, tgt.batch, tgt.blobs, recorded, RunOptions(poll=tgt.poll, keep=keep)
+                    )
+            except KeyboardInterrupt:
+                _interrupted(tgt.kind, spec)
+                if tgt.kind == "azure":  # the local pool stops with this process; Azure's bills
+                    for line in _pool_left(plan, tgt, down):
+                        say(line)
+                raise
+            except BatchflowError as exc:
+                exc.notes = (*exc.notes, *_pool_left(plan, tgt, down))
+                raise
+            left = _pool_left(plan, tgt, down)
+        session.cleaned = result.cleaned
         try:
-            with progress_sink() as sink:
-                result = run_plan(
-                    plan, tgt.batch, tgt.blobs, sink, RunOptions(poll=tgt.poll, keep=keep)
-                )
-        except KeyboardInterrupt:
-            _interrupted(tgt.kind, spec)
-            if tgt.kind == "azure":  # the local pool stops with this process; Azure's bills on
-                for line in _pool_left(plan, tgt, down):
-                    say(line)
+            _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0)
+        except WorkflowFailed as exc:
+            exc.notes = (*exc.notes, *left)
             raise
-        except BatchflowError as exc:
-            exc.notes = (*exc.notes, *_pool_left(plan, tgt, down))
-            raise
-        left = _pool_left(plan, tgt, down)
-    try:
-        _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0)
-    except WorkflowFailed as exc:
-        exc.notes = (*exc.notes, *left)
-        raise
     for line in left:
         say(line)
     return 0

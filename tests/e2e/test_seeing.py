@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -77,3 +78,64 @@ def test_a_readable_endpoint_file_is_not_trusted(tmp_path: Path) -> None:
     finally:
         run.send_signal(signal.SIGINT)
         run.wait(timeout=30)
+
+
+def _mixed(root: Path, keep_logs: str = "failed") -> Path:
+    """Four tasks; t2 fails (exit 1) after writing to stdout and stderr."""
+    spec = root / "mixed.yaml"
+    spec.write_text(
+        f"""version: 1
+name: mixed
+pool: {{vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {{dedicated: 2}}}}
+tasks:
+  matrix: {{i: [1, 2, 3, 4]}}
+  id: "t{{index}}"
+  command: /bin/sh -c "echo hello {{item.i}}; echo oops {{item.i}} >&2; test {{item.i}} -ne 3"
+keep_logs: {keep_logs}
+cleanup: {{job: delete, pool: delete, when: always}}
+"""
+    )
+    return spec
+
+
+def test_a_run_leaves_a_record_that_runs_lists(tmp_path: Path) -> None:
+    _mixed(tmp_path)
+    assert batchflow("run", "mixed.yaml", cwd=tmp_path).code == 1
+    assert batchflow("run", "mixed.yaml", cwd=tmp_path).code == 1
+    res = batchflow("runs", "mixed.yaml", "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    runs = res.json()
+    assert len(runs) == 2 and runs[0]["run"] > runs[1]["run"]  # newest first
+    first = runs[0]
+    assert first["outcome"] == "failed" and first["total"] == 4
+    assert first["tasks"] == {"success": 3, "failure": 1}
+    assert set(first["seconds"]) >= {"inputs", "pool", "job", "tasks", "watch", "collect"}
+    assert len(first["fingerprint"]) == 64 and first["cleaned_up"]
+    record = tmp_path / ".batchflow" / "runs" / first["run"] / "record.jsonl"
+    lines = [json.loads(x) for x in record.read_text().splitlines()]
+    t2 = next(x for x in lines if x["kind"] == "task" and x["id"] == "t2")
+    assert t2["result"] == "failure" and t2["exit_code"] == 1 and t2["node"]
+    assert t2["start"] <= t2["end"] and t2["retries"] == 0 and t2["category"] == "usererror"
+    text = batchflow("runs", "mixed.yaml", cwd=tmp_path)
+    assert "3 of 4 succeeded, 1 failed" in text.stdout
+
+
+def test_a_killed_run_leaves_a_usable_record(tmp_path: Path) -> None:
+    _sleepers(tmp_path, 40, seconds=0.5)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", "sleepers.yaml"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _wait_for(lambda: len(_marks(tmp_path, "done")) >= 8)
+    time.sleep(1.5)  # a listing of completed tasks happens at most every second or so
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    res = batchflow("runs", "sleepers.yaml", "--json", cwd=tmp_path)
+    (only,) = res.json()
+    assert only["outcome"] == "running" and only["ended"] is None
+    assert only["tasks"].get("success", 0) >= 1
+    assert "running (or killed)" in batchflow("runs", "sleepers.yaml", cwd=tmp_path).stdout
