@@ -105,13 +105,26 @@ def run(
 @STORAGE_FLAG
 @SET_FLAG
 @JSON_FLAG
+@click.option("--tasks", "tasks", is_flag=True, help="One line per task: state, node, duration.")
+@click.option(
+    "--state",
+    type=click.Choice(["active", "running", "completed", "succeeded", "failed"]),
+    default=None,
+    help="With --tasks: only the tasks in this state.",
+)
 def status(
-    spec: str, target: str | None, storage: str | None, overrides: Sequence[str], as_json: bool
+    spec: str,
+    target: str | None,
+    storage: str | None,
+    overrides: Sequence[str],
+    as_json: bool,
+    tasks: bool,
+    state: str | None,
 ) -> None:
-    """Show SPEC's pool, job, task counts and failed tasks."""
+    """Show SPEC's pool, job, task counts, failed tasks and last recorded run."""
     from batchflow.commands.status import status_cmd
 
-    _run(lambda: status_cmd(spec, overrides, as_json, target, storage))
+    _run(lambda: status_cmd(spec, overrides, as_json, target, storage, tasks or bool(state), state))
 
 
 @cli.command()
@@ -128,6 +141,7 @@ def runs(spec: str, as_json: bool) -> None:
 @click.argument("spec", type=SPEC)
 @click.argument("task")
 @click.option("--stderr", is_flag=True, help="Print stderr.txt instead of stdout.txt.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the task completes.")
 @TARGET_FLAG
 @STORAGE_FLAG
 @SET_FLAG
@@ -135,14 +149,15 @@ def logs(
     spec: str,
     task: str,
     stderr: bool,
+    follow: bool,
     target: str | None,
     storage: str | None,
     overrides: Sequence[str],
 ) -> None:
-    """Print TASK's standard output (or error) from SPEC's job."""
+    """Print TASK's standard output (or error) from SPEC's job, or from the run record."""
     from batchflow.commands.logs import logs_cmd
 
-    _run(lambda: logs_cmd(spec, task, stderr, overrides, target, storage))
+    _run(lambda: logs_cmd(spec, task, stderr, overrides, target, storage, follow))
 
 
 @cli.command()

@@ -139,3 +139,75 @@ def test_a_killed_run_leaves_a_usable_record(tmp_path: Path) -> None:
     assert only["outcome"] == "running" and only["ended"] is None
     assert only["tasks"].get("success", 0) >= 1
     assert "running (or killed)" in batchflow("runs", "sleepers.yaml", cwd=tmp_path).stdout
+
+
+def test_logs_and_status_after_cleanup_come_from_the_record(tmp_path: Path) -> None:
+    _mixed(tmp_path)
+    assert batchflow("run", "mixed.yaml", cwd=tmp_path).code == 1  # cleaned up: when always
+    logs = batchflow("logs", "mixed.yaml", "t2", "--stderr", cwd=tmp_path)
+    assert logs.code == 0 and logs.stdout == "oops 3\n", logs.stderr
+    assert "kept it" in logs.stderr
+    kept = batchflow("logs", "mixed.yaml", "t0", cwd=tmp_path)
+    assert kept.code == 2 and "was not kept" in kept.stderr and "keep_logs: all" in kept.stderr
+    status = batchflow("status", "mixed.yaml", cwd=tmp_path)
+    assert status.code == 0
+    assert "failed 3 of 4, 1 failed at" in status.stdout
+    assert "job mixed-job: deleted by cleanup" in status.stdout
+    failed = batchflow(
+        "status", "mixed.yaml", "--tasks", "--state", "failed", "--json", cwd=tmp_path
+    )
+    rows = failed.json()["tasks"]
+    assert [r["id"] for r in rows] == ["t2"] and rows[0]["attempts"] == 1 and rows[0]["node"]
+
+
+def test_keep_logs_all_keeps_every_tasks_output(tmp_path: Path) -> None:
+    _mixed(tmp_path, keep_logs="all")
+    assert batchflow("run", "mixed.yaml", cwd=tmp_path).code == 1
+    logs = batchflow("logs", "mixed.yaml", "t0", cwd=tmp_path)
+    assert logs.code == 0 and logs.stdout == "hello 1\n", logs.stderr
+
+
+def test_logs_follow_streams_a_running_task(tmp_path: Path) -> None:
+    spec = tmp_path / "slow.yaml"
+    started = tmp_path / "started"
+    spec.write_text(
+        f"""version: 1
+name: slow
+pool: {{vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {{dedicated: 1}}}}
+tasks:
+  matrix: {{i: [1]}}
+  id: "slow"
+  command: /bin/sh -c "touch {started}; for i in 1 2 3 4; do echo line $i; sleep 0.5; done"
+"""
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", "slow.yaml"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(started.exists)
+        logs = batchflow("logs", "slow.yaml", "slow", "--follow", cwd=tmp_path)
+        assert logs.code == 0, logs.stderr
+        assert logs.stdout == "".join(f"line {i}\n" for i in range(1, 5))
+    finally:
+        run.wait(timeout=60)
+
+
+def test_logs_of_a_task_whose_node_is_gone_say_so(tmp_path: Path) -> None:
+    (tmp_path / "n.yaml").write_text(
+        """version: 1
+name: n1
+pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 1}}
+tasks:
+  matrix: {i: [1]}
+  id: "t{index}"
+  command: /bin/sh -c "echo hi"
+cleanup: {job: keep, pool: delete}
+"""
+    )
+    assert batchflow("run", "n.yaml", cwd=tmp_path).code == 0
+    logs = batchflow("logs", "n.yaml", "t0", cwd=tmp_path)
+    assert logs.code == 2 and "which is gone (its pool was deleted)" in logs.stderr
