@@ -85,6 +85,7 @@ STORAGE_FLAG = click.option(
 @SET_FLAG
 @JSON_FLAG
 @click.option("--keep", is_flag=True, help="Skip the spec's cleanup (keep job, pool, inputs).")
+@click.option("--report", is_flag=True, help="Write the run's HTML report when it ends.")
 def run(
     spec: str,
     target: str | None,
@@ -92,11 +93,12 @@ def run(
     overrides: Sequence[str],
     as_json: bool,
     keep: bool,
+    report: bool,
 ) -> None:
     """Run SPEC: upload inputs, create pool and job, add tasks, watch, collect, clean up."""
     from batchflow.commands.run import run_cmd
 
-    _run(lambda: run_cmd(spec, overrides, target, storage, as_json, keep))
+    _run(lambda: run_cmd(spec, overrides, target, storage, as_json, keep, report))
 
 
 @cli.command()
@@ -125,6 +127,17 @@ def status(
     from batchflow.commands.status import status_cmd
 
     _run(lambda: status_cmd(spec, overrides, as_json, target, storage, tasks or bool(state), state))
+
+
+@cli.command()
+@click.argument("spec", type=SPEC)
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("-o", "--output", default=None, help="Where to write (default: in the run's dir).")
+def report(spec: str, run_id: str | None, output: str | None) -> None:
+    """Write one HTML page about a run of SPEC (the newest, or RUN): timeline, tasks, failures."""
+    from batchflow.commands.report import report_cmd
+
+    _run(lambda: report_cmd(spec, run_id, output))
 
 
 @cli.command()

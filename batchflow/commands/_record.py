@@ -92,3 +92,17 @@ def recording(session: Session) -> Iterator[Session]:
         raise
     finally:
         session.writer.close()
+
+
+@contextlib.contextmanager
+def reported(session: Session, wanted: bool) -> Iterator[None]:
+    """With ``run --report``: write the HTML report once the record has ended, whatever
+    the outcome (a failed run is the one worth looking at)."""
+    try:
+        yield
+    finally:
+        if wanted:
+            from batchflow.commands.report import write_report
+            from batchflow.engine.records import read_record
+
+            write_report(read_record(session.writer.directory), None)

@@ -78,6 +78,7 @@ def run_cmd(
     storage: str | None,
     as_json: bool,
     keep: bool,
+    report: bool = False,
 ) -> int:
     """Run the spec to the end; 0 when every task succeeded, WorkflowFailed (1) otherwise."""
     from batchflow.commands import _record
@@ -90,7 +91,7 @@ def run_cmd(
     t0 = time.monotonic()
     down = _down_command(spec, overrides, target)
     session = _record.start(plan, overrides, choose(target, os.environ)[0])
-    with _record.recording(session):
+    with _record.reported(session, report), _record.recording(session):
         with open_target(plan.spec_path, target, storage) as tgt:
             say(tgt.banner)
             try:
