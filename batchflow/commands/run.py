@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from batchflow.commands._common import load_plan, out, out_json, say
@@ -17,6 +18,7 @@ from batchflow.plan_model import Plan
 if TYPE_CHECKING:
     from batchflow.commands._target import Target
     from batchflow.engine.collect import Collected
+    from batchflow.engine.records import TaskRecord
     from batchflow.engine.run import RunResult
 
 SHOWN_MISSING = 20
@@ -111,8 +113,17 @@ def run_cmd(
                 raise
             left = _pool_left(plan, tgt, down)
         session.cleaned = result.cleaned
+        records = session.observer.recorded.values() if session.observer else ()
+        if not as_json:
+            from batchflow.commands._summary import summary_lines
+
+            started = time.strftime(
+                "%H:%M:%S", time.localtime(time.time() - (time.monotonic() - t0))
+            )
+            for line in summary_lines(records, spec, started, time.strftime("%H:%M:%S")):
+                say(line)
         try:
-            _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0)
+            _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0, records)
         except WorkflowFailed as exc:
             exc.notes = (*exc.notes, *left)
             raise
@@ -168,12 +179,18 @@ def _tasks(n: int) -> str:
 
 
 def _report(
-    plan: Plan, result: RunResult, spec: str, as_json: bool, kind: str, seconds: float
+    plan: Plan,
+    result: RunResult,
+    spec: str,
+    as_json: bool,
+    kind: str,
+    seconds: float,
+    records: Iterable[TaskRecord] = (),
 ) -> None:
-    """Results on stdout (JSON or text); WorkflowFailed when some task failed or a declared
-    output matched no file."""
+    """Results on stdout (JSON or text, with a record per task); WorkflowFailed when some
+    task failed or a declared output matched no file."""
     if as_json:
-        out_json({"target": kind, **result.to_json()})
+        out_json({"target": kind, **result.to_json(), "task_records": [asdict(r) for r in records]})
     else:
         _stdout_blocks(result)
     collected = result.collected

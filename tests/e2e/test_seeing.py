@@ -211,3 +211,14 @@ cleanup: {job: keep, pool: delete}
     assert batchflow("run", "n.yaml", cwd=tmp_path).code == 0
     logs = batchflow("logs", "n.yaml", "t0", cwd=tmp_path)
     assert logs.code == 2 and "which is gone (its pool was deleted)" in logs.stderr
+
+
+def test_end_of_run_summary_and_json_task_records(tmp_path: Path) -> None:
+    _mixed(tmp_path)
+    res = batchflow("run", "mixed.yaml", cwd=tmp_path)
+    assert res.code == 1
+    assert "tasks             3      1" in res.stderr and "slowest:" in res.stderr
+    assert "why t2 failed: batchflow logs mixed.yaml t2 --stderr" in res.stderr
+    js = batchflow("run", "mixed.yaml", "--json", cwd=tmp_path)
+    records = {r["id"]: r for r in js.json()["task_records"]}
+    assert set(records) == {"t0", "t1", "t2", "t3"} and records["t2"]["exit_code"] == 1
