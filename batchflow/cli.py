@@ -85,6 +85,7 @@ STORAGE_FLAG = click.option(
 @SET_FLAG
 @JSON_FLAG
 @click.option("--keep", is_flag=True, help="Skip the spec's cleanup (keep job, pool, inputs).")
+@click.option("--report", is_flag=True, help="Write the run's HTML report when it ends.")
 def run(
     spec: str,
     target: str | None,
@@ -92,11 +93,12 @@ def run(
     overrides: Sequence[str],
     as_json: bool,
     keep: bool,
+    report: bool,
 ) -> None:
     """Run SPEC: upload inputs, create pool and job, add tasks, watch, collect, clean up."""
     from batchflow.commands.run import run_cmd
 
-    _run(lambda: run_cmd(spec, overrides, target, storage, as_json, keep))
+    _run(lambda: run_cmd(spec, overrides, target, storage, as_json, keep, report))
 
 
 @cli.command()
@@ -105,19 +107,54 @@ def run(
 @STORAGE_FLAG
 @SET_FLAG
 @JSON_FLAG
+@click.option("--tasks", "tasks", is_flag=True, help="One line per task: state, node, duration.")
+@click.option(
+    "--state",
+    type=click.Choice(["active", "running", "completed", "succeeded", "failed"]),
+    default=None,
+    help="With --tasks: only the tasks in this state.",
+)
 def status(
-    spec: str, target: str | None, storage: str | None, overrides: Sequence[str], as_json: bool
+    spec: str,
+    target: str | None,
+    storage: str | None,
+    overrides: Sequence[str],
+    as_json: bool,
+    tasks: bool,
+    state: str | None,
 ) -> None:
-    """Show SPEC's pool, job, task counts and failed tasks."""
+    """Show SPEC's pool, job, task counts, failed tasks and last recorded run."""
     from batchflow.commands.status import status_cmd
 
-    _run(lambda: status_cmd(spec, overrides, as_json, target, storage))
+    _run(lambda: status_cmd(spec, overrides, as_json, target, storage, tasks or bool(state), state))
+
+
+@cli.command()
+@click.argument("spec", type=SPEC)
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("-o", "--output", default=None, help="Where to write (default: in the run's dir).")
+def report(spec: str, run_id: str | None, output: str | None) -> None:
+    """Write one HTML page about a run of SPEC (the newest, or RUN): timeline, tasks, failures."""
+    from batchflow.commands.report import report_cmd
+
+    _run(lambda: report_cmd(spec, run_id, output))
+
+
+@cli.command()
+@click.argument("spec", type=SPEC)
+@JSON_FLAG
+def runs(spec: str, as_json: bool) -> None:
+    """List SPEC's recorded runs (.batchflow/runs/), newest first."""
+    from batchflow.commands.runs import runs_cmd
+
+    _run(lambda: runs_cmd(spec, as_json))
 
 
 @cli.command()
 @click.argument("spec", type=SPEC)
 @click.argument("task")
 @click.option("--stderr", is_flag=True, help="Print stderr.txt instead of stdout.txt.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the task completes.")
 @TARGET_FLAG
 @STORAGE_FLAG
 @SET_FLAG
@@ -125,14 +162,15 @@ def logs(
     spec: str,
     task: str,
     stderr: bool,
+    follow: bool,
     target: str | None,
     storage: str | None,
     overrides: Sequence[str],
 ) -> None:
-    """Print TASK's standard output (or error) from SPEC's job."""
+    """Print TASK's standard output (or error) from SPEC's job, or from the run record."""
     from batchflow.commands.logs import logs_cmd
 
-    _run(lambda: logs_cmd(spec, task, stderr, overrides, target, storage))
+    _run(lambda: logs_cmd(spec, task, stderr, overrides, target, storage, follow))
 
 
 @cli.command()

@@ -124,4 +124,5 @@ def build_plan(spec: Spec, *, hash_inputs: bool = True) -> Plan:
         print_stdout=spec.tasks.print_stdout,
         cleanup=spec.cleanup,
         steps=steps,
+        keep_logs=spec.keep_logs,
     )

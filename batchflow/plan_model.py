@@ -138,6 +138,9 @@ class StepPlan:
     dynamic: bool = False  # its tasks are added while the run goes (task_count: 0)
 
 
+KeepLogs = Literal["failed", "all", "none"]  # whose stdout/stderr a run record keeps
+
+
 @dataclass(frozen=True)
 class CleanupPlan:
     """What to delete after a successful run."""
@@ -164,6 +167,7 @@ class Plan:
     print_stdout: bool  # print each task's stdout at the end (the quickstart does)
     cleanup: CleanupPlan
     steps: tuple[StepPlan, ...] = ()  # a workflow's steps, in order (none for `tasks`)
+    keep_logs: KeepLogs = "failed"
 
     @property
     def download_prefixes(self) -> tuple[str, ...] | None:

@@ -64,6 +64,10 @@ def _task_info(raw: Json) -> TaskInfo:
         failure_category=str(failure.get("category") or ""),
         failure_code=str(failure.get("code") or ""),
         failure_message=str(failure.get("message") or ""),
+        start_time=_created(info.get("startTime")),
+        end_time=_created(info.get("endTime")),
+        retry_count=int(info.get("retryCount") or 0),
+        requeue_count=int(info.get("requeueCount") or 0),
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from batchflow.engine.events import Event, EventSink, WatchProgress
+from batchflow.engine.events import Event, EventSink, RunningTasks, WatchProgress
 
 
 class _RichView:
@@ -29,17 +29,23 @@ class _RichView:
             refresh_per_second=4,  # the emulator shares this process (and its GIL)
         )
         self.bars: dict[str, Any] = {}
+        self.running: tuple[str, ...] = ()
+        self.pace = Pace()
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunningTasks):
+            self.running = event.ids
+            return
         bar = self.bars.get(event.stage)
         if bar is None:
             bar = self.progress.add_task("", stage=event.stage, total=None)
             self.bars[event.stage] = bar
         text = event.message
         if isinstance(event, WatchProgress):
+            ids = f" ({', '.join(self.running)})" if event.running and self.running else ""
             text = (
                 f"[green]{event.succeeded} ok[/] [red]{event.failed} failed[/] "
-                f"{event.running} running {event.active} queued"
+                f"{event.running} running{ids} {event.active} queued · {self.pace.text(event)}"
             )
         if event.message == "done":
             # A stage without counts is all done; one with counts shows what was done (a
@@ -50,6 +56,25 @@ class _RichView:
         self.progress.update(bar, description=text, completed=event.done, total=event.total or None)
 
 
+class Pace:
+    """Elapsed time of the watch and an ETA from its throughput so far."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock, self.t0 = clock, clock()
+
+    def text(self, event: WatchProgress) -> str:
+        """``elapsed 1m05s, ETA 2m10s`` (no ETA before the first task completes)."""
+        spent = self.clock() - self.t0
+        left = event.total - event.done
+        eta = f", ETA {_span(spent / event.done * left)}" if event.done and left > 0 else ""
+        return f"elapsed {_span(spent)}{eta}"
+
+
+def _span(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
 class PlainView:
     """``stage: message`` lines: a stage's first and last events and anything that changes
     its message, but at most one progress line per stage every ``interval`` seconds."""
@@ -57,8 +82,11 @@ class PlainView:
     def __init__(self, write: Callable[[str], None], interval: float = 2.0) -> None:
         self.write, self.interval = write, interval
         self.last: dict[str, tuple[str, float]] = {}
+        self.pace = Pace()
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunningTasks):
+            return  # the ids change all the time: a log gets the counts
         text = event.message
         if isinstance(event, WatchProgress):
             text = (

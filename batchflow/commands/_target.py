@@ -79,14 +79,28 @@ def _local_blobs(spec_path: Path, storage: str | None, env: Mapping[str, str]) -
 
 @contextlib.contextmanager
 def _local(
-    spec_path: Path, storage: str | None, why: str, env: Mapping[str, str], read_only: bool
+    spec_path: Path,
+    storage: str | None,
+    why: str,
+    env: Mapping[str, str],
+    read_only: bool,
+    attach: bool = False,
 ) -> Iterator[Target]:
     from batchflow.azure.connect import batch_service
-    from batchflow.local.target import local_emulator, state_dir
+    from batchflow.local.target import StateBusy, local_emulator, state_dir
 
     blobs = _local_blobs(spec_path, storage, env)
     state = state_dir(spec_path)
-    with local_emulator(spec_path, scheduling=not read_only) as server:
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(local_emulator(spec_path, scheduling=not read_only))
+        except StateBusy as busy:
+            if not attach:
+                raise
+            stack.close()
+            with _attached(busy, blobs, why) as tgt:
+                yield tgt
+            return
         remember_secret(server.key)
         batch = batch_service(
             server.url, server.account, server.key, fast=True, health=server.check
@@ -99,6 +113,36 @@ def _local(
             yield Target("local", batch, blobs, LOCAL_POLL, banner, state, server)
         finally:
             batch.close()
+
+
+ATTACH_WAIT_S = 5.0  # a run that just took the lock publishes its endpoint within this
+
+
+@contextlib.contextmanager
+def _attached(busy: Any, blobs: BlobStore, why: str) -> Iterator[Target]:
+    """The emulator of the run in progress, over loopback with the key it published: its
+    REST API answers reads while it schedules, so looking never competes with running (a
+    second emulator on the same state would run the same tasks twice)."""
+    import time
+
+    from batchflow.azure.connect import batch_service
+    from batchflow.local.target import running_endpoint
+
+    deadline = time.monotonic() + ATTACH_WAIT_S
+    while (found := running_endpoint(busy.state)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if found is None:
+        raise busy
+    remember_secret(found.key)
+    batch = batch_service(found.url, found.account, found.key, fast=True)
+    banner = (
+        f"Looking at the run in progress (process {found.pid}, local target: {why}): "
+        f"Batch emulator on {found.url}."
+    )
+    try:
+        yield Target("local", batch, blobs, LOCAL_POLL, banner, busy.state)
+    finally:
+        batch.close()
 
 
 @contextlib.contextmanager
@@ -140,12 +184,14 @@ def open_target(
     env: Mapping[str, str] | None = None,
     *,
     read_only: bool = False,
+    attach: bool = False,
 ) -> contextlib.AbstractContextManager[Target]:
     """The target for ``spec_path`` (a context manager: the local emulator stops on exit).
     ``read_only`` (status, logs, down): the local emulator serves its state but runs no
-    task, so looking never restarts a task an interrupted run left behind."""
+    task, so looking never restarts a task an interrupted run left behind. ``attach``
+    (status, logs): while another process runs the spec locally, talk to its emulator."""
     env = os.environ if env is None else env
     kind, why = choose(target, env)
     if kind == "local":
-        return _local(spec_path, storage, why, env, read_only)
+        return _local(spec_path, storage, why, env, read_only, attach)
     return _azure(storage, why, env)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from batchflow.commands._common import load_plan, out, out_json, say
@@ -17,6 +18,7 @@ from batchflow.plan_model import Plan
 if TYPE_CHECKING:
     from batchflow.commands._target import Target
     from batchflow.engine.collect import Collected
+    from batchflow.engine.records import TaskRecord
     from batchflow.engine.run import RunResult
 
 SHOWN_MISSING = 20
@@ -78,38 +80,53 @@ def run_cmd(
     storage: str | None,
     as_json: bool,
     keep: bool,
+    report: bool = False,
 ) -> int:
     """Run the spec to the end; 0 when every task succeeded, WorkflowFailed (1) otherwise."""
+    from batchflow.commands import _record
     from batchflow.commands._progress import progress_sink
-    from batchflow.commands._target import open_target
+    from batchflow.commands._target import choose, open_target
     from batchflow.engine.run import RunOptions, run_plan
 
     plan = load_plan(spec, overrides)
     _check_local_support(plan, spec, target)
     t0 = time.monotonic()
     down = _down_command(spec, overrides, target)
-    with open_target(plan.spec_path, target, storage) as tgt:
-        say(tgt.banner)
+    session = _record.start(plan, overrides, choose(target, os.environ)[0])
+    with _record.reported(session, report), _record.recording(session):
+        with open_target(plan.spec_path, target, storage) as tgt:
+            say(tgt.banner)
+            try:
+                with progress_sink() as sink:
+                    recorded = session.recorder(tgt.batch).wrap(sink)
+                    result = run_plan(
+                        plan, tgt.batch, tgt.blobs, recorded, RunOptions(poll=tgt.poll, keep=keep)
+                    )
+            except KeyboardInterrupt:
+                _interrupted(tgt.kind, spec)
+                if tgt.kind == "azure":  # the local pool stops with this process; Azure's bills
+                    for line in _pool_left(plan, tgt, down):
+                        say(line)
+                raise
+            except BatchflowError as exc:
+                exc.notes = (*exc.notes, *_pool_left(plan, tgt, down))
+                raise
+            left = _pool_left(plan, tgt, down)
+        session.cleaned = result.cleaned
+        records = session.observer.recorded.values() if session.observer else ()
+        if not as_json:
+            from batchflow.commands._summary import summary_lines
+
+            started = time.strftime(
+                "%H:%M:%S", time.localtime(time.time() - (time.monotonic() - t0))
+            )
+            for line in summary_lines(records, spec, started, time.strftime("%H:%M:%S")):
+                say(line)
         try:
-            with progress_sink() as sink:
-                result = run_plan(
-                    plan, tgt.batch, tgt.blobs, sink, RunOptions(poll=tgt.poll, keep=keep)
-                )
-        except KeyboardInterrupt:
-            _interrupted(tgt.kind, spec)
-            if tgt.kind == "azure":  # the local pool stops with this process; Azure's bills on
-                for line in _pool_left(plan, tgt, down):
-                    say(line)
+            _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0, records)
+        except WorkflowFailed as exc:
+            exc.notes = (*exc.notes, *left)
             raise
-        except BatchflowError as exc:
-            exc.notes = (*exc.notes, *_pool_left(plan, tgt, down))
-            raise
-        left = _pool_left(plan, tgt, down)
-    try:
-        _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0)
-    except WorkflowFailed as exc:
-        exc.notes = (*exc.notes, *left)
-        raise
     for line in left:
         say(line)
     return 0
@@ -162,12 +179,18 @@ def _tasks(n: int) -> str:
 
 
 def _report(
-    plan: Plan, result: RunResult, spec: str, as_json: bool, kind: str, seconds: float
+    plan: Plan,
+    result: RunResult,
+    spec: str,
+    as_json: bool,
+    kind: str,
+    seconds: float,
+    records: Iterable[TaskRecord] = (),
 ) -> None:
-    """Results on stdout (JSON or text); WorkflowFailed when some task failed or a declared
-    output matched no file."""
+    """Results on stdout (JSON or text, with a record per task); WorkflowFailed when some
+    task failed or a declared output matched no file."""
     if as_json:
-        out_json({"target": kind, **result.to_json()})
+        out_json({"target": kind, **result.to_json(), "task_records": [asdict(r) for r in records]})
     else:
         _stdout_blocks(result)
     collected = result.collected

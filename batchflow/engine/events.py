@@ -31,6 +31,20 @@ class WatchProgress(Event):
     active: int = 0
 
 
+@dataclass(frozen=True)
+class StageDone(Event):
+    """A stage ended after ``seconds``: the last event of each stage (a run record's lap)."""
+
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunningTasks(Event):
+    """Some of the tasks running now (ids, at most a few) and when the run started."""
+
+    ids: tuple[str, ...] = ()
+
+
 EventSink = Callable[[Event], None]
 
 

@@ -77,6 +77,11 @@ class TaskInfo:
     failure_category: str = ""
     failure_code: str = ""
     failure_message: str = ""
+    # executionInfo's times and attempts (None/0 when the service gives none yet).
+    start_time: _dt.datetime | None = None
+    end_time: _dt.datetime | None = None
+    retry_count: int = 0
+    requeue_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from batchflow.engine.bodies import task_body
 from batchflow.engine.cache import decide, record
 from batchflow.engine.cleanup import cleanup
 from batchflow.engine.collect import Collected, collect, download_outputs
-from batchflow.engine.events import Event, EventSink
+from batchflow.engine.events import Event, EventSink, StageDone
 from batchflow.engine.expand import Expander
 from batchflow.engine.fingerprint import fingerprint, input_md5s
 from batchflow.engine.inputs import StagedInputs, stage_inputs
@@ -113,9 +113,9 @@ class _Timer:
 
     def lap(self, stage: str, message: str = "done") -> None:
         now = time.perf_counter()
-        self.result.seconds[stage] = now - self.t0
+        seconds = self.result.seconds[stage] = now - self.t0
         self.t0 = now
-        self.sink(Event(stage, message))
+        self.sink(StageDone(stage, message, seconds=seconds))
 
 
 def run_plan(

@@ -15,16 +15,38 @@ import fcntl
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from batchflow.errors import ConfigError, UsageError
+from batchflow.errors import ConfigError, EnvironmentProblem, UsageError
 
 STATE_DIR = ".batchflow"
 FAULTS_ENV = "BATCHFLOW_EMULATOR_FAULTS"
 NODES_ENV = "BATCHFLOW_LOCAL_NODES"
 KEY_ENV = "BATCHFLOW_EMULATOR_KEY"
+ENDPOINT_FILE = "endpoint.json"  # the running emulator's URL and key, mode 0600
+
+
+class StateBusy(EnvironmentProblem):
+    """Another batchflow process holds the state directory: nothing is wrong with the spec
+    or the command line (exit 3, not 2); waiting for it, or attaching to it, is the way on."""
+
+    def __init__(self, message: str, state: Path) -> None:
+        self.state = state
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach the emulator a running batchflow process serves (loopback only)."""
+
+    url: str
+    account: str
+    key: str
+    pid: int
 
 
 def state_dir(spec_path: Path) -> Path:
@@ -87,9 +109,10 @@ def _exclusive(state: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UsageError(
+            raise StateBusy(
                 f"another batchflow command is using {state} (a run in progress?); wait for "
-                "it to finish or stop it first"
+                "it to finish or stop it first",
+                state,
             ) from None
         yield
 
@@ -158,8 +181,49 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
             scheduling=scheduling,
         )
         server.start()
+        published = _publish(state, server)
         try:
             _apply_faults(server)
             yield server
         finally:
+            if published:
+                published.unlink(missing_ok=True)
             server.stop()
+
+
+def _publish(state: Path, server: Any) -> Path | None:
+    """Write where this process's emulator listens, and its key, for read-only commands
+    (status, logs) started while it runs. Mode 0600 from creation: only the user who owns
+    the state directory, who can read all of it anyway, learns the key."""
+    path = state / ENDPOINT_FILE
+    tmp = state / f".{ENDPOINT_FILE}.{os.getpid()}"
+    info = Endpoint(server.url, server.account, server.key, os.getpid())
+    try:
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(asdict(info), fh)
+        os.replace(tmp, path)
+    except OSError:
+        return None  # a run needs no reader: it goes on, `status` waits for it to end
+    return path
+
+
+def running_endpoint(state: Path) -> Endpoint | None:
+    """The endpoint the process holding ``state`` published, if it is ours to trust: a
+    regular file owned by this user, readable by nobody else, naming a loopback URL."""
+    path = state / ENDPOINT_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, encoding="utf-8") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return None
+        try:
+            raw = json.load(fh)
+            info = Endpoint(str(raw["url"]), str(raw["account"]), str(raw["key"]), int(raw["pid"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+    return info if info.url.startswith("http://127.0.0.1:") else None

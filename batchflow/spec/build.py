@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from batchflow.plan_model import CleanupPlan, ImageRef
+from batchflow.plan_model import CleanupPlan, ImageRef, KeepLogs
 from batchflow.spec.context import Context, as_str, is_utf8
 from batchflow.spec.images import ALIASES
 from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec, TaskSet, Workflow
@@ -163,6 +163,11 @@ def _cleanup(ctx: Context) -> CleanupPlan:
     )
 
 
+def _keep_logs(ctx: Context) -> KeepLogs:
+    value = ctx.get(("keep_logs",), "failed")
+    return "all" if value == "all" else "none" if value == "none" else "failed"
+
+
 def _containers(ctx: Context, name: str) -> tuple[str, str]:
     given = ctx.get(("containers", "input")) is not None
     given = given or ctx.get(("containers", "output")) is not None
@@ -231,6 +236,7 @@ def build_spec(ctx: Context, spec_path: Path) -> Spec:
         workflow=_workflow(ctx, inputs),
         download=_download(ctx, spec_path.parent, (*inputs, *start_files)),
         cleanup=_cleanup(ctx),
+        keep_logs=_keep_logs(ctx),
         secret_env=frozenset(ctx.secret_env),  # after everything that may use {env.X}
     )
 

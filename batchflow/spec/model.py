@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from batchflow.plan_model import CleanupPlan, ImageRef, UploadCondition
+from batchflow.plan_model import CleanupPlan, ImageRef, KeepLogs, UploadCondition
 from batchflow.spec.templates import Template
 
 Where = tuple[str | int, ...]
@@ -164,6 +164,7 @@ class Spec:
     secret_env: frozenset[str] = frozenset()
     # The `steps` section; None for a spec with `tasks` (then `tasks` is the whole work).
     workflow: Workflow | None = None
+    keep_logs: KeepLogs = "failed"  # whose stdout/stderr the run record keeps
 
     @property
     def base_dir(self) -> Path:

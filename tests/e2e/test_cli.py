@@ -102,7 +102,10 @@ def test_a_second_local_command_waits_its_turn(tmp_path: Path) -> None:
         while not _marks(tmp_path, "start") and time.monotonic() < deadline:
             time.sleep(0.05)
         second = batchflow("run", "sleepers.yaml", cwd=tmp_path)
-        assert second.code == 2 and "another batchflow command" in second.stderr
+        # A busy state directory is not a bad spec nor bad usage: exit 3, not 2.
+        assert second.code == 3 and "another batchflow command" in second.stderr
+        down = batchflow("down", "sleepers.yaml", "--yes", cwd=tmp_path)
+        assert down.code == 3 and "another batchflow command" in down.stderr
     finally:
         first.send_signal(signal.SIGINT)
         first.wait(timeout=30)
