@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from batchflow.engine.protocols import BatchService
 from batchflow.engine.recorder import Recorder
 from batchflow.engine.records import Outcome, RecordWriter, iso, new_run_id, runs_dir
 from batchflow.engine.tasks import all_tasks
-from batchflow.errors import BatchflowError, WorkflowFailed
+from batchflow.errors import BatchflowError, UsageError, WorkflowFailed
 from batchflow.plan_model import Plan
 
 
@@ -57,7 +58,13 @@ class Session:
 def start(plan: Plan, overrides: Sequence[str], target: str) -> Session:
     """Open ``.batchflow/runs/<run id>/`` and write the record's first line."""
     run_id = new_run_id()
-    writer = RecordWriter(runs_dir(plan.spec_path) / run_id)
+    where = runs_dir(plan.spec_path) / run_id
+    try:
+        writer = RecordWriter(where)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # the error boundary says "disk full" and where
+        raise UsageError(f"cannot keep the run's record in {where}: {exc.strerror}") from None
     writer.write(
         "start",
         run=run_id,
