@@ -170,6 +170,7 @@ class EventStream:
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write, self.t0 = write, time.monotonic()
         self.counts: dict[str, object] = {}
+        self.ended = False  # the last line (``summary`` or ``end``) was written
 
     def __call__(self, event: Event) -> None:
         record = _as_json(event)
@@ -182,6 +183,7 @@ class EventStream:
     def emit(self, record: dict[str, object]) -> None:
         """One line (the summary and the end go through here too)."""
         line = {"event": record["event"], "t": round(time.monotonic() - self.t0, 3)}
+        self.ended = record["event"] in ("summary", "end")
         self.write(json.dumps({**line, **record}, separators=(",", ":")))
 
 

@@ -138,18 +138,19 @@ def run_cmd(
 
 @contextmanager
 def _ended(stream: EventStream | None) -> Iterator[None]:
-    """With ``--events``: a run that ends in an error or an interruption says so in a last
-    line (one that ends otherwise has its summary there)."""
+    """With ``--events``: a run that ends before its summary (an error, a failed start
+    task, Ctrl-C) says so in a last line."""
     try:
         yield
     except KeyboardInterrupt:
-        if stream is not None:
+        if stream is not None and not stream.ended:
             stream.emit({"event": "end", "outcome": "interrupted", "exit_code": 130})
         raise
     except BatchflowError as exc:
-        if stream is not None and not isinstance(exc, WorkflowFailed):
-            outcome = {"event": "end", "outcome": "error", "exit_code": exc.exit_code}
-            stream.emit({**outcome, "message": redact(str(exc))})
+        if stream is not None and not stream.ended:
+            outcome = "failed" if isinstance(exc, WorkflowFailed) else "error"
+            end = {"event": "end", "outcome": outcome, "exit_code": exc.exit_code}
+            stream.emit({**end, "message": redact(str(exc))})
         raise
 
 

@@ -79,6 +79,21 @@ def test_events_stream_every_line_as_json_with_steps_tasks_and_the_summary_last(
     assert "FAILED bad: exit code 4" in res.stderr  # the failure report, off stdout
 
 
+def test_events_end_with_an_end_line_when_the_run_stops_before_its_summary(
+    tmp_path: Path,
+) -> None:
+    spec = SPEC.replace(
+        "slots_per_node: 2}",
+        "slots_per_node: 2, start_task: {command: /bin/sh -c 'exit 100', wait_for_success: true}}",
+    )
+    _workflow(tmp_path).write_text(spec)
+    res = batchflow("run", "live.yaml", "--events", cwd=tmp_path)
+    assert res.code == 1, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    assert events[-1]["event"] == "end" and events[-1]["outcome"] == "failed", events[-1]
+    assert events[-1]["exit_code"] == 1 and "start task" in events[-1]["message"]
+
+
 def test_events_and_json_are_refused_together(tmp_path: Path) -> None:
     _workflow(tmp_path)
     res = batchflow("run", "live.yaml", "--events", "--json", cwd=tmp_path)
@@ -102,8 +117,10 @@ def test_on_a_terminal_steps_get_rows_and_the_summary_is_a_table(tmp_path: Path)
     seen = _ANSI.sub("", proc.stdout)
     assert "EXIT 1" in seen, seen[-3000:]
     # the live display's last frame: a row per step under the watch bar
-    assert re.search(r"  count\s+━+\s+6/6\s+6 ok 0 failed 0 running 0 waiting", seen), seen[-4000:]
-    assert re.search(r"  after\s+━+\s+0/1\s+0 ok 0 failed 0 running 1 waiting", seen)
+    assert re.search(r"  count\s+\S+\s+6/6\s+6 ok 0 failed 0 running 0 waiting", seen), seen[-4000:]
+    assert re.search(r"  after\s+\S+\s+0/1\s+0 ok 0 failed 0 running 1 waiting", seen)
+    # a message without counts keeps the watch bar's (it showed 0/11 here)
+    assert re.search(r"watch\s+\S+\s+10/11\s+1 task cannot run", seen), seen[-4000:]
     # the summary: a table with a row per step, then what failed, what it blocked, what to run
     assert re.search(r"┃ step\s+┃ ok ┃ failed ┃ blocked ┃", seen), seen[-4000:]
     assert re.search(r"│ after\s+│\s+0 │\s+0 │\s+1 │", seen), seen[-4000:]
