@@ -86,6 +86,11 @@ STORAGE_FLAG = click.option(
 @JSON_FLAG
 @click.option("--keep", is_flag=True, help="Skip the spec's cleanup (keep job, pool, inputs).")
 @click.option("--report", is_flag=True, help="Write the run's HTML report when it ends.")
+@click.option(
+    "--events",
+    is_flag=True,
+    help="Progress as NDJSON events on stdout (the summary last); human progress on stderr.",
+)
 def run(
     spec: str,
     target: str | None,
@@ -94,11 +99,12 @@ def run(
     as_json: bool,
     keep: bool,
     report: bool,
+    events: bool,
 ) -> None:
     """Run SPEC: upload inputs, create pool and job, add tasks, watch, collect, clean up."""
     from batchflow.commands.run import run_cmd
 
-    _run(lambda: run_cmd(spec, overrides, target, storage, as_json, keep, report))
+    _run(lambda: run_cmd(spec, overrides, target, storage, as_json, keep, report, events))
 
 
 @cli.command()

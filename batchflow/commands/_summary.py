@@ -1,37 +1,143 @@
 """The end-of-run summary on stderr: per step, counts, total and median task time, retries,
-the slowest tasks; the failed ones with the command that shows why."""
+the slowest tasks; the failed and the blocked ones by name with the command to run next. A
+rich table on a terminal, plain lines elsewhere (a log, CI)."""
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+from batchflow.engine.recorder import step_of
 from batchflow.engine.records import TaskRecord
+from batchflow.engine.tasks import named
 
 SLOWEST = 3
+NO_STEP = "tasks"  # the row of a spec without steps (and of tasks outside every step)
 
 
-def summary_lines(tasks: Iterable[TaskRecord], spec: str, started: str, ended: str) -> list[str]:
-    """Lines of the summary (plain text: it reads the same on a terminal and in a log)."""
-    by_step: dict[str, list[TaskRecord]] = defaultdict(list)
+@dataclass(frozen=True)
+class StepRow:
+    """One step's line of the summary."""
+
+    name: str
+    ok: int
+    failed: int
+    blocked: int
+    total_s: float
+    median_s: float
+    retries: int
+    slowest: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the end of a run tells: the rows, the tasks to look at, when it ran."""
+
+    spec: str
+    rows: tuple[StepRow, ...]
+    slowest: tuple[tuple[str, float], ...]
+    failed: tuple[str, ...]
+    blocked: tuple[str, ...]
+    started: str
+    ended: str
+    elapsed_s: float
+
+
+def summarize(
+    tasks: Iterable[TaskRecord],
+    spec: str,
+    when: tuple[str, str, float],
+    blocked: Sequence[str] = (),
+    steps: Sequence[str] = (),
+) -> Summary:
+    """The summary of the recorded ``tasks`` and the ``blocked`` ones (which never ran, so
+    have no record); ``steps`` in the spec's order; ``when``: started, ended, seconds."""
+    by_step: dict[str, list[TaskRecord]] = {s: [] for s in steps}
+    by_step = defaultdict(list, by_step)
     for t in tasks:
-        by_step[t.step or "tasks"].append(t)
-    lines = [f"{'step':<12} {'ok':>6} {'failed':>6} {'total':>9} {'median':>8} {'retries':>7}"]
-    for step, group in by_step.items():
-        secs = [t.seconds for t in group if t.seconds is not None]
-        ok = sum(1 for t in group if t.result == "success")
-        bad = sum(1 for t in group if t.result == "failure")
-        median = statistics.median(secs) if secs else 0.0
-        retries = sum(t.retries + t.requeues for t in group)
-        lines.append(f"{step:<12} {ok:>6} {bad:>6} {sum(secs):>8.1f}s {median:>7.2f}s {retries:>7}")
+        by_step[t.step or NO_STEP].append(t)
+    stuck: dict[str, int] = defaultdict(int)
+    for i in blocked:
+        stuck[step_of(i, frozenset(steps)) or NO_STEP] += 1
+    rows = tuple(_row(name, by_step[name], stuck[name]) for name in [*by_step, *stuck])
+    rows = tuple({r.name: r for r in rows}.values())  # a blocked-only row once
     timed = sorted(
-        (t for g in by_step.values() for t in g if t.seconds), key=lambda t: -(t.seconds or 0)
+        ((t.id, t.seconds or 0.0) for g in by_step.values() for t in g if t.seconds),
+        key=lambda p: -p[1],
     )
-    if timed:
-        lines.append("slowest: " + ", ".join(f"{t.id} ({t.seconds:.1f}s)" for t in timed[:SLOWEST]))
-    failed = [t.id for g in by_step.values() for t in g if t.result == "failure"]
-    if failed:
-        lines.append(f"why {failed[0]} failed: batchflow logs {spec} {failed[0]} --stderr")
-    lines.append(f"started {started}, ended {ended}")
+    failed = tuple(t.id for g in by_step.values() for t in g if t.result == "failure")
+    return Summary(spec, rows, tuple(timed[:SLOWEST]), failed, tuple(blocked), *when)
+
+
+def _row(name: str, group: list[TaskRecord], blocked: int) -> StepRow:
+    secs = [t.seconds for t in group if t.seconds is not None]
+    slow = sorted(((t.id, t.seconds) for t in group if t.seconds), key=lambda p: -p[1])
+    return StepRow(
+        name,
+        ok=sum(1 for t in group if t.result == "success"),
+        failed=sum(1 for t in group if t.result == "failure"),
+        blocked=blocked,
+        total_s=sum(secs),
+        median_s=statistics.median(secs) if secs else 0.0,
+        retries=sum(t.retries + t.requeues for t in group),
+        slowest=tuple(slow[:SLOWEST]),
+    )
+
+
+def next_steps(s: Summary) -> list[str]:
+    """The failed and blocked tasks by name, each with the command to run next."""
+    lines = []
+    if s.failed:
+        lines.append(f"failed: {named(s.failed)}")
+        lines.append(f"why {s.failed[0]} failed: batchflow logs {s.spec} {s.failed[0]} --stderr")
+    if s.blocked:
+        lines.append(f"blocked (never ran, waiting on failed tasks): {named(s.blocked)}")
+        lines.append(f"once the failed tasks are fixed, `batchflow run {s.spec}` runs them")
     return lines
+
+
+def summary_lines(s: Summary) -> list[str]:
+    """Plain text: it reads the same in a log."""
+    head = f"{'step':<12} {'ok':>6} {'failed':>6} {'blocked':>7} {'total':>9} {'median':>8}"
+    lines = [f"{head} {'retries':>7}"]
+    for r in s.rows:
+        lines.append(
+            f"{r.name:<12} {r.ok:>6} {r.failed:>6} {r.blocked:>7} {r.total_s:>8.1f}s "
+            f"{r.median_s:>7.2f}s {r.retries:>7}"
+        )
+    if s.slowest:
+        lines.append("slowest: " + ", ".join(f"{i} ({t:.1f}s)" for i, t in s.slowest))
+    lines.extend(next_steps(s))
+    lines.append(f"started {s.started}, ended {s.ended} ({s.elapsed_s:.1f}s)")
+    return lines
+
+
+def print_rich(s: Summary) -> None:
+    """A table on the terminal (stderr), then the tasks to look at."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Run summary", title_justify="left")
+    table.add_column("step")
+    for name in ("ok", "failed", "blocked", "total", "median", "retries"):
+        table.add_column(name, justify="right")
+    table.add_column("slowest")
+    for r in s.rows:
+        table.add_row(
+            Text(r.name),
+            Text(str(r.ok), style="green" if r.ok else ""),
+            Text(str(r.failed), style="red" if r.failed else ""),
+            Text(str(r.blocked), style="yellow" if r.blocked else ""),
+            f"{r.total_s:.1f}s",
+            f"{r.median_s:.2f}s",
+            str(r.retries),
+            Text(", ".join(f"{i} ({t:.1f}s)" for i, t in r.slowest)),
+        )
+    console = Console(stderr=True, highlight=False)
+    console.print(table)
+    for line in next_steps(s):
+        console.print(Text(line))
+    console.print(Text(f"started {s.started}, ended {s.ended} ({s.elapsed_s:.1f}s)"))

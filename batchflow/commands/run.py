@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from batchflow.errors import BatchflowError, FailedTask, UsageError, WorkflowFai
 from batchflow.plan_model import Plan
 
 if TYPE_CHECKING:
+    from batchflow.commands._progress import EventStream
     from batchflow.commands._target import Target
     from batchflow.engine.collect import Collected
     from batchflow.engine.records import TaskRecord
@@ -81,23 +83,31 @@ def run_cmd(
     as_json: bool,
     keep: bool,
     report: bool = False,
+    events: bool = False,
 ) -> int:
-    """Run the spec to the end; 0 when every task succeeded, WorkflowFailed (1) otherwise."""
+    """Run the spec to the end; 0 when every task succeeded, WorkflowFailed (1) otherwise.
+    With ``events``, NDJSON progress on stdout, the summary (``--json``'s) its last line."""
     from batchflow.commands import _record
-    from batchflow.commands._progress import progress_sink
+    from batchflow.commands._progress import EventStream, progress_sink, stdout_line
     from batchflow.commands._target import choose, open_target
     from batchflow.engine.run import RunOptions, run_plan
 
+    if events and as_json:
+        raise UsageError(
+            "--events and --json both write to stdout: use one (--events ends with the "
+            "summary --json prints)"
+        )
     plan = load_plan(spec, overrides)
     _check_local_support(plan, spec, target)
     t0 = time.monotonic()
     down = _down_command(spec, overrides, target)
+    stream = EventStream(stdout_line) if events else None
     session = _record.start(plan, overrides, choose(target, os.environ)[0])
-    with _record.reported(session, report), _record.recording(session):
+    with _ended(stream), _record.reported(session, report), _record.recording(session):
         with open_target(plan.spec_path, target, storage) as tgt:
             say(tgt.banner)
             try:
-                with progress_sink() as sink:
+                with progress_sink(stream) as sink:
                     recorded = session.recorder(tgt.batch).wrap(sink)
                     result = run_plan(
                         plan, tgt.batch, tgt.blobs, recorded, RunOptions(poll=tgt.poll, keep=keep)
@@ -115,21 +125,54 @@ def run_cmd(
         session.cleaned = result.cleaned
         records = session.observer.recorded.values() if session.observer else ()
         if not as_json:
-            from batchflow.commands._summary import summary_lines
-
-            started = time.strftime(
-                "%H:%M:%S", time.localtime(time.time() - (time.monotonic() - t0))
-            )
-            for line in summary_lines(records, spec, started, time.strftime("%H:%M:%S")):
-                say(line)
+            _summary(plan, result, spec, records, time.monotonic() - t0)
         try:
-            _report(plan, result, spec, as_json, tgt.kind, time.monotonic() - t0, records)
+            _report(plan, result, spec, (as_json, stream), tgt.kind, time.monotonic() - t0, records)
         except WorkflowFailed as exc:
             exc.notes = (*exc.notes, *left)
             raise
     for line in left:
         say(line)
     return 0
+
+
+@contextmanager
+def _ended(stream: EventStream | None) -> Iterator[None]:
+    """With ``--events``: a run that ends before its summary (an error, a failed start
+    task, Ctrl-C) says so in a last line."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if stream is not None and not stream.ended:
+            stream.emit({"event": "end", "outcome": "interrupted", "exit_code": 130})
+        raise
+    except BatchflowError as exc:
+        if stream is not None and not stream.ended:
+            outcome = "failed" if isinstance(exc, WorkflowFailed) else "error"
+            end = {"event": "end", "outcome": outcome, "exit_code": exc.exit_code}
+            stream.emit({**end, "message": redact(str(exc))})
+        raise
+
+
+def _summary(
+    plan: Plan, result: RunResult, spec: str, records: Iterable[TaskRecord], seconds: float
+) -> None:
+    """The end-of-run summary on stderr: a rich table on a terminal, plain lines elsewhere."""
+    import sys
+
+    from batchflow.commands._summary import print_rich, summarize, summary_lines
+
+    started = time.strftime("%H:%M:%S", time.localtime(time.time() - seconds))
+    blocked = result.collected.blocked if result.collected else ()
+    steps = [s.name for s in plan.steps]
+    summary = summarize(
+        records, spec, (started, time.strftime("%H:%M:%S"), seconds), blocked, steps
+    )
+    if sys.stderr.isatty():
+        print_rich(summary)
+        return
+    for line in summary_lines(summary):
+        say(line)
 
 
 def _down_command(spec: str, overrides: Sequence[str], target: str | None) -> str:
@@ -182,15 +225,20 @@ def _report(
     plan: Plan,
     result: RunResult,
     spec: str,
-    as_json: bool,
+    machine: tuple[bool, EventStream | None],
     kind: str,
     seconds: float,
     records: Iterable[TaskRecord] = (),
 ) -> None:
-    """Results on stdout (JSON or text, with a record per task); WorkflowFailed when some
-    task failed or a declared output matched no file."""
-    if as_json:
-        out_json({"target": kind, **result.to_json(), "task_records": [asdict(r) for r in records]})
+    """Results on stdout (JSON, the events' last line, or text, with a record per task);
+    WorkflowFailed when some task failed or a declared output matched no file."""
+    as_json, stream = machine
+    if stream is not None or as_json:
+        summary = {"target": kind, **result.to_json(), "task_records": [asdict(r) for r in records]}
+        if stream is not None:
+            stream.emit({"event": "summary", **summary})
+        else:
+            out_json(summary)
     else:
         _stdout_blocks(result)
     collected = result.collected
@@ -207,7 +255,8 @@ def _report(
         say(f"... and {len(collected.missing) - SHOWN_MISSING} more missing outputs")
     if collected and (collected.failed or collected.missing):
         if collected.failed and not as_json:
-            out(describe_failures(collected.failed, spec))
+            # stdout is the events' alone with --events: the report is for a human then
+            (say if stream else out)(describe_failures(collected.failed, spec))
         failed = collected.failed
         raise WorkflowFailed("tasks", _failure(plan, collected, total), failed)
     if not as_json:

@@ -45,6 +45,43 @@ class RunningTasks(Event):
     ids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class StepCounts:
+    """One step's tasks as last listed: ``total`` is those in the job (a dynamic step's
+    grows while the run goes); the rest wait (or are blocked by a failure)."""
+
+    name: str
+    total: int
+    succeeded: int = 0
+    failed: int = 0
+    running: int = 0
+    dynamic: bool = False
+
+    @property
+    def waiting(self) -> int:
+        """Tasks in the job that have neither completed nor started."""
+        return max(0, self.total - self.succeeded - self.failed - self.running)
+
+
+@dataclass(frozen=True)
+class StepProgress(Event):
+    """Each step's counts, from the recorder's listings (not from every poll: as fresh
+    as its last listing, which ``final`` marks as the one after the watch ended)."""
+
+    steps: tuple[StepCounts, ...] = ()
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class TaskFinished(Event):
+    """A task seen completed for the first time (by the recorder's listing)."""
+
+    task_id: str = ""
+    step: str | None = None
+    result: str | None = None  # "success" or "failure"
+    exit_code: int | None = None
+
+
 EventSink = Callable[[Event], None]
 
 

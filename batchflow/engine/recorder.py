@@ -18,7 +18,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from batchflow.engine.events import Event, EventSink, RunningTasks, StageDone, WatchProgress
+from batchflow.engine.events import (
+    Event,
+    EventSink,
+    RunningTasks,
+    StageDone,
+    StepCounts,
+    StepProgress,
+    TaskFinished,
+    WatchProgress,
+)
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, TaskInfo
 from batchflow.engine.records import LOGS, RecordWriter, TaskRecord, iso
@@ -63,6 +72,13 @@ class Recorder:
         self.recorded: dict[str, TaskRecord] = {}
         self.next_listing = 0.0
         self.spent = 0.0  # seconds the run spent recording (its cost, measured)
+        self.fresh: list[TaskRecord] = []  # recorded, not yet told to the display
+        # Per step (workflows only): completed and running as last listed, tasks in the job.
+        self.done_by_step: dict[str, list[int]] = {s.name: [0, 0] for s in plan.steps}
+        self.running_by_step: dict[str, int] = {}
+        self.in_job: dict[str, int] = {}
+        self.total_listed = -1  # the watch total when the job's task ids were last listed
+        self.total = 0
 
     def wrap(self, inner: EventSink) -> EventSink:
         """A sink that records, then passes every event on to ``inner``."""
@@ -81,26 +97,78 @@ class Recorder:
             self.writer.write("stage", stage=event.stage, seconds=round(event.seconds, 3))
             if event.stage == "watch":
                 self.sweep(final=True)
+                self.running_by_step = {}
+                self.tell(inner, final=True)
             elif event.stage == "collect":
                 self.save_logs()
-        elif isinstance(event, WatchProgress) and self.clock() >= self.next_listing:
-            t0 = self.clock()
-            if event.done > len(self.recorded):
-                self.sweep(final=False)
-            if event.running:
-                self.show_running(inner)
-            self.next_listing = self.clock() + max(MIN_GAP_S, COST_FACTOR * (self.clock() - t0))
+        elif isinstance(event, WatchProgress):
+            self.total = event.total  # every poll's: the final totals need the last one
+            if self.clock() >= self.next_listing:
+                self.listings(event, inner)
+
+    def listings(self, event: WatchProgress, inner: EventSink) -> None:
+        """The throttled listings of a watch poll, and what they tell the display."""
+        t0 = self.clock()
+        if event.done > len(self.recorded):
+            self.sweep(final=False)
+        if event.running:
+            self.show_running(inner)
+        else:
+            self.running_by_step = {}
+        self.tell(inner, final=False)
+        self.next_listing = self.clock() + max(MIN_GAP_S, COST_FACTOR * (self.clock() - t0))
+
+    def tell(self, inner: EventSink, final: bool) -> None:
+        """Pass on what the listings found: the newly completed tasks, and the steps'
+        counts (re-listing the job's task ids first if the watch's total moved)."""
+        fresh, self.fresh = self.fresh, []
+        for r in fresh:
+            inner(
+                TaskFinished(
+                    "watch",
+                    r.state,
+                    task_id=r.id,
+                    step=r.step,
+                    result=r.result,
+                    exit_code=r.exit_code,
+                )
+            )
+        if not self.done_by_step:
+            return
+        if self.total != self.total_listed:
+            try:
+                names = self.batch.list_task_names(self.plan.job.id)
+            except BackendError:
+                names = None  # the last totals stand; the next listing tries again
+            if names is not None:
+                self.total_listed = self.total
+                self.in_job = {}
+                for task_id in names:
+                    step = step_of(task_id, self.steps)
+                    if step is not None:
+                        self.in_job[step] = self.in_job.get(step, 0) + 1
+        steps = tuple(self._counts(s.name, s.dynamic) for s in self.plan.steps)
+        inner(StepProgress("watch", "steps", steps=steps, final=final))
+
+    def _counts(self, step: str, dynamic: bool) -> StepCounts:
+        ok, failed = self.done_by_step[step]
+        running = self.running_by_step.get(step, 0)
+        # The ids listing may be older than the completions: a total never below what ran.
+        total = max(self.in_job.get(step, 0), ok + failed + running)
+        return StepCounts(step, total, ok, failed, running, dynamic)
 
     def sweep(self, final: bool) -> None:
         """Record the completed tasks not recorded yet. A failed listing during the watch is
         skipped (the next one catches up); the final one is retried, and lists only the
-        tasks still unrecorded when they are few (by id: far cheaper than all of them)."""
+        tasks still unrecorded when they are few (by id: far cheaper than all of them) and
+        all known in advance."""
         try:
             if not final:
                 self._record_all(self.batch.list_tasks(self.plan.job.id, COMPLETED))
                 return
             left = [i for i in self.ids if i not in self.recorded]
-            if len(left) > FEW_LEFT:
+            # Dynamic steps' tasks are not among the plan's ids: only a listing finds them.
+            if len(left) > FEW_LEFT or any(s.dynamic for s in self.plan.steps):
                 self._record_all(self._listed(COMPLETED))
                 return
             for n in range(0, len(left), IDS_PER_LISTING):
@@ -119,6 +187,10 @@ class Recorder:
                 rec = self._record(info)
                 self.recorded[info.id] = rec
                 self.writer.task(rec)
+                self.fresh.append(rec)
+                counts = self.done_by_step.get(rec.step or "")
+                if counts is not None:
+                    counts[rec.result != "success"] += 1
 
     def show_running(self, inner: EventSink) -> None:
         """Tell the display a few ids of the running tasks."""
@@ -127,6 +199,11 @@ class Recorder:
         except BackendError:
             return
         ids = tuple(sorted(t.id for t in running)[:SHOWN_RUNNING])
+        self.running_by_step = {}
+        for t in running:
+            step = step_of(t.id, self.steps)
+            if step is not None:
+                self.running_by_step[step] = self.running_by_step.get(step, 0) + 1
         inner(RunningTasks("watch", "running", ids=ids))
 
     def _record(self, t: TaskInfo) -> TaskRecord:
