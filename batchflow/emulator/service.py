@@ -14,12 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from batchflow.emulator import errors, executor, jobs, outcomes, pools, runner, tasks
-from batchflow.emulator.contract import Page
-from batchflow.emulator.core import Core
-from batchflow.emulator.retention import Janitor
-from batchflow.emulator.scheduler import Scheduler
-from batchflow.emulator.store import Store, StoreFailure
+from batchflow.emulator import errors
+from batchflow.emulator.node import executor, pools, runner
+from batchflow.emulator.node.processes import run_job_task
+from batchflow.emulator.node.scheduler import Scheduler
+from batchflow.emulator.state import jobs, outcomes, tasks
+from batchflow.emulator.state.contract import Page
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.retention import Janitor
+from batchflow.emulator.state.store import Store, StoreFailure
 
 Json = dict[str, Any]
 
@@ -93,6 +96,7 @@ class EmulatorService:
             core.running_in_job,
             core.thread_died,
         )
+        core.run_job_task = run_job_task
         core.janitor = Janitor(store, self.data_dir, core.thread_died)
         core.on_failure = self.on_failure
         self._core = core

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from batchflow.emulator import errors, jobs, shapes
-from batchflow.emulator.core import Core
-from batchflow.emulator.store import loads
+from batchflow.emulator import errors, shapes
+from batchflow.emulator.state import jobs
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.store import loads
 
 Json = dict[str, Any]
 _PREPROCESSING = {

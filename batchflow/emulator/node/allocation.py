@@ -12,11 +12,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from batchflow.emulator import files, shapes, tasks
-from batchflow.emulator.core import Core
-from batchflow.emulator.nodes import READY, Node, node_id, with_settings
-from batchflow.emulator.processes import run_process
-from batchflow.emulator.store import dumps
+from batchflow.emulator import shapes
+from batchflow.emulator.node import files
+from batchflow.emulator.node.processes import run_process
+from batchflow.emulator.state import tasks
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.nodes import READY, Node, node_id, with_settings
+from batchflow.emulator.state.store import dumps
 
 Json = dict[str, Any]
 

@@ -15,13 +15,13 @@ import os
 from typing import Any
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.allocation import add_node, apply_policy, remove_node
-from batchflow.emulator.contract import Page
-from batchflow.emulator.core import Core
-from batchflow.emulator.executor import kill_orphan
-from batchflow.emulator.nodes import Node
-from batchflow.emulator.odata_filter import compile_filter
-from batchflow.emulator.store import UnreadableDocument, dumps, loads
+from batchflow.emulator.node.allocation import add_node, apply_policy, remove_node
+from batchflow.emulator.node.executor import kill_orphan
+from batchflow.emulator.state.contract import Page
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.filter import compile_filter
+from batchflow.emulator.state.nodes import Node
+from batchflow.emulator.state.store import UnreadableDocument, dumps, loads
 
 log = logging.getLogger("batchflow.emulator")
 

@@ -13,12 +13,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from batchflow.emulator import executor, files, outcomes, shapes
-from batchflow.emulator.core import Core, Run
-from batchflow.emulator.nodes import Node
-from batchflow.emulator.processes import run_job_task, run_process, task_env
-from batchflow.emulator.scheduler import Candidate
-from batchflow.emulator.store import StoreClosed, StoreFailure
+from batchflow.emulator import shapes
+from batchflow.emulator.node import executor, files
+from batchflow.emulator.node.processes import run_job_task, run_process, task_env
+from batchflow.emulator.node.scheduler import Candidate
+from batchflow.emulator.state import outcomes
+from batchflow.emulator.state.core import Core, Run
+from batchflow.emulator.state.nodes import Node
+from batchflow.emulator.state.store import StoreClosed, StoreFailure
 
 Json = dict[str, Any]
 log = logging.getLogger("batchflow.emulator")
@@ -127,7 +129,7 @@ def _release(core: Core, run: Run) -> None:
             del core.running[key]
         core.cond.notify_all()
         if not core.closing:
-            from batchflow.emulator.allocation import drop_if_drained
+            from batchflow.emulator.node.allocation import drop_if_drained
 
             drop_if_drained(core, run.node)
             core.scheduler.dispatch_now()

@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from batchflow.emulator.loop import Loop
-from batchflow.emulator.nodes import Node
-from batchflow.emulator.store import Store
+from batchflow.emulator.state.loop import Loop
+from batchflow.emulator.state.nodes import Node
+from batchflow.emulator.state.store import Store
 
 
 @dataclass(frozen=True)

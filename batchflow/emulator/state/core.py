@@ -13,20 +13,43 @@ import queue
 import shutil
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.executor import Process
-from batchflow.emulator.nodes import Node
-from batchflow.emulator.retention import Janitor
-from batchflow.emulator.scheduler import Scheduler
-from batchflow.emulator.store import Store, StoreFailure, dumps, loads
+from batchflow.emulator.state.nodes import Node
+from batchflow.emulator.state.retention import Janitor
+from batchflow.emulator.state.store import Store, StoreFailure, dumps, loads
 
 Json = dict[str, Any]
 log = logging.getLogger("batchflow.emulator")
+
+
+class Killable(Protocol):
+    """A running process as the state sees it (``node.executor.Process``)."""
+
+    def kill(self, reason: str) -> None: ...
+
+
+class Dispatcher(Protocol):
+    """The scheduler as the state sees it (``node.scheduler.Scheduler``): told when tasks
+    become ready or slots free up; it lives in ``node/``, which the state never imports."""
+
+    latencies: deque[float]
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def wake(self) -> None: ...
+    def touch(self, job_id: str) -> None: ...
+    def dispatch_now(self) -> None: ...
+    def record_latency(self, woken_at: float) -> None: ...
+
+
+# Runs a job preparation or release task on a node; True on success (``node.processes``).
+JobTaskRunner = Callable[["Core", Node, "Json", str], bool]
 
 
 class ThreadDied(Exception):
@@ -80,12 +103,12 @@ class Run:
     node: Node
     slots: int
     woken_at: float
-    process: Process | None = None
+    process: Killable | None = None
     # Why the service stopped it: terminate, walltime, requeue, delete or shutdown.
     kill_reason: str | None = None
     # The job preparation task it waits on; killed only when the node or the job goes (a
     # task terminated while preparing leaves the node's preparation to finish).
-    prep_process: Process | None = None
+    prep_process: Killable | None = None
 
     def kill(self, reason: str) -> None:
         """Ask the attempt to stop (call under the core lock)."""
@@ -117,7 +140,8 @@ class Core:
     failure: BaseException | None = None
     on_failure: Callable[[BaseException], None] | None = None
     cond: threading.Condition = field(init=False)
-    scheduler: Scheduler = field(init=False)
+    scheduler: Dispatcher = field(init=False)
+    run_job_task: JobTaskRunner = field(init=False)
     janitor: Janitor = field(init=False)
 
     def __post_init__(self) -> None:

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from batchflow.emulator import executor, files, shapes
-from batchflow.emulator.core import Core
-from batchflow.emulator.nodes import Node, with_settings
+from batchflow.emulator import shapes
+from batchflow.emulator.node import executor, files
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.nodes import Node, with_settings
 
 Json = dict[str, Any]
 

@@ -23,10 +23,11 @@ from typing import BinaryIO
 
 from starlette.responses import Response, StreamingResponse
 
-from batchflow.emulator import errors, odata
-from batchflow.emulator.contract import Json, Page
+from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http_base import Req, listing, seg
+from batchflow.emulator.http import odata
+from batchflow.emulator.http.base import Req, listing, seg
+from batchflow.emulator.state.contract import Json, Page
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _PREFIX_FILTER = re.compile(r"^\s*startswith\(\s*name\s*,\s*'((?:[^']|'')*)'\s*\)\s*$")

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from batchflow.emulator.loop import Loop
-from batchflow.emulator.store import Store, StoreClosed
+from batchflow.emulator.state.loop import Loop
+from batchflow.emulator.state.store import Store, StoreClosed
 
 _BATCH = 500
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from batchflow.emulator import errors, jobs, outcomes, shapes
-from batchflow.emulator.contract import Page
-from batchflow.emulator.core import Core
-from batchflow.emulator.odata_filter import compile_filter
-from batchflow.emulator.store import dumps
+from batchflow.emulator import errors, shapes
+from batchflow.emulator.state import jobs, outcomes
+from batchflow.emulator.state.contract import Page
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.filter import compile_filter
+from batchflow.emulator.state.store import dumps
 
 Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}

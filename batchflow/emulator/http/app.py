@@ -29,13 +29,12 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from batchflow.emulator import errors, faults, validation
-from batchflow.emulator import http_files as files
-from batchflow.emulator import http_routes as r
-from batchflow.emulator.auth import Verifier
-from batchflow.emulator.contract import BatchState
+from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http_base import (
+from batchflow.emulator.http import faults, files, validation
+from batchflow.emulator.http import routes as r
+from batchflow.emulator.http.auth import Verifier
+from batchflow.emulator.http.base import (
     JSON_TYPE,
     Req,
     Route,
@@ -45,6 +44,7 @@ from batchflow.emulator.http_base import (
     resolve,
     route,
 )
+from batchflow.emulator.state.contract import BatchState
 
 log = logging.getLogger("batchflow.emulator")
 # Batch documents 1 MB for a task collection (RequestBodyTooLarge, 413); a single pool, job

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from batchflow.emulator import errors
-from batchflow.emulator.body_check import (
+from batchflow.emulator.http.body_check import (
     MAX_NODES,
     Enum,
     Int,

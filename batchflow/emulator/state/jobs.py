@@ -16,11 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.contract import Page
-from batchflow.emulator.core import Core
-from batchflow.emulator.odata_filter import compile_filter
-from batchflow.emulator.processes import run_job_task
-from batchflow.emulator.store import StoreClosed, dumps
+from batchflow.emulator.state.contract import Page
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.filter import compile_filter
+from batchflow.emulator.state.store import StoreClosed, dumps
 
 Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state"}
@@ -228,7 +227,7 @@ def _release_tasks(core: Core, job_id: str) -> None:
     with core.lock:
         nodes = [n for n in core.all_nodes() if key in n.prep]
     for node in nodes:
-        run_job_task(core, node, job, "jobReleaseTask")
+        core.run_job_task(core, node, job, "jobReleaseTask")
 
 
 def delete_job(core: Core, job_id: str) -> None:

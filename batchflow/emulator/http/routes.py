@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 from starlette.responses import Response
 
-from batchflow.emulator import errors, odata, validation
-from batchflow.emulator.contract import Json
+from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http_base import (
+from batchflow.emulator.http import odata, validation
+from batchflow.emulator.http.base import (
     JSON_TYPE,
     Req,
     check_conditions,
@@ -27,6 +27,7 @@ from batchflow.emulator.http_base import (
     listing,
     seg,
 )
+from batchflow.emulator.state.contract import Json
 
 Handler = Callable[[Req], Response]
 MAX_TASKS_PER_COLLECTION = 100
