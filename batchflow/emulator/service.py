@@ -18,7 +18,7 @@ from batchflow.emulator import errors
 from batchflow.emulator.node import executor, pools, runner
 from batchflow.emulator.node.processes import run_job_task
 from batchflow.emulator.node.scheduler import Scheduler
-from batchflow.emulator.state import jobs, outcomes, tasks
+from batchflow.emulator.state import jobs, outcomes, rows, tasks
 from batchflow.emulator.state.contract import Page
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.retention import Janitor
@@ -114,16 +114,14 @@ class EmulatorService:
     def _stop_orphans(core: Core) -> None:
         """Kill the process groups of tasks that were running when the last emulator stopped
         (only if pid AND start time still match) and requeue those tasks, as Batch does."""
-        for job_id, task_id, pid, ticks in core.store.query(
-            "SELECT job_id, id, pid, pstart FROM tasks WHERE state IN ('running', 'preparing')"
-        ):
-            if pid:
-                executor.kill_orphan(int(pid), int(ticks or 0))
-            tasks.requeue(core, job_id, task_id)
+        for orphan in rows.running_tasks(core.store):
+            if orphan.pid:
+                executor.kill_orphan(orphan.pid, orphan.ticks)
+            tasks.requeue(core, orphan.job_id, orphan.task_id)
 
     def _recover(self, core: Core) -> None:
-        for job_id, state, reason in core.store.query(
-            "SELECT id, state, json_extract(doc, '$.executionInfo.terminateReason') FROM jobs"
+        for job_id, state, reason in (
+            (j.id, j.state, j.terminate_reason) for j in rows.jobs_at_start(core.store)
         ):
             if state == "terminating":
                 jobs.in_background(jobs.finish_terminate, core, job_id, reason or "UserTerminate")

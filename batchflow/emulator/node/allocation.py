@@ -15,10 +15,9 @@ from typing import Any
 from batchflow.emulator import shapes
 from batchflow.emulator.node import files
 from batchflow.emulator.node.processes import run_process
-from batchflow.emulator.state import tasks
+from batchflow.emulator.state import rows, tasks
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.nodes import READY, Node, node_id, with_settings
-from batchflow.emulator.state.store import dumps
 
 Json = dict[str, Any]
 
@@ -44,15 +43,8 @@ def add_node(
     )
     apply_policy(node, pool)
     nodes.append(node)
-    core.store.execute(
-        "INSERT OR REPLACE INTO nodes (pool_id, id, seq, state, doc) VALUES (?, ?, ?, ?, ?)",
-        (
-            pool["id"],
-            ident,
-            index,
-            node.state,
-            dumps({"index": index, "generation": generation, "dedicated": dedicated}),
-        ),
+    rows.put_node(
+        core.store, pool["id"], ident, index, node.state, gen=generation, dedicated=dedicated
     )
     threading.Thread(
         target=_boot,
@@ -141,11 +133,7 @@ def _started(core: Core, node: Node, proc: Any) -> None:
     restart after a kill -9 can kill it too."""
     node.start_process = proc
     if not core.closing:
-        core.store.execute(
-            "UPDATE nodes SET doc = json_set(doc, '$.pid', ?, '$.ticks', ?) "
-            "WHERE pool_id = ? AND id = ?",
-            (proc.pid, proc.start_ticks, node.pool_id, node.id),
-        )
+        rows.set_node_process(core.store, node.pool_id, node.id, proc.pid, proc.start_ticks)
 
 
 def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
@@ -168,7 +156,7 @@ def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
             run.kill("requeue")
             del core.running[(run.job_id.lower(), run.task_id.lower())]
             tasks.requeue(core, run.job_id, run.task_id)
-    core.store.execute("DELETE FROM nodes WHERE pool_id = ? AND id = ?", (node.pool_id, node.id))
+    rows.delete_node(core.store, node.pool_id, node.id)
     core.wake()
 
 

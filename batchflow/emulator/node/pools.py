@@ -17,11 +17,12 @@ from typing import Any
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.node.allocation import add_node, apply_policy, remove_node
 from batchflow.emulator.node.executor import kill_orphan
+from batchflow.emulator.state import rows
 from batchflow.emulator.state.contract import Page
 from batchflow.emulator.state.core import Core
-from batchflow.emulator.state.filter import compile_filter
+from batchflow.emulator.state.filter import compile_filter, filter_docs
 from batchflow.emulator.state.nodes import Node
-from batchflow.emulator.state.store import UnreadableDocument, dumps, loads
+from batchflow.emulator.state.store import UnreadableDocument
 
 log = logging.getLogger("batchflow.emulator")
 
@@ -44,13 +45,7 @@ def create_pool(core: Core, body: Json) -> Json:
     shapes.set_state(doc, "active")
     shapes.set_state(doc, "resizing", key="allocationState")
     shapes.stamp(doc, created=True)
-    with core.store.tx() as db:
-        if db.execute("SELECT 1 FROM pools WHERE id = ?", (doc["id"],)).fetchone():
-            raise errors.pool_exists(doc["id"])
-        db.execute(
-            "INSERT INTO pools (id, seq, state, doc) VALUES (?, ?, 'active', ?)",
-            (doc["id"], core.store.next_seq(), dumps(doc)),
-        )
+    rows.insert_pool(core.store, doc)
     return allocate(core, doc["id"])
 
 
@@ -91,7 +86,7 @@ def allocate(core: Core, pool_id: str, deallocation: str = "requeue") -> Json:
             doc["currentDedicatedNodes"] = want_d
             doc["currentLowPriorityNodes"] = want_l
 
-        return core.update("pools", (pool_id,), steady)
+        return core.update_pool(pool_id, steady)
 
 
 def resize_pool(core: Core, pool_id: str, body: Json) -> None:
@@ -101,7 +96,7 @@ def resize_pool(core: Core, pool_id: str, body: Json) -> None:
                 doc[key] = body[key]
         shapes.set_state(doc, "resizing", key="allocationState")
 
-    core.update("pools", (pool_id,), targets)
+    core.update_pool(pool_id, targets)
     allocate(core, pool_id, str(body.get("nodeDeallocationOption") or "requeue"))
 
 
@@ -118,7 +113,7 @@ def update_pool(core: Core, pool_id: str, body: Json, replace: bool) -> Json:
         doc.update(body)
 
     with core.lock:
-        doc = core.update("pools", (pool_id,), change)
+        doc = core.update_pool(pool_id, change)
         for node in core.nodes.get(doc["id"].lower(), []):
             apply_policy(node, doc)
     core.wake()
@@ -132,35 +127,29 @@ def delete_pool(core: Core, pool_id: str) -> None:
         for node in list(core.nodes.get(pool["id"].lower(), [])):
             remove_node(core, node, "requeue")
         core.nodes.pop(pool["id"].lower(), None)
-        with core.store.tx() as db:
-            db.execute("DELETE FROM nodes WHERE pool_id = ?", (pool_id,))
-            db.execute("DELETE FROM pools WHERE id = ?", (pool_id,))
+        rows.delete_pool(core.store, pool_id)
         core.discard(core.data_dir / "nodes" / pool["id"])
 
 
 def restore(core: Core) -> None:
     """After a restart: re-create every pool's local nodes (same ids) and boot them."""
-    for pool_id, text in core.store.query("SELECT id, doc FROM pools ORDER BY seq"):
-        try:
-            pool = loads(text)
-        except UnreadableDocument as exc:
+    for pool_id, pool, text in rows.stored_pools(core.store):
+        if isinstance(pool, UnreadableDocument):
             # One bad row must not keep the emulator from starting for ever.
             kept = core.store.quarantine_pool(pool_id, text)
             log.error(
-                "pool %r skipped at start-up (%s); its document was moved to %s", pool_id, exc, kept
+                "pool %r skipped at start-up (%s); its document was moved to %s",
+                pool_id,
+                pool,
+                kept,
             )
             continue
-        rows = core.store.query(
-            "SELECT doc FROM nodes WHERE pool_id = ? ORDER BY seq", (pool["id"],)
-        )
+        stored = rows.stored_nodes(core.store, pool["id"])
         with core.lock:
-            for (node_text,) in rows:
-                spec = loads(node_text)
-                if spec.get("pid"):
-                    kill_orphan(int(spec["pid"]), int(spec.get("ticks") or 0))
-                add_node(
-                    core, pool, bool(spec["dedicated"]), int(spec["index"]), int(spec["generation"])
-                )
+            for spec in stored:
+                if spec.pid:
+                    kill_orphan(spec.pid, spec.ticks)
+                add_node(core, pool, spec.dedicated, spec.index, spec.generation)
         allocate(core, pool["id"])
 
 
@@ -192,26 +181,8 @@ def find_node(core: Core, pool_id: str, ident: str) -> Node:
 
 
 def list_nodes(core: Core, pool_id: str, filter: str | None, token: str | None, limit: int) -> Page:
-    import sqlite3
-
     pool = core.pool(pool_id)
-    where, params = compile_filter(filter, {"id": "id", "state": "state"})
     with core.lock:
         nodes = sorted(core.nodes.get(pool["id"].lower(), []), key=lambda n: n.index)
         docs = [n.doc(core.pool_url(pool["id"])) for n in nodes]
-    # Filter with the same SQL semantics as the stored resources, on a throw-away table.
-    mem = sqlite3.connect(":memory:")
-    mem.execute("CREATE TABLE n (pos INTEGER, id TEXT, state TEXT)")
-    mem.executemany(
-        "INSERT INTO n VALUES (?, ?, ?)", [(i, d["id"], d["state"]) for i, d in enumerate(docs)]
-    )
-    start = int(token or 0)
-    rows = mem.execute(
-        f"SELECT pos FROM n WHERE ({where}) AND pos >= ? ORDER BY pos "  # noqa: S608
-        "LIMIT ?",
-        (*params, start, limit + 1),
-    ).fetchall()
-    mem.close()
-    more = len(rows) > limit
-    picked = [docs[r[0]] for r in rows[:limit]]
-    return Page(picked, str(rows[limit][0]) if more else None)
+    return filter_docs(docs, filter, {"id": "id", "state": "state"}, int(token or 0), limit)

@@ -17,7 +17,7 @@ from batchflow.emulator import shapes
 from batchflow.emulator.node import executor, files
 from batchflow.emulator.node.processes import run_job_task, run_process, task_env
 from batchflow.emulator.node.scheduler import Candidate
-from batchflow.emulator.state import outcomes
+from batchflow.emulator.state import outcomes, rows
 from batchflow.emulator.state.core import Core, Run
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.store import StoreClosed, StoreFailure
@@ -32,9 +32,9 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
     job_key = cand.job_id.lower()
     needs_prep = bool(job.get("jobPreparationTask")) and node.prep.get(job_key) != "succeeded"
     state = "preparing" if needs_prep else "running"
-    task = core.update(
-        "tasks",
-        (cand.job_id, cand.task_id),
+    task = core.update_task(
+        cand.job_id,
+        cand.task_id,
         lambda doc: _start_doc(doc, state, _node_info(core, node, job["id"], doc["id"])),
         state=state,
         node_id=node.id,
@@ -162,20 +162,21 @@ def _prepare(core: Core, run: Run, job: Json) -> bool:
         return False
     if run.node.prep[key] == "failed":
         # Batch does not run the job's tasks on a node whose preparation failed.
-        core.update(
-            "tasks",
-            (run.job_id, run.task_id),
+        core.update_task(
+            run.job_id,
+            run.task_id,
             lambda d: shapes.set_state(d, "active"),
             state="active",
             node_id=None,
         )
+        core.touch(run.job_id)  # back in the queue
         return False
 
     def running(doc: Json) -> None:
         shapes.set_state(doc, "running")
         doc.setdefault("executionInfo", {})["startTime"] = shapes.now()
 
-    core.update("tasks", (run.job_id, run.task_id), running, state="running")
+    core.update_task(run.job_id, run.task_id, running, state="running")
     return True
 
 
@@ -224,10 +225,7 @@ def _run_command(
                 proc.kill(run.kill_reason)
         core.scheduler.record_latency(run.woken_at)
         if not core.closing:
-            core.store.execute(
-                "UPDATE tasks SET pid = ?, pstart = ? WHERE job_id = ? AND id = ?",
-                (proc.pid, proc.start_ticks, run.job_id, run.task_id),
-            )
+            rows.set_task_process(core.store, run.job_id, run.task_id, proc.pid, proc.start_ticks)
 
     with core.lock:
         cancelled = run.kill_reason is not None
@@ -260,7 +258,8 @@ def _retry(core: Core, run: Run, task: Json) -> bool:
         shapes.set_state(doc, "active")
         doc["executionInfo"]["retryCount"] = count + 1
 
-    core.update("tasks", (run.job_id, run.task_id), again, state="active", pid=None)
+    core.update_task(run.job_id, run.task_id, again, state="active", pid=None)
+    core.touch(run.job_id)  # back in the queue
     return True
 
 

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from batchflow.emulator import errors, shapes
+from batchflow.emulator import errors
+from batchflow.emulator.state import rows
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.retention import Janitor
-from batchflow.emulator.state.store import Store, StoreFailure, dumps, loads
+from batchflow.emulator.state.store import Store, StoreFailure
 
 Json = dict[str, Any]
 log = logging.getLogger("batchflow.emulator")
@@ -234,35 +235,23 @@ class Core:
             raise errors.task_not_found(task_id)
         return doc
 
-    def update(
-        self, table: str, key: tuple[str, ...], change: Callable[[Json], Any], **columns: Any
+    def update_task(
+        self, job_id: str, task_id: str, change: Callable[[Json], object], **columns: object
     ) -> Json:
-        """Load, change, stamp and write back one document (and its indexed columns; a
-        callable column value is computed from the changed document)."""
-        where = (
-            "id = ?"
-            if len(key) == 1
-            else ("job_id = ? AND id = ?" if table == "tasks" else "pool_id = ? AND id = ?")
-        )
-        if table == "jobs":
-            with self.lock:
-                self.job_cache.pop(key[0].lower(), None)
-        with self.store.tx() as db:
-            row = db.execute(f"SELECT doc FROM {table} WHERE {where}", key).fetchone()  # noqa: S608
-            if row is None:
-                raise errors.resource_not_found()
-            doc = loads(row[0])
-            change(doc)
-            shapes.stamp(doc)
-            sets = ", ".join(f"{c} = ?" for c in ["doc", *columns])
-            values = [v(doc) if callable(v) else v for v in columns.values()]
-            db.execute(
-                f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
-                (dumps(doc), *values, *key),
-            )
-        if table == "tasks" and (columns.get("state") == "active" or columns.get("ready")):
-            self.touch(key[0])  # a task (again) waiting to run: the job's queue changed
-        return doc
+        """Change a task's document and columns (``rows.update_task``): no side effect."""
+        return rows.update_task(self.store, job_id, task_id, change, **columns)
+
+    def update_job(
+        self, job_id: str, change: Callable[[Json], object], state: str | None = None
+    ) -> Json:
+        """Change a job's document (and state), dropping its cached copy first."""
+        with self.lock:
+            self.job_cache.pop(job_id.lower(), None)
+        return rows.update_job(self.store, job_id, change, state)
+
+    def update_pool(self, pool_id: str, change: Callable[[Json], object]) -> Json:
+        """Change a pool's document."""
+        return rows.update_pool(self.store, pool_id, change)
 
     def running_in_job(self, job_id: str) -> int:
         """How many attempts of ``job_id`` hold slots (lock held by the caller)."""

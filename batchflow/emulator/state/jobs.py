@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from batchflow.emulator import errors, shapes
+from batchflow.emulator.state import rows
 from batchflow.emulator.state.contract import Page
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
@@ -81,10 +82,9 @@ _REPLACED = (
 def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
     """PATCH (``replace=False``) or PUT a job's updatable fields; 409 unless it is active."""
     check_active(core.job(job_id))
-    doc = core.update("jobs", (job_id,), lambda d: _apply_update(d, body, replace))
-    core.store.execute(
-        "UPDATE jobs SET priority = ?, pool_id = ? WHERE id = ?",
-        (int(doc.get("priority") or 0), doc["executionInfo"].get("poolId"), job_id),
+    doc = core.update_job(job_id, lambda d: _apply_update(d, body, replace))
+    rows.set_job_scheduling(
+        core.store, job_id, int(doc.get("priority") or 0), doc["executionInfo"].get("poolId")
     )
     arm_wall_clock(core, doc)
     check_all_complete(core, job_id)
@@ -168,7 +168,7 @@ def terminate(core: Core, job_id: str, reason: str) -> None:
             # Recorded now so that a restart mid-termination completes with the same reason.
             d["executionInfo"]["terminateReason"] = reason
 
-        core.update("jobs", (job_id,), terminating, state="terminating")
+        core.update_job(job_id, terminating, state="terminating")
         _disarm_wall_clock(core, job_id)
     in_background(finish_terminate, core, job_id, reason)
 
@@ -213,7 +213,7 @@ def finish_terminate(core: Core, job_id: str, reason: str) -> None:
         doc["executionInfo"]["terminateReason"] = reason
 
     if not core.closing:
-        core.update("jobs", (job_id,), done, state="completed")
+        core.update_job(job_id, done, state="completed")
 
 
 def _release_tasks(core: Core, job_id: str) -> None:
@@ -234,7 +234,7 @@ def delete_job(core: Core, job_id: str) -> None:
     doc = core.job(job_id)
     if doc["state"] == "deleting":
         raise errors.job_being_deleted(job_id)
-    core.update("jobs", (job_id,), lambda d: shapes.set_state(d, "deleting"), state="deleting")
+    core.update_job(job_id, lambda d: shapes.set_state(d, "deleting"), state="deleting")
     with core.lock:
         _disarm_wall_clock(core, job_id)
     in_background(finish_delete, core, job_id)

@@ -69,9 +69,9 @@ def complete_task(
         verdict["expires"] = _expiry(doc)
 
     verdict: dict[str, Any] = {}
-    doc = core.update(
-        "tasks",
-        (job_id, task_id),
+    doc = core.update_task(
+        job_id,
+        task_id,
         done,
         state="completed",
         result="success" if success else "failure",

@@ -131,7 +131,7 @@ def update_task(core: Core, job_id: str, task_id: str, body: Json) -> None:
         doc["constraints"] = constraints
 
     core.task(job_id, task_id)
-    core.update("tasks", (job_id, task_id), change)
+    core.update_task(job_id, task_id, change)
 
 
 def terminate_task(core: Core, job_id: str, task_id: str) -> None:
@@ -180,9 +180,9 @@ def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
         d.pop("nodeInfo", None)
 
     ready = int(outcomes.dependencies_met(core, job["id"], doc.get("dependsOn")))
-    core.update(
-        "tasks",
-        (job_id, task_id),
+    core.update_task(
+        job_id,
+        task_id,
         again,
         state="active",
         result=None,
@@ -191,6 +191,7 @@ def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
         node_id=None,
         expires=None,
     )
+    core.touch(job_id)  # back in the queue
 
 
 def requeue(core: Core, job_id: str, task_id: str) -> None:
@@ -203,9 +204,8 @@ def requeue(core: Core, job_id: str, task_id: str) -> None:
         info["lastRequeueTime"] = shapes.now()
         info.pop("startTime", None)
 
-    core.update(
-        "tasks", (job_id, task_id), back, state="active", node_id=None, pid=None, pstart=None
-    )
+    core.update_task(job_id, task_id, back, state="active", node_id=None, pid=None, pstart=None)
+    core.touch(job_id)  # back in the queue
 
 
 def task_dir(core: Core, job_id: str, task_id: str) -> Path | None:
