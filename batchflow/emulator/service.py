@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from batchflow.emulator import errors
+from batchflow.emulator.kinds import Json, KillReason
 from batchflow.emulator.node import executor, pools, runner
 from batchflow.emulator.node.processes import run_job_task
 from batchflow.emulator.node.scheduler import Scheduler
@@ -23,8 +23,6 @@ from batchflow.emulator.state.contract import Page
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.retention import Janitor
 from batchflow.emulator.state.store import Store, StoreFailure
-
-Json = dict[str, Any]
 
 
 class EmulatorService:
@@ -154,12 +152,12 @@ class EmulatorService:
                 timer.cancel()
         core.scheduler.stop()
         core.janitor.stop()
-        self._kill_all(core, "shutdown")
+        self._kill_all(core, KillReason.SHUTDOWN)
         core.store.close()
         self._core = None
 
     @staticmethod
-    def _kill_all(core: Core, reason: str) -> None:
+    def _kill_all(core: Core, reason: KillReason) -> None:
         with core.lock:
             for run in core.running.values():
                 run.kill(reason)
@@ -265,8 +263,8 @@ class EmulatorService:
                 timer.cancel()
             core.timers.clear()
             for run in core.running.values():
-                run.kill("delete")
-        self._kill_all(core, "delete")
+                run.kill(KillReason.DELETE)
+        self._kill_all(core, KillReason.DELETE)
         with core.lock:
             core.nodes.clear()
             core.job_cache.clear()

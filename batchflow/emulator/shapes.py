@@ -20,7 +20,7 @@ from typing import Any
 
 import isodate
 
-Json = dict[str, Any]
+from batchflow.emulator.kinds import Json
 
 _etag_lock = threading.Lock()
 _etag_counter = itertools.count()

@@ -16,7 +16,8 @@ from starlette.responses import Response
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.http import bounded_json, odata, validation
-from batchflow.emulator.state.contract import BatchState, Json, Page
+from batchflow.emulator.kinds import Json
+from batchflow.emulator.state.contract import BatchState, Page
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
 # Top-level collections of the real service, to tell "not emulated" from "no such thing".

@@ -27,7 +27,8 @@ from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.http import odata
 from batchflow.emulator.http.base import Req, listing, seg
-from batchflow.emulator.state.contract import Json, Page
+from batchflow.emulator.kinds import Json
+from batchflow.emulator.state.contract import Page
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _PREFIX_FILTER = re.compile(r"^\s*startswith\(\s*name\s*,\s*'((?:[^']|'')*)'\s*\)\s*$")

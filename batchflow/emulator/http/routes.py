@@ -27,7 +27,7 @@ from batchflow.emulator.http.base import (
     listing,
     seg,
 )
-from batchflow.emulator.state.contract import Json
+from batchflow.emulator.kinds import Json
 
 Handler = Callable[[Req], Response]
 MAX_TASKS_PER_COLLECTION = 100

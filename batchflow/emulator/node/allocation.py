@@ -13,13 +13,12 @@ import threading
 from typing import Any
 
 from batchflow.emulator import shapes
+from batchflow.emulator.kinds import Json, KillReason
 from batchflow.emulator.node import files
 from batchflow.emulator.node.processes import run_process
 from batchflow.emulator.state import rows, tasks
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.nodes import READY, Node, node_id, with_settings
-
-Json = dict[str, Any]
 
 
 def add_node(
@@ -148,12 +147,12 @@ def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
         nodes.remove(node)
     node.leaving = True
     if node.start_process is not None:
-        node.start_process.kill("requeue")
+        node.start_process.kill(KillReason.REQUEUE)
     for run in core.runs_of(lambda r: r.node is node):
         if option == "terminate":
-            run.kill("terminate")
+            run.kill(KillReason.TERMINATE)
         else:
-            run.kill("requeue")
+            run.kill(KillReason.REQUEUE)
             del core.running[(run.job_id.lower(), run.task_id.lower())]
             tasks.requeue(core, run.job_id, run.task_id)
     rows.delete_node(core.store, node.pool_id, node.id)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Json = dict[str, Any]
+from batchflow.emulator.kinds import Json
+
 _RETRIES = 3
 _WILDCARDS = set("*?[")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from batchflow.emulator import errors, shapes
+from batchflow.emulator.kinds import Json
 from batchflow.emulator.node.allocation import add_node, apply_policy, remove_node
 from batchflow.emulator.node.executor import kill_orphan
 from batchflow.emulator.state import rows
@@ -26,7 +26,6 @@ from batchflow.emulator.state.store import UnreadableDocument
 
 log = logging.getLogger("batchflow.emulator")
 
-Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state"}
 
 

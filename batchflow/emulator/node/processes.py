@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from batchflow.emulator import shapes
+from batchflow.emulator.kinds import Json
 from batchflow.emulator.node import executor, files
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.nodes import Node, with_settings
-
-Json = dict[str, Any]
 
 
 def task_env(core: Core, node: Node, job: Json, task: Json, tdir: Path) -> dict[str, str]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from batchflow.emulator import shapes
+from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason
 from batchflow.emulator.node import executor, files
 from batchflow.emulator.node.processes import run_job_task, run_process, task_env
 from batchflow.emulator.node.scheduler import Candidate
@@ -22,7 +22,6 @@ from batchflow.emulator.state.core import Core, Run
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.store import StoreClosed, StoreFailure
 
-Json = dict[str, Any]
 log = logging.getLogger("batchflow.emulator")
 
 
@@ -137,7 +136,7 @@ def _release(core: Core, run: Run) -> None:
 
 def _stopped(core: Core, run: Run) -> bool:
     """True if the attempt was requeued, deleted or shut down: someone else owns its state."""
-    return core.closing or run.kill_reason in ("requeue", "delete", "shutdown")
+    return core.closing or run.kill_reason in TAKEN_OVER
 
 
 def _prepare(core: Core, run: Run, job: Json) -> bool:
@@ -148,7 +147,7 @@ def _prepare(core: Core, run: Run, job: Json) -> bool:
         with core.lock:
             run.prep_process = proc
             if _stopped(core, run):
-                proc.kill("requeue")
+                proc.kill(KillReason.REQUEUE)
 
     with run.node.prep_lock(key):
         if run.node.prep.get(key) not in ("succeeded", "failed"):
@@ -236,7 +235,7 @@ def _run_command(
 
 def _report(core: Core, run: Run, task: Json, code: int | None, failure: Json | None) -> None:
     """Turn the process's end into the task's outcome: terminated, retried, failed or done."""
-    if run.kill_reason == "terminate":
+    if run.kill_reason == KillReason.TERMINATE:
         _finish(core, run, task, code, shapes.user_terminated())
     elif failure is not None or code != 0:
         if failure is None and _retry(core, run, task):

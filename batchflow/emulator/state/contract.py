@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-Json = dict[str, Any]
+from batchflow.emulator.kinds import Json
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from batchflow.emulator import errors
+from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.retention import Janitor
 from batchflow.emulator.state.store import Store, StoreFailure
 
-Json = dict[str, Any]
 log = logging.getLogger("batchflow.emulator")
 
 
@@ -106,18 +106,18 @@ class Run:
     woken_at: float
     process: Killable | None = None
     # Why the service stopped it: terminate, walltime, requeue, delete or shutdown.
-    kill_reason: str | None = None
+    kill_reason: KillReason | None = None
     # The job preparation task it waits on; killed only when the node or the job goes (a
     # task terminated while preparing leaves the node's preparation to finish).
     prep_process: Killable | None = None
 
-    def kill(self, reason: str) -> None:
+    def kill(self, reason: KillReason) -> None:
         """Ask the attempt to stop (call under the core lock)."""
         if self.kill_reason is None:
             self.kill_reason = reason
         if self.process is not None:
             self.process.kill(reason)
-        if self.prep_process is not None and reason in ("requeue", "delete", "shutdown"):
+        if self.prep_process is not None and reason in TAKEN_OVER:
             self.prep_process.kill(reason)
 
 

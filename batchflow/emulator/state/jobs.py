@@ -13,16 +13,15 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from batchflow.emulator import errors, shapes
+from batchflow.emulator.kinds import Json, KillReason
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.contract import Page
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
 from batchflow.emulator.state.store import StoreClosed, dumps
 
-Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state"}
 _UPDATABLE = (
     "priority",
@@ -194,7 +193,7 @@ def in_background(
     threading.Thread(target=run, daemon=True, name=f"{work.__name__}-{args[0]}").start()
 
 
-def _stop_tasks(core: Core, job_id: str, why: str) -> None:
+def _stop_tasks(core: Core, job_id: str, why: KillReason) -> None:
     key = job_id.lower()
     with core.lock:
         for run in core.runs_of(lambda r: r.job_id.lower() == key):
@@ -204,7 +203,7 @@ def _stop_tasks(core: Core, job_id: str, why: str) -> None:
 
 def finish_terminate(core: Core, job_id: str, reason: str) -> None:
     """Kill running tasks, run release tasks, complete the job (also used after a restart)."""
-    _stop_tasks(core, job_id, "terminate")
+    _stop_tasks(core, job_id, KillReason.TERMINATE)
     _release_tasks(core, job_id)
 
     def done(doc: Json) -> None:
@@ -242,7 +241,7 @@ def delete_job(core: Core, job_id: str) -> None:
 
 def finish_delete(core: Core, job_id: str) -> None:
     """Kill the job's tasks, run release tasks, then forget the job and its task dirs."""
-    _stop_tasks(core, job_id, "delete")
+    _stop_tasks(core, job_id, KillReason.DELETE)
     _release_tasks(core, job_id)
     if core.closing:
         return

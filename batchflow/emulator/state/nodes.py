@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from batchflow.emulator import shapes
-
-Json = dict[str, Any]
+from batchflow.emulator.kinds import Json
 
 # Node states the scheduler may place tasks on ("ready" shows as idle or running).
 READY = "ready"

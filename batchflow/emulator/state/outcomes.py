@@ -12,11 +12,11 @@ import time
 from typing import Any
 
 from batchflow.emulator import errors, shapes
+from batchflow.emulator.kinds import Json
 from batchflow.emulator.state import jobs
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.store import loads
 
-Json = dict[str, Any]
 _PREPROCESSING = {
     "BlobNotFound",
     "BlobAccessDenied",

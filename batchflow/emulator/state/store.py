@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-Json = dict[str, Any]
+from batchflow.emulator.kinds import Json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (

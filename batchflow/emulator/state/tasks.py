@@ -8,16 +8,15 @@ unlimited ``maxWallClockTime``, a 7-day ``retentionTime``. A task with ``depends
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from batchflow.emulator import errors, shapes
+from batchflow.emulator.kinds import Json, KillReason
 from batchflow.emulator.state import jobs, outcomes
 from batchflow.emulator.state.contract import Page
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
 from batchflow.emulator.state.store import dumps
 
-Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
 UNLIMITED = "P10675199DT2H48M5.4775807S"
 
@@ -142,7 +141,7 @@ def terminate_task(core: Core, job_id: str, task_id: str) -> None:
             return
         run = core.running.get((job_id.lower(), task_id.lower()))
         if run is not None:
-            run.kill("terminate")
+            run.kill(KillReason.TERMINATE)
             return
         done = outcomes.complete_task(core, job_id, doc["id"], None, shapes.user_terminated())
     outcomes.after_task(core, job_id, done)
@@ -155,7 +154,7 @@ def delete_task(core: Core, job_id: str, task_id: str) -> None:
         doc = core.task(job_id, task_id)
         run = core.running.get((job_id.lower(), task_id.lower()))
         if run is not None:
-            run.kill("delete")
+            run.kill(KillReason.DELETE)
         core.store.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"]))
         if tdir is not None:
             # Moved aside now, under the lock: a task added again under the same id (how
