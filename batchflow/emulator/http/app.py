@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import faults, files, validation
+from batchflow.emulator.http import faults, file_routes, validation
 from batchflow.emulator.http import routes as r
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
@@ -67,10 +67,13 @@ BATCH_ROUTES = (
     route("POST", "pools/{}/updateproperties", "Pool_UpdateProperties", r.pool_update_properties),
     route("GET", "pools/{}/nodes", "ComputeNode_List", r.node_list),
     route("GET", "pools/{}/nodes/{}", "ComputeNode_Get", r.node_get),
-    route("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", files.node_files),
-    route("GET", "pools/{}/nodes/{}/files/{**}", "File_GetFromComputeNode", files.node_file),
+    route("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", file_routes.node_files),
+    route("GET", "pools/{}/nodes/{}/files/{**}", "File_GetFromComputeNode", file_routes.node_file),
     route(
-        "HEAD", "pools/{}/nodes/{}/files/{**}", "File_GetPropertiesFromComputeNode", files.node_file
+        "HEAD",
+        "pools/{}/nodes/{}/files/{**}",
+        "File_GetPropertiesFromComputeNode",
+        file_routes.node_file,
     ),
     route("POST", "jobs", "Job_Add", r.job_add),
     route("GET", "jobs", "Job_List", r.job_list),
@@ -88,9 +91,11 @@ BATCH_ROUTES = (
     route("DELETE", "jobs/{}/tasks/{}", "Task_Delete", r.task_delete),
     route("POST", "jobs/{}/tasks/{}/terminate", "Task_Terminate", r.task_terminate),
     route("POST", "jobs/{}/tasks/{}/reactivate", "Task_Reactivate", r.task_reactivate),
-    route("GET", "jobs/{}/tasks/{}/files", "File_ListFromTask", files.task_files),
-    route("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", files.task_file),
-    route("HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", files.task_file),
+    route("GET", "jobs/{}/tasks/{}/files", "File_ListFromTask", file_routes.task_files),
+    route("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", file_routes.task_file),
+    route(
+        "HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", file_routes.task_file
+    ),
 )
 
 
