@@ -36,6 +36,7 @@ from batchflow.emulator.http import routes as r
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
     JSON_TYPE,
+    Account,
     Req,
     Route,
     checked_body,
@@ -44,7 +45,7 @@ from batchflow.emulator.http.base import (
     resolve,
     route,
 )
-from batchflow.emulator.state.contract import BatchState
+from batchflow.emulator.state import pools
 
 log = logging.getLogger("batchflow.emulator")
 # Batch documents 1 MB for a task collection (RequestBodyTooLarge, 413); a single pool, job
@@ -158,11 +159,9 @@ class _Body:
 
 
 class EmulatorApp(Starlette):
-    """The Batch REST API of one account over a ``BatchState``; ``faults`` is its control."""
+    """The Batch REST API of one account; ``faults`` is its control."""
 
-    def __init__(
-        self, state: BatchState, account: str, key: str, body_timeout: float = 30.0
-    ) -> None:
+    def __init__(self, state: Account, account: str, key: str, body_timeout: float = 30.0) -> None:
         super().__init__()
         self.batch_state = state
         self.body_timeout = body_timeout
@@ -266,11 +265,11 @@ class EmulatorApp(Starlette):
 
         def lose_node(req: Req) -> Response:
             body = checked_body(req, validation.CONTROL_LOSE_NODE)
-            lost = req.state.lose_node(body["poolId"], body.get("nodeId"))
+            lost = pools.lose_node(req.core, body["poolId"], body.get("nodeId"))
             return _json({"poolId": body["poolId"], "nodeId": lost})
 
         def reset(req: Req) -> Response:
-            req.state.reset()
+            req.core.reset()
             self.faults.reset()
             return _json({})
 
@@ -321,8 +320,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def create_app(
-    state: BatchState, account: str, key: str, body_timeout: float = 30.0
-) -> EmulatorApp:
+def create_app(state: Account, account: str, key: str, body_timeout: float = 30.0) -> EmulatorApp:
     """The ASGI app (a Starlette) serving ``state`` for ``account``, signed with ``key``."""
     return EmulatorApp(state, account, key, body_timeout)

@@ -40,7 +40,7 @@ def add_node(
         root=core.data_dir / "nodes" / pool["id"] / ident,
         vm_size=str(pool.get("vmSize", "")),
     )
-    apply_policy(node, pool)
+    node.apply_policy(pool)
     nodes.append(node)
     rows.put_node(
         core.store, pool["id"], ident, index, node.state, gen=generation, dedicated=dedicated
@@ -52,14 +52,6 @@ def add_node(
         name=f"boot-{ident[:16]}",
     ).start()
     return node
-
-
-def apply_policy(node: Node, pool: Json) -> None:
-    """Carry the pool's slots and taskSchedulingPolicy onto one of its nodes."""
-    policy = pool.get("taskSchedulingPolicy") or {}
-    node.slots = int(pool.get("taskSlotsPerNode") or 1)
-    node.pack = shapes.any_of(policy.get("nodeFillType"), "pack")
-    node.jobs_by_creation = shapes.any_of(policy.get("jobDefaultOrder"), "creationtime")
 
 
 def _boot(core: Core, node: Node, start_task: Json | None) -> None:

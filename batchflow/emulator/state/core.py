@@ -1,9 +1,15 @@
-"""The shared state of the service core: store, lock, local nodes, running tasks.
+"""The shared state of one account: store, lock, local nodes, running tasks.
 
-``Core`` is what the pool, job, task and runner modules operate on; ``EmulatorService`` is the
-facade that implements the ``BatchState`` contract with them. One re-entrant lock (whose
-condition also wakes the scheduler) guards every in-memory structure; documents live in SQLite
-only, so memory stays flat however many tasks a job holds.
+``Core`` is what every operation of ``state/`` takes first, what the HTTP handlers pass them
+(``Req.core``) and what ``node/`` acts on. The node side reaches the state through ``Core`` and
+is reached from it only through the Protocols below (``Dispatcher``, ``NodeAgent``,
+``Killable``), wired by ``service``: nothing here imports ``node/``.
+
+Locking, in one place: one re-entrant lock (``lock``; its condition ``cond`` also wakes the
+scheduler) guards every in-memory structure (nodes, running attempts, timers, the job cache).
+Documents live in SQLite only, so memory stays flat however many tasks a job holds; the
+store's own lock is taken after ``lock``, never before it. No process runs and no thread is
+joined under ``lock``; a task's outcome is committed before its slot is freed.
 """
 
 from __future__ import annotations
@@ -49,8 +55,20 @@ class Dispatcher(Protocol):
     def record_latency(self, woken_at: float) -> None: ...
 
 
-# Runs a job preparation or release task on a node; True on success (``node.processes``).
-JobTaskRunner = Callable[["Core", Node, "Json", str], bool]
+class NodeAgent(Protocol):
+    """What the state asks of the local nodes (``node.pools.LocalNodes``)."""
+
+    def allocate(self, pool_id: str, deallocation: str = "requeue") -> Json:
+        """Bring the pool's local nodes to its targets, mark its allocation steady; the pool."""
+
+    def remove_nodes(self, pool_id: str) -> None:
+        """Take every node out of the pool, its running tasks requeued (lock held)."""
+
+    def lose_node(self, pool_id: str, wanted: str | None) -> str:
+        """Lose a node (``None``: one running a task) and replace it; the lost node's id."""
+
+    def run_job_task(self, node: Node, job: Json, kind: str) -> bool:
+        """Run the job's ``jobPreparationTask`` or ``jobReleaseTask`` on ``node``; success."""
 
 
 class ThreadDied(Exception):
@@ -142,7 +160,7 @@ class Core:
     on_failure: Callable[[BaseException], None] | None = None
     cond: threading.Condition = field(init=False)
     scheduler: Dispatcher = field(init=False)
-    run_job_task: JobTaskRunner = field(init=False)
+    agent: NodeAgent = field(init=False)
     janitor: Janitor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -252,6 +270,32 @@ class Core:
     def update_pool(self, pool_id: str, change: Callable[[Json], object]) -> Json:
         """Change a pool's document."""
         return rows.update_pool(self.store, pool_id, change)
+
+    def kill_all(self, reason: KillReason) -> None:
+        """Stop every attempt and start task, and wait (10 s at most) for the attempts to go."""
+        with self.lock:
+            for run in self.running.values():
+                run.kill(reason)
+            for node in self.all_nodes():
+                node.leaving = True
+                if node.start_process is not None:
+                    node.start_process.kill(reason)
+        self.wait_runs_gone(lambda r: True, timeout=10)
+
+    def reset(self) -> None:
+        """Kill everything and forget every pool, job and task."""
+        with self.lock:
+            for timer in self.timers.values():
+                timer.cancel()
+            self.timers.clear()
+            for run in self.running.values():
+                run.kill(KillReason.DELETE)
+        self.kill_all(KillReason.DELETE)
+        with self.lock:
+            self.nodes.clear()
+            self.job_cache.clear()
+            self.store.reset()
+            self.discard(self.data_dir / "nodes")
 
     def running_in_job(self, job_id: str) -> int:
         """How many attempts of ``job_id`` hold slots (lock held by the caller)."""

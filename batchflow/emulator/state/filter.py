@@ -16,7 +16,7 @@ from typing import Any
 
 from batchflow.emulator import errors
 from batchflow.emulator.kinds import Json
-from batchflow.emulator.state.contract import Page
+from batchflow.emulator.state.store import Page
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+)|(?P<lp>\()|(?P<rp>\))|(?P<comma>,)"

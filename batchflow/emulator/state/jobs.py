@@ -17,10 +17,9 @@ from collections.abc import Callable
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import Json, KillReason
 from batchflow.emulator.state import rows
-from batchflow.emulator.state.contract import Page
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
-from batchflow.emulator.state.store import StoreClosed, dumps
+from batchflow.emulator.state.store import Page, StoreClosed, dumps
 
 FIELDS = {"id": "id", "state": "state"}
 _UPDATABLE = (
@@ -226,7 +225,7 @@ def _release_tasks(core: Core, job_id: str) -> None:
     with core.lock:
         nodes = [n for n in core.all_nodes() if key in n.prep]
     for node in nodes:
-        core.run_job_task(core, node, job, "jobReleaseTask")
+        core.agent.run_job_task(node, job, "jobReleaseTask")
 
 
 def delete_job(core: Core, job_id: str) -> None:

@@ -65,6 +65,13 @@ class Node:
     _env: dict[str, str] = field(default_factory=dict, repr=False)
     _env_key: tuple[str, str] | None = field(default=None, repr=False)
 
+    def apply_policy(self, pool: Json) -> None:
+        """Carry the pool's slots and taskSchedulingPolicy onto this node."""
+        policy = pool.get("taskSchedulingPolicy") or {}
+        self.slots = int(pool.get("taskSlotsPerNode") or 1)
+        self.pack = shapes.any_of(policy.get("nodeFillType"), "pack")
+        self.jobs_by_creation = shapes.any_of(policy.get("jobDefaultOrder"), "creationtime")
+
     def set_state(self, state: str) -> None:
         self.state = state
         self.state_time = shapes.now()

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,14 @@ def loads(text: str) -> Json:
         raise UnreadableDocument(f"a stored document is unreadable: {type(exc).__name__}") from None
     assert isinstance(value, dict)
     return value
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; ``next_token`` is opaque, None on the last page."""
+
+    items: list[Json]
+    next_token: str | None
 
 
 class StoreClosed(Exception):

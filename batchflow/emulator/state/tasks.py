@@ -12,10 +12,9 @@ from pathlib import Path
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import Json, KillReason
 from batchflow.emulator.state import jobs, outcomes
-from batchflow.emulator.state.contract import Page
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
-from batchflow.emulator.state.store import dumps
+from batchflow.emulator.state.store import Page, dumps
 
 FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
 UNLIMITED = "P10675199DT2H48M5.4775807S"
