@@ -69,6 +69,14 @@ class FailureCategory(_Wire):
     SERVER_ERROR = "servererror"
 
 
+class PrepState(_Wire):
+    """Where a node stands with a job's preparation task (run once per node and job)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class KillReason(_Wire):
     """Why the service stops a task's process."""
 

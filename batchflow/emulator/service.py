@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from batchflow.emulator import errors
-from batchflow.emulator.kinds import KillReason
+from batchflow.emulator.kinds import JobState, KillReason
 from batchflow.emulator.node import executor, runner
 from batchflow.emulator.node.pools import LocalNodes, restore
 from batchflow.emulator.node.scheduler import Scheduler
@@ -140,11 +140,11 @@ class EmulatorService:
         for job_id, state, reason in (
             (j.id, j.state, j.terminate_reason) for j in rows.jobs_at_start(core.store)
         ):
-            if state == "terminating":
+            if state == JobState.TERMINATING:
                 jobs.in_background(jobs.finish_terminate, core, job_id, reason or "UserTerminate")
-            elif state == "deleting":
+            elif state == JobState.DELETING:
                 jobs.in_background(jobs.finish_delete, core, job_id)
-            elif state == "active":
+            elif state == JobState.ACTIVE:
                 # Reactions a crash may have cut short between a completion and its effects.
                 job = core.job(job_id)
                 jobs.arm_wall_clock(core, job)

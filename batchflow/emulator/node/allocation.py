@@ -13,12 +13,19 @@ import threading
 from typing import Any
 
 from batchflow.emulator import shapes
-from batchflow.emulator.kinds import Json, KillReason
+from batchflow.emulator.kinds import (
+    FailureCategory,
+    Json,
+    KillReason,
+    NodeState,
+    TaskResult,
+    TaskState,
+)
 from batchflow.emulator.node import files
 from batchflow.emulator.node.processes import run_process
 from batchflow.emulator.state import rows, tasks
 from batchflow.emulator.state.core import Core
-from batchflow.emulator.state.nodes import READY, Node, node_id, with_settings
+from batchflow.emulator.state.nodes import Node, node_id, with_settings
 
 
 def add_node(
@@ -56,26 +63,26 @@ def add_node(
 
 def _boot(core: Core, node: Node, start_task: Json | None) -> None:
     with core.lock:
-        node.set_state("starting")
+        node.set_state(NodeState.STARTING)
     try:
         node.make_dirs()
     except OSError:
         with core.lock:  # removed meanwhile (its files moved away), or a broken disk
             if not node.leaving:
-                node.set_state("unusable")
+                node.set_state(NodeState.UNUSABLE)
         return
     with core.lock:
         if not start_task:
-            node.set_state(READY)
+            node.set_state(NodeState.READY)
             core.wake()
             return
         wait = start_task.get("waitForSuccess", True)
-        node.set_state("waitingforstarttask" if wait else READY)
+        node.set_state(NodeState.WAITING_FOR_START_TASK if wait else NodeState.READY)
         core.wake()
     ok = _run_start_task(core, node, start_task)
     with core.lock:
-        if wait and node.state == "waitingforstarttask":
-            node.set_state(READY if ok else "starttaskfailed")
+        if wait and node.state == NodeState.WAITING_FOR_START_TASK:
+            node.set_state(NodeState.READY if ok else NodeState.START_TASK_FAILED)
             core.wake()
 
 
@@ -87,7 +94,7 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
     )
     env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
     retries = int(spec.get("maxTaskRetryCount") or 0)
-    info: Json = {"state": "running", "startTime": shapes.now(), "retryCount": 0}
+    info: Json = {"state": TaskState.RUNNING, "startTime": shapes.now(), "retryCount": 0}
     node.start_task_info = info
     attempt = 0
     while True:
@@ -98,7 +105,7 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
                 spec["commandLine"], tdir, env, None, lambda p: _started(core, node, p)
             )
         except files.FileError as exc:
-            failure = shapes.failure("usererror", exc.code, exc.message)
+            failure = shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
         if code == 0 or core.closing or node.leaving or failure is not None:
             break
         if retries != -1 and attempt >= retries:
@@ -110,9 +117,9 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
     ok = code == 0 and failure is None
     node.start_task_info = {
         **info,
-        "state": "completed",
+        "state": TaskState.COMPLETED,
         "endTime": shapes.now(),
-        "result": "success" if ok else "failure",
+        "result": TaskResult.SUCCESS if ok else TaskResult.FAILURE,
         **({"exitCode": code} if code is not None else {}),
         **({"failureInfo": failure} if failure else {}),
     }

@@ -9,7 +9,7 @@ import logging
 import os
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.kinds import Json
+from batchflow.emulator.kinds import AllocationState, Json
 from batchflow.emulator.node import processes
 from batchflow.emulator.node.allocation import add_node, remove_node
 from batchflow.emulator.node.executor import kill_orphan
@@ -69,7 +69,7 @@ def allocate(core: Core, pool_id: str, deallocation: str = "requeue") -> Json:
                 remove_node(core, node, deallocation)
 
         def steady(doc: Json) -> None:
-            shapes.set_state(doc, "steady", key="allocationState")
+            shapes.set_state(doc, AllocationState.STEADY, key="allocationState")
             doc["currentDedicatedNodes"] = want_d
             doc["currentLowPriorityNodes"] = want_l
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from batchflow.emulator import shapes
-from batchflow.emulator.kinds import Json
+from batchflow.emulator.kinds import FailureCategory, Json
 from batchflow.emulator.node import executor, files
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.nodes import Node, with_settings
@@ -79,7 +79,7 @@ def run_process(
             command_line, f"{tdir}/wd", env, f"{tdir}/stdout.txt", f"{tdir}/stderr.txt"
         )
     except executor.LaunchError as exc:
-        return None, shapes.failure("usererror", exc.code, exc.message)
+        return None, shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
     on_start(proc)
     code = proc.wait(wall)
     if proc.killed_by == "walltime":

@@ -13,7 +13,14 @@ import os
 from pathlib import Path
 
 from batchflow.emulator import shapes
-from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason
+from batchflow.emulator.kinds import (
+    TAKEN_OVER,
+    FailureCategory,
+    Json,
+    KillReason,
+    PrepState,
+    TaskState,
+)
 from batchflow.emulator.node import executor, files
 from batchflow.emulator.node.processes import run_job_task, run_process, task_env
 from batchflow.emulator.node.scheduler import Candidate
@@ -29,8 +36,10 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
     """Claim ``cand``'s slots on ``node`` and start its attempt (lock held)."""
     job = core.job_for_run(cand.job_id)
     job_key = cand.job_id.lower()
-    needs_prep = bool(job.get("jobPreparationTask")) and node.prep.get(job_key) != "succeeded"
-    state = "preparing" if needs_prep else "running"
+    needs_prep = (
+        bool(job.get("jobPreparationTask")) and node.prep.get(job_key) != PrepState.SUCCEEDED
+    )
+    state = TaskState.PREPARING if needs_prep else TaskState.RUNNING
     task = core.update_task(
         cand.job_id,
         cand.task_id,
@@ -50,13 +59,13 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
     core.workers.submit(lambda: _attempt(core, run, job, task, needs_prep))
 
 
-def _start_doc(doc: Json, state: str, node_info: Json) -> None:
+def _start_doc(doc: Json, state: TaskState, node_info: Json) -> None:
     """A task document moving to ``preparing`` or ``running``: the last attempt's end cleared."""
     shapes.set_state(doc, state)
     info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
     for key in ("endTime", "exitCode", "result", "failureInfo"):
         info.pop(key, None)
-    if state == "running":
+    if state == TaskState.RUNNING:
         info["startTime"] = shapes.now()
         if info.get("retryCount"):
             info["lastRetryTime"] = info["startTime"]
@@ -102,7 +111,7 @@ def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> N
             run,
             task,
             shapes.failure(
-                "servererror",
+                FailureCategory.SERVER_ERROR,
                 "Unknown",
                 "The task could not be run by the local node",
                 f"{type(exc).__name__}: {exc}",
@@ -150,32 +159,32 @@ def _prepare(core: Core, run: Run, job: Json) -> bool:
                 proc.kill(KillReason.REQUEUE)
 
     with run.node.prep_lock(key):
-        if run.node.prep.get(key) not in ("succeeded", "failed"):
+        if run.node.prep.get(key) not in (PrepState.SUCCEEDED, PrepState.FAILED):
             ok = run_job_task(core, run.node, job, "jobPreparationTask", started)
             run.prep_process = None
             if _stopped(core, run):  # killed with its node or job: not a failure, rerun later
                 return False
             wait = job["jobPreparationTask"].get("waitForSuccess", True)
-            run.node.prep[key] = "succeeded" if ok or not wait else "failed"
+            run.node.prep[key] = PrepState.SUCCEEDED if ok or not wait else PrepState.FAILED
     if _stopped(core, run):
         return False
-    if run.node.prep[key] == "failed":
+    if run.node.prep[key] == PrepState.FAILED:
         # Batch does not run the job's tasks on a node whose preparation failed.
         core.update_task(
             run.job_id,
             run.task_id,
-            lambda d: shapes.set_state(d, "active"),
-            state="active",
+            lambda d: shapes.set_state(d, TaskState.ACTIVE),
+            state=TaskState.ACTIVE,
             node_id=None,
         )
         core.touch(run.job_id)  # back in the queue
         return False
 
     def running(doc: Json) -> None:
-        shapes.set_state(doc, "running")
+        shapes.set_state(doc, TaskState.RUNNING)
         doc.setdefault("executionInfo", {})["startTime"] = shapes.now()
 
-    core.update_task(run.job_id, run.task_id, running, state="running")
+    core.update_task(run.job_id, run.task_id, running, state=TaskState.RUNNING)
     return True
 
 
@@ -197,7 +206,7 @@ def _stage(tdir: Path, task: Json) -> Json | None:
         os.makedirs(f"{tdir}/wd", exist_ok=True)
     except OSError as exc:
         return shapes.failure(
-            "usererror",
+            FailureCategory.USER_ERROR,
             "ResourceDirectoryCreateFailed",
             f"The task directory could not be created: {exc.strerror}",
         )
@@ -205,7 +214,7 @@ def _stage(tdir: Path, task: Json) -> Json | None:
         if task.get("resourceFiles"):
             files.download_resource_files(task["resourceFiles"], tdir / "wd")
     except files.FileError as exc:
-        return shapes.failure("usererror", exc.code, exc.message)
+        return shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
     return None
 
 
@@ -254,10 +263,10 @@ def _retry(core: Core, run: Run, task: Json) -> bool:
         return False
 
     def again(doc: Json) -> None:
-        shapes.set_state(doc, "active")
+        shapes.set_state(doc, TaskState.ACTIVE)
         doc["executionInfo"]["retryCount"] = count + 1
 
-    core.update_task(run.job_id, run.task_id, again, state="active", pid=None)
+    core.update_task(run.job_id, run.task_id, again, state=TaskState.ACTIVE, pid=None)
     core.touch(run.job_id)  # back in the queue
     return True
 
@@ -273,7 +282,10 @@ def _finish(
             if task.get("outputFiles"):
                 files.upload_output_files(task["outputFiles"], tdir, success)
         except files.FileError as exc:
-            failure, success = shapes.failure("usererror", exc.code, exc.message), False
+            failure, success = (
+                shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message),
+                False,
+            )
     with core.lock:
         if _stopped(core, run):
             return

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from batchflow.emulator.kinds import PrepState
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.loop import Loop
 from batchflow.emulator.state.nodes import Node
@@ -133,7 +134,7 @@ class Scheduler:
         for job in jobs:
             if best is not None and job.priority < -best[0]:
                 break
-            if node.prep.get(job.id.lower()) == "failed":
+            if node.prep.get(job.id.lower()) == PrepState.FAILED:
                 continue
             if job.max_parallel >= 0 and self._running(job.id) >= job.max_parallel:
                 continue

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.kinds import Json, KillReason
+from batchflow.emulator.kinds import JobState, Json, KillReason
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
@@ -40,7 +40,7 @@ def create_job(core: Core, body: Json) -> Json:
     doc.setdefault("onAllTasksComplete", "noaction")
     doc.setdefault("onTaskFailure", "noaction")
     doc.setdefault("constraints", {"maxTaskRetryCount": 0})
-    shapes.set_state(doc, "active")
+    shapes.set_state(doc, JobState.ACTIVE)
     shapes.stamp(doc, created=True)
     pool_id = (doc.get("poolInfo") or {}).get("poolId")
     doc["executionInfo"] = {"startTime": doc["creationTime"], "poolId": pool_id}
@@ -112,7 +112,7 @@ def arm_wall_clock(core: Core, doc: Json) -> None:
     with core.lock:
         _disarm_wall_clock(core, key)
         limit = shapes.seconds((doc.get("constraints") or {}).get("maxWallClockTime"))
-        if limit is None or doc["state"] != "active":
+        if limit is None or doc["state"] != JobState.ACTIVE:
             return
         created = _age(doc["creationTime"])
         timer = threading.Timer(
@@ -140,11 +140,11 @@ def _age(iso: str) -> float:
 def check_active(doc: Json) -> None:
     """409 unless the job is active: completed, being deleted or being terminated."""
     state = doc["state"]
-    if state == "completed":
+    if state == JobState.COMPLETED:
         raise errors.job_completed(doc["id"])
-    if state == "deleting":
+    if state == JobState.DELETING:
         raise errors.job_being_deleted(doc["id"])
-    if state == "terminating":
+    if state == JobState.TERMINATING:
         raise errors.job_being_terminated(doc["id"])
 
 
@@ -158,15 +158,15 @@ def terminate(core: Core, job_id: str, reason: str) -> None:
     """Move an active job to terminating (once) and finish in the background."""
     with core.lock:
         doc = core.store.get_doc("jobs", "id = ?", (job_id,))
-        if doc is None or doc["state"] != "active":
+        if doc is None or doc["state"] != JobState.ACTIVE:
             return
 
         def terminating(d: Json) -> None:
-            shapes.set_state(d, "terminating")
+            shapes.set_state(d, JobState.TERMINATING)
             # Recorded now so that a restart mid-termination completes with the same reason.
             d["executionInfo"]["terminateReason"] = reason
 
-        core.update_job(job_id, terminating, state="terminating")
+        core.update_job(job_id, terminating, state=JobState.TERMINATING)
         _disarm_wall_clock(core, job_id)
     in_background(finish_terminate, core, job_id, reason)
 
@@ -206,12 +206,12 @@ def finish_terminate(core: Core, job_id: str, reason: str) -> None:
     _release_tasks(core, job_id)
 
     def done(doc: Json) -> None:
-        shapes.set_state(doc, "completed")
+        shapes.set_state(doc, JobState.COMPLETED)
         doc["executionInfo"]["endTime"] = shapes.now()
         doc["executionInfo"]["terminateReason"] = reason
 
     if not core.closing:
-        core.update_job(job_id, done, state="completed")
+        core.update_job(job_id, done, state=JobState.COMPLETED)
 
 
 def _release_tasks(core: Core, job_id: str) -> None:
@@ -230,9 +230,11 @@ def _release_tasks(core: Core, job_id: str) -> None:
 
 def delete_job(core: Core, job_id: str) -> None:
     doc = core.job(job_id)
-    if doc["state"] == "deleting":
+    if doc["state"] == JobState.DELETING:
         raise errors.job_being_deleted(job_id)
-    core.update_job(job_id, lambda d: shapes.set_state(d, "deleting"), state="deleting")
+    core.update_job(
+        job_id, lambda d: shapes.set_state(d, JobState.DELETING), state=JobState.DELETING
+    )
     with core.lock:
         _disarm_wall_clock(core, job_id)
     in_background(finish_delete, core, job_id)
@@ -282,7 +284,9 @@ def check_all_complete(core: Core, job_id: str) -> None:
     """onAllTasksComplete=terminatejob: terminate once no task is left to run (a job without
     tasks counts as complete, as on Batch)."""
     doc = core.store.get_doc("jobs", "id = ?", (job_id,))
-    if doc is None or doc["state"] != "active" or doc.get("onAllTasksComplete") != "terminatejob":
+    if doc is None or doc["state"] != JobState.ACTIVE:
+        return
+    if doc.get("onAllTasksComplete") != "terminatejob":
         return
     left = core.store.one(
         "SELECT 1 FROM tasks WHERE job_id = ? AND state != 'completed' LIMIT 1", (job_id,)

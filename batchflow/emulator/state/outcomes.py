@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.kinds import Json
+from batchflow.emulator.kinds import JobState, Json, TaskResult, TaskState
 from batchflow.emulator.state import jobs
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.store import loads
@@ -44,7 +44,7 @@ def exit_options(doc: Json) -> Json:
         for mapping in conditions.get("exitCodeRanges") or []:
             if mapping.get("start", 0) <= code <= mapping.get("end", -1):
                 return dict(mapping.get("exitOptions") or {})
-    if info.get("result") == "success":
+    if info.get("result") == TaskResult.SUCCESS:
         return {}
     return dict(conditions.get("default") or {})
 
@@ -56,7 +56,7 @@ def complete_task(
     success = failure is None and code == 0
 
     def done(doc: Json) -> None:
-        shapes.set_state(doc, "completed")
+        shapes.set_state(doc, TaskState.COMPLETED)
         info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         info["endTime"] = shapes.now()
         if code is not None:
@@ -96,11 +96,11 @@ def after_task(core: Core, job_id: str, doc: Json) -> None:
         job = core.job_for_run(job_id)
     except errors.BatchServiceError:  # deleted meanwhile
         return
-    if job["state"] != "active":
+    if job["state"] != JobState.ACTIVE:
         return
     if job.get("usesTaskDependencies"):
         refresh_dependents(core, job_id)
-    failed = (doc.get("executionInfo") or {}).get("result") == "failure"
+    failed = (doc.get("executionInfo") or {}).get("result") == TaskResult.FAILURE
     if shapes.any_of(job.get("onTaskFailure"), "performexitoptionsjobaction"):
         action = exit_options(doc).get("jobAction") or ("terminate" if failed else "none")
         if shapes.any_of(action, "terminate"):

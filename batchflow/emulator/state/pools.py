@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.kinds import Json
+from batchflow.emulator.kinds import AllocationState, Json, PoolState
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter, filter_docs
@@ -36,8 +36,8 @@ def create_pool(core: Core, body: Json) -> Json:
     ):
         doc.setdefault(key, default)
     doc.update({"currentDedicatedNodes": 0, "currentLowPriorityNodes": 0})
-    shapes.set_state(doc, "active")
-    shapes.set_state(doc, "resizing", key="allocationState")
+    shapes.set_state(doc, PoolState.ACTIVE)
+    shapes.set_state(doc, AllocationState.RESIZING, key="allocationState")
     shapes.stamp(doc, created=True)
     rows.insert_pool(core.store, doc)
     return core.agent.allocate(doc["id"])
@@ -54,7 +54,7 @@ def resize_pool(core: Core, pool_id: str, body: Json) -> None:
         for key in ("targetDedicatedNodes", "targetLowPriorityNodes", "resizeTimeout"):
             if key in body:
                 doc[key] = body[key]
-        shapes.set_state(doc, "resizing", key="allocationState")
+        shapes.set_state(doc, AllocationState.RESIZING, key="allocationState")
 
     core.update_pool(pool_id, targets)
     core.agent.allocate(pool_id, str(body.get("nodeDeallocationOption") or "requeue"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.kinds import Json, KillReason
+from batchflow.emulator.kinds import Json, KillReason, TaskResult, TaskState
 from batchflow.emulator.state import jobs, outcomes
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
@@ -36,7 +36,7 @@ def _new_doc(job: Json, body: Json) -> Json:
     constraints.setdefault("retentionTime", "P7D")
     doc["constraints"] = constraints
     doc.setdefault("requiredSlots", 1)
-    shapes.set_state(doc, "active")
+    shapes.set_state(doc, TaskState.ACTIVE)
     shapes.stamp(doc, created=True)
     doc["executionInfo"] = {"retryCount": 0, "requeueCount": 0}
     return doc
@@ -136,7 +136,7 @@ def terminate_task(core: Core, job_id: str, task_id: str) -> None:
     """Running: kill (the attempt then completes with TaskEnded). Active: complete now."""
     with core.lock:
         doc = core.task(job_id, task_id)
-        if doc["state"] == "completed":
+        if doc["state"] == TaskState.COMPLETED:
             return
         run = core.running.get((job_id.lower(), task_id.lower()))
         if run is not None:
@@ -169,11 +169,11 @@ def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
     jobs.check_active(job)
     doc = core.task(job_id, task_id)
     info = doc.get("executionInfo") or {}
-    if doc["state"] != "completed" or info.get("result") != "failure":
+    if doc["state"] != TaskState.COMPLETED or info.get("result") != TaskResult.FAILURE:
         raise errors.invalid_operation("Only a completed task that failed can be reactivated.")
 
     def again(d: Json) -> None:
-        shapes.set_state(d, "active")
+        shapes.set_state(d, TaskState.ACTIVE)
         d["executionInfo"] = {"retryCount": 0, "requeueCount": info.get("requeueCount", 0)}
         d.pop("nodeInfo", None)
 
@@ -196,7 +196,7 @@ def requeue(core: Core, job_id: str, task_id: str) -> None:
     """Back to active after its node was lost (requeueCount + 1), as Batch does."""
 
     def back(doc: Json) -> None:
-        shapes.set_state(doc, "active")
+        shapes.set_state(doc, TaskState.ACTIVE)
         info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         info["requeueCount"] = int(info.get("requeueCount", 0)) + 1
         info["lastRequeueTime"] = shapes.now()
