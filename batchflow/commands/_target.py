@@ -16,9 +16,9 @@ from typing import Any
 
 from batchflow.engine.polling import AZURE_POLL, LOCAL_POLL, PollPolicy
 from batchflow.engine.protocols import BatchService, BlobStore
-from batchflow.engine.redact import remember_secret
 from batchflow.errors import ConfigError, UsageError
 from batchflow.net import is_loopback_url
+from batchflow.redact import remember_secret
 
 
 @dataclass

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from batchflow.commands._common import load_plan, out, out_json, say
-from batchflow.engine.redact import redact
 from batchflow.engine.tasks import named
 from batchflow.errors import BatchflowError, FailedTask, UsageError, WorkflowFailed
 from batchflow.plan_model import Plan
+from batchflow.redact import redact
 
 if TYPE_CHECKING:
     from batchflow.commands._target import Target

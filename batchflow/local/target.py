@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from batchflow.disk import STATE_DIR
 from batchflow.errors import ConfigError, UsageError
 
-STATE_DIR = ".batchflow"
 FAULTS_ENV = "BATCHFLOW_EMULATOR_FAULTS"
 NODES_ENV = "BATCHFLOW_LOCAL_NODES"
 KEY_ENV = "BATCHFLOW_EMULATOR_KEY"
