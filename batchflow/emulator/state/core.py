@@ -225,7 +225,7 @@ class Core:
 
     # -- documents --------------------------------------------------------------------------
     def job(self, job_id: str) -> Json:
-        doc = self.store.get_doc("jobs", "id = ?", (job_id,))
+        doc = rows.job_doc(self.store, job_id)
         if doc is None:
             raise errors.job_not_found(job_id)
         return doc
@@ -241,13 +241,13 @@ class Core:
             return doc
 
     def pool(self, pool_id: str) -> Json:
-        doc = self.store.get_doc("pools", "id = ?", (pool_id,))
+        doc = rows.pool_doc(self.store, pool_id)
         if doc is None:
             raise errors.pool_not_found(pool_id)
         return doc
 
     def task(self, job_id: str, task_id: str) -> Json:
-        doc = self.store.get_doc("tasks", "job_id = ? AND id = ?", (job_id, task_id))
+        doc = rows.task_doc(self.store, job_id, task_id)
         if doc is None:
             self.job(job_id)
             raise errors.task_not_found(task_id)

@@ -15,11 +15,11 @@ import threading
 from collections.abc import Callable
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.kinds import JobState, Json, KillReason
+from batchflow.emulator.kinds import JobState, Json, KillReason, TaskResult, TaskState
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
-from batchflow.emulator.state.store import Page, StoreClosed, dumps
+from batchflow.emulator.state.store import Page, StoreClosed
 
 FIELDS = {"id": "id", "state": "state"}
 _UPDATABLE = (
@@ -44,14 +44,7 @@ def create_job(core: Core, body: Json) -> Json:
     shapes.stamp(doc, created=True)
     pool_id = (doc.get("poolInfo") or {}).get("poolId")
     doc["executionInfo"] = {"startTime": doc["creationTime"], "poolId": pool_id}
-    with core.store.tx() as db:
-        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (doc["id"],)).fetchone():
-            raise errors.job_exists(doc["id"])
-        db.execute(
-            "INSERT INTO jobs (id, seq, state, pool_id, priority, doc) VALUES "
-            "(?, ?, 'active', ?, ?, ?)",
-            (doc["id"], core.store.next_seq(), pool_id, int(doc["priority"]), dumps(doc)),
-        )
+    rows.insert_job(core.store, doc, pool_id)
     with core.lock:
         core.job_cache.pop(doc["id"].lower(), None)
     arm_wall_clock(core, doc)
@@ -62,8 +55,7 @@ def create_job(core: Core, body: Json) -> Json:
 
 def list_jobs(core: Core, filter: str | None, token: str | None, limit: int) -> Page:
     where, params = compile_filter(filter, FIELDS)
-    docs, last = core.store.page("jobs", where, params, int(token or 0), limit)
-    return Page(docs, str(last) if last is not None else None)
+    return rows.jobs_page(core.store, where, params, token, limit)
 
 
 # What a replace (PUT) clears: the fields it does not give go back to their defaults.
@@ -157,7 +149,7 @@ def terminate_job(core: Core, job_id: str, reason: str | None) -> None:
 def terminate(core: Core, job_id: str, reason: str) -> None:
     """Move an active job to terminating (once) and finish in the background."""
     with core.lock:
-        doc = core.store.get_doc("jobs", "id = ?", (job_id,))
+        doc = rows.job_doc(core.store, job_id)
         if doc is None or doc["state"] != JobState.ACTIVE:
             return
 
@@ -246,9 +238,7 @@ def finish_delete(core: Core, job_id: str) -> None:
     _release_tasks(core, job_id)
     if core.closing:
         return
-    with core.store.tx() as db:
-        db.execute("DELETE FROM tasks WHERE job_id = ?", (job_id,))
-        db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    rows.delete_job(core.store, job_id)
     key = job_id.lower()
     with core.lock:
         core.job_cache.pop(key, None)
@@ -266,30 +256,23 @@ def task_counts(core: Core, job_id: str) -> Json:
     keys = ("active", "running", "completed", "succeeded", "failed")
     tasks = dict.fromkeys(keys, 0)
     slots = dict.fromkeys(keys, 0)
-    for state, result, count, used in core.store.query(
-        "SELECT state, result, COUNT(*), SUM(slots) FROM tasks WHERE job_id = ? "
-        "GROUP BY state, result",
-        (job_id,),
-    ):
-        buckets = ["running" if state == "preparing" else state]
-        if state == "completed":
-            buckets.append("succeeded" if result == "success" else "failed")
+    for group in rows.task_state_counts(core.store, job_id):
+        buckets = ["running" if group.state == TaskState.PREPARING else group.state]
+        if group.state == TaskState.COMPLETED:
+            buckets.append("succeeded" if group.result == TaskResult.SUCCESS else "failed")
         for bucket in buckets:
-            tasks[bucket] += int(count)
-            slots[bucket] += int(used or 0)
+            tasks[bucket] += group.tasks
+            slots[bucket] += group.slots
     return {"taskCounts": tasks, "taskSlotCounts": slots}
 
 
 def check_all_complete(core: Core, job_id: str) -> None:
     """onAllTasksComplete=terminatejob: terminate once no task is left to run (a job without
     tasks counts as complete, as on Batch)."""
-    doc = core.store.get_doc("jobs", "id = ?", (job_id,))
+    doc = rows.job_doc(core.store, job_id)
     if doc is None or doc["state"] != JobState.ACTIVE:
         return
     if doc.get("onAllTasksComplete") != "terminatejob":
         return
-    left = core.store.one(
-        "SELECT 1 FROM tasks WHERE job_id = ? AND state != 'completed' LIMIT 1", (job_id,)
-    )
-    if left is None:
+    if not rows.has_unfinished_task(core.store, job_id):
         terminate(core, job_id, "AllTasksComplete")

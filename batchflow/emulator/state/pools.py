@@ -45,8 +45,7 @@ def create_pool(core: Core, body: Json) -> Json:
 
 def list_pools(core: Core, filter: str | None, token: str | None, limit: int) -> Page:
     where, params = compile_filter(filter, FIELDS)
-    docs, last = core.store.page("pools", where, params, int(token or 0), limit)
-    return Page(docs, str(last) if last is not None else None)
+    return rows.pools_page(core.store, where, params, token, limit)
 
 
 def resize_pool(core: Core, pool_id: str, body: Json) -> None:

@@ -1,8 +1,10 @@
-"""Named reads and writes of stored rows for the parts that must not know the schema: the
-scheduler's queue, the pools' and nodes' rows, a task's process, recovery after a restart.
+"""Every named read and write of the stored rows: the only module besides ``store`` (which
+creates the schema) that holds SQL over the account's tables. Jobs, tasks, outcomes, pools,
+retention, the scheduler's queue and the recovery after a restart all go through it.
 
-Each operation is one statement (or one transaction) over ``Store``; a row that leaves the
-state layer leaves as a frozen record, never as a tuple whose column order the caller knows.
+Each operation is one statement (or one transaction) over ``Store``; a row that leaves it
+leaves as a document, a number or a frozen record, never as a tuple whose column order the
+caller must know.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import Json
-from batchflow.emulator.state.store import Store, UnreadableDocument, dumps, loads
+from batchflow.emulator.state.store import Page, Store, UnreadableDocument, dumps, loads
 
 
 # -- the scheduler's queue ------------------------------------------------------------------
@@ -246,3 +248,192 @@ def _update(
             (dumps(doc), *values, *key),
         )
     return doc
+
+
+# -- documents by key, and listings -----------------------------------------------------------
+def job_doc(store: Store, job_id: str) -> Json | None:
+    return store.get_doc("jobs", "id = ?", (job_id,))
+
+
+def pool_doc(store: Store, pool_id: str) -> Json | None:
+    return store.get_doc("pools", "id = ?", (pool_id,))
+
+
+def task_doc(store: Store, job_id: str, task_id: str) -> Json | None:
+    return store.get_doc("tasks", "job_id = ? AND id = ?", (job_id, task_id))
+
+
+def _page(
+    store: Store, table: str, where: str, params: list[object], token: str | None, limit: int
+) -> Page:
+    docs, last = store.page(table, where, params, int(token or 0), limit)
+    return Page(docs, str(last) if last is not None else None)
+
+
+def pools_page(
+    store: Store, where: str, params: list[object], token: str | None, limit: int
+) -> Page:
+    """Pools in creation order matching ``where`` (a compiled ``$filter``), after ``token``."""
+    return _page(store, "pools", where, params, token, limit)
+
+
+def jobs_page(
+    store: Store, where: str, params: list[object], token: str | None, limit: int
+) -> Page:
+    """Jobs in creation order matching ``where`` (a compiled ``$filter``), after ``token``."""
+    return _page(store, "jobs", where, params, token, limit)
+
+
+def tasks_page(
+    store: Store, job_id: str, where: str, params: list[object], token: str | None, limit: int
+) -> Page:
+    """A job's tasks in creation order matching ``where``, after ``token``."""
+    return _page(store, "tasks", f"job_id = ? AND ({where})", [job_id, *params], token, limit)
+
+
+# -- jobs -------------------------------------------------------------------------------------
+def insert_job(store: Store, doc: Json, pool_id: str | None) -> None:
+    """Store a new, active job; JobExists (409) when one of that id (any case) exists."""
+    with store.tx() as db:
+        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (doc["id"],)).fetchone():
+            raise errors.job_exists(doc["id"])
+        db.execute(
+            "INSERT INTO jobs (id, seq, state, pool_id, priority, doc) VALUES "
+            "(?, ?, 'active', ?, ?, ?)",
+            (doc["id"], store.next_seq(), pool_id, int(doc["priority"]), dumps(doc)),
+        )
+
+
+def delete_job(store: Store, job_id: str) -> None:
+    """Forget a job and all its tasks."""
+    with store.tx() as db:
+        db.execute("DELETE FROM tasks WHERE job_id = ?", (job_id,))
+        db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+
+@dataclass(frozen=True)
+class StateCount:
+    """How many of a job's tasks are in one state (and result), and the slots they take."""
+
+    state: str
+    result: str | None
+    tasks: int
+    slots: int
+
+
+def task_state_counts(store: Store, job_id: str) -> list[StateCount]:
+    """One grouped query answered from a covering index: no document is loaded."""
+    rows = store.query(
+        "SELECT state, result, COUNT(*), SUM(slots) FROM tasks WHERE job_id = ? "
+        "GROUP BY state, result",
+        (job_id,),
+    )
+    return [StateCount(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
+
+
+def has_unfinished_task(store: Store, job_id: str) -> bool:
+    row = store.one(
+        "SELECT 1 FROM tasks WHERE job_id = ? AND state != 'completed' LIMIT 1", (job_id,)
+    )
+    return row is not None
+
+
+# -- tasks ------------------------------------------------------------------------------------
+def insert_task(store: Store, job_id: str, doc: Json, ready: Callable[[], bool]) -> None:
+    """Store a new, active task; TaskExists (409) when the job holds one of that id. ``ready``
+    (are its dependencies met?) is asked inside the transaction, so a dependency completing
+    meanwhile cannot leave the task waiting for ever."""
+    with store.tx() as db:
+        if db.execute(
+            "SELECT 1 FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"])
+        ).fetchone():
+            raise errors.task_exists(doc["id"])
+        ident = str(doc["id"])
+        db.execute(
+            "INSERT INTO tasks (job_id, id, seq, state, slots, ready, num_id, doc) "
+            "VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
+            (
+                job_id,
+                ident,
+                store.next_seq(),
+                int(doc["requiredSlots"]),
+                int(ready()),
+                int(ident) if ident.isdigit() else None,
+                dumps(doc),
+            ),
+        )
+
+
+def delete_task(store: Store, job_id: str, task_id: str) -> None:
+    store.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, task_id))
+
+
+def satisfied_count(store: Store, job_id: str, task_ids: list[str]) -> int:
+    """How many of ``task_ids`` (at most 500) completed and satisfy their dependents."""
+    marks = ",".join("?" * len(task_ids))
+    row = store.one(
+        f"SELECT COUNT(*) FROM tasks WHERE job_id = ? AND id IN ({marks}) "  # noqa: S608
+        "AND dep_ok = 1",
+        (job_id, *task_ids),
+    )
+    return 0 if row is None else int(row[0])
+
+
+def range_verdict(store: Store, job_id: str, start: int, end: int) -> tuple[int, int]:
+    """(tasks whose integer id is in [start, end], how many of them do not satisfy)."""
+    row = store.one(
+        "SELECT COUNT(*), COALESCE(SUM(dep_ok IS NULL OR dep_ok = 0), 0) FROM tasks "
+        "WHERE job_id = ? AND num_id BETWEEN ? AND ?",
+        (job_id, start, end),
+    )
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
+def waiting_tasks(store: Store, job_id: str) -> list[tuple[str, Json]]:
+    """The job's active tasks held back by their dependencies: (id, document)."""
+    rows = store.query(
+        "SELECT id, doc FROM tasks WHERE job_id = ? AND state = 'active' AND ready = 0", (job_id,)
+    )
+    return [(r[0], loads(r[1])) for r in rows]
+
+
+def mark_ready(store: Store, job_id: str, task_ids: list[str]) -> None:
+    with store.tx() as db:
+        db.executemany(
+            "UPDATE tasks SET ready = 1 WHERE job_id = ? AND id = ?",
+            [(job_id, task_id) for task_id in task_ids],
+        )
+
+
+# -- retention ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExpiredDir:
+    """A completed task whose directory's retention time has passed, and where it ran."""
+
+    job_id: str
+    task_id: str
+    pool_id: str | None
+    node_id: str | None
+
+
+def earliest_expiry(store: Store) -> float | None:
+    row = store.one("SELECT MIN(expires) FROM tasks WHERE expires IS NOT NULL")
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def expired_dirs(store: Store, now: float, limit: int) -> list[ExpiredDir]:
+    rows = store.query(
+        "SELECT job_id, id, json_extract(doc, '$.nodeInfo.poolId'), "
+        "json_extract(doc, '$.nodeInfo.nodeId') FROM tasks "
+        "WHERE expires IS NOT NULL AND expires <= ? LIMIT ?",
+        (now, limit),
+    )
+    return [ExpiredDir(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def clear_expiry(store: Store, done: list[ExpiredDir]) -> None:
+    with store.tx() as db:
+        db.executemany(
+            "UPDATE tasks SET expires = NULL WHERE job_id = ? AND id = ?",
+            [(d.job_id, d.task_id) for d in done],
+        )

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import Json, KillReason, TaskResult, TaskState
-from batchflow.emulator.state import jobs, outcomes
+from batchflow.emulator.state import jobs, outcomes, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
-from batchflow.emulator.state.store import Page, dumps
+from batchflow.emulator.state.store import Page
 
 FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
 UNLIMITED = "P10675199DT2H48M5.4775807S"
@@ -50,25 +50,12 @@ def _all_exit_options(conditions: Json) -> list[Json]:
 
 
 def _insert(core: Core, job_id: str, doc: Json) -> None:
-    with core.store.tx() as db:
-        if db.execute(
-            "SELECT 1 FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"])
-        ).fetchone():
-            raise errors.task_exists(doc["id"])
-        ident = str(doc["id"])
-        db.execute(
-            "INSERT INTO tasks (job_id, id, seq, state, slots, ready, num_id, doc) "
-            "VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
-            (
-                job_id,
-                ident,
-                core.store.next_seq(),
-                int(doc["requiredSlots"]),
-                int(outcomes.dependencies_met(core, job_id, doc.get("dependsOn"))),
-                int(ident) if ident.isdigit() else None,
-                dumps(doc),
-            ),
-        )
+    rows.insert_task(
+        core.store,
+        job_id,
+        doc,
+        lambda: outcomes.dependencies_met(core, job_id, doc.get("dependsOn")),
+    )
 
 
 def create_task(core: Core, job_id: str, body: Json) -> Json:
@@ -110,10 +97,7 @@ def create_tasks(core: Core, job_id: str, bodies: list[Json]) -> list[Json]:
 def list_tasks(core: Core, job_id: str, filter: str | None, token: str | None, limit: int) -> Page:
     job = core.job(job_id)
     where, params = compile_filter(filter, FIELDS)
-    docs, last = core.store.page(
-        "tasks", f"job_id = ? AND ({where})", [job["id"], *params], int(token or 0), limit
-    )
-    return Page(docs, str(last) if last is not None else None)
+    return rows.tasks_page(core.store, job["id"], where, params, token, limit)
 
 
 def update_task(core: Core, job_id: str, task_id: str, body: Json) -> None:
@@ -154,7 +138,7 @@ def delete_task(core: Core, job_id: str, task_id: str) -> None:
         run = core.running.get((job_id.lower(), task_id.lower()))
         if run is not None:
             run.kill(KillReason.DELETE)
-        core.store.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"]))
+        rows.delete_task(core.store, job_id, doc["id"])
         if tdir is not None:
             # Moved aside now, under the lock: a task added again under the same id (how
             # batchflow re-runs a changed task) starts in a fresh directory, and the dying
