@@ -21,7 +21,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from batchflow.emulator import errors
 from batchflow.emulator.kinds import JobState, KillReason
 from batchflow.emulator.node import executor, runner
-from batchflow.emulator.node.pools import LocalNodes, restore
+from batchflow.emulator.node.local_nodes import LocalNodes, restore
 from batchflow.emulator.node.scheduler import Scheduler
 from batchflow.emulator.state import jobs, outcomes, pools, rows, tasks
 from batchflow.emulator.state.core import Core

@@ -56,7 +56,7 @@ class Dispatcher(Protocol):
 
 
 class NodeAgent(Protocol):
-    """What the state asks of the local nodes (``node.pools.LocalNodes``)."""
+    """What the state asks of the local nodes (``node.local_nodes.LocalNodes``)."""
 
     def allocate(self, pool_id: str, deallocation: str = "requeue") -> Json:
         """Bring the pool's local nodes to its targets, mark its allocation steady; the pool."""
