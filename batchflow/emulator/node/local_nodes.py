@@ -81,7 +81,7 @@ def restore(core: Core) -> None:
     for pool_id, pool, text in rows.stored_pools(core.store):
         if isinstance(pool, UnreadableDocument):
             # One bad row must not keep the emulator from starting for ever.
-            kept = core.store.quarantine_pool(pool_id, text)
+            kept = rows.quarantine_pool(core.store, pool_id, text)
             log.error(
                 "pool %r skipped at start-up (%s); its document was moved to %s",
                 pool_id,

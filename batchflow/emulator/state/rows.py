@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import Json
@@ -118,6 +119,17 @@ def delete_pool(store: Store, pool_id: str) -> None:
     with store.tx() as db:
         db.execute("DELETE FROM nodes WHERE pool_id = ?", (pool_id,))
         db.execute("DELETE FROM pools WHERE id = ?", (pool_id,))
+
+
+def quarantine_pool(store: Store, pool_id: str, text: str) -> Path:
+    """Move an unreadable pool (and its nodes) out of the store into ``quarantine/`` beside
+    the database, so that neither start-up nor any listing trips over it again."""
+    folder = store.folder / "quarantine"
+    folder.mkdir(exist_ok=True)
+    kept = folder / f"pool-{pool_id}.json"
+    kept.write_text(text, encoding="utf-8")
+    delete_pool(store, pool_id)
+    return kept
 
 
 @dataclass(frozen=True)

@@ -127,17 +127,10 @@ class Store:
         if columns and "expires" not in columns:
             self._db.execute("ALTER TABLE tasks ADD COLUMN expires REAL")
 
-    def quarantine_pool(self, pool_id: str, text: str) -> Path:
-        """Move an unreadable pool (and its nodes) out of the store into ``quarantine/``
-        beside the database, so that neither start-up nor any listing trips over it again."""
-        folder = self._path.parent / "quarantine"
-        folder.mkdir(exist_ok=True)
-        kept = folder / f"pool-{pool_id}.json"
-        kept.write_text(text, encoding="utf-8")
-        with self.tx() as db:
-            db.execute("DELETE FROM nodes WHERE pool_id = ?", (pool_id,))
-            db.execute("DELETE FROM pools WHERE id = ?", (pool_id,))
-        return kept
+    @property
+    def folder(self) -> Path:
+        """The directory that holds the database."""
+        return self._path.parent
 
     def _max_seq(self, table: str) -> int:
         row = self._db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()  # noqa: S608
