@@ -51,7 +51,7 @@ def _write_trace(exc: BaseException) -> Path | None:
     import secrets
     import traceback
 
-    from batchflow.engine.redact import redact
+    from batchflow.redact import redact
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
@@ -109,7 +109,7 @@ def report(exc: BaseException) -> int:
         where = f" writing {exc.filename}" if exc.filename else ""
         _say(f"error: disk full{where}: {exc.strerror}; free space and run again")
         return 3
-    from batchflow.engine.redact import redact
+    from batchflow.redact import redact
 
     trace = _write_trace(exc)
     where = f" (full trace in {trace})" if trace else ""

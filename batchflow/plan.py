@@ -6,9 +6,9 @@ which ones need uploading again). Tasks stay lazy: ``Plan.tasks`` renders as it 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
+from batchflow.disk import file_md5
 from batchflow.errors import UsageError
 from batchflow.plan_model import (
     InputFile,
@@ -24,16 +24,6 @@ from batchflow.spec.expand import RenderedTasks, final_task
 from batchflow.spec.model import LocalFile, Spec
 from batchflow.spec.steps_expand import WorkflowTasks, workflow_tasks
 
-_CHUNK = 1 << 20
-
-
-def _md5(path: LocalFile) -> bytes:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.local.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.digest()
-
 
 def _uploads(files: Iterable[LocalFile]) -> tuple[Upload, ...]:
     seen: dict[str, Upload] = {}
@@ -41,7 +31,7 @@ def _uploads(files: Iterable[LocalFile]) -> tuple[Upload, ...]:
         if f.blob in seen:
             continue
         try:
-            seen[f.blob] = Upload(f.local, f.blob, f.local.stat().st_size, _md5(f))
+            seen[f.blob] = Upload(f.local, f.blob, f.local.stat().st_size, file_md5(f.local))
         except OSError as exc:  # vanished or unreadable since the spec was checked
             raise UsageError(f"cannot read input {f.local}: {exc.strerror or exc}") from None
     return tuple(seen.values())

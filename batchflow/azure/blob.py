@@ -23,10 +23,11 @@ from azure.storage.blob import (
 
 from batchflow.azure.config import check_key
 from batchflow.azure.errors import translated
-from batchflow.azure.transport import is_loopback_url, requests_transport
+from batchflow.azure.transport import requests_transport
 from batchflow.engine.downloads import open_partial
 from batchflow.engine.protocols import Access
 from batchflow.errors import ConfigError
+from batchflow.net import is_loopback_url
 
 _CLOCK_SKEW = _dt.timedelta(minutes=5)
 _MAX_DELEGATION = _dt.timedelta(days=7)

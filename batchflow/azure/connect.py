@@ -13,7 +13,8 @@ from azure.core.credentials import AzureNamedKeyCredential
 
 from batchflow.azure.batch import AzureBatchService
 from batchflow.azure.config import AzureAccount, default_credential
-from batchflow.azure.transport import is_loopback_url, requests_transport
+from batchflow.azure.transport import requests_transport
+from batchflow.net import is_loopback_url
 
 CONNECT_RETRIES = 3
 

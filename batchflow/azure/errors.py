@@ -23,7 +23,6 @@ from azure.core.exceptions import (
 )
 
 from batchflow.azure.transport import timeouts
-from batchflow.engine.redact import redact
 from batchflow.errors import (
     TIMED_OUT,
     UNREACHABLE,
@@ -32,6 +31,7 @@ from batchflow.errors import (
     NotFound,
     TransientError,
 )
+from batchflow.redact import redact
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 

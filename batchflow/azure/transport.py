@@ -12,14 +12,12 @@ cannot wait a minute for a server that never answers).
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 import requests
 from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
 from batchflow.errors import ConfigError
-from batchflow.net import is_loopback
 
 POOL_SIZE = 32  # connections: uploads, downloads and task adds run from ~16 threads
 CONNECT_TIMEOUT_S = 10.0  # a TCP connect to Azure takes milliseconds; 10 s means it is down
@@ -49,11 +47,6 @@ def timeouts() -> tuple[float, float]:
         _seconds(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S),
         _seconds(READ_TIMEOUT_ENV, READ_TIMEOUT_S),
     )
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine."""
-    return is_loopback(urlsplit(url).hostname or "")
 
 
 def requests_transport(loopback: bool) -> RequestsTransport:

@@ -16,10 +16,9 @@ from typing import Any
 
 from batchflow.engine.polling import AZURE_POLL, LOCAL_POLL, PollPolicy
 from batchflow.engine.protocols import BatchService, BlobStore
-from batchflow.engine.redact import remember_secret
 from batchflow.errors import ConfigError, UsageError
-
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+from batchflow.net import is_loopback_url
+from batchflow.redact import remember_secret
 
 
 @dataclass
@@ -43,8 +42,10 @@ def _remember_connection_string(conn: str | None) -> None:
 
 
 def _azurite_conn(env: Mapping[str, str]) -> str | None:
+    """The connection string, if its blob endpoint is on this machine (Azurite)."""
     conn = env.get("AZURE_STORAGE_CONNECTION_STRING", "")
-    return conn if any(host in conn for host in _LOOPBACK) else None
+    parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+    return conn if is_loopback_url(parts.get("BlobEndpoint", "")) else None
 
 
 def choose(target: str | None, env: Mapping[str, str]) -> tuple[str, str]:

@@ -20,8 +20,9 @@ from pathlib import Path
 from types import FrameType
 
 from batchflow.commands._common import out, say
-from batchflow.emulator import DEV_ACCOUNT, DEV_KEY, host_guard
-from batchflow.emulator.auth import decode_key
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+from batchflow.emulator.http.auth import decode_key
+from batchflow.emulator.node import host_guard
 from batchflow.emulator.server import EmulatorServer
 from batchflow.errors import ConfigError, UsageError
 from batchflow.net import is_loopback

@@ -9,9 +9,9 @@ from collections.abc import Iterator, Sequence
 
 from batchflow.commands._common import load_names
 from batchflow.engine.protocols import BatchService
-from batchflow.engine.redact import redact_task_bytes
 from batchflow.errors import NotFound, UsageError
 from batchflow.plan_model import Plan
+from batchflow.redact import redact_task_bytes
 
 CHUNK = 4 << 20
 MAX_CARRY = 1 << 20  # a "line" longer than this is redacted in pieces rather than held

@@ -11,10 +11,10 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from batchflow.commands._common import load_plan, out, out_json, say
-from batchflow.engine.redact import redact
 from batchflow.engine.tasks import named
 from batchflow.errors import BatchflowError, FailedTask, UsageError, WorkflowFailed
 from batchflow.plan_model import Plan
+from batchflow.redact import redact
 
 if TYPE_CHECKING:
     from batchflow.commands._progress import EventStream

@@ -1,9 +1,10 @@
 """A local Azure Batch service: the real REST API, tasks run as local processes.
 
-Layers: ``app`` (routes: parse, call the service, serialize), ``auth`` (SharedKey),
-``errors`` (BatchError bodies), ``service`` (state and semantics, no HTTP), ``store``
-(SQLite), ``scheduler`` / ``executor`` / ``files`` (running tasks on local nodes),
-``server`` (EmulatorServer: uvicorn in a thread).
+Three parts, imports pointing one way (``http -> state <- node``; see ``README.md``):
+``http/`` (the REST surface: routes, auth, OData, request checks), ``state/`` (the account's
+pools, jobs and tasks over the SQLite store: the only SQL), ``node/`` (local nodes, the
+scheduler, processes, files). ``autoscale/`` is the pure formula language; ``errors`` and
+``shapes`` are the vocabulary all parts share; ``service`` and ``server`` put the parts together.
 """
 
 from __future__ import annotations

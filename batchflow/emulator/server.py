@@ -31,10 +31,10 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
-from batchflow.emulator.auth import decode_key
-from batchflow.emulator.control import ControlClient
-from batchflow.emulator.http_limits import GuardedProtocol, HttpLimits, raise_open_file_limit
-from batchflow.emulator.store import StoreFailure
+from batchflow.emulator.http.auth import decode_key
+from batchflow.emulator.http.control import ControlClient
+from batchflow.emulator.http.limits import GuardedProtocol, HttpLimits, raise_open_file_limit
+from batchflow.emulator.state.store import StoreFailure
 from batchflow.errors import BackendError, BatchflowError, EnvironmentProblem, UsageError
 from batchflow.net import is_loopback
 
@@ -183,8 +183,8 @@ class EmulatorServer:
         """Run uvicorn on the bound socket in a daemon thread."""
         import uvicorn
 
-        from batchflow.emulator.app import create_app
-        from batchflow.emulator.prompt_server import PromptServer
+        from batchflow.emulator.http.app import create_app
+        from batchflow.emulator.http.prompt_server import PromptServer
 
         limits, cap = self.limits, self.limits.cap()
         protocol = functools.partial(GuardedProtocol, limits=limits, cap=cap)

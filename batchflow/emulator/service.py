@@ -1,4 +1,8 @@
-"""``EmulatorService``: the emulated Batch account behind the HTTP layer (``contract.BatchState``).
+"""``EmulatorService``: one emulated Batch account, its state and its local nodes put together.
+
+The HTTP layer serves its ``core`` (the state: ``http.base.Account``); the state's operations
+are module functions of ``state/`` taking that core. The few bound below are for in-process
+callers without HTTP (tests).
 
 State lives in SQLite under ``data_dir`` (``state.db``), node directories under
 ``data_dir/nodes``. ``start()`` recovers from the last stop, clean or ``kill -9``: task process
@@ -12,16 +16,32 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Concatenate, ParamSpec, TypeVar
 
-from batchflow.emulator import errors, executor, jobs, outcomes, pools, runner, tasks
-from batchflow.emulator.contract import Page
-from batchflow.emulator.core import Core
-from batchflow.emulator.retention import Janitor
-from batchflow.emulator.scheduler import Scheduler
-from batchflow.emulator.store import Store, StoreFailure
+from batchflow.emulator import errors
+from batchflow.emulator.kinds import JobState, KillReason
+from batchflow.emulator.node import executor, runner
+from batchflow.emulator.node.local_nodes import LocalNodes, restore
+from batchflow.emulator.node.scheduler import Scheduler
+from batchflow.emulator.state import jobs, outcomes, pools, rows, tasks
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.retention import Janitor
+from batchflow.emulator.state.store import Store, StoreFailure
 
-Json = dict[str, Any]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _on_core(
+    operation: Callable[Concatenate[Core, P], R],
+) -> Callable[Concatenate[EmulatorService, P], R]:
+    """A state operation as a method of the service: called on the service's live core."""
+
+    def method(self: EmulatorService, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return operation(self.core, *args, **kwargs)
+
+    method.__doc__ = operation.__doc__
+    return method
 
 
 class EmulatorService:
@@ -93,6 +113,7 @@ class EmulatorService:
             core.running_in_job,
             core.thread_died,
         )
+        core.agent = LocalNodes(core)
         core.janitor = Janitor(store, self.data_dir, core.thread_died)
         core.on_failure = self.on_failure
         self._core = core
@@ -110,29 +131,27 @@ class EmulatorService:
     def _stop_orphans(core: Core) -> None:
         """Kill the process groups of tasks that were running when the last emulator stopped
         (only if pid AND start time still match) and requeue those tasks, as Batch does."""
-        for job_id, task_id, pid, ticks in core.store.query(
-            "SELECT job_id, id, pid, pstart FROM tasks WHERE state IN ('running', 'preparing')"
-        ):
-            if pid:
-                executor.kill_orphan(int(pid), int(ticks or 0))
-            tasks.requeue(core, job_id, task_id)
+        for orphan in rows.running_tasks(core.store):
+            if orphan.pid:
+                executor.kill_orphan(orphan.pid, orphan.ticks)
+            tasks.requeue(core, orphan.job_id, orphan.task_id)
 
     def _recover(self, core: Core) -> None:
-        for job_id, state, reason in core.store.query(
-            "SELECT id, state, json_extract(doc, '$.executionInfo.terminateReason') FROM jobs"
+        for job_id, state, reason in (
+            (j.id, j.state, j.terminate_reason) for j in rows.jobs_at_start(core.store)
         ):
-            if state == "terminating":
+            if state == JobState.TERMINATING:
                 jobs.in_background(jobs.finish_terminate, core, job_id, reason or "UserTerminate")
-            elif state == "deleting":
+            elif state == JobState.DELETING:
                 jobs.in_background(jobs.finish_delete, core, job_id)
-            elif state == "active":
+            elif state == JobState.ACTIVE:
                 # Reactions a crash may have cut short between a completion and its effects.
                 job = core.job(job_id)
                 jobs.arm_wall_clock(core, job)
                 if job.get("usesTaskDependencies"):
                     outcomes.refresh_dependents(core, job_id)
                 jobs.check_all_complete(core, job_id)
-        pools.restore(core)
+        restore(core)
 
     def _store_failed(self, failure: StoreFailure) -> None:
         if self._core is not None:
@@ -152,121 +171,27 @@ class EmulatorService:
                 timer.cancel()
         core.scheduler.stop()
         core.janitor.stop()
-        self._kill_all(core, "shutdown")
+        core.kill_all(KillReason.SHUTDOWN)
         core.store.close()
         self._core = None
-
-    @staticmethod
-    def _kill_all(core: Core, reason: str) -> None:
-        with core.lock:
-            for run in core.running.values():
-                run.kill(reason)
-            for node in core.all_nodes():
-                node.leaving = True
-                if node.start_process is not None:
-                    node.start_process.kill(reason)
-        core.wait_runs_gone(lambda r: True, timeout=10)
 
     def dispatch_latencies(self) -> list[float]:
         """Seconds from the event that freed a slot or queued a task to its process start."""
         return list(self.core.scheduler.latencies)
 
-    # -- pools ------------------------------------------------------------------------------
-    def create_pool(self, body: Json) -> Json:
-        return pools.create_pool(self.core, body)
-
-    def get_pool(self, pool_id: str) -> Json:
-        return self.core.pool(pool_id)
-
-    def list_pools(self, filter: str | None, token: str | None, limit: int) -> Page:
-        return pools.list_pools(self.core, filter, token, limit)
-
-    def delete_pool(self, pool_id: str) -> None:
-        pools.delete_pool(self.core, pool_id)
-
-    def resize_pool(self, pool_id: str, body: Json) -> None:
-        pools.resize_pool(self.core, pool_id, body)
-
-    def update_pool(self, pool_id: str, body: Json, replace: bool) -> Json:
-        return pools.update_pool(self.core, pool_id, body, replace)
-
-    def list_nodes(self, pool_id: str, filter: str | None, token: str | None, limit: int) -> Page:
-        return pools.list_nodes(self.core, pool_id, filter, token, limit)
-
-    def get_node(self, pool_id: str, node_id: str) -> Json:
-        node = pools.find_node(self.core, pool_id, node_id)
-        with self.core.lock:
-            return node.doc(self.core.pool_url(node.pool_id))
-
-    def node_root(self, pool_id: str, node_id: str) -> Path:
-        return pools.find_node(self.core, pool_id, node_id).root
-
-    # -- jobs -------------------------------------------------------------------------------
-    def create_job(self, body: Json) -> Json:
-        return jobs.create_job(self.core, body)
-
-    def get_job(self, job_id: str) -> Json:
-        return self.core.job(job_id)
-
-    def list_jobs(self, filter: str | None, token: str | None, limit: int) -> Page:
-        return jobs.list_jobs(self.core, filter, token, limit)
-
-    def update_job(self, job_id: str, body: Json, replace: bool) -> Json:
-        return jobs.update_job(self.core, job_id, body, replace)
-
-    def terminate_job(self, job_id: str, reason: str | None, force: bool) -> None:
-        jobs.terminate_job(self.core, job_id, reason)
-
-    def delete_job(self, job_id: str, force: bool) -> None:
-        jobs.delete_job(self.core, job_id)
-
-    def task_counts(self, job_id: str) -> Json:
-        return jobs.task_counts(self.core, job_id)
-
-    # -- tasks ------------------------------------------------------------------------------
-    def create_task(self, job_id: str, body: Json) -> Json:
-        return tasks.create_task(self.core, job_id, body)
-
-    def create_tasks(self, job_id: str, bodies: list[Json]) -> list[Json]:
-        return tasks.create_tasks(self.core, job_id, bodies)
-
-    def get_task(self, job_id: str, task_id: str) -> Json:
-        return self.core.task(job_id, task_id)
-
-    def list_tasks(self, job_id: str, filter: str | None, token: str | None, limit: int) -> Page:
-        return tasks.list_tasks(self.core, job_id, filter, token, limit)
-
-    def update_task(self, job_id: str, task_id: str, body: Json) -> None:
-        tasks.update_task(self.core, job_id, task_id, body)
-
-    def terminate_task(self, job_id: str, task_id: str) -> None:
-        tasks.terminate_task(self.core, job_id, task_id)
-
-    def delete_task(self, job_id: str, task_id: str) -> None:
-        tasks.delete_task(self.core, job_id, task_id)
-
-    def reactivate_task(self, job_id: str, task_id: str) -> None:
-        tasks.reactivate_task(self.core, job_id, task_id)
-
-    def task_dir(self, job_id: str, task_id: str) -> Path | None:
-        return tasks.task_dir(self.core, job_id, task_id)
-
-    # -- control surface --------------------------------------------------------------------
-    def lose_node(self, pool_id: str, node_id: str | None) -> str:
-        return pools.lose_node(self.core, pool_id, node_id)
-
-    def reset(self) -> None:
-        """Kill everything and forget every pool, job and task."""
-        core = self.core
-        with core.lock:
-            for timer in core.timers.values():
-                timer.cancel()
-            core.timers.clear()
-            for run in core.running.values():
-                run.kill("delete")
-        self._kill_all(core, "delete")
-        with core.lock:
-            core.nodes.clear()
-            core.job_cache.clear()
-            core.store.reset()
-            core.discard(self.data_dir / "nodes")
+    # -- the state's operations, bound for callers without HTTP (tests) ---------------------
+    create_pool = _on_core(pools.create_pool)
+    get_pool = _on_core(Core.pool)
+    list_pools = _on_core(pools.list_pools)
+    list_nodes = _on_core(pools.list_nodes)
+    create_job = _on_core(jobs.create_job)
+    get_job = _on_core(Core.job)
+    list_jobs = _on_core(jobs.list_jobs)
+    task_counts = _on_core(jobs.task_counts)
+    create_task = _on_core(tasks.create_task)
+    create_tasks = _on_core(tasks.create_tasks)
+    get_task = _on_core(Core.task)
+    list_tasks = _on_core(tasks.list_tasks)
+    update_task = _on_core(tasks.update_task)
+    reactivate_task = _on_core(tasks.reactivate_task)
+    reset = _on_core(Core.reset)

@@ -20,7 +20,14 @@ from typing import Any
 
 import isodate
 
-Json = dict[str, Any]
+from batchflow.emulator.kinds import (
+    AllocationState,
+    FailureCategory,
+    JobState,
+    Json,
+    PoolState,
+    TaskState,
+)
 
 _etag_lock = threading.Lock()
 _etag_counter = itertools.count()
@@ -48,7 +55,9 @@ def stamp(doc: Json, created: bool = False) -> Json:
     return doc
 
 
-def set_state(doc: Json, state: str, key: str = "state") -> None:
+def set_state(
+    doc: Json, state: PoolState | AllocationState | JobState | TaskState, key: str = "state"
+) -> None:
     """Move ``doc`` to ``state`` keeping previousState/... as Batch reports them."""
     t = now()
     if key == "state" and doc.get("state") not in (None, state):
@@ -69,7 +78,7 @@ def seconds(duration: str | None) -> float | None:
     return None if total > 10 * 365 * 86400 else total
 
 
-def failure(category: str, code: str, message: str, detail: str | None = None) -> Json:
+def failure(category: FailureCategory, code: str, message: str, detail: str | None = None) -> Json:
     """A ``BatchTaskFailureInfo``; ``detail`` goes in ``details`` as Batch does."""
     info: Json = {"category": category, "code": code, "message": message}
     if detail:
@@ -80,7 +89,7 @@ def failure(category: str, code: str, message: str, detail: str | None = None) -
 def exit_failure() -> Json:
     """failureInfo of a task whose process exited non-zero."""
     info = failure(
-        "usererror",
+        FailureCategory.USER_ERROR,
         "FailureExitCode",
         "The task exited with an exit code representing a failure",
         "The task process exited with an unexpected exit code",
@@ -91,13 +100,13 @@ def exit_failure() -> Json:
 
 def user_terminated() -> Json:
     """failureInfo of a task ended by a terminate request (task or job)."""
-    return failure("usererror", "TaskEnded", "Task Was Ended by User Request")
+    return failure(FailureCategory.USER_ERROR, "TaskEnded", "Task Was Ended by User Request")
 
 
 def wall_clock_expired(limit: str) -> Json:
     """failureInfo of a task killed at its maxWallClockTime (Batch: ServerError/TaskEnded)."""
     return failure(
-        "servererror",
+        FailureCategory.SERVER_ERROR,
         "TaskEnded",
         "The task was ended because it exceeded its maximum wall clock time",
         f"maxWallClockTime {limit} expired",

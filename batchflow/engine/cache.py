@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchflow.disk import STATE_DIR
 from batchflow.engine.bodies import output_blob_path
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import fingerprint, input_md5s
@@ -103,7 +104,7 @@ def _place(keys: Keys, task: TaskPlan, md5s: Mapping[str, str], force: bool = Fa
 
 
 def _local_path(plan: Plan) -> Path:
-    return plan.spec_path.resolve().parent / ".batchflow" / "cache" / f"{plan.job.id}.jsonl"
+    return plan.spec_path.resolve().parent / STATE_DIR / "cache" / f"{plan.job.id}.jsonl"
 
 
 def _parse(lines: Iterator[str]) -> dict[str, Record]:

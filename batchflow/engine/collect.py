@@ -11,16 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from batchflow.disk import STATE_DIR
 from batchflow.engine.bodies import output_blob_path
 from batchflow.engine.cache import CACHE_BLOB
-from batchflow.engine.downloads import MANIFEST, STATE_DIR, Manifest, sweep_partials
+from batchflow.engine.downloads import MANIFEST, Manifest, sweep_partials
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, TaskInfo
-from batchflow.engine.redact import redact, redact_task_output
 from batchflow.engine.tasks import all_tasks, dependents
 from batchflow.errors import BackendError, FailedTask, UsageError
 from batchflow.plan_model import OutputPlan, Plan
+from batchflow.redact import redact, redact_task_output
 
 STDERR_TAIL_LINES = 10
 TAIL_BYTES = 8 << 10  # a stderr tail: enough for its last lines, however big the file

@@ -9,7 +9,6 @@ the file already holds exactly what would be downloaded (a rerun after ``batchfl
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -17,9 +16,9 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from batchflow.disk import file_md5
 from batchflow.errors import UsageError
 
-STATE_DIR = ".batchflow"  # beside the spec, as the local target's state
 MANIFEST = "downloads.json"
 SHOWN = 20
 PARTIAL_SUFFIX = ".batchflow-partial"  # a download (or local blob copy) in progress
@@ -54,11 +53,7 @@ def sweep_partials(root: Path) -> int:
 
 def md5_hex(path: Path) -> str:
     """Hex MD5 of a file's content."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_md5(path).hex()
 
 
 class Manifest:

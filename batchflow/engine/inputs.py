@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient, say_if_slow
 from batchflow.engine.protocols import BlobStore
-from batchflow.engine.redact import remember_sas
 from batchflow.errors import UsageError
 from batchflow.plan_model import Plan, Upload
+from batchflow.redact import remember_sas
 
 DEFAULT_JOB_TIMEOUT_S = 24 * 3600  # SAS lifetime when the spec sets no job timeout
 SAS_MARGIN_S = 3600  # collect and retries happen after the job's own deadline

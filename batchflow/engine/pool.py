@@ -8,9 +8,9 @@ from batchflow.engine.bodies import pool_body, start_task_body
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy, retry_transient, wait_gone
 from batchflow.engine.protocols import BatchService, Json, NodeInfo, PoolInfo
-from batchflow.engine.redact import redact
 from batchflow.errors import BackendError, Conflict, FailedTask, SpecMismatch, WorkflowFailed
 from batchflow.plan_model import Plan, PoolPlan
+from batchflow.redact import redact
 
 USABLE = frozenset({"idle", "running"})
 SETTLING = frozenset(

@@ -31,10 +31,10 @@ from batchflow.engine.events import (
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, TaskInfo
 from batchflow.engine.records import LOGS, RecordWriter, TaskRecord, iso
-from batchflow.engine.redact import redact, redact_task_bytes
 from batchflow.engine.tasks import all_tasks
 from batchflow.errors import BackendError
 from batchflow.plan_model import Plan
+from batchflow.redact import redact, redact_task_bytes
 
 COMPLETED = "state eq 'completed'"
 RUNNING = "state eq 'running'"

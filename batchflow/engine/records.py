@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from batchflow.disk import STATE_DIR
+
 RECORD = "record.jsonl"
 LOGS = "logs"
-RUNS_DIR = Path(".batchflow") / "runs"
+RUNS_DIR = Path(STATE_DIR) / "runs"
 Outcome = Literal["running", "succeeded", "failed", "interrupted", "error"]
 
 

@@ -14,24 +14,16 @@ writes (outputs) have no record and are hashed when listed.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import shutil
 from pathlib import Path, PurePosixPath
 
+from batchflow.disk import file_md5
 from batchflow.engine.downloads import PARTIAL_SUFFIX, open_partial
 from batchflow.engine.protocols import Access
 from batchflow.errors import BackendError
 
 _TMP_SUFFIX = PARTIAL_SUFFIX
-
-
-def _md5_of(path: Path) -> bytes:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.digest()
 
 
 def _atomic_copy(src: Path, dest: Path) -> int:
@@ -106,7 +98,7 @@ class LocalBlobStore:
                 return bytes.fromhex(digest)
         except (OSError, ValueError):
             pass
-        md5 = _md5_of(path)
+        md5 = file_md5(path)
         self._record(container, blob, md5)
         return md5
 

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from batchflow.disk import STATE_DIR
 from batchflow.errors import ConfigError, EnvironmentProblem, UsageError
 
-STATE_DIR = ".batchflow"
 FAULTS_ENV = "BATCHFLOW_EMULATOR_FAULTS"
 NODES_ENV = "BATCHFLOW_LOCAL_NODES"
 KEY_ENV = "BATCHFLOW_EMULATOR_KEY"
@@ -168,7 +168,7 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
     """The emulator on loopback with its state under ``.batchflow/emulator/``, stopped on
     exit, signing with a key of its own. Tasks that were running when an earlier run stopped
     are requeued by it; with ``scheduling=False`` (status, logs, down) nothing runs at all."""
-    from batchflow.emulator import host_guard
+    from batchflow.emulator.node import host_guard
     from batchflow.emulator.server import EmulatorServer
 
     state = state_dir(spec_path)

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from batchflow.disk import STATE_DIR
 from batchflow.plan_model import CleanupPlan, ImageRef, KeepLogs
 from batchflow.spec.context import Context, as_str, is_utf8
 from batchflow.spec.images import ALIASES
 from batchflow.spec.model import LocalFile, PoolSpec, Spec, StartTaskSpec, TaskSet, Workflow
 from batchflow.spec.tasks import build_tasks
 
-STATE_DIR = ".batchflow"  # beside the spec: the local target's state (blobs, database)
 _CONTAINER = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
 _AUTOSCALE_MIN, _AUTOSCALE_MAX = 5 * 60, 168 * 3600
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from batchflow.emulator import DEV_ACCOUNT
-from batchflow.emulator.control import ControlClient
+from batchflow.emulator.http.control import ControlClient
 from tests.e2e.conftest import batchflow, cli_env, write_spec
 
 TEST_KEY = base64.b64encode(b"a key the test chose, not the public dev key!!").decode()

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from batchflow.emulator import auth
+from batchflow.emulator.http import auth
 
 API = "api-version=2025-06-01"
 JSON_TYPE = "application/json; odata=minimalmetadata"

@@ -16,7 +16,8 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.rest import HttpRequest
 
-from batchflow.emulator import DEV_ACCOUNT, DEV_KEY, auth
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+from batchflow.emulator.http import auth
 from batchflow.errors import ConfigError
 
 API = "api-version=2025-06-01"

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from batchflow.emulator import auth
+from batchflow.emulator.http import auth
 from batchflow.emulator.server import EmulatorServer
 from tests.emulator.http_helpers import API, call
 

@@ -19,8 +19,9 @@ import pytest
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
-from batchflow.emulator import DEV_ACCOUNT, DEV_KEY, auth
-from batchflow.emulator.http_limits import HttpLimits
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+from batchflow.emulator.http import auth
+from batchflow.emulator.http.limits import HttpLimits
 from batchflow.emulator.server import EmulatorServer
 from tests.conftest import REPO
 from tests.emulator.core_helpers import add, completed, make_job, make_pool

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchflow.emulator import auth
+from batchflow.emulator.http import auth
 from tests.emulator.http_helpers import API, JSON_TYPE, call
 
 
@@ -328,7 +328,7 @@ class _BrokenState:
 
 def test_an_unexpected_failure_is_a_500_batch_error_without_a_trace() -> None:
     from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
-    from batchflow.emulator.app import create_app
+    from batchflow.emulator.http.app import create_app
 
     app = create_app(_BrokenState(), DEV_ACCOUNT, DEV_KEY)  # type: ignore[arg-type]
     hdrs = {"ocp-date": email.utils.formatdate(usegmt=True)}
@@ -402,8 +402,8 @@ _json_values = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(body=_json_values)
 def test_any_json_body_is_accepted_or_a_400_never_a_crash(body: object) -> None:
-    from batchflow.emulator import validation
     from batchflow.emulator.errors import BatchServiceError
+    from batchflow.emulator.http import validation
 
     for spec in (validation.TASK_ADD, validation.POOL_ADD, validation.JOB_ADD):
         try:
@@ -418,7 +418,7 @@ def test_any_json_body_is_accepted_or_a_400_never_a_crash(body: object) -> None:
 @given(raw=st.binary(max_size=64) | st.just(b"[" * 100_000))
 def test_any_bytes_are_parsed_or_a_400(raw: bytes) -> None:
     from batchflow.emulator.errors import BatchServiceError
-    from batchflow.emulator.http_base import Req, json_body
+    from batchflow.emulator.http.base import Req, json_body
 
     req = Req(
         state=None,

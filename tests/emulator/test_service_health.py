@@ -12,9 +12,9 @@ from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
-from batchflow.emulator.core import Workers
-from batchflow.emulator.loop import Loop
 from batchflow.emulator.server import EmulatorServer
+from batchflow.emulator.state.core import Workers
+from batchflow.emulator.state.loop import Loop
 from batchflow.errors import BatchflowError, EnvironmentProblem
 from tests.conftest import small_tmpfs
 from tests.emulator.core_helpers import add, make_job, make_pool, state_is

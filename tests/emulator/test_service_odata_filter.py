@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.odata_filter import compile_filter
+from batchflow.emulator.state.filter import compile_filter
 
 FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
 ROWS = [

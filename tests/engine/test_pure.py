@@ -14,9 +14,9 @@ from batchflow.engine.bodies import blob_url, output_blob_path, pool_body, task_
 from batchflow.engine.collect import safe_destination
 from batchflow.engine.inputs import DEFAULT_JOB_TIMEOUT_S, sas_expiry
 from batchflow.engine.polling import PollPolicy
-from batchflow.engine.redact import redact
 from batchflow.errors import ConfigError
 from batchflow.plan_model import InputFile, OutputPlan, StartTaskPlan, TaskPlan
+from batchflow.redact import redact
 from tests.engine.planning import make_plan
 
 SAS = "https://acct.blob.core.windows.net/in?sv=2024&sp=rl&sig=abc%2Bdef%3D"

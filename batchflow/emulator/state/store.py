@@ -13,10 +13,11 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Json = dict[str, Any]
+from batchflow.emulator.kinds import Json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -64,6 +65,14 @@ def loads(text: str) -> Json:
         raise UnreadableDocument(f"a stored document is unreadable: {type(exc).__name__}") from None
     assert isinstance(value, dict)
     return value
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; ``next_token`` is opaque, None on the last page."""
+
+    items: list[Json]
+    next_token: str | None
 
 
 class StoreClosed(Exception):
@@ -118,17 +127,10 @@ class Store:
         if columns and "expires" not in columns:
             self._db.execute("ALTER TABLE tasks ADD COLUMN expires REAL")
 
-    def quarantine_pool(self, pool_id: str, text: str) -> Path:
-        """Move an unreadable pool (and its nodes) out of the store into ``quarantine/``
-        beside the database, so that neither start-up nor any listing trips over it again."""
-        folder = self._path.parent / "quarantine"
-        folder.mkdir(exist_ok=True)
-        kept = folder / f"pool-{pool_id}.json"
-        kept.write_text(text, encoding="utf-8")
-        with self.tx() as db:
-            db.execute("DELETE FROM nodes WHERE pool_id = ?", (pool_id,))
-            db.execute("DELETE FROM pools WHERE id = ?", (pool_id,))
-        return kept
+    @property
+    def folder(self) -> Path:
+        """The directory that holds the database."""
+        return self._path.parent
 
     def _max_seq(self, table: str) -> int:
         row = self._db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()  # noqa: S608

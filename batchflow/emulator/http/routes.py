@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 from starlette.responses import Response
 
-from batchflow.emulator import errors, odata, validation
-from batchflow.emulator.contract import Json
+from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http_base import (
+from batchflow.emulator.http import odata, validation
+from batchflow.emulator.http.base import (
     JSON_TYPE,
     Req,
     check_conditions,
@@ -27,6 +27,8 @@ from batchflow.emulator.http_base import (
     listing,
     seg,
 )
+from batchflow.emulator.kinds import Json
+from batchflow.emulator.state import jobs, pools, tasks
 
 Handler = Callable[[Req], Response]
 MAX_TASKS_PER_COLLECTION = 100
@@ -54,18 +56,18 @@ def _task_url(req: Req, job_id: str, task_id: str) -> str:
 
 # --- pools ---------------------------------------------------------------------------------
 def pool_add(req: Req) -> Response:
-    pool = req.state.create_pool(checked_body(req, validation.POOL_ADD))
+    pool = pools.create_pool(req.core, checked_body(req, validation.POOL_ADD))
     return created(pool, _pool_url(req, str(pool["id"])))
 
 
 def pool_list(req: Req) -> Response:
     q = odata.parse_list_query(req.query)
-    page = req.state.list_pools(q.filter, q.token, q.limit)
+    page = pools.list_pools(req.core, q.filter, q.token, q.limit)
     return listing(req, q, page, "pools", lambda p: _pool_url(req, str(p["id"])))
 
 
 def _pool(req: Req) -> Json:
-    pool = req.state.get_pool(req.params[0])
+    pool = req.core.pool(req.params[0])
     check_conditions(req, pool)
     return pool
 
@@ -80,7 +82,7 @@ def pool_get(req: Req) -> Response:
 def pool_delete(req: Req) -> Response:
     if has_conditions(req):
         _pool(req)
-    req.state.delete_pool(req.params[0])
+    pools.delete_pool(req.core, req.params[0])
     return done(202)
 
 
@@ -88,7 +90,7 @@ def _pool_update(req: Req, spec: validation.Obj, replace: bool, status: int) -> 
     body = checked_body(req, spec)
     if has_conditions(req):
         _pool(req)
-    pool = req.state.update_pool(req.params[0], body, replace=replace)
+    pool = pools.update_pool(req.core, req.params[0], body, replace=replace)
     return done(status, pool, _pool_url(req, req.params[0]))
 
 
@@ -104,7 +106,7 @@ def pool_resize(req: Req) -> Response:
     body = checked_body(req, validation.POOL_RESIZE)
     if has_conditions(req):
         _pool(req)
-    req.state.resize_pool(req.params[0], body)
+    pools.resize_pool(req.core, req.params[0], body)
     return done(202, None, _pool_url(req, req.params[0]))
 
 
@@ -112,31 +114,31 @@ def pool_resize(req: Req) -> Response:
 def node_list(req: Req) -> Response:
     pool_id = req.params[0]
     q = odata.parse_list_query(req.query)
-    page = req.state.list_nodes(pool_id, q.filter, q.token, q.limit)
+    page = pools.list_nodes(req.core, pool_id, q.filter, q.token, q.limit)
     base = _pool_url(req, pool_id)
     return listing(req, q, page, "nodes", lambda n: f"{base}/nodes/{seg(str(n['id']))}")
 
 
 def node_get(req: Req) -> Response:
     pool_id, node_id = req.params
-    node = req.state.get_node(pool_id, node_id)
+    node = pools.get_node(req.core, pool_id, node_id)
     return entity(req, node, "nodes", f"{_pool_url(req, pool_id)}/nodes/{seg(node_id)}")
 
 
 # --- jobs ----------------------------------------------------------------------------------
 def job_add(req: Req) -> Response:
-    job = req.state.create_job(checked_body(req, validation.JOB_ADD))
+    job = jobs.create_job(req.core, checked_body(req, validation.JOB_ADD))
     return created(job, _job_url(req, str(job["id"])))
 
 
 def job_list(req: Req) -> Response:
     q = odata.parse_list_query(req.query)
-    page = req.state.list_jobs(q.filter, q.token, q.limit)
+    page = jobs.list_jobs(req.core, q.filter, q.token, q.limit)
     return listing(req, q, page, "jobs", lambda j: _job_url(req, str(j["id"])))
 
 
 def _job(req: Req) -> Json:
-    job = req.state.get_job(req.params[0])
+    job = req.core.job(req.params[0])
     check_conditions(req, job)
     return job
 
@@ -150,7 +152,7 @@ def _job_update(req: Req, spec: validation.Obj, replace: bool) -> Response:
     body = checked_body(req, spec)
     if has_conditions(req):
         _job(req)
-    job = req.state.update_job(req.params[0], body, replace=replace)
+    job = jobs.update_job(req.core, req.params[0], body, replace=replace)
     return done(200, job, _job_url(req, req.params[0]))
 
 
@@ -166,19 +168,21 @@ def job_terminate(req: Req) -> Response:
     body = checked_body(req, validation.JOB_TERMINATE, optional=True)
     if has_conditions(req):
         _job(req)
-    req.state.terminate_job(req.params[0], body.get("terminateReason"), _flag(req, "force"))
+    _flag(req, "force")  # checked, then moot: no local node delays a termination
+    jobs.terminate_job(req.core, req.params[0], body.get("terminateReason"))
     return done(202, None, _job_url(req, req.params[0]))
 
 
 def job_delete(req: Req) -> Response:
     if has_conditions(req):
         _job(req)
-    req.state.delete_job(req.params[0], _flag(req, "force"))
+    _flag(req, "force")  # checked, then moot: no local node delays a deletion
+    jobs.delete_job(req.core, req.params[0])
     return done(202)
 
 
 def job_task_counts(req: Req) -> Response:
-    counts = dict(req.state.task_counts(req.params[0]))
+    counts = dict(jobs.task_counts(req.core, req.params[0]))
     body = {
         "odata.metadata": f"{req.base_url}/$metadata"
         "#Microsoft.Azure.Batch.Protocol.Entities.TaskCountsResult",
@@ -190,7 +194,7 @@ def job_task_counts(req: Req) -> Response:
 # --- tasks ---------------------------------------------------------------------------------
 def task_add(req: Req) -> Response:
     job_id = req.params[0]
-    task = req.state.create_task(job_id, checked_body(req, validation.TASK_ADD))
+    task = tasks.create_task(req.core, job_id, checked_body(req, validation.TASK_ADD))
     return created(task, _task_url(req, job_id, str(task["id"])))
 
 
@@ -215,7 +219,7 @@ def task_add_collection(req: Req) -> Response:
         except BatchServiceError as exc:  # one bad task is one clienterror, as on Azure
             task_id = body.get("id", "") if isinstance(body, dict) else ""
             results[i] = {"status": "clienterror", "taskId": task_id, "error": exc.body()}
-    for i, result in zip(where, req.state.create_tasks(job_id, good), strict=True):
+    for i, result in zip(where, tasks.create_tasks(req.core, job_id, good), strict=True):
         if result.get("status") == "success":
             result = {**result, "location": _task_url(req, job_id, str(result["taskId"]))}
         results[i] = result
@@ -226,12 +230,12 @@ def task_add_collection(req: Req) -> Response:
 def task_list(req: Req) -> Response:
     job_id = req.params[0]
     q = odata.parse_list_query(req.query)
-    page = req.state.list_tasks(job_id, q.filter, q.token, q.limit)
+    page = tasks.list_tasks(req.core, job_id, q.filter, q.token, q.limit)
     return listing(req, q, page, "tasks", lambda t: _task_url(req, job_id, str(t["id"])))
 
 
 def _task(req: Req) -> Json:
-    task = req.state.get_task(req.params[0], req.params[1])
+    task = req.core.task(req.params[0], req.params[1])
     check_conditions(req, task)
     return task
 
@@ -245,8 +249,8 @@ def task_update(req: Req) -> Response:
     body = checked_body(req, validation.TASK_UPDATE)
     if has_conditions(req):
         _task(req)
-    req.state.update_task(req.params[0], req.params[1], body)
-    return done(200, req.state.get_task(req.params[0], req.params[1]), _task_url(req, *req.params))
+    tasks.update_task(req.core, req.params[0], req.params[1], body)
+    return done(200, req.core.task(req.params[0], req.params[1]), _task_url(req, *req.params))
 
 
 def _task_action(action: Callable[[Req], None], status: int) -> Handler:
@@ -260,6 +264,6 @@ def _task_action(action: Callable[[Req], None], status: int) -> Handler:
     return handler
 
 
-task_delete = _task_action(lambda r: r.state.delete_task(*r.params), 200)
-task_terminate = _task_action(lambda r: r.state.terminate_task(*r.params), 204)
-task_reactivate = _task_action(lambda r: r.state.reactivate_task(*r.params), 204)
+task_delete = _task_action(lambda r: tasks.delete_task(r.core, *r.params), 200)
+task_terminate = _task_action(lambda r: tasks.terminate_task(r.core, *r.params), 204)
+task_reactivate = _task_action(lambda r: tasks.reactivate_task(r.core, *r.params), 204)

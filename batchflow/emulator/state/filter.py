@@ -10,10 +10,13 @@ ignored: a silently ignored filter would return wrong answers.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from batchflow.emulator import errors
+from batchflow.emulator.kinds import Json
+from batchflow.emulator.state.store import Page
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+)|(?P<lp>\()|(?P<rp>\))|(?P<comma>,)"
@@ -149,3 +152,25 @@ def compile_filter(text: str | None, fields: Mapping[str, str]) -> tuple[str, li
     if rest is not None:
         raise parser._fail(rest[1])
     return sql, parser.params
+
+
+def filter_docs(
+    docs: list[Json], text: str | None, fields: Mapping[str, str], start: int, limit: int
+) -> Page:
+    """A page of in-memory documents (the local nodes, which are not stored as documents),
+    filtered with the same SQL semantics as the stored resources, on a throw-away table."""
+    where, params = compile_filter(text, fields)
+    mem = sqlite3.connect(":memory:")
+    mem.execute("CREATE TABLE n (pos INTEGER, id TEXT, state TEXT)")
+    mem.executemany(
+        "INSERT INTO n VALUES (?, ?, ?)", [(i, d["id"], d["state"]) for i, d in enumerate(docs)]
+    )
+    rows = mem.execute(
+        f"SELECT pos FROM n WHERE ({where}) AND pos >= ? ORDER BY pos "  # noqa: S608
+        "LIMIT ?",
+        (*params, start, limit + 1),
+    ).fetchall()
+    mem.close()
+    more = len(rows) > limit
+    picked = [docs[r[0]] for r in rows[:limit]]
+    return Page(picked, str(rows[limit][0]) if more else None)

@@ -29,14 +29,14 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from batchflow.emulator import errors, faults, validation
-from batchflow.emulator import http_files as files
-from batchflow.emulator import http_routes as r
-from batchflow.emulator.auth import Verifier
-from batchflow.emulator.contract import BatchState
+from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http_base import (
+from batchflow.emulator.http import faults, file_routes, validation
+from batchflow.emulator.http import routes as r
+from batchflow.emulator.http.auth import Verifier
+from batchflow.emulator.http.base import (
     JSON_TYPE,
+    Account,
     Req,
     Route,
     checked_body,
@@ -45,6 +45,7 @@ from batchflow.emulator.http_base import (
     resolve,
     route,
 )
+from batchflow.emulator.state import pools
 
 log = logging.getLogger("batchflow.emulator")
 # Batch documents 1 MB for a task collection (RequestBodyTooLarge, 413); a single pool, job
@@ -67,10 +68,13 @@ BATCH_ROUTES = (
     route("POST", "pools/{}/updateproperties", "Pool_UpdateProperties", r.pool_update_properties),
     route("GET", "pools/{}/nodes", "ComputeNode_List", r.node_list),
     route("GET", "pools/{}/nodes/{}", "ComputeNode_Get", r.node_get),
-    route("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", files.node_files),
-    route("GET", "pools/{}/nodes/{}/files/{**}", "File_GetFromComputeNode", files.node_file),
+    route("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", file_routes.node_files),
+    route("GET", "pools/{}/nodes/{}/files/{**}", "File_GetFromComputeNode", file_routes.node_file),
     route(
-        "HEAD", "pools/{}/nodes/{}/files/{**}", "File_GetPropertiesFromComputeNode", files.node_file
+        "HEAD",
+        "pools/{}/nodes/{}/files/{**}",
+        "File_GetPropertiesFromComputeNode",
+        file_routes.node_file,
     ),
     route("POST", "jobs", "Job_Add", r.job_add),
     route("GET", "jobs", "Job_List", r.job_list),
@@ -88,9 +92,11 @@ BATCH_ROUTES = (
     route("DELETE", "jobs/{}/tasks/{}", "Task_Delete", r.task_delete),
     route("POST", "jobs/{}/tasks/{}/terminate", "Task_Terminate", r.task_terminate),
     route("POST", "jobs/{}/tasks/{}/reactivate", "Task_Reactivate", r.task_reactivate),
-    route("GET", "jobs/{}/tasks/{}/files", "File_ListFromTask", files.task_files),
-    route("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", files.task_file),
-    route("HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", files.task_file),
+    route("GET", "jobs/{}/tasks/{}/files", "File_ListFromTask", file_routes.task_files),
+    route("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", file_routes.task_file),
+    route(
+        "HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", file_routes.task_file
+    ),
 )
 
 
@@ -153,11 +159,9 @@ class _Body:
 
 
 class EmulatorApp(Starlette):
-    """The Batch REST API of one account over a ``BatchState``; ``faults`` is its control."""
+    """The Batch REST API of one account; ``faults`` is its control."""
 
-    def __init__(
-        self, state: BatchState, account: str, key: str, body_timeout: float = 30.0
-    ) -> None:
+    def __init__(self, state: Account, account: str, key: str, body_timeout: float = 30.0) -> None:
         super().__init__()
         self.batch_state = state
         self.body_timeout = body_timeout
@@ -261,11 +265,11 @@ class EmulatorApp(Starlette):
 
         def lose_node(req: Req) -> Response:
             body = checked_body(req, validation.CONTROL_LOSE_NODE)
-            lost = req.state.lose_node(body["poolId"], body.get("nodeId"))
+            lost = pools.lose_node(req.core, body["poolId"], body.get("nodeId"))
             return _json({"poolId": body["poolId"], "nodeId": lost})
 
         def reset(req: Req) -> Response:
-            req.state.reset()
+            req.core.reset()
             self.faults.reset()
             return _json({})
 
@@ -316,8 +320,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def create_app(
-    state: BatchState, account: str, key: str, body_timeout: float = 30.0
-) -> EmulatorApp:
+def create_app(state: Account, account: str, key: str, body_timeout: float = 30.0) -> EmulatorApp:
     """The ASGI app (a Starlette) serving ``state`` for ``account``, signed with ``key``."""
     return EmulatorApp(state, account, key, body_timeout)

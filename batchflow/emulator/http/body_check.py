@@ -1,4 +1,4 @@
-"""The checker behind ``validation``: small schema types (``Obj``, ``ListOf``, ``Enum``,
+"""The checker behind ``validation``: small schema types (``Obj``, ``ListOf``, ``OneOf``,
 ``Int``, scalar kinds) and ``check_object``, which turns a JSON value into the canonical body or
 raises the service's 400 naming the field. Scalars are refused as Batch refuses them: integers
 outside their range (Int32 unless narrower), strings holding a NUL, durations that are not
@@ -15,8 +15,8 @@ from typing import Any, Union
 import isodate
 
 from batchflow.emulator import errors
+from batchflow.emulator.kinds import Json
 
-Json = dict[str, Any]
 # fullmatch, never "$": "$" also matches before a trailing newline, and Batch refuses "t1\n".
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The service's integers are Int32; anything wider is refused rather than stored and misread.
@@ -27,7 +27,7 @@ MAX_NODES = 10_000
 
 
 @dataclass(frozen=True)
-class Enum:
+class OneOf:
     """A string field with a closed set of wire values."""
 
     values: tuple[str, ...]
@@ -69,7 +69,7 @@ class Obj:
 
 
 # "str" | "id" | "int" | "bool" | "duration" | "any" (a JSON value stored as is, no effect).
-Spec = Union[str, Enum, Int, Str, ListOf, Obj]  # noqa: UP007 (a runtime alias; 3.10 has no "type")
+Spec = Union[str, OneOf, Int, Str, ListOf, Obj]  # noqa: UP007 (a runtime alias; 3.10 has no "type")
 
 
 def check_object(value: Json, spec: Obj, where: str = "") -> Json:
@@ -102,7 +102,7 @@ def _check(value: Any, spec: Spec, path: str) -> Any:
         if not isinstance(value, list):
             raise errors.invalid_property_value(path, value, "Expected a JSON array.")
         return [_check(v, spec.item, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(spec, Enum):
+    if isinstance(spec, OneOf):
         return _check_enum(value, spec, path)
     if isinstance(spec, Int):
         return _check_int(value, spec, path)
@@ -144,7 +144,7 @@ def _check_duration(value: str, path: str) -> str:
     return value
 
 
-def _check_enum(value: Any, spec: Enum, path: str) -> str:
+def _check_enum(value: Any, spec: OneOf, path: str) -> str:
     if isinstance(value, str):
         for allowed in spec.values:
             if allowed.lower() == value.lower():

@@ -19,11 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from batchflow.emulator import shapes
+from batchflow.emulator.kinds import Json, NodeState, PrepState
 
-Json = dict[str, Any]
-
-# Node states the scheduler may place tasks on ("ready" shows as idle or running).
-READY = "ready"
 INHERITED_ENV = ("PATH", "HOME", "LANG", "TMPDIR")
 RESERVED_DISK_BYTES = "1000000"
 
@@ -46,7 +43,7 @@ class Node:
     slots: int
     root: Path
     vm_size: str
-    state: str = "creating"
+    state: NodeState = NodeState.CREATING
     state_time: str = field(default_factory=shapes.now)
     allocation_time: str = field(default_factory=shapes.now)
     used_slots: int = 0
@@ -60,27 +57,35 @@ class Node:
     start_task_info: Json | None = None
     # The start task's process while it runs (an executor.Process), to kill on removal.
     start_process: Any = None
-    # Job preparation per job id (lower-cased): "running", "succeeded" or "failed".
-    prep: dict[str, str] = field(default_factory=dict)
+    # Job preparation per job id (lower-cased).
+    prep: dict[str, PrepState] = field(default_factory=dict)
     prep_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _env: dict[str, str] = field(default_factory=dict, repr=False)
     _env_key: tuple[str, str] | None = field(default=None, repr=False)
 
-    def set_state(self, state: str) -> None:
+    def apply_policy(self, pool: Json) -> None:
+        """Carry the pool's slots and taskSchedulingPolicy onto this node."""
+        policy = pool.get("taskSchedulingPolicy") or {}
+        self.slots = int(pool.get("taskSlotsPerNode") or 1)
+        self.pack = shapes.any_of(policy.get("nodeFillType"), "pack")
+        self.jobs_by_creation = shapes.any_of(policy.get("jobDefaultOrder"), "creationtime")
+
+    def set_state(self, state: NodeState) -> None:
         self.state = state
         self.state_time = shapes.now()
 
     def schedulable(self) -> bool:
-        return self.state == READY and not self.leaving
+        # The only state the scheduler places tasks in (shown as idle or running).
+        return self.state == NodeState.READY and not self.leaving
 
     def free_slots(self) -> int:
         return self.slots - self.used_slots if self.schedulable() else 0
 
-    def public_state(self) -> str:
+    def public_state(self) -> NodeState:
         if self.leaving:
-            return "leavingpool"
-        if self.state == READY:
-            return "running" if self.running_tasks else "idle"
+            return NodeState.LEAVING_POOL
+        if self.state == NodeState.READY:
+            return NodeState.RUNNING if self.running_tasks else NodeState.IDLE
         return self.state
 
     def prep_lock(self, job_id: str) -> threading.Lock:

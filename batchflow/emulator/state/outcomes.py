@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from batchflow.emulator import errors, jobs, shapes
-from batchflow.emulator.core import Core
-from batchflow.emulator.store import loads
+from batchflow.emulator import errors, shapes
+from batchflow.emulator.kinds import JobState, Json, TaskResult, TaskState
+from batchflow.emulator.state import jobs, rows
+from batchflow.emulator.state.core import Core
 
-Json = dict[str, Any]
 _PREPROCESSING = {
     "BlobNotFound",
     "BlobAccessDenied",
@@ -43,7 +43,7 @@ def exit_options(doc: Json) -> Json:
         for mapping in conditions.get("exitCodeRanges") or []:
             if mapping.get("start", 0) <= code <= mapping.get("end", -1):
                 return dict(mapping.get("exitOptions") or {})
-    if info.get("result") == "success":
+    if info.get("result") == TaskResult.SUCCESS:
         return {}
     return dict(conditions.get("default") or {})
 
@@ -55,7 +55,7 @@ def complete_task(
     success = failure is None and code == 0
 
     def done(doc: Json) -> None:
-        shapes.set_state(doc, "completed")
+        shapes.set_state(doc, TaskState.COMPLETED)
         info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         info["endTime"] = shapes.now()
         if code is not None:
@@ -68,9 +68,9 @@ def complete_task(
         verdict["expires"] = _expiry(doc)
 
     verdict: dict[str, Any] = {}
-    doc = core.update(
-        "tasks",
-        (job_id, task_id),
+    doc = core.update_task(
+        job_id,
+        task_id,
         done,
         state="completed",
         result="success" if success else "failure",
@@ -95,11 +95,11 @@ def after_task(core: Core, job_id: str, doc: Json) -> None:
         job = core.job_for_run(job_id)
     except errors.BatchServiceError:  # deleted meanwhile
         return
-    if job["state"] != "active":
+    if job["state"] != JobState.ACTIVE:
         return
     if job.get("usesTaskDependencies"):
         refresh_dependents(core, job_id)
-    failed = (doc.get("executionInfo") or {}).get("result") == "failure"
+    failed = (doc.get("executionInfo") or {}).get("result") == TaskResult.FAILURE
     if shapes.any_of(job.get("onTaskFailure"), "performexitoptionsjobaction"):
         action = exit_options(doc).get("jobAction") or ("terminate" if failed else "none")
         if shapes.any_of(action, "terminate"):
@@ -120,36 +120,22 @@ def dependencies_met(core: Core, job_id: str, depends_on: Json | None) -> bool:
     ids = sorted({str(i).lower() for i in depends_on.get("taskIds") or []})
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        row = core.store.one(
-            f"SELECT COUNT(*) FROM tasks WHERE job_id = ? AND id IN ({marks}) "  # noqa: S608
-            "AND dep_ok = 1",
-            (job_id, *chunk),
-        )
-        if row is None or int(row[0]) != len(chunk):
+        if rows.satisfied_count(core.store, job_id, chunk) != len(chunk):
             return False
     for span in depends_on.get("taskIdRanges") or []:
-        row = core.store.one(
-            "SELECT COUNT(*), COALESCE(SUM(dep_ok IS NULL OR dep_ok = 0), 0) FROM tasks "
-            "WHERE job_id = ? AND num_id BETWEEN ? AND ?",
-            (job_id, int(span["start"]), int(span["end"])),
+        held, unsatisfied = rows.range_verdict(
+            core.store, job_id, int(span["start"]), int(span["end"])
         )
-        if row is None or int(row[0]) == 0 or int(row[1]) != 0:
+        if held == 0 or unsatisfied != 0:
             return False
     return True
 
 
 def refresh_dependents(core: Core, job_id: str) -> None:
     """Mark ready the waiting tasks of ``job_id`` whose dependencies are now met."""
-    rows = core.store.query(
-        "SELECT id, doc FROM tasks WHERE job_id = ? AND state = 'active' AND ready = 0", (job_id,)
-    )
-    ready = [r[0] for r in rows if dependencies_met(core, job_id, loads(r[1]).get("dependsOn"))]
+    waiting = rows.waiting_tasks(core.store, job_id)
+    ready = [i for i, doc in waiting if dependencies_met(core, job_id, doc.get("dependsOn"))]
     if not ready:
         return
-    with core.store.tx() as db:
-        db.executemany(
-            "UPDATE tasks SET ready = 1 WHERE job_id = ? AND id = ?",
-            [(job_id, task_id) for task_id in ready],
-        )
+    rows.mark_ready(core.store, job_id, ready)
     core.touch(job_id)

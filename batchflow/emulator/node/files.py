@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Json = dict[str, Any]
+from batchflow.emulator.kinds import Json
+
 _RETRIES = 3
 _WILDCARDS = set("*?[")
 
@@ -34,7 +35,7 @@ class FileError(Exception):
     message: str
 
 
-def redact(url: str) -> str:
+def bare_url(url: str) -> str:
     """``url`` without its query string (a SAS token is a secret)."""
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
@@ -105,11 +106,11 @@ def _fetch(url: str, dest: Path) -> None:
     if url.startswith("file://"):
         source = _file_path(url)
         if not source.is_file():
-            raise FileError("BlobNotFound", f"The resource file {redact(url)} does not exist")
+            raise FileError("BlobNotFound", f"The resource file {bare_url(url)} does not exist")
         shutil.copyfile(source, dest)
         return
     if not url.startswith(("http://", "https://")):
-        raise FileError("BlobDownloadMiscError", f"Unsupported URL scheme in {redact(url)}")
+        raise FileError("BlobDownloadMiscError", f"Unsupported URL scheme in {bare_url(url)}")
     for attempt in range(_RETRIES):
         try:
             with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:  # noqa: S310
@@ -117,15 +118,15 @@ def _fetch(url: str, dest: Path) -> None:
             return
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
-                raise FileError("BlobNotFound", f"{redact(url)} was not found") from exc
+                raise FileError("BlobNotFound", f"{bare_url(url)} was not found") from exc
             if exc.code == 403:
-                raise FileError("BlobAccessDenied", f"Access to {redact(url)} denied") from exc
+                raise FileError("BlobAccessDenied", f"Access to {bare_url(url)} denied") from exc
             failure = f"HTTP {exc.code}"
         except OSError as exc:
             failure = type(exc).__name__
         if attempt + 1 < _RETRIES:
             time.sleep(0.2 * 2**attempt)  # back off between download retries (not scheduling)
-    raise FileError("BlobDownloadMiscError", f"Downloading {redact(url)} failed: {failure}")
+    raise FileError("BlobDownloadMiscError", f"Downloading {bare_url(url)} failed: {failure}")
 
 
 def _container_blobs(url: str, prefix: str) -> Iterator[tuple[str, Any]]:
@@ -133,7 +134,7 @@ def _container_blobs(url: str, prefix: str) -> Iterator[tuple[str, Any]]:
     if url.startswith("file://"):
         root = _file_path(url)
         if not root.is_dir():
-            raise FileError("BlobNotFound", f"The container {redact(url)} does not exist")
+            raise FileError("BlobNotFound", f"The container {bare_url(url)} does not exist")
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             name = path.relative_to(root).as_posix()
             if name.startswith(prefix):
@@ -147,9 +148,9 @@ def _container_blobs(url: str, prefix: str) -> Iterator[tuple[str, Any]]:
         names = [b.name for b in client.list_blobs(name_starts_with=prefix or None)]
     except HttpResponseError as exc:
         code = "BlobAccessDenied" if exc.status_code == 403 else "BlobNotFound"
-        raise FileError(code, f"Listing {redact(url)} failed: {exc.reason}") from exc
+        raise FileError(code, f"Listing {bare_url(url)} failed: {exc.reason}") from exc
     except AzureError as exc:
-        raise FileError("BlobDownloadMiscError", f"Listing {redact(url)} failed") from exc
+        raise FileError("BlobDownloadMiscError", f"Listing {bare_url(url)} failed") from exc
 
     def fetch(dest: Path, name: str) -> None:
         try:
@@ -186,7 +187,7 @@ def upload_output_files(specs: list[Json] | None, task_dir: Path, success: bool)
                     _upload(path, str(container["containerUrl"]), name)
                     log_out.append(
                         f"Uploaded {path.relative_to(task_dir)} to "
-                        f"{redact(str(container['containerUrl']))}/{name}"
+                        f"{bare_url(str(container['containerUrl']))}/{name}"
                     )
     except OSError as exc:
         failure = FileError(
@@ -253,7 +254,7 @@ def _upload(path: Path, container_url: str, name: str) -> None:
         if not root.is_dir():
             raise FileError(
                 "FileUploadContainerNotFound",
-                f"The container {redact(container_url)} does not exist",
+                f"The container {bare_url(container_url)} does not exist",
             )
         dest = inside(root, name, "FileUploadMiscError")
         if why := _name_conflict(root, name):
@@ -270,10 +271,10 @@ def _upload(path: Path, container_url: str, name: str) -> None:
             client.upload_blob(name, data, overwrite=True)
     except ResourceNotFoundError as exc:
         raise FileError(
-            "FileUploadContainerNotFound", f"The container {redact(container_url)} does not exist"
+            "FileUploadContainerNotFound", f"The container {bare_url(container_url)} does not exist"
         ) from exc
     except AzureError as exc:
         raise FileError(
             "FileUploadMiscError",
-            f"Uploading {name} to {redact(container_url)} failed: {type(exc).__name__}",
+            f"Uploading {name} to {bare_url(container_url)} failed: {type(exc).__name__}",
         ) from exc

@@ -4,8 +4,8 @@ Each body is checked against a small schema written from the 15.1.0 models (REST
 shared/reference/models_rest_fields.txt). An unknown field is a 400 naming it; a field the real
 service accepts but the emulator does not implement is a 400 saying so and what to do instead
 (an empty list or null for such a field is accepted: older SDKs always send some of them).
-Enum values are matched case-insensitively and rewritten to their canonical wire value, so the
-state only ever sees ``terminatejob``, never ``terminateJob``.
+``OneOf`` values are matched case-insensitively and rewritten to their canonical wire value, so
+the state only ever sees ``terminatejob``, never ``terminateJob``.
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from batchflow.emulator import errors
-from batchflow.emulator.body_check import (
+from batchflow.emulator.http.body_check import (
     MAX_NODES,
-    Enum,
     Int,
-    Json,
     ListOf,
     Obj,
+    OneOf,
     Spec,
     Str,
     check_object,
 )
+from batchflow.emulator.kinds import Json
 
-__all__ = ["MAX_NODES", "Enum", "Int", "ListOf", "Obj", "validate", "validate_task_collection"]
+__all__ = ["MAX_NODES", "Int", "ListOf", "Obj", "OneOf", "validate", "validate_task_collection"]
 
 
 _NODES = Int(0, MAX_NODES)
@@ -100,7 +100,7 @@ _RESOURCE_FILE = _obj(
 )
 _USER_IDENTITY = _obj(
     unsupported={"username": "Named user accounts are not emulated: use autoUser."},
-    autoUser=_obj(scope=Enum(("task", "pool")), elevationLevel=Enum(("nonadmin", "admin"))),
+    autoUser=_obj(scope=OneOf(("task", "pool")), elevationLevel=OneOf(("nonadmin", "admin"))),
 )
 _OUTPUT_FILE = _obj(
     "filePattern destination uploadOptions",
@@ -118,14 +118,14 @@ _OUTPUT_FILE = _obj(
         )
     ),
     uploadOptions=_obj(
-        "uploadCondition", uploadCondition=Enum(("tasksuccess", "taskfailure", "taskcompletion"))
+        "uploadCondition", uploadCondition=OneOf(("tasksuccess", "taskfailure", "taskcompletion"))
     ),
 )
 _TASK_CONSTRAINTS = _obj(
     maxWallClockTime="duration", retentionTime="duration", maxTaskRetryCount=_RETRIES
 )
 _EXIT_OPTIONS = _obj(
-    jobAction=Enum(("none", "disable", "terminate")), dependencyAction=Enum(("satisfy", "block"))
+    jobAction=OneOf(("none", "disable", "terminate")), dependencyAction=OneOf(("satisfy", "block"))
 )
 _EXIT_CONDITIONS = _obj(
     exitCodes=ListOf(_obj("code exitOptions", code="int", exitOptions=_EXIT_OPTIONS)),
@@ -172,7 +172,7 @@ _VM_CONFIG = _obj(
     serviceArtifactReference="any",
 )
 _SCHEDULING = _obj(
-    nodeFillType=Enum(("spread", "pack")), jobDefaultOrder=Enum(("none", "creationtime"))
+    nodeFillType=OneOf(("spread", "pack")), jobDefaultOrder=OneOf(("none", "creationtime"))
 )
 _POOL_COMMON: dict[str, Spec] = {
     "displayName": _DISPLAY_NAME,
@@ -201,7 +201,7 @@ _JOB_UPDATABLE: dict[str, Spec] = {
     "constraints": _JOB_CONSTRAINTS,
     "poolInfo": _POOL_INFO,
     "metadata": _METADATA,
-    "onAllTasksComplete": Enum(("noaction", "terminatejob")),
+    "onAllTasksComplete": OneOf(("noaction", "terminatejob")),
 }
 _JOB_SUBTASK = _obj(
     "commandLine",
@@ -250,7 +250,7 @@ POOL_RESIZE = _obj(
     targetDedicatedNodes=_NODES,
     targetLowPriorityNodes=_NODES,
     resizeTimeout="duration",
-    nodeDeallocationOption=Enum(("requeue", "terminate", "taskcompletion", "retaineddata")),
+    nodeDeallocationOption=OneOf(("requeue", "terminate", "taskcompletion", "retaineddata")),
 )
 JOB_ADD = _with(
     _JOB_UPDATABLE,
@@ -265,7 +265,7 @@ JOB_ADD = _with(
     commonEnvironmentSettings=_ENV,
     jobPreparationTask=_JOB_SUBTASK,
     jobReleaseTask=_JOB_RELEASE,
-    onTaskFailure=Enum(("noaction", "performexitoptionsjobaction")),
+    onTaskFailure=OneOf(("noaction", "performexitoptionsjobaction")),
 )
 JOB_PATCH = _with(_JOB_UPDATABLE, "", {"networkConfiguration": _NETWORK})
 JOB_UPDATE = _with(_JOB_UPDATABLE, "poolInfo", {"networkConfiguration": _NETWORK})

@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from batchflow.emulator.loop import Loop
-from batchflow.emulator.store import Store, StoreClosed
+from batchflow.emulator.state import rows
+from batchflow.emulator.state.loop import Loop
+from batchflow.emulator.state.store import Store, StoreClosed
 
 _BATCH = 500
 
@@ -53,10 +54,7 @@ class Janitor:
             with self._cond:
                 while not self._thread.stopped:
                     self._sweep(time.time())
-                    row = self._store.one(
-                        "SELECT MIN(expires) FROM tasks WHERE expires IS NOT NULL"
-                    )
-                    self._next = float(row[0]) if row and row[0] is not None else None
+                    self._next = rows.earliest_expiry(self._store)
                     timeout = None if self._next is None else max(0.0, self._next - time.time())
                     self._cond.wait(timeout)
         except StoreClosed:
@@ -64,22 +62,19 @@ class Janitor:
 
     def _sweep(self, now: float) -> None:
         while True:
-            rows = self._store.query(
-                "SELECT job_id, id, json_extract(doc, '$.nodeInfo.poolId'), "
-                "json_extract(doc, '$.nodeInfo.nodeId') FROM tasks "
-                "WHERE expires IS NOT NULL AND expires <= ? LIMIT ?",
-                (now, _BATCH),
-            )
-            if not rows:
+            expired = rows.expired_dirs(self._store, now, _BATCH)
+            if not expired:
                 return
-            for job_id, task_id, pool_id, node_id in rows:
-                if pool_id and node_id:
+            for d in expired:
+                if d.pool_id and d.node_id:
                     shutil.rmtree(
-                        self._nodes / pool_id / node_id / "workitems" / job_id / "job-1" / task_id,
+                        self._nodes
+                        / d.pool_id
+                        / d.node_id
+                        / "workitems"
+                        / d.job_id
+                        / "job-1"
+                        / d.task_id,
                         ignore_errors=True,
                     )
-            with self._store.tx() as db:
-                db.executemany(
-                    "UPDATE tasks SET expires = NULL WHERE job_id = ? AND id = ?",
-                    [(r[0], r[1]) for r in rows],
-                )
+            rows.clear_expiry(self._store, expired)

@@ -19,17 +19,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from batchflow.emulator.loop import Loop
-from batchflow.emulator.nodes import Node
-from batchflow.emulator.store import Store
-
-
-@dataclass(frozen=True)
-class _Job:
-    id: str
-    priority: int
-    seq: int
-    max_parallel: int  # maxParallelTasks; -1 = unlimited
+from batchflow.emulator.kinds import PrepState
+from batchflow.emulator.state import rows
+from batchflow.emulator.state.loop import Loop
+from batchflow.emulator.state.nodes import Node
+from batchflow.emulator.state.rows import QueuedJob
+from batchflow.emulator.state.store import Store
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,7 @@ class Scheduler:
                     self._cond.wait()
 
     def _dispatch(self, woken_at: float) -> None:
-        jobs_by_pool: dict[str, list[_Job]] = {}
+        jobs_by_pool: dict[str, list[QueuedJob]] = {}
         progress = True
         while progress:
             progress = False
@@ -130,23 +125,16 @@ class Scheduler:
                     if not node.pack:
                         break
 
-    def _jobs(self, pool_id: str) -> list[_Job]:
-        rows = self._store.query(
-            "SELECT id, priority, seq, json_extract(doc, '$.maxParallelTasks') FROM jobs "
-            "WHERE pool_id = ? AND state = 'active' ORDER BY priority DESC, seq",
-            (pool_id,),
-        )
-        return [
-            _Job(str(r[0]), int(r[1]), int(r[2]), -1 if r[3] is None else int(r[3])) for r in rows
-        ]
+    def _jobs(self, pool_id: str) -> list[QueuedJob]:
+        return rows.active_jobs(self._store, pool_id)
 
-    def _pick(self, node: Node, jobs: list[_Job], woken_at: float) -> Candidate | None:
+    def _pick(self, node: Node, jobs: list[QueuedJob], woken_at: float) -> Candidate | None:
         free = node.free_slots()
         best: tuple[int, int, int, str, str, int] | None = None
         for job in jobs:
             if best is not None and job.priority < -best[0]:
                 break
-            if node.prep.get(job.id.lower()) == "failed":
+            if node.prep.get(job.id.lower()) == PrepState.FAILED:
                 continue
             if job.max_parallel >= 0 and self._running(job.id) >= job.max_parallel:
                 continue
@@ -154,17 +142,13 @@ class Scheduler:
             version = self._versions.get(mark[0], 0)
             if self._empty.get(mark) == version:
                 continue
-            row = self._store.one(
-                "SELECT id, seq, slots FROM tasks WHERE job_id = ? AND state = 'active' "
-                "AND ready = 1 AND slots <= ? ORDER BY seq LIMIT 1",
-                (job.id, free),
-            )
-            if row is None:
+            task = rows.next_ready_task(self._store, job.id, free)
+            if task is None:
                 self._empty[mark] = version
                 continue
             # jobDefaultOrder creationtime: older jobs first; otherwise oldest task first.
             job_order = job.seq if node.jobs_by_creation else 0
-            key = (-job.priority, job_order, int(row[1]), job.id, str(row[0]), int(row[2]))
+            key = (-job.priority, job_order, task.seq, job.id, task.id, task.slots)
             if best is None or key < best:
                 best = key
         if best is None:

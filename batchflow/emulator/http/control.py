@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from batchflow.emulator import auth
+from batchflow.emulator.http import auth
 from batchflow.errors import BackendError
 
 API_VERSION = "2025-06-01"

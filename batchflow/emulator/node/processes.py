@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from batchflow.emulator import executor, files, shapes
-from batchflow.emulator.core import Core
-from batchflow.emulator.nodes import Node, with_settings
-
-Json = dict[str, Any]
+from batchflow.emulator import shapes
+from batchflow.emulator.kinds import FailureCategory, Json
+from batchflow.emulator.node import executor, files
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.nodes import Node, with_settings
 
 
 def task_env(core: Core, node: Node, job: Json, task: Json, tdir: Path) -> dict[str, str]:
@@ -80,7 +79,7 @@ def run_process(
             command_line, f"{tdir}/wd", env, f"{tdir}/stdout.txt", f"{tdir}/stderr.txt"
         )
     except executor.LaunchError as exc:
-        return None, shapes.failure("usererror", exc.code, exc.message)
+        return None, shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
     on_start(proc)
     code = proc.wait(wall)
     if proc.killed_by == "walltime":

@@ -12,13 +12,20 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from batchflow.emulator import files, shapes, tasks
-from batchflow.emulator.core import Core
-from batchflow.emulator.nodes import READY, Node, node_id, with_settings
-from batchflow.emulator.processes import run_process
-from batchflow.emulator.store import dumps
-
-Json = dict[str, Any]
+from batchflow.emulator import shapes
+from batchflow.emulator.kinds import (
+    FailureCategory,
+    Json,
+    KillReason,
+    NodeState,
+    TaskResult,
+    TaskState,
+)
+from batchflow.emulator.node import files
+from batchflow.emulator.node.processes import run_process
+from batchflow.emulator.state import rows, tasks
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.nodes import Node, node_id, with_settings
 
 
 def add_node(
@@ -40,17 +47,10 @@ def add_node(
         root=core.data_dir / "nodes" / pool["id"] / ident,
         vm_size=str(pool.get("vmSize", "")),
     )
-    apply_policy(node, pool)
+    node.apply_policy(pool)
     nodes.append(node)
-    core.store.execute(
-        "INSERT OR REPLACE INTO nodes (pool_id, id, seq, state, doc) VALUES (?, ?, ?, ?, ?)",
-        (
-            pool["id"],
-            ident,
-            index,
-            node.state,
-            dumps({"index": index, "generation": generation, "dedicated": dedicated}),
-        ),
+    rows.put_node(
+        core.store, pool["id"], ident, index, node.state, gen=generation, dedicated=dedicated
     )
     threading.Thread(
         target=_boot,
@@ -61,36 +61,28 @@ def add_node(
     return node
 
 
-def apply_policy(node: Node, pool: Json) -> None:
-    """Carry the pool's slots and taskSchedulingPolicy onto one of its nodes."""
-    policy = pool.get("taskSchedulingPolicy") or {}
-    node.slots = int(pool.get("taskSlotsPerNode") or 1)
-    node.pack = shapes.any_of(policy.get("nodeFillType"), "pack")
-    node.jobs_by_creation = shapes.any_of(policy.get("jobDefaultOrder"), "creationtime")
-
-
 def _boot(core: Core, node: Node, start_task: Json | None) -> None:
     with core.lock:
-        node.set_state("starting")
+        node.set_state(NodeState.STARTING)
     try:
         node.make_dirs()
     except OSError:
         with core.lock:  # removed meanwhile (its files moved away), or a broken disk
             if not node.leaving:
-                node.set_state("unusable")
+                node.set_state(NodeState.UNUSABLE)
         return
     with core.lock:
         if not start_task:
-            node.set_state(READY)
+            node.set_state(NodeState.READY)
             core.wake()
             return
         wait = start_task.get("waitForSuccess", True)
-        node.set_state("waitingforstarttask" if wait else READY)
+        node.set_state(NodeState.WAITING_FOR_START_TASK if wait else NodeState.READY)
         core.wake()
     ok = _run_start_task(core, node, start_task)
     with core.lock:
-        if wait and node.state == "waitingforstarttask":
-            node.set_state(READY if ok else "starttaskfailed")
+        if wait and node.state == NodeState.WAITING_FOR_START_TASK:
+            node.set_state(NodeState.READY if ok else NodeState.START_TASK_FAILED)
             core.wake()
 
 
@@ -102,7 +94,7 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
     )
     env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
     retries = int(spec.get("maxTaskRetryCount") or 0)
-    info: Json = {"state": "running", "startTime": shapes.now(), "retryCount": 0}
+    info: Json = {"state": TaskState.RUNNING, "startTime": shapes.now(), "retryCount": 0}
     node.start_task_info = info
     attempt = 0
     while True:
@@ -113,7 +105,7 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
                 spec["commandLine"], tdir, env, None, lambda p: _started(core, node, p)
             )
         except files.FileError as exc:
-            failure = shapes.failure("usererror", exc.code, exc.message)
+            failure = shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
         if code == 0 or core.closing or node.leaving or failure is not None:
             break
         if retries != -1 and attempt >= retries:
@@ -125,9 +117,9 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
     ok = code == 0 and failure is None
     node.start_task_info = {
         **info,
-        "state": "completed",
+        "state": TaskState.COMPLETED,
         "endTime": shapes.now(),
-        "result": "success" if ok else "failure",
+        "result": TaskResult.SUCCESS if ok else TaskResult.FAILURE,
         **({"exitCode": code} if code is not None else {}),
         **({"failureInfo": failure} if failure else {}),
     }
@@ -139,11 +131,7 @@ def _started(core: Core, node: Node, proc: Any) -> None:
     restart after a kill -9 can kill it too."""
     node.start_process = proc
     if not core.closing:
-        core.store.execute(
-            "UPDATE nodes SET doc = json_set(doc, '$.pid', ?, '$.ticks', ?) "
-            "WHERE pool_id = ? AND id = ?",
-            (proc.pid, proc.start_ticks, node.pool_id, node.id),
-        )
+        rows.set_node_process(core.store, node.pool_id, node.id, proc.pid, proc.start_ticks)
 
 
 def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
@@ -158,15 +146,15 @@ def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
         nodes.remove(node)
     node.leaving = True
     if node.start_process is not None:
-        node.start_process.kill("requeue")
+        node.start_process.kill(KillReason.REQUEUE)
     for run in core.runs_of(lambda r: r.node is node):
         if option == "terminate":
-            run.kill("terminate")
+            run.kill(KillReason.TERMINATE)
         else:
-            run.kill("requeue")
+            run.kill(KillReason.REQUEUE)
             del core.running[(run.job_id.lower(), run.task_id.lower())]
             tasks.requeue(core, run.job_id, run.task_id)
-    core.store.execute("DELETE FROM nodes WHERE pool_id = ? AND id = ?", (node.pool_id, node.id))
+    rows.delete_node(core.store, node.pool_id, node.id)
     core.wake()
 
 

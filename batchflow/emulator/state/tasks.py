@@ -8,15 +8,14 @@ unlimited ``maxWallClockTime``, a 7-day ``retentionTime``. A task with ``depends
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from batchflow.emulator import errors, jobs, outcomes, shapes
-from batchflow.emulator.contract import Page
-from batchflow.emulator.core import Core
-from batchflow.emulator.odata_filter import compile_filter
-from batchflow.emulator.store import dumps
+from batchflow.emulator import errors, shapes
+from batchflow.emulator.kinds import Json, KillReason, TaskResult, TaskState
+from batchflow.emulator.state import jobs, outcomes, rows
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.filter import compile_filter
+from batchflow.emulator.state.store import Page
 
-Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
 UNLIMITED = "P10675199DT2H48M5.4775807S"
 
@@ -37,7 +36,7 @@ def _new_doc(job: Json, body: Json) -> Json:
     constraints.setdefault("retentionTime", "P7D")
     doc["constraints"] = constraints
     doc.setdefault("requiredSlots", 1)
-    shapes.set_state(doc, "active")
+    shapes.set_state(doc, TaskState.ACTIVE)
     shapes.stamp(doc, created=True)
     doc["executionInfo"] = {"retryCount": 0, "requeueCount": 0}
     return doc
@@ -51,25 +50,12 @@ def _all_exit_options(conditions: Json) -> list[Json]:
 
 
 def _insert(core: Core, job_id: str, doc: Json) -> None:
-    with core.store.tx() as db:
-        if db.execute(
-            "SELECT 1 FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"])
-        ).fetchone():
-            raise errors.task_exists(doc["id"])
-        ident = str(doc["id"])
-        db.execute(
-            "INSERT INTO tasks (job_id, id, seq, state, slots, ready, num_id, doc) "
-            "VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
-            (
-                job_id,
-                ident,
-                core.store.next_seq(),
-                int(doc["requiredSlots"]),
-                int(outcomes.dependencies_met(core, job_id, doc.get("dependsOn"))),
-                int(ident) if ident.isdigit() else None,
-                dumps(doc),
-            ),
-        )
+    rows.insert_task(
+        core.store,
+        job_id,
+        doc,
+        lambda: outcomes.dependencies_met(core, job_id, doc.get("dependsOn")),
+    )
 
 
 def create_task(core: Core, job_id: str, body: Json) -> Json:
@@ -111,10 +97,7 @@ def create_tasks(core: Core, job_id: str, bodies: list[Json]) -> list[Json]:
 def list_tasks(core: Core, job_id: str, filter: str | None, token: str | None, limit: int) -> Page:
     job = core.job(job_id)
     where, params = compile_filter(filter, FIELDS)
-    docs, last = core.store.page(
-        "tasks", f"job_id = ? AND ({where})", [job["id"], *params], int(token or 0), limit
-    )
-    return Page(docs, str(last) if last is not None else None)
+    return rows.tasks_page(core.store, job["id"], where, params, token, limit)
 
 
 def update_task(core: Core, job_id: str, task_id: str, body: Json) -> None:
@@ -130,18 +113,18 @@ def update_task(core: Core, job_id: str, task_id: str, body: Json) -> None:
         doc["constraints"] = constraints
 
     core.task(job_id, task_id)
-    core.update("tasks", (job_id, task_id), change)
+    core.update_task(job_id, task_id, change)
 
 
 def terminate_task(core: Core, job_id: str, task_id: str) -> None:
     """Running: kill (the attempt then completes with TaskEnded). Active: complete now."""
     with core.lock:
         doc = core.task(job_id, task_id)
-        if doc["state"] == "completed":
+        if doc["state"] == TaskState.COMPLETED:
             return
         run = core.running.get((job_id.lower(), task_id.lower()))
         if run is not None:
-            run.kill("terminate")
+            run.kill(KillReason.TERMINATE)
             return
         done = outcomes.complete_task(core, job_id, doc["id"], None, shapes.user_terminated())
     outcomes.after_task(core, job_id, done)
@@ -154,8 +137,8 @@ def delete_task(core: Core, job_id: str, task_id: str) -> None:
         doc = core.task(job_id, task_id)
         run = core.running.get((job_id.lower(), task_id.lower()))
         if run is not None:
-            run.kill("delete")
-        core.store.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, doc["id"]))
+            run.kill(KillReason.DELETE)
+        rows.delete_task(core.store, job_id, doc["id"])
         if tdir is not None:
             # Moved aside now, under the lock: a task added again under the same id (how
             # batchflow re-runs a changed task) starts in a fresh directory, and the dying
@@ -170,18 +153,18 @@ def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
     jobs.check_active(job)
     doc = core.task(job_id, task_id)
     info = doc.get("executionInfo") or {}
-    if doc["state"] != "completed" or info.get("result") != "failure":
+    if doc["state"] != TaskState.COMPLETED or info.get("result") != TaskResult.FAILURE:
         raise errors.invalid_operation("Only a completed task that failed can be reactivated.")
 
     def again(d: Json) -> None:
-        shapes.set_state(d, "active")
+        shapes.set_state(d, TaskState.ACTIVE)
         d["executionInfo"] = {"retryCount": 0, "requeueCount": info.get("requeueCount", 0)}
         d.pop("nodeInfo", None)
 
     ready = int(outcomes.dependencies_met(core, job["id"], doc.get("dependsOn")))
-    core.update(
-        "tasks",
-        (job_id, task_id),
+    core.update_task(
+        job_id,
+        task_id,
         again,
         state="active",
         result=None,
@@ -190,21 +173,21 @@ def reactivate_task(core: Core, job_id: str, task_id: str) -> None:
         node_id=None,
         expires=None,
     )
+    core.touch(job_id)  # back in the queue
 
 
 def requeue(core: Core, job_id: str, task_id: str) -> None:
     """Back to active after its node was lost (requeueCount + 1), as Batch does."""
 
     def back(doc: Json) -> None:
-        shapes.set_state(doc, "active")
+        shapes.set_state(doc, TaskState.ACTIVE)
         info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         info["requeueCount"] = int(info.get("requeueCount", 0)) + 1
         info["lastRequeueTime"] = shapes.now()
         info.pop("startTime", None)
 
-    core.update(
-        "tasks", (job_id, task_id), back, state="active", node_id=None, pid=None, pstart=None
-    )
+    core.update_task(job_id, task_id, back, state="active", node_id=None, pid=None, pstart=None)
+    core.touch(job_id)  # back in the queue
 
 
 def task_dir(core: Core, job_id: str, task_id: str) -> Path | None:

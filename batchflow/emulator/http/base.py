@@ -8,14 +8,17 @@ import email.utils
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from starlette.responses import Response
 
-from batchflow.emulator import bounded_json, errors, odata, validation
-from batchflow.emulator.contract import BatchState, Json, Page
+from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
+from batchflow.emulator.http import bounded_json, odata, validation
+from batchflow.emulator.kinds import Json
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.store import Page
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
 # Top-level collections of the real service, to tell "not emulated" from "no such thing".
@@ -35,11 +38,20 @@ _BATCH_COLLECTIONS = frozenset(
 )
 
 
+class Account(Protocol):
+    """What the HTTP layer serves (``EmulatorService``): the account's live state. Once the
+    service has stopped serving, ``core`` raises the service's error, so every request is
+    refused saying why."""
+
+    @property
+    def core(self) -> Core: ...
+
+
 @dataclass(frozen=True)
 class Req:
-    """One authenticated request, parsed, with the state it acts on."""
+    """One authenticated request, parsed, with the account it acts on."""
 
-    state: BatchState
+    state: Account
     method: str
     raw_path: str
     params: tuple[str, ...]
@@ -48,6 +60,11 @@ class Req:
     body: bytes
     base_url: str
     api_version: str
+
+    @property
+    def core(self) -> Core:
+        """The state the request acts on: handlers pass it to the state's operations."""
+        return self.state.core
 
     @property
     def is_head(self) -> bool:

@@ -19,8 +19,8 @@ from typing import Any
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
+from batchflow.emulator.kinds import Json
 
-Json = dict[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 

@@ -13,16 +13,14 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.contract import Page
-from batchflow.emulator.core import Core
-from batchflow.emulator.odata_filter import compile_filter
-from batchflow.emulator.processes import run_job_task
-from batchflow.emulator.store import StoreClosed, dumps
+from batchflow.emulator.kinds import JobState, Json, KillReason, TaskResult, TaskState
+from batchflow.emulator.state import rows
+from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.filter import compile_filter
+from batchflow.emulator.state.store import Page, StoreClosed
 
-Json = dict[str, Any]
 FIELDS = {"id": "id", "state": "state"}
 _UPDATABLE = (
     "priority",
@@ -42,18 +40,11 @@ def create_job(core: Core, body: Json) -> Json:
     doc.setdefault("onAllTasksComplete", "noaction")
     doc.setdefault("onTaskFailure", "noaction")
     doc.setdefault("constraints", {"maxTaskRetryCount": 0})
-    shapes.set_state(doc, "active")
+    shapes.set_state(doc, JobState.ACTIVE)
     shapes.stamp(doc, created=True)
     pool_id = (doc.get("poolInfo") or {}).get("poolId")
     doc["executionInfo"] = {"startTime": doc["creationTime"], "poolId": pool_id}
-    with core.store.tx() as db:
-        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (doc["id"],)).fetchone():
-            raise errors.job_exists(doc["id"])
-        db.execute(
-            "INSERT INTO jobs (id, seq, state, pool_id, priority, doc) VALUES "
-            "(?, ?, 'active', ?, ?, ?)",
-            (doc["id"], core.store.next_seq(), pool_id, int(doc["priority"]), dumps(doc)),
-        )
+    rows.insert_job(core.store, doc, pool_id)
     with core.lock:
         core.job_cache.pop(doc["id"].lower(), None)
     arm_wall_clock(core, doc)
@@ -64,8 +55,7 @@ def create_job(core: Core, body: Json) -> Json:
 
 def list_jobs(core: Core, filter: str | None, token: str | None, limit: int) -> Page:
     where, params = compile_filter(filter, FIELDS)
-    docs, last = core.store.page("jobs", where, params, int(token or 0), limit)
-    return Page(docs, str(last) if last is not None else None)
+    return rows.jobs_page(core.store, where, params, token, limit)
 
 
 # What a replace (PUT) clears: the fields it does not give go back to their defaults.
@@ -82,10 +72,9 @@ _REPLACED = (
 def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
     """PATCH (``replace=False``) or PUT a job's updatable fields; 409 unless it is active."""
     check_active(core.job(job_id))
-    doc = core.update("jobs", (job_id,), lambda d: _apply_update(d, body, replace))
-    core.store.execute(
-        "UPDATE jobs SET priority = ?, pool_id = ? WHERE id = ?",
-        (int(doc.get("priority") or 0), doc["executionInfo"].get("poolId"), job_id),
+    doc = core.update_job(job_id, lambda d: _apply_update(d, body, replace))
+    rows.set_job_scheduling(
+        core.store, job_id, int(doc.get("priority") or 0), doc["executionInfo"].get("poolId")
     )
     arm_wall_clock(core, doc)
     check_all_complete(core, job_id)
@@ -115,7 +104,7 @@ def arm_wall_clock(core: Core, doc: Json) -> None:
     with core.lock:
         _disarm_wall_clock(core, key)
         limit = shapes.seconds((doc.get("constraints") or {}).get("maxWallClockTime"))
-        if limit is None or doc["state"] != "active":
+        if limit is None or doc["state"] != JobState.ACTIVE:
             return
         created = _age(doc["creationTime"])
         timer = threading.Timer(
@@ -143,11 +132,11 @@ def _age(iso: str) -> float:
 def check_active(doc: Json) -> None:
     """409 unless the job is active: completed, being deleted or being terminated."""
     state = doc["state"]
-    if state == "completed":
+    if state == JobState.COMPLETED:
         raise errors.job_completed(doc["id"])
-    if state == "deleting":
+    if state == JobState.DELETING:
         raise errors.job_being_deleted(doc["id"])
-    if state == "terminating":
+    if state == JobState.TERMINATING:
         raise errors.job_being_terminated(doc["id"])
 
 
@@ -160,16 +149,16 @@ def terminate_job(core: Core, job_id: str, reason: str | None) -> None:
 def terminate(core: Core, job_id: str, reason: str) -> None:
     """Move an active job to terminating (once) and finish in the background."""
     with core.lock:
-        doc = core.store.get_doc("jobs", "id = ?", (job_id,))
-        if doc is None or doc["state"] != "active":
+        doc = rows.job_doc(core.store, job_id)
+        if doc is None or doc["state"] != JobState.ACTIVE:
             return
 
         def terminating(d: Json) -> None:
-            shapes.set_state(d, "terminating")
+            shapes.set_state(d, JobState.TERMINATING)
             # Recorded now so that a restart mid-termination completes with the same reason.
             d["executionInfo"]["terminateReason"] = reason
 
-        core.update("jobs", (job_id,), terminating, state="terminating")
+        core.update_job(job_id, terminating, state=JobState.TERMINATING)
         _disarm_wall_clock(core, job_id)
     in_background(finish_terminate, core, job_id, reason)
 
@@ -195,7 +184,7 @@ def in_background(
     threading.Thread(target=run, daemon=True, name=f"{work.__name__}-{args[0]}").start()
 
 
-def _stop_tasks(core: Core, job_id: str, why: str) -> None:
+def _stop_tasks(core: Core, job_id: str, why: KillReason) -> None:
     key = job_id.lower()
     with core.lock:
         for run in core.runs_of(lambda r: r.job_id.lower() == key):
@@ -205,16 +194,16 @@ def _stop_tasks(core: Core, job_id: str, why: str) -> None:
 
 def finish_terminate(core: Core, job_id: str, reason: str) -> None:
     """Kill running tasks, run release tasks, complete the job (also used after a restart)."""
-    _stop_tasks(core, job_id, "terminate")
+    _stop_tasks(core, job_id, KillReason.TERMINATE)
     _release_tasks(core, job_id)
 
     def done(doc: Json) -> None:
-        shapes.set_state(doc, "completed")
+        shapes.set_state(doc, JobState.COMPLETED)
         doc["executionInfo"]["endTime"] = shapes.now()
         doc["executionInfo"]["terminateReason"] = reason
 
     if not core.closing:
-        core.update("jobs", (job_id,), done, state="completed")
+        core.update_job(job_id, done, state=JobState.COMPLETED)
 
 
 def _release_tasks(core: Core, job_id: str) -> None:
@@ -228,14 +217,16 @@ def _release_tasks(core: Core, job_id: str) -> None:
     with core.lock:
         nodes = [n for n in core.all_nodes() if key in n.prep]
     for node in nodes:
-        run_job_task(core, node, job, "jobReleaseTask")
+        core.agent.run_job_task(node, job, "jobReleaseTask")
 
 
 def delete_job(core: Core, job_id: str) -> None:
     doc = core.job(job_id)
-    if doc["state"] == "deleting":
+    if doc["state"] == JobState.DELETING:
         raise errors.job_being_deleted(job_id)
-    core.update("jobs", (job_id,), lambda d: shapes.set_state(d, "deleting"), state="deleting")
+    core.update_job(
+        job_id, lambda d: shapes.set_state(d, JobState.DELETING), state=JobState.DELETING
+    )
     with core.lock:
         _disarm_wall_clock(core, job_id)
     in_background(finish_delete, core, job_id)
@@ -243,13 +234,11 @@ def delete_job(core: Core, job_id: str) -> None:
 
 def finish_delete(core: Core, job_id: str) -> None:
     """Kill the job's tasks, run release tasks, then forget the job and its task dirs."""
-    _stop_tasks(core, job_id, "delete")
+    _stop_tasks(core, job_id, KillReason.DELETE)
     _release_tasks(core, job_id)
     if core.closing:
         return
-    with core.store.tx() as db:
-        db.execute("DELETE FROM tasks WHERE job_id = ?", (job_id,))
-        db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    rows.delete_job(core.store, job_id)
     key = job_id.lower()
     with core.lock:
         core.job_cache.pop(key, None)
@@ -267,28 +256,23 @@ def task_counts(core: Core, job_id: str) -> Json:
     keys = ("active", "running", "completed", "succeeded", "failed")
     tasks = dict.fromkeys(keys, 0)
     slots = dict.fromkeys(keys, 0)
-    for state, result, count, used in core.store.query(
-        "SELECT state, result, COUNT(*), SUM(slots) FROM tasks WHERE job_id = ? "
-        "GROUP BY state, result",
-        (job_id,),
-    ):
-        buckets = ["running" if state == "preparing" else state]
-        if state == "completed":
-            buckets.append("succeeded" if result == "success" else "failed")
+    for group in rows.task_state_counts(core.store, job_id):
+        buckets = ["running" if group.state == TaskState.PREPARING else group.state]
+        if group.state == TaskState.COMPLETED:
+            buckets.append("succeeded" if group.result == TaskResult.SUCCESS else "failed")
         for bucket in buckets:
-            tasks[bucket] += int(count)
-            slots[bucket] += int(used or 0)
+            tasks[bucket] += group.tasks
+            slots[bucket] += group.slots
     return {"taskCounts": tasks, "taskSlotCounts": slots}
 
 
 def check_all_complete(core: Core, job_id: str) -> None:
     """onAllTasksComplete=terminatejob: terminate once no task is left to run (a job without
     tasks counts as complete, as on Batch)."""
-    doc = core.store.get_doc("jobs", "id = ?", (job_id,))
-    if doc is None or doc["state"] != "active" or doc.get("onAllTasksComplete") != "terminatejob":
+    doc = rows.job_doc(core.store, job_id)
+    if doc is None or doc["state"] != JobState.ACTIVE:
         return
-    left = core.store.one(
-        "SELECT 1 FROM tasks WHERE job_id = ? AND state != 'completed' LIMIT 1", (job_id,)
-    )
-    if left is None:
+    if doc.get("onAllTasksComplete") != "terminatejob":
+        return
+    if not rows.has_unfinished_task(core.store, job_id):
         terminate(core, job_id, "AllTasksComplete")

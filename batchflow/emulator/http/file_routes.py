@@ -23,10 +23,13 @@ from typing import BinaryIO
 
 from starlette.responses import Response, StreamingResponse
 
-from batchflow.emulator import errors, odata
-from batchflow.emulator.contract import Json, Page
+from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http_base import Req, listing, seg
+from batchflow.emulator.http import odata
+from batchflow.emulator.http.base import Req, listing, seg
+from batchflow.emulator.kinds import Json
+from batchflow.emulator.state import pools, tasks
+from batchflow.emulator.state.store import Page
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _PREFIX_FILTER = re.compile(r"^\s*startswith\(\s*name\s*,\s*'((?:[^']|'')*)'\s*\)\s*$")
@@ -259,16 +262,16 @@ def get_file(req: Req, root: Path, rel: str, url_base: str) -> Response:
 # --- the routes ----------------------------------------------------------------------------
 def _task_root(req: Req) -> tuple[Path, str]:
     job_id, task_id = req.params[0], req.params[1]
-    root = req.state.task_dir(job_id, task_id)
+    root = tasks.task_dir(req.core, job_id, task_id)
     if root is None or not root.is_dir():
-        req.state.get_task(job_id, task_id)  # TaskNotFound/JobNotFound first, as Batch does
+        req.core.task(job_id, task_id)  # TaskNotFound/JobNotFound first, as Batch does
         raise errors.file_not_found(req.params[2] if len(req.params) > 2 else "")
     return root, f"{req.base_url}/jobs/{seg(job_id)}/tasks/{seg(task_id)}/files"
 
 
 def _node_root(req: Req) -> tuple[Path, str]:
     pool_id, node_id = req.params[0], req.params[1]
-    root = req.state.node_root(pool_id, node_id)
+    root = pools.node_root(req.core, pool_id, node_id)
     if not root.is_dir():
         raise errors.file_not_found(req.params[2] if len(req.params) > 2 else "")
     return root, f"{req.base_url}/pools/{seg(pool_id)}/nodes/{seg(node_id)}/files"

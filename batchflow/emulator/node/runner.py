@@ -11,16 +11,24 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
-from batchflow.emulator import executor, files, outcomes, shapes
-from batchflow.emulator.core import Core, Run
-from batchflow.emulator.nodes import Node
-from batchflow.emulator.processes import run_job_task, run_process, task_env
-from batchflow.emulator.scheduler import Candidate
-from batchflow.emulator.store import StoreClosed, StoreFailure
+from batchflow.emulator import shapes
+from batchflow.emulator.kinds import (
+    TAKEN_OVER,
+    FailureCategory,
+    Json,
+    KillReason,
+    PrepState,
+    TaskState,
+)
+from batchflow.emulator.node import executor, files
+from batchflow.emulator.node.processes import run_job_task, run_process, task_env
+from batchflow.emulator.node.scheduler import Candidate
+from batchflow.emulator.state import outcomes, rows
+from batchflow.emulator.state.core import Core, Run
+from batchflow.emulator.state.nodes import Node
+from batchflow.emulator.state.store import StoreClosed, StoreFailure
 
-Json = dict[str, Any]
 log = logging.getLogger("batchflow.emulator")
 
 
@@ -28,11 +36,13 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
     """Claim ``cand``'s slots on ``node`` and start its attempt (lock held)."""
     job = core.job_for_run(cand.job_id)
     job_key = cand.job_id.lower()
-    needs_prep = bool(job.get("jobPreparationTask")) and node.prep.get(job_key) != "succeeded"
-    state = "preparing" if needs_prep else "running"
-    task = core.update(
-        "tasks",
-        (cand.job_id, cand.task_id),
+    needs_prep = (
+        bool(job.get("jobPreparationTask")) and node.prep.get(job_key) != PrepState.SUCCEEDED
+    )
+    state = TaskState.PREPARING if needs_prep else TaskState.RUNNING
+    task = core.update_task(
+        cand.job_id,
+        cand.task_id,
         lambda doc: _start_doc(doc, state, _node_info(core, node, job["id"], doc["id"])),
         state=state,
         node_id=node.id,
@@ -49,13 +59,13 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
     core.workers.submit(lambda: _attempt(core, run, job, task, needs_prep))
 
 
-def _start_doc(doc: Json, state: str, node_info: Json) -> None:
+def _start_doc(doc: Json, state: TaskState, node_info: Json) -> None:
     """A task document moving to ``preparing`` or ``running``: the last attempt's end cleared."""
     shapes.set_state(doc, state)
     info = doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
     for key in ("endTime", "exitCode", "result", "failureInfo"):
         info.pop(key, None)
-    if state == "running":
+    if state == TaskState.RUNNING:
         info["startTime"] = shapes.now()
         if info.get("retryCount"):
             info["lastRetryTime"] = info["startTime"]
@@ -101,7 +111,7 @@ def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> N
             run,
             task,
             shapes.failure(
-                "servererror",
+                FailureCategory.SERVER_ERROR,
                 "Unknown",
                 "The task could not be run by the local node",
                 f"{type(exc).__name__}: {exc}",
@@ -127,7 +137,7 @@ def _release(core: Core, run: Run) -> None:
             del core.running[key]
         core.cond.notify_all()
         if not core.closing:
-            from batchflow.emulator.allocation import drop_if_drained
+            from batchflow.emulator.node.allocation import drop_if_drained
 
             drop_if_drained(core, run.node)
             core.scheduler.dispatch_now()
@@ -135,7 +145,7 @@ def _release(core: Core, run: Run) -> None:
 
 def _stopped(core: Core, run: Run) -> bool:
     """True if the attempt was requeued, deleted or shut down: someone else owns its state."""
-    return core.closing or run.kill_reason in ("requeue", "delete", "shutdown")
+    return core.closing or run.kill_reason in TAKEN_OVER
 
 
 def _prepare(core: Core, run: Run, job: Json) -> bool:
@@ -146,34 +156,35 @@ def _prepare(core: Core, run: Run, job: Json) -> bool:
         with core.lock:
             run.prep_process = proc
             if _stopped(core, run):
-                proc.kill("requeue")
+                proc.kill(KillReason.REQUEUE)
 
     with run.node.prep_lock(key):
-        if run.node.prep.get(key) not in ("succeeded", "failed"):
+        if run.node.prep.get(key) not in (PrepState.SUCCEEDED, PrepState.FAILED):
             ok = run_job_task(core, run.node, job, "jobPreparationTask", started)
             run.prep_process = None
             if _stopped(core, run):  # killed with its node or job: not a failure, rerun later
                 return False
             wait = job["jobPreparationTask"].get("waitForSuccess", True)
-            run.node.prep[key] = "succeeded" if ok or not wait else "failed"
+            run.node.prep[key] = PrepState.SUCCEEDED if ok or not wait else PrepState.FAILED
     if _stopped(core, run):
         return False
-    if run.node.prep[key] == "failed":
+    if run.node.prep[key] == PrepState.FAILED:
         # Batch does not run the job's tasks on a node whose preparation failed.
-        core.update(
-            "tasks",
-            (run.job_id, run.task_id),
-            lambda d: shapes.set_state(d, "active"),
-            state="active",
+        core.update_task(
+            run.job_id,
+            run.task_id,
+            lambda d: shapes.set_state(d, TaskState.ACTIVE),
+            state=TaskState.ACTIVE,
             node_id=None,
         )
+        core.touch(run.job_id)  # back in the queue
         return False
 
     def running(doc: Json) -> None:
-        shapes.set_state(doc, "running")
+        shapes.set_state(doc, TaskState.RUNNING)
         doc.setdefault("executionInfo", {})["startTime"] = shapes.now()
 
-    core.update("tasks", (run.job_id, run.task_id), running, state="running")
+    core.update_task(run.job_id, run.task_id, running, state=TaskState.RUNNING)
     return True
 
 
@@ -195,7 +206,7 @@ def _stage(tdir: Path, task: Json) -> Json | None:
         os.makedirs(f"{tdir}/wd", exist_ok=True)
     except OSError as exc:
         return shapes.failure(
-            "usererror",
+            FailureCategory.USER_ERROR,
             "ResourceDirectoryCreateFailed",
             f"The task directory could not be created: {exc.strerror}",
         )
@@ -203,7 +214,7 @@ def _stage(tdir: Path, task: Json) -> Json | None:
         if task.get("resourceFiles"):
             files.download_resource_files(task["resourceFiles"], tdir / "wd")
     except files.FileError as exc:
-        return shapes.failure("usererror", exc.code, exc.message)
+        return shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
     return None
 
 
@@ -222,10 +233,7 @@ def _run_command(
                 proc.kill(run.kill_reason)
         core.scheduler.record_latency(run.woken_at)
         if not core.closing:
-            core.store.execute(
-                "UPDATE tasks SET pid = ?, pstart = ? WHERE job_id = ? AND id = ?",
-                (proc.pid, proc.start_ticks, run.job_id, run.task_id),
-            )
+            rows.set_task_process(core.store, run.job_id, run.task_id, proc.pid, proc.start_ticks)
 
     with core.lock:
         cancelled = run.kill_reason is not None
@@ -236,7 +244,7 @@ def _run_command(
 
 def _report(core: Core, run: Run, task: Json, code: int | None, failure: Json | None) -> None:
     """Turn the process's end into the task's outcome: terminated, retried, failed or done."""
-    if run.kill_reason == "terminate":
+    if run.kill_reason == KillReason.TERMINATE:
         _finish(core, run, task, code, shapes.user_terminated())
     elif failure is not None or code != 0:
         if failure is None and _retry(core, run, task):
@@ -255,10 +263,11 @@ def _retry(core: Core, run: Run, task: Json) -> bool:
         return False
 
     def again(doc: Json) -> None:
-        shapes.set_state(doc, "active")
+        shapes.set_state(doc, TaskState.ACTIVE)
         doc["executionInfo"]["retryCount"] = count + 1
 
-    core.update("tasks", (run.job_id, run.task_id), again, state="active", pid=None)
+    core.update_task(run.job_id, run.task_id, again, state=TaskState.ACTIVE, pid=None)
+    core.touch(run.job_id)  # back in the queue
     return True
 
 
@@ -273,7 +282,10 @@ def _finish(
             if task.get("outputFiles"):
                 files.upload_output_files(task["outputFiles"], tdir, success)
         except files.FileError as exc:
-            failure, success = shapes.failure("usererror", exc.code, exc.message), False
+            failure, success = (
+                shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message),
+                False,
+            )
     with core.lock:
         if _stopped(core, run):
             return

@@ -1,9 +1,15 @@
-"""The shared state of the service core: store, lock, local nodes, running tasks.
+"""The shared state of one account: store, lock, local nodes, running tasks.
 
-``Core`` is what the pool, job, task and runner modules operate on; ``EmulatorService`` is the
-facade that implements the ``BatchState`` contract with them. One re-entrant lock (whose
-condition also wakes the scheduler) guards every in-memory structure; documents live in SQLite
-only, so memory stays flat however many tasks a job holds.
+``Core`` is what every operation of ``state/`` takes first, what the HTTP handlers pass them
+(``Req.core``) and what ``node/`` acts on. The node side reaches the state through ``Core`` and
+is reached from it only through the Protocols below (``Dispatcher``, ``NodeAgent``,
+``Killable``), wired by ``service``: nothing here imports ``node/``.
+
+Locking, in one place: one re-entrant lock (``lock``; its condition ``cond`` also wakes the
+scheduler) guards every in-memory structure (nodes, running attempts, timers, the job cache).
+Documents live in SQLite only, so memory stays flat however many tasks a job holds; the
+store's own lock is taken after ``lock``, never before it. No process runs and no thread is
+joined under ``lock``; a task's outcome is committed before its slot is freed.
 """
 
 from __future__ import annotations
@@ -13,20 +19,56 @@ import queue
 import shutil
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from batchflow.emulator import errors, shapes
-from batchflow.emulator.executor import Process
-from batchflow.emulator.nodes import Node
-from batchflow.emulator.retention import Janitor
-from batchflow.emulator.scheduler import Scheduler
-from batchflow.emulator.store import Store, StoreFailure, dumps, loads
+from batchflow.emulator import errors
+from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason
+from batchflow.emulator.state import rows
+from batchflow.emulator.state.nodes import Node
+from batchflow.emulator.state.retention import Janitor
+from batchflow.emulator.state.store import Store, StoreFailure
 
-Json = dict[str, Any]
 log = logging.getLogger("batchflow.emulator")
+
+
+class Killable(Protocol):
+    """A running process as the state sees it (``node.executor.Process``)."""
+
+    def kill(self, reason: str) -> None: ...
+
+
+class Dispatcher(Protocol):
+    """The scheduler as the state sees it (``node.scheduler.Scheduler``): told when tasks
+    become ready or slots free up; it lives in ``node/``, which the state never imports."""
+
+    latencies: deque[float]
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def wake(self) -> None: ...
+    def touch(self, job_id: str) -> None: ...
+    def dispatch_now(self) -> None: ...
+    def record_latency(self, woken_at: float) -> None: ...
+
+
+class NodeAgent(Protocol):
+    """What the state asks of the local nodes (``node.local_nodes.LocalNodes``)."""
+
+    def allocate(self, pool_id: str, deallocation: str = "requeue") -> Json:
+        """Bring the pool's local nodes to its targets, mark its allocation steady; the pool."""
+
+    def remove_nodes(self, pool_id: str) -> None:
+        """Take every node out of the pool, its running tasks requeued (lock held)."""
+
+    def lose_node(self, pool_id: str, wanted: str | None) -> str:
+        """Lose a node (``None``: one running a task) and replace it; the lost node's id."""
+
+    def run_job_task(self, node: Node, job: Json, kind: str) -> bool:
+        """Run the job's ``jobPreparationTask`` or ``jobReleaseTask`` on ``node``; success."""
 
 
 class ThreadDied(Exception):
@@ -80,20 +122,20 @@ class Run:
     node: Node
     slots: int
     woken_at: float
-    process: Process | None = None
+    process: Killable | None = None
     # Why the service stopped it: terminate, walltime, requeue, delete or shutdown.
-    kill_reason: str | None = None
+    kill_reason: KillReason | None = None
     # The job preparation task it waits on; killed only when the node or the job goes (a
     # task terminated while preparing leaves the node's preparation to finish).
-    prep_process: Process | None = None
+    prep_process: Killable | None = None
 
-    def kill(self, reason: str) -> None:
+    def kill(self, reason: KillReason) -> None:
         """Ask the attempt to stop (call under the core lock)."""
         if self.kill_reason is None:
             self.kill_reason = reason
         if self.process is not None:
             self.process.kill(reason)
-        if self.prep_process is not None and reason in ("requeue", "delete", "shutdown"):
+        if self.prep_process is not None and reason in TAKEN_OVER:
             self.prep_process.kill(reason)
 
 
@@ -117,7 +159,8 @@ class Core:
     failure: BaseException | None = None
     on_failure: Callable[[BaseException], None] | None = None
     cond: threading.Condition = field(init=False)
-    scheduler: Scheduler = field(init=False)
+    scheduler: Dispatcher = field(init=False)
+    agent: NodeAgent = field(init=False)
     janitor: Janitor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -182,7 +225,7 @@ class Core:
 
     # -- documents --------------------------------------------------------------------------
     def job(self, job_id: str) -> Json:
-        doc = self.store.get_doc("jobs", "id = ?", (job_id,))
+        doc = rows.job_doc(self.store, job_id)
         if doc is None:
             raise errors.job_not_found(job_id)
         return doc
@@ -198,47 +241,61 @@ class Core:
             return doc
 
     def pool(self, pool_id: str) -> Json:
-        doc = self.store.get_doc("pools", "id = ?", (pool_id,))
+        doc = rows.pool_doc(self.store, pool_id)
         if doc is None:
             raise errors.pool_not_found(pool_id)
         return doc
 
     def task(self, job_id: str, task_id: str) -> Json:
-        doc = self.store.get_doc("tasks", "job_id = ? AND id = ?", (job_id, task_id))
+        doc = rows.task_doc(self.store, job_id, task_id)
         if doc is None:
             self.job(job_id)
             raise errors.task_not_found(task_id)
         return doc
 
-    def update(
-        self, table: str, key: tuple[str, ...], change: Callable[[Json], Any], **columns: Any
+    def update_task(
+        self, job_id: str, task_id: str, change: Callable[[Json], object], **columns: object
     ) -> Json:
-        """Load, change, stamp and write back one document (and its indexed columns; a
-        callable column value is computed from the changed document)."""
-        where = (
-            "id = ?"
-            if len(key) == 1
-            else ("job_id = ? AND id = ?" if table == "tasks" else "pool_id = ? AND id = ?")
-        )
-        if table == "jobs":
-            with self.lock:
-                self.job_cache.pop(key[0].lower(), None)
-        with self.store.tx() as db:
-            row = db.execute(f"SELECT doc FROM {table} WHERE {where}", key).fetchone()  # noqa: S608
-            if row is None:
-                raise errors.resource_not_found()
-            doc = loads(row[0])
-            change(doc)
-            shapes.stamp(doc)
-            sets = ", ".join(f"{c} = ?" for c in ["doc", *columns])
-            values = [v(doc) if callable(v) else v for v in columns.values()]
-            db.execute(
-                f"UPDATE {table} SET {sets} WHERE {where}",  # noqa: S608
-                (dumps(doc), *values, *key),
-            )
-        if table == "tasks" and (columns.get("state") == "active" or columns.get("ready")):
-            self.touch(key[0])  # a task (again) waiting to run: the job's queue changed
-        return doc
+        """Change a task's document and columns (``rows.update_task``): no side effect."""
+        return rows.update_task(self.store, job_id, task_id, change, **columns)
+
+    def update_job(
+        self, job_id: str, change: Callable[[Json], object], state: str | None = None
+    ) -> Json:
+        """Change a job's document (and state), dropping its cached copy first."""
+        with self.lock:
+            self.job_cache.pop(job_id.lower(), None)
+        return rows.update_job(self.store, job_id, change, state)
+
+    def update_pool(self, pool_id: str, change: Callable[[Json], object]) -> Json:
+        """Change a pool's document."""
+        return rows.update_pool(self.store, pool_id, change)
+
+    def kill_all(self, reason: KillReason) -> None:
+        """Stop every attempt and start task, and wait (10 s at most) for the attempts to go."""
+        with self.lock:
+            for run in self.running.values():
+                run.kill(reason)
+            for node in self.all_nodes():
+                node.leaving = True
+                if node.start_process is not None:
+                    node.start_process.kill(reason)
+        self.wait_runs_gone(lambda r: True, timeout=10)
+
+    def reset(self) -> None:
+        """Kill everything and forget every pool, job and task."""
+        with self.lock:
+            for timer in self.timers.values():
+                timer.cancel()
+            self.timers.clear()
+            for run in self.running.values():
+                run.kill(KillReason.DELETE)
+        self.kill_all(KillReason.DELETE)
+        with self.lock:
+            self.nodes.clear()
+            self.job_cache.clear()
+            self.store.reset()
+            self.discard(self.data_dir / "nodes")
 
     def running_in_job(self, job_id: str) -> int:
         """How many attempts of ``job_id`` hold slots (lock held by the caller)."""
