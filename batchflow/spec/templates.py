@@ -37,6 +37,7 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|\{|\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?")
 _SLUG = re.compile(r"[^A-Za-z0-9_-]")
 _GLOB = re.compile(r"([*?\[])")
+_ID_SAFE = re.compile(r"[A-Za-z0-9_-]*").fullmatch
 MAX_ID = 64
 
 
@@ -60,11 +61,15 @@ def as_text(value: Value) -> str:
 
 def slug(value: str) -> str:
     """Make ``value`` safe inside a Batch id."""
+    if _ID_SAFE(value):  # most values: nothing to replace, and a match is cheaper than sub
+        return value
     return _SLUG.sub("_", value)
 
 
 def glob_escape(value: str) -> str:
     """Make ``value`` match only itself in a file pattern."""
+    if "*" not in value and "?" not in value and "[" not in value:  # most values
+        return value
     return _GLOB.sub(r"[\1]", value)
 
 
@@ -115,6 +120,8 @@ def _shell_quoter(chain: tuple[Quoting, ...], file_word: bool) -> Callable[[str]
         return encoders[0]  # the common case, as fast as one call
 
     def quote(value: str) -> str:
+        if _SAFE(value):  # every encoder gives a safe value back as it is, and so "./" + it
+            return "./" + value if file_word and value[0] == "-" else value
         if file_word:
             value = _not_an_option(value)
         for encode in encoders:
