@@ -161,7 +161,11 @@ def _check_task(
         )
     else:
         ids[low] = index
-    length = len(t.command.render(values))
+    # Most commands are far shorter than the limit whatever their values' quoting: only a
+    # command that might not be is rendered to be measured.
+    length = t.command.longest(values)
+    if length > MAX_COMMAND:
+        length = len(t.command.render(values))
     if length > MAX_COMMAND:
         rep.add(
             "a command line that is too long",

@@ -136,6 +136,24 @@ def test_quoting_shortcuts_give_what_the_encoders_give(
     assert glob_escape(value) == "".join(f"[{c}]" if c in "*?[" else c for c in value)
 
 
+COMMANDS = [
+    "prog {v} x{v}.mp3",
+    "/bin/sh -c \"cat {input.name} > '{v}'\"",
+    'sh -c "bash -c \'sh -c \\"echo {v} {input.name}\\"\'"',
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(COMMANDS), near_safe, near_safe)
+def test_the_length_bound_holds_for_any_values(text: str, value: str, name: str) -> None:
+    tmpl = compile_template(text, "shell", _any)
+    values = {"v": value, "input.name": name, "index": "7"}
+    assert len(tmpl.render(values)) <= tmpl.longest(values)
+    for kind in ("id", "glob", "raw"):
+        other = compile_template("a{v}b{input.name}", kind, _any)  # type: ignore[arg-type]
+        assert len(other.render(values)) <= other.longest(values)
+
+
 def test_raw_values_and_literal_braces() -> None:
     tmpl = compile_template("{{literal}} {v} }}", "raw", _any)
     assert tmpl.render({"v": "$x {y}"}) == "{literal} $x {y} }"
