@@ -51,8 +51,11 @@ class _Reporter:
 def _escapes(value: str) -> bool:
     """Absolute, or climbing out with '..'; a backslash counts as a separator too, as it does
     on Windows nodes."""
-    parts = value.replace("\\", "/").split("/")
-    return value.startswith(("/", "\\")) or bool(_DRIVE.match(value)) or ".." in parts
+    if value.startswith(("/", "\\")):
+        return True
+    if ".." in value and ".." in value.replace("\\", "/").split("/"):
+        return True
+    return value[1:2] == ":" and bool(_DRIVE.match(value))  # the cheap test first: per task
 
 
 def blob_name(pattern: str, destination: str) -> str | None:

@@ -35,9 +35,14 @@ def render_task(
     values: dict[str, str],
     inputs: tuple[InputFile, ...] = (),
     depends_on: tuple[str, ...] = (),
+    task_id: str | None = None,
 ) -> TaskPlan:
-    """One TaskPlan from its template and the per-task ``values``."""
-    task_id = render_id(t.id, values)
+    """One TaskPlan from its template and the per-task ``values``; ``task_id``: its id as
+    ``render_id`` made it already."""
+    if task_id is None:
+        task_id = render_id(t.id, values)
+    else:
+        values["task.id"] = task_id
     env = {k: v.render(values) for k, v in t.environment} if t.environment else _NO_ENV
     outputs = tuple(
         [OutputPlan(o.pattern.render(values), o.destination.render(values), o.when,

@@ -39,7 +39,7 @@ def _file_values(index: int, blob: str, step: str) -> tuple[dict[str, str], Inpu
     """Placeholder values for an upstream output file (``{input.path}``: its path among the
     step's outputs) and where it lands: by its name, in the working directory."""
     path = blob[len(step) + 1 :]
-    name = posixpath.basename(path)
+    name = path.rpartition("/")[2]  # posixpath.basename, without its call: once per file
     stem, dot, suffix = name.rpartition(".")
     if not stem or not suffix:
         stem, suffix = name, ""
@@ -137,9 +137,15 @@ class WorkflowTasks:
             yield from self.tasks(step)
 
     def tasks(self, step: StepSpec) -> Iterator[TaskPlan]:
-        """``step``'s tasks, rendered."""
-        for (template, values, inputs), depends in self.pending(step):
-            yield render_task(template, values, inputs, depends)
+        """``step``'s tasks, rendered (with the ids of its index, when it has one)."""
+        index = self._index.get(step.name)
+        if index is None:
+            for (template, values, inputs), depends in self.pending(step):
+                yield render_task(template, values, inputs, depends)
+            return
+        pending = self.pending(step)
+        for ((template, values, inputs), depends), task_id in zip(pending, index.ids, strict=True):
+            yield render_task(template, values, inputs, depends, task_id)
 
     def pending(self, step: StepSpec) -> Iterator[StepPending]:
         """``step``'s tasks before rendering, each with the ids it depends on (none for a
