@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 
 from batchflow.plan_model import InputFile, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS, blob_name
-from batchflow.spec.expand import Pending, RenderedTasks, render_id, render_task
+from batchflow.spec.expand import Pending, Prepared, RenderedTasks, render_id, render_task
 from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskTemplate, Workflow
 
 WAIT_COMMAND = "/bin/true"  # a "wait" task only joins dependencies
@@ -132,20 +132,31 @@ class WorkflowTasks:
         return sum(self.count(s) + len(self.waits(s)) for s in self.workflow.steps)
 
     def __iter__(self) -> Iterator[TaskPlan]:
+        for item in self.prepared():
+            yield item if isinstance(item, TaskPlan) else render_task(*item)
+
+    def prepared(self) -> Iterator[TaskPlan | Prepared]:
+        """Every task in order: "wait" tasks made, the others as ``render_task``'s
+        arguments (for writers that render straight into their own form)."""
         for step in self.workflow.steps:
             yield from self.waits(step)
-            yield from self.tasks(step)
+            yield from self._prepared(step)
 
     def tasks(self, step: StepSpec) -> Iterator[TaskPlan]:
-        """``step``'s tasks, rendered (with the ids of its index, when it has one)."""
+        """``step``'s tasks, rendered."""
+        for prepared in self._prepared(step):
+            yield render_task(*prepared)
+
+    def _prepared(self, step: StepSpec) -> Iterator[Prepared]:
+        """``step``'s tasks before rendering, with the ids of its index when it has one."""
         index = self._index.get(step.name)
         if index is None:
             for (template, values, inputs), depends in self.pending(step):
-                yield render_task(template, values, inputs, depends)
+                yield template, values, inputs, depends, None
             return
         pending = self.pending(step)
         for ((template, values, inputs), depends), task_id in zip(pending, index.ids, strict=True):
-            yield render_task(template, values, inputs, depends, task_id)
+            yield template, values, inputs, depends, task_id
 
     def pending(self, step: StepSpec) -> Iterator[StepPending]:
         """``step``'s tasks before rendering, each with the ids it depends on (none for a
