@@ -17,6 +17,7 @@ from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
 from batchflow.spec.expand import Pending, RenderedTasks, render_id
 from batchflow.spec.loader import Path_
 from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
+from batchflow.spec.templates import Template
 
 MAX_COMMAND = 32_768
 MAX_DEPENDS_CHARS = 64_000  # dependsOn.taskIds: total length Batch accepts
@@ -107,16 +108,22 @@ def _check_outputs(
         name = _check_collision(rep, task_id, pattern, destination, out)
         if name is not None and out.when != "taskfailure":
             produced.append(name)
-        for what, tmpl, value in (
-            ("pattern", out.pattern, pattern),
-            ("destination", out.destination, destination),
-        ):
-            if not tmpl.names and id(tmpl) in rep.literal_done:
-                continue  # the same text for every task: checked once is enough
-            rep.literal_done.add(id(tmpl))
-            if _escapes(value):
-                _escape(rep, out, f"task '{task_id}'", what, value)
+        if _to_check(rep, out.pattern) and _escapes(pattern):
+            _escape(rep, out, f"task '{task_id}'", "pattern", pattern)
+        if _to_check(rep, out.destination) and _escapes(destination):
+            _escape(rep, out, f"task '{task_id}'", "destination", destination)
     return tuple(produced)
+
+
+def _to_check(rep: _Reporter, tmpl: Template) -> bool:
+    """Whether this task's value of ``tmpl`` is yet to be checked: always, unless it is the
+    same text for every task and was checked already."""
+    if tmpl.names:
+        return True
+    if id(tmpl) in rep.literal_done:
+        return False
+    rep.literal_done.add(id(tmpl))
+    return True
 
 
 def _escape(rep: _Reporter, out: OutputSpec, label: str, what: str, value: str) -> None:
@@ -150,15 +157,18 @@ def _check_task(
 
     ``ids`` maps each lower-cased id seen so far to the number of the task that has it.
     """
-    where = (*t.where, "id")
     task_id = render_id(t.id, values)
     if not BATCH_ID.fullmatch(task_id):
-        rep.add("an invalid id", where, f"task id '{task_id}' is not valid ({BATCH_ID_RULE})")
+        rep.add(
+            "an invalid id",
+            (*t.where, "id"),
+            f"task id '{task_id}' is not valid ({BATCH_ID_RULE})",
+        )
     low = task_id.lower()
     if low in ids:
         rep.add(
             "a duplicate id",
-            where,
+            (*t.where, "id"),
             f"task id '{task_id}' ({_label(index)}) is not unique: {_label(ids[low])} has "
             "the same id (ignoring case)",
         )
