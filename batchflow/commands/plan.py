@@ -124,8 +124,12 @@ class _TemplateText:
     ) -> str:
         t = self.t
         task_id = known_id(t.id, values, task_id)
-        env = ", ".join(
-            [f"{k}: {v if isinstance(v, str) else _s(v.render(values))}" for k, v in self.env]
+        env = (
+            ", ".join(
+                [f"{k}: {v if isinstance(v, str) else _s(v.render(values))}" for k, v in self.env]
+            )
+            if self.env
+            else ""
         )
         outputs = ", ".join(
             [
@@ -138,7 +142,7 @@ class _TemplateText:
         return (
             f'{{"id": {_s(task_id)}, "command": {_s(t.command.render(values))}, '
             f'"inputs": [{_inputs_text(inputs)}], "environment": {{{env}}}, {self.middle}'
-            f'"outputs": [{outputs}], "depends_on": [{", ".join([_s(d) for d in depends])}]}}'
+            f'"outputs": [{outputs}], "depends_on": [{", ".join(map(_s, depends))}]}}'
         )
 
 

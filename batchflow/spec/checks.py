@@ -22,7 +22,6 @@ from batchflow.spec.templates import Template
 MAX_COMMAND = 32_768
 MAX_DEPENDS_CHARS = 64_000  # dependsOn.taskIds: total length Batch accepts
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
-_WILDCARD = re.compile(r"[*?\[]")
 PER_KIND = 10  # problems reported per kind before summarising the rest
 
 
@@ -65,7 +64,7 @@ def blob_name(pattern: str, destination: str) -> str | None:
     Batch's rule, as ``engine.bodies.output_blob_path`` sends it: for a single file,
     ``destination`` is a prefix; a leading ``../`` names the file above the working directory.
     """
-    if _WILDCARD.search(pattern):
+    if "*" in pattern or "?" in pattern or "[" in pattern:  # a wildcard; no regex: per task
         return None
     while pattern.startswith("../"):
         pattern = pattern[3:]
@@ -75,26 +74,18 @@ def blob_name(pattern: str, destination: str) -> str | None:
     return destination + pattern if destination.endswith("/") else f"{destination}/{pattern}"
 
 
-def _check_collision(
-    rep: _Reporter, task_id: str, pattern: str, destination: str, out: OutputSpec
-) -> str | None:
-    """The output's blob name (None for a wildcard pattern), checked for collisions."""
-    name = blob_name(pattern, destination)
-    if name is None:
-        return None
-    first = rep.blobs.setdefault(name, task_id)
-    if first != task_id:
-        if not out.pattern.names and not out.destination.names:
-            if id(out) in rep.collided:
-                return name  # the same name for every task: said once
-            rep.collided.add(id(out))
-        rep.add(
-            "an output name another task also writes",
-            out.where,
-            f"tasks '{first}' and '{task_id}' both write the output '{name}': one would "
-            "overwrite the other; put {task.id} or {index} in the pattern or the destination",
-        )
-    return name
+def _collision(rep: _Reporter, first: str, task_id: str, name: str, out: OutputSpec) -> None:
+    """Report that tasks ``first`` and ``task_id`` both write the blob ``name``."""
+    if not out.pattern.names and not out.destination.names:
+        if id(out) in rep.collided:
+            return  # the same name for every task: said once
+        rep.collided.add(id(out))
+    rep.add(
+        "an output name another task also writes",
+        out.where,
+        f"tasks '{first}' and '{task_id}' both write the output '{name}': one would "
+        "overwrite the other; put {task.id} or {index} in the pattern or the destination",
+    )
 
 
 def _check_outputs(
@@ -105,9 +96,13 @@ def _check_outputs(
     for out in t.outputs:
         pattern = out.pattern.render(values)
         destination = out.destination.render(values)
-        name = _check_collision(rep, task_id, pattern, destination, out)
-        if name is not None and out.when != "taskfailure":
-            produced.append(name)
+        name = blob_name(pattern, destination)
+        if name is not None:  # a single file: no other task may write the same blob
+            first = rep.blobs.setdefault(name, task_id)
+            if first != task_id:
+                _collision(rep, first, task_id, name, out)
+            if out.when != "taskfailure":
+                produced.append(name)
         if _to_check(rep, out.pattern) and _escapes(pattern):
             _escape(rep, out, f"task '{task_id}'", "pattern", pattern)
         if _to_check(rep, out.destination) and _escapes(destination):

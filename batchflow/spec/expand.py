@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
 from batchflow.spec.model import LocalFile, TaskSource, TaskTemplate
-from batchflow.spec.templates import Template, finish_id
+from batchflow.spec.templates import MAX_ID, Template, finish_id
 
 _NO_ENV: Mapping[str, str] = {}
 # One task before rendering: its template, its placeholder values, the input it gets.
@@ -27,8 +27,9 @@ Prepared = tuple[TaskTemplate, dict[str, str], tuple[InputFile, ...], tuple[str,
 def render_id(template: Template, values: dict[str, str]) -> str:
     """A task id from its template (only ids with placeholders are shortened to fit);
     ``values`` gains ``task.id``, which the task's other fields may use."""
-    rendered = template.render(values)
-    task_id = finish_id(rendered) if template.names else rendered
+    task_id = template.render(values)
+    if template.names and len(task_id) > MAX_ID:
+        task_id = finish_id(task_id)
     values["task.id"] = task_id
     return task_id
 

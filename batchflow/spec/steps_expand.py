@@ -170,8 +170,8 @@ class WorkflowTasks:
             return
         gathered = self._gathered(step)
         depends = self._joined(step)
-        for template, values, inputs in _own(step, self.inputs).pending():
-            yield (template, values, (*inputs, *gathered)), depends
+        for item in _own(step, self.inputs).pending():
+            yield (item if not gathered else (item[0], item[1], (*item[2], *gathered))), depends
 
     def _streamed(self, step: StepSpec, source: str, files: bool) -> Iterator[StepPending]:
         template = step.tasks.template
