@@ -189,6 +189,7 @@ class Template:
         init=False, compare=False, repr=False
     )
     _bound: tuple[int, int, int] = field(init=False, compare=False, repr=False)
+    _one: tuple[str, Callable[[str], str]] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         slots = [p for p in self.parts if isinstance(p, Slot)]
@@ -211,6 +212,11 @@ class Template:
         raw = bool(slots) and all(quote is None for _, quote, _ in compiled)
         names = tuple(s.name for s in slots)
         object.__setattr__(self, "_getter", operator.itemgetter(*names) if raw else None)
+        # One quoted slot, not cached ({task.id}.txt, {input.stem}.mp3, name-{index}): the
+        # most common template, rendered without the loop.
+        first, quote, cache = compiled[0] if len(compiled) == 1 else ("", None, None)
+        one = (first, quote) if quote is not None and cache is None else None
+        object.__setattr__(self, "_one", one)
         object.__setattr__(self, "names", frozenset(names))
         object.__setattr__(self, "_pattern", pattern)
         object.__setattr__(self, "_slots", compiled)
@@ -246,6 +252,8 @@ class Template:
         if self._getter is not None:
             got = self._getter(values)
             return self._pattern.format(*got) if len(self._slots) > 1 else self._pattern.format(got)
+        if self._one is not None:
+            return self._pattern.format(self._one[1](values[self._one[0]]))
         args = []
         for name, quote, cache in self._slots:
             value = values[name]
