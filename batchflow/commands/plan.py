@@ -21,6 +21,7 @@ from batchflow.spec.context import is_utf8
 from batchflow.spec.expand import RenderedTasks, known_id
 from batchflow.spec.model import TaskTemplate
 from batchflow.spec.steps_expand import WorkflowTasks
+from batchflow.spec.templates import Template
 
 SHOWN_COMMANDS = 5
 _CHUNK = 1000  # tasks per write
@@ -105,15 +106,17 @@ class _TemplateText:
         self.env = [(_s(k), _s(REDACTED) if k in secret else v) for k, v in t.environment]
         timeout = "null" if t.timeout_s is None else str(t.timeout_s)
         self.middle = f'"max_retries": {t.retries}, "timeout_s": {timeout}, '
-        # outputs: each field's template, or its JSON when it has no placeholder
-        self.outputs = [
-            (
-                _s(o.pattern.render({})) if not o.pattern.names else o.pattern,
-                _s(o.destination.render({})) if not o.destination.names else o.destination,
-                f'"condition": {_s(o.when)}}}',
-            )
-            for o in t.outputs
-        ]
+        # outputs: (pattern, destination, the JSON after the destination); a field without
+        # placeholders is given as its JSON, and a literal destination goes in the tail
+        self.outputs: list[tuple[str | Template, str | Template | None, str]] = []
+        for o in t.outputs:
+            pattern = o.pattern if o.pattern.names else _s(o.pattern.render({}))
+            tail = f', "condition": {_s(o.when)}}}'
+            if o.destination.names:
+                self.outputs.append((pattern, o.destination, tail))
+            else:
+                literal = _s(o.destination.render({}))
+                self.outputs.append((pattern, None, f', "destination": {literal}{tail}'))
 
     def text(
         self,
@@ -133,9 +136,9 @@ class _TemplateText:
         )
         outputs = ", ".join(
             [
-                f'{{"pattern": {p if isinstance(p, str) else _s(p.render(values))}, '
-                f'"destination": {d if isinstance(d, str) else _s(d.render(values))}, {c}'
-                for p, d, c in self.outputs
+                f'{{"pattern": {p if isinstance(p, str) else _s(p.render(values))}'
+                f"{tail if d is None else _destination(d, values, tail)}"
+                for p, d, tail in self.outputs
             ]
         )
         depends = depends_on or t.depends_on
@@ -146,6 +149,10 @@ class _TemplateText:
         )
 
 
+def _destination(d: str | Template, values: dict[str, str], tail: str) -> str:
+    return f', "destination": {d if isinstance(d, str) else _s(d.render(values))}{tail}'
+
+
 def _task_texts(tasks: TaskSource, secret: frozenset[str]) -> Iterator[str]:
     """``task_text`` of each task, rendered straight into JSON where the source allows."""
     if not isinstance(tasks, (RenderedTasks, WorkflowTasks)):
@@ -153,14 +160,16 @@ def _task_texts(tasks: TaskSource, secret: frozenset[str]) -> Iterator[str]:
             yield task_text(task, secret)
         return
     writers: dict[int, _TemplateText] = {}  # id(template) -> its writer
+    writer: _TemplateText | None = None
     for item in tasks.prepared():
         if isinstance(item, TaskPlan):
             yield task_text(item, secret)
             continue
         t, values, inputs, depends_on, task_id = item
-        writer = writers.get(id(t))
-        if writer is None:
-            writer = writers[id(t)] = _TemplateText(t, secret)
+        if writer is None or writer.t is not t:  # a step's tasks share one template
+            writer = writers.get(id(t))
+            if writer is None:
+                writer = writers[id(t)] = _TemplateText(t, secret)
         yield writer.text(values, inputs, depends_on, task_id)
 
 
