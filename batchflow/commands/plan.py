@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from json.encoder import encode_basestring
 from typing import IO, Any
 
 from batchflow.plan import build_plan
-from batchflow.plan_model import InputFile, Plan, PoolPlan, StepPlan, TaskPlan
+from batchflow.plan_model import InputFile, Plan, PoolPlan, StepPlan, TaskPlan, TaskSource
 from batchflow.spec import load_spec
 from batchflow.spec.context import is_utf8
+from batchflow.spec.expand import RenderedTasks, known_id
+from batchflow.spec.model import TaskTemplate
+from batchflow.spec.steps_expand import WorkflowTasks
+from batchflow.spec.templates import Template
 
 SHOWN_COMMANDS = 5
 _CHUNK = 1000  # tasks per write
@@ -54,17 +58,22 @@ def task_json(task: TaskPlan, secret: frozenset[str] = frozenset()) -> dict[str,
     }
 
 
-def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
-    """``json.dumps(task_json(task, secret))``, written by hand: it runs once per task."""
-    inputs = ", ".join(
+def _inputs_text(inputs: tuple[InputFile, ...]) -> str:
+    """The items of ``task_json``'s "inputs", as JSON text."""
+    return ", ".join(
         [
             f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}}}'
             if i.source == "input"
             else f'{{"blob": {_s(i.blob)}, "path": {_s(i.path)}, "container": "output", '
             f'"prefix": {"true" if i.prefix else "false"}}}'
-            for i in task.inputs
+            for i in inputs
         ]
     )
+
+
+def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
+    """``json.dumps(task_json(task, secret))``, written by hand: it runs once per task."""
+    inputs = _inputs_text(task.inputs)
     env = ", ".join(
         [f"{_s(k)}: {_s(REDACTED if k in secret else v)}" for k, v in task.environment.items()]
     )
@@ -82,6 +91,86 @@ def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
         f'"environment": {{{env}}}, "max_retries": {task.max_retries}, '
         f'"timeout_s": {timeout}, "outputs": [{outputs}], "depends_on": [{depends}]}}'
     )
+
+
+class _TemplateText:
+    """``task_text(render_task(t, ...))`` for the tasks of one template ``t``, rendered
+    straight into JSON: what is the same for all of them (literal outputs, retries, timeout,
+    redacted values) is written once, and no TaskPlan is made."""
+
+    __slots__ = ("env", "middle", "outputs", "t")
+
+    def __init__(self, t: TaskTemplate, secret: frozenset[str]) -> None:
+        self.t = t
+        # environment: (key's JSON, the value's template, or its JSON when redacted)
+        self.env = [(_s(k), _s(REDACTED) if k in secret else v) for k, v in t.environment]
+        timeout = "null" if t.timeout_s is None else str(t.timeout_s)
+        self.middle = f'"max_retries": {t.retries}, "timeout_s": {timeout}, '
+        # outputs: (pattern, destination, the JSON after the destination); a field without
+        # placeholders is given as its JSON, and a literal destination goes in the tail
+        self.outputs: list[tuple[str | Template, str | Template | None, str]] = []
+        for o in t.outputs:
+            pattern = o.pattern if o.pattern.names else _s(o.pattern.render({}))
+            tail = f', "condition": {_s(o.when)}}}'
+            if o.destination.names:
+                self.outputs.append((pattern, o.destination, tail))
+            else:
+                literal = _s(o.destination.render({}))
+                self.outputs.append((pattern, None, f', "destination": {literal}{tail}'))
+
+    def text(
+        self,
+        values: dict[str, str],
+        inputs: tuple[InputFile, ...],
+        depends_on: tuple[str, ...],
+        task_id: str | None,
+    ) -> str:
+        t = self.t
+        task_id = known_id(t.id, values, task_id)
+        env = (
+            ", ".join(
+                [f"{k}: {v if isinstance(v, str) else _s(v.render(values))}" for k, v in self.env]
+            )
+            if self.env
+            else ""
+        )
+        outputs = ", ".join(
+            [
+                f'{{"pattern": {p if isinstance(p, str) else _s(p.render(values))}'
+                f"{tail if d is None else _destination(d, values, tail)}"
+                for p, d, tail in self.outputs
+            ]
+        )
+        depends = depends_on or t.depends_on
+        return (
+            f'{{"id": {_s(task_id)}, "command": {_s(t.command.render(values))}, '
+            f'"inputs": [{_inputs_text(inputs)}], "environment": {{{env}}}, {self.middle}'
+            f'"outputs": [{outputs}], "depends_on": [{", ".join(map(_s, depends))}]}}'
+        )
+
+
+def _destination(d: str | Template, values: dict[str, str], tail: str) -> str:
+    return f', "destination": {d if isinstance(d, str) else _s(d.render(values))}{tail}'
+
+
+def _task_texts(tasks: TaskSource, secret: frozenset[str]) -> Iterator[str]:
+    """``task_text`` of each task, rendered straight into JSON where the source allows."""
+    if not isinstance(tasks, (RenderedTasks, WorkflowTasks)):
+        for task in tasks:
+            yield task_text(task, secret)
+        return
+    writers: dict[int, _TemplateText] = {}  # id(template) -> its writer
+    writer: _TemplateText | None = None
+    for item in tasks.prepared():
+        if isinstance(item, TaskPlan):
+            yield task_text(item, secret)
+            continue
+        t, values, inputs, depends_on, task_id = item
+        if writer is None or writer.t is not t:  # a step's tasks share one template
+            writer = writers.get(id(t))
+            if writer is None:
+                writer = writers[id(t)] = _TemplateText(t, secret)
+        yield writer.text(values, inputs, depends_on, task_id)
 
 
 def _pool_json(pool: PoolPlan, secret: frozenset[str]) -> dict[str, Any]:
@@ -159,8 +248,8 @@ def write_json(plan: Plan, out: IO[str], secret: frozenset[str] = frozenset()) -
     out.write(head[:-1] + ', "tasks": [')
     chunk: list[str] = []
     sep = "\n"
-    for task in plan.tasks:
-        chunk.append(task_text(task, secret))
+    for text in _task_texts(plan.tasks, secret):
+        chunk.append(text)
         if len(chunk) == _CHUNK:
             out.write(sep + ",\n".join(chunk))
             sep = ",\n"

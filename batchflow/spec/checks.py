@@ -17,11 +17,11 @@ from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
 from batchflow.spec.expand import Pending, RenderedTasks, render_id
 from batchflow.spec.loader import Path_
 from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
+from batchflow.spec.templates import Template
 
 MAX_COMMAND = 32_768
 MAX_DEPENDS_CHARS = 64_000  # dependsOn.taskIds: total length Batch accepts
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
-_WILDCARD = re.compile(r"[*?\[]")
 PER_KIND = 10  # problems reported per kind before summarising the rest
 
 
@@ -51,8 +51,11 @@ class _Reporter:
 def _escapes(value: str) -> bool:
     """Absolute, or climbing out with '..'; a backslash counts as a separator too, as it does
     on Windows nodes."""
-    parts = value.replace("\\", "/").split("/")
-    return value.startswith(("/", "\\")) or bool(_DRIVE.match(value)) or ".." in parts
+    if value.startswith(("/", "\\")):
+        return True
+    if ".." in value and ".." in value.replace("\\", "/").split("/"):
+        return True
+    return value[1:2] == ":" and bool(_DRIVE.match(value))  # the cheap test first: per task
 
 
 def blob_name(pattern: str, destination: str) -> str | None:
@@ -61,7 +64,7 @@ def blob_name(pattern: str, destination: str) -> str | None:
     Batch's rule, as ``engine.bodies.output_blob_path`` sends it: for a single file,
     ``destination`` is a prefix; a leading ``../`` names the file above the working directory.
     """
-    if _WILDCARD.search(pattern):
+    if "*" in pattern or "?" in pattern or "[" in pattern:  # a wildcard; no regex: per task
         return None
     while pattern.startswith("../"):
         pattern = pattern[3:]
@@ -71,26 +74,18 @@ def blob_name(pattern: str, destination: str) -> str | None:
     return destination + pattern if destination.endswith("/") else f"{destination}/{pattern}"
 
 
-def _check_collision(
-    rep: _Reporter, task_id: str, pattern: str, destination: str, out: OutputSpec
-) -> str | None:
-    """The output's blob name (None for a wildcard pattern), checked for collisions."""
-    name = blob_name(pattern, destination)
-    if name is None:
-        return None
-    first = rep.blobs.setdefault(name, task_id)
-    if first != task_id:
-        if not out.pattern.names and not out.destination.names:
-            if id(out) in rep.collided:
-                return name  # the same name for every task: said once
-            rep.collided.add(id(out))
-        rep.add(
-            "an output name another task also writes",
-            out.where,
-            f"tasks '{first}' and '{task_id}' both write the output '{name}': one would "
-            "overwrite the other; put {task.id} or {index} in the pattern or the destination",
-        )
-    return name
+def _collision(rep: _Reporter, first: str, task_id: str, name: str, out: OutputSpec) -> None:
+    """Report that tasks ``first`` and ``task_id`` both write the blob ``name``."""
+    if not out.pattern.names and not out.destination.names:
+        if id(out) in rep.collided:
+            return  # the same name for every task: said once
+        rep.collided.add(id(out))
+    rep.add(
+        "an output name another task also writes",
+        out.where,
+        f"tasks '{first}' and '{task_id}' both write the output '{name}': one would "
+        "overwrite the other; put {task.id} or {index} in the pattern or the destination",
+    )
 
 
 def _check_outputs(
@@ -101,19 +96,29 @@ def _check_outputs(
     for out in t.outputs:
         pattern = out.pattern.render(values)
         destination = out.destination.render(values)
-        name = _check_collision(rep, task_id, pattern, destination, out)
-        if name is not None and out.when != "taskfailure":
-            produced.append(name)
-        for what, tmpl, value in (
-            ("pattern", out.pattern, pattern),
-            ("destination", out.destination, destination),
-        ):
-            if not tmpl.names and id(tmpl) in rep.literal_done:
-                continue  # the same text for every task: checked once is enough
-            rep.literal_done.add(id(tmpl))
-            if _escapes(value):
-                _escape(rep, out, f"task '{task_id}'", what, value)
+        name = blob_name(pattern, destination)
+        if name is not None:  # a single file: no other task may write the same blob
+            first = rep.blobs.setdefault(name, task_id)
+            if first != task_id:
+                _collision(rep, first, task_id, name, out)
+            if out.when != "taskfailure":
+                produced.append(name)
+        if _to_check(rep, out.pattern) and _escapes(pattern):
+            _escape(rep, out, f"task '{task_id}'", "pattern", pattern)
+        if _to_check(rep, out.destination) and _escapes(destination):
+            _escape(rep, out, f"task '{task_id}'", "destination", destination)
     return tuple(produced)
+
+
+def _to_check(rep: _Reporter, tmpl: Template) -> bool:
+    """Whether this task's value of ``tmpl`` is yet to be checked: always, unless it is the
+    same text for every task and was checked already."""
+    if tmpl.names:
+        return True
+    if id(tmpl) in rep.literal_done:
+        return False
+    rep.literal_done.add(id(tmpl))
+    return True
 
 
 def _escape(rep: _Reporter, out: OutputSpec, label: str, what: str, value: str) -> None:
@@ -147,21 +152,28 @@ def _check_task(
 
     ``ids`` maps each lower-cased id seen so far to the number of the task that has it.
     """
-    where = (*t.where, "id")
     task_id = render_id(t.id, values)
     if not BATCH_ID.fullmatch(task_id):
-        rep.add("an invalid id", where, f"task id '{task_id}' is not valid ({BATCH_ID_RULE})")
+        rep.add(
+            "an invalid id",
+            (*t.where, "id"),
+            f"task id '{task_id}' is not valid ({BATCH_ID_RULE})",
+        )
     low = task_id.lower()
     if low in ids:
         rep.add(
             "a duplicate id",
-            where,
+            (*t.where, "id"),
             f"task id '{task_id}' ({_label(index)}) is not unique: {_label(ids[low])} has "
             "the same id (ignoring case)",
         )
     else:
         ids[low] = index
-    length = len(t.command.render(values))
+    # Most commands are far shorter than the limit whatever their values' quoting: only a
+    # command that might not be is rendered to be measured.
+    length = t.command.longest(values)
+    if length > MAX_COMMAND:
+        length = len(t.command.render(values))
     if length > MAX_COMMAND:
         rep.add(
             "a command line that is too long",

@@ -14,18 +14,30 @@ from collections.abc import Iterator, Mapping
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
 from batchflow.spec.model import LocalFile, TaskSource, TaskTemplate
-from batchflow.spec.templates import Template, finish_id
+from batchflow.spec.templates import MAX_ID, Template, finish_id
 
 _NO_ENV: Mapping[str, str] = {}
 # One task before rendering: its template, its placeholder values, the input it gets.
 Pending = tuple[TaskTemplate, dict[str, str], tuple[InputFile, ...]]
+# ``render_task``'s arguments: a Pending, the ids the task depends on (() for its template's
+# own) and its id when already rendered (None: render it).
+Prepared = tuple[TaskTemplate, dict[str, str], tuple[InputFile, ...], tuple[str, ...], str | None]
 
 
 def render_id(template: Template, values: dict[str, str]) -> str:
     """A task id from its template (only ids with placeholders are shortened to fit);
     ``values`` gains ``task.id``, which the task's other fields may use."""
-    rendered = template.render(values)
-    task_id = finish_id(rendered) if template.names else rendered
+    task_id = template.render(values)
+    if template.names and len(task_id) > MAX_ID:
+        task_id = finish_id(task_id)
+    values["task.id"] = task_id
+    return task_id
+
+
+def known_id(template: Template, values: dict[str, str], task_id: str | None) -> str:
+    """``render_id``, unless the id is known already (``task_id``)."""
+    if task_id is None:
+        return render_id(template, values)
     values["task.id"] = task_id
     return task_id
 
@@ -35,9 +47,11 @@ def render_task(
     values: dict[str, str],
     inputs: tuple[InputFile, ...] = (),
     depends_on: tuple[str, ...] = (),
+    task_id: str | None = None,
 ) -> TaskPlan:
-    """One TaskPlan from its template and the per-task ``values``."""
-    task_id = render_id(t.id, values)
+    """One TaskPlan from its template and the per-task ``values``; ``task_id``: its id as
+    ``render_id`` made it already."""
+    task_id = known_id(t.id, values, task_id)
     env = {k: v.render(values) for k, v in t.environment} if t.environment else _NO_ENV
     outputs = tuple(
         [OutputPlan(o.pattern.render(values), o.destination.render(values), o.when,
@@ -83,8 +97,14 @@ class RenderedTasks:
         return len(tasks.items)
 
     def __iter__(self) -> Iterator[TaskPlan]:
+        for prepared in self.prepared():
+            yield render_task(*prepared)
+
+    def prepared(self) -> Iterator[Prepared]:
+        """Each task as ``render_task``'s arguments, in order (for writers that render
+        straight into their own form)."""
         for template, values, inputs in self.pending():
-            yield render_task(template, values, inputs)
+            yield template, values, inputs, (), None
 
     def pending(self) -> Iterator[Pending]:
         """Each task's template and values, in order, before rendering (for the checks)."""

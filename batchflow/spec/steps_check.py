@@ -19,6 +19,6 @@ def check_workflow(ctx: Context, workflow: Workflow, inputs: tuple[LocalFile, ..
     for step in workflow.steps:
         own = TaskSet(step.tasks, inputs)
         index = StepIndex()
-        pending = (item for item, _ in tasks.pending(step))
+        pending = (item for item, _ in tasks.pending(step, files=False))
         check_tasks(ctx, own, pending, index.add)
         tasks.indexed(step, index)

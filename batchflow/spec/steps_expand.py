@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 
 from batchflow.plan_model import InputFile, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS, blob_name
-from batchflow.spec.expand import Pending, RenderedTasks, render_id, render_task
+from batchflow.spec.expand import Pending, Prepared, RenderedTasks, render_id, render_task
 from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskTemplate, Workflow
 
 WAIT_COMMAND = "/bin/true"  # a "wait" task only joins dependencies
@@ -35,11 +35,11 @@ def _own(step: StepSpec, inputs: tuple[LocalFile, ...]) -> RenderedTasks:
     return RenderedTasks(TaskSet(step.tasks, inputs))
 
 
-def _file_values(index: int, blob: str, step: str) -> tuple[dict[str, str], InputFile]:
+def _file_values(index: int, blob: str, step: str) -> dict[str, str]:
     """Placeholder values for an upstream output file (``{input.path}``: its path among the
-    step's outputs) and where it lands: by its name, in the working directory."""
+    step's outputs); it lands by its name (``{input.name}``) in the working directory."""
     path = blob[len(step) + 1 :]
-    name = posixpath.basename(path)
+    name = path.rpartition("/")[2]  # posixpath.basename, without its call: once per file
     stem, dot, suffix = name.rpartition(".")
     if not stem or not suffix:
         stem, suffix = name, ""
@@ -50,7 +50,7 @@ def _file_values(index: int, blob: str, step: str) -> tuple[dict[str, str], Inpu
         "input.suffix": f"{dot}{suffix}" if suffix else "",
         "input.path": path,
     }
-    return values, InputFile(blob, name, "output")
+    return values
 
 
 def produced(task: TaskPlan) -> list[str]:
@@ -118,7 +118,7 @@ class WorkflowTasks:
         if found is None:
             # Set only once complete: an index interrupted half-way is never read.
             found = StepIndex()
-            for (template, values, _), _ in self.pending(step):
+            for (template, values, _), _ in self.pending(step, files=False):
                 found.ids.append(render_id(template.id, values))
                 found.produced.append(_produced_by(template, values))
             self._index[step.name] = found
@@ -132,29 +132,48 @@ class WorkflowTasks:
         return sum(self.count(s) + len(self.waits(s)) for s in self.workflow.steps)
 
     def __iter__(self) -> Iterator[TaskPlan]:
+        for item in self.prepared():
+            yield item if isinstance(item, TaskPlan) else render_task(*item)
+
+    def prepared(self) -> Iterator[TaskPlan | Prepared]:
+        """Every task in order: "wait" tasks made, the others as ``render_task``'s
+        arguments (for writers that render straight into their own form)."""
         for step in self.workflow.steps:
             yield from self.waits(step)
-            yield from self.tasks(step)
+            yield from self._prepared(step)
 
     def tasks(self, step: StepSpec) -> Iterator[TaskPlan]:
         """``step``'s tasks, rendered."""
-        for (template, values, inputs), depends in self.pending(step):
-            yield render_task(template, values, inputs, depends)
+        for prepared in self._prepared(step):
+            yield render_task(*prepared)
 
-    def pending(self, step: StepSpec) -> Iterator[StepPending]:
+    def _prepared(self, step: StepSpec) -> Iterator[Prepared]:
+        """``step``'s tasks before rendering, with the ids of its index when it has one."""
+        index = self._index.get(step.name)
+        if index is None:
+            for (template, values, inputs), depends in self.pending(step):
+                yield template, values, inputs, depends, None
+            return
+        pending = self.pending(step)
+        for ((template, values, inputs), depends), task_id in zip(pending, index.ids, strict=True):
+            yield template, values, inputs, depends, task_id
+
+    def pending(self, step: StepSpec, *, files: bool = True) -> Iterator[StepPending]:
         """``step``'s tasks before rendering, each with the ids it depends on (none for a
-        dynamic step: ``engine.expand`` makes those while the run goes)."""
+        dynamic step: ``engine.expand`` makes those while the run goes). ``files`` False
+        leaves out the upstream files a streamed task gets (for the checks, which render
+        only ids, commands and outputs: an InputFile per task costs as much as its values)."""
         if step.dynamic:
             return
         if step.source is not None:
-            yield from self._streamed(step, step.source)
+            yield from self._streamed(step, step.source, files)
             return
         gathered = self._gathered(step)
         depends = self._joined(step)
-        for template, values, inputs in _own(step, self.inputs).pending():
-            yield (template, values, (*inputs, *gathered)), depends
+        for item in _own(step, self.inputs).pending():
+            yield (item if not gathered else (item[0], item[1], (*item[2], *gathered))), depends
 
-    def _streamed(self, step: StepSpec, source: str) -> Iterator[StepPending]:
+    def _streamed(self, step: StepSpec, source: str, files: bool) -> Iterator[StepPending]:
         template = step.tasks.template
         assert template is not None
         index = 0
@@ -162,9 +181,10 @@ class WorkflowTasks:
         joined = self._joined(step)
         for upstream_id, blobs in zip(upstream.ids, upstream.produced, strict=True):
             for blob in blobs:
-                values, file = _file_values(index, blob, source)
+                values = _file_values(index, blob, source)
                 index += 1
-                yield (template, values, (file,)), (upstream_id, *joined)
+                inputs = (InputFile(blob, values["input.name"], "output"),) if files else ()
+                yield (template, values, inputs), (upstream_id, *joined)
 
     def _gathered(self, step: StepSpec) -> tuple[InputFile, ...]:
         if step.pattern is None:

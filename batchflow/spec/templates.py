@@ -37,6 +37,7 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|\{|\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?")
 _SLUG = re.compile(r"[^A-Za-z0-9_-]")
 _GLOB = re.compile(r"([*?\[])")
+_ID_SAFE = re.compile(r"[A-Za-z0-9_-]*").fullmatch
 MAX_ID = 64
 
 
@@ -60,11 +61,15 @@ def as_text(value: Value) -> str:
 
 def slug(value: str) -> str:
     """Make ``value`` safe inside a Batch id."""
+    if _ID_SAFE(value):  # most values: nothing to replace, and a match is cheaper than sub
+        return value
     return _SLUG.sub("_", value)
 
 
 def glob_escape(value: str) -> str:
     """Make ``value`` match only itself in a file pattern."""
+    if "*" not in value and "?" not in value and "[" not in value:  # most values
+        return value
     return _GLOB.sub(r"[\1]", value)
 
 
@@ -96,6 +101,20 @@ def _dq(value: str) -> str:
 # text they make reads back as exactly ``value`` in its quoting, expanding nothing.
 _ENCODERS: dict[Quoting, Callable[[str], str]] = {"plain": _plain, "sq": _sq, "dq": _dq}
 _QUOTERS: dict[str, Callable[[str], str]] = {"id": slug, "glob": glob_escape, "raw": str}
+# How long a quoted value can get: len(quote(v)) <= a * len(v) + b. Each encoder makes a "'"
+# 5 characters and may add 2 quotes (and 2 double quotes), "./" adds 2, a glob 3 per "*?[".
+Growth = tuple[int, int]
+_ENCODER_GROWTH: Growth = (5, 4)
+_GROWTH: dict[str, Growth] = {"id": (1, 0), "glob": (3, 0), "raw": (1, 0)}
+
+
+def _shell_growth(chain: tuple[Quoting, ...], file_word: bool) -> Growth:
+    """The growth of ``_shell_quoter(chain, file_word)``: each level's, composed."""
+    a, b = (1, 2) if file_word else (1, 0)
+    ea, eb = _ENCODER_GROWTH
+    for _ in chain:
+        a, b = ea * a, ea * b + eb
+    return a, b
 
 
 # Placeholders whose values are file names: in a command, one starting with "-" would be read
@@ -115,6 +134,8 @@ def _shell_quoter(chain: tuple[Quoting, ...], file_word: bool) -> Callable[[str]
         return encoders[0]  # the common case, as fast as one call
 
     def quote(value: str) -> str:
+        if _SAFE(value):  # every encoder gives a safe value back as it is, and so "./" + it
+            return "./" + value if file_word and value[0] == "-" else value
         if file_word:
             value = _not_an_option(value)
         for encode in encoders:
@@ -139,6 +160,7 @@ class Slot(NamedTuple):
 
     name: str
     quote: Callable[[str], str]
+    growth: Growth = (1, 0)  # len(quote(v)) <= a * len(v) + b
 
 
 # name, escaping (None: raw), cache of escaped values (matrix items repeat across tasks)
@@ -166,6 +188,8 @@ class Template:
     _getter: Callable[[Mapping[str, str]], Any] | None = field(
         init=False, compare=False, repr=False
     )
+    _bound: tuple[int, int, int] = field(init=False, compare=False, repr=False)
+    _one: tuple[str, Callable[[str], str]] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         slots = [p for p in self.parts if isinstance(p, Slot)]
@@ -188,9 +212,18 @@ class Template:
         raw = bool(slots) and all(quote is None for _, quote, _ in compiled)
         names = tuple(s.name for s in slots)
         object.__setattr__(self, "_getter", operator.itemgetter(*names) if raw else None)
+        # One quoted slot, not cached ({task.id}.txt, {input.stem}.mp3, name-{index}): the
+        # most common template, rendered without the loop.
+        first, quote, cache = compiled[0] if len(compiled) == 1 else ("", None, None)
+        one = (first, quote) if quote is not None and cache is None else None
+        object.__setattr__(self, "_one", one)
         object.__setattr__(self, "names", frozenset(names))
         object.__setattr__(self, "_pattern", pattern)
         object.__setattr__(self, "_slots", compiled)
+        literal = sum(len(p) for p in self.parts if isinstance(p, str))
+        grow = sum(s.growth[0] for s in slots)
+        extra = sum(s.growth[1] for s in slots)
+        object.__setattr__(self, "_bound", (literal, grow, extra))
 
     def bind(self, values: Mapping[str, str]) -> Template:
         """Fill the slots named in ``values`` now (params, env), keeping the others."""
@@ -204,6 +237,14 @@ class Template:
                 out.append(part)
         return Template(self.text, tuple(out))
 
+    def longest(self, values: Mapping[str, str]) -> int:
+        """At least ``len(self.render(values))``, found without rendering: each slot's value
+        is at most as long as all of ``values`` together, and grows by its quoting."""
+        literal, grow, extra = self._bound
+        if not grow:
+            return literal
+        return literal + grow * sum(map(len, values.values())) + extra
+
     def render(self, values: Mapping[str, str]) -> str:
         """The text with every slot filled; ``values`` must name them all."""
         if not self._slots:
@@ -211,6 +252,8 @@ class Template:
         if self._getter is not None:
             got = self._getter(values)
             return self._pattern.format(*got) if len(self._slots) > 1 else self._pattern.format(got)
+        if self._one is not None:
+            return self._pattern.format(self._one[1](values[self._one[0]]))
         args = []
         for name, quote, cache in self._slots:
             value = values[name]
@@ -239,19 +282,22 @@ def _markers(text: str, count: int) -> list[str]:
 
 def _shell_slots(
     names: list[str], literals: list[str]
-) -> tuple[list[Callable[[str], str]], list[str]]:
-    """Each slot's quoting function in a command, and the command's problems."""
+) -> tuple[list[Callable[[str], str]], list[Growth], list[str]]:
+    """Each slot's quoting function in a command and its growth, and the command's
+    problems."""
     markers = _markers("".join(literals), len(names))
     text = literals[0] + "".join(m + lit for m, lit in zip(markers, literals[1:], strict=True))
     found, problems = spots(text, frozenset(markers))
     quoters: list[Callable[[str], str]] = []
+    growths: list[Growth] = []
     for name, marker in zip(names, markers, strict=True):
         spot = found[marker]
         if spot.problem is not None:
             problems.append(f"{{{name}}}: {spot.problem}")
         file_word = name in FILE_PLACEHOLDERS and spot.word_start
         quoters.append(_shell_quoter(spot.chain, file_word))
-    return quoters, problems
+        growths.append(_shell_growth(spot.chain, file_word))
+    return quoters, growths, problems
 
 
 def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> Template:
@@ -283,16 +329,17 @@ def compile_template(text: str, kind: Kind, allowed: Callable[[str], bool]) -> T
             literals.append("")
     literals[-1] += text[pos:]
     if kind == "shell":
-        quoters, shell_problems = _shell_slots(names, literals)
+        quoters, growths, shell_problems = _shell_slots(names, literals)
         problems += shell_problems
     else:
         quoters = [_QUOTERS[kind]] * len(names)
+        growths = [_GROWTH[kind]] * len(names)
     if problems:
         raise TemplateError(problems, unknown)
     parts: list[str | Slot] = []
     for i, lit in enumerate(literals):
         if i:
-            parts.append(Slot(names[i - 1], quoters[i - 1]))
+            parts.append(Slot(names[i - 1], quoters[i - 1], growths[i - 1]))
         if lit:
             parts.append(lit)
     return Template(text, tuple(parts))

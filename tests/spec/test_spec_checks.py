@@ -102,6 +102,22 @@ def test_command_lines_over_the_batch_limit(tmp_path: Path) -> None:
     one(found, "tasks.list[0].command", f"command line is {MAX_COMMAND + 5} characters")
 
 
+def test_command_lines_measured_after_quoting_each_tasks_values(tmp_path: Path) -> None:
+    # 6,600 quotes, each 5 characters once quoted: only task 1 is too long; task 0's value
+    # is as long, so its length is bounded above the limit too, then measured.
+    found = problems(
+        tmp_path,
+        f"""\
+        tasks:
+          matrix: {{v: ["{"x" * 6600}", "{"''" * 3300}"]}}
+          id: "t{{index}}"
+          command: echo {{item.v}}
+        """,
+    )
+    one(found, "tasks.command", f"task 't1': command line is {5 + 5 * 6600 + 2} characters")
+    assert len(found) == 1
+
+
 def test_globs_matching_nothing_or_escaping_the_spec_dir(tmp_path: Path) -> None:
     found = problems(
         tmp_path,

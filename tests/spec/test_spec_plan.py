@@ -212,3 +212,73 @@ def test_an_input_that_vanishes_before_planning_is_a_usage_error(tmp_path: Path)
     (tmp_path / "a.txt").unlink()
     with pytest.raises(UsageError, match=r"cannot read input .*a\.txt: No such file"):
         build_plan(spec)
+
+
+# Specs using every part of a task's JSON: environment (secret and not), retries, timeouts,
+# outputs literal or not and on failure, list dependencies, a final task, workflow steps.
+JSON_SPECS = [
+    (
+        """\
+        inputs: ["media/*"]
+        tasks:
+          for_each: input
+          id: "c-{input.stem}"
+          command: /bin/sh -c "cat {input.name} '{input.path}' > {task.id}.out"
+          environment: {TOKEN: "{env.TOKEN}", NAME: "{input.name}", FIXED: x}
+          retries: 2
+          timeout: 10m
+          outputs:
+            - {pattern: "{task.id}.out", destination: "r/{input.stem}"}
+            - {pattern: "*.log", when: failure}
+            - {pattern: "-lit*", destination: "d", optional: true}
+          final: {id: after, command: "echo done"}
+        """,
+        ["media/-a b.mp4", "media/it's.mp4", 'media/x"y[1].txt'],
+    ),
+    (
+        """\
+        tasks:
+          list:
+            - {id: a, command: "echo a", environment: {K: "{env.TOKEN}"}}
+            - {id: b, command: "echo b", depends_on: [a], timeout: 90s}
+        """,
+        [],
+    ),
+    (
+        """\
+        inputs: ["media/*"]
+        steps:
+          up:
+            for_each: input
+            command: /bin/sh -c "tr a-z A-Z < {input.name} > {input.stem}.up"
+            environment: {S: "{env.TOKEN}", T: "{task.id}"}
+            outputs:
+              - "{input.stem}.up"
+              - {pattern: "e.txt", destination: "{task.id}", when: failure}
+          count:
+            for_each: {outputs: up}
+            retries: 1
+            command: /bin/sh -c "wc -c < {input.name} > {input.name}.n"
+            outputs: ["{input.name}.n"]
+          total:
+            inputs: {from: count}
+            command: /bin/sh -c "cat count/*.n > total.txt"
+            outputs: [total.txt]
+        """,
+        ["media/-a b.mp4", "media/it's.mp4", 'media/x"y[1].txt'],
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "files"), JSON_SPECS)
+def test_plan_json_writes_each_task_as_task_text_does(
+    tmp_path: Path, body: str, files: list[str]
+) -> None:
+    from batchflow.commands.plan import _task_texts, task_text
+
+    spec = load(tmp_path, body, files, environ={"TOKEN": "s3cret"})
+    assert spec.secret_env
+    plan = build_plan(spec)
+    expected = [task_text(t, spec.secret_env) for t in plan.tasks]
+    assert list(_task_texts(plan.tasks, spec.secret_env)) == expected
+    assert "s3cret" not in "".join(expected) and len(expected) >= 2

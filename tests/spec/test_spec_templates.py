@@ -12,9 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from batchflow.spec.shellwords import Quoting
 from batchflow.spec.templates import (
+    _ENCODERS,
+    _SLUG,
     MAX_ID,
     TemplateError,
+    _shell_quoter,
     compile_template,
     finish_id,
     glob_escape,
@@ -111,6 +115,43 @@ def test_long_ids_are_cut_with_a_hash_that_tells_them_apart() -> None:
 def test_slug_and_glob_escape() -> None:
     assert slug("a b;c.mp4") == "a_b_c_mp4"
     assert glob_escape("a*b?[c].mp3") == "a[*]b[?][[]c].mp3"
+
+
+# Values mostly of the characters the quoters' shortcuts pass as they are, some not.
+near_safe = st.text(st.sampled_from("aZ09_@%+:,./-*?[ '\"$=\\é"), max_size=8)
+QUOTINGS: tuple[Quoting, ...] = ("plain", "sq", "dq")
+chains = st.lists(st.sampled_from(QUOTINGS), min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_safe, chains, st.booleans())
+def test_quoting_shortcuts_give_what_the_encoders_give(
+    value: str, chain: list[Quoting], file_word: bool
+) -> None:
+    expected = "./" + value if file_word and value.startswith("-") else value
+    for quoting in reversed(chain):  # innermost first
+        expected = _ENCODERS[quoting](expected)
+    assert _shell_quoter(tuple(chain), file_word)(value) == expected
+    assert slug(value) == _SLUG.sub("_", value)
+    assert glob_escape(value) == "".join(f"[{c}]" if c in "*?[" else c for c in value)
+
+
+COMMANDS = [
+    "prog {v} x{v}.mp3",
+    "/bin/sh -c \"cat {input.name} > '{v}'\"",
+    'sh -c "bash -c \'sh -c \\"echo {v} {input.name}\\"\'"',
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(COMMANDS), near_safe, near_safe)
+def test_the_length_bound_holds_for_any_values(text: str, value: str, name: str) -> None:
+    tmpl = compile_template(text, "shell", _any)
+    values = {"v": value, "input.name": name, "index": "7"}
+    assert len(tmpl.render(values)) <= tmpl.longest(values)
+    for kind in ("id", "glob", "raw"):
+        other = compile_template("a{v}b{input.name}", kind, _any)  # type: ignore[arg-type]
+        assert len(other.render(values)) <= other.longest(values)
 
 
 def test_raw_values_and_literal_braces() -> None:
