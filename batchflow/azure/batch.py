@@ -158,8 +158,8 @@ class AzureBatchService:
             except ResourceNotFoundError:
                 return set()
 
-    def list_task_names(self, job_id: str) -> dict[str, str]:
-        """Task ids with their displayName, one paged listing."""
+    def list_task_fingerprints(self, job_id: str) -> dict[str, str]:
+        """Task ids with their displayName (batchflow's fingerprint), one paged listing."""
         with translated(f"listing tasks of job {job_id}"):
             try:
                 pages = self._client.list_tasks(job_id, select=["id", "displayName"])

@@ -125,7 +125,7 @@ class Expander:
         """What the job holds of dynamic steps already; before ``add_missing_tasks``, which
         replaces the static tasks that changed or failed: those are the first stale ones."""
         job = self.plan.job.id
-        names = retry_transient(lambda: self.batch.list_task_names(job))
+        names = retry_transient(lambda: self.batch.list_task_fingerprints(job))
         if not names:
             return
         self.rerun = True

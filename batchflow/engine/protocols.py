@@ -125,9 +125,10 @@ class BatchService(Protocol):
     def list_task_ids(self, job_id: str) -> set[str]:
         """The ids of every task already in the job: one paged listing with ``$select=id``."""
 
-    def list_task_names(self, job_id: str) -> dict[str, str]:
-        """Every task already in the job with its displayName ("" when it has none): one
-        paged listing with ``$select=id,displayName`` (absent job: empty)."""
+    def list_task_fingerprints(self, job_id: str) -> dict[str, str]:
+        """Every task already in the job with its fingerprint, which batchflow keeps in the
+        task's displayName ("" when it has none): one paged listing with
+        ``$select=id,displayName`` (absent job: empty)."""
 
     def delete_task(self, job_id: str, task_id: str) -> None:
         """Delete the task, killing it if it runs (absent task: no error)."""

@@ -137,7 +137,7 @@ class Recorder:
             return
         if self.total != self.total_listed:
             try:
-                names = self.batch.list_task_names(self.plan.job.id)
+                names = self.batch.list_task_fingerprints(self.plan.job.id)
             except BackendError:
                 names = None  # the last totals stand; the next listing tries again
             if names is not None:

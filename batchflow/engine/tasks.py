@@ -92,7 +92,7 @@ def _existing(
     of tasks in the job that the spec no longer has): the middle two map lower-cased id ->
     id. A failed task is run again by the next ``run``: that is what a user who fixed the
     cause and runs again expects."""
-    names = retry_transient(lambda: batch.list_task_names(plan.job.id))
+    names = retry_transient(lambda: batch.list_task_fingerprints(plan.job.id))
     recorded = {i.lower(): name for i, name in names.items()}
     failed_ids = (
         {t.id.lower() for t in retry_transient(lambda: batch.list_tasks(plan.job.id, FAILED))}

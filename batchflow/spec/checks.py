@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
 from batchflow.spec.expand import Pending, RenderedTasks, render_id
-from batchflow.spec.loader import Path_
+from batchflow.spec.loader import Where
 from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
 from batchflow.spec.templates import Template
 
@@ -31,12 +31,12 @@ class _Reporter:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.seen: Counter[str] = Counter()
-        self.where: dict[str, Path_] = {}
+        self.where: dict[str, Where] = {}
         self.literal_done: set[int] = set()  # ids of placeholder-free templates checked
         self.blobs: dict[str, str] = {}  # single-file output blob name -> first task writing it
         self.collided: set[int] = set()  # ids of placeholder-free outputs reported colliding
 
-    def add(self, kind: str, path: Path_, message: str) -> None:
+    def add(self, kind: str, path: Where, message: str) -> None:
         self.seen[kind] += 1
         self.where.setdefault(kind, path)
         if self.seen[kind] <= PER_KIND:

@@ -12,7 +12,7 @@ from typing import Any
 
 from batchflow.errors import Problem
 from batchflow.spec.durations import DurationError, parse_duration
-from batchflow.spec.loader import Document, Path_
+from batchflow.spec.loader import Document, Where
 from batchflow.spec.model import LocalFile
 from batchflow.spec.templates import Kind, Template, TemplateError, compile_template
 
@@ -40,11 +40,11 @@ class Context:
         self.literal: set[str] = set()  # params set by --set, taken as typed
         self.secret_env: set[str] = set()  # environment keys valued by {env.X}
 
-    def add(self, path: Path_, message: str, *, key: bool = False) -> None:
+    def add(self, path: Where, message: str, *, key: bool = False) -> None:
         """Record a problem at ``path``."""
         self.problems.append(self.doc.problem(path, message, key=key))
 
-    def get(self, path: Path_, default: Any = None) -> Any:
+    def get(self, path: Where, default: Any = None) -> Any:
         """The value at ``path`` in the (schema-valid) document, or ``default``."""
         node: Any = self.doc.data
         for part in path:
@@ -55,7 +55,7 @@ class Context:
             node = node[part]
         return node
 
-    def duration(self, path: Path_) -> int | None:
+    def duration(self, path: Where) -> int | None:
         """Seconds of the duration at ``path`` (None if absent); more than zero, at most
         MAX_DURATION_S."""
         text = self.get(path)
@@ -75,7 +75,7 @@ class Context:
         return seconds
 
     def template(
-        self, path: Path_, kind: Kind, per_task: Collection[str], *, env: bool = False
+        self, path: Where, kind: Kind, per_task: Collection[str], *, env: bool = False
     ) -> Template | None:
         """Compile the template at ``path``; bind params (and env values when ``env``)."""
         text = self.get(path)
@@ -108,7 +108,7 @@ class Context:
         shown = [*sorted(usable), *(["env.<NAME>"] if env else [])]
         return f"; usable here: {', '.join('{' + k + '}' for k in shown) or 'none'}"
 
-    def _values(self, path: Path_, tmpl: Template) -> dict[str, str]:
+    def _values(self, path: Where, tmpl: Template) -> dict[str, str]:
         values = {}
         for name in tmpl.names:
             if name.startswith("env."):
@@ -125,13 +125,13 @@ class Context:
                 values[name] = self.bound[name]
         return values
 
-    def batch_id(self, path: Path_, value: str, what: str) -> str:
+    def batch_id(self, path: Where, value: str, what: str) -> str:
         """Check ``value`` against Batch's id rules."""
         if not BATCH_ID.fullmatch(value):
             self.add(path, f"{what} '{value}' is not a valid Batch id ({BATCH_ID_RULE})")
         return value
 
-    def files(self, path: Path_) -> tuple[LocalFile, ...]:
+    def files(self, path: Where) -> tuple[LocalFile, ...]:
         """Local files matched by the globs listed at ``path``, relative to the spec file."""
         found: dict[str, LocalFile] = {}
         for i, pattern in enumerate(self.get(path, [])):
@@ -139,7 +139,7 @@ class Context:
                 found.setdefault(blob, LocalFile(self.base / blob, blob))
         return tuple(found.values())
 
-    def _glob(self, path: Path_, pattern: str) -> list[str]:
+    def _glob(self, path: Where, pattern: str) -> list[str]:
         norm = pattern.replace("\\", "/")
         if os.path.isabs(norm) or norm.startswith("/"):
             self.add(path, f"'{pattern}' is absolute; inputs are relative to the spec file")

@@ -16,7 +16,7 @@ import yaml
 from batchflow.errors import Problem
 from batchflow.spec.scalars import ScalarError, construct_tagged, resolve_plain
 
-Path_ = tuple[str | int, ...]
+Where = tuple[str | int, ...]  # the path of a node in the document: keys and list indexes
 Mark = tuple[int, int]  # 1-based line, column
 
 MAX_DEPTH = 64
@@ -52,11 +52,11 @@ class Document:
     def __init__(self, file: str, data: Any) -> None:
         self.file = file
         self.data = data
-        self.marks: dict[Path_, Mark] = {}  # path -> position of the value
-        self.key_marks: dict[Path_, Mark] = {}  # path -> position of its key
+        self.marks: dict[Where, Mark] = {}  # path -> position of the value
+        self.key_marks: dict[Where, Mark] = {}  # path -> position of its key
         self.problems: list[Problem] = []  # found while loading (duplicate keys)
 
-    def locate(self, path: Path_, *, key: bool = False) -> Mark:
+    def locate(self, path: Where, *, key: bool = False) -> Mark:
         """Position of ``path``, or of its nearest located ancestor (aliases share nodes)."""
         table = self.key_marks if key else self.marks
         if key and path not in table:
@@ -68,13 +68,13 @@ class Document:
             p = p[:-1]
         return self.marks.get((), (1, 1))
 
-    def problem(self, path: Path_, message: str, *, key: bool = False) -> Problem:
+    def problem(self, path: Where, message: str, *, key: bool = False) -> Problem:
         """A Problem located at ``path``."""
         line, col = self.locate(path, key=key)
         return Problem(self.file, line, col, dotted(path), message)
 
 
-def dotted(path: Path_) -> str:
+def dotted(path: Where) -> str:
     """``('tasks', 'outputs', 0)`` -> ``tasks.outputs[0]``."""
     out = ""
     for part in path:
@@ -94,7 +94,7 @@ class _Frame:
 
     __slots__ = ("anchor", "key", "path", "pending_key", "size", "value")
 
-    def __init__(self, value: dict[str, Any] | list[Any], path: Path_, anchor: str | None) -> None:
+    def __init__(self, value: dict[str, Any] | list[Any], path: Where, anchor: str | None) -> None:
         self.value = value
         self.path = path
         self.anchor = anchor
@@ -118,7 +118,7 @@ class _Builder:
         line, col = _mark(mark)
         return LoadFailed(Problem(self.doc.file, line, col, "", message))
 
-    def child_path(self) -> Path_:
+    def child_path(self) -> Where:
         if not self.stack:
             return ()
         top = self.stack[-1]
@@ -137,7 +137,7 @@ class _Builder:
         top = self.stack[-1]
         top.size += size
         if isinstance(top.value, list):
-            item: Path_ = (*top.path, len(top.value))
+            item: Where = (*top.path, len(top.value))
             self.doc.marks[item] = mark
             top.value.append(value)
             return
@@ -146,7 +146,7 @@ class _Builder:
             return
         assert top.pending_key is not None
         name, _ = top.pending_key
-        entry: Path_ = (*top.path, name)
+        entry: Where = (*top.path, name)
         self.doc.marks[entry] = mark
         assert isinstance(top.value, dict)
         top.value[name] = value
@@ -228,7 +228,7 @@ class _Builder:
     def merge(self, frame: _Frame) -> None:
         """YAML's merge key: ``<<: *defaults`` adds the keys the mapping does not set itself."""
         assert isinstance(frame.value, dict)
-        where: Path_ = (*frame.path, "<<")
+        where: Where = (*frame.path, "<<")
         mark = self.doc.marks.pop(where, (1, 1))
         self.doc.key_marks.pop(where, None)
         source = frame.value.pop("<<")
@@ -239,7 +239,7 @@ class _Builder:
             for key, value in src.items():
                 if key not in frame.value:
                     frame.value[key] = value
-                    entry: Path_ = (*frame.path, key)
+                    entry: Where = (*frame.path, key)
                     self.doc.marks[entry] = self.doc.key_marks[entry] = mark
 
     def end(self) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from batchflow.plan_model import CleanupPlan, ImageRef, KeepLogs, UploadCondition
+from batchflow.spec.loader import Where
 from batchflow.spec.templates import Template
 
-Where = tuple[str | int, ...]
 Scalar = str | int | float | bool
 TaskMode = Literal["input", "matrix", "list", "outputs"]
 

@@ -16,7 +16,7 @@ import re
 
 from batchflow.spec.checks import blob_name
 from batchflow.spec.context import Context, as_str
-from batchflow.spec.loader import Path_
+from batchflow.spec.loader import Where
 from batchflow.spec.model import LocalFile, OutputSpec, StepSpec, TasksSpec, TaskTemplate, Workflow
 from batchflow.spec.templates import Slot, Template
 
@@ -60,7 +60,7 @@ def _names(value: object) -> tuple[str, ...]:
 def _step(ctx: Context, name: str, inputs: tuple[LocalFile, ...]) -> StepSpec:
     from batchflow.spec.tasks import build_tasks
 
-    base: Path_ = ("steps", name)
+    base: Where = ("steps", name)
     has_list = ctx.get((*base, "list")) is not None
     if not has_list and ctx.get((*base, "command")) is None:
         ctx.add(base, "missing required key 'command'")
@@ -79,12 +79,12 @@ def _step(ctx: Context, name: str, inputs: tuple[LocalFile, ...]) -> StepSpec:
     )
 
 
-def _references(ctx: Context, step: StepSpec) -> list[tuple[Path_, str]]:
+def _references(ctx: Context, step: StepSpec) -> list[tuple[Where, str]]:
     """(where, step name) of each step this one names."""
-    refs: list[tuple[Path_, str]] = []
+    refs: list[tuple[Where, str]] = []
     if step.source:
         refs.append(((*step.where, "for_each", "outputs"), step.source))
-    from_path: Path_ = (*step.where, "inputs", "from")
+    from_path: Where = (*step.where, "inputs", "from")
     many = isinstance(ctx.get(from_path), list)
     for i, name in enumerate(step.gather):
         refs.append(((*from_path, i) if many else from_path, name))

@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 from batchflow.plan_model import UploadCondition
 from batchflow.spec.context import Context, as_str
-from batchflow.spec.loader import Path_
+from batchflow.spec.loader import Where
 from batchflow.spec.model import LocalFile, OutputSpec, TaskMode, TasksSpec, TaskTemplate
 from batchflow.spec.templates import Template, compile_template
 
@@ -27,7 +27,7 @@ _EMPTY = Template("", ())
 _INHERITED = ("environment", "retries", "timeout", "outputs")
 
 
-def _outputs(ctx: Context, path: Path_, names: Collection[str]) -> tuple[OutputSpec, ...]:
+def _outputs(ctx: Context, path: Where, names: Collection[str]) -> tuple[OutputSpec, ...]:
     out = []
     for i, item in enumerate(ctx.get(path, [])):
         where = (*path, i)
@@ -45,11 +45,11 @@ def _outputs(ctx: Context, path: Path_, names: Collection[str]) -> tuple[OutputS
 
 
 def _task(
-    ctx: Context, path: Path_, names: Collection[str], default_id: str, fallback: Path_ | None
+    ctx: Context, path: Where, names: Collection[str], default_id: str, fallback: Where | None
 ) -> TaskTemplate | None:
     """Compile one task's fields; ``fallback`` is where unset inheritable fields come from."""
 
-    def at(key: str) -> Path_:
+    def at(key: str) -> Where:
         if fallback is not None and key in _INHERITED and ctx.get((*path, key)) is None:
             return (*fallback, key)
         return (*path, key)
@@ -74,7 +74,7 @@ def _task(
     return TaskTemplate(task_id, command, tuple(env), retries, timeout, outputs, depends, path)
 
 
-def _matrix(ctx: Context, base: Path_) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _matrix(ctx: Context, base: Where) -> tuple[tuple[str, tuple[str, ...]], ...]:
     matrix = ctx.get((*base, "matrix"), {})
     axes = tuple((key, tuple(as_str(v) for v in values)) for key, values in matrix.items())
     total = math.prod(len(v) for _, v in axes)
@@ -83,19 +83,19 @@ def _matrix(ctx: Context, base: Path_) -> tuple[tuple[str, tuple[str, ...]], ...
     return axes
 
 
-def _mode(ctx: Context, base: Path_) -> TaskMode:
+def _mode(ctx: Context, base: Where) -> TaskMode:
     for_each = ctx.get((*base, "for_each"))
     if for_each is not None:
         return "outputs" if isinstance(for_each, dict) else "input"
     return "matrix" if ctx.get((*base, "matrix")) is not None else "list"
 
 
-def _single(ctx: Context, base: Path_) -> bool:
+def _single(ctx: Context, base: Where) -> bool:
     """A step with neither for_each, matrix nor list: one task, made of the step's own keys."""
     return base != ("tasks",) and _mode(ctx, base) == "list" and ctx.get((*base, "list")) is None
 
 
-def build_tasks(ctx: Context, inputs: tuple[LocalFile, ...], base: Path_ = ("tasks",)) -> TasksSpec:
+def build_tasks(ctx: Context, inputs: tuple[LocalFile, ...], base: Where = ("tasks",)) -> TasksSpec:
     """Compile the ``tasks`` section (or, at ``base``, a step's tasks: the same keys)."""
     mode = _mode(ctx, base)
     matrix = _matrix(ctx, base) if mode == "matrix" else ()
