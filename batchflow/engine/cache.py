@@ -218,17 +218,26 @@ def _left(out: OutputPlan, listing: Mapping[str, bytes | None], names: list[str]
 
 
 def record(
-    plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache, missing: Iterable[str] = ()
+    plan: Plan,
+    batch: BatchService,
+    blobs: BlobStore,
+    cache: Cache,
+    missing: Iterable[str] = (),
+    *,
+    all_succeeded: bool = False,
 ) -> None:
     """Record every task that succeeded in the job, but those ``missing`` a declared output,
     and keep the records of the tasks that were up to date; written beside the spec and to
-    the output container."""
+    the output container. ``all_succeeded``: the watch saw every task of the job complete
+    and none fail, so the job need not be listed to know which succeeded."""
     if not cacheable(plan):
         return
     lacking = {i.lower() for i in missing}
-    succeeded = {
-        t.id.lower() for t in retry_transient(lambda: batch.list_tasks(plan.job.id, SUCCEEDED))
-    }
+    if all_succeeded:
+        succeeded = {t.id.lower() for t in all_tasks(plan)}
+    else:
+        listed = retry_transient(lambda: batch.list_tasks(plan.job.id, SUCCEEDED))
+        succeeded = {t.id.lower() for t in listed}
     listing = retry_transient(lambda: blobs.list_md5(plan.output_container))
     names = sorted(listing)
     keys = cache.keys

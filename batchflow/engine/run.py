@@ -168,7 +168,10 @@ def run_plan(
     timer.lap("watch")
     res.collected = collect(plan, batch, blobs, sink, opts.workers)
     missing = (m.task_id for m in res.collected.missing)
-    record(plan, batch, blobs, cache, missing)  # before cleanup deletes the job's word on it
+    counts = res.counts
+    clean = counts is not None and counts.failed == 0 and counts.active == counts.running == 0
+    # before cleanup deletes the job's word on it
+    record(plan, batch, blobs, cache, missing, all_succeeded=clean)
     timer.lap("collect")
     if opts.keep:
         timer.lap("cleanup", "kept everything (--keep)")
