@@ -38,7 +38,7 @@ from batchflow.redact import redact, redact_task_bytes
 
 COMPLETED = "state eq 'completed'"
 RUNNING = "state eq 'running'"
-COST_FACTOR = 50.0
+COST_FACTOR = 200.0
 FEW_LEFT = 400  # at the end, fewer unrecorded tasks than this are listed by id
 IDS_PER_LISTING = 40
 MIN_GAP_S = 1.0
