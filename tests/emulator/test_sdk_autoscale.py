@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
-from tests.emulator.core_helpers import IMAGE, make_pool, wait_for
+from batchflow.emulator.http.control import ControlClient
+from batchflow.errors import BackendError
+from tests.emulator.core_helpers import IMAGE, make_job, make_pool, wait_for
 
 
 def _code(fn: Callable[[], object]) -> tuple[int, str]:
@@ -125,3 +128,67 @@ def test_evaluate_enable_disable(batch_client: BatchClient) -> None:
             "nope", m.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$x=1;")
         )
     ) == (404, "PoolNotFound")
+
+
+def _control(emulator: Any) -> ControlClient:
+    return ControlClient(emulator.url, emulator.account, emulator.key)
+
+
+_PENDING = (
+    "$TargetDedicatedNodes = min(2, $PendingTasks.GetSample(1));\n"
+    "$NodeDeallocationOption = taskcompletion;"
+)
+
+
+def _add_sleepers(client: BatchClient, count: int, seconds: float) -> None:
+    make_job(client, "j", "auto")
+    client.create_tasks(
+        "j",
+        [
+            m.BatchTaskCreateOptions(id=f"t{i}", command_line=f"/bin/sh -c 'sleep {seconds}'")
+            for i in range(count)
+        ],
+    )
+
+
+def test_pool_grows_with_pending_tasks_and_shrinks_when_done(
+    batch_client: BatchClient, emulator: Any
+) -> None:
+    # 600x: a sample every 0.05 s, the 5-minute evaluation every 0.5 s.
+    _control(emulator).set_clock_speed(600)
+    _autoscale_pool(batch_client, _PENDING, interval=_dt.timedelta(minutes=5))
+    assert batch_client.get_pool("auto").target_dedicated_nodes == 0
+    _add_sleepers(batch_client, 3, 1.5)
+    wait_for(
+        "the pool grown to 2 nodes",
+        lambda: batch_client.get_pool("auto").current_dedicated_nodes == 2,
+        timeout=20,
+    )
+    wait_for(
+        "every task done",
+        lambda: all(t.state == "completed" for t in batch_client.list_tasks("j")),
+        timeout=30,
+    )
+    wait_for(
+        "the pool shrunk to 0 nodes",
+        lambda: (
+            batch_client.get_pool("auto").target_dedicated_nodes == 0
+            and not list(batch_client.list_nodes("auto"))
+        ),
+        timeout=20,
+    )
+    run = batch_client.get_pool("auto").auto_scale_run
+    assert run.error is None and "$TargetDedicatedNodes=0" in run.results
+    assert all(t.execution_info.exit_code == 0 for t in batch_client.list_tasks("j"))
+
+
+def test_the_control_evaluates_now(batch_client: BatchClient, emulator: Any) -> None:
+    _autoscale_pool(batch_client, _PENDING, interval=_dt.timedelta(minutes=5))
+    _add_sleepers(batch_client, 2, 30)
+    # Real time: the next evaluation is 5 minutes away; the control runs it at once.
+    run = _control(emulator).evaluate_autoscale("auto")
+    assert "$TargetDedicatedNodes=2" in run["results"]
+    assert batch_client.get_pool("auto").target_dedicated_nodes == 2
+    with pytest.raises(BackendError) as info:
+        _control(emulator).evaluate_autoscale("nope")
+    assert info.value.code == "PoolNotFound"
