@@ -179,6 +179,10 @@ class EmulatorService:
         core.store.close()
         self._core = None
 
+    def set_autoscale_speed(self, speed: float) -> None:
+        """Run the autoscale clock (samples, evaluation intervals) ``speed`` times faster."""
+        self.core.autoscaling.set_speed(speed)
+
     def dispatch_latencies(self) -> list[float]:
         """Seconds from the event that freed a slot or queued a task to its process start."""
         return list(self.core.scheduler.latencies)
