@@ -183,6 +183,16 @@ def pool_being_resized(pool_id: str) -> BatchServiceError:
     )
 
 
+def autoscale_enabled(pool_id: str) -> BatchServiceError:
+    """Resizing a pool whose formula sets its size (no code of its own is published)."""
+    return _e(
+        409,
+        "OperationInvalidForCurrentState",
+        "The specified operation is not valid for the current state of the resource.",
+        ("Reason", f"Pool '{pool_id}' has autoscale enabled: disable it before resizing."),
+    )
+
+
 def autoscale_not_enabled(pool_id: str) -> BatchServiceError:
     """Evaluating the formula of a pool without autoscale. The service publishes no code of
     its own for this (BatchErrorCodeStrings has none): its generic one for a wrong state."""

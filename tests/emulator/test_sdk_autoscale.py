@@ -111,10 +111,18 @@ def test_evaluate_enable_disable(batch_client: BatchClient) -> None:
     assert pool.auto_scale_evaluation_interval == _dt.timedelta(minutes=5)
     wait_for("one idle node", lambda: _idle_nodes(batch_client, "auto") == 1)
 
+    # Its formula sets its size: a resize is refused until autoscale is disabled.
+    resize = m.BatchPoolResizeOptions(target_dedicated_nodes=2)
+    assert _code(lambda: batch_client.begin_resize_pool("auto", resize).result()) == (
+        409,
+        "OperationInvalidForCurrentState",
+    )
     batch_client.disable_pool_auto_scale("auto")
     pool = batch_client.get_pool("auto")
     assert pool.enable_auto_scale is False and pool.auto_scale_formula is None
     assert pool.target_dedicated_nodes == 1  # disabling keeps the pool as it is
+    batch_client.begin_resize_pool("auto", resize, polling_interval=0.05).result()
+    assert batch_client.get_pool("auto").target_dedicated_nodes == 2
     assert _code(lambda: batch_client.evaluate_pool_auto_scale("auto", evaluate)) == (
         409,
         "OperationInvalidForCurrentState",

@@ -200,6 +200,10 @@ class Autoscaling:
         self.clock = AutoscaleClock()
         self._scalers: dict[str, Scaler] = {}
         self._cond = threading.Condition()
+        # One sample-and-evaluate at a time: the thread and the control's "evaluate now"
+        # (or an enable) must not record two samples for the same moment. Taken before
+        # ``core.lock``, never inside it.
+        self._busy = threading.Lock()
         self._loop = Loop("batch-autoscale", self._cond, self._body, core.thread_died)
 
     def start(self) -> None:
@@ -306,7 +310,8 @@ class Autoscaling:
         if not pool.get("enableAutoScale") or scaler is None:
             raise errors.autoscale_not_enabled(pool["id"])
         formula = _formula(text)
-        return _run(scaler, formula, pool, self.clock.now()).to_wire()
+        with self._busy:  # the thread may be appending a sample
+            return _run(scaler, formula, pool, self.clock.now()).to_wire()
 
     def evaluate_now(self, pool_id: str, record: bool = True) -> Json:
         """Sample (unless told not to) and run the pool's formula now, applying its targets;
@@ -315,10 +320,11 @@ class Autoscaling:
         if scaler is None:
             self.core.pool(pool_id)
             raise errors.autoscale_not_enabled(pool_id)
-        now = self.clock.epoch()
-        if record:
-            self._record(pool_id, scaler, now)
-        return self._evaluate(pool_id, scaler, now)
+        with self._busy:
+            now = self.clock.epoch()
+            if record:
+                self._record(pool_id, scaler, now)
+            return self._evaluate(pool_id, scaler, now)
 
     # -- the thread ----------------------------------------------------------------------
     def _record(self, pool_id: str, scaler: Scaler, now: float) -> None:
@@ -362,12 +368,13 @@ class Autoscaling:
         with self._cond:
             scalers = list(self._scalers.items())
         for pool_id, scaler in scalers:
-            now = self.clock.epoch()
             try:
-                if now >= scaler.next_sample:
-                    self._record(pool_id, scaler, now)
-                if now >= scaler.next_eval:
-                    self._evaluate(pool_id, scaler, now)
+                with self._busy:
+                    now = self.clock.epoch()
+                    if now >= scaler.next_sample:
+                        self._record(pool_id, scaler, now)
+                    if now >= scaler.next_eval:
+                        self._evaluate(pool_id, scaler, now)
             except BatchServiceError:  # the pool is gone: forget it
                 with self._cond:
                     if self._scalers.get(pool_id) is scaler:

@@ -57,6 +57,8 @@ def resize_pool(core: Core, pool_id: str, body: Json) -> None:
                 doc[key] = body[key]
         shapes.set_state(doc, AllocationState.RESIZING, key="allocationState")
 
+    if core.pool(pool_id).get("enableAutoScale"):
+        raise errors.autoscale_enabled(pool_id)
     core.update_pool(pool_id, targets)
     core.agent.allocate(pool_id, str(body.get("nodeDeallocationOption") or "requeue"))
 
