@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
+from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.http.control import ControlClient
+from batchflow.emulator.server import EmulatorServer
 from batchflow.errors import BackendError
 from tests.emulator.core_helpers import IMAGE, make_job, make_pool, wait_for
 
@@ -200,3 +204,28 @@ def test_the_control_evaluates_now(batch_client: BatchClient, emulator: Any) -> 
     with pytest.raises(BackendError) as info:
         _control(emulator).evaluate_autoscale("nope")
     assert info.value.code == "PoolNotFound"
+
+
+def test_a_restarted_emulator_goes_on_evaluating(tmp_path: Path) -> None:
+    data = tmp_path / "emulator"
+    with EmulatorServer(data_dir=data, nodes_max=2) as first:
+        client = BatchClient(
+            endpoint=first.url, credential=AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY)
+        )
+        _autoscale_pool(client, _PENDING, interval=_dt.timedelta(minutes=5))
+    with EmulatorServer(data_dir=data, nodes_max=2) as second:
+        client = BatchClient(
+            endpoint=second.url, credential=AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY)
+        )
+        run = client.evaluate_pool_auto_scale(
+            "auto",
+            m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes=1;"),
+        )
+        assert run.error is None
+        _control(second).set_clock_speed(600)
+        _add_sleepers(client, 1, 1)
+        wait_for(
+            "the restored pool grown to 1 node",
+            lambda: client.get_pool("auto").current_dedicated_nodes == 1,
+            timeout=20,
+        )
