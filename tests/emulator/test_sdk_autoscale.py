@@ -229,3 +229,19 @@ def test_a_restarted_emulator_goes_on_evaluating(tmp_path: Path) -> None:
             lambda: client.get_pool("auto").current_dedicated_nodes == 1,
             timeout=20,
         )
+
+
+def test_a_failed_first_evaluation_leaves_the_pool_empty_with_the_error(
+    batch_client: BatchClient,
+) -> None:
+    # One sample exists at create: asking for 90% of five minutes of them fails the run,
+    # which the service reports in autoScaleRun.error and leaves the targets alone.
+    _autoscale_pool(
+        batch_client,
+        "$TargetDedicatedNodes = max($PendingTasks.GetSample(TimeInterval_Minute * 5, 90));",
+    )
+    pool = batch_client.get_pool("auto")
+    assert pool.target_dedicated_nodes == 0 and pool.current_dedicated_nodes == 0
+    error = pool.auto_scale_run.error
+    assert error is not None and error.code == "InsufficientSampleData"
+    assert error.error_values[0].value.startswith("Line 1, Col ")
