@@ -63,18 +63,6 @@ def _interrupted(kind: str, spec: str) -> None:
         )
 
 
-def _check_local_support(plan: Plan, spec: str, target: str | None) -> None:
-    """Refuse, before anything starts, what the local emulator cannot do for this spec."""
-    from batchflow.commands._target import choose
-
-    kind, _ = choose(target, os.environ)
-    if kind == "local" and plan.pool.autoscale_formula:
-        raise UsageError(
-            f"{spec}: pool.autoscale is not supported on the local target (its emulator runs a "
-            "fixed number of nodes): set pool.nodes for local runs, or use --target azure"
-        )
-
-
 def run_cmd(
     spec: str,
     overrides: Sequence[str],
@@ -98,7 +86,6 @@ def run_cmd(
             "summary --json prints)"
         )
     plan = load_plan(spec, overrides)
-    _check_local_support(plan, spec, target)
     t0 = time.monotonic()
     down = _down_command(spec, overrides, target)
     stream = EventStream(stdout_line) if events else None

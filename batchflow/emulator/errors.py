@@ -174,6 +174,41 @@ def pool_being_deleted(pool_id: str) -> BatchServiceError:
     )
 
 
+def pool_being_resized(pool_id: str) -> BatchServiceError:
+    return _e(
+        409,
+        "PoolBeingResized",
+        "A pool operation was attempted which is not permitted when the pool is in the "
+        "process of being resized.",
+    )
+
+
+def autoscale_enabled(pool_id: str) -> BatchServiceError:
+    """Resizing a pool whose formula sets its size (no code of its own is published)."""
+    return _e(
+        409,
+        "OperationInvalidForCurrentState",
+        "The specified operation is not valid for the current state of the resource.",
+        ("Reason", f"Pool '{pool_id}' has autoscale enabled: disable it before resizing."),
+    )
+
+
+def autoscale_not_enabled(pool_id: str) -> BatchServiceError:
+    """Evaluating the formula of a pool without autoscale. The service publishes no code of
+    its own for this (BatchErrorCodeStrings has none): its generic one for a wrong state."""
+    return _e(
+        409,
+        "OperationInvalidForCurrentState",
+        "The specified operation is not valid for the current state of the resource.",
+        ("Reason", f"Autoscale is not enabled on pool '{pool_id}'."),
+    )
+
+
+def formula_error(code: str, message: str, values: Sequence[tuple[str, str]]) -> BatchServiceError:
+    """An autoscale formula refused (syntax, length, settings): 400 with its located detail."""
+    return BatchServiceError(400, code, message, values)
+
+
 def job_exists(job_id: str) -> BatchServiceError:
     return _e(409, "JobExists", "The specified job already exists.")
 

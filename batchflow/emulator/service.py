@@ -24,6 +24,7 @@ from batchflow.emulator.node import executor, runner
 from batchflow.emulator.node.local_nodes import LocalNodes, restore
 from batchflow.emulator.node.scheduler import Scheduler
 from batchflow.emulator.state import jobs, outcomes, pools, rows, tasks
+from batchflow.emulator.state.autoscaling import Autoscaling
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.retention import Janitor
 from batchflow.emulator.state.store import Store, StoreFailure
@@ -115,6 +116,7 @@ class EmulatorService:
         )
         core.agent = LocalNodes(core)
         core.janitor = Janitor(store, self.data_dir, core.thread_died)
+        core.autoscaling = Autoscaling(core)
         core.on_failure = self.on_failure
         self._core = core
         # Even read-only (status, down): tasks a killed emulator left running are orphans
@@ -125,6 +127,7 @@ class EmulatorService:
         self._recover(core)
         core.scheduler.start()
         core.janitor.start()
+        core.autoscaling.start()
         core.wake()
 
     @staticmethod
@@ -171,9 +174,14 @@ class EmulatorService:
                 timer.cancel()
         core.scheduler.stop()
         core.janitor.stop()
+        core.autoscaling.stop()
         core.kill_all(KillReason.SHUTDOWN)
         core.store.close()
         self._core = None
+
+    def set_autoscale_speed(self, speed: float) -> None:
+        """Run the autoscale clock (samples, evaluation intervals) ``speed`` times faster."""
+        self.core.autoscaling.set_speed(speed)
 
     def dispatch_latencies(self) -> list[float]:
         """Seconds from the event that freed a slot or queued a task to its process start."""

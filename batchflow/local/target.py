@@ -163,6 +163,12 @@ def _emulator_log(path: Path) -> Iterator[None]:
         logger.propagate, logger.level = previous
 
 
+# Local runs last minutes, not hours: the emulator's autoscale clock runs 60x, so a sample is
+# taken every 0.5 s and the service's 5-minute minimum evaluation interval passes in 5 s (the
+# default 15 minutes in 15 s). A formula's time windows are in the same compressed time.
+LOCAL_AUTOSCALE_SPEED = 60.0
+
+
 @contextlib.contextmanager
 def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]:
     """The emulator on loopback with its state under ``.batchflow/emulator/``, stopped on
@@ -181,6 +187,8 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
             scheduling=scheduling,
         )
         server.start()
+        if scheduling:
+            server.service.set_autoscale_speed(LOCAL_AUTOSCALE_SPEED)
         published = _publish(state, server)
         try:
             _apply_faults(server)

@@ -66,6 +66,11 @@ BATCH_ROUTES = (
     route("PATCH", "pools/{}", "Pool_Patch", r.pool_patch),
     route("POST", "pools/{}/resize", "Pool_Resize", r.pool_resize),
     route("POST", "pools/{}/updateproperties", "Pool_UpdateProperties", r.pool_update_properties),
+    route("POST", "pools/{}/enableautoscale", "Pool_EnableAutoScale", r.pool_enable_autoscale),
+    route("POST", "pools/{}/disableautoscale", "Pool_DisableAutoScale", r.pool_disable_autoscale),
+    route(
+        "POST", "pools/{}/evaluateautoscale", "Pool_EvaluateAutoScale", r.pool_evaluate_autoscale
+    ),
     route("GET", "pools/{}/nodes", "ComputeNode_List", r.node_list),
     route("GET", "pools/{}/nodes/{}", "ComputeNode_Get", r.node_get),
     route("GET", "pools/{}/nodes/{}/files", "File_ListFromComputeNode", file_routes.node_files),
@@ -268,6 +273,19 @@ class EmulatorApp(Starlette):
             lost = pools.lose_node(req.core, body["poolId"], body.get("nodeId"))
             return _json({"poolId": body["poolId"], "nodeId": lost})
 
+        def set_clock(req: Req) -> Response:
+            body = checked_body(req, validation.CONTROL_CLOCK)
+            speed = body["speed"]
+            if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
+                raise errors.invalid_property_value("speed", speed, "Expected a number above 0.")
+            req.core.autoscaling.set_speed(float(speed))
+            return _json({"speed": float(speed)})
+
+        def evaluate_now(req: Req) -> Response:
+            body = checked_body(req, validation.CONTROL_AUTOSCALE)
+            pool = req.core.autoscaling.evaluate_now(body["poolId"])
+            return _json({"poolId": pool["id"], "autoScaleRun": pool.get("autoScaleRun")})
+
         def reset(req: Req) -> Response:
             req.core.reset()
             self.faults.reset()
@@ -280,6 +298,10 @@ class EmulatorApp(Starlette):
             route("POST", "_emulator/faults", "Control_SetFaults", set_faults),
             route("GET", "_emulator/faults", "Control_GetFaults", get_faults),
             route("POST", "_emulator/nodes/lose", "Control_LoseNode", lose_node),
+            route("POST", "_emulator/clock", "Control_SetClock", set_clock),
+            route(
+                "POST", "_emulator/autoscale/evaluate", "Control_EvaluateAutoscale", evaluate_now
+            ),
             route("POST", "_emulator/reset", "Control_Reset", reset),
             route("GET", "_emulator/counters", "Control_Counters", counters),
         )

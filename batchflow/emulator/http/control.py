@@ -61,6 +61,18 @@ class ControlClient:
             body["nodeId"] = node
         return str(self._call("POST", "/_emulator/nodes/lose", body)["nodeId"])
 
+    def set_clock_speed(self, speed: float) -> None:
+        """Run the autoscale clock ``speed`` times faster than real time (samples every 30
+        emulated seconds, evaluations at each pool's interval)."""
+        self._call("POST", "/_emulator/clock", {"speed": speed})
+
+    def evaluate_autoscale(self, pool: str) -> dict[str, Any]:
+        """Sample ``pool`` and evaluate its formula now, applying the targets; the run."""
+        return cast(
+            dict[str, Any],
+            self._call("POST", "/_emulator/autoscale/evaluate", {"poolId": pool})["autoScaleRun"],
+        )
+
     def reset(self) -> None:
         """Forget every pool, job and task; clear faults and counters."""
         self._call("POST", "/_emulator/reset", {})

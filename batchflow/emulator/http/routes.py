@@ -110,6 +110,27 @@ def pool_resize(req: Req) -> Response:
     return done(202, None, _pool_url(req, req.params[0]))
 
 
+def pool_enable_autoscale(req: Req) -> Response:
+    body = checked_body(req, validation.POOL_ENABLE_AUTOSCALE, optional=True)
+    if has_conditions(req):
+        _pool(req)
+    req.core.autoscaling.enable(req.params[0], body)
+    return done(200, None, _pool_url(req, req.params[0]))
+
+
+def pool_disable_autoscale(req: Req) -> Response:
+    json_body(req, optional=True)
+    req.core.autoscaling.disable(req.params[0])
+    return done(200, None, _pool_url(req, req.params[0]))
+
+
+def pool_evaluate_autoscale(req: Req) -> Response:
+    body = checked_body(req, validation.POOL_EVALUATE_AUTOSCALE)
+    run = req.core.autoscaling.evaluate(req.params[0], body["autoScaleFormula"])
+    meta = f"{req.base_url}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
+    return Response(dumps({"odata.metadata": meta, **run}), 200, media_type=JSON_TYPE)
+
+
 # --- nodes ---------------------------------------------------------------------------------
 def node_list(req: Req) -> Response:
     pool_id = req.params[0]

@@ -70,8 +70,6 @@ _UNSUPPORTED_POOL = {
     "applicationLicenses": "Licensed applications are not emulated.",
     "userAccounts": "Named user accounts are not emulated: use userIdentity.autoUser.",
     "cloudServiceConfiguration": "Use virtualMachineConfiguration.",
-    "autoScaleFormula": "Autoscale is not emulated: set targetDedicatedNodes.",
-    "autoScaleEvaluationInterval": "Autoscale is not emulated: set targetDedicatedNodes.",
     "identity": _IDENTITY,
     "resourceTags": "Resource tags are not emulated.",
     "targetNodeCommunicationMode": _NETWORK,
@@ -238,6 +236,8 @@ POOL_ADD = _with(
     targetDedicatedNodes=_NODES,
     targetLowPriorityNodes=_NODES,
     enableAutoScale="bool",
+    autoScaleFormula="str",
+    autoScaleEvaluationInterval="duration",
 )
 POOL_PATCH = _with(_POOL_COMMON, "", _UNSUPPORTED_POOL)
 POOL_UPDATE_PROPERTIES = _obj(
@@ -252,6 +252,8 @@ POOL_RESIZE = _obj(
     resizeTimeout="duration",
     nodeDeallocationOption=OneOf(("requeue", "terminate", "taskcompletion", "retaineddata")),
 )
+POOL_ENABLE_AUTOSCALE = _obj(autoScaleFormula="str", autoScaleEvaluationInterval="duration")
+POOL_EVALUATE_AUTOSCALE = _obj("autoScaleFormula", autoScaleFormula="str")
 JOB_ADD = _with(
     _JOB_UPDATABLE,
     "id poolInfo",
@@ -294,16 +296,15 @@ CONTROL_FAULTS = _obj(
     errorRate="any", status="int", dropRate="any", operations=ListOf("str"), seed="int"
 )
 CONTROL_LOSE_NODE = _obj("poolId", poolId="str", nodeId="str")
+CONTROL_CLOCK = _obj("speed", speed="any")
+CONTROL_AUTOSCALE = _obj("poolId", poolId="str")
 
 
 def validate(body: object, spec: Obj) -> Json:
     """The body, checked against ``spec``, enum values canonical. Raises a 400 naming the field."""
     if not isinstance(body, dict):
         raise errors.invalid_request_body("The request body must be a JSON object.")
-    out = check_object(body, spec)
-    if spec is POOL_ADD and out.get("enableAutoScale"):
-        raise errors.unsupported_property("enableAutoScale", _UNSUPPORTED_POOL["autoScaleFormula"])
-    return out
+    return check_object(body, spec)
 
 
 def validate_task_collection(body: object) -> list[object]:

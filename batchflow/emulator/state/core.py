@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from batchflow.emulator import errors
 from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason
@@ -31,6 +31,9 @@ from batchflow.emulator.state import rows
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.retention import Janitor
 from batchflow.emulator.state.store import Store, StoreFailure
+
+if TYPE_CHECKING:
+    from batchflow.emulator.state.autoscaling import Autoscaling
 
 log = logging.getLogger("batchflow.emulator")
 
@@ -162,6 +165,7 @@ class Core:
     scheduler: Dispatcher = field(init=False)
     agent: NodeAgent = field(init=False)
     janitor: Janitor = field(init=False)
+    autoscaling: Autoscaling = field(init=False)
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition(self.lock)

@@ -28,18 +28,20 @@ def create_pool(core: Core, body: Json) -> Json:
     doc: Json = {**body}
     for key, default in (
         ("taskSlotsPerNode", 1),
-        ("targetDedicatedNodes", 0),
-        ("targetLowPriorityNodes", 0),
         ("resizeTimeout", "PT15M"),
         ("enableAutoScale", False),
         ("enableInterNodeCommunication", False),
     ):
         doc.setdefault(key, default)
+    scaler = core.autoscaling.on_create(doc)  # the first evaluation sets the targets
+    doc.setdefault("targetDedicatedNodes", 0)
+    doc.setdefault("targetLowPriorityNodes", 0)
     doc.update({"currentDedicatedNodes": 0, "currentLowPriorityNodes": 0})
     shapes.set_state(doc, PoolState.ACTIVE)
     shapes.set_state(doc, AllocationState.RESIZING, key="allocationState")
     shapes.stamp(doc, created=True)
     rows.insert_pool(core.store, doc)
+    core.autoscaling.register(doc["id"], scaler)
     return core.agent.allocate(doc["id"])
 
 
@@ -55,6 +57,8 @@ def resize_pool(core: Core, pool_id: str, body: Json) -> None:
                 doc[key] = body[key]
         shapes.set_state(doc, AllocationState.RESIZING, key="allocationState")
 
+    if core.pool(pool_id).get("enableAutoScale"):
+        raise errors.autoscale_enabled(pool_id)
     core.update_pool(pool_id, targets)
     core.agent.allocate(pool_id, str(body.get("nodeDeallocationOption") or "requeue"))
 
