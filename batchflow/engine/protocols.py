@@ -21,6 +21,16 @@ Access = Literal["read", "write"]
 
 
 @dataclass(frozen=True)
+class ResizeError:
+    """Why the pool's last resize did not bring all its nodes (the service's ``resizeErrors``):
+    ``code`` such as AccountCoreQuotaReached, ``values`` its name/value details."""
+
+    code: str
+    message: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class PoolInfo:
     """What the engine checks about an existing pool."""
 
@@ -34,6 +44,9 @@ class PoolInfo:
     target_spot: int
     # The start task as the pool has it (REST JSON), or None: compared with the spec's.
     start_task: Json | None = None
+    current_dedicated: int = 0
+    current_spot: int = 0
+    resize_errors: tuple[ResizeError, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ run resumes where the first stopped; ``.batchflow/blobs/`` is the file-system bl
 Tests may inject faults with ``BATCHFLOW_EMULATOR_FAULTS`` (the control surface's JSON, e.g.
 ``{"errorRate": 0.1, "status": 503}``) and drive its control surface with the key they set
 in ``BATCHFLOW_EMULATOR_KEY`` (base64); without it every run draws a random key.
+``BATCHFLOW_EMULATOR_PROFILE=new-account`` starts it with a new Azure account's core quotas
+(none), ``BATCHFLOW_EMULATOR_CORE_QUOTAS`` gives VM families cores on top
+(``standardDSv3Family=4,standardFSv2Family=8``), to see on the local target what a first run
+on a new account meets.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from batchflow.errors import ConfigError, EnvironmentProblem, UsageError
 FAULTS_ENV = "BATCHFLOW_EMULATOR_FAULTS"
 NODES_ENV = "BATCHFLOW_LOCAL_NODES"
 KEY_ENV = "BATCHFLOW_EMULATOR_KEY"
+PROFILE_ENV = "BATCHFLOW_EMULATOR_PROFILE"
+QUOTAS_ENV = "BATCHFLOW_EMULATOR_CORE_QUOTAS"
 ENDPOINT_FILE = "endpoint.json"  # the running emulator's URL and key, mode 0600
 
 
@@ -80,6 +86,20 @@ def _faults() -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise UsageError(f"{FAULTS_ENV} must be a JSON object")
     return value
+
+
+def _quotas() -> Any:
+    """The account's quotas from the environment (a ``state.quotas.Quotas``), or None."""
+    from batchflow.emulator.state.quotas import account_quotas
+
+    profile = os.environ.get(PROFILE_ENV, "").strip()
+    families = [f for f in os.environ.get(QUOTAS_ENV, "").split(",") if f.strip()]
+    if not profile and not families:
+        return None
+    try:
+        return account_quotas(profile or "default", families)
+    except ValueError as exc:
+        raise UsageError(f"{PROFILE_ENV}/{QUOTAS_ENV}: {exc}") from None
 
 
 def _apply_faults(server: Any) -> None:
@@ -179,6 +199,7 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
             nodes_max=_nodes_max(),
             key=chosen_key(),
             scheduling=scheduling,
+            quotas=_quotas(),
         )
         server.start()
         published = _publish(state, server)
