@@ -70,3 +70,15 @@ def test_a_malformed_quota_is_a_usage_error_naming_the_variable(
     assert res.code == 2, res.stderr
     assert "BATCHFLOW_EMULATOR_CORE_QUOTAS" in res.stderr and "FAMILY=CORES" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_an_unknown_vm_size_fails_naming_the_property_and_the_size(
+    examples: Path,  # noqa: F811
+) -> None:
+    spec = examples / "quickstart.yaml"
+    spec.write_text(spec.read_text().replace("standard_a1_v2", "standard_d3s_v9"))
+    res = batchflow("run", "quickstart.yaml", cwd=examples)
+    assert res.code == 3, res.stderr
+    line = next(x for x in res.stderr.splitlines() if "InvalidPropertyValue" in x)
+    assert "vmSize = 'standard_d3s_v9'" in line and "not available" in line, line
+    assert "Traceback" not in res.stderr

@@ -48,7 +48,7 @@ def vm_size(name: str) -> VmSize:
     size = catalog().get(name.lower())
     if size is None:
         raise errors.invalid_property_value(
-            "vmSize", name, f"The specified vmSize '{name}' is not supported in this region."
+            "vmSize", name, "The specified VM size is not available to Batch pools in this region."
         )
     return size
 
