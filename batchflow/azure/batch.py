@@ -136,6 +136,16 @@ class AzureBatchService:
         with translated(f"deleting pool {pool_id}"), contextlib.suppress(ResourceNotFoundError):
             self._client.begin_delete_pool(pool_id)
 
+    def resize_pool(self, pool_id: str, dedicated: int, spot: int) -> None:
+        """Start resizing the pool to these targets."""
+        with translated(f"resizing pool {pool_id}"):
+            self._client.begin_resize_pool(
+                pool_id,
+                bm.BatchPoolResizeOptions(
+                    target_dedicated_nodes=dedicated, target_low_priority_nodes=spot
+                ),
+            )
+
     def get_job(self, job_id: str) -> JobInfo | None:
         """The job, or None."""
         with translated(f"reading job {job_id}"):

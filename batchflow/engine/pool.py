@@ -89,8 +89,22 @@ def ensure_pool(
         have = retry_transient(lambda: batch.get_pool(plan.pool.id))
     if have is not None and (diffs := differences(plan.pool, have)):
         raise _mismatch(plan, diffs)
+    if have is not None and not created:
+        _ask_again(plan, batch, have, sink)
     sink(Event("pool", f"{'created' if created else 'reusing'} pool {plan.pool.id}"))
     return created
+
+
+def _ask_again(plan: Plan, batch: BatchService, have: PoolInfo, sink: EventSink) -> None:
+    """A reused pool whose last resize gave up on some nodes (a quota since raised, a failed
+    allocation) asks for them again: its errors stay until a new resize, so the run would
+    otherwise stop on the same errors however the account changed."""
+    if plan.pool.autoscale_formula or have.allocation_state != "steady":
+        return
+    short = have.current_dedicated + have.current_spot < have.target_dedicated + have.target_spot
+    if have.resize_errors and short:
+        sink(Event("pool", f"pool {have.id} did not get all its nodes last time; asking again"))
+        retry_transient(lambda: batch.resize_pool(have.id, have.target_dedicated, have.target_spot))
 
 
 def _start_task_failure(batch: BatchService, pool_id: str, node: NodeInfo) -> WorkflowFailed:

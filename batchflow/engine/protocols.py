@@ -126,6 +126,9 @@ class BatchService(Protocol):
     def delete_pool(self, pool_id: str) -> None:
         """Start deleting the pool; returns without waiting (absent pool: no error)."""
 
+    def resize_pool(self, pool_id: str, dedicated: int, spot: int) -> None:
+        """Start resizing the pool to these targets; returns without waiting."""
+
     def get_job(self, job_id: str) -> JobInfo | None:
         """The job, or None when it does not exist."""
 

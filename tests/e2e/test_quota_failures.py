@@ -82,3 +82,18 @@ def test_an_unknown_vm_size_fails_naming_the_property_and_the_size(
     line = next(x for x in res.stderr.splitlines() if "InvalidPropertyValue" in x)
     assert "vmSize = 'standard_d3s_v9'" in line and "not available" in line, line
     assert "Traceback" not in res.stderr
+
+
+def test_after_the_quota_is_raised_a_rerun_runs(examples: Path) -> None:  # noqa: F811
+    res = batchflow(
+        "run", "quickstart.yaml", cwd=examples, BATCHFLOW_EMULATOR_PROFILE="new-account"
+    )
+    assert res.code == 3, res.stderr
+    res = batchflow(
+        "run",
+        "quickstart.yaml",
+        cwd=examples,
+        BATCHFLOW_EMULATOR_PROFILE="new-account",
+        BATCHFLOW_EMULATOR_CORE_QUOTAS="standardAv2Family=2",
+    )
+    assert res.code == 0, res.stderr
