@@ -3,7 +3,8 @@
 ``.batchflow/emulator/`` holds the emulator's SQLite state and node directories, so a second
 run resumes where the first stopped; ``.batchflow/blobs/`` is the file-system blob store.
 Tests may inject faults with ``BATCHFLOW_EMULATOR_FAULTS`` (the control surface's JSON, e.g.
-``{"errorRate": 0.1, "status": 503}``) and drive its control surface with the key they set
+``{"errorRate": 0.1, "status": 503}``; ``{"allocationFailure": "AllocationFailed"}`` makes pool
+allocations fail) and drive its control surface with the key they set
 in ``BATCHFLOW_EMULATOR_KEY`` (base64); without it every run draws a random key.
 ``BATCHFLOW_EMULATOR_PROFILE=new-account`` starts it with a new Azure account's core quotas
 (none), ``BATCHFLOW_EMULATOR_CORE_QUOTAS`` gives VM families cores on top
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from batchflow.disk import STATE_DIR
-from batchflow.errors import ConfigError, EnvironmentProblem, UsageError
+from batchflow.errors import BackendError, ConfigError, EnvironmentProblem, UsageError
 
 FAULTS_ENV = "BATCHFLOW_EMULATOR_FAULTS"
 NODES_ENV = "BATCHFLOW_LOCAL_NODES"
@@ -111,6 +112,12 @@ def _apply_faults(server: Any) -> None:
             drop_rate=float(faults.get("dropRate", 0.0)),
             operations=tuple(faults.get("operations", ())),
         )
+        if faults.get("allocationFailure"):
+            # Every resize that would add nodes fails ("AllocationFailed", "AllocationTimedout").
+            try:
+                server.control.fail_allocations(str(faults["allocationFailure"]))
+            except BackendError as exc:
+                raise UsageError(f"{FAULTS_ENV}: allocationFailure: {exc}") from None
 
 
 @contextlib.contextmanager

@@ -5,8 +5,11 @@ is smaller than asked."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.e2e.conftest import batchflow, examples  # noqa: F401 (a fixture)
 
@@ -97,3 +100,19 @@ def test_after_the_quota_is_raised_a_rerun_runs(examples: Path) -> None:  # noqa
         BATCHFLOW_EMULATOR_CORE_QUOTAS="standardAv2Family=2",
     )
     assert res.code == 0, res.stderr
+
+
+@pytest.mark.parametrize("failure", ["AllocationFailed", "AllocationTimedout"])
+def test_a_failed_allocation_ends_the_run_saying_to_try_later(
+    examples: Path,  # noqa: F811
+    failure: str,
+) -> None:
+    res = batchflow(
+        "run",
+        "quickstart.yaml",
+        cwd=examples,
+        BATCHFLOW_EMULATOR_FAULTS=json.dumps({"allocationFailure": failure}),
+    )
+    assert res.code == 3, res.stderr
+    line = _error_line(res.stderr)
+    assert failure in line and "could not allocate standard_a1_v2 nodes now" in line, line
