@@ -145,3 +145,17 @@ def test_injected_allocation_failures_stop_growth(
     ).result()
     pool = _steady(batch_client, "p1")
     assert pool.current_dedicated_nodes == 2 and pool.resize_errors is None
+
+
+def test_a_lowered_quota_stops_growth_but_keeps_the_nodes_a_pool_has(
+    emulator: EmulatorServer, batch_client: BatchClient
+) -> None:
+    _create(batch_client, "p1", "standard_d2s_v3", dedicated=2)
+    assert _steady(batch_client, "p1").current_dedicated_nodes == 2
+    emulator.control.set_quotas(families={"standardDSv3Family": 0})
+    batch_client.begin_resize_pool(
+        "p1", m.BatchPoolResizeOptions(target_dedicated_nodes=3), polling_interval=0.05
+    ).result()
+    pool = _steady(batch_client, "p1")
+    assert pool.current_dedicated_nodes == 2
+    assert _codes(pool) == ["AccountVMSeriesCoreQuotaReached"]

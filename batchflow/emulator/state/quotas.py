@@ -206,8 +206,8 @@ def grant(
     held: tuple[int, int] = (0, 0),
 ) -> Grant:
     """What a pool of ``size_name`` wanting these targets gets under the quotas, given what
-    the other pools use. An injected ``failure`` stops any growth beyond the ``held`` nodes
-    (dedicated, spot) the pool already has."""
+    the other pools use and the ``held`` nodes (dedicated, spot) it has already. An injected
+    ``failure`` stops any growth beyond them."""
     if failure is not None and (dedicated > held[0] or low_priority > held[1]):
         return Grant(
             min(dedicated, held[0]), min(low_priority, held[1]), (_failure_error(failure),)
@@ -251,7 +251,13 @@ def grant(
                 low_priority,
             )
         )
-    return Grant(min(dedicated, fits), min(low_priority, spot_fits), tuple(found))
+    # A quota stops growth; it never takes away nodes the pool already has (a quota lowered
+    # since, or taken by another pool), as on Azure.
+    return Grant(
+        min(dedicated, max(fits, held[0])),
+        min(low_priority, max(spot_fits, held[1])),
+        tuple(found),
+    )
 
 
 def _error(code: str, message: str, size: VmSize, quota: int, wanted: int) -> Json:
