@@ -228,6 +228,25 @@ def down(
     help="Most local nodes a pool may run (default: the CPU count).",
 )
 @click.option("--access-log", is_flag=True, help="Log every request on stderr.")
+@click.option(
+    "--account-profile",
+    default="default",
+    show_default=True,
+    type=click.Choice(["default", "new-account"]),
+    help="Core quotas to start with: generous, or a new account's (no cores at all).",
+)
+@click.option(
+    "--dedicated-cores-quota",
+    multiple=True,
+    metavar="FAMILY=N",
+    help="Dedicated core quota of a VM family, e.g. standardDSv3Family=8 (repeatable).",
+)
+@click.option(
+    "--low-priority-cores-quota",
+    default=None,
+    type=click.IntRange(0, None),
+    help="Spot (low-priority) core quota of the account.",
+)
 def emulator(
     host: str,
     port: int,
@@ -236,11 +255,25 @@ def emulator(
     key: str | None,
     nodes_max: int | None,
     access_log: bool,
+    account_profile: str,
+    dedicated_cores_quota: tuple[str, ...],
+    low_priority_cores_quota: int | None,
 ) -> None:
     """Serve the Azure Batch emulator until Ctrl-C (like Azurite for Storage)."""
-    from batchflow.commands.emulator import emulator_cmd
+    from batchflow.commands.emulator import emulator_cmd, quotas_from_flags
 
-    _run(lambda: emulator_cmd(host, port, data, account, key, nodes_max, access_log))
+    _run(
+        lambda: emulator_cmd(
+            host,
+            port,
+            data,
+            account,
+            key,
+            nodes_max,
+            access_log,
+            quotas_from_flags(account_profile, dedicated_cores_quota, low_priority_cores_quota),
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -22,6 +22,7 @@ from batchflow.engine.protocols import (
     Json,
     NodeInfo,
     PoolInfo,
+    ResizeError,
     TaskCounts,
     TaskInfo,
 )
@@ -47,7 +48,17 @@ def _pool_info(raw: Json) -> PoolInfo:
         target_dedicated=int(raw.get("targetDedicatedNodes") or 0),
         target_spot=int(raw.get("targetLowPriorityNodes") or 0),
         start_task=dict(raw["startTask"]) if raw.get("startTask") else None,
+        current_dedicated=int(raw.get("currentDedicatedNodes") or 0),
+        current_spot=int(raw.get("currentLowPriorityNodes") or 0),
+        resize_errors=tuple(_resize_error(e) for e in raw.get("resizeErrors") or []),
     )
+
+
+def _resize_error(raw: Json) -> ResizeError:
+    values = tuple(
+        (str(v.get("name") or ""), str(v.get("value") or "")) for v in raw.get("values") or []
+    )
+    return ResizeError(str(raw.get("code") or ""), str(raw.get("message") or ""), values)
 
 
 def _task_info(raw: Json) -> TaskInfo:
@@ -124,6 +135,16 @@ class AzureBatchService:
         """Start deleting the pool."""
         with translated(f"deleting pool {pool_id}"), contextlib.suppress(ResourceNotFoundError):
             self._client.begin_delete_pool(pool_id)
+
+    def resize_pool(self, pool_id: str, dedicated: int, spot: int) -> None:
+        """Start resizing the pool to these targets."""
+        with translated(f"resizing pool {pool_id}"):
+            self._client.begin_resize_pool(
+                pool_id,
+                bm.BatchPoolResizeOptions(
+                    target_dedicated_nodes=dedicated, target_low_priority_nodes=spot
+                ),
+            )
 
     def get_job(self, job_id: str) -> JobInfo | None:
         """The job, or None."""

@@ -8,6 +8,7 @@ code and request id, and a message with any SAS signature or key removed.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping
 
 from azure.core.exceptions import (
@@ -60,7 +61,32 @@ def _message(exc: HttpResponseError) -> str:
     text = getattr(error, "message", None) or exc.message or str(exc)
     # The service appends RequestId/Time lines; the request id is carried separately.
     first = str(text).strip().splitlines()[0] if str(text).strip() else exc.reason or ""
-    return redact(first)
+    return redact(first + _details(exc))
+
+
+def _details(exc: HttpResponseError) -> str:
+    """Which property the service refused and why (the BatchError's ``values``): "the value
+    ... is invalid" alone does not say which one."""
+    try:
+        body = json.loads(exc.response.text()) if exc.response is not None else None
+    except (ValueError, AzureError):  # no JSON body: the message stands alone
+        return ""
+    values = body.get("values") if isinstance(body, dict) else None
+    if not isinstance(values, list):
+        return ""
+    found = {
+        str(v.get("key")): str(v.get("value"))
+        for v in values
+        if isinstance(v, dict) and v.get("key") in ("PropertyName", "PropertyValue", "Reason")
+    }
+    if "PropertyName" not in found:
+        return ""
+    detail = found["PropertyName"]
+    if "PropertyValue" in found:
+        detail = f"{detail} = {found['PropertyValue']!r}"
+    if found.get("Reason"):
+        detail = f"{detail}: {found['Reason'].rstrip('.')}"
+    return f" ({detail})"
 
 
 def translate(exc: AzureError, what: str, where: str = "") -> BackendError:

@@ -24,6 +24,7 @@ from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.http.auth import decode_key
 from batchflow.emulator.node import host_guard
 from batchflow.emulator.server import EmulatorServer
+from batchflow.emulator.state.quotas import Quotas, account_quotas
 from batchflow.errors import ConfigError, UsageError
 from batchflow.net import is_loopback
 
@@ -44,6 +45,14 @@ def resolve_key(key: str | None) -> str:
         raise ConfigError(f"{source} is empty; give a base64 account key or leave it out")
     decode_key(key.strip())
     return key.strip()
+
+
+def quotas_from_flags(profile: str, families: tuple[str, ...], low_priority: int | None) -> Quotas:
+    """The account's quotas from ``--account-profile`` and the quota flags (exit 2 if bad)."""
+    try:
+        return account_quotas(profile, families, low_priority)
+    except ValueError as exc:
+        raise UsageError(f"--account-profile/--dedicated-cores-quota: {exc}") from None
 
 
 def check_account(account: str) -> str:
@@ -80,6 +89,7 @@ def emulator_cmd(
     key: str | None,
     nodes_max: int | None,
     access_log: bool = False,
+    quotas: Quotas | None = None,
 ) -> int:
     """Serve until interrupted; the exit code says how it ended."""
     # Every check runs (exit 2) before anything is started.
@@ -99,6 +109,7 @@ def emulator_cmd(
         allow_remote=True,
         access_log=access_log,
         on_failure=lambda _exc: stop.set(),
+        quotas=quotas,
     )
 
     def on_term(signum: int, frame: FrameType | None) -> None:

@@ -181,7 +181,11 @@ def _pool_left(plan: Plan, tgt: Target, down: str) -> tuple[str, ...]:
         return ()  # the service failed: the error being reported says so
     if pool is None or pool.state != "active":
         return ()
-    n = pool.target_dedicated + pool.target_spot
+    # A steady pool holds what it got (a core quota may have given it fewer than asked).
+    if pool.allocation_state == "steady":
+        n = pool.current_dedicated + pool.current_spot
+    else:
+        n = pool.target_dedicated + pool.target_spot
     cost = "; Azure bills its nodes until it is deleted" if tgt.kind == "azure" else ""
     return (
         f"Pool {pool.id} is still allocated ({n} node{'s' if n != 1 else ''}{cost}): "

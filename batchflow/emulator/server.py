@@ -40,6 +40,7 @@ from batchflow.net import is_loopback
 
 if TYPE_CHECKING:
     from batchflow.emulator.service import EmulatorService
+    from batchflow.emulator.state.quotas import Quotas
 
 _START_TIMEOUT = 15.0
 LOCK_NAME = "emulator.lock"
@@ -80,6 +81,7 @@ class EmulatorServer:
         scheduling: bool = True,
         limits: HttpLimits | None = None,
         on_failure: Callable[[BatchflowError], None] | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         """``key=None``: a fresh random key; ``scheduling=False``: serve the stored state
         without running anything (see ``EmulatorService``); ``limits``: how long and how
@@ -100,6 +102,7 @@ class EmulatorServer:
         self.host = host
         self.port = port
         self.nodes_max = nodes_max
+        self.quotas = quotas
         self.access_log = access_log
         self._data_dir = data_dir
         self._temp_dir: Path | None = None
@@ -161,7 +164,11 @@ class EmulatorServer:
         from batchflow.emulator.service import EmulatorService
 
         service = EmulatorService(
-            self.data_dir, self.account, self.nodes_max, scheduling=self.scheduling
+            self.data_dir,
+            self.account,
+            self.nodes_max,
+            scheduling=self.scheduling,
+            quotas=self.quotas,
         )
         service.account_url = self.url
         service.on_failure = self._failed

@@ -26,6 +26,7 @@ from batchflow.emulator.node.scheduler import Scheduler
 from batchflow.emulator.state import jobs, outcomes, pools, rows, tasks
 from batchflow.emulator.state.autoscaling import Autoscaling
 from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.quotas import Quotas
 from batchflow.emulator.state.retention import Janitor
 from batchflow.emulator.state.store import Store, StoreFailure
 
@@ -55,8 +56,11 @@ class EmulatorService:
         nodes_max: int | None = None,
         *,
         scheduling: bool = True,
+        quotas: Quotas | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # The account's core quotas (``state.quotas``): generous unless a profile says not.
+        self.quotas = quotas or Quotas()
         self.account_name = account_name
         self.nodes_max = nodes_max or os.cpu_count() or 1
         # False: a read-only look at the state (``status``, ``logs``): nothing is requeued,
@@ -105,6 +109,7 @@ class EmulatorService:
             nodes_max=self.nodes_max,
             store=store,
             account_url=self._account_url,
+            quotas=self.quotas,
         )
         core.scheduler = Scheduler(
             store,

@@ -8,6 +8,7 @@ from batchflow.engine.bodies import pool_body, start_task_body
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy, retry_transient, wait_gone
 from batchflow.engine.protocols import BatchService, Json, NodeInfo, PoolInfo
+from batchflow.engine.resize import no_node, smaller
 from batchflow.errors import BackendError, Conflict, FailedTask, SpecMismatch, WorkflowFailed
 from batchflow.plan_model import Plan, PoolPlan
 from batchflow.redact import redact
@@ -88,8 +89,22 @@ def ensure_pool(
         have = retry_transient(lambda: batch.get_pool(plan.pool.id))
     if have is not None and (diffs := differences(plan.pool, have)):
         raise _mismatch(plan, diffs)
+    if have is not None and not created:
+        _ask_again(plan, batch, have, sink)
     sink(Event("pool", f"{'created' if created else 'reusing'} pool {plan.pool.id}"))
     return created
+
+
+def _ask_again(plan: Plan, batch: BatchService, have: PoolInfo, sink: EventSink) -> None:
+    """A reused pool whose last resize gave up on some nodes (a quota since raised, a failed
+    allocation) asks for them again: its errors stay until a new resize, so the run would
+    otherwise stop on the same errors however the account changed."""
+    if plan.pool.autoscale_formula or have.allocation_state != "steady":
+        return
+    short = have.current_dedicated + have.current_spot < have.target_dedicated + have.target_spot
+    if have.resize_errors and short:
+        sink(Event("pool", f"pool {have.id} did not get all its nodes last time; asking again"))
+        retry_transient(lambda: batch.resize_pool(have.id, have.target_dedicated, have.target_spot))
 
 
 def _start_task_failure(batch: BatchService, pool_id: str, node: NodeInfo) -> WorkflowFailed:
@@ -116,12 +131,34 @@ def _start_task_failure(batch: BatchService, pool_id: str, node: NodeInfo) -> Wo
     )
 
 
+def _resized_with_errors(plan: Plan, batch: BatchService) -> PoolInfo | None:
+    pool = retry_transient(lambda: batch.get_pool(plan.pool.id))
+    if pool is None or pool.allocation_state != "steady" or not pool.resize_errors:
+        return None
+    return pool
+
+
+def _stop_if_none_can_come(plan: Plan, batch: BatchService) -> None:
+    """A pool with no node whose resize ended with errors will get none by waiting."""
+    pool = _resized_with_errors(plan, batch)
+    if pool is not None:
+        raise no_node(pool)
+
+
+def _say_if_smaller(plan: Plan, batch: BatchService, sink: EventSink) -> None:
+    pool = _resized_with_errors(plan, batch)
+    if pool is not None:
+        sink(Event("pool", smaller(pool)))
+
+
 def wait_for_nodes(
     plan: Plan, batch: BatchService, sink: EventSink, poll: PollPolicy, timeout_s: float
 ) -> list[NodeInfo]:
     """Until some node is usable and none is still starting; a failed start task stops the
-    run at once with its stderr. An autoscale pool may rightly have no node before tasks
-    exist (its formula sizes it on pending tasks), so only start-task failures are checked."""
+    run at once with its stderr, and a resize that ended with errors (a core quota, a failed
+    allocation) and no node at once with the service's reason. An autoscale pool may rightly
+    have no node before tasks exist (its formula sizes it on pending tasks), so only
+    start-task failures are checked."""
     deadline = time.monotonic() + timeout_s
     interval, last = poll.initial, ""
     while True:
@@ -134,7 +171,10 @@ def wait_for_nodes(
         summary = f"{len(usable)} of {len(nodes)} nodes usable"
         sink(Event("pool", summary, len(usable), max(len(nodes), 1)))
         if (usable and not settling) or (plan.pool.autoscale_formula and not nodes):
+            _say_if_smaller(plan, batch, sink)
             return usable
+        if not nodes and not plan.pool.autoscale_formula:
+            _stop_if_none_can_come(plan, batch)
         if time.monotonic() > deadline:
             raise WorkflowFailed(
                 "pool", f"no usable node in pool {plan.pool.id} after {timeout_s:.0f}s ({summary})"

@@ -21,6 +21,16 @@ Access = Literal["read", "write"]
 
 
 @dataclass(frozen=True)
+class ResizeError:
+    """Why the pool's last resize did not bring all its nodes (the service's ``resizeErrors``):
+    ``code`` such as AccountCoreQuotaReached, ``values`` its name/value details."""
+
+    code: str
+    message: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class PoolInfo:
     """What the engine checks about an existing pool."""
 
@@ -34,6 +44,9 @@ class PoolInfo:
     target_spot: int
     # The start task as the pool has it (REST JSON), or None: compared with the spec's.
     start_task: Json | None = None
+    current_dedicated: int = 0
+    current_spot: int = 0
+    resize_errors: tuple[ResizeError, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,9 @@ class BatchService(Protocol):
 
     def delete_pool(self, pool_id: str) -> None:
         """Start deleting the pool; returns without waiting (absent pool: no error)."""
+
+    def resize_pool(self, pool_id: str, dedicated: int, spot: int) -> None:
+        """Start resizing the pool to these targets; returns without waiting."""
 
     def get_job(self, job_id: str) -> JobInfo | None:
         """The job, or None when it does not exist."""

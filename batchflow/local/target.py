@@ -3,8 +3,13 @@
 ``.batchflow/emulator/`` holds the emulator's SQLite state and node directories, so a second
 run resumes where the first stopped; ``.batchflow/blobs/`` is the file-system blob store.
 Tests may inject faults with ``BATCHFLOW_EMULATOR_FAULTS`` (the control surface's JSON, e.g.
-``{"errorRate": 0.1, "status": 503}``) and drive its control surface with the key they set
+``{"errorRate": 0.1, "status": 503}``; ``{"allocationFailure": "AllocationFailed"}`` makes pool
+allocations fail) and drive its control surface with the key they set
 in ``BATCHFLOW_EMULATOR_KEY`` (base64); without it every run draws a random key.
+``BATCHFLOW_EMULATOR_PROFILE=new-account`` starts it with a new Azure account's core quotas
+(none), ``BATCHFLOW_EMULATOR_CORE_QUOTAS`` gives VM families cores on top
+(``standardDSv3Family=4,standardFSv2Family=8``), to see on the local target what a first run
+on a new account meets.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from batchflow.disk import STATE_DIR
-from batchflow.errors import ConfigError, EnvironmentProblem, UsageError
+from batchflow.errors import BackendError, ConfigError, EnvironmentProblem, UsageError
 
 FAULTS_ENV = "BATCHFLOW_EMULATOR_FAULTS"
 NODES_ENV = "BATCHFLOW_LOCAL_NODES"
 KEY_ENV = "BATCHFLOW_EMULATOR_KEY"
+PROFILE_ENV = "BATCHFLOW_EMULATOR_PROFILE"
+QUOTAS_ENV = "BATCHFLOW_EMULATOR_CORE_QUOTAS"
 ENDPOINT_FILE = "endpoint.json"  # the running emulator's URL and key, mode 0600
 
 
@@ -82,6 +89,20 @@ def _faults() -> dict[str, Any] | None:
     return value
 
 
+def _quotas() -> Any:
+    """The account's quotas from the environment (a ``state.quotas.Quotas``), or None."""
+    from batchflow.emulator.state.quotas import account_quotas
+
+    profile = os.environ.get(PROFILE_ENV, "").strip()
+    families = [f for f in os.environ.get(QUOTAS_ENV, "").split(",") if f.strip()]
+    if not profile and not families:
+        return None
+    try:
+        return account_quotas(profile or "default", families)
+    except ValueError as exc:
+        raise UsageError(f"{PROFILE_ENV}/{QUOTAS_ENV}: {exc}") from None
+
+
 def _apply_faults(server: Any) -> None:
     faults = _faults()
     if faults is not None:
@@ -91,6 +112,12 @@ def _apply_faults(server: Any) -> None:
             drop_rate=float(faults.get("dropRate", 0.0)),
             operations=tuple(faults.get("operations", ())),
         )
+        if faults.get("allocationFailure"):
+            # Every resize that would add nodes fails ("AllocationFailed", "AllocationTimedout").
+            try:
+                server.control.fail_allocations(str(faults["allocationFailure"]))
+            except BackendError as exc:
+                raise UsageError(f"{FAULTS_ENV}: allocationFailure: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -185,6 +212,7 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
             nodes_max=_nodes_max(),
             key=chosen_key(),
             scheduling=scheduling,
+            quotas=_quotas(),
         )
         server.start()
         if scheduling:

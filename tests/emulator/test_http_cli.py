@@ -105,3 +105,37 @@ def test_a_server_that_cannot_start_releases_its_port(tmp_path: Path) -> None:
             again.start()
     finally:
         again.stop()
+
+
+def test_quota_flags_set_the_accounts_quotas(tmp_path: Path) -> None:
+    from batchflow.emulator.http.control import ControlClient
+
+    proc = _start(
+        tmp_path,
+        "--account-profile",
+        "new-account",
+        "--dedicated-cores-quota",
+        "standardDSv3Family=4",
+        "--low-priority-cores-quota",
+        "2",
+    )
+    try:
+        assert proc.stdout is not None
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", proc.stdout.readline())
+        assert match
+        quotas = ControlClient(match.group(1), DEV_ACCOUNT, DEV_KEY).quotas()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert quotas["dedicatedCoresPerFamily"] == {"standarddsv3family": 4}
+    assert quotas["dedicatedCoresDefaultPerFamily"] == 0
+    assert quotas["lowPriorityCores"] == 2
+
+
+def test_a_malformed_quota_flag_is_explained(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--dedicated-cores-quota", "standardDSv3Family")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "FAMILY=CORES" in err and "Traceback" not in err

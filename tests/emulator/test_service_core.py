@@ -32,7 +32,7 @@ def _wait(probe, timeout: float = 10.0):  # type: ignore[no-untyped-def]
 
 
 def test_collection_reports_each_task(service: EmulatorService) -> None:
-    service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 1})
+    service.create_pool({"id": "p", "vmSize": "standard_a1_v2", "targetDedicatedNodes": 1})
     service.create_job({"id": "j", "poolInfo": {"poolId": "p"}})
     service.create_task("j", {"id": "dup", "commandLine": "/bin/true"})
     results = service.create_tasks(
@@ -57,9 +57,9 @@ def test_errors_carry_batch_codes(service: EmulatorService) -> None:
     with pytest.raises(BatchServiceError) as info:
         service.get_job("missing")
     assert (info.value.status, info.value.code) == (404, "JobNotFound")
-    service.create_pool({"id": "p", "vmSize": "x"})
+    service.create_pool({"id": "p", "vmSize": "standard_a1_v2"})
     with pytest.raises(BatchServiceError) as info:
-        service.create_pool({"id": "P", "vmSize": "x"})
+        service.create_pool({"id": "P", "vmSize": "standard_a1_v2"})
     assert (info.value.status, info.value.code) == (409, "PoolExists")
     service.create_job({"id": "j", "poolInfo": {"poolId": "p"}})
     with pytest.raises(BatchServiceError) as info:
@@ -82,19 +82,19 @@ def test_update_task_replaces_constraints(service: EmulatorService) -> None:
 
 
 def test_reset_forgets_everything_and_kills(service: EmulatorService) -> None:
-    service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 1})
+    service.create_pool({"id": "p", "vmSize": "standard_a1_v2", "targetDedicatedNodes": 1})
     service.create_job({"id": "j", "poolInfo": {"poolId": "p"}})
     service.create_task("j", {"id": "t", "commandLine": "/bin/sleep 30"})
     _wait(lambda: service.get_task("j", "t")["state"] == "running")
     service.reset()
     assert service.list_pools(None, None, 10).items == []
     assert service.list_jobs(None, None, 10).items == []
-    service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 1})
+    service.create_pool({"id": "p", "vmSize": "standard_a1_v2", "targetDedicatedNodes": 1})
     _wait(lambda: service.list_nodes("p", "state eq 'idle'", None, 10).items)
 
 
 def test_task_documents_stay_in_the_store(service: EmulatorService) -> None:
-    service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 2})
+    service.create_pool({"id": "p", "vmSize": "standard_a1_v2", "targetDedicatedNodes": 2})
     service.create_job({"id": "j", "poolInfo": {"poolId": "p"}})
     for start in range(0, 300, 100):
         service.create_tasks(
@@ -113,7 +113,7 @@ def test_reactivated_dependency_unblocks_its_dependents(
     service: EmulatorService, tmp_path: Path
 ) -> None:
     flag = tmp_path / "fixed"
-    service.create_pool({"id": "p", "vmSize": "x", "targetDedicatedNodes": 1})
+    service.create_pool({"id": "p", "vmSize": "standard_a1_v2", "targetDedicatedNodes": 1})
     service.create_job({"id": "j", "poolInfo": {"poolId": "p"}, "usesTaskDependencies": True})
     service.create_task("j", {"id": "dep", "commandLine": f"/usr/bin/test -f {flag}"})
     service.create_task(

@@ -45,7 +45,7 @@ from batchflow.emulator.http.base import (
     resolve,
     route,
 )
-from batchflow.emulator.state import pools
+from batchflow.emulator.state import pools, quotas
 
 log = logging.getLogger("batchflow.emulator")
 # Batch documents 1 MB for a task collection (RequestBodyTooLarge, 413); a single pool, job
@@ -294,6 +294,17 @@ class EmulatorApp(Starlette):
         def counters(req: Req) -> Response:
             return _json(self.faults.counters())
 
+        def set_quotas(req: Req) -> Response:
+            body = checked_body(req, validation.CONTROL_QUOTAS)
+            return _json(quotas.set_quotas(req.core, body))
+
+        def get_quotas(req: Req) -> Response:
+            return _json(quotas.get_quotas(req.core))
+
+        def set_allocation(req: Req) -> Response:
+            body = checked_body(req, validation.CONTROL_ALLOCATION)
+            return _json(quotas.set_allocation_failure(req.core, body.get("failure")))
+
         return (
             route("POST", "_emulator/faults", "Control_SetFaults", set_faults),
             route("GET", "_emulator/faults", "Control_GetFaults", get_faults),
@@ -304,6 +315,9 @@ class EmulatorApp(Starlette):
             ),
             route("POST", "_emulator/reset", "Control_Reset", reset),
             route("GET", "_emulator/counters", "Control_Counters", counters),
+            route("POST", "_emulator/quotas", "Control_SetQuotas", set_quotas),
+            route("GET", "_emulator/quotas", "Control_GetQuotas", get_quotas),
+            route("POST", "_emulator/allocation", "Control_SetAllocation", set_allocation),
         )
 
 

@@ -73,6 +73,36 @@ class ControlClient:
             self._call("POST", "/_emulator/autoscale/evaluate", {"poolId": pool})["autoScaleRun"],
         )
 
+    def set_quotas(
+        self,
+        profile: str | None = None,
+        families: dict[str, int] | None = None,
+        dedicated: int | None = None,
+        low_priority: int | None = None,
+    ) -> dict[str, Any]:
+        """Core quotas from the next resize on: a ``profile`` ("default", "new-account"),
+        dedicated cores per VM family, the dedicated total and the spot total."""
+        body: dict[str, Any] = {}
+        if profile is not None:
+            body["profile"] = profile
+        if families:
+            body["dedicatedCoresPerFamily"] = [
+                {"family": k, "cores": v} for k, v in families.items()
+            ]
+        if dedicated is not None:
+            body["dedicatedCores"] = dedicated
+        if low_priority is not None:
+            body["lowPriorityCores"] = low_priority
+        return self._call("POST", "/_emulator/quotas", body)
+
+    def quotas(self) -> dict[str, Any]:
+        return self._call("GET", "/_emulator/quotas", None)
+
+    def fail_allocations(self, failure: str | None = "AllocationFailed") -> dict[str, Any]:
+        """Every resize that would add nodes fails with ``failure`` ("AllocationFailed",
+        "AllocationTimedout"; None: allocations succeed again)."""
+        return self._call("POST", "/_emulator/allocation", {"failure": failure or "none"})
+
     def reset(self) -> None:
         """Forget every pool, job and task; clear faults and counters."""
         self._call("POST", "/_emulator/reset", {})

@@ -298,6 +298,13 @@ CONTROL_FAULTS = _obj(
 CONTROL_LOSE_NODE = _obj("poolId", poolId="str", nodeId="str")
 CONTROL_CLOCK = _obj("speed", speed="any")
 CONTROL_AUTOSCALE = _obj("poolId", poolId="str")
+CONTROL_QUOTAS = _obj(
+    profile=OneOf(("default", "new-account")),
+    dedicatedCoresPerFamily=ListOf(_obj("family cores", family="str", cores=Int(0))),
+    dedicatedCores=Int(0),
+    lowPriorityCores=Int(0),
+)
+CONTROL_ALLOCATION = _obj(failure=OneOf(("AllocationFailed", "AllocationTimedout", "none")))
 
 
 def validate(body: object, spec: Obj) -> Json:

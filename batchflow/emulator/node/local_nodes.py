@@ -13,7 +13,7 @@ from batchflow.emulator.kinds import AllocationState, Json
 from batchflow.emulator.node import processes
 from batchflow.emulator.node.allocation import add_node, remove_node
 from batchflow.emulator.node.executor import kill_orphan
-from batchflow.emulator.state import rows
+from batchflow.emulator.state import quotas, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.store import UnreadableDocument
@@ -53,12 +53,9 @@ def allocate(core: Core, pool_id: str, deallocation: str = "requeue") -> Json:
     """Bring the pool's local nodes to its targets, then mark its allocation steady."""
     with core.lock:
         pool = core.pool(pool_id)
-        want_d, want_l = local_split(
-            core,
-            int(pool.get("targetDedicatedNodes") or 0),
-            int(pool.get("targetLowPriorityNodes") or 0),
-        )
         nodes = core.nodes.setdefault(pool["id"].lower(), [])
+        granted = _grant(core, pool, nodes)
+        want_d, want_l = local_split(core, granted.dedicated, granted.low_priority)
         for dedicated, want in ((True, want_d), (False, want_l)):
             mine = [n for n in nodes if n.dedicated == dedicated and not n.leaving]
             for _ in range(want - len(mine)):
@@ -72,8 +69,33 @@ def allocate(core: Core, pool_id: str, deallocation: str = "requeue") -> Json:
             shapes.set_state(doc, AllocationState.STEADY, key="allocationState")
             doc["currentDedicatedNodes"] = want_d
             doc["currentLowPriorityNodes"] = want_l
+            doc.pop("resizeErrors", None)
+            if granted.errors:
+                doc["resizeErrors"] = list(granted.errors)
 
         return core.update_pool(pool_id, steady)
+
+
+def _grant(core: Core, pool: Json, nodes: list[Node]) -> quotas.Grant:
+    """The pool's targets as the account's quotas (and an injected failure) allow them."""
+    key = pool["id"].lower()
+    others = [
+        (n.vm_size, n.dedicated)
+        for pid, pool_nodes in core.nodes.items()
+        if pid != key
+        for n in pool_nodes
+        if not n.leaving
+    ]
+    live = [n for n in nodes if not n.leaving]
+    return quotas.grant(
+        core.quotas,
+        quotas.Usage.of(others),
+        str(pool.get("vmSize") or ""),
+        int(pool.get("targetDedicatedNodes") or 0),
+        int(pool.get("targetLowPriorityNodes") or 0),
+        core.allocation_failure,
+        held=(sum(n.dedicated for n in live), sum(not n.dedicated for n in live)),
+    )
 
 
 def restore(core: Core) -> None:

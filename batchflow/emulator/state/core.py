@@ -29,6 +29,7 @@ from batchflow.emulator import errors
 from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.nodes import Node
+from batchflow.emulator.state.quotas import AllocationFailure, Quotas
 from batchflow.emulator.state.retention import Janitor
 from batchflow.emulator.state.store import Store, StoreFailure
 
@@ -151,6 +152,9 @@ class Core:
     nodes_max: int
     store: Store
     account_url: str = ""
+    # The account's core quotas, and an allocation failure injected by the control surface.
+    quotas: Quotas = field(default_factory=Quotas)
+    allocation_failure: AllocationFailure | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     nodes: dict[str, list[Node]] = field(default_factory=dict)
     running: dict[tuple[str, str], Run] = field(default_factory=dict)
@@ -298,6 +302,7 @@ class Core:
         with self.lock:
             self.nodes.clear()
             self.job_cache.clear()
+            self.allocation_failure = None
             self.store.reset()
             self.discard(self.data_dir / "nodes")
 
