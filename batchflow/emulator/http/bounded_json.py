@@ -1,9 +1,10 @@
 """Request-body JSON parsed within the bounds of what a Batch body can hold, so that nothing a
 client sends can be stored and later fail to load, list or encode.
 
-- Nesting: at most ``MAX_DEPTH`` levels, checked by a scan of the raw text BEFORE ``json.loads``
-  (which recurses: a 980-deep body once parsed, was stored, and from then on its row raised
-  RecursionError on every load, start-up included).
+- Nesting: at most ``MAX_DEPTH`` levels, checked by an iterative walk of the parsed value before
+  anything is stored (a 980-deep body once parsed, was stored, and from then on its row raised
+  RecursionError on every load, start-up included); deeper than json's C scanner goes, its
+  RecursionError is the same 400.
 - Integers: at most int64 (a 5,000-digit literal hit Python's int-conversion limit: a 500);
   floats finite (``1e999`` and ``NaN`` would be stored as non-JSON ``Infinity``/``NaN``).
 - Strings (values and names): at most ``MAX_STRING`` characters, and no unpaired surrogate
@@ -24,12 +25,9 @@ MAX_DEPTH = 32
 # The longest string Batch takes anywhere (a command line); longer ones are refused, not stored.
 MAX_STRING = 32_768
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-# A JSON string literal (unrolled-loop form: no backtracking) or one bracket.
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 # Only a \u escape in the surrogate range can produce a lone surrogate from valid UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_OPEN, _CLOSE = frozenset("[{"), frozenset("]}")
 
 
 def parse(body: bytes) -> object:
@@ -38,30 +36,59 @@ def parse(body: bytes) -> object:
         text = body.decode("utf-8-sig")  # a leading BOM is tolerated, as json.loads(bytes) did
     except UnicodeDecodeError:
         raise errors.invalid_request_body("The request body is not UTF-8 text.") from None
-    _check_depth(text)
+    big: list[_TooBig] = []
+
+    def parse_int(literal: str) -> int | _TooBig:
+        value = _int(literal)
+        if isinstance(value, _TooBig):
+            big.append(value)
+        return value
+
     try:
-        value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        value = json.loads(text, parse_int=parse_int, parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError as exc:
         raise errors.invalid_request_body(
             f"Malformed JSON at line {exc.lineno}, column {exc.colno} (character {exc.pos}): "
             f"{exc.msg}."
         ) from None
-    _check_strings(value, may_hold_surrogates=_SURROGATE_ESCAPE.search(text) is not None)
+    except RecursionError:  # json's C scanner stops at the interpreter's recursion limit
+        raise _too_deep() from None
+    surrogates = _SURROGATE_ESCAPE.search(text) is not None
+    # One walk of the parsed value on the hot path of every task collection, which answers
+    # only whether something is out of bounds; the offending property's path is found only
+    # once there is one.
+    if _offends(value, surrogates, long_strings=len(text) > MAX_STRING) or big:
+        _check_strings(value, may_hold_surrogates=surrogates)
     return value
 
 
-def _check_depth(text: str) -> None:
-    depth = 0
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in _OPEN:
-            depth += 1
+def _too_deep() -> Exception:
+    return errors.invalid_request_body(f"The JSON is nested more than {MAX_DEPTH} levels deep.")
+
+
+def _offends(value: object, may_hold_surrogates: bool, long_strings: bool) -> bool:
+    """Whether the value (where the text allows it) holds a string or name too long or not
+    text; raises if it nests too deep. Iterative: depth costs no stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    check = long_strings or may_hold_surrogates
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is dict or kind is list:
             if depth > MAX_DEPTH:
-                raise errors.invalid_request_body(
-                    f"The JSON is nested more than {MAX_DEPTH} levels deep."
-                )
-        elif token in _CLOSE:
-            depth -= 1
+                raise _too_deep()
+            stack.extend((sub, depth + 1) for sub in (item.values() if kind is dict else item))
+            if check and kind is dict and any(_bad(name, may_hold_surrogates) for name in item):
+                return True
+        elif check and kind is str and _bad(item, may_hold_surrogates):
+            return True
+    return False
+
+
+def _bad(text: str, may_hold_surrogates: bool) -> bool:
+    return len(text) > MAX_STRING or (
+        may_hold_surrogates and _LONE_SURROGATE.search(text) is not None
+    )
 
 
 @dataclass(frozen=True)
