@@ -112,17 +112,16 @@ def emulator_cmd(
         quotas=quotas,
     )
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_term) if main else None
+    previous = signal.signal(signal.SIGTERM, _on_term) if main else None
     try:
         host_guard.guard()  # tasks are children of this process: keep its key from them
         server.start()
         _announce(server, Path(data))
         stop.wait()
         server.check()  # stopped on its own (disk full, a dead thread): say why, exit 3
+        return 0
+    except _Stopped:
         return 0
     except KeyboardInterrupt:
         say("Interrupted (^C), stopping the emulator.")
@@ -131,6 +130,16 @@ def emulator_cmd(
         server.stop()
         if main:
             signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(Exception):
+    """SIGTERM: the way a service manager stops the emulator (exit 0)."""
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    # Raise, never set an Event: the handler runs in the main thread, which may be inside
+    # that Event's wait() holding its lock, and set() would wait for it for ever.
+    raise _Stopped
 
 
 def _announce(server: EmulatorServer, data: Path) -> None:

@@ -65,17 +65,20 @@ def test_serves_until_interrupted(tmp_path: Path) -> None:
 
 
 def test_sigterm_exits_zero(tmp_path: Path) -> None:
-    proc = _start(tmp_path)
-    try:
-        assert proc.stdout is not None
-        assert "listening on" in proc.stdout.readline()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+    # Several times: a SIGTERM right after start-up once met the main thread inside the stop
+    # Event's lock and hung for ever (about one start in six).
+    for attempt in range(5):
+        proc = _start(tmp_path / str(attempt))
+        try:
+            assert proc.stdout is not None
+            assert "listening on" in proc.stdout.readline()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
 
 
 def test_a_bad_key_is_explained(tmp_path: Path) -> None:
