@@ -143,6 +143,9 @@ class EmulatorService:
             if orphan.pid:
                 executor.kill_orphan(orphan.pid, orphan.ticks)
             tasks.requeue(core, orphan.job_id, orphan.task_id)
+        # A task killed with its emulator between its start and the commit of its process
+        # (or of its running state) has no pid in the state: found by its environment.
+        executor.kill_strays(core.data_dir / "nodes")
 
     def _recover(self, core: Core) -> None:
         for job_id, state, reason in (

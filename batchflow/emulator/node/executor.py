@@ -149,3 +149,34 @@ def kill_orphan(pgid: int, ticks: int) -> bool:
         return False
     _killpg(pgid, signal.SIGKILL)
     return True
+
+
+def kill_strays(nodes_root: Path) -> int:
+    """Kill the process groups of tasks a dead emulator left under ``nodes_root`` that its
+    state cannot name: a ``kill -9`` between a task's start and the commit of its pid.
+
+    A task is known by its environment (``AZ_BATCH_NODE_ROOT_DIR`` under ``nodes_root``),
+    not by its working directory: a user's shell that ``cd``-ed into a task directory to look
+    at it is no task. Only called while holding the data directory's lock, when no emulator
+    runs those nodes. Returns how many process groups were killed.
+    """
+    prefix = f"AZ_BATCH_NODE_ROOT_DIR={nodes_root.resolve()}{os.sep}".encode()
+    mine = os.getpgrp()
+    killed: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                environ = fh.read()
+            pgid = os.getpgid(int(entry.name))
+        except OSError:
+            continue  # gone, or not ours to read
+        if (
+            pgid != mine
+            and pgid not in killed
+            and any(v.startswith(prefix) for v in environ.split(b"\0"))
+        ):
+            _killpg(pgid, signal.SIGKILL)
+            killed.add(pgid)
+    return len(killed)
