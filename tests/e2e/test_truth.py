@@ -145,9 +145,10 @@ def test_stale_tasks_are_counted_and_reported(tmp_path: Path) -> None:
             assert int(done) <= int(total), line
 
 
-def test_cleanup_says_what_it_kept_and_why(tmp_path: Path) -> None:
+def _failing_spec(root: Path, cleanup: str) -> None:
+    """``fails.yaml``: one task that exits 3, with the given ``cleanup`` section."""
     write_spec(
-        tmp_path,
+        root,
         "fails",
         f"""
 version: 1
@@ -157,9 +158,13 @@ tasks:
   list:
     - id: broken
       command: /bin/sh -c "exit 3"
-cleanup: {{job: delete, pool: delete, inputs: keep}}
+cleanup: {cleanup}
 """,
     )
+
+
+def test_cleanup_says_what_it_kept_and_why(tmp_path: Path) -> None:
+    _failing_spec(tmp_path, "{job: delete, pool: delete, inputs: keep}")
     res = batchflow("run", "fails.yaml", cwd=tmp_path)
     assert res.code == 1
     assert "cleanup: done" not in res.stderr
@@ -177,20 +182,7 @@ def test_a_run_that_leaves_the_pool_allocated_says_so_last(tmp_path: Path) -> No
 
 
 def test_a_failed_run_that_keeps_the_pool_says_so_last(tmp_path: Path) -> None:
-    write_spec(
-        tmp_path,
-        "fails",
-        f"""
-version: 1
-name: fails
-{POOL}
-tasks:
-  list:
-    - id: broken
-      command: /bin/sh -c "exit 3"
-cleanup: {{job: delete, pool: delete}}
-""",
-    )
+    _failing_spec(tmp_path, "{job: delete, pool: delete}")
     res = batchflow("run", "fails.yaml", cwd=tmp_path)
     assert res.code == 1
     last = res.stderr.splitlines()[-1]
