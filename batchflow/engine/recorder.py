@@ -38,7 +38,7 @@ from batchflow.redact import redact, redact_task_bytes
 
 COMPLETED = "state eq 'completed'"
 RUNNING = "state eq 'running'"
-COST_FACTOR = 200.0
+COST_FACTOR = 50.0
 FEW_LEFT = 400  # at the end, fewer unrecorded tasks than this are listed by id
 IDS_PER_LISTING = 40
 MIN_GAP_S = 1.0
@@ -67,8 +67,9 @@ class Recorder:
         self.writer, self.plan, self.batch, self.keep_logs = writer, plan, batch, keep_logs
         self.clock = clock
         self.steps = frozenset(s.name for s in plan.steps)
-        self.ids = [t.id for t in all_tasks(plan)]
-        self.outputs = {t.id.lower(): tuple(o.pattern for o in t.outputs) for t in all_tasks(plan)}
+        tasks = list(all_tasks(plan))  # rendered once: a sweep of 100,000 tasks is not cheap
+        self.ids = [t.id for t in tasks]
+        self.outputs = {t.id.lower(): tuple(o.pattern for o in t.outputs) for t in tasks}
         self.recorded: dict[str, TaskRecord] = {}
         self.next_listing = 0.0
         self.spent = 0.0  # seconds the run spent recording (its cost, measured)
