@@ -6,15 +6,20 @@ and pool usage metrics."""
 from __future__ import annotations
 
 import datetime
+import re
+import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.batch.models import _models as mi
+from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from tests.emulator.core_helpers import (
     IMAGE,
     add,
@@ -24,6 +29,7 @@ from tests.emulator.core_helpers import (
     state_is,
     wait_for,
 )
+from tests.emulator.test_http_cli import _start
 
 FAST = {"polling_interval": 0.05}
 # 15.1.0 cannot send these calls without a body (its request builder has no content type).
@@ -361,3 +367,28 @@ def test_usage_metrics_count_the_pools_core_time(batch_client: BatchClient) -> N
     assert (usage.end_time - usage.start_time) == datetime.timedelta(minutes=30)
     assert usage.start_time <= datetime.datetime.now(datetime.timezone.utc) < usage.end_time
     assert list(batch_client.list_pool_usage_metrics(filter="poolId eq 'other'")) == []
+
+
+def test_applications_from_the_emulators_flags(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--application", "blender=3.6,4.1", "--application", "ffmpeg")
+    try:
+        assert proc.stdout is not None
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", proc.stdout.readline())
+        assert match
+        client = BatchClient(match.group(1), AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY))
+        apps = {a.id: a.versions for a in client.list_applications()}
+        blender = client.get_application("BLENDER")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert apps == {"blender": ["3.6", "4.1"], "ffmpeg": []}
+    assert (blender.id, blender.display_name) == ("blender", "blender")
+
+
+def test_a_malformed_application_flag_is_explained(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--application", "bad id=1")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "--application" in err and "ID[=VERSION" in err and "Traceback" not in err

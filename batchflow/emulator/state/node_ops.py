@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import math
+import re
 import secrets
 import urllib.parse
 import uuid
@@ -357,6 +358,28 @@ def _aggregate(stretches: Iterable[rows.NodeUsage], first: float, now: float) ->
 def _cores(vm_size: str) -> int:
     size = quotas.catalog().get(vm_size.lower())
     return size.cores if size else 1
+
+
+_APP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_APP_VERSION = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def parse_applications(flags: Iterable[str]) -> tuple[Json, ...]:
+    """The account's applications from ``ID`` or ``ID=VERSION[,VERSION...]`` items (the
+    emulator's ``--application`` flag); ValueError naming a bad one."""
+    apps: dict[str, Json] = {}
+    for flag in flags:
+        app_id, _, versions = flag.partition("=")
+        names = [v.strip() for v in versions.split(",") if v.strip()]
+        if not _APP_ID.fullmatch(app_id) or not all(_APP_VERSION.fullmatch(v) for v in names):
+            raise ValueError(
+                f"{flag!r} is not ID[=VERSION,...] (ids: letters, digits, - and _; versions "
+                "also .; 64 characters at most)"
+            )
+        if app_id.lower() in apps:
+            raise ValueError(f"application {app_id!r} is given twice")
+        apps[app_id.lower()] = {"id": app_id, "displayName": app_id, "versions": names}
+    return tuple(apps.values())
 
 
 def application(core: Core, app_id: str) -> Json:
