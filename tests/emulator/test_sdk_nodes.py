@@ -392,3 +392,43 @@ def test_a_malformed_application_flag_is_explained(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "--application" in err and "ID[=VERSION" in err and "Traceback" not in err
+
+
+def test_reboot_reruns_the_start_task_and_reimage_wipes_the_disk(
+    batch_client: BatchClient,
+) -> None:
+    boots = m.BatchStartTask(
+        command_line="/bin/sh -c 'echo boot >> $AZ_BATCH_NODE_SHARED_DIR/boots'",
+        wait_for_success=True,
+    )
+    make_pool(batch_client, "p1", nodes=1, start_task=boots)
+    node = _nodes(batch_client)[0].id
+
+    def boot_lines() -> int:
+        data = b"".join(batch_client.download_node_file("p1", node, "shared/boots"))
+        return len(data.decode().splitlines())
+
+    assert boot_lines() == 1
+    batch_client.begin_reboot_node("p1", node, REBOOT, **FAST).result()
+    _node_state(batch_client, node, "idle")
+    assert boot_lines() == 2
+    batch_client.begin_reimage_node(
+        "p1", node, mi.BatchNodeReimageOptions(node_reimage_option="requeue"), **FAST
+    ).result()
+    _node_state(batch_client, node, "idle")
+    assert boot_lines() == 1
+
+
+def test_a_bad_password_is_refused_without_being_repeated(batch_client: BatchClient) -> None:
+    make_pool(batch_client, "p1", nodes=1)
+    node = _nodes(batch_client)[0].id
+    url = f"/pools/p1/nodes/{node}/users"
+    from azure.core.rest import HttpRequest
+
+    request = HttpRequest(
+        "POST", url, params={"api-version": "2025-06-01"}, json={"name": "u", "password": 987654}
+    )
+    with pytest.raises(HttpResponseError) as info:
+        batch_client.send_request(request)
+    assert info.value.error.code == "InvalidPropertyValue"
+    assert "987654" not in str(info.value)

@@ -163,11 +163,14 @@ def _expiry(value: object) -> str:
 
 def _user(name: str, body: Json, is_admin: bool) -> NodeUser:
     password = body.get("password")
+    if password is not None and (not isinstance(password, str) or "\x00" in password):
+        # Named, never repeated: a password does not belong in an error message.
+        raise errors.invalid_property_value("password", "(hidden)", "Expected a string.")
     return NodeUser(
         name=name,
         is_admin=is_admin,
         expiry_time=_expiry(body.get("expiryTime")),
-        password_hash=_password_hash(str(password)) if password else None,
+        password_hash=_password_hash(password) if password else None,
         ssh_public_key=str(body["sshPublicKey"]) if body.get("sshPublicKey") else None,
     )
 
