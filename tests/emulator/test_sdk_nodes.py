@@ -432,3 +432,28 @@ def test_a_bad_password_is_refused_without_being_repeated(batch_client: BatchCli
         batch_client.send_request(request)
     assert info.value.error.code == "InvalidPropertyValue"
     assert "987654" not in str(info.value)
+
+
+def test_a_start_task_still_retrying_stops_with_a_reboot(batch_client: BatchClient) -> None:
+    # waitForSuccess false: the node is idle while its start task runs (and would retry).
+    starts = m.BatchStartTask(
+        command_line="/bin/sh -c 'echo start >> $AZ_BATCH_NODE_SHARED_DIR/starts; sleep 30'",
+        wait_for_success=False,
+        max_task_retry_count=3,
+    )
+    make_pool(batch_client, "p1", nodes=1, start_task=starts)
+    node = _nodes(batch_client)[0].id
+
+    def start_lines() -> int:
+        try:
+            data = b"".join(batch_client.download_node_file("p1", node, "shared/starts"))
+        except HttpResponseError:
+            return 0
+        return len(data.decode().splitlines())
+
+    wait_for("the first start", lambda: start_lines() == 1)
+    batch_client.begin_reboot_node("p1", node, REBOOT, **FAST).result()
+    wait_for("the start task of the new boot", lambda: start_lines() >= 2)
+    # The killed run of the first boot does not retry beside the new one.
+    with pytest.raises(AssertionError):
+        wait_for("a retry of the old boot", lambda: start_lines() > 2, timeout=1.5)

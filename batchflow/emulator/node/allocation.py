@@ -101,6 +101,7 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
     )
     env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
     retries = int(spec.get("maxTaskRetryCount") or 0)
+    boots = node.boots
     info: Json = {"state": TaskState.RUNNING, "startTime": shapes.now(), "retryCount": 0}
     node.start_task_info = info
     attempt = 0
@@ -115,6 +116,8 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
             failure = shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
         if code == 0 or core.closing or node.leaving or failure is not None:
             break
+        if node.boots != boots:  # the node went down (reboot...): a later boot runs it
+            return False
         if retries != -1 and attempt >= retries:
             failure = shapes.exit_failure()
             break

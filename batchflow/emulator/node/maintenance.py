@@ -34,6 +34,7 @@ def take_down(core: Core, node: Node, action: NodeAction, option: str) -> None:
     """Begin ``action`` on ``node`` (lock held; its state was checked by the caller)."""
     node.set_state(_TRANSIT[action])
     node.note(f"{action} requested ({option})")
+    node.boots += 1
     if option in ("requeue", "terminate"):
         stop_runs(core, node, option)
     if node.start_process is not None:

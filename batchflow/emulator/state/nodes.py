@@ -70,6 +70,9 @@ class Node:
     # disablescheduling: no new task lands here until enablescheduling.
     scheduling_disabled: bool = False
     boot_time: str = field(default_factory=shapes.now)
+    # Bumped when a reboot, reimage or deallocation takes the node down: a start task of an
+    # earlier boot that is still retrying stops there and reports nothing.
+    boots: int = 0
     # Users added through the node user API, by name: never their password, only its hash.
     users: dict[str, NodeUser] = field(default_factory=dict)
     # The pool's taskSchedulingPolicy: nodeFillType pack, jobDefaultOrder creationtime.
