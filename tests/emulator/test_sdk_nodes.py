@@ -457,3 +457,31 @@ def test_a_start_task_still_retrying_stops_with_a_reboot(batch_client: BatchClie
     # The killed run of the first boot does not retry beside the new one.
     with pytest.raises(AssertionError):
         wait_for("a retry of the old boot", lambda: start_lines() > 2, timeout=1.5)
+
+
+def test_reboot_taskcompletion_lets_the_task_finish_first(batch_client: BatchClient) -> None:
+    make_pool(batch_client, "p1", nodes=1)
+    make_job(batch_client, "j1", "p1")
+    add(batch_client, "j1", "t1", "sleep 1")
+    node = _running(batch_client, "j1", "t1")
+    batch_client.begin_reboot_node(
+        "p1", node, mi.BatchNodeRebootOptions(node_reboot_kind="taskcompletion"), **FAST
+    )
+    assert batch_client.get_node("p1", node).state == "rebooting"
+    assert _code(lambda: batch_client.begin_reboot_node("p1", node, REBOOT, **FAST)) == (
+        "NodeBeingRebooted"
+    )
+    done = completed(batch_client, "j1", "t1")
+    assert done.execution_info.result == "success"
+    assert done.execution_info.requeue_count == 0
+    _node_state(batch_client, node, "idle")
+
+
+def test_remove_nodes_refuses_a_bad_list(batch_client: BatchClient) -> None:
+    make_pool(batch_client, "p1", nodes=1)
+    assert _code(
+        lambda: batch_client.begin_remove_nodes("p1", m.BatchNodeRemoveOptions(node_ids=[]))
+    ) == ("InvalidPropertyValue")
+    many = m.BatchNodeRemoveOptions(node_ids=[f"n{i}" for i in range(101)])
+    assert _code(lambda: batch_client.begin_remove_nodes("p1", many)) == "InvalidPropertyValue"
+    assert batch_client.get_pool("p1").target_dedicated_nodes == 1
