@@ -188,6 +188,9 @@ class EmulatorService:
         core.janitor.stop()
         core.autoscaling.stop()
         core.kill_all(KillReason.SHUTDOWN)
+        if self.scheduling and core.failure is None:
+            # Stopped nodes use no cores: the next start opens their usage again.
+            rows.close_all_node_usage(core.store)
         core.store.close()
         self._core = None
 

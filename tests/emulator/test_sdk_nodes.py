@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import re
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -485,3 +486,25 @@ def test_remove_nodes_refuses_a_bad_list(batch_client: BatchClient) -> None:
     many = m.BatchNodeRemoveOptions(node_ids=[f"n{i}" for i in range(101)])
     assert _code(lambda: batch_client.begin_remove_nodes("p1", many)) == "InvalidPropertyValue"
     assert batch_client.get_pool("p1").target_dedicated_nodes == 1
+
+
+def test_usage_metrics_count_no_time_while_the_emulator_is_stopped(tmp_path: Path) -> None:
+    from batchflow.emulator.server import EmulatorServer
+
+    def client_of(server: EmulatorServer) -> BatchClient:
+        return BatchClient(server.url, AzureNamedKeyCredential(server.account, server.key))
+
+    # Each window brackets the node's whole life in that run: its real time is within them.
+    began = time.monotonic()
+    with EmulatorServer(data_dir=tmp_path / "state", nodes_max=1) as first:
+        make_pool(client_of(first), "p1", nodes=1)
+    up_first = time.monotonic() - began
+    time.sleep(3)  # stopped: no core time
+    began = time.monotonic()
+    with EmulatorServer(data_dir=tmp_path / "state", nodes_max=1) as second:
+        client = client_of(second)
+        wait_for("the node back", lambda: _nodes(client))
+        hours = sum(u.total_core_hours for u in client.list_pool_usage_metrics())
+        up_second = time.monotonic() - began
+    cores = 2  # standard_d2s_v3
+    assert 0 < hours * 3600 / cores <= up_first + up_second + 0.5

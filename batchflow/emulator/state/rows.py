@@ -485,6 +485,11 @@ def close_node_usage(store: Store, node_id: str) -> None:
     )
 
 
+def close_all_node_usage(store: Store) -> None:
+    """The emulator stops: no node is allocated until it starts again."""
+    store.execute("UPDATE node_usage SET ended = ? WHERE ended IS NULL", (time.time(),))
+
+
 def node_usage(store: Store, since: float, until: float) -> list[NodeUsage]:
     """Every stretch of node time that overlaps [since, until)."""
     rows = store.query(
