@@ -335,16 +335,6 @@ def node_user_exists(name: str) -> BatchServiceError:
     return _e(409, "NodeUserExists", "The specified node user already exists.")
 
 
-def pool_not_steady(pool_id: str, state: str) -> BatchServiceError:
-    """removenodes needs a steady pool: the service's 409 for a pool being resized."""
-    return _e(
-        409,
-        "PoolBeingResized",
-        "The specified pool is being resized.",
-        ("AllocationState", state),
-    )
-
-
 def application_not_found(app_id: str) -> BatchServiceError:
     return _e(404, "ApplicationNotFound", "The specified application does not exist.")
 

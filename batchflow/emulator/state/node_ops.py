@@ -60,7 +60,7 @@ def remove_nodes(core: Core, pool_id: str, body: Json) -> None:
     with core.lock:
         pool = core.pool(pool_id)
         if pool.get("allocationState") != AllocationState.STEADY:
-            raise errors.pool_not_steady(pool_id, str(pool.get("allocationState")))
+            raise errors.pool_being_resized(pool_id)
         picked = [find_node(core, pool_id, name) for name in dict.fromkeys(names)]
         dedicated = sum(n.dedicated for n in picked)
 
