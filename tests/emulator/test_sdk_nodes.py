@@ -18,6 +18,7 @@ from azure.batch import models as m
 from azure.batch.models import _models as mi
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
+from azure.core.rest import HttpRequest
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
@@ -424,8 +425,6 @@ def test_a_bad_password_is_refused_without_being_repeated(batch_client: BatchCli
     make_pool(batch_client, "p1", nodes=1)
     node = _nodes(batch_client)[0].id
     url = f"/pools/p1/nodes/{node}/users"
-    from azure.core.rest import HttpRequest
-
     request = HttpRequest(
         "POST", url, params={"api-version": "2025-06-01"}, json={"name": "u", "password": 987654}
     )
@@ -508,3 +507,26 @@ def test_usage_metrics_count_no_time_while_the_emulator_is_stopped(tmp_path: Pat
         up_second = time.monotonic() - began
     cores = 2  # standard_d2s_v3
     assert 0 < hours * 3600 / cores <= up_first + up_second + 0.5
+
+
+def test_node_reads_carry_etag_and_last_modified(batch_client: BatchClient) -> None:
+    make_pool(batch_client, "p1", nodes=1)
+    make_job(batch_client, "j1", "p1")
+    add(batch_client, "j1", "t1", "echo hi")
+    node = _nodes(batch_client)[0].id
+
+    def headers(_response: object, _body: object, found: dict[str, str]) -> dict[str, str]:
+        return found
+
+    seen = batch_client.get_node_remote_login_settings("p1", node, cls=headers)
+    assert seen["ETag"] and seen["Last-Modified"]
+    raw = batch_client.send_request(
+        HttpRequest("GET", "/jobs/j1/tasks/t1/subtasksinfo", params={"api-version": "2025-06-01"})
+    )
+    assert raw.headers["ETag"] == batch_client.get_task("j1", "t1").etag  # the task's
+    raw = batch_client.send_request(
+        HttpRequest(
+            "GET", f"/pools/p1/nodes/{node}/extensions", params={"api-version": "2025-06-01"}
+        )
+    )
+    assert raw.headers["ETag"] and raw.headers["Last-Modified"]

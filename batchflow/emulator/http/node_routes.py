@@ -19,6 +19,7 @@ from batchflow.emulator.http.base import (
     created,
     done,
     dumps,
+    entity_headers,
     has_conditions,
     json_body,
     seg,
@@ -141,7 +142,8 @@ def node_user_delete(req: Req) -> Response:
 
 def node_remote_login(req: Req) -> Response:
     settings = node_ops.remote_login(req.core, req.params[0], req.params[1])
-    return _json(req, "Microsoft.Azure.Batch.Protocol.Entities.NodeRemoteLoginSettings", settings)
+    kind = "Microsoft.Azure.Batch.Protocol.Entities.NodeRemoteLoginSettings"
+    return _json(req, kind, settings, entity_headers(_node_stamp(req)))
 
 
 def node_upload_logs(req: Req) -> Response:
@@ -161,7 +163,9 @@ def node_extensions(req: Req) -> Response:
     start = int(q.token or 0)
     more = start + q.limit < len(found)
     page = Page(found[start : start + q.limit], str(start + q.limit) if more else None)
-    return _plain_listing(req, q, page, "extensions")
+    response = _plain_listing(req, q, page, "extensions")
+    response.headers.update(entity_headers(_node_stamp(req)))
+    return response
 
 
 def node_extension(req: Req) -> Response:
@@ -169,7 +173,7 @@ def node_extension(req: Req) -> Response:
     select = odata.parse_select(req.query.get("$select"))
     odata.check_dollar_options(req.query, frozenset({"$select"}))
     body = odata.project({**ext}, select)
-    return _json(req, "extensions/@Element", body)
+    return _json(req, "extensions/@Element", body, entity_headers(_node_stamp(req)))
 
 
 def _plain_listing(
@@ -189,7 +193,8 @@ def _plain_listing(
 def task_subtasks(req: Req) -> Response:
     odata.check_dollar_options(req.query, frozenset({"$select"}))
     found = node_ops.list_subtasks(req.core, req.params[0], req.params[1])
-    return _json(req, "subtaskinfo", {"value": found})
+    task = req.core.task(req.params[0], req.params[1])
+    return _json(req, "subtaskinfo", {"value": found}, entity_headers(task))
 
 
 def application_list(req: Req) -> Response:
