@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from batchflow.emulator import errors
-from batchflow.emulator.kinds import JobState, KillReason
+from batchflow.emulator.kinds import JobState, Json, KillReason
 from batchflow.emulator.node import executor, runner
 from batchflow.emulator.node.local_nodes import LocalNodes, restore
 from batchflow.emulator.node.scheduler import Scheduler
@@ -57,10 +57,13 @@ class EmulatorService:
         *,
         scheduling: bool = True,
         quotas: Quotas | None = None,
+        applications: tuple[Json, ...] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         # The account's core quotas (``state.quotas``): generous unless a profile says not.
         self.quotas = quotas or Quotas()
+        # The account's applications (Application_List/Get): ``state.node_ops.applications``.
+        self.applications = applications
         self.account_name = account_name
         self.nodes_max = nodes_max or os.cpu_count() or 1
         # False: a read-only look at the state (``status``, ``logs``): nothing is requeued,
@@ -110,6 +113,7 @@ class EmulatorService:
             store=store,
             account_url=self._account_url,
             quotas=self.quotas,
+            applications=self.applications,
         )
         core.scheduler = Scheduler(
             store,
@@ -184,6 +188,9 @@ class EmulatorService:
         core.janitor.stop()
         core.autoscaling.stop()
         core.kill_all(KillReason.SHUTDOWN)
+        if self.scheduling and core.failure is None:
+            # Stopped nodes use no cores: the next start opens their usage again.
+            rows.close_all_node_usage(core.store)
         core.store.close()
         self._core = None
 

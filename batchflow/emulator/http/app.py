@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.http import faults, file_routes, validation
+from batchflow.emulator.http import node_routes as n
 from batchflow.emulator.http import routes as r
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
@@ -102,6 +103,55 @@ BATCH_ROUTES = (
     route(
         "HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", file_routes.task_file
     ),
+    # --- node operations, usage metrics, file deletion, subtasks, applications (#10) ---
+    route("POST", "pools/{}/removenodes", "Pool_RemoveNodes", n.pool_remove_nodes),
+    route("POST", "pools/{}/stopresize", "Pool_StopResize", n.pool_stop_resize),
+    route("GET", "poolusagemetrics", "Pool_ListUsageMetrics", n.pool_usage_metrics),
+    route("POST", "pools/{}/nodes/{}/reboot", "ComputeNode_Reboot", n.node_reboot),
+    route("POST", "pools/{}/nodes/{}/reimage", "ComputeNode_Reimage", n.node_reimage),
+    route("POST", "pools/{}/nodes/{}/deallocate", "ComputeNode_Deallocate", n.node_deallocate),
+    route("POST", "pools/{}/nodes/{}/start", "ComputeNode_Start", n.node_start),
+    route(
+        "POST",
+        "pools/{}/nodes/{}/disablescheduling",
+        "ComputeNode_DisableScheduling",
+        n.node_disable_scheduling,
+    ),
+    route(
+        "POST",
+        "pools/{}/nodes/{}/enablescheduling",
+        "ComputeNode_EnableScheduling",
+        n.node_enable_scheduling,
+    ),
+    route("POST", "pools/{}/nodes/{}/users", "ComputeNode_AddUser", n.node_user_add),
+    route("PUT", "pools/{}/nodes/{}/users/{}", "ComputeNode_UpdateUser", n.node_user_update),
+    route("DELETE", "pools/{}/nodes/{}/users/{}", "ComputeNode_DeleteUser", n.node_user_delete),
+    route(
+        "GET",
+        "pools/{}/nodes/{}/remoteloginsettings",
+        "ComputeNode_GetRemoteLoginSettings",
+        n.node_remote_login,
+    ),
+    route(
+        "POST",
+        "pools/{}/nodes/{}/uploadbatchservicelogs",
+        "ComputeNode_UploadBatchServiceLogs",
+        n.node_upload_logs,
+    ),
+    route("GET", "pools/{}/nodes/{}/extensions", "ComputeNodeExtension_List", n.node_extensions),
+    route("GET", "pools/{}/nodes/{}/extensions/{}", "ComputeNodeExtension_Get", n.node_extension),
+    route(
+        "DELETE",
+        "pools/{}/nodes/{}/files/{**}",
+        "File_DeleteFromComputeNode",
+        file_routes.delete_node_file,
+    ),
+    route(
+        "DELETE", "jobs/{}/tasks/{}/files/{**}", "File_DeleteFromTask", file_routes.delete_task_file
+    ),
+    route("GET", "jobs/{}/tasks/{}/subtasksinfo", "Task_ListSubtasks", n.task_subtasks),
+    route("GET", "applications", "Application_List", n.application_list),
+    route("GET", "applications/{}", "Application_Get", n.application_get),
 )
 
 

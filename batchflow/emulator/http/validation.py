@@ -148,7 +148,6 @@ _VM_CONFIG = _obj(
     "imageReference nodeAgentSKUId",
     unsupported={
         "containerConfiguration": _CONTAINERS,
-        "extensions": "VM extensions are not emulated.",
         "diskEncryptionConfiguration": "Disk encryption is not emulated.",
     },
     imageReference=_obj(
@@ -161,6 +160,23 @@ _VM_CONFIG = _obj(
         communityGalleryImageId="str",
     ),
     nodeAgentSKUId="str",
+    # Recorded, shown by the node extension API as provisioned; none runs locally.
+    extensions=ListOf(
+        _obj(
+            "name publisher type",
+            unsupported={
+                "protectedSettings": "The emulator keeps no secret settings: use settings."
+            },
+            name="str",
+            publisher="str",
+            type="str",
+            typeHandlerVersion="str",
+            autoUpgradeMinorVersion="bool",
+            enableAutomaticUpgrade="bool",
+            settings="any",
+            provisionAfterExtensions=ListOf("str"),
+        )
+    ),
     windowsConfiguration="any",
     dataDisks="any",
     licenseType="str",
@@ -322,3 +338,36 @@ def validate_task_collection(body: object) -> list[object]:
     if not isinstance(tasks, list):
         raise errors.invalid_property_value("value", tasks, "Expected a JSON array of tasks.")
     return tasks
+
+
+# --- the node operations (http/node_routes.py) ---------------------------------------------
+_DEALLOCATION = OneOf(("requeue", "terminate", "taskcompletion", "retaineddata"))
+POOL_REMOVE_NODES = _obj(
+    "nodeList",
+    nodeList=ListOf("str"),
+    resizeTimeout="duration",
+    nodeDeallocationOption=_DEALLOCATION,
+)
+NODE_REBOOT = _obj(nodeRebootOption=_DEALLOCATION)
+NODE_REIMAGE = _obj(nodeReimageOption=_DEALLOCATION)
+NODE_DEALLOCATE = _obj(nodeDeallocateOption=_DEALLOCATION)
+NODE_DISABLE_SCHEDULING = _obj(
+    nodeDisableSchedulingOption=OneOf(("requeue", "terminate", "taskcompletion"))
+)
+NODE_USER_ADD = _obj(
+    "name",
+    name=Str(256),
+    isAdmin="bool",
+    expiryTime="str",
+    # "any": checked by the state, whose error never repeats the value (it is a secret).
+    password="any",  # noqa: S106 - a field's type, not a password
+    sshPublicKey="str",
+)
+NODE_USER_UPDATE = _obj(password="any", expiryTime="str", sshPublicKey="str")  # noqa: S106
+NODE_UPLOAD_LOGS = _obj(
+    "containerUrl startTime",
+    unsupported={"identityReference": _IDENTITY},
+    containerUrl="str",
+    startTime="str",
+    endTime="str",
+)

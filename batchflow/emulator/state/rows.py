@@ -9,6 +9,7 @@ caller must know.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -449,3 +450,56 @@ def clear_expiry(store: Store, done: list[ExpiredDir]) -> None:
             "UPDATE tasks SET expires = NULL WHERE job_id = ? AND id = ?",
             [(d.job_id, d.task_id) for d in done],
         )
+
+
+# -- node usage (Pool_ListUsageMetrics) -------------------------------------------------------
+@dataclass(frozen=True)
+class NodeUsage:
+    """One stretch of time a node was allocated (started to ended, epoch seconds; ended None:
+    still is)."""
+
+    pool_id: str
+    vm_size: str
+    started: float
+    ended: float | None
+
+
+def open_node_usage(store: Store, pool_id: str, node_id: str, vm_size: str) -> None:
+    """A node was allocated (or started again): its usage runs from now."""
+    now = time.time()
+    with store.tx() as db:
+        db.execute(
+            "UPDATE node_usage SET ended = ? WHERE node_id = ? AND ended IS NULL", (now, node_id)
+        )
+        db.execute(
+            "INSERT INTO node_usage (pool_id, node_id, vm_size, started) VALUES (?, ?, ?, ?)",
+            (pool_id, node_id, vm_size, now),
+        )
+
+
+def close_node_usage(store: Store, node_id: str) -> None:
+    """A node was removed or deallocated: its usage stops now."""
+    store.execute(
+        "UPDATE node_usage SET ended = ? WHERE node_id = ? AND ended IS NULL",
+        (time.time(), node_id),
+    )
+
+
+def close_all_node_usage(store: Store) -> None:
+    """The emulator stops: no node is allocated until it starts again."""
+    store.execute("UPDATE node_usage SET ended = ? WHERE ended IS NULL", (time.time(),))
+
+
+def node_usage(store: Store, since: float, until: float) -> list[NodeUsage]:
+    """Every stretch of node time that overlaps [since, until)."""
+    rows = store.query(
+        "SELECT pool_id, vm_size, started, ended FROM node_usage "
+        "WHERE started < ? AND (ended IS NULL OR ended > ?) ORDER BY rowid",
+        (until, since),
+    )
+    return [NodeUsage(r[0], r[1], float(r[2]), None if r[3] is None else float(r[3])) for r in rows]
+
+
+def first_node_usage(store: Store) -> float | None:
+    row = store.one("SELECT MIN(started) FROM node_usage")
+    return float(row[0]) if row and row[0] is not None else None
