@@ -33,6 +33,7 @@ from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.http import faults, file_routes, validation
 from batchflow.emulator.http import routes as r
+from batchflow.emulator.http import schedule_routes as sr
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
     JSON_TYPE,
@@ -101,6 +102,26 @@ BATCH_ROUTES = (
     route("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", file_routes.task_file),
     route(
         "HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", file_routes.task_file
+    ),
+    # -- job schedules, job disable / enable, preparation and release status (i10-sched) --
+    route("POST", "jobschedules", "JobSchedule_Add", sr.schedule_add),
+    route("GET", "jobschedules", "JobSchedule_List", sr.schedule_list),
+    route("GET", "jobschedules/{}", "JobSchedule_Get", sr.schedule_get),
+    route("HEAD", "jobschedules/{}", "JobSchedule_Exists", sr.schedule_get),
+    route("DELETE", "jobschedules/{}", "JobSchedule_Delete", sr.schedule_delete),
+    route("PATCH", "jobschedules/{}", "JobSchedule_Patch", sr.schedule_patch),
+    route("PUT", "jobschedules/{}", "JobSchedule_Update", sr.schedule_update),
+    route("POST", "jobschedules/{}/disable", "JobSchedule_Disable", sr.schedule_disable),
+    route("POST", "jobschedules/{}/enable", "JobSchedule_Enable", sr.schedule_enable),
+    route("POST", "jobschedules/{}/terminate", "JobSchedule_Terminate", sr.schedule_terminate),
+    route("GET", "jobschedules/{}/jobs", "Job_ListFromJobSchedule", sr.schedule_jobs),
+    route("POST", "jobs/{}/disable", "Job_Disable", sr.job_disable),
+    route("POST", "jobs/{}/enable", "Job_Enable", sr.job_enable),
+    route(
+        "GET",
+        "jobs/{}/jobpreparationandreleasetaskstatus",
+        "Job_ListPreparationAndReleaseTaskStatus",
+        sr.job_prep_release_status,
     ),
 )
 
@@ -172,7 +193,7 @@ class EmulatorApp(Starlette):
         self.body_timeout = body_timeout
         self.verifier = Verifier(account, key)
         self.faults = faults.Faults()
-        self.routes_table = BATCH_ROUTES + self._control_routes()
+        self.routes_table = BATCH_ROUTES + self._control_routes() + sr.CONTROL_ROUTES
 
     def build_middleware_stack(self) -> ASGIApp:
         # The pipeline replaces Starlette's router and error middleware: errors must be

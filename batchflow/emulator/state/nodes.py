@@ -60,6 +60,9 @@ class Node:
     # Job preparation per job id (lower-cased).
     prep: dict[str, PrepState] = field(default_factory=dict)
     prep_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    # The executionInfo of each job preparation / release task run here, by (job id lower-
+    # cased, "jobPreparationTask" | "jobReleaseTask"): what the job's status listing shows.
+    job_task_runs: dict[tuple[str, str], Json] = field(default_factory=dict)
     _env: dict[str, str] = field(default_factory=dict, repr=False)
     _env_key: tuple[str, str] | None = field(default=None, repr=False)
 

@@ -40,9 +40,12 @@ CREATE INDEX IF NOT EXISTS tasks_num ON tasks (job_id, num_id);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 CREATE INDEX IF NOT EXISTS tasks_counts ON tasks (job_id, state, result, slots);
 CREATE INDEX IF NOT EXISTS tasks_expires ON tasks (expires) WHERE expires IS NOT NULL;
+CREATE TABLE IF NOT EXISTS schedules (
+  id TEXT PRIMARY KEY COLLATE NOCASE, seq INTEGER NOT NULL, state TEXT NOT NULL,
+  doc TEXT NOT NULL);
 """
 
-_TABLES = ("pools", "nodes", "jobs", "tasks")
+_TABLES = ("pools", "nodes", "jobs", "tasks", "schedules")
 
 
 def _ignore(failure: Exception) -> None:
