@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.batch.models._models import BatchJobTerminateOptions
+from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 
 from batchflow.emulator.http.control import ControlClient
+from batchflow.emulator.server import EmulatorServer
 from tests.emulator.core_helpers import (
     IMAGE,
     POLL,
@@ -332,3 +335,28 @@ def test_a_schedules_jobs_share_its_auto_pool_until_it_ends(
     assert pool_id in _pool_ids(batch_client)  # its jobs completed; the schedule goes on
     batch_client.begin_terminate_job_schedule("sp", polling_interval=POLL).result()
     wait_for("the auto pool gone", lambda: pool_id not in _pool_ids(batch_client))
+
+
+def test_a_schedule_goes_on_after_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with EmulatorServer(data_dir=data, nodes_max=2) as first:
+        client = _client(first)
+        make_pool(client, "pool", nodes=1)
+        spec = _spec(all_tasks_complete_mode="terminatejob")
+        _schedule(client, "kept", spec, recurrence_interval=dt.timedelta(hours=1))
+        wait_for("the first job", lambda: _job_ids(client, "kept"))
+        _schedule(client, "gone", _spec(), do_not_run_until=_now() + dt.timedelta(days=1))
+    with EmulatorServer(data_dir=data, nodes_max=2) as second:
+        client = _client(second)
+        assert client.get_job_schedule("kept").state == "active"
+        assert _job_ids(client, "kept") == ["kept:job-1"]
+        _control(second).set_clock_speed(3600)
+        wait_for("the next job", lambda: "kept:job-2" in _job_ids(client, "kept"), timeout=30)
+        client.begin_delete_job_schedule("gone", polling_interval=POLL).result()
+        assert [s.id for s in client.list_job_schedules()] == ["kept"]
+
+
+def _client(server: EmulatorServer) -> BatchClient:
+    return BatchClient(
+        endpoint=server.url, credential=AzureNamedKeyCredential(server.account, server.key)
+    )

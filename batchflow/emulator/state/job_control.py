@@ -54,6 +54,7 @@ def enable_job(core: Core, job_id: str) -> None:
     if doc["state"] == JobState.DISABLED:
         _settle(core, job_id, JobState.DISABLED, JobState.ACTIVE)
         core.touch(job_id)
+        jobs.check_all_complete(core, job_id)  # its last tasks may have ended while disabled
 
 
 def settle_after_restart(core: Core, job_id: str, state: str) -> None:

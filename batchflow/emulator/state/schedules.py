@@ -153,7 +153,6 @@ def update_schedule(core: Core, schedule_id: str, body: Json, replace: bool) -> 
     """PATCH (what the body gives replaces the same property) or PUT (what it does not give
     is cleared). A new schedule is due again from now (or its doNotRunUntil); jobs already
     made keep the specification they were made with."""
-    _check_changeable(get_schedule(core, schedule_id))
     if "schedule" in body:
         _check_schedule(body["schedule"])
     if "jobSpecification" in body:
@@ -174,7 +173,9 @@ def update_schedule(core: Core, schedule_id: str, body: Json, replace: bool) -> 
             else:
                 info.pop("nextRunTime", None)
 
-    doc = _update(core, schedule_id, change)
+    with core.schedules.busy:
+        _check_changeable(get_schedule(core, schedule_id))
+        doc = _update(core, schedule_id, change)
     core.schedules.wake()
     return doc
 
@@ -190,26 +191,29 @@ def enable_schedule(core: Core, schedule_id: str) -> None:
 
 
 def _set_enabled(core: Core, schedule_id: str, state: JobScheduleState) -> None:
-    doc = get_schedule(core, schedule_id)
-    _check_changeable(doc)
-    if doc["state"] != state:
-        _update(core, schedule_id, lambda d: shapes.set_state(d, state))
+    with core.schedules.busy:
+        doc = get_schedule(core, schedule_id)
+        _check_changeable(doc)
+        if doc["state"] != state:
+            _update(core, schedule_id, lambda d: shapes.set_state(d, state))
 
 
 def terminate_schedule(core: Core, schedule_id: str) -> None:
     """Terminating, then completed once its active job has been terminated."""
-    doc = get_schedule(core, schedule_id)
-    _check_changeable(doc)
-    _update(core, schedule_id, lambda d: shapes.set_state(d, JobScheduleState.TERMINATING))
+    with core.schedules.busy:
+        doc = get_schedule(core, schedule_id)
+        _check_changeable(doc)
+        _update(core, schedule_id, lambda d: shapes.set_state(d, JobScheduleState.TERMINATING))
     _in_background(finish_terminate, core, doc["id"])
 
 
 def delete_schedule(core: Core, schedule_id: str) -> None:
     """Deleting, then gone with every job it made (and its auto pool)."""
-    doc = get_schedule(core, schedule_id)
-    if doc["state"] == JobScheduleState.DELETING:
-        raise errors.job_schedule_being_deleted(schedule_id)
-    _update(core, schedule_id, lambda d: shapes.set_state(d, JobScheduleState.DELETING))
+    with core.schedules.busy:
+        doc = get_schedule(core, schedule_id)
+        if doc["state"] == JobScheduleState.DELETING:
+            raise errors.job_schedule_being_deleted(schedule_id)
+        _update(core, schedule_id, lambda d: shapes.set_state(d, JobScheduleState.DELETING))
     _in_background(finish_delete, core, doc["id"])
 
 
@@ -299,8 +303,10 @@ class JobSchedules:
     def __init__(self, core: Core) -> None:
         self.core = core
         self._cond = threading.Condition()
-        # One pass over a schedule at a time: the thread and the control's "run now".
-        self._busy = threading.Lock()
+        # One pass over a schedule at a time, and no user change of a schedule during one
+        # (a job made for a schedule disabled meanwhile): the thread, the control's "run now"
+        # and the operations above. Taken before ``core.lock``, never inside it.
+        self.busy = threading.RLock()
         self._loop = Loop("batch-schedules", self._cond, self._body, core.thread_died)
 
     def start(self) -> None:
@@ -327,7 +333,7 @@ class JobSchedules:
             raise errors.invalid_operation("Only an active job schedule can be run now.")
         now = _iso(self.core.autoscaling.clock.epoch())
         _update(self.core, schedule_id, lambda d: d["executionInfo"].update(nextRunTime=now))
-        with self._busy:
+        with self.busy:
             self._advance(schedule_id, self.core.autoscaling.clock.epoch())
         return get_schedule(self.core, schedule_id)
 
@@ -349,7 +355,7 @@ class JobSchedules:
         """One pass over every schedule; the earliest emulated time one is due next."""
         soonest = float("inf")
         for schedule_id in rows.schedule_ids(self.core.store):
-            with self._busy:
+            with self.busy:
                 try:
                     due = self._advance(schedule_id, self.core.autoscaling.clock.epoch())
                 except errors.BatchServiceError as exc:
@@ -401,7 +407,12 @@ class JobSchedules:
         info = doc["executionInfo"]
         job_id = f"{doc['id']}:job-{_job_number(info)}"
         spec, pool_id = autopools.for_schedule_job(self.core, doc)
-        jobs.create_job(self.core, {**spec, "id": job_id}, pool_id)
+        try:
+            jobs.create_job(self.core, {**spec, "id": job_id}, pool_id)
+        except errors.BatchServiceError as exc:
+            # JobExists: made before a stop cut short recording it here; it is this run's job.
+            if exc.code != "JobExists":
+                raise
         recent = {"id": job_id, "url": f"{self.core.account_url}/jobs/{job_id}"}
 
         def made(d: Json) -> None:
