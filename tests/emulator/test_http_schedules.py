@@ -120,6 +120,16 @@ def test_a_schedule_request_is_checked(emulator: Any) -> None:
     bad_time = {**SCHEDULE, "id": "s3", "schedule": {"doNotRunUntil": "tomorrow"}}
     resp = call(emulator, "POST", "/jobschedules", body=bad_time)
     assert resp.status_code == 400 and resp.json()["code"] == "InvalidPropertyValue"
+    pool = {**{k: v for k, v in POOL.items() if k != "id"}, "vmSize": "standard_nope"}
+    auto = {"poolLifetimeOption": "jobschedule", "pool": pool}
+    bad_size = {
+        **SCHEDULE,
+        "id": "s4",
+        "jobSpecification": {"poolInfo": {"autoPoolSpecification": auto}},
+    }
+    resp = call(emulator, "POST", "/jobschedules", body=bad_size)
+    assert resp.status_code == 400 and resp.json()["code"] == "InvalidPropertyValue"
+    assert call(emulator, "GET", "/jobschedules").json()["value"] == []
     resp = call(emulator, "POST", "/jobs/nope/disable", body={"disableTasks": "sometimes"})
     assert resp.status_code == 400
 

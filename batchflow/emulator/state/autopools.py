@@ -16,7 +16,7 @@ import uuid
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import Json
-from batchflow.emulator.state import pools, rows
+from batchflow.emulator.state import pools, quotas, rows
 from batchflow.emulator.state.core import Core
 
 log = logging.getLogger("batchflow.emulator")
@@ -34,8 +34,11 @@ def check_pool_info(pool_info: Json | None) -> None:
         raise errors.invalid_property_value(
             "poolInfo", "poolId, autoPoolSpecification", "Specify one of them, not both."
         )
-    if has_auto and not (info["autoPoolSpecification"].get("pool") or {}).get("vmSize"):
-        raise errors.missing_required_property("poolInfo.autoPoolSpecification.pool")
+    if has_auto:
+        pool = info["autoPoolSpecification"].get("pool") or {}
+        if not pool.get("vmSize"):
+            raise errors.missing_required_property("poolInfo.autoPoolSpecification.pool")
+        quotas.vm_size(str(pool["vmSize"]))  # refused now, not when the job is made
 
 
 def _spec(doc: Json) -> Json | None:

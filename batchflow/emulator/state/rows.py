@@ -494,9 +494,12 @@ def schedules_page(
     return _page(store, "schedules", where, params, token, limit)
 
 
-def schedule_ids(store: Store) -> list[str]:
-    """Every schedule's id, in creation order."""
-    return [str(r[0]) for r in store.query("SELECT id FROM schedules ORDER BY seq")]
+def schedule_ids(store: Store, state: str | None = None) -> list[str]:
+    """The ids of every schedule (or of those in ``state``), in creation order."""
+    if state is None:
+        return [str(r[0]) for r in store.query("SELECT id FROM schedules ORDER BY seq")]
+    query = "SELECT id FROM schedules WHERE state = ? ORDER BY seq"
+    return [str(r[0]) for r in store.query(query, (state,))]
 
 
 def schedule_jobs_page(

@@ -331,10 +331,10 @@ class JobSchedules:
         doc = get_schedule(self.core, schedule_id)
         if doc["state"] != JobScheduleState.ACTIVE:
             raise errors.invalid_operation("Only an active job schedule can be run now.")
-        now = _iso(self.core.autoscaling.clock.epoch())
-        _update(self.core, schedule_id, lambda d: d["executionInfo"].update(nextRunTime=now))
         with self.busy:
-            self._advance(schedule_id, self.core.autoscaling.clock.epoch())
+            clock = self.core.autoscaling.clock
+            _update(self.core, schedule_id, lambda d: _set_next(d, clock.epoch()))
+            self._advance(schedule_id, clock.epoch())  # later: at or after the due time
         return get_schedule(self.core, schedule_id)
 
     def _body(self) -> None:
@@ -354,13 +354,11 @@ class JobSchedules:
     def _tick(self) -> float:
         """One pass over every schedule; the earliest emulated time one is due next."""
         soonest = float("inf")
-        for schedule_id in rows.schedule_ids(self.core.store):
+        for schedule_id in rows.schedule_ids(self.core.store, JobScheduleState.ACTIVE):
             with self.busy:
                 try:
                     due = self._advance(schedule_id, self.core.autoscaling.clock.epoch())
-                except errors.BatchServiceError as exc:
-                    if exc.status != 404:  # a job it could not make: said on the schedule
-                        jobs.log.warning("job schedule %s: %s", schedule_id, exc)
+                except errors.BatchServiceError:  # deleted meanwhile
                     continue
             if due is not None:
                 soonest = min(soonest, due)
@@ -406,17 +404,21 @@ class JobSchedules:
     def _make_job(self, doc: Json, nxt: float | None) -> None:
         info = doc["executionInfo"]
         job_id = f"{doc['id']}:job-{_job_number(info)}"
-        spec, pool_id = autopools.for_schedule_job(self.core, doc)
+        recent: Json | None = {"id": job_id, "url": f"{self.core.account_url}/jobs/{job_id}"}
         try:
+            spec, pool_id = autopools.for_schedule_job(self.core, doc)
             jobs.create_job(self.core, {**spec, "id": job_id}, pool_id)
         except errors.BatchServiceError as exc:
             # JobExists: made before a stop cut short recording it here; it is this run's job.
+            # Anything else (its auto pool refused: a quota) loses this run, said in the log
+            # once rather than tried again on every pass.
             if exc.code != "JobExists":
-                raise
-        recent = {"id": job_id, "url": f"{self.core.account_url}/jobs/{job_id}"}
+                jobs.log.warning("job schedule %s: no job made: %s", doc["id"], exc)
+                recent = None
 
         def made(d: Json) -> None:
-            d["executionInfo"]["recentJob"] = recent
+            if recent is not None:
+                d["executionInfo"]["recentJob"] = recent
             _set_next(d, nxt)
 
         _update(self.core, doc["id"], made)
