@@ -360,3 +360,19 @@ def _client(server: EmulatorServer) -> BatchClient:
     return BatchClient(
         endpoint=server.url, credential=AzureNamedKeyCredential(server.account, server.key)
     )
+
+
+def test_an_auto_pool_jobs_keep_alive_can_be_updated(batch_client: BatchClient) -> None:
+    batch_client.create_job(m.BatchJobCreateOptions(id="upd", pool_info=_auto("job")))
+    pool_id = _job_pool(batch_client, "upd")
+    batch_client.update_job("upd", m.BatchJobUpdateOptions(pool_info=_auto("job", keep_alive=True)))
+    job = batch_client.get_job("upd")
+    assert _job_pool(batch_client, "upd") == pool_id  # still on its auto pool
+    assert job.pool_info.auto_pool_specification is not None
+    assert job.pool_info.auto_pool_specification.keep_alive is True
+    add(batch_client, "upd", "t", "true")
+    assert node_of(completed(batch_client, "upd", "t")).pool_id == pool_id
+    batch_client.begin_terminate_job(
+        "upd", BatchJobTerminateOptions(termination_reason="done"), polling_interval=POLL
+    ).result()
+    assert pool_id in _pool_ids(batch_client)  # kept alive by the update

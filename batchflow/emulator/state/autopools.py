@@ -41,6 +41,22 @@ def check_pool_info(pool_info: Json | None) -> None:
         quotas.vm_size(str(pool["vmSize"]))  # refused now, not when the job is made
 
 
+def updated_pool_info(current: Json | None, given: Json) -> Json:
+    """A job's poolInfo after an update: a pool id replaces it; of an auto pool only
+    ``keepAlive`` changes (as on the service), the job staying on the pool it has."""
+    if given.get("poolId"):
+        return dict(given)
+    old = (current or {}).get("autoPoolSpecification")
+    if old is None:
+        raise errors.invalid_property_value(
+            "poolInfo.autoPoolSpecification",
+            "(an auto pool)",
+            "A job on a named pool cannot move to an auto pool: give a poolId.",
+        )
+    keep = bool(given["autoPoolSpecification"].get("keepAlive"))
+    return {"autoPoolSpecification": {**old, "keepAlive": keep}}
+
+
 def _spec(doc: Json) -> Json | None:
     return (doc.get("poolInfo") or {}).get("autoPoolSpecification")
 

@@ -84,7 +84,11 @@ _REPLACED = (
 
 def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
     """PATCH (``replace=False``) or PUT a job's updatable fields; 409 unless it is active."""
-    check_active(core.job(job_id))
+    job = core.job(job_id)
+    check_active(job)
+    if "poolInfo" in body:
+        autopools.check_pool_info(body["poolInfo"])
+        autopools.updated_pool_info(job.get("poolInfo"), body["poolInfo"])  # refused early
     doc = core.update_job(job_id, lambda d: _apply_update(d, body, replace))
     rows.set_job_scheduling(
         core.store, job_id, int(doc.get("priority") or 0), doc["executionInfo"].get("poolId")
@@ -106,9 +110,12 @@ def _apply_update(doc: Json, body: Json, replace: bool) -> None:
                 "constraints": {"maxTaskRetryCount": 0},
             }
         )
+    pool_info = doc.get("poolInfo")
     doc.update({k: v for k, v in body.items() if k in _UPDATABLE})
     if "poolInfo" in body:
-        doc["executionInfo"]["poolId"] = body["poolInfo"].get("poolId")
+        doc["poolInfo"] = autopools.updated_pool_info(pool_info, body["poolInfo"])
+        info = doc["executionInfo"]
+        info["poolId"] = doc["poolInfo"].get("poolId") or info.get("poolId")
 
 
 def arm_wall_clock(core: Core, doc: Json) -> None:
