@@ -96,6 +96,11 @@ def test_schedule_operations_on_the_wire(emulator: Any) -> None:
     resp = call(emulator, "GET", "/jobschedules", f"{API}&$filter=state eq 'active'")
     conforms(resp, "BatchJobScheduleListResult")
     assert [s["id"] for s in resp.json()["value"]] == ["s1"]
+    resp = call(emulator, "GET", "/jobschedules", f"{API}&$expand=stats")
+    conforms(resp, "BatchJobScheduleListResult")
+    assert resp.json()["value"][0]["stats"]["numFailedTasks"] == "0"
+    resp = call(emulator, "GET", "/jobschedules", f"{API}&$expand=tasks")
+    assert resp.status_code == 400
 
     for method, body in (("PATCH", {"metadata": []}), ("PUT", {**SCHEDULE, "metadata": []})):
         resp = call(emulator, method, "/jobschedules/s1", body=body)

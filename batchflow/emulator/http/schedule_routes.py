@@ -51,11 +51,28 @@ def schedule_add(req: Req) -> Response:
     return created(doc, _schedule_url(req, str(doc["id"])))
 
 
+def _expand_stats(req: Req) -> tuple[Req, bool]:
+    """``$expand=stats`` taken off the request (the only expansion a schedule has)."""
+    expand = req.query.get("$expand")
+    if expand is None:
+        return req, False
+    if expand.strip().lower() != "stats":
+        raise errors.invalid_query_parameter("$expand", expand, "Only 'stats' can be expanded.")
+    query = {k: v for k, v in req.query.items() if k != "$expand"}
+    return dataclasses.replace(req, query=query), True
+
+
 def schedule_list(req: Req) -> Response:
+    req, stats = _expand_stats(req)
     q = odata.parse_list_query(req.query)
     page = schedules.list_schedules(req.core, q.filter, q.token, q.limit)
-    page = dataclasses.replace(page, items=[schedules.public(d) for d in page.items])
-    return listing(req, q, page, "jobschedules", lambda s: _schedule_url(req, str(s["id"])))
+    items = [
+        schedules.with_stats(req.core, d, _schedule_url(req, str(d["id"]))) if stats else d
+        for d in page.items
+    ]
+    page = dataclasses.replace(page, items=[schedules.public(d) for d in items])
+    extra = {"$expand": "stats"} if stats else None
+    return listing(req, q, page, "jobschedules", lambda s: _schedule_url(req, str(s["id"])), extra)
 
 
 def _schedule(req: Req) -> Json:
@@ -69,12 +86,9 @@ def schedule_get(req: Req) -> Response:
     if req.is_head:
         return done(200, doc)
     url = _schedule_url(req, str(doc["id"]))
-    expand = req.query.get("$expand")
-    if expand is not None:
-        if expand.strip().lower() != "stats":
-            raise errors.invalid_query_parameter("$expand", expand, "Only 'stats' can be expanded.")
+    req, stats = _expand_stats(req)
+    if stats:
         doc = schedules.with_stats(req.core, doc, url)
-        req = dataclasses.replace(req, query={k: v for k, v in req.query.items() if k != "$expand"})
     return entity(req, schedules.public(doc), "jobschedules", url)
 
 
