@@ -215,38 +215,25 @@ def test_a_disabled_schedule_makes_no_job(
 ) -> None:
     _schedule(batch_client, "held", _spec(), do_not_run_until=_now() + dt.timedelta(hours=1))
     batch_client.disable_job_schedule("held")
+    # A schedule that never runs, whose nextRunTime (after a PATCH without doNotRunUntil) is
+    # the emulated now: it shows when the held schedule's due time has passed.
+    _schedule(batch_client, "probe", _spec(), do_not_run_until=_now() + dt.timedelta(days=3650))
+    batch_client.disable_job_schedule("probe")
     _control(emulator).set_clock_speed(3600)
-    wait_for(
-        "the due time to pass",
-        lambda: _now() + dt.timedelta(hours=2) < _emulated_now(batch_client, "held"),
-        timeout=30,
-    )
+    two_hours_on = _now() + dt.timedelta(hours=2)
+    wait_for("the due time to pass", lambda: _emulated_now(batch_client) > two_hours_on)
     assert _job_ids(batch_client, "held") == []
     batch_client.enable_job_schedule("held")
     wait_for("the job", lambda: _job_ids(batch_client, "held"))
 
 
-def _emulated_now(client: BatchClient, schedule_id: str) -> dt.datetime:
-    """A lower bound of the emulated clock: a PATCH of the schedule recomputes its next run
-    from the emulated now (the schedule here has no doNotRunUntil)."""
+def _emulated_now(client: BatchClient) -> dt.datetime:
     client.update_job_schedule(
-        "probe",
-        m.BatchJobScheduleUpdateOptions(schedule=m.BatchJobScheduleConfiguration()),
+        "probe", m.BatchJobScheduleUpdateOptions(schedule=m.BatchJobScheduleConfiguration())
     )
     info = client.get_job_schedule("probe").execution_info
     assert info is not None and info.next_run_time is not None
     return info.next_run_time
-
-
-@pytest.fixture(autouse=True)
-def _probe(request: pytest.FixtureRequest) -> None:
-    """A disabled schedule whose nextRunTime reads the emulated clock (see _emulated_now)."""
-    if request.node.name != "test_a_disabled_schedule_makes_no_job":
-        return
-    client = request.getfixturevalue("batch_client")
-    request.getfixturevalue("pool")
-    _schedule(client, "probe", _spec(), do_not_run_until=_now() + dt.timedelta(days=3650))
-    client.disable_job_schedule("probe")
 
 
 def test_deleting_a_schedule_kills_its_running_tasks(
