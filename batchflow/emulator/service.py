@@ -28,7 +28,7 @@ from batchflow.emulator.state.autoscaling import Autoscaling
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.quotas import Quotas
 from batchflow.emulator.state.retention import Janitor
-from batchflow.emulator.state.schedules import JobSchedules
+from batchflow.emulator.state.schedule_runs import JobSchedules
 from batchflow.emulator.state.store import Store, StoreFailure
 
 P = ParamSpec("P")

@@ -35,7 +35,7 @@ from batchflow.emulator.state.store import Store, StoreFailure
 
 if TYPE_CHECKING:
     from batchflow.emulator.state.autoscaling import Autoscaling
-    from batchflow.emulator.state.schedules import JobSchedules
+    from batchflow.emulator.state.schedule_runs import JobSchedules
 
 log = logging.getLogger("batchflow.emulator")
 
