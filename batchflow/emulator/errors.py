@@ -349,3 +349,56 @@ def directory_not_empty(path: str) -> BatchServiceError:
         ("FilePath", path),
         ("Reason", "The directory is not empty: delete it with recursive=true."),
     )
+
+
+# --- job schedules (codes and messages of the service's error table) -------------------------
+def job_schedule_not_found(schedule_id: str) -> BatchServiceError:
+    return _e(404, "JobScheduleNotFound", "The specified job schedule does not exist.")
+
+
+def job_schedule_exists(schedule_id: str) -> BatchServiceError:
+    return _e(409, "JobScheduleExists", "The specified job schedule already exists.")
+
+
+def job_with_same_id_exists(schedule_id: str) -> BatchServiceError:
+    return _e(
+        409,
+        "JobWithSameIdExists",
+        "A job with the specified job schedule id exists. Job and job schedule cannot have "
+        "the same id.",
+    )
+
+
+def job_schedule_with_same_id_exists(job_id: str) -> BatchServiceError:
+    return _e(
+        409,
+        "JobScheduleWithSameIdExists",
+        "A job schedule with the specified job id exists. Job and job schedule cannot have "
+        "the same id.",
+    )
+
+
+def job_schedule_being_deleted(schedule_id: str) -> BatchServiceError:
+    return _e(
+        409,
+        "JobScheduleBeingDeleted",
+        "The specified job schedule has been marked for deletion and is being reclaimed.",
+    )
+
+
+def job_schedule_being_terminated(schedule_id: str) -> BatchServiceError:
+    return _e(409, "JobScheduleBeingTerminated", "The specified job schedule is being terminated.")
+
+
+def job_schedule_completed(schedule_id: str) -> BatchServiceError:
+    return _e(
+        409, "JobScheduleCompleted", "The specified job schedule is already in completed state."
+    )
+
+
+def job_disabled(job_id: str) -> BatchServiceError:
+    return _e(409, "JobDisabled", "The specified job is disabled.")
+
+
+def job_not_active(job_id: str) -> BatchServiceError:
+    return _e(409, "JobNotActive", "The specified job is not in active state.")

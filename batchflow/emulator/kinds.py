@@ -59,6 +59,17 @@ class NodeAction(_Wire):
 
 class JobState(_Wire):
     ACTIVE = "active"
+    DISABLING = "disabling"
+    DISABLED = "disabled"
+    ENABLING = "enabling"
+    TERMINATING = "terminating"
+    COMPLETED = "completed"
+    DELETING = "deleting"
+
+
+class JobScheduleState(_Wire):
+    ACTIVE = "active"
+    DISABLED = "disabled"
     TERMINATING = "terminating"
     COMPLETED = "completed"
     DELETING = "deleting"

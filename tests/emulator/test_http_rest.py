@@ -115,14 +115,14 @@ def test_unsupported_fields_say_what_to_do_and_empty_ones_pass(emulator: Any) ->
     assert "command line" in values(resp)["Reason"]
 
 
-def test_a_job_needs_a_pool_id(emulator: Any) -> None:
+def test_a_job_needs_a_pool_id_or_an_auto_pool(emulator: Any) -> None:
     resp = call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {}})
     assert resp.status_code == 400
     assert values(resp)["PropertyName"] == "poolInfo.poolId"
     auto = {"id": "j1", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "job"}}}
     resp = call(emulator, "POST", "/jobs", body=auto)
     assert resp.status_code == 400
-    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification"
+    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification.pool"
 
 
 def test_enum_values_are_accepted_in_any_case(emulator: Any) -> None:

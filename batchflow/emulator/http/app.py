@@ -34,6 +34,7 @@ from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.http import faults, file_routes, validation
 from batchflow.emulator.http import node_routes as n
 from batchflow.emulator.http import routes as r
+from batchflow.emulator.http import schedule_routes as sr
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
     JSON_TYPE,
@@ -152,6 +153,26 @@ BATCH_ROUTES = (
     route("GET", "jobs/{}/tasks/{}/subtasksinfo", "Task_ListSubtasks", n.task_subtasks),
     route("GET", "applications", "Application_List", n.application_list),
     route("GET", "applications/{}", "Application_Get", n.application_get),
+    # -- job schedules, job disable / enable, preparation and release status (i10-sched) --
+    route("POST", "jobschedules", "JobSchedule_Add", sr.schedule_add),
+    route("GET", "jobschedules", "JobSchedule_List", sr.schedule_list),
+    route("GET", "jobschedules/{}", "JobSchedule_Get", sr.schedule_get),
+    route("HEAD", "jobschedules/{}", "JobSchedule_Exists", sr.schedule_get),
+    route("DELETE", "jobschedules/{}", "JobSchedule_Delete", sr.schedule_delete),
+    route("PATCH", "jobschedules/{}", "JobSchedule_Patch", sr.schedule_patch),
+    route("PUT", "jobschedules/{}", "JobSchedule_Update", sr.schedule_update),
+    route("POST", "jobschedules/{}/disable", "JobSchedule_Disable", sr.schedule_disable),
+    route("POST", "jobschedules/{}/enable", "JobSchedule_Enable", sr.schedule_enable),
+    route("POST", "jobschedules/{}/terminate", "JobSchedule_Terminate", sr.schedule_terminate),
+    route("GET", "jobschedules/{}/jobs", "Job_ListFromJobSchedule", sr.schedule_jobs),
+    route("POST", "jobs/{}/disable", "Job_Disable", sr.job_disable),
+    route("POST", "jobs/{}/enable", "Job_Enable", sr.job_enable),
+    route(
+        "GET",
+        "jobs/{}/jobpreparationandreleasetaskstatus",
+        "Job_ListPreparationAndReleaseTaskStatus",
+        sr.job_prep_release_status,
+    ),
 )
 
 
@@ -222,7 +243,7 @@ class EmulatorApp(Starlette):
         self.body_timeout = body_timeout
         self.verifier = Verifier(account, key)
         self.faults = faults.Faults()
-        self.routes_table = BATCH_ROUTES + self._control_routes()
+        self.routes_table = BATCH_ROUTES + self._control_routes() + sr.CONTROL_ROUTES
 
     def build_middleware_stack(self) -> ASGIApp:
         # The pipeline replaces Starlette's router and error middleware: errors must be

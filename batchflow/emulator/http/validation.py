@@ -200,14 +200,28 @@ _POOL_COMMON: dict[str, Spec] = {
     "upgradePolicy": "any",
 }
 _JOB_CONSTRAINTS = _obj(maxWallClockTime="duration", maxTaskRetryCount=_RETRIES)
-_POOL_INFO = _obj(
-    "poolId",
-    unsupported={
-        "autoPoolSpecification": "Auto pools are not emulated: create the pool "
-        "first and give its poolId."
-    },
-    poolId="str",
+_POOL_SPEC = _with(
+    _POOL_COMMON,
+    "vmSize",
+    _UNSUPPORTED_POOL,
+    {"maxTasksPerNode": "taskSlotsPerNode"},
+    displayName=_DISPLAY_NAME,
+    resizeTimeout="duration",
+    targetDedicatedNodes=_NODES,
+    targetLowPriorityNodes=_NODES,
+    enableAutoScale="bool",
+    autoScaleFormula="str",
+    autoScaleEvaluationInterval="duration",
 )
+_AUTO_POOL = _obj(
+    "poolLifetimeOption",
+    autoPoolIdPrefix=Str(20),
+    poolLifetimeOption=OneOf(("jobschedule", "job")),
+    keepAlive="bool",
+    pool=_POOL_SPEC,
+)
+# poolId or autoPoolSpecification: which one must be given is checked with the job.
+_POOL_INFO = _obj(poolId="str", autoPoolSpecification=_AUTO_POOL)
 _JOB_UPDATABLE: dict[str, Spec] = {
     "priority": _PRIORITY,
     "allowTaskPreemption": "bool",
@@ -285,6 +299,66 @@ JOB_ADD = _with(
     jobReleaseTask=_JOB_RELEASE,
     onTaskFailure=OneOf(("noaction", "performexitoptionsjobaction")),
 )
+# --- job schedules, job disable (i10-sched) ---------------------------------------------------
+_JOB_SPECIFICATION = _with(
+    _JOB_UPDATABLE,
+    "poolInfo",
+    unsupported={
+        "networkConfiguration": _NETWORK,
+        "jobManagerTask": "Job manager tasks are not emulated: add the tasks directly.",
+    },
+    displayName=_DISPLAY_NAME,
+    usesTaskDependencies="bool",
+    commonEnvironmentSettings=_ENV,
+    jobPreparationTask=_JOB_SUBTASK,
+    jobReleaseTask=_JOB_RELEASE,
+    onTaskFailure=OneOf(("noaction", "performexitoptionsjobaction")),
+)
+_SCHEDULE = _obj(
+    doNotRunUntil="str",
+    doNotRunAfter="str",
+    startWindow="duration",
+    recurrenceInterval="duration",
+)
+JOB_SCHEDULE_ADD = _obj(
+    "id schedule jobSpecification",
+    id="id",
+    displayName=_DISPLAY_NAME,
+    schedule=_SCHEDULE,
+    jobSpecification=_JOB_SPECIFICATION,
+    metadata=_METADATA,
+)
+JOB_SCHEDULE_PATCH = _obj(
+    schedule=_SCHEDULE, jobSpecification=_JOB_SPECIFICATION, metadata=_METADATA
+)
+# The 15.x SDK's replace sends a whole BatchJobSchedule: its read-only fields are ignored.
+_SCHEDULE_READ_ONLY: dict[str, Spec] = dict.fromkeys(
+    [
+        "id",
+        "displayName",
+        "url",
+        "eTag",
+        "lastModified",
+        "creationTime",
+        "state",
+        "stateTransitionTime",
+        "previousState",
+        "previousStateTransitionTime",
+        "executionInfo",
+        "stats",
+    ],
+    "any",
+)
+JOB_SCHEDULE_UPDATE = _with(
+    _SCHEDULE_READ_ONLY,
+    "schedule jobSpecification",
+    schedule=_SCHEDULE,
+    jobSpecification=_JOB_SPECIFICATION,
+    metadata=_METADATA,
+)
+JOB_DISABLE = _obj("disableTasks", disableTasks=OneOf(("requeue", "terminate", "wait")))
+CONTROL_SCHEDULE = _obj("jobScheduleId", jobScheduleId="str")
+# --- end of job schedules ---------------------------------------------------------------------
 JOB_PATCH = _with(_JOB_UPDATABLE, "", {"networkConfiguration": _NETWORK})
 JOB_UPDATE = _with(_JOB_UPDATABLE, "poolInfo", {"networkConfiguration": _NETWORK})
 JOB_TERMINATE = _obj(terminateReason="str")

@@ -35,6 +35,7 @@ from batchflow.emulator.state.store import Store, StoreFailure
 
 if TYPE_CHECKING:
     from batchflow.emulator.state.autoscaling import Autoscaling
+    from batchflow.emulator.state.schedule_runs import JobSchedules
 
 log = logging.getLogger("batchflow.emulator")
 
@@ -183,6 +184,7 @@ class Core:
     agent: NodeAgent = field(init=False)
     janitor: Janitor = field(init=False)
     autoscaling: Autoscaling = field(init=False)
+    schedules: JobSchedules = field(init=False)
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition(self.lock)

@@ -89,6 +89,9 @@ class Node:
     agent_log: deque[tuple[float, str]] = field(
         default_factory=lambda: deque(maxlen=10_000), repr=False
     )
+    # The executionInfo of each job preparation / release task run here, by (job id lower-
+    # cased, "jobPreparationTask" | "jobReleaseTask"): what the job's status listing shows.
+    job_task_runs: dict[tuple[str, str], Json] = field(default_factory=dict)
     _env: dict[str, str] = field(default_factory=dict, repr=False)
     _env_key: tuple[str, str] | None = field(default=None, repr=False)
 

@@ -503,3 +503,102 @@ def node_usage(store: Store, since: float, until: float) -> list[NodeUsage]:
 def first_node_usage(store: Store) -> float | None:
     row = store.one("SELECT MIN(started) FROM node_usage")
     return float(row[0]) if row and row[0] is not None else None
+
+
+# -- job schedules (and the jobs they made: ids "{scheduleId}:job-{n}") ----------------------
+def _schedule_prefix(schedule_id: str) -> str:
+    """A LIKE pattern for the ids of a schedule's jobs (``%``, ``_`` and ``\\`` escaped)."""
+    escaped = schedule_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}:job-%"
+
+
+def insert_schedule(store: Store, doc: Json) -> None:
+    """Store a new schedule; JobScheduleExists (409), or JobWithSameIdExists when a job holds
+    the id (a job and a schedule may not share one)."""
+    with store.tx() as db:
+        if db.execute("SELECT 1 FROM schedules WHERE id = ?", (doc["id"],)).fetchone():
+            raise errors.job_schedule_exists(doc["id"])
+        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (doc["id"],)).fetchone():
+            raise errors.job_with_same_id_exists(doc["id"])
+        db.execute(
+            "INSERT INTO schedules (id, seq, state, doc) VALUES (?, ?, ?, ?)",
+            (doc["id"], store.next_seq(), doc["state"], dumps(doc)),
+        )
+
+
+def schedule_doc(store: Store, schedule_id: str) -> Json | None:
+    return store.get_doc("schedules", "id = ?", (schedule_id,))
+
+
+def update_schedule(store: Store, schedule_id: str, change: Change) -> Json:
+    """Load, change, stamp and write back a schedule's document and its state column."""
+    return _update(
+        store, "schedules", "id = ?", (schedule_id,), change, {"state": lambda d: d["state"]}
+    )
+
+
+def delete_schedule(store: Store, schedule_id: str) -> None:
+    store.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+
+
+def schedules_page(
+    store: Store, where: str, params: list[object], token: str | None, limit: int
+) -> Page:
+    """Schedules in creation order matching ``where`` (a compiled ``$filter``), after ``token``."""
+    return _page(store, "schedules", where, params, token, limit)
+
+
+def schedule_ids(store: Store, state: str | None = None) -> list[str]:
+    """The ids of every schedule (or of those in ``state``), in creation order."""
+    if state is None:
+        return [str(r[0]) for r in store.query("SELECT id FROM schedules ORDER BY seq")]
+    query = "SELECT id FROM schedules WHERE state = ? ORDER BY seq"
+    return [str(r[0]) for r in store.query(query, (state,))]
+
+
+def schedule_jobs_page(
+    store: Store,
+    schedule_id: str,
+    where: str,
+    params: list[object],
+    token: str | None,
+    limit: int,
+) -> Page:
+    """The jobs a schedule made, in creation order, matching ``where``, after ``token``."""
+    mine = "id LIKE ? ESCAPE '\\'"
+    return _page(
+        store,
+        "jobs",
+        f"{mine} AND ({where})",
+        [_schedule_prefix(schedule_id), *params],
+        token,
+        limit,
+    )
+
+
+def schedule_job_ids(store: Store, schedule_id: str) -> list[str]:
+    """The ids of the jobs a schedule made that still exist."""
+    rows = store.query(
+        "SELECT id FROM jobs WHERE id LIKE ? ESCAPE '\\' ORDER BY seq",
+        (_schedule_prefix(schedule_id),),
+    )
+    return [str(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class ScheduleTaskStats:
+    """Over the tasks of a schedule's jobs: how many succeeded, failed, and were retried."""
+
+    succeeded: int
+    failed: int
+    retries: int
+
+
+def schedule_task_stats(store: Store, schedule_id: str) -> ScheduleTaskStats:
+    row = store.one(
+        "SELECT COALESCE(SUM(result = 'success'), 0), COALESCE(SUM(result = 'failure'), 0), "
+        "COALESCE(SUM(json_extract(doc, '$.executionInfo.retryCount')), 0) FROM tasks "
+        "WHERE job_id LIKE ? ESCAPE '\\'",
+        (_schedule_prefix(schedule_id),),
+    )
+    return ScheduleTaskStats(*(int(v) for v in row)) if row else ScheduleTaskStats(0, 0, 0)

@@ -43,9 +43,12 @@ CREATE INDEX IF NOT EXISTS tasks_expires ON tasks (expires) WHERE expires IS NOT
 CREATE TABLE IF NOT EXISTS node_usage (
   pool_id TEXT NOT NULL COLLATE NOCASE, node_id TEXT NOT NULL, vm_size TEXT NOT NULL,
   started REAL NOT NULL, ended REAL);
+CREATE TABLE IF NOT EXISTS schedules (
+  id TEXT PRIMARY KEY COLLATE NOCASE, seq INTEGER NOT NULL, state TEXT NOT NULL,
+  doc TEXT NOT NULL);
 """
 
-_TABLES = ("pools", "nodes", "jobs", "tasks")
+_TABLES = ("pools", "nodes", "jobs", "tasks", "schedules")
 
 
 def _ignore(failure: Exception) -> None:
