@@ -86,8 +86,19 @@ def test_malformed_bodies_are_clear_400s(
         ),
         (
             {**POOL, "mountConfiguration": [{"nfsMountConfiguration": {}}]},
+            "MissingRequiredProperty",
+            "mountConfiguration[0].nfsMountConfiguration.source",
+        ),
+        (
+            {
+                **POOL,
+                "virtualMachineConfiguration": {
+                    **POOL["virtualMachineConfiguration"],
+                    "containerConfiguration": {"type": "dockerCompatible"},
+                },
+            },
             "InvalidPropertyValue",
-            "mountConfiguration",
+            "virtualMachineConfiguration.containerConfiguration",
         ),
         ({**POOL, "resizeTimeout": "fifteen minutes"}, "InvalidPropertyValue", "resizeTimeout"),
     ],
@@ -115,14 +126,21 @@ def test_unsupported_fields_say_what_to_do_and_empty_ones_pass(emulator: Any) ->
     assert "command line" in values(resp)["Reason"]
 
 
-def test_a_job_needs_a_pool_id(emulator: Any) -> None:
+def test_a_job_needs_a_pool_id_or_an_auto_pool(emulator: Any) -> None:
     resp = call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {}})
     assert resp.status_code == 400
     assert values(resp)["PropertyName"] == "poolInfo.poolId"
-    auto = {"id": "j1", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "job"}}}
-    resp = call(emulator, "POST", "/jobs", body=auto)
+    bad = {"id": "j1", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "forever"}}}
+    resp = call(emulator, "POST", "/jobs", body=bad)
     assert resp.status_code == 400
-    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification"
+    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification.poolLifetimeOption"
+    spec = {"poolLifetimeOption": "Job", "pool": {"vmSize": "standard_d2s_v3"}}
+    resp = call(
+        emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {"autoPoolSpecification": spec}}
+    )
+    assert resp.status_code == 201, resp.text
+    got = call(emulator, "GET", "/jobs/j1").json()["poolInfo"]["autoPoolSpecification"]
+    assert got["poolLifetimeOption"] == "job"
 
 
 def test_enum_values_are_accepted_in_any_case(emulator: Any) -> None:

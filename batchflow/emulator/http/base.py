@@ -96,7 +96,9 @@ def json_body(req: Req, *, optional: bool = False) -> object:
     return bounded_json.parse(req.body)
 
 
-def checked_body(req: Req, spec: validation.Obj, *, optional: bool = False) -> Json:
+def checked_body(
+    req: Req, spec: validation.Obj | validation.Body, *, optional: bool = False
+) -> Json:
     """The JSON body validated against ``spec`` (``{}`` for an empty optional body)."""
     if optional and not req.body.strip():
         return {}
