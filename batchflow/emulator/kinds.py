@@ -50,6 +50,7 @@ class JobState(_Wire):
     TERMINATING = "terminating"
     COMPLETED = "completed"
     DELETING = "deleting"
+    DISABLED = "disabled"
 
 
 class TaskState(_Wire):

@@ -276,3 +276,15 @@ def check_all_complete(core: Core, job_id: str) -> None:
         return
     if not rows.has_unfinished_task(core.store, job_id):
         terminate(core, job_id, "AllTasksComplete")
+
+
+def disable_by_exit_action(core: Core, job_id: str) -> None:
+    """An active job disabled by a task's exit condition (``jobAction: disable``): no task of
+    it is scheduled any more. Tasks already running finish (Batch would requeue them)."""
+    with core.lock:
+        doc = rows.job_doc(core.store, job_id)
+        if doc is None or doc["state"] != JobState.ACTIVE:
+            return
+        core.update_job(
+            job_id, lambda d: shapes.set_state(d, JobState.DISABLED), state=JobState.DISABLED
+        )

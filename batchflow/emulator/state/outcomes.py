@@ -105,6 +105,9 @@ def after_task(core: Core, job_id: str, doc: Json) -> None:
         if shapes.any_of(action, "terminate"):
             jobs.terminate(core, job_id, "TaskFailed")
             return
+        if shapes.any_of(action, "disable"):
+            jobs.disable_by_exit_action(core, job_id)
+            return
     if job.get("onAllTasksComplete") == "terminatejob":
         jobs.check_all_complete(core, job_id)
 
