@@ -453,3 +453,15 @@ def test_any_bytes_are_parsed_or_a_400(raw: bytes) -> None:
         json_body(req)
     except BatchServiceError as exc:
         assert exc.status == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("/pools", API + "&$expand=bogus"), ("/pools/p1/nodes", API + "&$expand=stats")],
+)
+def test_expand_is_stats_of_pools_jobs_and_tasks_only(emulator: Any, path: str, query: str) -> None:
+    call(emulator, "POST", "/pools", body=POOL)
+    resp = call(emulator, "GET", path, query)
+    assert resp.status_code == 400, resp.text
+    assert values(resp)["QueryParameterName"] == "$expand"
+    assert call(emulator, "GET", "/pools/p1", API + "&$expand=stats").json()["stats"]["url"]

@@ -178,3 +178,25 @@ def test_an_exit_condition_with_job_action_disable_disables_the_job(
     add(batch_client, "j1", "t2", "/bin/true")
     with pytest.raises(AssertionError):
         completed(batch_client, "j1", "t2", timeout=1.5)  # a disabled job runs no new task
+
+
+def test_expand_stats_gives_the_figures_the_emulator_knows(batch_client: BatchClient) -> None:
+    make_pool(batch_client, "p1", nodes=1)
+    make_job(batch_client, "j1", "p1")
+    add(batch_client, "j1", "ok", "/bin/sh -c 'sleep 0.3'")
+    add(batch_client, "j1", "bad", "/bin/false")
+    completed(batch_client, "j1", "ok")
+    completed(batch_client, "j1", "bad")
+    task = batch_client.get_task("j1", "ok", expand=["stats"]).task_statistics
+    assert 0.3 <= task.wall_clock_time.total_seconds() < 60
+    (listed,) = [t for t in batch_client.list_tasks("j1", expand=["stats"]) if t.id == "ok"]
+    assert listed.task_statistics.wall_clock_time == task.wall_clock_time
+    job = batch_client.get_job("j1", expand=["stats"]).job_statistics
+    assert (job.succeeded_tasks_count, job.failed_tasks_count, job.task_retries_count) == (1, 1, 0)
+    assert job.wall_clock_time >= task.wall_clock_time
+    assert (
+        next(iter(batch_client.list_jobs(expand=["stats"]))).job_statistics.failed_tasks_count == 1
+    )
+    pool = batch_client.get_pool("p1", expand=["stats"]).pool_statistics
+    assert pool.usage_statistics.dedicated_core_time.total_seconds() > 0  # 1 node of 2 cores, alive
+    assert batch_client.get_task("j1", "ok").task_statistics is None  # only when asked

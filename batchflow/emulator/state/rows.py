@@ -449,3 +449,9 @@ def clear_expiry(store: Store, done: list[ExpiredDir]) -> None:
             "UPDATE tasks SET expires = NULL WHERE job_id = ? AND id = ?",
             [(d.job_id, d.task_id) for d in done],
         )
+
+
+# -- statistics ($expand=stats) ----------------------------------------------------------------
+def job_task_docs(store: Store, job_id: str) -> list[Json]:
+    """Every task document of a job (for its statistics: read only when asked for)."""
+    return [loads(r[0]) for r in store.query("SELECT doc FROM tasks WHERE job_id = ?", (job_id,))]
