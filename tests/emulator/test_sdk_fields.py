@@ -200,3 +200,17 @@ def test_expand_stats_gives_the_figures_the_emulator_knows(batch_client: BatchCl
     pool = batch_client.get_pool("p1", expand=["stats"]).pool_statistics
     assert pool.usage_statistics.dedicated_core_time.total_seconds() > 0  # 1 node of 2 cores, alive
     assert batch_client.get_task("j1", "ok").task_statistics is None  # only when asked
+
+
+def test_a_job_network_configuration_is_stored_on_create_and_update(
+    batch_client: BatchClient,
+) -> None:
+    make_pool(batch_client, "p1", wait_idle=False)
+    first = m.BatchJobNetworkConfiguration(
+        subnet_id="/subscriptions/s/a", skip_withdraw_from_vnet=True
+    )
+    make_job(batch_client, "j1", "p1", network_configuration=first)
+    assert batch_client.get_job("j1").network_configuration.as_dict() == first.as_dict()
+    second = m.BatchJobNetworkConfiguration(subnet_id="/subscriptions/s/b")
+    batch_client.update_job("j1", m.BatchJobUpdateOptions(network_configuration=second))
+    assert batch_client.get_job("j1").network_configuration.subnet_id == "/subscriptions/s/b"

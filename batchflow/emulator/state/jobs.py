@@ -30,6 +30,7 @@ _UPDATABLE = (
     "poolInfo",
     "onAllTasksComplete",
     "metadata",
+    "networkConfiguration",
 )
 log = logging.getLogger("batchflow.emulator")
 
