@@ -115,3 +115,20 @@ def test_a_refused_password_is_never_echoed() -> None:
     assert error is not None
     assert dict(error.values)["PropertyName"] == "userAccounts[0].password"
     assert "secret-value" not in repr(error.values)
+
+
+def test_every_body_of_the_api_compiles_and_names_what_is_missing() -> None:
+    from batchflow.emulator.http import validation
+
+    bodies = [v for v in vars(validation).values() if isinstance(v, validation.Body)]
+    assert len(bodies) >= 24  # job schedules' and node operations' bodies included
+    for body in bodies:
+        error = schema.first_error(body.definition, {})
+        assert error is None or error.code == "MissingRequiredProperty", body
+    error = schema.first_error("BatchJobScheduleCreateOptions", {"id": "s", "schedule": {}})
+    assert error is not None and dict(error.values)["PropertyName"] == "jobSpecification"
+    user = {"name": "u", "isAdmin": True, "password": "x", "sshPublicKey": "ssh-rsa A"}
+    assert schema.first_error("BatchNodeUserCreateOptions", user) is None
+    remove = {"nodeList": ["n1"], "nodeDeallocationOption": "TaskCompletion"}
+    assert schema.first_error("BatchNodeRemoveOptions", remove) is None
+    assert remove["nodeDeallocationOption"] == "taskcompletion"
