@@ -1,6 +1,6 @@
-"""The fast walker that validates Batch bodies finds exactly what jsonschema's own Draft 4
-validator finds over the same compiled 2025-06-01 schemas, and leaves the body in the same
-canonical form."""
+"""The fast walker that validates Batch bodies finds the first error jsonschema's own Draft 4
+validator finds over the same compiled 2025-06-01 schemas, and leaves an accepted body in the
+same canonical form."""
 
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def test_the_walker_agrees_with_jsonschema(name: str, pick: int, value: Any, ext
     got = _first(schema.validator(name).iter_errors(walked))
     want = _first(schema.reference_validator(name).iter_errors(reference))
     assert got == want
-    assert walked == reference
+    if got is None:  # a refused body may be left half canonical: it is not stored
+        assert walked == reference
 
 
 def test_valid_bodies_pass_and_come_out_canonical() -> None:
@@ -132,3 +133,11 @@ def test_every_body_of_the_api_compiles_and_names_what_is_missing() -> None:
     remove = {"nodeList": ["n1"], "nodeDeallocationOption": "TaskCompletion"}
     assert schema.first_error("BatchNodeRemoveOptions", remove) is None
     assert remove["nodeDeallocationOption"] == "taskcompletion"
+
+
+def test_a_body_full_of_mistakes_costs_one_error() -> None:
+    body = {**copy.deepcopy(TASK), **{f"x{i}": i for i in range(10_000)}}
+    body["environmentSettings"] = [{"name": i} for i in range(10_000)]
+    errors = list(schema.validator("BatchTaskCreateOptions").iter_errors(body))
+    assert len(errors) == 1
+    assert schema.path_text(errors[0].absolute_path) == "environmentSettings[0].name"

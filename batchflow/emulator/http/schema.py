@@ -278,7 +278,9 @@ def _error(
 
 
 # Each keyword returns the list of its errors (an empty one, almost always): jsonschema takes
-# any iterable, and a list is cheaper than a generator on the hot path.
+# any iterable, and a list is cheaper than a generator on the hot path. Only the first error
+# is ever reported, so a keyword stops at its first: a body of a million unknown properties
+# costs one error, not a million.
 Errors = list[ValidationError]
 _NONE: Errors = []
 
@@ -286,18 +288,16 @@ _NONE: Errors = []
 def _prepare(_v: Any, prep: Prep, instance: Any, schema: Json) -> Errors:
     if type(instance) is not dict:
         return _NONE
-    found: Errors = []
     for name in list(instance):
         value = instance[name]
         if value is None or name in prep.read_only:
             del instance[name]
         elif name in prep.refused and prep.refused[name].applies(value):
             # An empty one (older SDKs always send some) is accepted and stored as sent.
-            hint = prep.refused[name].hint
-            found.append(_error("x-refused", instance, schema, hint, name))
+            return [_error("x-refused", instance, schema, prep.refused[name].hint, name)]
         elif name in prep.enums and type(value) is str:
             instance[name] = prep.enums[name].get(value.lower(), value)
-    return found
+    return _NONE
 
 
 def _aliases(_v: Any, aliases: Mapping[str, str], instance: Any, _s: Json) -> Errors:
@@ -359,7 +359,10 @@ def _missing(instance: Json, name: str) -> ValidationError:
 def _required(_v: Any, names: list[str], instance: Any, _s: Json) -> Errors:
     if type(instance) is not dict:
         return _NONE
-    return [_missing(instance, n) for n in names if n not in instance]
+    for name in names:
+        if name not in instance:
+            return [_missing(instance, name)]
+    return _NONE
 
 
 def _one_of_required(_v: Any, names: tuple[str, ...], instance: Any, _s: Json) -> Errors:
@@ -372,15 +375,15 @@ def _additional(v: Any, extra: Any, instance: Any, schema: Json) -> Errors:
     if type(instance) is not dict:
         return _NONE
     known = schema.get("properties", {})
-    found: Errors = []
     for name, value in instance.items():
         if name in known:
             continue
         if extra is False:
-            found.append(_error("additionalProperties", instance, schema, at=name))
-        else:
-            found.extend(v.descend(value, extra, path=name))
-    return found
+            return [_error("additionalProperties", instance, schema, at=name)]
+        found: Errors = v.descend(value, extra, path=name)
+        if found:
+            return found
+    return _NONE
 
 
 def _is_integer(_checker: Any, instance: object) -> bool:
@@ -441,20 +444,22 @@ def _type(_v: Any, kind: str, instance: Any, schema: Json) -> Errors:
 def _properties(v: Walker, props: Json, instance: Any, _s: Json) -> Errors:
     if type(instance) is not dict:
         return _NONE
-    found: Errors = []
     for name, sub in props.items():
         if name in instance:
-            found.extend(v.descend(instance[name], sub, name))
-    return found
+            found: Errors = v.descend(instance[name], sub, name)
+            if found:
+                return found
+    return _NONE
 
 
 def _items(v: Walker, item: Json, instance: Any, _s: Json) -> Errors:
     if type(instance) is not list:
         return _NONE
-    found: Errors = []
     for i, sub in enumerate(instance):
-        found.extend(v.descend(sub, item, i))
-    return found
+        found: Errors = v.descend(sub, item, i)
+        if found:
+            return found
+    return _NONE
 
 
 _TYPES: dict[str, Callable[[Any, object], bool]] = {
@@ -492,20 +497,18 @@ class Walker:
         return plan
 
     def iter_errors(self, instance: object) -> Iterator[ValidationError]:
-        """Every violation, in the order ``reference_validator`` finds them."""
+        """The first violation ``reference_validator`` would find, if any."""
         return iter(self.descend(instance, self.schema))
 
     def descend(self, instance: object, schema: Json, path: str | int | None = None) -> Errors:
-        """The violations of ``instance`` against ``schema``, their paths under ``path``."""
-        found: Errors = _NONE
+        """The first violation of ``instance`` against ``schema`` (its path under ``path``)."""
         for keyword, value in self._plans.get(id(schema)) or self._plan(schema):
-            errors_here = keyword(self, value, instance, schema)
-            if errors_here:
-                found = [*found, *errors_here]
-        if found and path is not None:
-            for error in found:
-                error.path.appendleft(path)
-        return found
+            found = keyword(self, value, instance, schema)
+            if found:
+                if path is not None:
+                    found[0].path.appendleft(path)
+                return found[:1]
+        return _NONE
 
 
 @cache
