@@ -20,7 +20,6 @@ aliases renamed): a body is validated once, by one walk.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -33,15 +32,9 @@ from jsonschema.protocols import Validator
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
+from batchflow.emulator.http.body_check import ID, INT32_MAX, INT32_MIN, MAX_NODES
 from batchflow.emulator.kinds import Json
 
-# fullmatch, never "$": "$" also matches before a trailing newline, and Batch refuses "t1\n".
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# The service's integers are Int32; anything wider is refused rather than stored and misread.
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-# A Batch account's dedicated/low-priority core quota is in the thousands; a pool asking for
-# more nodes than this is a typo (10**23), not a plan.
-MAX_NODES = 10_000
 MAX_DISPLAY_NAME = 1024
 
 # Ranges the service documents, by property name (the same name means the same thing in every
@@ -340,7 +333,7 @@ def _duration(_v: Any, _on: bool, instance: Any, schema: Json) -> Errors:
 
 
 def _id(_v: Any, _on: bool, instance: Any, schema: Json) -> Errors:
-    if type(instance) is not str or _ID.fullmatch(instance):
+    if type(instance) is not str or ID.fullmatch(instance):
         return _NONE
     why = "Ids have 1 to 64 letters, digits, hyphens or underscores."
     return [_error("x-id", instance, schema, why)]
