@@ -86,8 +86,19 @@ def test_malformed_bodies_are_clear_400s(
         ),
         (
             {**POOL, "mountConfiguration": [{"nfsMountConfiguration": {}}]},
+            "MissingRequiredProperty",
+            "mountConfiguration[0].nfsMountConfiguration.source",
+        ),
+        (
+            {
+                **POOL,
+                "virtualMachineConfiguration": {
+                    **POOL["virtualMachineConfiguration"],
+                    "containerConfiguration": {"type": "dockerCompatible"},
+                },
+            },
             "InvalidPropertyValue",
-            "mountConfiguration",
+            "virtualMachineConfiguration.containerConfiguration",
         ),
         ({**POOL, "resizeTimeout": "fifteen minutes"}, "InvalidPropertyValue", "resizeTimeout"),
     ],
@@ -119,10 +130,17 @@ def test_a_job_needs_a_pool_id_or_an_auto_pool(emulator: Any) -> None:
     resp = call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {}})
     assert resp.status_code == 400
     assert values(resp)["PropertyName"] == "poolInfo.poolId"
-    auto = {"id": "j1", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "job"}}}
-    resp = call(emulator, "POST", "/jobs", body=auto)
+    bad = {"id": "j1", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "forever"}}}
+    resp = call(emulator, "POST", "/jobs", body=bad)
     assert resp.status_code == 400
-    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification.pool"
+    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification.poolLifetimeOption"
+    spec = {"poolLifetimeOption": "Job", "pool": {"vmSize": "standard_d2s_v3"}}
+    resp = call(
+        emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {"autoPoolSpecification": spec}}
+    )
+    assert resp.status_code == 201, resp.text
+    got = call(emulator, "GET", "/jobs/j1").json()["poolInfo"]["autoPoolSpecification"]
+    assert got["poolLifetimeOption"] == "job"
 
 
 def test_enum_values_are_accepted_in_any_case(emulator: Any) -> None:
@@ -436,3 +454,15 @@ def test_any_bytes_are_parsed_or_a_400(raw: bytes) -> None:
         json_body(req)
     except BatchServiceError as exc:
         assert exc.status == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("/pools", API + "&$expand=bogus"), ("/pools/p1/nodes", API + "&$expand=stats")],
+)
+def test_expand_is_stats_of_pools_jobs_and_tasks_only(emulator: Any, path: str, query: str) -> None:
+    call(emulator, "POST", "/pools", body=POOL)
+    resp = call(emulator, "GET", path, query)
+    assert resp.status_code == 400, resp.text
+    assert values(resp)["QueryParameterName"] == "$expand"
+    assert call(emulator, "GET", "/pools/p1", API + "&$expand=stats").json()["stats"]["url"]

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import bounded_json, odata, validation
+from batchflow.emulator.http import bounded_json, odata, stats, validation
 from batchflow.emulator.kinds import Json
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.store import Page
@@ -96,7 +96,9 @@ def json_body(req: Req, *, optional: bool = False) -> object:
     return bounded_json.parse(req.body)
 
 
-def checked_body(req: Req, spec: validation.Obj, *, optional: bool = False) -> Json:
+def checked_body(
+    req: Req, spec: validation.Obj | validation.Body, *, optional: bool = False
+) -> Json:
     """The JSON body validated against ``spec`` (``{}`` for an empty optional body)."""
     if optional and not req.body.strip():
         return {}
@@ -139,7 +141,9 @@ def decorate(req: Req, item: Mapping[str, Any], kind: str, url: str) -> dict[str
 def entity(req: Req, item: Mapping[str, Any], kind: str, url: str) -> Response:
     """200 with one resource, ``$select`` applied."""
     select = odata.parse_select(req.query.get("$select"))
-    odata.check_dollar_options(req.query, frozenset({"$select"}))
+    odata.check_dollar_options(req.query, frozenset({"$select", "$expand"}))
+    if odata.parse_expand(req.query.get("$expand")):
+        item = stats.expanded(req.core, kind, item, url)
     body = odata.project(decorate(req, item, kind, url), select)
     if select:
         body.setdefault("odata.metadata", f"{req.base_url}/$metadata#{kind}/@Element")
@@ -155,7 +159,10 @@ def listing(
     extra: Mapping[str, str] | None = None,
 ) -> Response:
     """200 with one page: ``value`` plus an absolute ``odata.nextLink`` when more follow."""
-    items = [odata.project(decorate(req, it, kind, url_of(it)), q.select) for it in page.items]
+    docs = page.items
+    if q.expand:
+        docs = [stats.expanded(req.core, kind, it, url_of(it)) for it in docs]
+    items = [odata.project(decorate(req, it, kind, url_of(it)), q.select) for it in docs]
     for it in items:
         it.pop("odata.metadata", None)
     body: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}", "value": items}

@@ -89,7 +89,7 @@ def pool_usage_metrics(req: Req) -> Response:
 
 
 # --- one node ------------------------------------------------------------------------------
-def _action(action: NodeAction, spec: validation.Obj, option_key: str) -> Handler:
+def _action(action: NodeAction, spec: validation.Obj | validation.Body, option_key: str) -> Handler:
     def handler(req: Req) -> Response:
         body = checked_body(req, spec, optional=True)
         option = str(body.get(option_key) or "requeue")

@@ -100,7 +100,7 @@ def schedule_delete(req: Req) -> Response:
     return done(202)
 
 
-def _schedule_update(req: Req, spec: validation.Obj, replace: bool) -> Response:
+def _schedule_update(req: Req, spec: validation.Obj | validation.Body, replace: bool) -> Response:
     body = checked_body(req, spec)
     if has_conditions(req):
         _schedule(req)

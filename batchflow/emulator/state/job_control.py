@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import JobState, Json, KillReason
-from batchflow.emulator.state import jobs, tasks
+from batchflow.emulator.state import jobs, rows, tasks
 from batchflow.emulator.state.core import Core
 
 _KILLS = {"requeue": KillReason.REQUEUE, "terminate": KillReason.TERMINATE}
@@ -28,6 +28,17 @@ def disable_job(core: Core, job_id: str, disable_tasks: str) -> None:
         job_id, lambda d: shapes.set_state(d, JobState.DISABLING), state=JobState.DISABLING
     )
     jobs.in_background(finish_disable, core, doc["id"], disable_tasks)
+
+
+def disable_by_exit_action(core: Core, job_id: str) -> None:
+    """A task's exit condition says ``jobAction: disable``: Batch documents it as the disable
+    API with ``requeue`` (running tasks go back to the queue). A job no longer active stays as
+    it is: a task's outcome never fails on it."""
+    with core.lock:
+        doc = rows.job_doc(core.store, job_id)
+        if doc is None or doc["state"] != JobState.ACTIVE:
+            return
+        disable_job(core, job_id, "requeue")
 
 
 def finish_disable(core: Core, job_id: str, disable_tasks: str) -> None:

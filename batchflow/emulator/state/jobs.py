@@ -30,6 +30,7 @@ _UPDATABLE = (
     "poolInfo",
     "onAllTasksComplete",
     "metadata",
+    "networkConfiguration",
 )
 log = logging.getLogger("batchflow.emulator")
 # The states a termination starts from: a disabled job can be terminated too.

@@ -14,7 +14,7 @@ from typing import Any
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import JobState, Json, TaskResult, TaskState
-from batchflow.emulator.state import jobs, rows
+from batchflow.emulator.state import job_control, jobs, rows
 from batchflow.emulator.state.core import Core
 
 _PREPROCESSING = {
@@ -118,6 +118,9 @@ def after_task(core: Core, job_id: str, doc: Json) -> None:
         action = exit_options(doc).get("jobAction") or implicit
         if shapes.any_of(action, "terminate"):
             jobs.terminate(core, job_id, "TaskFailed")
+            return
+        if shapes.any_of(action, "disable"):
+            job_control.disable_by_exit_action(core, job_id)
             return
     if job.get("onAllTasksComplete") == "terminatejob":
         jobs.check_all_complete(core, job_id)

@@ -602,3 +602,9 @@ def schedule_task_stats(store: Store, schedule_id: str) -> ScheduleTaskStats:
         (_schedule_prefix(schedule_id),),
     )
     return ScheduleTaskStats(*(int(v) for v in row)) if row else ScheduleTaskStats(0, 0, 0)
+
+
+# -- statistics ($expand=stats) ----------------------------------------------------------------
+def job_task_docs(store: Store, job_id: str) -> list[Json]:
+    """Every task document of a job (for its statistics: read only when asked for)."""
+    return [loads(r[0]) for r in store.query("SELECT doc FROM tasks WHERE job_id = ?", (job_id,))]
