@@ -129,6 +129,17 @@ async function main() {
   const files = await all(client.file.listFromTask("jjs", "t3"), (l) => client.file.listFromTaskNext(l));
   seen.taskFiles = files.map((f) => f.name).sort();
   seen.fileMissing = await errorCode(client.file.getPropertiesFromTask("jjs", "t3", "nothing.txt"));
+  // The file API's conditions are dates only: not modified since an hour ahead (304), not
+  // unmodified since an hour ago (412), and both hold the other way round.
+  const later = new Date(Date.now() + 3600e3);
+  const earlier = new Date(Date.now() - 3600e3);
+  seen.fileConditions = [
+    await errorCode(client.file.getFromTask("jjs", "t3", "stdout.txt", { fileGetFromTaskOptions: { ifModifiedSince: later } })),
+    await errorCode(client.file.getPropertiesFromTask("jjs", "t3", "stdout.txt", { fileGetPropertiesFromTaskOptions: { ifModifiedSince: later } })),
+    await errorCode(client.file.getFromTask("jjs", "t3", "stdout.txt", { fileGetFromTaskOptions: { ifUnmodifiedSince: earlier } })),
+    await errorCode(client.file.getFromComputeNode("pjs", node.id, "startup/stdout.txt", { fileGetFromComputeNodeOptions: { ifModifiedSince: later } })),
+    await errorCode(client.file.getFromTask("jjs", "t3", "stdout.txt", { fileGetFromTaskOptions: { ifModifiedSince: earlier, ifUnmodifiedSince: later } })),
+  ];
 
   // -- update, reactivate, terminate, resize, delete --------------------------------------
   await client.task.update("jjs", "fails", { constraints: { maxTaskRetryCount: 0 } });
