@@ -78,6 +78,7 @@ async function main() {
   seen.poolIds = (await all(client.pool.list(), (l) => client.pool.listNext(l))).map((p) => p.id);
   await client.pool.patch("pjs", { metadata: [{ name: "stage", value: "2" }] });
   seen.metadata = (await client.pool.get("pjs")).metadata.map((m) => [m.name, m.value]);
+  seen.patchMissing = await errorCode(client.pool.patch("nope", { metadata: [] }));
   const nodes = await all(client.computeNode.list("pjs"), (l) => client.computeNode.listNext(l));
   const node = await client.computeNode.get("pjs", nodes[0].id);
   seen.node = [node.id === nodes[0].id, node.schedulingState, node.isDedicated];

@@ -42,6 +42,7 @@ def test_js_sdk_scenario(emulator: Any) -> None:
     assert seen["poolExists"] == [True, False]
     assert seen["poolIds"] == ["pjs"]
     assert seen["metadata"] == [["stage", "2"]]
+    assert seen["patchMissing"] == "PoolNotFound"
     assert seen["node"] == [True, "enabled", True]
     assert "startup/stdout.txt" in seen["nodeFiles"]
     assert seen["startTaskStdout"] == "ready\n"
