@@ -144,8 +144,13 @@ async function main() {
 
   // -- update, reactivate, terminate, resize, delete --------------------------------------
   await client.task.update("jjs", "fails", { constraints: { maxTaskRetryCount: 0 } });
+  const ended = String((await client.task.get("jjs", "fails")).executionInfo.endTime);
   await client.task.reactivate("jjs", "fails");
-  seen.reactivated = ["active", "running", "completed"].includes((await client.task.get("jjs", "fails")).state);
+  await wait(async () => {
+    const task = await client.task.get("jjs", "fails");
+    seen.reactivated = task.executionInfo.exitCode;
+    return task.state === "completed" && String(task.executionInfo.endTime) !== ended;
+  }, "the reactivated task to run again");
   await client.task.add("jjs", { id: "long", commandLine: "sleep 60" });
   await wait(async () => (await client.task.get("jjs", "long")).state === "running", "long running");
   await client.task.terminate("jjs", "long");

@@ -160,8 +160,17 @@ seen["file_missing"] = error_code(lambda: client.file.get_properties_from_task("
 client.task.update(
     "j6", "fails", constraints=m.TaskConstraints(max_task_retry_count=0, retention_time=None)
 )
+ended = client.task.get("j6", "fails").execution_info.end_time
 client.task.reactivate("j6", "fails")
-seen["reactivated"] = value(client.task.get("j6", "fails").state) in ("active", "running")
+
+
+def ran_again():
+    task = client.task.get("j6", "fails")
+    info = task.execution_info
+    return value(task.state) == "completed" and info.end_time != ended and info
+
+
+seen["reactivated"] = wait(ran_again, "the reactivated task to run again").exit_code
 client.task.add("j6", m.TaskAddParameter(id="long", command_line="sleep 60"))
 wait(lambda: value(client.task.get("j6", "long").state) == "running", "long running")
 client.task.terminate("j6", "long")

@@ -63,7 +63,7 @@ def test_js_sdk_scenario(emulator: Any) -> None:
     assert seen["fileMissing"] == 404  # a HEAD's error has no body, only its status
     # A download's error body is a stream the SDK does not parse: the status is what it sees.
     assert seen["fileConditions"] == [304, 304, 412, 304, None]
-    assert seen["reactivated"] is True
+    assert seen["reactivated"] == 4  # ran again, and failed again
     assert seen["deletedTask"] == "TaskNotFound"
     assert seen["afterResize"] == 1
     assert seen["wrongKey"] == "AuthenticationFailed"
