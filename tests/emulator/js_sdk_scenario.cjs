@@ -142,6 +142,27 @@ async function main() {
     await errorCode(client.file.getFromTask("jjs", "t3", "stdout.txt", { fileGetFromTaskOptions: { ifModifiedSince: earlier, ifUnmodifiedSince: later } })),
   ];
 
+  // -- deleting task files ----------------------------------------------------------------
+  await client.task.add("jjs", {
+    id: "writer",
+    commandLine: "/bin/sh -c 'mkdir -p out/deep && echo a > out/a.txt && echo b > out/deep/b.txt && mkdir empty'",
+  });
+  await wait(async () => (await client.task.get("jjs", "writer")).state === "completed", "writer completed");
+  const names = async () =>
+    (await all(client.file.listFromTask("jjs", "writer", { recursive: true }), (l) => client.file.listFromTaskNext(l)))
+      .map((f) => f.name)
+      .filter((n) => n.startsWith("wd/"))
+      .sort();
+  await client.file.deleteFromTask("jjs", "writer", "wd/out/a.txt");
+  seen.fileDeletes = [
+    await names(),
+    await errorCode(client.file.deleteFromTask("jjs", "writer", "wd/out/a.txt")),
+    await errorCode(client.file.deleteFromTask("jjs", "writer", "wd/out")),
+    await errorCode(client.file.deleteFromTask("jjs", "writer", "wd/empty")),
+    await errorCode(client.file.deleteFromTask("jjs", "writer", "wd/out", { recursive: true })),
+    await names(),
+  ];
+
   // -- update, reactivate, terminate, resize, delete --------------------------------------
   await client.task.update("jjs", "fails", { constraints: { maxTaskRetryCount: 0 } });
   const ended = String((await client.task.get("jjs", "fails")).executionInfo.endTime);

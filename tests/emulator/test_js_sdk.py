@@ -63,6 +63,14 @@ def test_js_sdk_scenario(emulator: Any) -> None:
     assert seen["fileMissing"] == 404  # a HEAD's error has no body, only its status
     # A download's error body is a stream the SDK does not parse: the status is what it sees.
     assert seen["fileConditions"] == [304, 304, 412, 304, None]
+    assert seen["fileDeletes"] == [
+        ["wd/empty", "wd/out", "wd/out/deep", "wd/out/deep/b.txt"],
+        "FileNotFound",  # already gone
+        "OperationInvalidForCurrentState",  # a directory with files needs recursive
+        None,  # an empty one does not
+        None,
+        [],
+    ]
     assert seen["reactivated"] == 4  # ran again, and failed again
     assert seen["deletedTask"] == "TaskNotFound"
     assert seen["afterResize"] == 1

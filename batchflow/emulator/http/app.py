@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import faults, file_routes, validation
+from batchflow.emulator.http import faults, file_delete, file_routes, validation
 from batchflow.emulator.http import routes as r
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
@@ -101,6 +101,10 @@ BATCH_ROUTES = (
     route("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", file_routes.task_file),
     route(
         "HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", file_routes.task_file
+    ),
+    # -- clients (#10): operations real clients call that the emulator lacked
+    route(
+        "DELETE", "jobs/{}/tasks/{}/files/{**}", "File_DeleteFromTask", file_delete.delete_task_file
     ),
 )
 
