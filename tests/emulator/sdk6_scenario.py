@@ -155,6 +155,8 @@ props = client.file.get_properties_from_task("j6", "t3", "stdout.txt", raw=True)
 seen["stdout_length"] = int(props.headers["Content-Length"])
 seen["task_files"] = sorted(f.name for f in client.file.list_from_task("j6", "t3"))
 seen["file_missing"] = error_code(lambda: client.file.get_properties_from_task("j6", "t3", "x"))
+client.file.delete_from_task("j6", "t3", "stderr.txt")
+seen["after_delete"] = sorted(f.name for f in client.file.list_from_task("j6", "t3"))
 
 # -- update, reactivate, terminate, resize, delete ------------------------------------------
 client.task.update(

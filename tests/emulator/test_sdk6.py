@@ -47,6 +47,7 @@ def test_azure_batch_6_scenario(emulator: Any) -> None:
     assert seen["stdout_length"] == len("hello t3\n")
     assert {"stdout.txt", "stderr.txt"} <= set(seen["task_files"])
     assert seen["file_missing"] == 404
+    assert "stderr.txt" not in seen["after_delete"] and "stdout.txt" in seen["after_delete"]
     assert seen["reactivated"] == 4  # ran again, and failed again
     assert seen["deleted_task"] == "TaskNotFound"
     assert seen["after_resize"] == 1
