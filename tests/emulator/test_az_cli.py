@@ -105,6 +105,12 @@ def test_az_batch_pools_jobs_tasks_nodes_files(az: Callable[..., Any], tmp_path:
         *("--file-path", "stdout.txt", "--destination", str(out)),
     )
     assert out.read_text() == "from az\n"
+    az(
+        *("task", "file", "delete", "--job-id", "jz", "--task-id", "tz"),
+        *("--file-path", "stderr.txt", "--yes"),
+    )
+    files = az("task", "file", "list", "--job-id", "jz", "--task-id", "tz")
+    assert "stderr.txt" not in {f["name"] for f in files}
 
     az("job", "delete", "--job-id", "jz", "--yes")
     az("pool", "delete", "--pool-id", "pz", "--yes")
