@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import bounded_json, odata, stats, validation
+from batchflow.emulator.http import bounded_json, legacy, odata, stats, validation
 from batchflow.emulator.kinds import Json
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.store import Page
@@ -134,6 +134,7 @@ def decorate(req: Req, item: Mapping[str, Any], kind: str, url: str) -> dict[str
     """A resource as the wire shows it: odata.metadata first, the fields, the absolute url."""
     out: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}/@Element"}
     out.update(item)
+    out.update(legacy.pool_fields(req.api_version, kind, item))
     out["url"] = url
     return out
 

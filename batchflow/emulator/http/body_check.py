@@ -19,6 +19,9 @@ from batchflow.emulator.kinds import Json
 
 # fullmatch, never "$": "$" also matches before a trailing newline, and Batch refuses "t1\n".
 ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# An integer sent as a string, as .NET parses one (sign, blanks around, decimal digits); at most
+# 32 digits, so int() never meets its 4,300-digit limit and the range check words the refusal.
+INT_TEXT = re.compile(r"\s*[+-]?[0-9]{1,32}\s*")
 # The service's integers are Int32; anything wider is refused rather than stored and misread.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # A Batch account's dedicated/low-priority core quota is in the thousands; a pool asking for
@@ -117,6 +120,10 @@ def _check(value: Any, spec: Spec, path: str) -> Any:
 
 
 def _check_int(value: Any, spec: Int, path: str) -> int:
+    # The service reads a JSON string holding an integer as that integer, and the Azure CLI
+    # sends every integer option of ``az batch`` so ("targetDedicatedNodes": "2").
+    if isinstance(value, str) and INT_TEXT.fullmatch(value):
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise errors.invalid_property_value(path, value, "Expected an integer.")
     if value == spec.special:

@@ -194,10 +194,32 @@ def _file_headers(st: os.stat_result, rel: str, url_base: str) -> dict[str, str]
     }
 
 
+def _check_dates(req: Req, st: os.stat_result) -> None:
+    """The file API's only conditions, If-Modified-Since (304 when not modified since) and
+    If-Unmodified-Since (412), against the file's modification time in whole seconds, the
+    precision of its Last-Modified header."""
+    modified = _dt.datetime.fromtimestamp(int(st.st_mtime), _dt.timezone.utc)
+    if _header_date(req, "if-unmodified-since") < modified:
+        raise errors.condition_not_met()
+    if modified <= _header_date(req, "if-modified-since", _dt.datetime.min):
+        raise BatchServiceError(304, "NotModified", "The resource has not been modified.")
+
+
+def _header_date(req: Req, name: str, absent: _dt.datetime = _dt.datetime.max) -> _dt.datetime:
+    value = req.headers.get(name)
+    if not value:
+        return absent.replace(tzinfo=_dt.timezone.utc)
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        raise errors.invalid_header(name, value) from None
+
+
 def file_properties(req: Req, root: Path, rel: str, url_base: str) -> Response:
     """HEAD .../files/{path}: the properties as headers, no body."""
     fd, st = _open_beneath(root, rel)
     os.close(fd)
+    _check_dates(req, st)
     headers = _file_headers(st, rel, url_base)
     headers["Content-Type"] = "application/octet-stream"
     return Response(b"", 200, headers)
@@ -236,6 +258,11 @@ def get_file(req: Req, root: Path, rel: str, url_base: str) -> Response:
     fd, st = _open_beneath(root, rel)
     # Owned by the file object from here: closed by the stream, or when it is collected.
     f = os.fdopen(fd, "rb")
+    try:
+        _check_dates(req, st)
+    except BatchServiceError:
+        f.close()
+        raise
     if stat.S_ISDIR(st.st_mode):
         f.close()
         raise BatchServiceError(

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import odata, validation
+from batchflow.emulator.http import legacy, odata, validation
 from batchflow.emulator.http.base import (
     JSON_TYPE,
     Req,
@@ -203,10 +203,12 @@ def job_delete(req: Req) -> Response:
 
 
 def job_task_counts(req: Req) -> Response:
-    counts = dict(jobs.task_counts(req.core, req.params[0]))
+    entity_name, counts = legacy.task_counts(
+        req.api_version, jobs.task_counts(req.core, req.params[0])
+    )
     body = {
         "odata.metadata": f"{req.base_url}/$metadata"
-        "#Microsoft.Azure.Batch.Protocol.Entities.TaskCountsResult",
+        f"#Microsoft.Azure.Batch.Protocol.Entities.{entity_name}",
         **counts,
     }
     return Response(dumps(body), 200, media_type=JSON_TYPE)

@@ -32,7 +32,7 @@ from jsonschema.protocols import Validator
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http.body_check import ID, INT32_MAX, INT32_MIN, MAX_NODES
+from batchflow.emulator.http.body_check import ID, INT32_MAX, INT32_MIN, INT_TEXT, MAX_NODES
 from batchflow.emulator.kinds import Json
 
 MAX_DISPLAY_NAME = 1024
@@ -171,6 +171,9 @@ class Prep:
     enums: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     refused: Mapping[str, Refusal] = field(default_factory=dict)
     read_only: frozenset[str] = frozenset()
+    # Integer fields: the service reads a JSON string holding an integer as that integer, and
+    # the Azure CLI sends every integer option of ``az batch`` so ("targetDedicatedNodes": "2").
+    integers: frozenset[str] = frozenset()
 
 
 @cache
@@ -206,7 +209,12 @@ class _Compiler:
         }
         out: Json = {
             "type": "object",
-            "x-prepare": Prep(enums, REFUSED.get(owner, {}), read_only),
+            "x-prepare": Prep(
+                enums,
+                REFUSED.get(owner, {}),
+                read_only,
+                frozenset(n for n, p in props.items() if p.get("type") == "integer"),
+            ),
             "properties": {
                 n: self._property(owner, n, p) for n, p in props.items() if n not in read_only
             },
@@ -290,6 +298,8 @@ def _prepare(_v: Any, prep: Prep, instance: Any, schema: Json) -> Errors:
             return [_error("x-refused", instance, schema, prep.refused[name].hint, name)]
         elif name in prep.enums and type(value) is str:
             instance[name] = prep.enums[name].get(value.lower(), value)
+        elif name in prep.integers and type(value) is str and INT_TEXT.fullmatch(value):
+            instance[name] = int(value)
     return _NONE
 
 

@@ -291,8 +291,13 @@ class Core:
         return rows.update_job(self.store, job_id, change, state)
 
     def update_pool(self, pool_id: str, change: Callable[[Json], object]) -> Json:
-        """Change a pool's document."""
-        return rows.update_pool(self.store, pool_id, change)
+        """Change a pool's document; PoolNotFound, as Batch names it, when there is none."""
+        try:
+            return rows.update_pool(self.store, pool_id, change)
+        except errors.BatchServiceError as exc:
+            if exc.code != "ResourceNotFound":
+                raise
+            raise errors.pool_not_found(pool_id) from None
 
     def kill_all(self, reason: KillReason) -> None:
         """Stop every attempt and start task, and wait (10 s at most) for the attempts to go."""

@@ -1,0 +1,116 @@
+"""The Azure CLI (``az batch``, in its own virtualenv from ``client_envs``) drives the emulator:
+pools, nodes, jobs, tasks and files. It sends every integer option as a JSON string
+(``"targetDedicatedNodes": "2"``), which the service, and so the emulator, reads as a number.
+
+``pip install azure-cli`` takes about five minutes here, so CI does not install it and this test
+is skipped unless the virtualenv is there: make it with
+``python -m tests.emulator.client_envs azure-cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulator import client_envs
+
+AZ = client_envs.AZ_CLI.bin / "az"
+IMAGE = "canonical:0001-com-ubuntu-server-jammy:22_04-lts"
+
+
+@pytest.fixture()
+def az(emulator: Any, tmp_path: Path) -> Callable[..., Any]:
+    if not AZ.exists():
+        pytest.skip(f"no Azure CLI at {AZ}: python -m tests.emulator.client_envs azure-cli")
+    env = {**os.environ, "AZURE_CONFIG_DIR": str(tmp_path / "az-config")}
+    account = [
+        *("--account-name", emulator.account),
+        *("--account-key", emulator.key),
+        *("--account-endpoint", emulator.url),
+    ]
+
+    def run(*args: str) -> Any:
+        proc = subprocess.run(
+            [AZ, "batch", *args, *account, "--only-show-errors", "-o", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, f"az batch {' '.join(args)}: {proc.stderr[-2000:]}"
+        return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+    return run
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_az_batch_pools_jobs_tasks_nodes_files(az: Callable[..., Any], tmp_path: Path) -> None:
+    az(
+        *("pool", "create", "--id", "pz", "--vm-size", "standard_d2s_v3", "--image", IMAGE),
+        *("--node-agent-sku-id", "batch.node.ubuntu 22.04", "--target-dedicated-nodes", "2"),
+        *("--task-slots-per-node", "2"),
+    )
+    pool = az("pool", "show", "--pool-id", "pz")
+    assert (pool["targetDedicatedNodes"], pool["taskSlotsPerNode"]) == (2, 2)
+    _until(lambda: len(az("node", "list", "--pool-id", "pz")) == 2, "two nodes")
+    node = az("node", "list", "--pool-id", "pz")[0]
+    assert az("node", "show", "--pool-id", "pz", "--node-id", node["id"])["id"] == node["id"]
+    az("pool", "resize", "--pool-id", "pz", "--target-dedicated-nodes", "1")
+    assert az("pool", "show", "--pool-id", "pz")["targetDedicatedNodes"] == 1
+
+    az(
+        *("job", "create", "--id", "jz", "--pool-id", "pz", "--priority", "3"),
+        *("--max-parallel-tasks", "2", "--job-max-task-retry-count", "1"),
+    )
+    job = az("job", "show", "--job-id", "jz")
+    assert (job["priority"], job["maxParallelTasks"]) == (3, 2)
+    assert job["constraints"]["maxTaskRetryCount"] == 1
+    az("job", "set", "--job-id", "jz", "--priority", "7")
+    assert az("job", "show", "--job-id", "jz")["priority"] == 7
+    az(
+        *("task", "create", "--job-id", "jz", "--task-id", "tz"),
+        *("--command-line", "/bin/sh -c 'echo from az'", "--max-task-retry-count", "2"),
+    )
+    many = [
+        {"id": f"m{i}", "commandLine": "/bin/true", "constraints": {"maxTaskRetryCount": "1"}}
+        for i in range(3)
+    ]
+    (tmp_path / "tasks.json").write_text(json.dumps(many))
+    az("task", "create", "--job-id", "jz", "--json-file", str(tmp_path / "tasks.json"))
+    _until(
+        lambda: az("job", "task-counts", "show", "--job-id", "jz")["taskCounts"]["completed"] == 4,
+        "four completed tasks",
+    )
+    task = az("task", "show", "--job-id", "jz", "--task-id", "tz")
+    assert task["constraints"]["maxTaskRetryCount"] == 2
+    assert task["executionInfo"]["exitCode"] == 0
+    files = az("task", "file", "list", "--job-id", "jz", "--task-id", "tz")
+    assert {"stdout.txt", "stderr.txt"} <= {f["name"] for f in files}
+    out = tmp_path / "stdout.txt"
+    az(
+        *("task", "file", "download", "--job-id", "jz", "--task-id", "tz"),
+        *("--file-path", "stdout.txt", "--destination", str(out)),
+    )
+    assert out.read_text() == "from az\n"
+    az(
+        *("task", "file", "delete", "--job-id", "jz", "--task-id", "tz"),
+        *("--file-path", "stderr.txt", "--yes"),
+    )
+    files = az("task", "file", "list", "--job-id", "jz", "--task-id", "tz")
+    assert "stderr.txt" not in {f["name"] for f in files}
+
+    az("job", "delete", "--job-id", "jz", "--yes")
+    az("pool", "delete", "--pool-id", "pz", "--yes")
