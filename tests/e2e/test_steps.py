@@ -106,3 +106,30 @@ def test_a_failed_task_blocks_only_what_depends_on_it(tmp_path: Path) -> None:
     assert "cannot run" in result.stderr + result.stdout  # join waits on left: blocked
     # the other branch ran to its end and its result was downloaded
     assert _outputs(tmp_path) == ["after_right/a.txt"]
+
+
+def test_final_gathers_every_output_of_the_tasks_flat_map_then_merge(tmp_path: Path) -> None:
+    """``final:`` is a gather step over ``tasks:``: each task's outputs land in the final
+    task's working directory by their names, so ``cat part1.out part2.out`` works; its own
+    id and what is downloaded stay as they were."""
+    spec = write_spec(
+        tmp_path,
+        "merge",
+        HEAD
+        + """
+tasks:
+  list:
+    - {id: part1, command: /bin/sh -c "echo one > part1.out"}
+    - {id: part2, command: /bin/sh -c "echo two > part2.out"}
+    - {id: sub, command: /bin/sh -c "mkdir -p d && echo three > d/x.log", outputs: ["d/*.log"]}
+  outputs: ["{task.id}.out"]
+  final:
+    command: /bin/sh -c "cat part1.out part2.out x.log > merged.txt"
+    outputs: [merged.txt]
+""",
+    )
+    result = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "out/merged.txt").read_text().split() == ["one", "two", "three"]
+    records = {r["id"]: r for r in result.json()["task_records"]}
+    assert records["final"]["result"] == "success"
