@@ -256,8 +256,8 @@ def _report(
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
         also = f" (the job also holds {_tasks(extra)} not in the spec)" if extra > 0 else ""
         what = f"All {total} tasks" if total != 1 else "The task"
-        if result.up_to_date == total:
-            say(f"Nothing to do: {_tasks(total)} up to date{where}.")
+        if result.counts is None and result.up_to_date:  # no job was watched: none ran
+            say(f"Nothing to do: {_tasks(result.up_to_date)} up to date{where}.")
             return
         cached = (
             f" ({result.up_to_date} of them up to date, not run again)" if result.up_to_date else ""

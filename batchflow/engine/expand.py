@@ -15,6 +15,12 @@ file's position among that upstream task's files, so a rerun re-derives the same
 adds only those the job lacks. At the start of a rerun, dynamic tasks that failed or never
 started are deleted (they are made again, waiting on the right attempts), and tasks whose
 definition changed, or that depend on one that did, are replaced when made again.
+
+The cache (``engine.cache``) speaks for dynamic tasks too: an upstream task that is up to
+date counts as one that succeeded, its recorded outputs feed the fan-out as a listing would,
+and each task made is judged as it is made: an up-to-date one is not added, and what
+depends on it loses that dependency. ``foresee`` makes them all from the records alone,
+before the run, to tell whether anything at all would run.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import fnmatch
 import posixpath
 from collections.abc import Callable, Iterator
 
+from batchflow.engine.cache import Cache
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import changed, fingerprint
 from batchflow.engine.polling import retry_transient
@@ -73,11 +80,18 @@ class Expander:
         blobs: BlobStore,
         body: Callable[[TaskPlan], Json],
         sink: EventSink,
+        cache: Cache | None = None,
+        *,
+        dry: bool = False,
     ) -> None:
+        """``dry``: make tasks from ``cache`` alone, adding none and asking no service."""
         assert isinstance(plan.tasks, WorkflowTasks)
         self.static = plan.tasks
         self.workflow = plan.tasks.workflow
         self.plan, self.batch, self.blobs, self.body, self.sink = plan, batch, blobs, body, sink
+        self.cache, self.dry = cache, dry
+        self.cached = 0  # dynamic tasks made that were up to date: not added
+        self.uncached = 0  # (dry) dynamic tasks made that a run would add
         steps = self.workflow.steps
         self.dynamic = [s for s in steps if s.dynamic]
         self.prefixes = tuple(f"{s.name.lower()}-" for s in self.dynamic)
@@ -112,7 +126,8 @@ class Expander:
     @property
     def count(self) -> int:
         """Dynamic tasks known so far ("wait" tasks included): in the job or added now."""
-        return sum(len(self.known[s.name]) + len(self.waits[s.name]) for s in self.dynamic)
+        known = sum(len(self.known[s.name]) + len(self.waits[s.name]) for s in self.dynamic)
+        return known - self.cached
 
     @property
     def finished(self) -> bool:
@@ -162,14 +177,27 @@ class Expander:
         self._made = []  # "wait" tasks join it as they are made, before what waits on them
         for step in self.dynamic:  # in an order where each step follows what it waits for
             if step.name not in self.settled:
+                start = len(self._made)
                 made = self._expand(step)
+                self._judge([*self._made[start:], *made])  # before the steps after it
                 self.known[step.name].extend(made)  # the steps after it see them now
                 self._made.extend(made)
         return self._add(self._made)
 
+    def _judge(self, made: list[TaskPlan]) -> None:
+        """Key each task made, in order; note those the cache finds up to date."""
+        if self.cache is not None:
+            self.cached += sum(self.cache.admit(t) for t in made)
+
+    def _result(self, key: str) -> str | None:
+        """How the task ``key`` (lower-cased id) ended: an up-to-date one as a success."""
+        if self.cache is not None and key in self.cache.up_to_date:
+            return "success"
+        return self.results.get(key)
+
     def _list_completed(self) -> None:
         """One filtered listing: the completed tasks of the watched steps."""
-        if not self.watched:
+        if not self.watched or self.dry:
             return
         ids = " or ".join(f"id eq '{n}' or startswith(id, '{n}-')" for n in self.watched)
         query = f"state eq 'completed' and ({ids})"
@@ -186,7 +214,7 @@ class Expander:
         return tasks
 
     def _all_completed(self, name: str) -> bool:
-        return all(t.id.lower() in self.results for t in self.tasks_of(name))
+        return all(self._result(t.id.lower()) is not None for t in self.tasks_of(name))
 
     def _expand(self, step: StepSpec) -> list[TaskPlan]:
         if any(n not in self.settled for n in step.needs):
@@ -209,13 +237,14 @@ class Expander:
             if key in done:
                 continue
             if source.wild:
-                if key not in self.results:
+                result = self._result(key)
+                if result is None:
                     continue
                 done.add(key)
-                if self.results[key] != "success":
+                if result != "success":
                     continue  # it blocks its own branch: nothing is made of it
                 prefix = f"{source.name}/{up.id}/"
-                blobs = sorted(self._listed(prefix))
+                blobs = sorted(self._left_by(key, prefix))
                 files = [(b[len(prefix) :], b) for b in blobs]
             else:
                 done.add(key)
@@ -228,7 +257,18 @@ class Expander:
             self.settled.add(step.name)
         return made
 
+    def _left_by(self, key: str, prefix: str) -> list[str]:
+        """The files the task ``key`` left under ``prefix``: as recorded, for a task that
+        is up to date (what it made then, not what else lies there since)."""
+        cache = self.cache
+        if cache is not None and key in cache.up_to_date and key in cache.records:
+            return [b for b in cache.records[key].outputs if b.startswith(prefix)]
+        return self._listed(prefix)
+
     def _listed(self, prefix: str) -> list[str]:
+        if self.dry:
+            assert self.cache is not None
+            return [b for b in self.cache.listing if b.startswith(prefix)]
         container = self.plan.output_container
         return retry_transient(lambda: self.blobs.list_blobs(container, prefix))
 
@@ -297,10 +337,16 @@ class Expander:
     def _add(self, made: list[TaskPlan]) -> int:
         """Add what the job lacks, in order, in chunks of 100; a task that changed, or that
         depends on one replaced in this run, is replaced."""
+        up_to_date = self.cache.up_to_date if self.cache is not None else {}
+        if self.dry:
+            self.uncached += sum(1 for t in made if t.id.lower() not in up_to_date)
+            return len(made)
         job = self.plan.job.id
         bodies: list[Json] = []
         for t in made:
             key = t.id.lower()
+            if key in up_to_date:
+                continue
             body = self.body(t)
             name = self.existing.get(key)
             if name is not None:
@@ -360,3 +406,16 @@ class _Grown:
         for step in e.dynamic:
             yield from e.waits[step.name]
             yield from e.known[step.name]
+
+
+def foresee(plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache) -> int | None:
+    """How many tasks of dynamic steps a run would find up to date, when it would find all
+    of them so (None when one would run, or none are dynamic: 0): made as the run makes
+    them, from the records of the up-to-date tasks they come from, on a copy of ``cache``."""
+    if not any(s.dynamic for s in plan.steps):
+        return 0
+    trial = Expander(plan, batch, blobs, lambda t: {}, lambda e: None, cache.trial(), dry=True)
+    nothing = TaskCounts(0, 0, 0, 0, 0)
+    while not trial.uncached and trial.poll(nothing):
+        pass  # each round makes what the tasks of the last one allow
+    return trial.cached if trial.finished and not trial.uncached else None
