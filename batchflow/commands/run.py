@@ -226,6 +226,11 @@ def _report(
     as_json, stream = machine
     if stream is not None or as_json:
         summary = {"target": kind, **result.to_json(), "task_records": [asdict(r) for r in records]}
+        if plan.steps:
+            from batchflow.commands._summary import blocked_by_step
+
+            blocked = result.collected.blocked if result.collected else ()
+            summary["blocked_by_step"] = blocked_by_step(blocked, [s.name for s in plan.steps])
         if stream is not None:
             stream.emit({"event": "summary", **summary})
         else:

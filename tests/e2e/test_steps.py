@@ -133,3 +133,30 @@ tasks:
     assert (tmp_path / "out/merged.txt").read_text().split() == ["one", "two", "three"]
     records = {r["id"]: r for r in result.json()["task_records"]}
     assert records["final"]["result"] == "success"
+
+
+def test_a_failed_branch_of_a_diamond_names_what_it_blocked_per_step(tmp_path: Path) -> None:
+    """left fails: join (which gathers from it) and report (which needs join) never run,
+    right and after_right run to their end; the summary and --json name the blocked tasks
+    step by step."""
+    body = HEAD + DIAMOND % "exit 3"
+    body += '  report: {needs: [join], command: /bin/sh -c "echo r > r2.txt", outputs: [r2.txt]}\n'
+    spec = write_spec(tmp_path, "diamond", body)
+    result = batchflow("run", str(spec), "--json", cwd=tmp_path, timeout=60)
+    assert result.code == 1, result.stderr
+    summary = result.json()
+    assert [f["id"] for f in summary["failed_tasks"]] == ["left"]
+    assert summary["blocked_by_step"] == {"join": ["join"], "report": ["report"]}
+    ran = {r["id"]: r["result"] for r in summary["task_records"]}
+    assert ran == {
+        "top": "success",
+        "left": "failure",
+        "right": "success",
+        "after_right": "success",
+    }
+    assert _outputs(tmp_path) == ["after_right/a.txt"]
+    result = batchflow("run", str(spec), cwd=tmp_path, timeout=60)  # the summary, as text
+    assert result.code == 1, result.stderr
+    assert "blocked (never ran, waiting on failed tasks): join, report" in result.stderr
+    assert "  in step join: join\n" in result.stderr
+    assert "  in step report: report\n" in result.stderr

@@ -164,6 +164,8 @@ def test_one_changed_input_reruns_only_its_chain_of_dynamic_tasks(tmp_path: Path
     assert ran == ["count-1-0", "count-1-1", "count-1-2", "split-1"], ran
     # split-0, split-2 and their 2 + 3 chunks' counts were not run again; total was
     assert res.json()["tasks"]["up_to_date"] == 7
+    res = batchflow("run", str(spec), cwd=tmp_path)  # what that run made is recorded too
+    assert res.code == 0 and "Nothing to do: 12 tasks up to date" in res.stderr, res.stderr
 
 
 def test_kill_9_mid_fan_out_of_a_changed_input_then_rerun_runs_nothing_twice(
