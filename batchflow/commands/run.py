@@ -244,7 +244,7 @@ def _report(
             + ", ".join(repr(n) for n in collected.refused)
         )
     # The spec's count, not the job's: a task someone else added is not the spec's.
-    total = len(plan.tasks) + (plan.job.final_task is not None)
+    total = len(plan.tasks) + (plan.job.final_task is not None) + result.dynamic
     for m in (collected.missing if collected else ())[:SHOWN_MISSING]:
         say(f"task {m.task_id}: output '{m.pattern}' matched no file")
     if collected and len(collected.missing) > SHOWN_MISSING:

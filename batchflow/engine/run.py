@@ -46,6 +46,7 @@ class RunResult:
     tasks_existing: int = 0
     tasks_changed: int = 0  # deleted and added again: their definition changed
     up_to_date: int = 0  # not run: succeeded in an earlier run, outputs still there
+    dynamic: int = 0  # tasks of dynamic steps made while it ran (up to date or not)
     not_in_spec: tuple[str, ...] = ()  # tasks in the job the spec no longer has: left alone
     counts: TaskCounts | None = None
     collected: Collected | None = None
@@ -167,6 +168,7 @@ def run_plan(
     if grow is not None:
         res.tasks_added += grow.added
         res.up_to_date += grow.cached
+        res.dynamic = grow.count + grow.cached
         res.steps = grow.per_step_json()
     timer.lap("watch")
     res.collected = collect(plan, batch, blobs, sink, opts.workers)

@@ -138,7 +138,10 @@ LOGGED_SPLIT = f"echo start-{{task.id}} >> {{params.log}}; {SPLIT}"
 def test_an_unchanged_dynamic_workflow_runs_nothing_after_cleanup(tmp_path: Path) -> None:
     _data(tmp_path, [3, 4])  # split-0, split-1, count-0-0..count-1-1, total: 7 tasks
     spec = _spec(tmp_path, split=LOGGED_SPLIT)
-    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    # the tasks added while it ran are the spec's too
+    assert "All 7 tasks succeeded" in res.stderr and "not in the spec" not in res.stderr
     first = len(_marks(tmp_path, "start"))
     assert first == 2 + 4
     res = batchflow("run", str(spec), "--json", cwd=tmp_path)
