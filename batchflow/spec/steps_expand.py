@@ -248,9 +248,10 @@ def final_task(spec: TaskSource, tasks: Iterable[TaskPlan]) -> TaskPlan | None:
                 files.setdefault(file.blob, file)
     inputs = tuple(files.values())
     if len(inputs) > MAX_FINAL_FILES:  # a resource file each would outgrow a task's body
-        named = [f.blob for f in inputs if not f.prefix]
+        under = [f for f in inputs if f.prefix and (not f.blob or f.blob.endswith("/"))]
+        named = [f.blob for f in inputs if f not in under]  # one file (or optional one) each
         common = InputFile(posixpath.commonprefix(named), "", "output", True)
-        inputs = (*(f for f in inputs if f.prefix), common)
+        inputs = (*under, common)
     return render_task(spec.tasks.final, {}, inputs, tuple(ids))
 
 

@@ -141,13 +141,19 @@ def test_a_final_task_over_many_outputs_gets_them_under_their_common_prefix(
         tasks:
           matrix: {n: [NUMBERS]}
           command: "run {item.n}"
-          outputs: ["res/part{item.n}.out"]
+          outputs:
+            - "res/part{item.n}.out"
+            - {pattern: "res/log{item.n}.txt", optional: true}
+            - {pattern: "*.png", destination: "img"}
           final: {command: "cat res/*.out"}
         """.replace("NUMBERS", numbers),
     )
     final = build_plan(spec).job.final_task
     assert final is not None
-    assert final.inputs == (InputFile("res/part", "", "output", prefix=True),)
+    assert final.inputs == (
+        InputFile("img/", "", "output", prefix=True),
+        InputFile("res/", "", "output", prefix=True),
+    )
 
 
 def test_list_tasks_with_dependencies(tmp_path: Path) -> None:
