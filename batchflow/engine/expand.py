@@ -118,6 +118,11 @@ class Expander:
     def _step(self, name: str) -> StepSpec:
         return self.workflow.step(name)
 
+    @staticmethod
+    def owner(task_id: str) -> str:
+        """The step a task id names (``<step>-...``, or a one-task step's own name)."""
+        return task_id.split("-", 1)[0]
+
     def owns(self, task_id: str) -> bool:
         """Whether ``task_id`` is (or would be) a task of a dynamic step."""
         key = task_id.lower()
@@ -142,6 +147,7 @@ class Expander:
         job = self.plan.job.id
         names = retry_transient(lambda: self.batch.list_task_fingerprints(job))
         if not names:
+            self._clear_watched(set())
             return
         self.rerun = True
         recorded = {i.lower(): n for i, n in names.items()}
@@ -164,6 +170,32 @@ class Expander:
         if gone:
             n = len(gone)
             self.sink(Event("tasks", f"{n} dynamic task{'s' if n != 1 else ''} to make again"))
+        self._clear_watched(set(recorded))
+
+    def _clear_watched(self, in_job: set[str]) -> None:
+        """Clear the prefixes of the static tasks of watched steps that this run adds (not
+        in the job, or replaced; not up to date)."""
+        cached = self.cache.up_to_date if self.cache is not None else {}
+        for name in self.watched:
+            step = self._step(name)
+            if not step.dynamic:  # a dynamic step's tasks are cleared as they are added
+                ids = {t.id.lower() for t in self.static.tasks(step)}
+                self._clear(
+                    name, {k for k in ids - cached.keys() if k not in in_job or k in self.stale}
+                )
+
+    def _clear(self, step: str, ids: set[str]) -> None:
+        """Delete what the tasks ``ids`` (lower-cased) of the watched step ``step``, about to
+        run, left under ``<step>/<task id>/`` in an earlier run: once each completes, the
+        fan-out makes a task of every file there, and a file it no longer makes is no input.
+        One listing of the step's files finds them."""
+        if not ids:
+            return
+        container, prefix = self.plan.output_container, f"{step}/"
+        owners = {n[len(prefix) :].split("/", 1)[0] for n in self._listed(prefix)}
+        for owner in sorted(o for o in owners if o.lower() in ids):
+            where = f"{prefix}{owner}/"
+            retry_transient(lambda w=where: self.blobs.delete_blobs(container, w))  # type: ignore[misc]
 
     # -- each poll ---------------------------------------------------------------------------
 
@@ -358,11 +390,14 @@ class Expander:
             if self.rerun:  # what waits on a task made again must run again too
                 self.stale.add(key)
             bodies.append(body)
+        for name in self.watched:
+            if self._step(name).dynamic:  # see _clear_watched
+                self._clear(name, {b["id"].lower() for b in bodies if self.owner(b["id"]) == name})
         added = 0
         for start in range(0, len(bodies), CHUNK):
             added += add_chunk(self.batch, job, bodies[start : start + CHUNK])
         for b in bodies:
-            step = b["id"].split("-", 1)[0]
+            step = self.owner(b["id"])
             if step in self.per_step:
                 self.per_step[step] += 1
         if added:

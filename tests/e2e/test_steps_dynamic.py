@@ -172,6 +172,21 @@ def test_one_changed_input_reruns_only_its_chain_of_dynamic_tasks(tmp_path: Path
     assert res.code == 0 and "Nothing to do: 12 tasks up to date" in res.stderr, res.stderr
 
 
+def test_an_input_split_into_fewer_files_makes_no_task_of_the_old_ones(tmp_path: Path) -> None:
+    """split-1 ran before with 3 chunks, now makes 1: the chunks it left last time under
+    split/split-1/ are not fanned out again (no count-1-1, count-1-2)."""
+    _data(tmp_path, [3, 5, 2])
+    spec = _spec(tmp_path, split=LOGGED_SPLIT)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    before = len(_marks(tmp_path, "start"))
+    (tmp_path / "data/f1.txt").write_text("0\n1\n")  # 1 chunk
+    res = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert sorted(_marks(tmp_path, "start")[before:]) == ["count-1-0", "split-1"]
+    steps = {s["name"]: s for s in res.json()["steps"]}
+    assert steps["count"]["tasks"] == 2 + 1 + 1
+
+
 def test_kill_9_mid_fan_out_of_a_changed_input_then_rerun_runs_nothing_twice(
     tmp_path: Path,
 ) -> None:
