@@ -219,7 +219,8 @@ def _expander(
         sent = dataclasses.replace(t, depends_on=without(t.depends_on, skip)) if skip else t
         return {
             **task_body(sent, staged.input_url, staged.output_url, staged.outputs_read_url),
-            "displayName": fingerprint(t, md5s),
+            # the cache keyed it as it was made: its fingerprint is known already
+            "displayName": cache.keys.fingerprints.get(t.id.lower()) or fingerprint(t, md5s),
         }
 
     grow = Expander(plan, batch, blobs, body, sink, cache)
