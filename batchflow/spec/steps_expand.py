@@ -248,11 +248,19 @@ def final_task(spec: TaskSource, tasks: Iterable[TaskPlan]) -> TaskPlan | None:
                 files.setdefault(file.blob, file)
     inputs = tuple(files.values())
     if len(inputs) > MAX_FINAL_FILES:  # a resource file each would outgrow a task's body
-        under = [f for f in inputs if f.prefix and (not f.blob or f.blob.endswith("/"))]
-        named = [f.blob for f in inputs if f not in under]  # one file (or optional one) each
-        common = InputFile(posixpath.commonprefix(named), "", "output", True)
-        inputs = (*under, common)
+        inputs = _fewer(inputs)
     return render_task(spec.tasks.final, {}, inputs, tuple(ids))
+
+
+def _fewer(inputs: tuple[InputFile, ...]) -> tuple[InputFile, ...]:
+    """``inputs`` as the folders of wildcard outputs and one prefix common to the files
+    named one by one; past ``MAX_FINAL_FILES`` folders, one prefix common to all."""
+    under = [f for f in inputs if f.prefix and (not f.blob or f.blob.endswith("/"))]
+    if len(under) > MAX_FINAL_FILES:
+        under = []
+    kept = {f.blob for f in under}
+    named = [f.blob for f in inputs if f.blob not in kept]
+    return (*under, InputFile(posixpath.commonprefix(named), "", "output", True))
 
 
 def gathered(out: OutputPlan) -> InputFile:

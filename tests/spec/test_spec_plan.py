@@ -154,6 +154,20 @@ def test_a_final_task_over_many_outputs_gets_them_under_their_common_prefix(
         InputFile("img/", "", "output", prefix=True),
         InputFile("res/", "", "output", prefix=True),
     )
+    # a folder per task, too many of them: one prefix for all
+    spec = load(
+        tmp_path,
+        """\
+        tasks:
+          matrix: {n: [NUMBERS]}
+          command: "run {item.n}"
+          outputs: [{pattern: "*.png", destination: "img/{item.n}"}]
+          final: {command: "ls img"}
+        """.replace("NUMBERS", numbers),
+    )
+    final = build_plan(spec).job.final_task
+    assert final is not None
+    assert final.inputs == (InputFile("img/", "", "output", prefix=True),)
 
 
 def test_list_tasks_with_dependencies(tmp_path: Path) -> None:
