@@ -20,9 +20,9 @@ from batchflow.plan_model import (
     TaskSource,
     Upload,
 )
-from batchflow.spec.expand import RenderedTasks, final_task
+from batchflow.spec.expand import RenderedTasks
 from batchflow.spec.model import LocalFile, Spec
-from batchflow.spec.steps_expand import WorkflowTasks, workflow_tasks
+from batchflow.spec.steps_expand import WorkflowTasks, final_task, workflow_tasks
 
 
 def _uploads(files: Iterable[LocalFile]) -> tuple[Upload, ...]:
@@ -88,7 +88,7 @@ def build_plan(spec: Spec, *, hash_inputs: bool = True) -> Plan:
     tasks: TaskSource = workflow if workflow is not None else RenderedTasks(spec)
     final = None
     if spec.tasks.final is not None:
-        final = final_task(spec, tuple(t.id for t in tasks))
+        final = final_task(spec, tasks)
     uses_dependencies = (
         final is not None
         or any(i.depends_on for i in spec.tasks.items)

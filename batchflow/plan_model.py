@@ -179,4 +179,5 @@ class Plan:
     @property
     def reads_outputs(self) -> bool:
         """Whether tasks take other tasks' outputs as inputs (they need to read them)."""
-        return any(s.source or s.gather for s in self.steps)
+        final = self.job.final_task
+        return any(s.source or s.gather for s in self.steps) or bool(final and final.inputs)

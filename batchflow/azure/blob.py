@@ -154,6 +154,17 @@ class AzureBlobStore:
             except ResourceNotFoundError:
                 return []
 
+    def delete_blobs(self, container: str, prefix: str) -> int:
+        """One listing under ``prefix``, then one delete per blob (one gone since: fine)."""
+        assert prefix
+        names = self.list_blobs(container, prefix)
+        with self._translated(f"deleting blobs under {prefix} in {container}"):
+            client = self._service.get_container_client(container)
+            for name in names:
+                with contextlib.suppress(ResourceNotFoundError):
+                    client.delete_blob(name)
+        return len(names)
+
     def download(self, container: str, blob: str, dest: Path) -> int:
         """Download to a temporary file beside ``dest``, then rename (no torn files)."""
         fd, tmp = open_partial(dest.parent)  # mode 0666 less the umask: a user's file

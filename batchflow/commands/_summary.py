@@ -43,6 +43,8 @@ class Summary:
     started: str
     ended: str
     elapsed_s: float
+    # A workflow's blocked tasks, step by step (in the spec's order); empty without steps.
+    blocked_by_step: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def summarize(
@@ -68,7 +70,19 @@ def summarize(
         key=lambda p: -p[1],
     )
     failed = tuple(t.id for g in by_step.values() for t in g if t.result == "failure")
-    return Summary(spec, rows, tuple(timed[:SLOWEST]), failed, tuple(blocked), *when)
+    per_step = tuple((s, tuple(ids)) for s, ids in blocked_by_step(blocked, steps).items())
+    return Summary(spec, rows, tuple(timed[:SLOWEST]), failed, tuple(blocked), *when, per_step)
+
+
+def blocked_by_step(blocked: Iterable[str], steps: Sequence[str]) -> dict[str, list[str]]:
+    """The ``blocked`` task ids by step, in the steps' order (empty without steps)."""
+    if not steps:
+        return {}
+    by_step: dict[str, list[str]] = {s: [] for s in steps}
+    names = frozenset(steps)
+    for i in blocked:
+        by_step.setdefault(step_of(i, names) or NO_STEP, []).append(i)
+    return {s: ids for s, ids in by_step.items() if ids}
 
 
 def _row(name: str, group: list[TaskRecord], blocked: int) -> StepRow:
@@ -94,6 +108,7 @@ def next_steps(s: Summary) -> list[str]:
         lines.append(f"why {s.failed[0]} failed: batchflow logs {s.spec} {s.failed[0]} --stderr")
     if s.blocked:
         lines.append(f"blocked (never ran, waiting on failed tasks): {named(s.blocked)}")
+        lines.extend(f"  in step {step}: {named(ids)}" for step, ids in s.blocked_by_step)
         lines.append(f"once the failed tasks are fixed, `batchflow run {s.spec}` runs them")
     return lines
 

@@ -226,6 +226,11 @@ def _report(
     as_json, stream = machine
     if stream is not None or as_json:
         summary = {"target": kind, **result.to_json(), "task_records": [asdict(r) for r in records]}
+        if plan.steps:
+            from batchflow.commands._summary import blocked_by_step
+
+            blocked = result.collected.blocked if result.collected else ()
+            summary["blocked_by_step"] = blocked_by_step(blocked, [s.name for s in plan.steps])
         if stream is not None:
             stream.emit({"event": "summary", **summary})
         else:
@@ -239,7 +244,7 @@ def _report(
             + ", ".join(repr(n) for n in collected.refused)
         )
     # The spec's count, not the job's: a task someone else added is not the spec's.
-    total = len(plan.tasks) + (plan.job.final_task is not None)
+    total = len(plan.tasks) + (plan.job.final_task is not None) + result.dynamic
     for m in (collected.missing if collected else ())[:SHOWN_MISSING]:
         say(f"task {m.task_id}: output '{m.pattern}' matched no file")
     if collected and len(collected.missing) > SHOWN_MISSING:
@@ -256,8 +261,8 @@ def _report(
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
         also = f" (the job also holds {_tasks(extra)} not in the spec)" if extra > 0 else ""
         what = f"All {total} tasks" if total != 1 else "The task"
-        if result.up_to_date == total:
-            say(f"Nothing to do: {_tasks(total)} up to date{where}.")
+        if result.counts is None and result.up_to_date:  # no job was watched: none ran
+            say(f"Nothing to do: {_tasks(result.up_to_date)} up to date{where}.")
             return
         cached = (
             f" ({result.up_to_date} of them up to date, not run again)" if result.up_to_date else ""

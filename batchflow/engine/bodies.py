@@ -32,8 +32,8 @@ def resource_files(
     files: list[Json] = []
     for f in inputs:
         url = input_url if f.source == "input" else outputs_read_url
-        if f.prefix:
-            files.append({"storageContainerUrl": url, "blobPrefix": f.blob})
+        if f.prefix:  # no prefix: the whole container (blobPrefix is optional, never "")
+            files.append({"storageContainerUrl": url, **({"blobPrefix": f.blob} if f.blob else {})})
         else:
             files.append({"httpUrl": blob_url(url, f.blob), "filePath": f.path})
     return files

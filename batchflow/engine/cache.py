@@ -151,24 +151,54 @@ def _outputs_there(rec: Record, listing: Mapping[str, bytes | None]) -> bool:
 
 @dataclass
 class Cache:
-    """What the cache decided for one run."""
+    """What the cache decided for one run. The tasks of dynamic steps, made while the run
+    goes, are judged as they are made (``admit``)."""
 
     keys: Keys
     records: dict[str, Record]
     up_to_date: dict[str, str] = field(default_factory=dict)  # lower-cased id -> id
+    md5s: Mapping[str, str] = field(default_factory=dict)  # the run's input files
+    listing: Mapping[str, bytes | None] = field(default_factory=dict)  # the output container
+    in_job: set[str] = field(default_factory=set)  # lower-cased ids: the job's word stands
 
     @property
     def everything(self) -> bool:
-        """Every task of the plan is up to date: nothing to run."""
+        """Every task the plan lists is up to date (a workflow's dynamic tasks aside)."""
         return len(self.up_to_date) == len(self.keys.keys)
+
+    def admit(self, task: TaskPlan) -> bool:
+        """Give ``task``, made after every task it depends on, its key; whether it is up
+        to date (as ``decide`` judges the plan's tasks)."""
+        _place(self.keys, task, self.md5s, force=True)
+        low = task.id.lower()
+        if self.current(low):
+            self.up_to_date[low] = task.id
+            return True
+        return False
+
+    def current(self, low: str) -> bool:
+        """Whether the task ``low`` (lower-cased id, keyed) is up to date."""
+        rec = self.records.get(low)
+        return (
+            rec is not None
+            and low not in self.in_job
+            and rec.key == self.keys.keys[low]
+            and all(d in self.up_to_date for d in self.keys.depends.get(low, ()))
+            and _outputs_there(rec, self.listing)
+        )
+
+    def trial(self) -> Cache:
+        """A copy to judge what a run would make, leaving this one as it is."""
+        k = self.keys
+        keys = Keys(dict(k.fingerprints), dict(k.keys), dict(k.depends), dict(k.ids))
+        up_to_date = dict(self.up_to_date)
+        return Cache(keys, self.records, up_to_date, self.md5s, self.listing, self.in_job)
 
 
 def cacheable(plan: Plan) -> bool:
-    """Whether the cache speaks for ``plan``. Not for a spec that prints each task's stdout
-    (it wants it from this run: it is no output), nor yet for a workflow with dynamic steps:
-    their tasks are only known as the run adds them, and an upstream task left out as up to
-    date would never be seen to complete, so nothing downstream of it would be added."""
-    return not plan.print_stdout and not any(s.dynamic for s in plan.steps)
+    """Whether the cache speaks for ``plan``: not for a spec that prints each task's stdout
+    (it wants it from this run: it is no output)."""
+    return not plan.print_stdout
 
 
 def decide(plan: Plan, batch: BatchService, blobs: BlobStore, sink: EventSink) -> Cache:
@@ -181,22 +211,15 @@ def decide(plan: Plan, batch: BatchService, blobs: BlobStore, sink: EventSink) -
         waiting = Event("cache", f"waiting for storage at {blobs.describe()} (no answer yet)")
         with say_if_slow(sink, waiting):
             records = read_records(plan, blobs)
-    cache = Cache(keys, records)
+    cache = Cache(keys, records, md5s=input_md5s(plan))
     if not records:
         return cache
-    in_job: set[str] = set()
     if retry_transient(lambda: batch.get_job(plan.job.id)) is not None:
-        in_job = {i.lower() for i in retry_transient(lambda: batch.list_task_ids(plan.job.id))}
-    listing = retry_transient(lambda: blobs.list_md5(plan.output_container))
+        ids = retry_transient(lambda: batch.list_task_ids(plan.job.id))
+        cache.in_job = {i.lower() for i in ids}
+    cache.listing = retry_transient(lambda: blobs.list_md5(plan.output_container))
     for low in keys:  # upstream first: a task is up to date only if all it needs is
-        rec = records.get(low)
-        if (
-            rec is not None
-            and low not in in_job
-            and rec.key == keys.keys[low]
-            and all(d in cache.up_to_date for d in keys.depends.get(low, ()))
-            and _outputs_there(rec, listing)
-        ):
+        if cache.current(low):
             cache.up_to_date[low] = keys.ids[low]
     return cache
 

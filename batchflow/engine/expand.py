@@ -15,6 +15,12 @@ file's position among that upstream task's files, so a rerun re-derives the same
 adds only those the job lacks. At the start of a rerun, dynamic tasks that failed or never
 started are deleted (they are made again, waiting on the right attempts), and tasks whose
 definition changed, or that depend on one that did, are replaced when made again.
+
+The cache (``engine.cache``) speaks for dynamic tasks too: an upstream task that is up to
+date counts as one that succeeded, its recorded outputs feed the fan-out as a listing would,
+and each task made is judged as it is made: an up-to-date one is not added, and what
+depends on it loses that dependency. ``foresee`` makes them all from the records alone,
+before the run, to tell whether anything at all would run.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import fnmatch
 import posixpath
 from collections.abc import Callable, Iterator
 
+from batchflow.engine.cache import Cache
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import changed, fingerprint
 from batchflow.engine.polling import retry_transient
@@ -73,11 +80,18 @@ class Expander:
         blobs: BlobStore,
         body: Callable[[TaskPlan], Json],
         sink: EventSink,
+        cache: Cache | None = None,
+        *,
+        dry: bool = False,
     ) -> None:
+        """``dry``: make tasks from ``cache`` alone, adding none and asking no service."""
         assert isinstance(plan.tasks, WorkflowTasks)
         self.static = plan.tasks
         self.workflow = plan.tasks.workflow
         self.plan, self.batch, self.blobs, self.body, self.sink = plan, batch, blobs, body, sink
+        self.cache, self.dry = cache, dry
+        self.cached = 0  # dynamic tasks made that were up to date: not added
+        self.uncached = 0  # (dry) dynamic tasks made that a run would add
         steps = self.workflow.steps
         self.dynamic = [s for s in steps if s.dynamic]
         self.prefixes = tuple(f"{s.name.lower()}-" for s in self.dynamic)
@@ -104,6 +118,11 @@ class Expander:
     def _step(self, name: str) -> StepSpec:
         return self.workflow.step(name)
 
+    @staticmethod
+    def owner(task_id: str) -> str:
+        """The step a task id names (``<step>-...``, or a one-task step's own name)."""
+        return task_id.split("-", 1)[0]
+
     def owns(self, task_id: str) -> bool:
         """Whether ``task_id`` is (or would be) a task of a dynamic step."""
         key = task_id.lower()
@@ -112,7 +131,8 @@ class Expander:
     @property
     def count(self) -> int:
         """Dynamic tasks known so far ("wait" tasks included): in the job or added now."""
-        return sum(len(self.known[s.name]) + len(self.waits[s.name]) for s in self.dynamic)
+        known = sum(len(self.known[s.name]) + len(self.waits[s.name]) for s in self.dynamic)
+        return known - self.cached
 
     @property
     def finished(self) -> bool:
@@ -127,6 +147,7 @@ class Expander:
         job = self.plan.job.id
         names = retry_transient(lambda: self.batch.list_task_fingerprints(job))
         if not names:
+            self._clear_watched(set())
             return
         self.rerun = True
         recorded = {i.lower(): n for i, n in names.items()}
@@ -149,6 +170,32 @@ class Expander:
         if gone:
             n = len(gone)
             self.sink(Event("tasks", f"{n} dynamic task{'s' if n != 1 else ''} to make again"))
+        self._clear_watched(set(recorded))
+
+    def _clear_watched(self, in_job: set[str]) -> None:
+        """Clear the prefixes of the static tasks of watched steps that this run adds (not
+        in the job, or replaced; not up to date)."""
+        cached = self.cache.up_to_date if self.cache is not None else {}
+        for name in self.watched:
+            step = self._step(name)
+            if not step.dynamic:  # a dynamic step's tasks are cleared as they are added
+                ids = {t.id.lower() for t in self.static.tasks(step)}
+                self._clear(
+                    name, {k for k in ids - cached.keys() if k not in in_job or k in self.stale}
+                )
+
+    def _clear(self, step: str, ids: set[str]) -> None:
+        """Delete what the tasks ``ids`` (lower-cased) of the watched step ``step``, about to
+        run, left under ``<step>/<task id>/`` in an earlier run: once each completes, the
+        fan-out makes a task of every file there, and a file it no longer makes is no input.
+        One listing of the step's files finds them."""
+        if not ids:
+            return
+        container, prefix = self.plan.output_container, f"{step}/"
+        owners = {n[len(prefix) :].split("/", 1)[0] for n in self._listed(prefix)}
+        for owner in sorted(o for o in owners if o.lower() in ids):
+            where = f"{prefix}{owner}/"
+            retry_transient(lambda w=where: self.blobs.delete_blobs(container, w))  # type: ignore[misc]
 
     # -- each poll ---------------------------------------------------------------------------
 
@@ -162,14 +209,27 @@ class Expander:
         self._made = []  # "wait" tasks join it as they are made, before what waits on them
         for step in self.dynamic:  # in an order where each step follows what it waits for
             if step.name not in self.settled:
+                start = len(self._made)
                 made = self._expand(step)
+                self._judge([*self._made[start:], *made])  # before the steps after it
                 self.known[step.name].extend(made)  # the steps after it see them now
                 self._made.extend(made)
         return self._add(self._made)
 
+    def _judge(self, made: list[TaskPlan]) -> None:
+        """Key each task made, in order; note those the cache finds up to date."""
+        if self.cache is not None:
+            self.cached += sum(self.cache.admit(t) for t in made)
+
+    def _result(self, key: str) -> str | None:
+        """How the task ``key`` (lower-cased id) ended: an up-to-date one as a success."""
+        if self.cache is not None and key in self.cache.up_to_date:
+            return "success"
+        return self.results.get(key)
+
     def _list_completed(self) -> None:
         """One filtered listing: the completed tasks of the watched steps."""
-        if not self.watched:
+        if not self.watched or self.dry:
             return
         ids = " or ".join(f"id eq '{n}' or startswith(id, '{n}-')" for n in self.watched)
         query = f"state eq 'completed' and ({ids})"
@@ -186,7 +246,7 @@ class Expander:
         return tasks
 
     def _all_completed(self, name: str) -> bool:
-        return all(t.id.lower() in self.results for t in self.tasks_of(name))
+        return all(self._result(t.id.lower()) is not None for t in self.tasks_of(name))
 
     def _expand(self, step: StepSpec) -> list[TaskPlan]:
         if any(n not in self.settled for n in step.needs):
@@ -209,13 +269,14 @@ class Expander:
             if key in done:
                 continue
             if source.wild:
-                if key not in self.results:
+                result = self._result(key)
+                if result is None:
                     continue
                 done.add(key)
-                if self.results[key] != "success":
+                if result != "success":
                     continue  # it blocks its own branch: nothing is made of it
                 prefix = f"{source.name}/{up.id}/"
-                blobs = sorted(self._listed(prefix))
+                blobs = sorted(self._left_by(key, prefix))
                 files = [(b[len(prefix) :], b) for b in blobs]
             else:
                 done.add(key)
@@ -228,7 +289,18 @@ class Expander:
             self.settled.add(step.name)
         return made
 
+    def _left_by(self, key: str, prefix: str) -> list[str]:
+        """The files the task ``key`` left under ``prefix``: as recorded, for a task that
+        is up to date (what it made then, not what else lies there since)."""
+        cache = self.cache
+        if cache is not None and key in cache.up_to_date and key in cache.records:
+            return [b for b in cache.records[key].outputs if b.startswith(prefix)]
+        return self._listed(prefix)
+
     def _listed(self, prefix: str) -> list[str]:
+        if self.dry:
+            assert self.cache is not None
+            return [b for b in self.cache.listing if b.startswith(prefix)]
         container = self.plan.output_container
         return retry_transient(lambda: self.blobs.list_blobs(container, prefix))
 
@@ -297,10 +369,16 @@ class Expander:
     def _add(self, made: list[TaskPlan]) -> int:
         """Add what the job lacks, in order, in chunks of 100; a task that changed, or that
         depends on one replaced in this run, is replaced."""
+        up_to_date = self.cache.up_to_date if self.cache is not None else {}
+        if self.dry:
+            self.uncached += sum(1 for t in made if t.id.lower() not in up_to_date)
+            return len(made)
         job = self.plan.job.id
         bodies: list[Json] = []
         for t in made:
             key = t.id.lower()
+            if key in up_to_date:
+                continue
             body = self.body(t)
             name = self.existing.get(key)
             if name is not None:
@@ -312,11 +390,14 @@ class Expander:
             if self.rerun:  # what waits on a task made again must run again too
                 self.stale.add(key)
             bodies.append(body)
+        for name in self.watched:
+            if self._step(name).dynamic:  # see _clear_watched
+                self._clear(name, {b["id"].lower() for b in bodies if self.owner(b["id"]) == name})
         added = 0
         for start in range(0, len(bodies), CHUNK):
             added += add_chunk(self.batch, job, bodies[start : start + CHUNK])
         for b in bodies:
-            step = b["id"].split("-", 1)[0]
+            step = self.owner(b["id"])
             if step in self.per_step:
                 self.per_step[step] += 1
         if added:
@@ -360,3 +441,16 @@ class _Grown:
         for step in e.dynamic:
             yield from e.waits[step.name]
             yield from e.known[step.name]
+
+
+def foresee(plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache) -> int | None:
+    """How many tasks of dynamic steps a run would find up to date, when it would find all
+    of them so (None when one would run, or none are dynamic: 0): made as the run makes
+    them, from the records of the up-to-date tasks they come from, on a copy of ``cache``."""
+    if not any(s.dynamic for s in plan.steps):
+        return 0
+    trial = Expander(plan, batch, blobs, lambda t: {}, lambda e: None, cache.trial(), dry=True)
+    nothing = TaskCounts(0, 0, 0, 0, 0)
+    while not trial.uncached and trial.poll(nothing):
+        pass  # each round makes what the tasks of the last one allow
+    return trial.cached if trial.finished and not trial.uncached else None

@@ -199,5 +199,9 @@ class BlobStore(Protocol):
     def delete_container(self, name: str) -> None:
         """Delete the container and its blobs (absent: no error)."""
 
+    def delete_blobs(self, container: str, prefix: str) -> int:
+        """Delete every blob whose name starts with ``prefix`` (a non-empty one); how many
+        (an absent container, or one already gone: no error)."""
+
     def describe(self) -> str:
         """Where the blobs live, for messages (never contains a secret)."""

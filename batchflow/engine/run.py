@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from batchflow.engine.bodies import task_body
-from batchflow.engine.cache import decide, record
+from batchflow.engine.cache import Cache, decide, record
 from batchflow.engine.cleanup import cleanup
 from batchflow.engine.collect import Collected, collect, download_outputs
 from batchflow.engine.events import Event, EventSink, StageDone
-from batchflow.engine.expand import Expander
+from batchflow.engine.expand import Expander, foresee
 from batchflow.engine.fingerprint import fingerprint, input_md5s
 from batchflow.engine.inputs import StagedInputs, stage_inputs
 from batchflow.engine.job import ensure_job
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy
 from batchflow.engine.pool import ensure_pool, wait_for_nodes
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
-from batchflow.engine.tasks import add_missing_tasks
+from batchflow.engine.tasks import add_missing_tasks, without
 from batchflow.engine.watch import watch
 from batchflow.plan_model import Plan, TaskPlan
 
@@ -45,6 +46,7 @@ class RunResult:
     tasks_existing: int = 0
     tasks_changed: int = 0  # deleted and added again: their definition changed
     up_to_date: int = 0  # not run: succeeded in an earlier run, outputs still there
+    dynamic: int = 0  # tasks of dynamic steps made while it ran (up to date or not)
     not_in_spec: tuple[str, ...] = ()  # tasks in the job the spec no longer has: left alone
     counts: TaskCounts | None = None
     collected: Collected | None = None
@@ -132,7 +134,8 @@ def run_plan(
     timer = _Timer(res, sink)
     cache = decide(plan, batch, blobs, sink)
     res.up_to_date = len(cache.up_to_date)
-    if cache.everything:
+    if cache.everything and (ahead := foresee(plan, batch, blobs, cache)) is not None:
+        res.up_to_date += ahead  # a workflow's dynamic tasks: all up to date too
         return _nothing_to_do(plan, blobs, sink, opts, res, timer)
     staged = stage_inputs(plan, blobs, sink, opts.workers)
     res.uploaded, res.uploaded_bytes = staged.uploaded, staged.uploaded_bytes
@@ -145,7 +148,7 @@ def run_plan(
     timer.lap("pool")
     job = ensure_job(plan, batch, sink, opts.poll, opts.pool_timeout_s)
     timer.lap("job")
-    grow = _expander(plan, batch, blobs, staged, sink)
+    grow = _expander(plan, batch, blobs, staged, sink, cache)
     res.tasks_added, res.tasks_existing, res.tasks_changed, res.not_in_spec = add_missing_tasks(
         plan,
         batch,
@@ -164,6 +167,8 @@ def run_plan(
     res.counts = watch(plan, batch, job, total - res.up_to_date, sink, opts.poll, grow=grow)
     if grow is not None:
         res.tasks_added += grow.added
+        res.up_to_date += grow.cached
+        res.dynamic = grow.count + grow.cached
         res.steps = grow.per_step_json()
     timer.lap("watch")
     res.collected = collect(plan, batch, blobs, sink, opts.workers)
@@ -194,21 +199,31 @@ def _nothing_to_do(
 
 
 def _expander(
-    plan: Plan, batch: BatchService, blobs: BlobStore, staged: StagedInputs, sink: EventSink
+    plan: Plan,
+    batch: BatchService,
+    blobs: BlobStore,
+    staged: StagedInputs,
+    sink: EventSink,
+    cache: Cache,
 ) -> Expander | None:
     """The expander of a workflow with dynamic steps (None otherwise), its view of the job
     taken before ``add_missing_tasks`` replaces what changed."""
     if not any(s.dynamic for s in plan.steps):
         return None
     md5s = input_md5s(plan)
+    skip = cache.up_to_date  # grows as the expander finds dynamic tasks up to date
 
     def body(t: TaskPlan) -> Json:
+        # As add_missing_tasks: the fingerprint of the whole task, without dependencies on
+        # tasks up to date (the job lacks them; their outputs are there already).
+        sent = dataclasses.replace(t, depends_on=without(t.depends_on, skip)) if skip else t
         return {
-            **task_body(t, staged.input_url, staged.output_url, staged.outputs_read_url),
-            "displayName": fingerprint(t, md5s),
+            **task_body(sent, staged.input_url, staged.output_url, staged.outputs_read_url),
+            # the cache keyed it as it was made: its fingerprint is known already
+            "displayName": cache.keys.fingerprints.get(t.id.lower()) or fingerprint(t, md5s),
         }
 
-    grow = Expander(plan, batch, blobs, body, sink)
+    grow = Expander(plan, batch, blobs, body, sink, cache)
     grow.prepare(md5s)
     return grow
 

@@ -194,7 +194,7 @@ def add_missing_tasks(
         # next run compares with that, whatever was up to date this time.
         name = fingerprint(t, md5s)
         if skip and t.depends_on:
-            t = dataclasses.replace(t, depends_on=_without(t.depends_on, skip))
+            t = dataclasses.replace(t, depends_on=without(t.depends_on, skip))
         return {**task_body(t, input_url, output_url, outputs_read_url), "displayName": name}
 
     missing = (
@@ -223,7 +223,8 @@ def add_missing_tasks(
     return added, present, len(stale), tuple(not_in_spec)
 
 
-def _without(depends_on: tuple[str, ...], skip: Mapping[str, str]) -> tuple[str, ...]:
+def without(depends_on: tuple[str, ...], skip: Mapping[str, str]) -> tuple[str, ...]:
+    """``depends_on`` less the tasks in ``skip`` (lower-cased ids: up to date, not in the job)."""
     return tuple(d for d in depends_on if d.lower() not in skip)
 
 

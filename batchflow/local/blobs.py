@@ -148,6 +148,15 @@ class LocalBlobStore:
         shutil.rmtree(self._container(name), ignore_errors=True)
         shutil.rmtree(self.root / ".md5" / name, ignore_errors=True)
 
+    def delete_blobs(self, container: str, prefix: str) -> int:
+        """Remove the files (and their MD5 records) under ``prefix``."""
+        assert prefix
+        names = self.list_blobs(container, prefix)
+        for name in names:
+            self._blob_path(container, name).unlink(missing_ok=True)
+            self._record_path(container, name).unlink(missing_ok=True)
+        return len(names)
+
     def describe(self) -> str:
         """The directory holding the containers."""
         return str(self.root)

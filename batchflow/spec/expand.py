@@ -144,10 +144,3 @@ class RenderedTasks:
         if not 0 <= index < len(self):
             raise IndexError(index)
         return render_task(*self._pending_at(index))
-
-
-def final_task(spec: TaskSource, all_ids: tuple[str, ...]) -> TaskPlan | None:
-    """The task that runs after every other one, or None."""
-    if spec.tasks.final is None:
-        return None
-    return render_task(spec.tasks.final, {}, depends_on=all_ids)

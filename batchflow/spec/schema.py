@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,20 @@ def _best_branch(error: Any) -> list[Any] | None:
     return fitting[0] if len(fitting) == 1 else None
 
 
+def _suggest(error: Any) -> str:
+    """ "; use 'a_b'" for a key refused for its '-' that '_' would make valid."""
+    pattern = error.schema.get("pattern") if isinstance(error.schema, dict) else None
+    key = error.instance
+    if not isinstance(pattern, str) or not isinstance(key, str) or "-" not in key:
+        return ""
+    fixed = key.replace("-", "_")
+    return f"; use '{fixed}'" if re.search(pattern, fixed) else ""
+
+
 def _message(error: Any) -> str:
     custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
     if "propertyNames" in error.schema_path:
-        return f"key '{error.instance}' {custom or 'is not allowed'}"
+        return f"key '{error.instance}' {custom or 'is not allowed'}{_suggest(error)}"
     if error.validator == "type":
         return _type_message(error)
     if custom and error.validator in ("pattern", "const"):

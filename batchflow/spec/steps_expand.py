@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from batchflow.plan_model import InputFile, TaskPlan
+from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS, blob_name
 from batchflow.spec.expand import Pending, Prepared, RenderedTasks, render_id, render_task
-from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskTemplate, Workflow
+from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskSource, TaskTemplate, Workflow
 
 WAIT_COMMAND = "/bin/true"  # a "wait" task only joins dependencies
+# Past this many files, the final task gets its tasks' outputs as every blob under their
+# common prefix: Batch takes at most 1 MB per request, and each file's URL carries a SAS.
+MAX_FINAL_FILES = 1000
 # One step's task before rendering, with the ids it depends on.
 StepPending = tuple[Pending, tuple[str, ...]]
 
@@ -228,6 +231,49 @@ class WorkflowTasks:
                 )
             self._joins[step.name] = (waits, tuple(t.id for t in waits) or tuple(ids))
         return self._joins[step.name]
+
+
+def final_task(spec: TaskSource, tasks: Iterable[TaskPlan]) -> TaskPlan | None:
+    """The task that runs after every other one, or None: a gather over ``tasks``, it
+    depends on each of them and gets every output they upload on success."""
+    if spec.tasks.final is None:
+        return None
+    ids: list[str] = []
+    files: dict[str, InputFile] = {}
+    for task in tasks:
+        ids.append(task.id)
+        for out in task.outputs:
+            if out.condition != "taskfailure":
+                file = gathered(out)
+                files.setdefault(file.blob, file)
+    inputs = tuple(files.values())
+    if len(inputs) > MAX_FINAL_FILES:  # a resource file each would outgrow a task's body
+        inputs = _fewer(inputs)
+    return render_task(spec.tasks.final, {}, inputs, tuple(ids))
+
+
+def _fewer(inputs: tuple[InputFile, ...]) -> tuple[InputFile, ...]:
+    """``inputs`` as the folders of wildcard outputs and one prefix common to the files
+    named one by one; past ``MAX_FINAL_FILES`` folders, one prefix common to all."""
+    under = [f for f in inputs if f.prefix and (not f.blob or f.blob.endswith("/"))]
+    if len(under) > MAX_FINAL_FILES:
+        under = []
+    kept = {f.blob for f in under}
+    named = [f.blob for f in inputs if f.blob not in kept]
+    return (*under, InputFile(posixpath.commonprefix(named), "", "output", True))
+
+
+def gathered(out: OutputPlan) -> InputFile:
+    """Where an output of a task the final task gathers from lands: by its blob name (as a
+    step's outputs land in a gather's working directory), so a task's ``part1.out`` is
+    ``part1.out`` there. A file named in full is fetched as one; an optional one, which may
+    not exist, and a wildcard's files as every blob under that name or that destination."""
+    name = blob_name(out.pattern, out.destination)
+    if name is None:
+        prefix = out.destination.rstrip("/")
+        return InputFile(f"{prefix}/" if prefix else "", "", "output", True)
+    name = name.lstrip("/")
+    return InputFile(name, "", "output", True) if out.optional else InputFile(name, name, "output")
 
 
 # The last workflow's tasks, so that ``validate``, ``plan`` and ``run`` in one process share

@@ -106,3 +106,74 @@ def test_a_failed_task_blocks_only_what_depends_on_it(tmp_path: Path) -> None:
     assert "cannot run" in result.stderr + result.stdout  # join waits on left: blocked
     # the other branch ran to its end and its result was downloaded
     assert _outputs(tmp_path) == ["after_right/a.txt"]
+
+
+FINAL = """
+tasks:
+  list:
+    - {id: part1, command: /bin/sh -c "echo one > part1.out"}
+    - {id: part2, command: /bin/sh -c "echo two > part2.out"}
+    - {id: sub, command: /bin/sh -c "mkdir -p d && echo three > d/x.log", outputs: ["d/*.log"]}
+  outputs: ["{task.id}.out"]
+  final:
+    command: /bin/sh -c "cat part1.out part2.out x.log > merged.txt"
+    outputs: [merged.txt]
+"""
+
+
+def test_final_gathers_every_output_of_the_tasks_flat_map_then_merge(tmp_path: Path) -> None:
+    """``final:`` is a gather step over ``tasks:``: each task's outputs land in the final
+    task's working directory by their names, so ``cat part1.out part2.out`` works; its own
+    id and what is downloaded stay as they were."""
+    spec = write_spec(tmp_path, "merge", HEAD + FINAL)
+    result = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "out/merged.txt").read_text().split() == ["one", "two", "three"]
+    records = {r["id"]: r for r in result.json()["task_records"]}
+    assert records["final"]["result"] == "success"
+
+
+def test_final_gathers_on_the_azure_target_path(
+    tmp_path: Path, emulator: object, azurite: str
+) -> None:
+    """The same through the engine's Azure adapter and real Azurite: one blob by its URL
+    (read SAS), the wildcard's by a container listing."""
+    env = {
+        "AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
+        "AZURE_STORAGE_CONNECTION_STRING": azurite,
+    }
+    # Azurite lives for the session: containers of their own (examples/steps.yaml is "steps")
+    head = HEAD.replace("name: steps", "name: azmerge")
+    spec = write_spec(tmp_path, "merge", head + FINAL)
+    result = batchflow("run", str(spec), "--target", "azure", cwd=tmp_path, **env)
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "out/merged.txt").read_text().split() == ["one", "two", "three"]
+
+
+def test_a_failed_branch_of_a_diamond_names_what_it_blocked_per_step(tmp_path: Path) -> None:
+    """left fails: join (which gathers from it) and report (which needs join) never run,
+    right and after_right run to their end; the summary and --json name the blocked tasks
+    step by step."""
+    body = HEAD + DIAMOND % "exit 3"
+    body += '  report: {needs: [join], command: /bin/sh -c "echo r > r2.txt", outputs: [r2.txt]}\n'
+    spec = write_spec(tmp_path, "diamond", body)
+    result = batchflow("run", str(spec), "--json", cwd=tmp_path, timeout=60)
+    assert result.code == 1, result.stderr
+    summary = result.json()
+    assert [f["id"] for f in summary["failed_tasks"]] == ["left"]
+    assert summary["blocked_by_step"] == {"join": ["join"], "report": ["report"]}
+    ran = {r["id"]: r["result"] for r in summary["task_records"]}
+    assert ran == {
+        "top": "success",
+        "left": "failure",
+        "right": "success",
+        "after_right": "success",
+    }
+    assert _outputs(tmp_path) == ["after_right/a.txt"]
+    result = batchflow("run", str(spec), cwd=tmp_path, timeout=60)  # the summary, as text
+    assert result.code == 1, result.stderr
+    assert "blocked (never ran, waiting on failed tasks): join, report" in result.stderr
+    assert "  in step join: join\n" in result.stderr
+    assert "  in step report: report\n" in result.stderr

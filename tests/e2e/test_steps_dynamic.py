@@ -4,6 +4,7 @@ added while the run watches; a failure blocks only its branch; a kill -9 mid-fan
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,18 +131,125 @@ def test_kill_9_during_the_fan_out_then_rerun_runs_nothing_twice(tmp_path: Path)
     assert res.json()["tasks"]["not_in_spec"] == []
 
 
-def test_a_dynamic_workflow_reruns_whole_after_cleanup(tmp_path: Path) -> None:
-    """The cache does not speak for workflows with dynamic steps yet (an upstream task left
-    out as up to date would never be seen to complete): a rerun after cleanup runs them all
-    again, right, rather than crash or stop short."""
-    _data(tmp_path, [3, 4])
-    spec = _spec(tmp_path)
-    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
-    assert not (tmp_path / ".batchflow/cache").exists() or not any(
-        (tmp_path / ".batchflow/cache").iterdir()
-    )
+# split logs its runs too: the cache tests count every task that ran
+LOGGED_SPLIT = f"echo start-{{task.id}} >> {{params.log}}; {SPLIT}"
+
+
+def test_an_unchanged_dynamic_workflow_runs_nothing_after_cleanup(tmp_path: Path) -> None:
+    _data(tmp_path, [3, 4])  # split-0, split-1, count-0-0..count-1-1, total: 7 tasks
+    spec = _spec(tmp_path, split=LOGGED_SPLIT)
     res = batchflow("run", str(spec), cwd=tmp_path)
     assert res.code == 0, res.stderr
-    assert "Traceback" not in res.stderr and "Nothing to do" not in res.stderr
+    # the tasks added while it ran are the spec's too
+    assert "All 7 tasks succeeded" in res.stderr and "not in the spec" not in res.stderr
+    first = len(_marks(tmp_path, "start"))
+    assert first == 2 + 4
+    res = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert "nothing to do: 7 tasks up to date" in res.stderr, res.stderr
+    assert res.json()["tasks"]["up_to_date"] == 7
+    assert len(_marks(tmp_path, "start")) == first  # nothing ran
+    (tmp_path / "out/total/total.txt").unlink()
+    res = batchflow("run", str(spec), cwd=tmp_path)  # downloaded again, still nothing run
+    assert res.code == 0 and "Nothing to do: 7 tasks up to date" in res.stderr, res.stderr
     assert (tmp_path / "out/total/total.txt").read_text().strip() == "7"
-    assert Counter(_marks(tmp_path, "start"))["count-1-1"] == 2  # ran in both runs
+
+
+def test_one_changed_input_reruns_only_its_chain_of_dynamic_tasks(tmp_path: Path) -> None:
+    _data(tmp_path, [3, 4, 5])
+    spec = _spec(tmp_path, split=LOGGED_SPLIT)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    before = len(_marks(tmp_path, "start"))
+    (tmp_path / "data/f1.txt").write_text("".join(f"{k}\n" for k in range(6)))  # 3 chunks
+    res = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == str(3 + 6 + 5)
+    ran = sorted(_marks(tmp_path, "start")[before:])
+    assert ran == ["count-1-0", "count-1-1", "count-1-2", "split-1"], ran
+    # split-0, split-2 and their 2 + 3 chunks' counts were not run again; total was
+    assert res.json()["tasks"]["up_to_date"] == 7
+    res = batchflow("run", str(spec), cwd=tmp_path)  # what that run made is recorded too
+    assert res.code == 0 and "Nothing to do: 12 tasks up to date" in res.stderr, res.stderr
+
+
+def test_an_input_split_into_fewer_files_makes_no_task_of_the_old_ones(tmp_path: Path) -> None:
+    """split-1 ran before with 3 chunks, now makes 1: the chunks it left last time under
+    split/split-1/ are not fanned out again (no count-1-1, count-1-2)."""
+    _data(tmp_path, [3, 5, 2])
+    spec = _spec(tmp_path, split=LOGGED_SPLIT)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    before = len(_marks(tmp_path, "start"))
+    (tmp_path / "data/f1.txt").write_text("0\n1\n")  # 1 chunk
+    res = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert sorted(_marks(tmp_path, "start")[before:]) == ["count-1-0", "split-1"]
+    steps = {s["name"]: s for s in res.json()["steps"]}
+    assert steps["count"]["tasks"] == 2 + 1 + 1
+
+
+def test_kill_9_mid_fan_out_of_a_changed_input_then_rerun_runs_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    _data(tmp_path, [4, 4, 4])
+    spec = _spec(tmp_path, split=LOGGED_SPLIT, count="sleep 0.3;")
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    before, ended = len(_marks(tmp_path, "start")), len(_marks(tmp_path, "done"))
+    (tmp_path / "data/f1.txt").write_text("".join(f"{k}\n" for k in range(20)))  # 10 chunks
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", spec.name],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(_marks(tmp_path, "done")) < ended + 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = set(_marks(tmp_path, "done")[ended:])
+    assert 3 <= len(done_before) < 10, "kill when some, not all, of f1's counts ended"
+    time.sleep(1.0)  # orphaned task processes of the killed run finish or die
+    starts_before = len(_marks(tmp_path, "start"))
+    res = batchflow("run", spec.name, "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == str(4 + 20 + 4)
+    killed = _marks(tmp_path, "start")[before:starts_before]
+    rerun = _marks(tmp_path, "start")[starts_before:]
+    # Neither run touched the unchanged branches; tasks that completed are not run again,
+    # only those caught in flight by the kill may be (at most one per slot).
+    assert all(i.startswith(("split-1", "count-1-")) for i in killed + rerun), (killed, rerun)
+    assert len(set(rerun) & done_before) <= 4, (rerun, done_before)
+    assert len(rerun) == len(set(rerun)), rerun
+    assert len(set(_marks(tmp_path, "done")[ended:])) == 10
+
+
+def test_fan_out_and_gather_on_the_azure_target_path(
+    tmp_path: Path, emulator: object, azurite: str
+) -> None:
+    """The engine's Azure adapter against the emulator over HTTP, blobs in real Azurite:
+    the fan-out lists what each split task uploaded through the SDK, the counts and the
+    gather read it through a read SAS; a second machine (no local cache) finds the records
+    in the output container and runs nothing."""
+    env = {
+        "AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
+        "AZURE_STORAGE_CONNECTION_STRING": azurite,
+    }
+    _data(tmp_path, [3, 4, 5])
+    spec = _spec(tmp_path, split=LOGGED_SPLIT)
+    res = batchflow("run", str(spec), "--target", "azure", "--json", cwd=tmp_path, **env)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == "12"
+    steps = {s["name"]: s for s in res.json()["steps"]}
+    assert (steps["count"]["tasks"], steps["total"]["tasks"]) == (7, 1)
+    started = Counter(_marks(tmp_path, "start"))
+    assert len(started) == 3 + 7 and set(started.values()) == {1}
+    for secret in (emulator.key, "AccountKey", "sig="):  # type: ignore[attr-defined]
+        assert secret not in res.stderr + res.stdout
+    shutil.rmtree(tmp_path / ".batchflow/cache")
+    res = batchflow("run", str(spec), "--target", "azure", cwd=tmp_path, **env)
+    assert res.code == 0 and "Nothing to do: 11 tasks up to date" in res.stderr, res.stderr
+    assert len(_marks(tmp_path, "start")) == 3 + 7

@@ -67,6 +67,19 @@ def test_roundtrip_with_hostile_names(store: BlobStore, tmp_path: Path) -> None:
     store.delete_container(container)  # absent: no error
 
 
+def test_delete_blobs_takes_only_what_is_under_the_prefix(store: BlobStore, tmp_path: Path) -> None:
+    container = _unique("del", tmp_path)
+    names = ["split/split-1/a", "split/split-1/sub/b", "split/split-10/a", "split/split-2/a"]
+    store.ensure_container(container)
+    for path, name in zip(_files(tmp_path, names), names, strict=True):
+        store.upload(container, name, path, upload_of(path, name).md5)
+    assert store.delete_blobs(container, "split/split-1/") == 2
+    assert sorted(store.list_md5(container)) == ["split/split-10/a", "split/split-2/a"]
+    assert store.delete_blobs(container, "split/split-1/") == 0  # nothing left: no error
+    store.delete_container(container)
+    assert store.delete_blobs(container, "split/") == 0  # no container: no error
+
+
 def test_staging_uploads_only_changes(store: BlobStore, tmp_path: Path) -> None:
     names = [f"f{i}.txt" for i in range(20)]
     paths = _files(tmp_path, names)

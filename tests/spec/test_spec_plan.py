@@ -101,6 +101,73 @@ def test_final_task_depends_on_every_task(tmp_path: Path) -> None:
     assert final.depends_on == ("t-x1", "t-x2", "t-y1", "t-y2")
     assert dict(final.environment) == {"WHO": "final"}
     assert plan.job.uses_dependencies
+    assert final.inputs == () and not plan.reads_outputs  # the tasks declare no outputs
+
+
+def test_the_final_task_gathers_the_tasks_outputs_by_their_names(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        """\
+        tasks:
+          matrix: {n: [1, 2]}
+          command: "run {item.n}"
+          outputs:
+            - "part{item.n}.out"
+            - {pattern: "log{item.n}.txt", optional: true}
+            - {pattern: "*.png", destination: "img"}
+            - {pattern: "err{item.n}.txt", when: failure}
+          final: {command: "cat part1.out part2.out"}
+        """,
+    )
+    plan = build_plan(spec)
+    final = plan.job.final_task
+    assert final is not None and plan.reads_outputs
+    assert final.inputs == (
+        InputFile("part1.out", "part1.out", "output"),
+        InputFile("log1.txt", "", "output", prefix=True),  # may not exist: no error then
+        InputFile("img/", "", "output", prefix=True),
+        InputFile("part2.out", "part2.out", "output"),
+        InputFile("log2.txt", "", "output", prefix=True),
+    )
+
+
+def test_a_final_task_over_many_outputs_gets_them_under_their_common_prefix(
+    tmp_path: Path,
+) -> None:
+    numbers = ", ".join(str(i) for i in range(1001))
+    spec = load(
+        tmp_path,
+        """\
+        tasks:
+          matrix: {n: [NUMBERS]}
+          command: "run {item.n}"
+          outputs:
+            - "res/part{item.n}.out"
+            - {pattern: "res/log{item.n}.txt", optional: true}
+            - {pattern: "*.png", destination: "img"}
+          final: {command: "cat res/*.out"}
+        """.replace("NUMBERS", numbers),
+    )
+    final = build_plan(spec).job.final_task
+    assert final is not None
+    assert final.inputs == (
+        InputFile("img/", "", "output", prefix=True),
+        InputFile("res/", "", "output", prefix=True),
+    )
+    # a folder per task, too many of them: one prefix for all
+    spec = load(
+        tmp_path,
+        """\
+        tasks:
+          matrix: {n: [NUMBERS]}
+          command: "run {item.n}"
+          outputs: [{pattern: "*.png", destination: "img/{item.n}"}]
+          final: {command: "ls img"}
+        """.replace("NUMBERS", numbers),
+    )
+    final = build_plan(spec).job.final_task
+    assert final is not None
+    assert final.inputs == (InputFile("img/", "", "output", prefix=True),)
 
 
 def test_list_tasks_with_dependencies(tmp_path: Path) -> None:

@@ -137,6 +137,9 @@ def test_steps_and_tasks_together_and_bad_step_names_are_refused(tmp_path: Path)
     one(found, "steps.B", "differ only in case")
     found = problems(tmp_path, "steps: {make-thumbs: {command: 'true'}}")
     one(found, "steps.make-thumbs", "is not a valid step name")
+    # why, and what to write instead
+    one(found, "steps.make-thumbs", "'-' separates the step from the rest of each task id")
+    one(found, "steps.make-thumbs", "use 'make_thumbs'")
 
 
 def test_ids_within_a_step_are_checked_as_for_tasks(tmp_path: Path) -> None:
