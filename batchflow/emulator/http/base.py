@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote
 
 from starlette.responses import Response
 
-from batchflow.emulator import errors
+from batchflow.emulator import errors, shapes
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.http import bounded_json, odata, validation
 from batchflow.emulator.kinds import Json
@@ -128,6 +128,13 @@ def entity_headers(item: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def snapshot_headers() -> dict[str, str]:
+    """ETag and Last-Modified of an answer that is no one resource (a list page, task counts,
+    a task collection's results): the API declares both on those too; each answer is a new
+    snapshot, so a fresh eTag and now."""
+    return {"ETag": shapes.new_etag(), "Last-Modified": rfc1123(shapes.now())}
+
+
 def decorate(req: Req, item: Mapping[str, Any], kind: str, url: str) -> dict[str, Any]:
     """A resource as the wire shows it: odata.metadata first, the fields, the absolute url."""
     out: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}/@Element"}
@@ -136,14 +143,21 @@ def decorate(req: Req, item: Mapping[str, Any], kind: str, url: str) -> dict[str
     return out
 
 
-def entity(req: Req, item: Mapping[str, Any], kind: str, url: str) -> Response:
-    """200 with one resource, ``$select`` applied."""
+def entity(
+    req: Req, item: Mapping[str, Any], kind: str, url: str, *, service_id: bool = False
+) -> Response:
+    """200 with one resource, ``$select`` applied; ``service_id``: with the DataServiceId
+    header (Tasks_GetTask declares it, the other gets do not)."""
     select = odata.parse_select(req.query.get("$select"))
     odata.check_dollar_options(req.query, frozenset({"$select"}))
     body = odata.project(decorate(req, item, kind, url), select)
     if select:
         body.setdefault("odata.metadata", f"{req.base_url}/$metadata#{kind}/@Element")
-    return Response(dumps(body), 200, entity_headers(item), media_type=JSON_TYPE)
+    # A node has no eTag of its own: its answer is a snapshot, like a list's.
+    headers = entity_headers(item) or snapshot_headers()
+    if service_id:
+        headers["DataServiceId"] = url
+    return Response(dumps(body), 200, headers, media_type=JSON_TYPE)
 
 
 def listing(
@@ -162,7 +176,7 @@ def listing(
     link = odata.next_link(req.base_url, req.raw_path, req.api_version, q, page.next_token, extra)
     if link:
         body["odata.nextLink"] = link
-    return Response(dumps(body), 200, media_type=JSON_TYPE)
+    return Response(dumps(body), 200, snapshot_headers(), media_type=JSON_TYPE)
 
 
 def created(item: Mapping[str, Any], url: str) -> Response:
