@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import bounded_json, odata, validation
+from batchflow.emulator.http import bounded_json, odata, validation, versions
 from batchflow.emulator.kinds import Json
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.store import Page
@@ -140,7 +140,7 @@ def decorate(req: Req, item: Mapping[str, Any], kind: str, url: str) -> dict[str
     out: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}/@Element"}
     out.update(item)
     out["url"] = url
-    return out
+    return versions.answer(req.api_version, kind, out)
 
 
 def entity(

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import odata, validation
+from batchflow.emulator.http import odata, validation, versions
 from batchflow.emulator.http.base import (
     JSON_TYPE,
     Req,
@@ -213,6 +213,7 @@ def job_task_counts(req: Req) -> Response:
         "#Microsoft.Azure.Batch.Protocol.Entities.TaskCountsResult",
         **counts,
     }
+    body = versions.answer(req.api_version, versions.TASK_COUNTS, body)
     return Response(dumps(body), 200, snapshot_headers(), media_type=JSON_TYPE)
 
 

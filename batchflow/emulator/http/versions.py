@@ -1,0 +1,113 @@
+"""Each api-version answered in its own shapes: the ONE table of what changed on the wire
+between 2018-12-01.8.0 (azure-batch 6.x) and 2025-06-01 (15.x), and the function that turns
+a current answer into an older version's.
+
+The state keeps one current document; only answers are shaped, here, by the HTTP layer
+(``base.decorate`` for resources, the task counts route). A change names the first
+api-version that has the new shape and the version's source; a request at an older version
+gets the old shape. Requests in old shapes are read by ``validation`` (a pool's
+``maxTasksPerNode`` is stored as ``taskSlotsPerNode``), so a pool an old client created with
+``maxTasksPerNode`` comes back to it with ``maxTasksPerNode``.
+
+Checked and NOT changed in that range, so not in the table: the low-priority names.
+``targetLowPriorityNodes``/``currentLowPriorityNodes`` (pools), ``isDedicated`` (nodes) and
+``lowPriority`` (node counts) are the wire names in every version up to 2025-06-01; "Spot" is
+only the SDKs' and docs' wording. Fields an old version lacks but an old client ignores
+(msrest skips unknown keys) are only dropped where the table lists them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from batchflow.emulator.kinds import Json
+
+# What an answer holds (the OData collection names the routes already use).
+POOLS, NODES, JOBS, TASKS, TASK_COUNTS = "pools", "nodes", "jobs", "tasks", "taskcounts"
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """A field with another name before ``since``."""
+
+    since: str
+    shape: str
+    old: str
+    new: str
+
+    def older(self, doc: Json) -> Json:
+        if self.new not in doc:
+            return doc
+        return {(self.old if k == self.new else k): v for k, v in doc.items()}
+
+
+@dataclass(frozen=True)
+class Added:
+    """A field that did not exist before ``since``."""
+
+    since: str
+    shape: str
+    field: str
+
+    def older(self, doc: Json) -> Json:
+        return {k: v for k, v in doc.items() if k != self.field}
+
+
+@dataclass(frozen=True)
+class Nested:
+    """An answer that was one object before ``since`` and now holds it under ``key`` (with
+    new siblings); ``old_extra``: fields the old object had that the new one dropped."""
+
+    since: str
+    shape: str
+    key: str
+    old_extra: tuple[tuple[str, Any], ...] = ()
+
+    def older(self, doc: Json) -> Json:
+        inner: Json = {k: v for k, v in doc.items() if k == "odata.metadata"}
+        inner.update(doc.get(self.key) or {})
+        inner.update(self.old_extra)
+        return inner
+
+
+Change = Renamed | Added | Nested
+
+# Newest first: an answer is walked back from the current shape one change at a time.
+CHANGES: tuple[Change, ...] = (
+    # 2025-06-01 (Batch REST API versioning, "IPv6 support on Pools": "Added ipv6Address to
+    # BatchNode"; azure-batch 15.0.0).
+    Added("2025-06-01", NODES, "ipv6Address"),
+    # 2020-09-01.12.0 (azure-batch 10.0.0 changelog): "[Breaking] Replaced property
+    # maxTasksPerNode with taskSlotsPerNode on the pool".
+    Renamed("2020-09-01.12.0", POOLS, "maxTasksPerNode", "taskSlotsPerNode"),
+    # Same version: "[Breaking] Changed the response type of GetTaskCounts to return
+    # TaskCountsResult, ... containing the previous TaskCounts object and a new TaskSlotCounts
+    # object". The previous TaskCounts also carried validationStatus (validated/unvalidated,
+    # the .NET protocol's TaskCountValidationStatus of Microsoft.Azure.Batch 7.x-8.x).
+    Nested("2020-09-01.12.0", TASK_COUNTS, "taskCounts", (("validationStatus", "validated"),)),
+    # Same version: "Added property requiredSlots to the task"; a node's slot count came with
+    # the slots (ComputeNode.runningTaskSlotsCount, azure-batch 10.0.0).
+    Added("2020-09-01.12.0", TASKS, "requiredSlots"),
+    Added("2020-09-01.12.0", NODES, "runningTaskSlotsCount"),
+)
+
+
+def _day(api_version: str) -> _dt.date:
+    """The date an api-version is named by (``2020-03-01.11.0`` -> 2020-03-01)."""
+    return _dt.date.fromisoformat(api_version[:10])
+
+
+def answer(api_version: str, shape: str, doc: Mapping[str, Any]) -> Json:
+    """``doc`` (an answer in the current shape) as ``api_version`` has it."""
+    out = dict(doc)
+    try:
+        day = _day(api_version)
+    except ValueError:  # the control surface has no api-version: the current shapes
+        return out
+    for change in CHANGES:
+        if change.shape == shape and day < _day(change.since):
+            out = change.older(out)
+    return out
