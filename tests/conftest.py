@@ -15,6 +15,7 @@ import pytest
 
 from batchflow.emulator.http import recording
 from tests.openapi import conformance
+from tests.openapi.answers import Answers
 
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -96,25 +97,25 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _answers() -> Iterator[list[recording.Exchange]]:
-    """Every answer any in-process emulator gives during the session (see conformance)."""
-    seen: list[recording.Exchange] = []
-    stop = recording.add(seen.append)
+def _answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Answers]:
+    """Every answer any emulator gives during the session (see conformance)."""
+    answers = Answers(tmp_path_factory.mktemp("answers"))
+    stop = recording.add(answers.seen.append)
+    os.environ[recording.ENV] = str(answers.where)
     try:
-        yield seen
+        yield answers
     finally:
         stop()
+        os.environ.pop(recording.ENV, None)
 
 
 @pytest.fixture(autouse=True)
-def _answers_conform(_answers: list[recording.Exchange]) -> Iterator[None]:
+def _answers_conform(_answers: Answers) -> Iterator[None]:
     """After each test, every emulator answer given since the last check (this test's, and
     its module fixtures') must be what the Batch API declares (tests/openapi/conformance.py).
     A mismatch fails the test that caused it, in its teardown, naming each one."""
     yield
-    taken = len(_answers)
-    batch, _answers[:taken] = _answers[:taken], []
-    found = [p for exchange in batch for p in conformance.problems(exchange)]
+    found = [p for exchange in _answers.take() for p in conformance.problems(exchange)]
     if found:
         unique = list(dict.fromkeys(found))
         pytest.fail(

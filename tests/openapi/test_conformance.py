@@ -135,3 +135,18 @@ def test_every_route_of_the_emulator_is_an_operation_of_the_api() -> None:
 
     missing = [r.op for r in BATCH_ROUTES if conformance.operation_for(r.method, r.pattern) is None]
     assert missing == []
+
+
+def test_answers_of_another_process_are_read_whole_lines_once(tmp_path: Any) -> None:
+    from tests.openapi.answers import Answers
+
+    bad = exchange("GET", "jobs/{}/tasks/{}/files", 200, {"value": []}, {"request-id": "r"})
+    line = json.dumps(bad.to_json()) + "\n"
+    (tmp_path / "41.jsonl").write_text(line + line[:20])  # the second still being written
+    answers = Answers(tmp_path)
+    taken = answers.take()
+    assert taken == [bad]
+    assert len(conformance.problems(taken[0])) == 3  # ETag, Last-Modified, odata.metadata
+    with (tmp_path / "41.jsonl").open("a") as f:
+        f.write(line[20:])
+    assert answers.take() == [bad] and answers.take() == []

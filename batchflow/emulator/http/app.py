@@ -173,6 +173,7 @@ class EmulatorApp(Starlette):
         self.verifier = Verifier(account, key)
         self.faults = faults.Faults()
         self.routes_table = BATCH_ROUTES + self._control_routes()
+        recording.from_environment()
 
     def build_middleware_stack(self) -> ASGIApp:
         # The pipeline replaces Starlette's router and error middleware: errors must be
