@@ -85,7 +85,8 @@ def test_a_pool_made_with_task_slots_reads_as_max_tasks_per_node_to_old_clients(
 
 def _job_with_a_task(emu: Any) -> None:
     _pool(emu, NEW, {"taskSlotsPerNode": 2}, nodes=1)
-    assert call(emu, "POST", "/jobs", body={"id": "j1", "poolInfo": {"poolId": "p1"}}).is_success
+    job = {"id": "j1", "poolInfo": {"poolId": "p1"}, "maxParallelTasks": 2}
+    assert call(emu, "POST", "/jobs", body={**job, "allowTaskPreemption": False}).is_success
     task = {"id": "t1", "commandLine": "/bin/true", "requiredSlots": 2}
     assert call(emu, "POST", "/jobs/j1/tasks", body=task).is_success
     deadline = time.monotonic() + 60
@@ -105,13 +106,12 @@ def test_task_counts_are_the_counts_themselves_before_2020_09_01(emulator: Any) 
             "succeeded": 1,
             "failed": 0,
         }, version
-        assert body["validationStatus"] == "validated"
-        assert "taskCounts" not in body and "taskSlotCounts" not in body
+        assert set(body) == {"odata.metadata", *COUNTS}
     for version in (SLOTS, SDK14, NEW):
         body = _get(emulator, "/jobs/j1/taskcounts", version)
         assert body["taskCounts"]["completed"] == 1, version
         assert body["taskSlotCounts"]["completed"] == 2
-        assert "validationStatus" not in body and "active" not in body
+        assert set(body) == {"odata.metadata", "taskCounts", "taskSlotCounts"}
 
 
 def test_fields_a_version_does_not_have_are_not_in_its_answers(emulator: Any) -> None:
@@ -121,11 +121,25 @@ def test_fields_a_version_does_not_have_are_not_in_its_answers(emulator: Any) ->
     assert [t.get("requiredSlots") for t in _get(emulator, "/jobs/j1/tasks", OLD)["value"]] == [
         None
     ]
-    old_node = _get(emulator, "/pools/p1/nodes", OLD)["value"][0]
-    assert "runningTaskSlotsCount" not in old_node and "ipv6Address" not in old_node
-    sdk14_node = _get(emulator, "/pools/p1/nodes", SDK14)["value"][0]
-    assert "runningTaskSlotsCount" in sdk14_node and "ipv6Address" not in sdk14_node
-    assert "ipv6Address" in _get(emulator, "/pools/p1/nodes", NEW)["value"][0]
+    node_fields = ("runningTaskSlotsCount", "virtualMachineInfo", "ipv6Address")
+    for version, has in [
+        (OLD, ()),
+        (SLOTS, node_fields[:1]),
+        ("2021-06-01.14.0", node_fields[:2]),
+        (SDK14, node_fields[:2]),
+        (NEW, node_fields),
+    ]:
+        node = _get(emulator, "/pools/p1/nodes", version)["value"][0]
+        assert tuple(f for f in node_fields if f in node) == has, version
+    job_fields = ("maxParallelTasks", "allowTaskPreemption")
+    for version, has in [
+        (SLOTS, ()),
+        ("2021-06-01.14.0", job_fields[:1]),
+        ("2022-01-01.15.0", job_fields),
+        (NEW, job_fields),
+    ]:
+        job = _get(emulator, "/jobs/j1", version)
+        assert tuple(f for f in job_fields if f in job) == has, version
 
 
 @pytest.mark.parametrize("change", versions.CHANGES, ids=lambda c: f"{c.shape}-{c.since}")

@@ -59,37 +59,45 @@ class Added:
 @dataclass(frozen=True)
 class Nested:
     """An answer that was one object before ``since`` and now holds it under ``key`` (with
-    new siblings); ``old_extra``: fields the old object had that the new one dropped."""
+    new siblings)."""
 
     since: str
     shape: str
     key: str
-    old_extra: tuple[tuple[str, Any], ...] = ()
 
     def older(self, doc: Json) -> Json:
         inner: Json = {k: v for k, v in doc.items() if k == "odata.metadata"}
         inner.update(doc.get(self.key) or {})
-        inner.update(self.old_extra)
         return inner
 
 
 Change = Renamed | Added | Nested
 
-# Newest first: an answer is walked back from the current shape one change at a time.
+# Newest first: an answer is walked back from the current shape one change at a time. The
+# msrest SDKs' models were compared class by class (azure-batch 6.0.0 = 2018-12-01.8.0,
+# 9.0.0 = 2020-03-01.11.0, 10.0.0 = 2020-09-01.12.0, 11.0.0 = 2021-06-01.14.0,
+# 12.0.0 = 2022-01-01.15.0, 13.0.0 = 2022-10-01.16.0, 14.2.0 = 2024-02-01.19.0) for the
+# answers the emulator gives; a field an old client would merely ignore is listed when the
+# emulator sends it, so each version sees only its own fields.
 CHANGES: tuple[Change, ...] = (
     # 2025-06-01 (Batch REST API versioning, "IPv6 support on Pools": "Added ipv6Address to
     # BatchNode"; azure-batch 15.0.0).
     Added("2025-06-01", NODES, "ipv6Address"),
+    # 2022-01-01.15.0 (azure-batch 12.0.0: CloudJob gains allowTaskPreemption).
+    Added("2022-01-01.15.0", JOBS, "allowTaskPreemption"),
+    # 2021-06-01.14.0 (azure-batch 11.0.0: CloudJob gains maxParallelTasks, ComputeNode
+    # virtualMachineInfo).
+    Added("2021-06-01.14.0", JOBS, "maxParallelTasks"),
+    Added("2021-06-01.14.0", NODES, "virtualMachineInfo"),
     # 2020-09-01.12.0 (azure-batch 10.0.0 changelog): "[Breaking] Replaced property
     # maxTasksPerNode with taskSlotsPerNode on the pool".
     Renamed("2020-09-01.12.0", POOLS, "maxTasksPerNode", "taskSlotsPerNode"),
     # Same version: "[Breaking] Changed the response type of GetTaskCounts to return
     # TaskCountsResult, ... containing the previous TaskCounts object and a new TaskSlotCounts
-    # object". The previous TaskCounts also carried validationStatus (validated/unvalidated,
-    # the .NET protocol's TaskCountValidationStatus of Microsoft.Azure.Batch 7.x-8.x).
-    Nested("2020-09-01.12.0", TASK_COUNTS, "taskCounts", (("validationStatus", "validated"),)),
-    # Same version: "Added property requiredSlots to the task"; a node's slot count came with
-    # the slots (ComputeNode.runningTaskSlotsCount, azure-batch 10.0.0).
+    # object" (6.0.0 and 9.0.0 read TaskCounts itself: active ... failed, nothing else).
+    Nested("2020-09-01.12.0", TASK_COUNTS, "taskCounts"),
+    # Same version: "Added property requiredSlots to the task"; ComputeNode gains
+    # runningTaskSlotsCount (10.0.0's model; 9.0.0 has neither).
     Added("2020-09-01.12.0", TASKS, "requiredSlots"),
     Added("2020-09-01.12.0", NODES, "runningTaskSlotsCount"),
 )
