@@ -99,12 +99,33 @@ def _definitions(drop_required: bool) -> dict[str, Any]:
     return defs
 
 
+# Keywords Draft 4 would only skip over: dropped, as every keyword costs a lookup per value.
+_INERT = frozenset({"readOnly", "format", "description", "x-ms-pageable"})
+
+
+def _inline(node: Any, defs: Mapping[str, Any], stack: tuple[str, ...] = ()) -> Any:
+    """``node`` with each ``$ref`` replaced by its definition (a recursive one is kept as a
+    reference): resolving references is most of what validation costs otherwise."""
+    if isinstance(node, list):
+        return [_inline(item, defs, stack) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name in stack:
+            return {"$ref": ref}
+        return _inline(defs[name], defs, (*stack, name))
+    return {k: _inline(v, defs, stack) for k, v in node.items() if k not in _INERT}
+
+
 @functools.cache
 def _validator(ref: str, drop_required: bool) -> jsonschema.Draft4Validator:
-    """The body's own definition, widened by the OData keys every answer carries; the
-    definitions ride along so its ``#/definitions/...`` references resolve."""
+    """The body's own definition, widened by the OData keys every answer carries, its
+    references inlined; the definitions ride along for any recursive one left."""
     defs = _definitions(drop_required)
-    definition = defs[ref.rsplit("/", 1)[-1]]
+    name = ref.rsplit("/", 1)[-1]
+    definition = _inline(defs[name], defs, (name,))
     props = dict(definition.get("properties", {}))
     for key in _ODATA_KEYS:
         props[key] = {"type": "string"}
@@ -174,13 +195,19 @@ def _body_problems(declared: Mapping[str, Any], exchange: Exchange) -> Iterator[
         return
     if schema.get("type") == "file":
         return
-    try:
-        body = json.loads(exchange.body)
-    except ValueError:
-        yield f"body is not JSON: {exchange.body[:120]!r}"
-        return
     selected = bool(exchange.query.get("$select"))
-    yield from _schema_problems(schema["$ref"], body, selected=selected)
+    yield from _body_schema_problems(schema["$ref"], exchange.body, selected)
+
+
+@functools.lru_cache(maxsize=512)
+def _body_schema_problems(ref: str, raw: bytes, selected: bool) -> tuple[str, ...]:
+    """The schema's verdict on one body; a poll that sees the same body again is not
+    validated again."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return (f"body is not JSON: {raw[:120]!r}",)
+    return tuple(_schema_problems(ref, body, selected=selected))
 
 
 def strict_definitions() -> dict[str, Any]:
