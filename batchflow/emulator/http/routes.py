@@ -56,6 +56,17 @@ def _task_url(req: Req, job_id: str, task_id: str) -> str:
     return f"{_job_url(req, job_id)}/tasks/{seg(task_id)}"
 
 
+def _after(req: Req, read: Callable[..., Json]) -> Json | None:
+    """The resource an action answered for, read after it (its eTag and Last-Modified go in
+    the answer); None when another request deleted it meanwhile: the action still happened."""
+    try:
+        return read(*req.params)
+    except BatchServiceError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 # --- pools ---------------------------------------------------------------------------------
 def pool_add(req: Req) -> Response:
     pool = pools.create_pool(req.core, checked_body(req, validation.POOL_ADD))
@@ -109,7 +120,7 @@ def pool_resize(req: Req) -> Response:
     if has_conditions(req):
         _pool(req)
     pools.resize_pool(req.core, req.params[0], body)
-    return done(202, req.core.pool(req.params[0]), _pool_url(req, req.params[0]))
+    return done(202, _after(req, req.core.pool), _pool_url(req, req.params[0]))
 
 
 def pool_enable_autoscale(req: Req) -> Response:
@@ -117,20 +128,20 @@ def pool_enable_autoscale(req: Req) -> Response:
     if has_conditions(req):
         _pool(req)
     req.core.autoscaling.enable(req.params[0], body)
-    return done(200, req.core.pool(req.params[0]), _pool_url(req, req.params[0]))
+    return done(200, _after(req, req.core.pool), _pool_url(req, req.params[0]))
 
 
 def pool_disable_autoscale(req: Req) -> Response:
     json_body(req, optional=True)
     req.core.autoscaling.disable(req.params[0])
-    return done(200, req.core.pool(req.params[0]), _pool_url(req, req.params[0]))
+    return done(200, _after(req, req.core.pool), _pool_url(req, req.params[0]))
 
 
 def pool_evaluate_autoscale(req: Req) -> Response:
     body = checked_body(req, validation.POOL_EVALUATE_AUTOSCALE)
     run = req.core.autoscaling.evaluate(req.params[0], body["autoScaleFormula"])
     meta = f"{req.base_url}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
-    headers = entity_headers(req.core.pool(req.params[0]))
+    headers = entity_headers(_after(req, req.core.pool) or {})
     headers["DataServiceId"] = _pool_url(req, req.params[0])
     return Response(dumps({"odata.metadata": meta, **run}), 200, headers, media_type=JSON_TYPE)
 
@@ -195,7 +206,7 @@ def job_terminate(req: Req) -> Response:
         _job(req)
     _flag(req, "force")  # checked, then moot: no local node delays a termination
     jobs.terminate_job(req.core, req.params[0], body.get("terminateReason"))
-    return done(202, req.core.job(req.params[0]), _job_url(req, req.params[0]))
+    return done(202, _after(req, req.core.job), _job_url(req, req.params[0]))
 
 
 def job_delete(req: Req) -> Response:
@@ -288,7 +299,7 @@ def _task_action(action: Callable[[Req], None], status: int, *, gone: bool = Fal
         if has_conditions(req):
             _task(req)
         action(req)
-        after = None if gone else req.core.task(*req.params)
+        after = None if gone else _after(req, req.core.task)
         return done(status, after, _task_url(req, *req.params))
 
     return handler
