@@ -150,3 +150,14 @@ def test_answers_of_another_process_are_read_whole_lines_once(tmp_path: Any) -> 
     with (tmp_path / "41.jsonl").open("a") as f:
         f.write(line[20:])
     assert answers.take() == [bad] and answers.take() == []
+
+
+def test_an_action_on_a_resource_without_an_etag_still_answers_with_one() -> None:
+    """A handler other engineers add for a node action (``done(202, None, url)``) answers
+    with the ETag, Last-Modified and DataServiceId that Nodes_RebootNode & co declare."""
+    from batchflow.emulator.http.base import done
+
+    resp = done(202, None, "https://x/pools/p/nodes/n")
+    headers = {**dict(resp.headers), "request-id": "r"}
+    reboot = exchange("POST", "pools/{}/nodes/{}/reboot", 202, b"", headers)
+    assert conformance.problems(reboot) == []

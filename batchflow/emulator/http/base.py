@@ -187,11 +187,16 @@ def created(item: Mapping[str, Any], url: str) -> Response:
 
 
 def done(status: int = 200, item: Mapping[str, Any] | None = None, url: str = "") -> Response:
-    """An empty-bodied success (200 patch/put, 202 delete/resize/terminate)."""
+    """An empty-bodied success (200 patch/put, 202 delete/resize/terminate); ``url``: the
+    resource acted on (DataServiceId), absent for a delete."""
     headers = entity_headers(item) if item else {}
     headers["DataServiceVersion"] = "3.0"
     if url:
+        # An action on a resource: the API declares its ETag and Last-Modified too; one
+        # without an eTag of its own (a node) answers with a snapshot's.
         headers["DataServiceId"] = url
+        if "ETag" not in headers:
+            headers.update(snapshot_headers())
     return Response(b"", status, headers)
 
 
