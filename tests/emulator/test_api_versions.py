@@ -107,11 +107,13 @@ def test_task_counts_are_the_counts_themselves_before_2020_09_01(emulator: Any) 
             "failed": 0,
         }, version
         assert set(body) == {"odata.metadata", *COUNTS}
+        assert body["odata.metadata"].endswith("Protocol.Entities.TaskCounts")
     for version in (SLOTS, SDK14, NEW):
         body = _get(emulator, "/jobs/j1/taskcounts", version)
         assert body["taskCounts"]["completed"] == 1, version
         assert body["taskSlotCounts"]["completed"] == 2
         assert set(body) == {"odata.metadata", "taskCounts", "taskSlotCounts"}
+        assert body["odata.metadata"].endswith("Protocol.Entities.TaskCountsResult")
 
 
 def test_fields_a_version_does_not_have_are_not_in_its_answers(emulator: Any) -> None:

@@ -58,15 +58,19 @@ class Added:
 
 @dataclass(frozen=True)
 class Nested:
-    """An answer that was one object before ``since`` and now holds it under ``key`` (with
-    new siblings)."""
+    """An answer that was one object (the entity ``old_entity``) before ``since`` and now
+    holds it under ``key`` (with new siblings)."""
 
     since: str
     shape: str
     key: str
+    old_entity: str
 
     def older(self, doc: Json) -> Json:
-        inner: Json = {k: v for k, v in doc.items() if k == "odata.metadata"}
+        inner: Json = {}
+        if "odata.metadata" in doc:  # ...Protocol.Entities.<new> -> ...Entities.<old>
+            head = str(doc["odata.metadata"]).rsplit(".", 1)[0]
+            inner["odata.metadata"] = f"{head}.{self.old_entity}"
         inner.update(doc.get(self.key) or {})
         return inner
 
@@ -95,7 +99,7 @@ CHANGES: tuple[Change, ...] = (
     # Same version: "[Breaking] Changed the response type of GetTaskCounts to return
     # TaskCountsResult, ... containing the previous TaskCounts object and a new TaskSlotCounts
     # object" (6.0.0 and 9.0.0 read TaskCounts itself: active ... failed, nothing else).
-    Nested("2020-09-01.12.0", TASK_COUNTS, "taskCounts"),
+    Nested("2020-09-01.12.0", TASK_COUNTS, "taskCounts", "TaskCounts"),
     # Same version: "Added property requiredSlots to the task"; ComputeNode gains
     # runningTaskSlotsCount (10.0.0's model; 9.0.0 has neither).
     Added("2020-09-01.12.0", TASKS, "requiredSlots"),
