@@ -247,6 +247,13 @@ def down(
     type=click.IntRange(0, None),
     help="Spot (low-priority) core quota of the account.",
 )
+@click.option(
+    "--application",
+    "applications",
+    multiple=True,
+    metavar="ID[=VERSION,...]",
+    help="An application of the account, as Application_List shows it (repeatable).",
+)
 def emulator(
     host: str,
     port: int,
@@ -258,9 +265,10 @@ def emulator(
     account_profile: str,
     dedicated_cores_quota: tuple[str, ...],
     low_priority_cores_quota: int | None,
+    applications: tuple[str, ...],
 ) -> None:
     """Serve the Azure Batch emulator until Ctrl-C (like Azurite for Storage)."""
-    from batchflow.commands.emulator import emulator_cmd, quotas_from_flags
+    from batchflow.commands.emulator import applications_from_flags, emulator_cmd, quotas_from_flags
 
     _run(
         lambda: emulator_cmd(
@@ -272,6 +280,7 @@ def emulator(
             nodes_max,
             access_log,
             quotas_from_flags(account_profile, dedicated_cores_quota, low_priority_cores_quota),
+            applications_from_flags(applications),
         )
     )
 

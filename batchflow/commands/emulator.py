@@ -22,8 +22,10 @@ from types import FrameType
 from batchflow.commands._common import out, say
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.http.auth import decode_key
+from batchflow.emulator.kinds import Json
 from batchflow.emulator.node import host_guard
 from batchflow.emulator.server import EmulatorServer
+from batchflow.emulator.state.node_ops import parse_applications
 from batchflow.emulator.state.quotas import Quotas, account_quotas
 from batchflow.errors import ConfigError, UsageError
 from batchflow.net import is_loopback
@@ -53,6 +55,14 @@ def quotas_from_flags(profile: str, families: tuple[str, ...], low_priority: int
         return account_quotas(profile, families, low_priority)
     except ValueError as exc:
         raise UsageError(f"--account-profile/--dedicated-cores-quota: {exc}") from None
+
+
+def applications_from_flags(flags: tuple[str, ...]) -> tuple[Json, ...]:
+    """The account's applications from ``--application`` flags (exit 2 if one is bad)."""
+    try:
+        return parse_applications(flags)
+    except ValueError as exc:
+        raise UsageError(f"--application: {exc}") from None
 
 
 def check_account(account: str) -> str:
@@ -90,6 +100,7 @@ def emulator_cmd(
     nodes_max: int | None,
     access_log: bool = False,
     quotas: Quotas | None = None,
+    applications: tuple[Json, ...] = (),
 ) -> int:
     """Serve until interrupted; the exit code says how it ended."""
     # Every check runs (exit 2) before anything is started.
@@ -110,6 +121,7 @@ def emulator_cmd(
         access_log=access_log,
         on_failure=lambda _exc: stop.set(),
         quotas=quotas,
+        applications=applications,
     )
 
     main = threading.current_thread() is threading.main_thread()

@@ -300,3 +300,112 @@ def task_dependencies_not_enabled(job_id: str) -> BatchServiceError:
         "The specified job does not have task "
         "dependencies enabled (usesTaskDependencies is false).",
     )
+
+
+# --- the node operations (reboot, users, files, applications) -----------------------------
+_NODE_BUSY = {
+    "creating": ("NodeBeingCreated", "The specified node is being created."),
+    "starting": ("NodeBeingStarted", "The specified node is being started."),
+    "rebooting": ("NodeBeingRebooted", "The specified node is being rebooted."),
+    "reimaging": ("NodeBeingReimaged", "The specified node is being reimaged."),
+    "unusable": ("NodeStateUnusable", "The state of the specified node is unusable."),
+}
+
+
+def node_state_conflict(state: str, operation: str) -> BatchServiceError:
+    """409 for a node operation its state does not allow: the service's own code for a node
+    being created, started, rebooted or reimaged, or an unusable one; else its generic one."""
+    code, message = _NODE_BUSY.get(
+        state,
+        (
+            "OperationInvalidForCurrentState",
+            "The specified operation is not valid for the current state of the resource.",
+        ),
+    )
+    return _e(409, code, message, ("NodeState", state), ("Operation", operation))
+
+
+def node_already_in_scheduling_state(state: str) -> BatchServiceError:
+    return _e(
+        409,
+        "NodeAlreadyInTargetSchedulingState",
+        "The specified node is already in the target scheduling state.",
+        ("SchedulingState", state),
+    )
+
+
+def node_user_not_found(name: str) -> BatchServiceError:
+    return _e(404, "NodeUserNotFound", "The specified node user does not exist.")
+
+
+def node_user_exists(name: str) -> BatchServiceError:
+    return _e(409, "NodeUserExists", "The specified node user already exists.")
+
+
+def application_not_found(app_id: str) -> BatchServiceError:
+    return _e(404, "ApplicationNotFound", "The specified application does not exist.")
+
+
+def directory_not_empty(path: str) -> BatchServiceError:
+    """Deleting a directory that has files in it, without ``recursive=true``: the service
+    publishes no code of its own for it, so its generic one for a wrong state."""
+    return _e(
+        409,
+        "OperationInvalidForCurrentState",
+        "The specified operation is not valid for the current state of the resource.",
+        ("FilePath", path),
+        ("Reason", "The directory is not empty: delete it with recursive=true."),
+    )
+
+
+# --- job schedules (codes and messages of the service's error table) -------------------------
+def job_schedule_not_found(schedule_id: str) -> BatchServiceError:
+    return _e(404, "JobScheduleNotFound", "The specified job schedule does not exist.")
+
+
+def job_schedule_exists(schedule_id: str) -> BatchServiceError:
+    return _e(409, "JobScheduleExists", "The specified job schedule already exists.")
+
+
+def job_with_same_id_exists(schedule_id: str) -> BatchServiceError:
+    return _e(
+        409,
+        "JobWithSameIdExists",
+        "A job with the specified job schedule id exists. Job and job schedule cannot have "
+        "the same id.",
+    )
+
+
+def job_schedule_with_same_id_exists(job_id: str) -> BatchServiceError:
+    return _e(
+        409,
+        "JobScheduleWithSameIdExists",
+        "A job schedule with the specified job id exists. Job and job schedule cannot have "
+        "the same id.",
+    )
+
+
+def job_schedule_being_deleted(schedule_id: str) -> BatchServiceError:
+    return _e(
+        409,
+        "JobScheduleBeingDeleted",
+        "The specified job schedule has been marked for deletion and is being reclaimed.",
+    )
+
+
+def job_schedule_being_terminated(schedule_id: str) -> BatchServiceError:
+    return _e(409, "JobScheduleBeingTerminated", "The specified job schedule is being terminated.")
+
+
+def job_schedule_completed(schedule_id: str) -> BatchServiceError:
+    return _e(
+        409, "JobScheduleCompleted", "The specified job schedule is already in completed state."
+    )
+
+
+def job_disabled(job_id: str) -> BatchServiceError:
+    return _e(409, "JobDisabled", "The specified job is disabled.")
+
+
+def job_not_active(job_id: str) -> BatchServiceError:
+    return _e(409, "JobNotActive", "The specified job is not in active state.")

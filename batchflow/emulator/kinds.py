@@ -43,10 +43,33 @@ class NodeState(_Wire):
     IDLE = "idle"
     RUNNING = "running"
     LEAVING_POOL = "leavingpool"
+    REBOOTING = "rebooting"
+    REIMAGING = "reimaging"
+    DEALLOCATING = "deallocating"
+    DEALLOCATED = "deallocated"
+
+
+class NodeAction(_Wire):
+    """What the node API can do to one node that takes it out of service for a while."""
+
+    REBOOT = "reboot"
+    REIMAGE = "reimage"
+    DEALLOCATE = "deallocate"
 
 
 class JobState(_Wire):
     ACTIVE = "active"
+    DISABLING = "disabling"
+    DISABLED = "disabled"
+    ENABLING = "enabling"
+    TERMINATING = "terminating"
+    COMPLETED = "completed"
+    DELETING = "deleting"
+
+
+class JobScheduleState(_Wire):
+    ACTIVE = "active"
+    DISABLED = "disabled"
     TERMINATING = "terminating"
     COMPLETED = "completed"
     DELETING = "deleting"

@@ -34,6 +34,7 @@ from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
 from batchflow.emulator.http.auth import decode_key
 from batchflow.emulator.http.control import ControlClient
 from batchflow.emulator.http.limits import GuardedProtocol, HttpLimits, raise_open_file_limit
+from batchflow.emulator.kinds import Json
 from batchflow.emulator.state.store import StoreFailure
 from batchflow.errors import BackendError, BatchflowError, EnvironmentProblem, UsageError
 from batchflow.net import is_loopback
@@ -82,6 +83,7 @@ class EmulatorServer:
         limits: HttpLimits | None = None,
         on_failure: Callable[[BatchflowError], None] | None = None,
         quotas: Quotas | None = None,
+        applications: tuple[Json, ...] = (),
     ) -> None:
         """``key=None``: a fresh random key; ``scheduling=False``: serve the stored state
         without running anything (see ``EmulatorService``); ``limits``: how long and how
@@ -103,6 +105,7 @@ class EmulatorServer:
         self.port = port
         self.nodes_max = nodes_max
         self.quotas = quotas
+        self.applications = applications
         self.access_log = access_log
         self._data_dir = data_dir
         self._temp_dir: Path | None = None
@@ -169,6 +172,7 @@ class EmulatorServer:
             self.nodes_max,
             scheduling=self.scheduling,
             quotas=self.quotas,
+            applications=self.applications,
         )
         service.account_url = self.url
         service.on_failure = self._failed

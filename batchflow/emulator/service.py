@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from batchflow.emulator import errors
-from batchflow.emulator.kinds import JobState, KillReason
+from batchflow.emulator.kinds import JobState, Json, KillReason
 from batchflow.emulator.node import executor, runner
 from batchflow.emulator.node.local_nodes import LocalNodes, restore
 from batchflow.emulator.node.scheduler import Scheduler
-from batchflow.emulator.state import jobs, outcomes, pools, rows, tasks
+from batchflow.emulator.state import job_control, jobs, outcomes, pools, rows, tasks
 from batchflow.emulator.state.autoscaling import Autoscaling
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.quotas import Quotas
 from batchflow.emulator.state.retention import Janitor
+from batchflow.emulator.state.schedule_runs import JobSchedules
 from batchflow.emulator.state.store import Store, StoreFailure
 
 P = ParamSpec("P")
@@ -57,10 +58,13 @@ class EmulatorService:
         *,
         scheduling: bool = True,
         quotas: Quotas | None = None,
+        applications: tuple[Json, ...] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         # The account's core quotas (``state.quotas``): generous unless a profile says not.
         self.quotas = quotas or Quotas()
+        # The account's applications (Application_List/Get): ``state.node_ops.applications``.
+        self.applications = applications
         self.account_name = account_name
         self.nodes_max = nodes_max or os.cpu_count() or 1
         # False: a read-only look at the state (``status``, ``logs``): nothing is requeued,
@@ -110,6 +114,7 @@ class EmulatorService:
             store=store,
             account_url=self._account_url,
             quotas=self.quotas,
+            applications=self.applications,
         )
         core.scheduler = Scheduler(
             store,
@@ -122,6 +127,7 @@ class EmulatorService:
         core.agent = LocalNodes(core)
         core.janitor = Janitor(store, self.data_dir, core.thread_died)
         core.autoscaling = Autoscaling(core)
+        core.schedules = JobSchedules(core)
         core.on_failure = self.on_failure
         self._core = core
         # Even read-only (status, down): tasks a killed emulator left running are orphans
@@ -133,6 +139,7 @@ class EmulatorService:
         core.scheduler.start()
         core.janitor.start()
         core.autoscaling.start()
+        core.schedules.start()
         core.wake()
 
     @staticmethod
@@ -155,6 +162,8 @@ class EmulatorService:
                 jobs.in_background(jobs.finish_terminate, core, job_id, reason or "UserTerminate")
             elif state == JobState.DELETING:
                 jobs.in_background(jobs.finish_delete, core, job_id)
+            elif state in (JobState.DISABLING, JobState.ENABLING):
+                job_control.settle_after_restart(core, job_id, state)
             elif state == JobState.ACTIVE:
                 # Reactions a crash may have cut short between a completion and its effects.
                 job = core.job(job_id)
@@ -183,7 +192,11 @@ class EmulatorService:
         core.scheduler.stop()
         core.janitor.stop()
         core.autoscaling.stop()
+        core.schedules.stop()
         core.kill_all(KillReason.SHUTDOWN)
+        if self.scheduling and core.failure is None:
+            # Stopped nodes use no cores: the next start opens their usage again.
+            rows.close_all_node_usage(core.store)
         core.store.close()
         self._core = None
 

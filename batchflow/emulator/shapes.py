@@ -23,6 +23,7 @@ import isodate
 from batchflow.emulator.kinds import (
     AllocationState,
     FailureCategory,
+    JobScheduleState,
     JobState,
     Json,
     PoolState,
@@ -56,7 +57,9 @@ def stamp(doc: Json, created: bool = False) -> Json:
 
 
 def set_state(
-    doc: Json, state: PoolState | AllocationState | JobState | TaskState, key: str = "state"
+    doc: Json,
+    state: PoolState | AllocationState | JobState | JobScheduleState | TaskState,
+    key: str = "state",
 ) -> None:
     """Move ``doc`` to ``state`` keeping previousState/... as Batch reports them."""
     t = now()

@@ -86,8 +86,19 @@ def test_malformed_bodies_are_clear_400s(
         ),
         (
             {**POOL, "mountConfiguration": [{"nfsMountConfiguration": {}}]},
+            "MissingRequiredProperty",
+            "mountConfiguration[0].nfsMountConfiguration.source",
+        ),
+        (
+            {
+                **POOL,
+                "virtualMachineConfiguration": {
+                    **POOL["virtualMachineConfiguration"],
+                    "containerConfiguration": {"type": "dockerCompatible"},
+                },
+            },
             "InvalidPropertyValue",
-            "mountConfiguration",
+            "virtualMachineConfiguration.containerConfiguration",
         ),
         ({**POOL, "resizeTimeout": "fifteen minutes"}, "InvalidPropertyValue", "resizeTimeout"),
     ],
@@ -115,14 +126,21 @@ def test_unsupported_fields_say_what_to_do_and_empty_ones_pass(emulator: Any) ->
     assert "command line" in values(resp)["Reason"]
 
 
-def test_a_job_needs_a_pool_id(emulator: Any) -> None:
+def test_a_job_needs_a_pool_id_or_an_auto_pool(emulator: Any) -> None:
     resp = call(emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {}})
     assert resp.status_code == 400
     assert values(resp)["PropertyName"] == "poolInfo.poolId"
-    auto = {"id": "j1", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "job"}}}
-    resp = call(emulator, "POST", "/jobs", body=auto)
+    bad = {"id": "j1", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "forever"}}}
+    resp = call(emulator, "POST", "/jobs", body=bad)
     assert resp.status_code == 400
-    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification"
+    assert values(resp)["PropertyName"] == "poolInfo.autoPoolSpecification.poolLifetimeOption"
+    spec = {"poolLifetimeOption": "Job", "pool": {"vmSize": "standard_d2s_v3"}}
+    resp = call(
+        emulator, "POST", "/jobs", body={"id": "j1", "poolInfo": {"autoPoolSpecification": spec}}
+    )
+    assert resp.status_code == 201, resp.text
+    got = call(emulator, "GET", "/jobs/j1").json()["poolInfo"]["autoPoolSpecification"]
+    assert got["poolLifetimeOption"] == "job"
 
 
 def test_enum_values_are_accepted_in_any_case(emulator: Any) -> None:
@@ -159,9 +177,10 @@ def test_unknown_routes_and_verbs_get_batch_errors(emulator: Any) -> None:
     resp = call(emulator, "PUT", "/pools", body={})
     assert resp.status_code == 405
     assert resp.json()["code"] == "UnsupportedHttpVerb"
-    resp = call(emulator, "POST", "/pools/p1/removenodes", body={})
+    # upgradeos left the API before 2025-06-01: no emulator version will implement it.
+    resp = call(emulator, "POST", "/pools/p1/upgradeos", body={})
     assert resp.status_code == 404
-    assert "does not implement POST /pools/p1/removenodes" in resp.text
+    assert "does not implement POST /pools/p1/upgradeos" in resp.text
 
 
 def test_request_ids_and_client_request_id_echo(emulator: Any) -> None:
@@ -435,3 +454,15 @@ def test_any_bytes_are_parsed_or_a_400(raw: bytes) -> None:
         json_body(req)
     except BatchServiceError as exc:
         assert exc.status == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("/pools", API + "&$expand=bogus"), ("/pools/p1/nodes", API + "&$expand=stats")],
+)
+def test_expand_is_stats_of_pools_jobs_and_tasks_only(emulator: Any, path: str, query: str) -> None:
+    call(emulator, "POST", "/pools", body=POOL)
+    resp = call(emulator, "GET", path, query)
+    assert resp.status_code == 400, resp.text
+    assert values(resp)["QueryParameterName"] == "$expand"
+    assert call(emulator, "GET", "/pools/p1", API + "&$expand=stats").json()["stats"]["url"]

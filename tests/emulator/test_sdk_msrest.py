@@ -38,6 +38,18 @@ c.pool.update_properties("p", m.PoolUpdatePropertiesParameter(
     certificate_references=[], application_package_references=[],
     metadata=[m.MetadataItem(name="k", value="v")]))
 seen["metadata"] = [(i.name, i.value) for i in c.pool.get("p").metadata]
+# Fields of 2024-07-01 (resourceTags, targetNodeCommunicationMode, ...) are stored as sent.
+legacy = m.PoolAddParameter(id="legacy", vm_size="standard_d2s_v3",
+    virtual_machine_configuration=m.VirtualMachineConfiguration(
+        image_reference=m.ImageReference(publisher="canonical", offer="x", sku="y"),
+        node_agent_sku_id="batch.node.ubuntu 22.04"),
+    target_node_communication_mode="simplified", resource_tags={"team": "a"},
+    network_configuration=m.NetworkConfiguration(subnet_id="/subscriptions/s/x"),
+    user_accounts=[m.UserAccount(name="u", password="not-a-real-one")])
+c.pool.add(legacy)
+got = c.pool.get("legacy")
+seen["legacy"] = [got.target_node_communication_mode.value, got.resource_tags,
+                  got.network_configuration.subnet_id, got.user_accounts[0].name]
 c.job.add(m.JobAddParameter(id="j", pool_info=m.PoolInformation(pool_id="p")))
 etag = c.job.get("j").e_tag
 c.job.patch("j", m.JobPatchParameter(priority=5))
@@ -84,6 +96,7 @@ def test_msrest_generation_against_the_rest_surface(
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["metadata"] == [["k", "v"]]
+    assert seen["legacy"] == ["simplified", {"team": "a"}, "/subscriptions/s/x", "u"]
     assert seen["stale_if_match"] == [412, "ConditionNotMet"]
     assert seen["listed"] == 250
     assert seen["props"] == [10, False]  # headers as msrest deserializes them

@@ -32,7 +32,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.http import faults, file_routes, recording, validation
+from batchflow.emulator.http import node_routes as n
 from batchflow.emulator.http import routes as r
+from batchflow.emulator.http import schedule_routes as sr
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
     JSON_TYPE,
@@ -101,6 +103,75 @@ BATCH_ROUTES = (
     route("GET", "jobs/{}/tasks/{}/files/{**}", "File_GetFromTask", file_routes.task_file),
     route(
         "HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", file_routes.task_file
+    ),
+    # --- node operations, usage metrics, file deletion, subtasks, applications (#10) ---
+    route("POST", "pools/{}/removenodes", "Pool_RemoveNodes", n.pool_remove_nodes),
+    route("POST", "pools/{}/stopresize", "Pool_StopResize", n.pool_stop_resize),
+    route("GET", "poolusagemetrics", "Pool_ListUsageMetrics", n.pool_usage_metrics),
+    route("POST", "pools/{}/nodes/{}/reboot", "ComputeNode_Reboot", n.node_reboot),
+    route("POST", "pools/{}/nodes/{}/reimage", "ComputeNode_Reimage", n.node_reimage),
+    route("POST", "pools/{}/nodes/{}/deallocate", "ComputeNode_Deallocate", n.node_deallocate),
+    route("POST", "pools/{}/nodes/{}/start", "ComputeNode_Start", n.node_start),
+    route(
+        "POST",
+        "pools/{}/nodes/{}/disablescheduling",
+        "ComputeNode_DisableScheduling",
+        n.node_disable_scheduling,
+    ),
+    route(
+        "POST",
+        "pools/{}/nodes/{}/enablescheduling",
+        "ComputeNode_EnableScheduling",
+        n.node_enable_scheduling,
+    ),
+    route("POST", "pools/{}/nodes/{}/users", "ComputeNode_AddUser", n.node_user_add),
+    route("PUT", "pools/{}/nodes/{}/users/{}", "ComputeNode_UpdateUser", n.node_user_update),
+    route("DELETE", "pools/{}/nodes/{}/users/{}", "ComputeNode_DeleteUser", n.node_user_delete),
+    route(
+        "GET",
+        "pools/{}/nodes/{}/remoteloginsettings",
+        "ComputeNode_GetRemoteLoginSettings",
+        n.node_remote_login,
+    ),
+    route(
+        "POST",
+        "pools/{}/nodes/{}/uploadbatchservicelogs",
+        "ComputeNode_UploadBatchServiceLogs",
+        n.node_upload_logs,
+    ),
+    route("GET", "pools/{}/nodes/{}/extensions", "ComputeNodeExtension_List", n.node_extensions),
+    route("GET", "pools/{}/nodes/{}/extensions/{}", "ComputeNodeExtension_Get", n.node_extension),
+    route(
+        "DELETE",
+        "pools/{}/nodes/{}/files/{**}",
+        "File_DeleteFromComputeNode",
+        file_routes.delete_node_file,
+    ),
+    route(
+        "DELETE", "jobs/{}/tasks/{}/files/{**}", "File_DeleteFromTask", file_routes.delete_task_file
+    ),
+    route("GET", "jobs/{}/tasks/{}/subtasksinfo", "Task_ListSubtasks", n.task_subtasks),
+    route("GET", "applications", "Application_List", n.application_list),
+    route("GET", "applications/{}", "Application_Get", n.application_get),
+    # -- job schedules, job disable / enable, preparation and release status (i10-sched) --
+    route("POST", "jobschedules", "JobSchedule_Add", sr.schedule_add),
+    route("GET", "jobschedules", "JobSchedule_List", sr.schedule_list),
+    route("GET", "jobschedules/{}", "JobSchedule_Get", sr.schedule_get),
+    route("HEAD", "jobschedules/{}", "JobSchedule_Exists", sr.schedule_get),
+    route("DELETE", "jobschedules/{}", "JobSchedule_Delete", sr.schedule_delete),
+    route("PATCH", "jobschedules/{}", "JobSchedule_Patch", sr.schedule_patch),
+    route("PUT", "jobschedules/{}", "JobSchedule_Update", sr.schedule_update),
+    route("POST", "jobschedules/{}/disable", "JobSchedule_Disable", sr.schedule_disable),
+    route("POST", "jobschedules/{}/enable", "JobSchedule_Enable", sr.schedule_enable),
+    route("POST", "jobschedules/{}/terminate", "JobSchedule_Terminate", sr.schedule_terminate),
+    route("GET", "jobschedules/{}/jobs", "Job_ListFromJobSchedule", sr.schedule_jobs),
+    route("POST", "jobs/{}/disable", "Job_Disable", sr.job_disable),
+    route("POST", "jobs/{}/enable", "Job_Enable", sr.job_enable),
+    route(
+        "GET",
+        "jobs/{}/jobpreparationandreleasetaskstatus",
+        "Job_ListPreparationAndReleaseTaskStatus",
+        sr.job_prep_release_status,
     ),
 )
 
@@ -172,7 +243,7 @@ class EmulatorApp(Starlette):
         self.body_timeout = body_timeout
         self.verifier = Verifier(account, key)
         self.faults = faults.Faults()
-        self.routes_table = BATCH_ROUTES + self._control_routes()
+        self.routes_table = BATCH_ROUTES + self._control_routes() + sr.CONTROL_ROUTES
         recording.from_environment()
 
     def build_middleware_stack(self) -> ASGIApp:

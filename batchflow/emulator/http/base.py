@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import bounded_json, odata, validation, versions
+from batchflow.emulator.http import bounded_json, odata, stats, validation, versions
 from batchflow.emulator.kinds import Json
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.store import Page
@@ -96,7 +96,9 @@ def json_body(req: Req, *, optional: bool = False) -> object:
     return bounded_json.parse(req.body)
 
 
-def checked_body(req: Req, spec: validation.Obj, *, optional: bool = False) -> Json:
+def checked_body(
+    req: Req, spec: validation.Obj | validation.Body, *, optional: bool = False
+) -> Json:
     """The JSON body validated against ``spec`` (``{}`` for an empty optional body)."""
     if optional and not req.body.strip():
         return {}
@@ -149,7 +151,9 @@ def entity(
     """200 with one resource, ``$select`` applied; ``service_id``: with the DataServiceId
     header (Tasks_GetTask declares it, the other gets do not)."""
     select = odata.parse_select(req.query.get("$select"))
-    odata.check_dollar_options(req.query, frozenset({"$select"}))
+    odata.check_dollar_options(req.query, frozenset({"$select", "$expand"}))
+    if odata.parse_expand(req.query.get("$expand")):
+        item = stats.expanded(req.core, kind, item, url)
     body = odata.project(decorate(req, item, kind, url), select)
     if select:
         body.setdefault("odata.metadata", f"{req.base_url}/$metadata#{kind}/@Element")
@@ -169,7 +173,10 @@ def listing(
     extra: Mapping[str, str] | None = None,
 ) -> Response:
     """200 with one page: ``value`` plus an absolute ``odata.nextLink`` when more follow."""
-    items = [odata.project(decorate(req, it, kind, url_of(it)), q.select) for it in page.items]
+    docs = page.items
+    if q.expand:
+        docs = [stats.expanded(req.core, kind, it, url_of(it)) for it in docs]
+    items = [odata.project(decorate(req, it, kind, url_of(it)), q.select) for it in docs]
     for it in items:
         it.pop("odata.metadata", None)
     body: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}", "value": items}

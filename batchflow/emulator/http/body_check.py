@@ -18,7 +18,7 @@ from batchflow.emulator import errors
 from batchflow.emulator.kinds import Json
 
 # fullmatch, never "$": "$" also matches before a trailing newline, and Batch refuses "t1\n".
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The service's integers are Int32; anything wider is refused rather than stored and misread.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # A Batch account's dedicated/low-priority core quota is in the thousands; a pool asking for
@@ -162,7 +162,7 @@ def _check_scalar(value: Any, kind: str, path: str) -> Any:
     if kind == "str" and isinstance(value, str):
         return value
     if kind == "id" and isinstance(value, str):
-        if not _ID.fullmatch(value):
+        if not ID.fullmatch(value):
             raise errors.invalid_property_value(
                 path, value, "Ids have 1 to 64 letters, digits, hyphens or underscores."
             )

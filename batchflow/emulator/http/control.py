@@ -62,9 +62,17 @@ class ControlClient:
         return str(self._call("POST", "/_emulator/nodes/lose", body)["nodeId"])
 
     def set_clock_speed(self, speed: float) -> None:
-        """Run the autoscale clock ``speed`` times faster than real time (samples every 30
-        emulated seconds, evaluations at each pool's interval)."""
+        """Run the emulator's clock ``speed`` times faster than real time (autoscale samples
+        every 30 emulated seconds, evaluations at each pool's interval, job schedules'
+        recurrences)."""
         self._call("POST", "/_emulator/clock", {"speed": speed})
+
+    def run_job_schedule(self, schedule: str) -> dict[str, Any]:
+        """Make an active schedule's next job now; the schedule's executionInfo after."""
+        body = {"jobScheduleId": schedule}
+        return cast(
+            dict[str, Any], self._call("POST", "/_emulator/schedules/run", body)["executionInfo"]
+        )
 
     def evaluate_autoscale(self, pool: str) -> dict[str, Any]:
         """Sample ``pool`` and evaluate its formula now, applying the targets; the run."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import email.utils
+import errno
 import os
 import re
 import stat
@@ -304,3 +305,71 @@ def _file(req: Req, root: Path, base: str) -> Response:
     if req.is_head:
         return file_properties(req, root, req.params[2], base)
     return get_file(req, root, req.params[2], base)
+
+
+# --- deletion (File_DeleteFromTask, File_DeleteFromComputeNode) ----------------------------
+def delete_file(req: Req, root: Path, rel: str) -> Response:
+    """DELETE .../files/{path}: a file (a link: the link itself), an empty directory, or with
+    ``recursive=true`` a directory and all beneath it. The path is walked by fd, no link
+    followed, as reads are, so nothing outside ``root`` can be reached."""
+    recursive = req.query.get("recursive", "false").lower()
+    if recursive not in ("true", "false"):
+        raise errors.invalid_query_parameter("recursive", recursive, "Expected true or false.")
+    parts = _parts(rel)
+    try:
+        parent = _open_dir(root)
+    except OSError:
+        raise errors.file_not_found(rel) from None
+    try:
+        for part in parts[:-1]:
+            inner = _open_dir(part, parent)
+            os.close(parent)
+            parent = inner
+        st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+    except OSError:
+        os.close(parent)
+        raise errors.file_not_found(rel) from None
+    try:
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(parts[-1], dir_fd=parent)
+        elif recursive == "true":
+            _remove_tree(parent, parts[-1])
+        else:
+            try:
+                os.rmdir(parts[-1], dir_fd=parent)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise errors.directory_not_empty(rel) from None
+                raise
+    except FileNotFoundError:
+        raise errors.file_not_found(rel) from None
+    finally:
+        os.close(parent)
+    return Response(b"", 200)
+
+
+def _remove_tree(parent: int, name: str) -> None:
+    """Remove the directory ``name`` beneath the fd ``parent`` and all it holds, entering
+    directories by fd only (a link inside is removed, never followed)."""
+    fd = _open_dir(name, parent)
+    try:
+        with os.scandir(fd) as entries:
+            for entry in list(entries):
+                if entry.is_dir(follow_symlinks=False):
+                    _remove_tree(fd, entry.name)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent)
+
+
+def delete_task_file(req: Req) -> Response:
+    root, _base = _task_root(req)
+    return delete_file(req, root, req.params[2])
+
+
+def delete_node_file(req: Req) -> Response:
+    root, _base = _node_root(req)
+    return delete_file(req, root, req.params[2])

@@ -40,6 +40,7 @@ class ListQuery:
     select: tuple[str, ...]
     token: str | None
     limit: int
+    expand: bool = False  # $expand=stats
 
 
 def check_dollar_options(query: Mapping[str, str], allowed: frozenset[str]) -> None:
@@ -118,14 +119,24 @@ def _filter_problem(text: str) -> str | None:
     return None
 
 
+def parse_expand(value: str | None) -> bool:
+    """Whether ``$expand=stats`` asks for statistics (the one expansion Batch offers)."""
+    if value is None:
+        return False
+    if value.strip().lower() != "stats":
+        raise errors.invalid_query_parameter("$expand", value[:200], "Expected 'stats'.")
+    return True
+
+
 def parse_list_query(query: Mapping[str, str]) -> ListQuery:
-    """The list options of a request (``$expand`` is refused: statistics are not emulated)."""
-    check_dollar_options(query, frozenset({"$filter", "$select", "$skiptoken"}))
+    """The list options of a request."""
+    check_dollar_options(query, frozenset({"$filter", "$select", "$skiptoken", "$expand"}))
     return ListQuery(
         filter=check_filter_size(query.get("$filter")),
         select=parse_select(query.get("$select")),
         token=parse_skiptoken(query.get("$skiptoken")),
         limit=parse_max_results(query.get("maxresults")),
+        expand=parse_expand(query.get("$expand")),
     )
 
 

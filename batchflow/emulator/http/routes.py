@@ -99,7 +99,7 @@ def pool_delete(req: Req) -> Response:
     return done(202)
 
 
-def _pool_update(req: Req, spec: validation.Obj, replace: bool, status: int) -> Response:
+def _pool_update(req: Req, spec: validation.Body, replace: bool, status: int) -> Response:
     body = checked_body(req, spec)
     if has_conditions(req):
         _pool(req)
@@ -184,7 +184,7 @@ def job_get(req: Req) -> Response:
     return entity(req, job, "jobs", _job_url(req, str(job["id"])))
 
 
-def _job_update(req: Req, spec: validation.Obj, replace: bool) -> Response:
+def _job_update(req: Req, spec: validation.Body, replace: bool) -> Response:
     body = checked_body(req, spec)
     if has_conditions(req):
         _job(req)

@@ -23,8 +23,9 @@ from batchflow.emulator.kinds import (
 )
 from batchflow.emulator.node import files
 from batchflow.emulator.node.processes import run_process
-from batchflow.emulator.state import rows, tasks
+from batchflow.emulator.state import rows
 from batchflow.emulator.state.core import Core
+from batchflow.emulator.state.node_ops import stop_runs
 from batchflow.emulator.state.nodes import Node, node_id, with_settings
 
 
@@ -52,13 +53,19 @@ def add_node(
     rows.put_node(
         core.store, pool["id"], ident, index, node.state, gen=generation, dedicated=dedicated
     )
+    rows.open_node_usage(core.store, node.pool_id, ident, node.vm_size)
+    boot(core, node, pool.get("startTask"))
+    return node
+
+
+def boot(core: Core, node: Node, start_task: Json | None) -> None:
+    """Boot ``node`` in a thread of its own: starting, its start task, then idle."""
     threading.Thread(
         target=_boot,
-        args=(core, node, pool.get("startTask")),
+        args=(core, node, start_task),
         daemon=True,
-        name=f"boot-{ident[:16]}",
+        name=f"boot-{node.id[:16]}",
     ).start()
-    return node
 
 
 def _boot(core: Core, node: Node, start_task: Json | None) -> None:
@@ -94,6 +101,7 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
     )
     env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
     retries = int(spec.get("maxTaskRetryCount") or 0)
+    boots = node.boots
     info: Json = {"state": TaskState.RUNNING, "startTime": shapes.now(), "retryCount": 0}
     node.start_task_info = info
     attempt = 0
@@ -108,6 +116,8 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
             failure = shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
         if code == 0 or core.closing or node.leaving or failure is not None:
             break
+        if node.boots != boots:  # the node went down (reboot...): a later boot runs it
+            return False
         if retries != -1 and attempt >= retries:
             failure = shapes.exit_failure()
             break
@@ -147,14 +157,9 @@ def remove_node(core: Core, node: Node, deallocation: str = "requeue") -> None:
     node.leaving = True
     if node.start_process is not None:
         node.start_process.kill(KillReason.REQUEUE)
-    for run in core.runs_of(lambda r: r.node is node):
-        if option == "terminate":
-            run.kill(KillReason.TERMINATE)
-        else:
-            run.kill(KillReason.REQUEUE)
-            del core.running[(run.job_id.lower(), run.task_id.lower())]
-            tasks.requeue(core, run.job_id, run.task_id)
+    stop_runs(core, node, "terminate" if option == "terminate" else "requeue")
     rows.delete_node(core.store, node.pool_id, node.id)
+    rows.close_node_usage(core.store, node.id)
     core.wake()
 
 

@@ -9,8 +9,8 @@ import logging
 import os
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.kinds import AllocationState, Json
-from batchflow.emulator.node import processes
+from batchflow.emulator.kinds import AllocationState, Json, NodeAction
+from batchflow.emulator.node import maintenance, processes
 from batchflow.emulator.node.allocation import add_node, remove_node
 from batchflow.emulator.node.executor import kill_orphan
 from batchflow.emulator.state import quotas, rows
@@ -40,6 +40,15 @@ class LocalNodes:
 
     def run_job_task(self, node: Node, job: Json, kind: str) -> bool:
         return processes.run_job_task(self._core, node, job, kind)
+
+    def remove_node(self, node: Node, deallocation: str) -> None:
+        remove_node(self._core, node, deallocation)
+
+    def take_down(self, node: Node, action: NodeAction, option: str) -> None:
+        maintenance.take_down(self._core, node, action, option)
+
+    def start_node(self, node: Node) -> None:
+        maintenance.start(self._core, node)
 
 
 def local_split(core: Core, dedicated: int, low: int) -> tuple[int, int]:

@@ -49,19 +49,53 @@ def run_job_task(
     env = task_env(core, node, job, {"id": name, **spec}, tdir)
     limit = spec.get("maxWallClockTime") or spec.get("constraints", {}).get("maxWallClockTime")
     retries = int(spec.get("constraints", {}).get("maxTaskRetryCount") or 0)
-    for _ in range(max(retries, 0) + 1):
+    record = _job_task_record(core, node, job, kind, name)
+    for attempt in range(max(retries, 0) + 1):
+        _attempt_started(record, attempt)
         try:
             files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
-        except files.FileError:
+        except files.FileError as exc:
+            _ended(record, None, shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message))
             return False
-        code, _failure = run_process(
-            spec["commandLine"], tdir, env, shapes.seconds(limit), on_start
-        )
+        code, failure = run_process(spec["commandLine"], tdir, env, shapes.seconds(limit), on_start)
+        _ended(record, code, failure if code == 0 else failure or shapes.exit_failure())
         if code == 0:
             return True
         if core.closing:
             return False
     return False
+
+
+def _job_task_record(core: Core, node: Node, job: Json, kind: str, name: str) -> Json:
+    """The run's executionInfo on ``node``, as the job's preparation/release status shows it."""
+    root = f"workitems/{job['id']}/job-1/{name}"
+    record: Json = {
+        "taskRootDirectory": root,
+        "taskRootDirectoryUrl": f"{core.node_url(node)}/files/{root}",
+    }
+    with core.lock:
+        node.job_task_runs[(job["id"].lower(), kind)] = record
+    return record
+
+
+def _attempt_started(record: Json, attempt: int) -> None:
+    started = shapes.now()
+    for key in ("endTime", "exitCode", "result", "failureInfo"):
+        record.pop(key, None)
+    record.update(startTime=started, state="running")
+    if attempt:
+        record.update(retryCount=attempt, lastRetryTime=started)
+    else:
+        record["retryCount"] = 0
+
+
+def _ended(record: Json, code: int | None, failure: Json | None) -> None:
+    record.update(endTime=shapes.now(), state="completed")
+    if code is not None:
+        record["exitCode"] = code
+    record["result"] = "success" if failure is None and code == 0 else "failure"
+    if failure is not None:
+        record["failureInfo"] = failure
 
 
 def run_process(

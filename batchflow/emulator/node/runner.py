@@ -52,6 +52,7 @@ def launch(core: Core, node: Node, cand: Candidate) -> None:
     )
     node.used_slots += cand.slots
     node.running_tasks += 1
+    node.note(f"task {job['id']}/{task['id']} started")
     run = Run(
         job_id=job["id"], task_id=task["id"], node=node, slots=cand.slots, woken_at=cand.woken_at
     )
@@ -132,6 +133,7 @@ def _release(core: Core, run: Run) -> None:
     with core.cond:
         run.node.used_slots -= run.slots
         run.node.running_tasks -= 1
+        run.node.note(f"task {run.job_id}/{run.task_id} ended")
         key = (run.job_id.lower(), run.task_id.lower())
         if core.running.get(key) is run:
             del core.running[key]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from batchflow.emulator import errors
-from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason
+from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason, NodeAction
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.quotas import AllocationFailure, Quotas
@@ -35,6 +35,7 @@ from batchflow.emulator.state.store import Store, StoreFailure
 
 if TYPE_CHECKING:
     from batchflow.emulator.state.autoscaling import Autoscaling
+    from batchflow.emulator.state.schedule_runs import JobSchedules
 
 log = logging.getLogger("batchflow.emulator")
 
@@ -73,6 +74,17 @@ class NodeAgent(Protocol):
 
     def run_job_task(self, node: Node, job: Json, kind: str) -> bool:
         """Run the job's ``jobPreparationTask`` or ``jobReleaseTask`` on ``node``; success."""
+
+    def remove_node(self, node: Node, deallocation: str) -> None:
+        """Take one node out of its pool, its running tasks handled as ``deallocation`` says
+        (lock held)."""
+
+    def take_down(self, node: Node, action: NodeAction, option: str) -> None:
+        """Reboot, reimage or deallocate ``node``, its running tasks handled as ``option``
+        says (lock held)."""
+
+    def start_node(self, node: Node) -> None:
+        """Boot a deallocated node again (lock held)."""
 
 
 class ThreadDied(Exception):
@@ -155,6 +167,8 @@ class Core:
     # The account's core quotas, and an allocation failure injected by the control surface.
     quotas: Quotas = field(default_factory=Quotas)
     allocation_failure: AllocationFailure | None = None
+    # The applications the account has (Application_List/Get), as configured at start.
+    applications: tuple[Json, ...] = ()
     lock: threading.RLock = field(default_factory=threading.RLock)
     nodes: dict[str, list[Node]] = field(default_factory=dict)
     running: dict[tuple[str, str], Run] = field(default_factory=dict)
@@ -170,6 +184,7 @@ class Core:
     agent: NodeAgent = field(init=False)
     janitor: Janitor = field(init=False)
     autoscaling: Autoscaling = field(init=False)
+    schedules: JobSchedules = field(init=False)
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition(self.lock)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import JobState, Json, KillReason, TaskResult, TaskState
-from batchflow.emulator.state import rows
+from batchflow.emulator.state import autopools, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
 from batchflow.emulator.state.store import Page, StoreClosed
@@ -30,11 +30,17 @@ _UPDATABLE = (
     "poolInfo",
     "onAllTasksComplete",
     "metadata",
+    "networkConfiguration",
 )
 log = logging.getLogger("batchflow.emulator")
+# The states a termination starts from: a disabled job can be terminated too.
+_TERMINABLE = (JobState.ACTIVE, JobState.DISABLING, JobState.DISABLED, JobState.ENABLING)
 
 
-def create_job(core: Core, body: Json) -> Json:
+def create_job(core: Core, body: Json, auto_pool_id: str | None = None) -> Json:
+    """A new active job; ``auto_pool_id``: the pool its schedule made for its jobs."""
+    if rows.schedule_doc(core.store, body["id"]) is not None:
+        raise errors.job_schedule_with_same_id_exists(body["id"])
     doc: Json = {**body, "usesTaskDependencies": bool(body.get("usesTaskDependencies"))}
     doc.setdefault("priority", 0)
     doc.setdefault("onAllTasksComplete", "noaction")
@@ -42,9 +48,17 @@ def create_job(core: Core, body: Json) -> Json:
     doc.setdefault("constraints", {"maxTaskRetryCount": 0})
     shapes.set_state(doc, JobState.ACTIVE)
     shapes.stamp(doc, created=True)
-    pool_id = (doc.get("poolInfo") or {}).get("poolId")
+    if auto_pool_id is None:
+        pool_id, made = autopools.pool_for_new_job(core, doc)
+    else:
+        pool_id, made = auto_pool_id, False
     doc["executionInfo"] = {"startTime": doc["creationTime"], "poolId": pool_id}
-    rows.insert_job(core.store, doc, pool_id)
+    try:
+        rows.insert_job(core.store, doc, pool_id)
+    except errors.BatchServiceError:
+        if made:  # the job was refused (JobExists): its auto pool goes with it
+            autopools.job_ended(core, doc)
+        raise
     with core.lock:
         core.job_cache.pop(doc["id"].lower(), None)
     arm_wall_clock(core, doc)
@@ -71,7 +85,11 @@ _REPLACED = (
 
 def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
     """PATCH (``replace=False``) or PUT a job's updatable fields; 409 unless it is active."""
-    check_active(core.job(job_id))
+    job = core.job(job_id)
+    check_active(job)
+    if "poolInfo" in body:
+        autopools.check_pool_info(body["poolInfo"])
+        autopools.updated_pool_info(job.get("poolInfo"), body["poolInfo"])  # refused early
     doc = core.update_job(job_id, lambda d: _apply_update(d, body, replace))
     rows.set_job_scheduling(
         core.store, job_id, int(doc.get("priority") or 0), doc["executionInfo"].get("poolId")
@@ -93,9 +111,12 @@ def _apply_update(doc: Json, body: Json, replace: bool) -> None:
                 "constraints": {"maxTaskRetryCount": 0},
             }
         )
+    pool_info = doc.get("poolInfo")
     doc.update({k: v for k, v in body.items() if k in _UPDATABLE})
     if "poolInfo" in body:
-        doc["executionInfo"]["poolId"] = body["poolInfo"].get("poolId")
+        doc["poolInfo"] = autopools.updated_pool_info(pool_info, body["poolInfo"])
+        info = doc["executionInfo"]
+        info["poolId"] = doc["poolInfo"].get("poolId") or info.get("poolId")
 
 
 def arm_wall_clock(core: Core, doc: Json) -> None:
@@ -150,7 +171,7 @@ def terminate(core: Core, job_id: str, reason: str) -> None:
     """Move an active job to terminating (once) and finish in the background."""
     with core.lock:
         doc = rows.job_doc(core.store, job_id)
-        if doc is None or doc["state"] != JobState.ACTIVE:
+        if doc is None or doc["state"] not in _TERMINABLE:
             return
 
         def terminating(d: Json) -> None:
@@ -203,7 +224,7 @@ def finish_terminate(core: Core, job_id: str, reason: str) -> None:
         doc["executionInfo"]["terminateReason"] = reason
 
     if not core.closing:
-        core.update_job(job_id, done, state=JobState.COMPLETED)
+        autopools.job_ended(core, core.update_job(job_id, done, state=JobState.COMPLETED))
 
 
 def _release_tasks(core: Core, job_id: str) -> None:
@@ -238,7 +259,9 @@ def finish_delete(core: Core, job_id: str) -> None:
     _release_tasks(core, job_id)
     if core.closing:
         return
+    job = core.job(job_id)
     rows.delete_job(core.store, job_id)
+    autopools.job_ended(core, job)  # (a completed job's pool is already gone: no harm)
     key = job_id.lower()
     with core.lock:
         core.job_cache.pop(key, None)

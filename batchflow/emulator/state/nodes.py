@@ -12,8 +12,11 @@ emulator's full environment (which may hold secrets).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 from batchflow.emulator import shapes
 from batchflow.emulator.kinds import Json, NodeState, PrepState
 
+log = logging.getLogger("batchflow.emulator")
 INHERITED_ENV = ("PATH", "HOME", "LANG", "TMPDIR")
 RESERVED_DISK_BYTES = "1000000"
 
@@ -29,6 +33,18 @@ def node_id(pool_id: str, index: int, generation: int, dedicated: bool) -> str:
     """A stable, real-looking node id (``tvmps_<64 hex>_d`` / ``_p`` for spot)."""
     digest = hashlib.sha256(f"{pool_id.lower()}|{index}|{generation}".encode()).hexdigest()
     return f"tvmps_{digest}_{'d' if dedicated else 'p'}"
+
+
+@dataclass(frozen=True)
+class NodeUser:
+    """A user account added to a node: what the service keeps of it (a password's salted
+    hash, to tell an update that sets one; never the password)."""
+
+    name: str
+    is_admin: bool
+    expiry_time: str | None
+    password_hash: str | None
+    ssh_public_key: str | None
 
 
 @dataclass
@@ -51,6 +67,14 @@ class Node:
     total_run: int = 0
     total_succeeded: int = 0
     leaving: bool = False
+    # disablescheduling: no new task lands here until enablescheduling.
+    scheduling_disabled: bool = False
+    boot_time: str = field(default_factory=shapes.now)
+    # Bumped when a reboot, reimage or deallocation takes the node down: a start task of an
+    # earlier boot that is still retrying stops there and reports nothing.
+    boots: int = 0
+    # Users added through the node user API, by name: never their password, only its hash.
+    users: dict[str, NodeUser] = field(default_factory=dict)
     # The pool's taskSchedulingPolicy: nodeFillType pack, jobDefaultOrder creationtime.
     pack: bool = False
     jobs_by_creation: bool = False
@@ -62,6 +86,14 @@ class Node:
     # Job preparation per job id (lower-cased).
     prep: dict[str, PrepState] = field(default_factory=dict)
     prep_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    # The emulator's log lines about this node (epoch seconds, text), the newest kept: what
+    # uploadbatchservicelogs uploads.
+    agent_log: deque[tuple[float, str]] = field(
+        default_factory=lambda: deque(maxlen=10_000), repr=False
+    )
+    # The executionInfo of each job preparation / release task run here, by (job id lower-
+    # cased, "jobPreparationTask" | "jobReleaseTask"): what the job's status listing shows.
+    job_task_runs: dict[tuple[str, str], Json] = field(default_factory=dict)
     _env: dict[str, str] = field(default_factory=dict, repr=False)
     _env_key: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -77,10 +109,16 @@ class Node:
     def set_state(self, state: NodeState) -> None:
         self.state = state
         self.state_time = shapes.now()
+        self.note(f"state {self.public_state()}")
+
+    def note(self, message: str) -> None:
+        """Log ``message`` about this node, and keep it with the node's own log lines."""
+        self.agent_log.append((time.time(), message))
+        log.debug("node %s/%s: %s", self.pool_id, self.id, message)
 
     def schedulable(self) -> bool:
         # The only state the scheduler places tasks in (shown as idle or running).
-        return self.state == NodeState.READY and not self.leaving
+        return self.state == NodeState.READY and not self.leaving and not self.scheduling_disabled
 
     def free_slots(self) -> int:
         return self.slots - self.used_slots if self.schedulable() else 0
@@ -141,9 +179,9 @@ class Node:
             "id": self.id,
             "url": f"{pool_url}/nodes/{self.id}",
             "state": self.public_state(),
-            "schedulingState": "enabled",
+            "schedulingState": "disabled" if self.scheduling_disabled else "enabled",
             "stateTransitionTime": self.state_time,
-            "lastBootTime": self.allocation_time,
+            "lastBootTime": self.boot_time,
             "allocationTime": self.allocation_time,
             "ipAddress": f"10.0.0.{4 + self.index % 250}",
             # Required in the 2025-06-01 BatchNode: a private (ULA) twin of the IPv4 one.

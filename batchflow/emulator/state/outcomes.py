@@ -3,7 +3,8 @@ job's reaction (``onTaskFailure``, ``onAllTasksComplete``).
 
 Batch defaults, applied when ``exitConditions`` say nothing: a success satisfies dependents and
 leaves the job alone; a failure blocks dependents forever and, when the job's ``onTaskFailure`` is
-``performexitoptionsjobaction``, terminates the job (terminateReason ``TaskFailed``).
+``performexitoptionsjobaction``, terminates the job (terminateReason ``TaskFailed``). A task the
+user terminated is not such a failure: only its ``exitConditions.default`` may act on the job.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import JobState, Json, TaskResult, TaskState
-from batchflow.emulator.state import jobs, rows
+from batchflow.emulator.state import job_control, jobs, rows
 from batchflow.emulator.state.core import Core
 
 _PREPROCESSING = {
@@ -32,6 +33,10 @@ def exit_options(doc: Json) -> Json:
     info = doc.get("executionInfo") or {}
     code = info.get("exitCode")
     failure_code = (info.get("failureInfo") or {}).get("code", "")
+    if ended_by_user(doc):
+        # The killed process's exit code is the kill's, not the task's: only ``default``
+        # speaks for a task the user ended.
+        return dict(conditions.get("default") or {})
     if failure_code.startswith("FileUpload"):
         return dict(conditions.get("fileUploadError") or conditions.get("default") or {})
     if failure_code in _PREPROCESSING:
@@ -46,6 +51,12 @@ def exit_options(doc: Json) -> Json:
     if info.get("result") == TaskResult.SUCCESS:
         return {}
     return dict(conditions.get("default") or {})
+
+
+def ended_by_user(doc: Json) -> bool:
+    """Whether the task completed because a user terminated it (task or job terminate)."""
+    found = (doc.get("executionInfo") or {}).get("failureInfo") or {}
+    return found.get("code") == "TaskEnded" and found.get("category") == "usererror"
 
 
 def complete_task(
@@ -101,9 +112,15 @@ def after_task(core: Core, job_id: str, doc: Json) -> None:
         refresh_dependents(core, job_id)
     failed = (doc.get("executionInfo") or {}).get("result") == TaskResult.FAILURE
     if shapes.any_of(job.get("onTaskFailure"), "performexitoptionsjobaction"):
-        action = exit_options(doc).get("jobAction") or ("terminate" if failed else "none")
+        # A task the user ended is no failure of the job's work: the job goes on unless the
+        # task's exit options ask otherwise (Batch's implicit terminate is for failures).
+        implicit = "terminate" if failed and not ended_by_user(doc) else "none"
+        action = exit_options(doc).get("jobAction") or implicit
         if shapes.any_of(action, "terminate"):
             jobs.terminate(core, job_id, "TaskFailed")
+            return
+        if shapes.any_of(action, "disable"):
+            job_control.disable_by_exit_action(core, job_id)
             return
     if job.get("onAllTasksComplete") == "terminatejob":
         jobs.check_all_complete(core, job_id)

@@ -9,6 +9,7 @@ caller must know.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -449,3 +450,161 @@ def clear_expiry(store: Store, done: list[ExpiredDir]) -> None:
             "UPDATE tasks SET expires = NULL WHERE job_id = ? AND id = ?",
             [(d.job_id, d.task_id) for d in done],
         )
+
+
+# -- node usage (Pool_ListUsageMetrics) -------------------------------------------------------
+@dataclass(frozen=True)
+class NodeUsage:
+    """One stretch of time a node was allocated (started to ended, epoch seconds; ended None:
+    still is)."""
+
+    pool_id: str
+    vm_size: str
+    started: float
+    ended: float | None
+
+
+def open_node_usage(store: Store, pool_id: str, node_id: str, vm_size: str) -> None:
+    """A node was allocated (or started again): its usage runs from now."""
+    now = time.time()
+    with store.tx() as db:
+        db.execute(
+            "UPDATE node_usage SET ended = ? WHERE node_id = ? AND ended IS NULL", (now, node_id)
+        )
+        db.execute(
+            "INSERT INTO node_usage (pool_id, node_id, vm_size, started) VALUES (?, ?, ?, ?)",
+            (pool_id, node_id, vm_size, now),
+        )
+
+
+def close_node_usage(store: Store, node_id: str) -> None:
+    """A node was removed or deallocated: its usage stops now."""
+    store.execute(
+        "UPDATE node_usage SET ended = ? WHERE node_id = ? AND ended IS NULL",
+        (time.time(), node_id),
+    )
+
+
+def close_all_node_usage(store: Store) -> None:
+    """The emulator stops: no node is allocated until it starts again."""
+    store.execute("UPDATE node_usage SET ended = ? WHERE ended IS NULL", (time.time(),))
+
+
+def node_usage(store: Store, since: float, until: float) -> list[NodeUsage]:
+    """Every stretch of node time that overlaps [since, until)."""
+    rows = store.query(
+        "SELECT pool_id, vm_size, started, ended FROM node_usage "
+        "WHERE started < ? AND (ended IS NULL OR ended > ?) ORDER BY rowid",
+        (until, since),
+    )
+    return [NodeUsage(r[0], r[1], float(r[2]), None if r[3] is None else float(r[3])) for r in rows]
+
+
+def first_node_usage(store: Store) -> float | None:
+    row = store.one("SELECT MIN(started) FROM node_usage")
+    return float(row[0]) if row and row[0] is not None else None
+
+
+# -- job schedules (and the jobs they made: ids "{scheduleId}:job-{n}") ----------------------
+def _schedule_prefix(schedule_id: str) -> str:
+    """A LIKE pattern for the ids of a schedule's jobs (``%``, ``_`` and ``\\`` escaped)."""
+    escaped = schedule_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}:job-%"
+
+
+def insert_schedule(store: Store, doc: Json) -> None:
+    """Store a new schedule; JobScheduleExists (409), or JobWithSameIdExists when a job holds
+    the id (a job and a schedule may not share one)."""
+    with store.tx() as db:
+        if db.execute("SELECT 1 FROM schedules WHERE id = ?", (doc["id"],)).fetchone():
+            raise errors.job_schedule_exists(doc["id"])
+        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (doc["id"],)).fetchone():
+            raise errors.job_with_same_id_exists(doc["id"])
+        db.execute(
+            "INSERT INTO schedules (id, seq, state, doc) VALUES (?, ?, ?, ?)",
+            (doc["id"], store.next_seq(), doc["state"], dumps(doc)),
+        )
+
+
+def schedule_doc(store: Store, schedule_id: str) -> Json | None:
+    return store.get_doc("schedules", "id = ?", (schedule_id,))
+
+
+def update_schedule(store: Store, schedule_id: str, change: Change) -> Json:
+    """Load, change, stamp and write back a schedule's document and its state column."""
+    return _update(
+        store, "schedules", "id = ?", (schedule_id,), change, {"state": lambda d: d["state"]}
+    )
+
+
+def delete_schedule(store: Store, schedule_id: str) -> None:
+    store.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+
+
+def schedules_page(
+    store: Store, where: str, params: list[object], token: str | None, limit: int
+) -> Page:
+    """Schedules in creation order matching ``where`` (a compiled ``$filter``), after ``token``."""
+    return _page(store, "schedules", where, params, token, limit)
+
+
+def schedule_ids(store: Store, state: str | None = None) -> list[str]:
+    """The ids of every schedule (or of those in ``state``), in creation order."""
+    if state is None:
+        return [str(r[0]) for r in store.query("SELECT id FROM schedules ORDER BY seq")]
+    query = "SELECT id FROM schedules WHERE state = ? ORDER BY seq"
+    return [str(r[0]) for r in store.query(query, (state,))]
+
+
+def schedule_jobs_page(
+    store: Store,
+    schedule_id: str,
+    where: str,
+    params: list[object],
+    token: str | None,
+    limit: int,
+) -> Page:
+    """The jobs a schedule made, in creation order, matching ``where``, after ``token``."""
+    mine = "id LIKE ? ESCAPE '\\'"
+    return _page(
+        store,
+        "jobs",
+        f"{mine} AND ({where})",
+        [_schedule_prefix(schedule_id), *params],
+        token,
+        limit,
+    )
+
+
+def schedule_job_ids(store: Store, schedule_id: str) -> list[str]:
+    """The ids of the jobs a schedule made that still exist."""
+    rows = store.query(
+        "SELECT id FROM jobs WHERE id LIKE ? ESCAPE '\\' ORDER BY seq",
+        (_schedule_prefix(schedule_id),),
+    )
+    return [str(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class ScheduleTaskStats:
+    """Over the tasks of a schedule's jobs: how many succeeded, failed, and were retried."""
+
+    succeeded: int
+    failed: int
+    retries: int
+
+
+def schedule_task_stats(store: Store, schedule_id: str) -> ScheduleTaskStats:
+    row = store.one(
+        "SELECT COALESCE(SUM(result = 'success'), 0), COALESCE(SUM(result = 'failure'), 0), "
+        "COALESCE(SUM(json_extract(doc, '$.executionInfo.retryCount')), 0) FROM tasks "
+        "WHERE job_id LIKE ? ESCAPE '\\'",
+        (_schedule_prefix(schedule_id),),
+    )
+    return ScheduleTaskStats(*(int(v) for v in row)) if row else ScheduleTaskStats(0, 0, 0)
+
+
+# -- statistics ($expand=stats) ----------------------------------------------------------------
+def job_task_docs(store: Store, job_id: str) -> list[Json]:
+    """Every task document of a job (for its statistics: read only when asked for)."""
+    return [loads(r[0]) for r in store.query("SELECT doc FROM tasks WHERE job_id = ?", (job_id,))]

@@ -40,9 +40,15 @@ CREATE INDEX IF NOT EXISTS tasks_num ON tasks (job_id, num_id);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 CREATE INDEX IF NOT EXISTS tasks_counts ON tasks (job_id, state, result, slots);
 CREATE INDEX IF NOT EXISTS tasks_expires ON tasks (expires) WHERE expires IS NOT NULL;
+CREATE TABLE IF NOT EXISTS node_usage (
+  pool_id TEXT NOT NULL COLLATE NOCASE, node_id TEXT NOT NULL, vm_size TEXT NOT NULL,
+  started REAL NOT NULL, ended REAL);
+CREATE TABLE IF NOT EXISTS schedules (
+  id TEXT PRIMARY KEY COLLATE NOCASE, seq INTEGER NOT NULL, state TEXT NOT NULL,
+  doc TEXT NOT NULL);
 """
 
-_TABLES = ("pools", "nodes", "jobs", "tasks")
+_TABLES = ("pools", "nodes", "jobs", "tasks", "schedules")
 
 
 def _ignore(failure: Exception) -> None:
@@ -227,3 +233,4 @@ class Store:
         with self.tx() as db:
             for table in _TABLES:
                 db.execute(f"DELETE FROM {table}")  # noqa: S608
+            db.execute("DELETE FROM node_usage")

@@ -23,11 +23,6 @@ UNLIMITED = "P10675199DT2H48M5.4775807S"
 def _new_doc(job: Json, body: Json) -> Json:
     if body.get("dependsOn") and not job.get("usesTaskDependencies"):
         raise errors.task_dependencies_not_enabled(job["id"])
-    for options in _all_exit_options(body.get("exitConditions") or {}):
-        if shapes.any_of(options.get("jobAction"), "disable"):
-            raise errors.unsupported_property(
-                "exitConditions.jobAction", "Use 'terminate' or 'none': jobs cannot be disabled."
-            )
     doc: Json = dict(body)
     constraints = dict(body.get("constraints") or {})
     default_retries = (job.get("constraints") or {}).get("maxTaskRetryCount", 0)
@@ -40,13 +35,6 @@ def _new_doc(job: Json, body: Json) -> Json:
     shapes.stamp(doc, created=True)
     doc["executionInfo"] = {"retryCount": 0, "requeueCount": 0}
     return doc
-
-
-def _all_exit_options(conditions: Json) -> list[Json]:
-    found = [m.get("exitOptions") or {} for m in conditions.get("exitCodes") or []]
-    found += [m.get("exitOptions") or {} for m in conditions.get("exitCodeRanges") or []]
-    found += [conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError", "default")]
-    return found
 
 
 def _insert(core: Core, job_id: str, doc: Json) -> None:
