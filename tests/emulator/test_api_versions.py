@@ -147,3 +147,38 @@ def test_fields_a_version_does_not_have_are_not_in_its_answers(emulator: Any) ->
 @pytest.mark.parametrize("change", versions.CHANGES, ids=lambda c: f"{c.shape}-{c.since}")
 def test_each_change_names_an_api_version_the_emulator_serves(change: versions.Change) -> None:
     assert change.since in ALL
+
+
+def test_an_auto_pool_an_old_client_specified_reads_back_in_its_names(emulator: Any) -> None:
+    spec = {
+        "poolLifetimeOption": "job",
+        "pool": {
+            "vmSize": "standard_d2s_v3",
+            "maxTasksPerNode": 4,
+            "virtualMachineConfiguration": VM,
+        },
+    }
+    job = {
+        "id": "j1",
+        "poolInfo": {"autoPoolSpecification": spec},
+        "onAllTasksComplete": "noaction",
+    }
+    assert call(emulator, "POST", "/jobs", at(OLD), body=job).status_code == 201
+    schedule = {
+        "id": "s1",
+        "schedule": {"doNotRunUntil": "2100-01-01T00:00:00Z"},
+        "jobSpecification": {"poolInfo": {"autoPoolSpecification": spec}},
+    }
+    assert call(emulator, "POST", "/jobschedules", at(OLD), body=schedule).status_code == 201
+    pools = [
+        _get(emulator, "/jobs/j1", version)["poolInfo"]["autoPoolSpecification"]["pool"]
+        for version in (OLD, NEW)
+    ]
+    pools += [
+        _get(emulator, "/jobschedules/s1", version)["jobSpecification"]["poolInfo"][
+            "autoPoolSpecification"
+        ]["pool"]
+        for version in (OLD, NEW)
+    ]
+    slots = [(p.get("maxTasksPerNode"), p.get("taskSlotsPerNode")) for p in pools]
+    assert slots == [(4, None), (None, 4), (4, None), (None, 4)]

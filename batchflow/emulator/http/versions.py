@@ -27,18 +27,31 @@ from batchflow.emulator.kinds import Json
 
 # What an answer holds (the OData collection names the routes already use).
 POOLS, NODES, JOBS, TASKS, TASK_COUNTS = "pools", "nodes", "jobs", "tasks", "taskcounts"
+SCHEDULES = "jobschedules"
+# Where a job and a job schedule hold a pool's specification (an auto pool).
+_AUTO_POOL = ("poolInfo", "autoPoolSpecification", "pool")
 
 
 @dataclass(frozen=True)
 class Renamed:
-    """A field with another name before ``since``."""
+    """A field with another name before ``since``, in the object at ``path`` (the answer
+    itself when empty)."""
 
     since: str
     shape: str
     old: str
     new: str
+    path: tuple[str, ...] = ()
 
     def older(self, doc: Json) -> Json:
+        return self._renamed(doc, self.path)
+
+    def _renamed(self, doc: Json, path: tuple[str, ...]) -> Json:
+        if path:
+            inner = doc.get(path[0])
+            if not isinstance(inner, dict):
+                return doc
+            return {**doc, path[0]: self._renamed(inner, path[1:])}
         if self.new not in doc:
             return doc
         return {(self.old if k == self.new else k): v for k, v in doc.items()}
@@ -96,6 +109,14 @@ CHANGES: tuple[Change, ...] = (
     # 2020-09-01.12.0 (azure-batch 10.0.0 changelog): "[Breaking] Replaced property
     # maxTasksPerNode with taskSlotsPerNode on the pool".
     Renamed("2020-09-01.12.0", POOLS, "maxTasksPerNode", "taskSlotsPerNode"),
+    Renamed("2020-09-01.12.0", JOBS, "maxTasksPerNode", "taskSlotsPerNode", _AUTO_POOL),
+    Renamed(
+        "2020-09-01.12.0",
+        SCHEDULES,
+        "maxTasksPerNode",
+        "taskSlotsPerNode",
+        ("jobSpecification", *_AUTO_POOL),
+    ),
     # Same version: "[Breaking] Changed the response type of GetTaskCounts to return
     # TaskCountsResult, ... containing the previous TaskCounts object and a new TaskSlotCounts
     # object" (6.0.0 and 9.0.0 read TaskCounts itself: active ... failed, nothing else).
