@@ -161,3 +161,20 @@ def test_an_action_on_a_resource_without_an_etag_still_answers_with_one() -> Non
     headers = {**dict(resp.headers), "request-id": "r"}
     reboot = exchange("POST", "pools/{}/nodes/{}/reboot", 202, b"", headers)
     assert conformance.problems(reboot) == []
+
+
+def test_a_recorded_answer_keeps_no_credential(tmp_path: Any) -> None:
+    """Answers of another process go to a file: the request's signature must not."""
+    from batchflow.emulator.http import recording
+    from batchflow.emulator.server import EmulatorServer
+    from tests.emulator.http_helpers import call
+
+    seen: list[Exchange] = []
+    stop = recording.add(seen.append)
+    try:
+        with EmulatorServer(data_dir=tmp_path, nodes_max=1) as emu:
+            call(emu, "GET", "/pools", headers={"client-request-id": "c1"})
+    finally:
+        stop()
+    assert seen and set(seen[0].request_headers) == {"client-request-id"}
+    assert "SharedKey" not in json.dumps(seen[0].to_json())

@@ -398,6 +398,9 @@ class EmulatorApp(Starlette):
         )
 
 
+_ECHOED = frozenset({"client-request-id", "return-client-request-id"})
+
+
 class _Seen:
     """What the pipeline learnt of a request before answering it (for ``recording``)."""
 
@@ -417,7 +420,8 @@ def _record(seen: _Seen, headers: Mapping[str, str], response: Response) -> None
             pattern=seen.route.pattern,
             api_version=seen.api_version,
             query=seen.query,
-            request_headers=headers,
+            # Only what an answer must echo: the signature and the rest stay out of records.
+            request_headers={k: v for k, v in headers.items() if k in _ECHOED},
             status=response.status_code,
             headers=dict(response.headers),
             body=body,
