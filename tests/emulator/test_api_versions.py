@@ -182,3 +182,26 @@ def test_an_auto_pool_an_old_client_specified_reads_back_in_its_names(emulator: 
     ]
     slots = [(p.get("maxTasksPerNode"), p.get("taskSlotsPerNode")) for p in pools]
     assert slots == [(4, None), (None, 4), (4, None), (None, 4)]
+
+
+def test_pool_fields_2025_06_01_no_longer_has_reach_only_older_clients(emulator: Any) -> None:
+    legacy = {
+        "certificateReferences": [{"thumbprint": "ab", "thumbprintAlgorithm": "sha1"}],
+        "applicationLicenses": ["maya"],
+        "resourceTags": {"team": "render"},
+        "targetNodeCommunicationMode": "default",
+    }
+    pool = {"id": "p1", "vmSize": "standard_d2s_v3", "virtualMachineConfiguration": VM}
+    assert call(emulator, "POST", "/pools", at(SDK14), body={**pool, **legacy}).is_success
+    spec = {"poolLifetimeOption": "job", "pool": {**pool, **legacy, "id": None}}
+    spec["pool"].pop("id")
+    job = {"id": "j1", "poolInfo": {"autoPoolSpecification": spec}}
+    assert call(emulator, "POST", "/jobs", at(SDK14), body=job).is_success
+    old_pool, new_pool = (_get(emulator, "/pools/p1", v) for v in (SDK14, NEW))
+    assert {k: old_pool[k] for k in legacy} == legacy
+    assert not set(legacy) & set(new_pool)
+    auto = [
+        _get(emulator, "/jobs/j1", v)["poolInfo"]["autoPoolSpecification"]["pool"]
+        for v in (SDK14, NEW)
+    ]
+    assert set(legacy) <= set(auto[0]) and not set(legacy) & set(auto[1])

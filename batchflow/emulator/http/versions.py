@@ -19,7 +19,7 @@ only the SDKs' and docs' wording. Fields an old version lacks but an old client 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,17 @@ POOLS, NODES, JOBS, TASKS, TASK_COUNTS = "pools", "nodes", "jobs", "tasks", "tas
 SCHEDULES = "jobschedules"
 # Where a job and a job schedule hold a pool's specification (an auto pool).
 _AUTO_POOL = ("poolInfo", "autoPoolSpecification", "pool")
+
+
+def _at(doc: Json, path: tuple[str, ...], change: Callable[[Json], Json]) -> Json:
+    """``doc`` with ``change`` made to the object at ``path`` (``doc`` itself when empty);
+    unchanged when nothing is there."""
+    if not path:
+        return change(doc)
+    inner = doc.get(path[0])
+    if not isinstance(inner, dict):
+        return doc
+    return {**doc, path[0]: _at(inner, path[1:], change)}
 
 
 @dataclass(frozen=True)
@@ -43,17 +54,13 @@ class Renamed:
     new: str
     path: tuple[str, ...] = ()
 
-    def older(self, doc: Json) -> Json:
-        return self._renamed(doc, self.path)
+    def applies(self, day: _dt.date) -> bool:
+        return day < _day(self.since)
 
-    def _renamed(self, doc: Json, path: tuple[str, ...]) -> Json:
-        if path:
-            inner = doc.get(path[0])
-            if not isinstance(inner, dict):
-                return doc
-            return {**doc, path[0]: self._renamed(inner, path[1:])}
-        if self.new not in doc:
-            return doc
+    def apply(self, doc: Json) -> Json:
+        return _at(doc, self.path, self._renamed)
+
+    def _renamed(self, doc: Json) -> Json:
         return {(self.old if k == self.new else k): v for k, v in doc.items()}
 
 
@@ -65,8 +72,28 @@ class Added:
     shape: str
     field: str
 
-    def older(self, doc: Json) -> Json:
+    def applies(self, day: _dt.date) -> bool:
+        return day < _day(self.since)
+
+    def apply(self, doc: Json) -> Json:
         return {k: v for k, v in doc.items() if k != self.field}
+
+
+@dataclass(frozen=True)
+class Removed:
+    """Fields gone from ``since`` on, in the object at ``path``: the emulator still takes
+    them from older clients (and gives them back to those), not to newer ones."""
+
+    since: str
+    shape: str
+    fields: frozenset[str]
+    path: tuple[str, ...] = ()
+
+    def applies(self, day: _dt.date) -> bool:
+        return day >= _day(self.since)
+
+    def apply(self, doc: Json) -> Json:
+        return _at(doc, self.path, lambda d: {k: v for k, v in d.items() if k not in self.fields})
 
 
 @dataclass(frozen=True)
@@ -79,7 +106,10 @@ class Nested:
     key: str
     old_entity: str
 
-    def older(self, doc: Json) -> Json:
+    def applies(self, day: _dt.date) -> bool:
+        return day < _day(self.since)
+
+    def apply(self, doc: Json) -> Json:
         inner: Json = {}
         if "odata.metadata" in doc:  # ...Protocol.Entities.<new> -> ...Entities.<old>
             head = str(doc["odata.metadata"]).rsplit(".", 1)[0]
@@ -88,7 +118,20 @@ class Nested:
         return inner
 
 
-Change = Renamed | Added | Nested
+Change = Renamed | Added | Removed | Nested
+# A pool's fields of azure-batch 14.2.0 (2024-02-01.19.0) that the 2025-06-01 definition no
+# longer has (BatchPool; BatchPoolSpecification has all but currentNodeCommunicationMode).
+# Whether 2024-07-01.20.0 already dropped them is not checked: they are dropped from 2025-06-01.
+_GONE_FROM_POOLS = frozenset(
+    {
+        "applicationLicenses",
+        "certificateReferences",
+        "cloudServiceConfiguration",
+        "currentNodeCommunicationMode",
+        "resourceTags",
+        "targetNodeCommunicationMode",
+    }
+)
 
 # Newest first: an answer is walked back from the current shape one change at a time. The
 # msrest SDKs' models were compared class by class (azure-batch 6.0.0 = 2018-12-01.8.0,
@@ -97,6 +140,9 @@ Change = Renamed | Added | Nested
 # answers the emulator gives; a field an old client would merely ignore is listed when the
 # emulator sends it, so each version sees only its own fields.
 CHANGES: tuple[Change, ...] = (
+    Removed("2025-06-01", POOLS, _GONE_FROM_POOLS),
+    Removed("2025-06-01", JOBS, _GONE_FROM_POOLS, _AUTO_POOL),
+    Removed("2025-06-01", SCHEDULES, _GONE_FROM_POOLS, ("jobSpecification", *_AUTO_POOL)),
     # 2025-06-01 (Batch REST API versioning, "IPv6 support on Pools": "Added ipv6Address to
     # BatchNode"; azure-batch 15.0.0).
     Added("2025-06-01", NODES, "ipv6Address"),
@@ -141,6 +187,6 @@ def answer(api_version: str, shape: str, doc: Mapping[str, Any]) -> Json:
     except ValueError:  # the control surface has no api-version: the current shapes
         return out
     for change in CHANGES:
-        if change.shape == shape and day < _day(change.since):
-            out = change.older(out)
+        if change.shape == shape and change.applies(day):
+            out = change.apply(out)
     return out
