@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from batchflow.emulator.http import recording
+from tests.openapi import conformance
+from tests.openapi.answers import Answers
+
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's documented well-known development key (public, guards nothing).
@@ -90,6 +94,35 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Answers]:
+    """Every answer any emulator gives during the session (see conformance)."""
+    answers = Answers(tmp_path_factory.mktemp("answers"))
+    stop = recording.add(answers.seen.append)
+    os.environ[recording.ENV] = str(answers.where)
+    try:
+        yield answers
+    finally:
+        stop()
+        os.environ.pop(recording.ENV, None)
+
+
+@pytest.fixture(autouse=True)
+def _answers_conform(_answers: Answers) -> Iterator[None]:
+    """After each test, every emulator answer given since the last check (this test's, and
+    its module fixtures') must be what the Batch API declares (tests/openapi/conformance.py).
+    A mismatch fails the test that caused it, in its teardown, naming each one."""
+    yield
+    found = [p for exchange in _answers.take() for p in conformance.problems(exchange)]
+    if found:
+        unique = list(dict.fromkeys(found))
+        pytest.fail(
+            f"{len(unique)} emulator answer(s) differ from the Batch API 2025-06-01:\n"
+            + "\n".join(unique[:30]),
+            pytrace=False,
+        )
 
 
 @pytest.fixture()

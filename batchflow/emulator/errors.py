@@ -43,6 +43,13 @@ class BatchServiceError(Exception):
             body["values"] = [{"key": k, "value": v} for k, v in self.values]
         return body
 
+    def inner(self) -> dict[str, Any]:
+        """The error as a field of another answer (a task collection's per-task ``error``):
+        the BatchError alone, without the OData envelope of a whole answer."""
+        body = self.body()
+        del body["odata.metadata"]
+        return body
+
 
 def _e(status: int, code: str, message: str, *values: tuple[str, str]) -> BatchServiceError:
     return BatchServiceError(status, code, message, values)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from batchflow.emulator.http import recording
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -32,6 +34,7 @@ def cli_env(**extra: str) -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("AZURE_BATCH_", "AZURE_STORAGE_", "BATCHFLOW_"))
+        or k == recording.ENV  # the CLI's emulator answers are checked too (tests/conftest.py)
     }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["COLUMNS"] = "120"

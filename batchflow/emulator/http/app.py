@@ -26,12 +26,12 @@ from urllib.parse import parse_qsl
 
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import faults, file_routes, validation
+from batchflow.emulator.http import faults, file_routes, recording, validation
 from batchflow.emulator.http import node_routes as n
 from batchflow.emulator.http import routes as r
 from batchflow.emulator.http import schedule_routes as sr
@@ -244,6 +244,7 @@ class EmulatorApp(Starlette):
         self.verifier = Verifier(account, key)
         self.faults = faults.Faults()
         self.routes_table = BATCH_ROUTES + self._control_routes() + sr.CONTROL_ROUTES
+        recording.from_environment()
 
     def build_middleware_stack(self) -> ASGIApp:
         # The pipeline replaces Starlette's router and error middleware: errors must be
@@ -259,8 +260,9 @@ class EmulatorApp(Starlette):
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = str(uuid.uuid4())
         body = _Body(receive, headers)
+        seen = _Seen()
         try:
-            response = await self._handle(scope, receive, send, headers, request_id, body)
+            response = await self._handle(scope, receive, send, headers, request_id, body, seen)
         except ConnectionAbortedError:
             return
         if response is None:
@@ -270,6 +272,8 @@ class EmulatorApp(Starlette):
         response.headers["request-id"] = request_id
         if headers.get("return-client-request-id", "").lower() == "true":
             response.headers["client-request-id"] = headers.get("client-request-id", "")
+        if recording.active() and seen.route is not None and not seen.route.control:
+            _record(seen, headers, response)
         await response(scope, receive, send)
 
     async def _handle(
@@ -280,6 +284,7 @@ class EmulatorApp(Starlette):
         headers: dict[str, str],
         request_id: str,
         request_body: _Body,
+        seen: _Seen,
     ) -> Response | None:
         method = scope["method"]
         try:
@@ -288,12 +293,13 @@ class EmulatorApp(Starlette):
             query_string = scope["query_string"].decode("latin-1")
             self.verifier.verify(method, raw_path, query_string, headers)
             route, params = resolve(self.routes_table, method, raw_path)
+            seen.route = route
             limit = _BODY_LIMITS.get(route.op, MAX_BODY_BYTES)
             body = await request_body.read(limit, self.body_timeout)
             if not route.control and await self._fault(route.op, receive, send):
                 return None
-            query = _first_values(query_string)
-            api_version = (
+            query = seen.query = _first_values(query_string)
+            api_version = seen.api_version = (
                 query.get("api-version", "") if route.control else (check_api_version(query))
             )
             req = Req(
@@ -390,6 +396,37 @@ class EmulatorApp(Starlette):
             route("GET", "_emulator/quotas", "Control_GetQuotas", get_quotas),
             route("POST", "_emulator/allocation", "Control_SetAllocation", set_allocation),
         )
+
+
+_ECHOED = frozenset({"client-request-id", "return-client-request-id"})
+
+
+class _Seen:
+    """What the pipeline learnt of a request before answering it (for ``recording``)."""
+
+    def __init__(self) -> None:
+        self.route: Route | None = None
+        self.query: Mapping[str, str] = {}
+        self.api_version = ""
+
+
+def _record(seen: _Seen, headers: Mapping[str, str], response: Response) -> None:
+    assert seen.route is not None
+    body = None if isinstance(response, StreamingResponse) else bytes(response.body)
+    recording.record(
+        recording.Exchange(
+            operation=seen.route.op,
+            method=seen.route.method,
+            pattern=seen.route.pattern,
+            api_version=seen.api_version,
+            query=seen.query,
+            # Only what an answer must echo: the signature and the rest stay out of records.
+            request_headers={k: v for k, v in headers.items() if k in _ECHOED},
+            status=response.status_code,
+            headers=dict(response.headers),
+            body=body,
+        )
+    )
 
 
 def _first_values(query_string: str) -> dict[str, str]:

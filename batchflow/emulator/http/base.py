@@ -13,9 +13,9 @@ from urllib.parse import quote, unquote
 
 from starlette.responses import Response
 
-from batchflow.emulator import errors
+from batchflow.emulator import errors, shapes
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import bounded_json, legacy, odata, stats, validation
+from batchflow.emulator.http import bounded_json, odata, stats, validation, versions
 from batchflow.emulator.kinds import Json
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.store import Page
@@ -130,17 +130,26 @@ def entity_headers(item: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def snapshot_headers() -> dict[str, str]:
+    """ETag and Last-Modified of an answer that is no one resource (a list page, task counts,
+    a task collection's results): the API declares both on those too; each answer is a new
+    snapshot, so a fresh eTag and now."""
+    return {"ETag": shapes.new_etag(), "Last-Modified": rfc1123(shapes.now())}
+
+
 def decorate(req: Req, item: Mapping[str, Any], kind: str, url: str) -> dict[str, Any]:
     """A resource as the wire shows it: odata.metadata first, the fields, the absolute url."""
     out: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}/@Element"}
     out.update(item)
-    out.update(legacy.pool_fields(req.api_version, kind, item))
     out["url"] = url
-    return out
+    return versions.answer(req.api_version, kind, out)
 
 
-def entity(req: Req, item: Mapping[str, Any], kind: str, url: str) -> Response:
-    """200 with one resource, ``$select`` applied."""
+def entity(
+    req: Req, item: Mapping[str, Any], kind: str, url: str, *, service_id: bool = False
+) -> Response:
+    """200 with one resource, ``$select`` applied; ``service_id``: with the DataServiceId
+    header (Tasks_GetTask declares it, the other gets do not)."""
     select = odata.parse_select(req.query.get("$select"))
     odata.check_dollar_options(req.query, frozenset({"$select", "$expand"}))
     if odata.parse_expand(req.query.get("$expand")):
@@ -148,7 +157,11 @@ def entity(req: Req, item: Mapping[str, Any], kind: str, url: str) -> Response:
     body = odata.project(decorate(req, item, kind, url), select)
     if select:
         body.setdefault("odata.metadata", f"{req.base_url}/$metadata#{kind}/@Element")
-    return Response(dumps(body), 200, entity_headers(item), media_type=JSON_TYPE)
+    # A node has no eTag of its own: its answer is a snapshot, like a list's.
+    headers = entity_headers(item) or snapshot_headers()
+    if service_id:
+        headers["DataServiceId"] = url
+    return Response(dumps(body), 200, headers, media_type=JSON_TYPE)
 
 
 def listing(
@@ -170,7 +183,7 @@ def listing(
     link = odata.next_link(req.base_url, req.raw_path, req.api_version, q, page.next_token, extra)
     if link:
         body["odata.nextLink"] = link
-    return Response(dumps(body), 200, media_type=JSON_TYPE)
+    return Response(dumps(body), 200, snapshot_headers(), media_type=JSON_TYPE)
 
 
 def created(item: Mapping[str, Any], url: str) -> Response:
@@ -181,11 +194,16 @@ def created(item: Mapping[str, Any], url: str) -> Response:
 
 
 def done(status: int = 200, item: Mapping[str, Any] | None = None, url: str = "") -> Response:
-    """An empty-bodied success (200 patch/put, 202 delete/resize/terminate)."""
+    """An empty-bodied success (200 patch/put, 202 delete/resize/terminate); ``url``: the
+    resource acted on (DataServiceId), absent for a delete."""
     headers = entity_headers(item) if item else {}
     headers["DataServiceVersion"] = "3.0"
     if url:
+        # An action on a resource: the API declares its ETag and Last-Modified too; one
+        # without an eTag of its own (a node) answers with a snapshot's.
         headers["DataServiceId"] = url
+        if "ETag" not in headers:
+            headers.update(snapshot_headers())
     return Response(b"", status, headers)
 
 

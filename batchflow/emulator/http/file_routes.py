@@ -102,7 +102,7 @@ def _entry(name: str, st: os.stat_result, url_base: str) -> Json:
         "properties": {
             "creationTime": _iso(st.st_ctime),
             "lastModified": _iso(st.st_mtime),
-            "contentLength": 0 if is_dir else st.st_size,
+            "contentLength": str(0 if is_dir else st.st_size),  # int64: a string on the wire
             "contentType": "application/octet-stream",
             "fileMode": oct(st.st_mode),
         },
@@ -182,10 +182,16 @@ def list_files(req: Req, root: Path, url_base: str) -> Response:
     return listing(req, q, page, "files", lambda it: str(it["url"]), extra)
 
 
+def _etag(st: os.stat_result) -> str:
+    """A file's eTag: changes whenever its content may have (mtime, size or inode)."""
+    return f"0x8D{st.st_mtime_ns // 1000:013X}{(st.st_size ^ st.st_ino) & 0xFFF:03X}"
+
+
 def _file_headers(st: os.stat_result, rel: str, url_base: str) -> dict[str, str]:
     name = "/".join(_parts(rel))
     return {
         "Content-Length": str(0 if stat.S_ISDIR(st.st_mode) else st.st_size),
+        "ETag": _etag(st),
         "Last-Modified": _http_date(st.st_mtime),
         "ocp-creation-time": _http_date(st.st_ctime),
         "ocp-batch-file-isdirectory": "true" if stat.S_ISDIR(st.st_mode) else "false",

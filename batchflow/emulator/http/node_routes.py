@@ -23,6 +23,7 @@ from batchflow.emulator.http.base import (
     has_conditions,
     json_body,
     seg,
+    snapshot_headers,
 )
 from batchflow.emulator.kinds import Json, NodeAction
 from batchflow.emulator.state import node_ops, pools
@@ -40,7 +41,10 @@ def _node_url(req: Req) -> str:
 
 
 def _json(req: Req, kind: str, body: Json, headers: dict[str, str] | None = None) -> Response:
+    """200 with ``body``; without ``headers`` (an application, an upload's result: nothing
+    with an eTag of its own) the ETag and Last-Modified the API declares are a snapshot's."""
     meta = {"odata.metadata": f"{req.base_url}/$metadata#{kind}"}
+    headers = headers or snapshot_headers()
     return Response(dumps({**meta, **body}), 200, headers, media_type=JSON_TYPE)
 
 
@@ -186,7 +190,7 @@ def _plain_listing(
     link = odata.next_link(req.base_url, req.raw_path, req.api_version, q, page.next_token, extra)
     if link:
         body["odata.nextLink"] = link
-    return Response(dumps(body), 200, media_type=JSON_TYPE)
+    return Response(dumps(body), 200, snapshot_headers(), media_type=JSON_TYPE)
 
 
 # --- the account, tasks --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import legacy, odata, validation
+from batchflow.emulator.http import odata, validation, versions
 from batchflow.emulator.http.base import (
     JSON_TYPE,
     Req,
@@ -22,10 +22,12 @@ from batchflow.emulator.http.base import (
     done,
     dumps,
     entity,
+    entity_headers,
     has_conditions,
     json_body,
     listing,
     seg,
+    snapshot_headers,
 )
 from batchflow.emulator.kinds import Json
 from batchflow.emulator.state import jobs, pools, tasks
@@ -52,6 +54,17 @@ def _job_url(req: Req, job_id: str) -> str:
 
 def _task_url(req: Req, job_id: str, task_id: str) -> str:
     return f"{_job_url(req, job_id)}/tasks/{seg(task_id)}"
+
+
+def _after(req: Req, read: Callable[..., Json]) -> Json | None:
+    """The resource an action answered for, read after it (its eTag and Last-Modified go in
+    the answer); None when another request deleted it meanwhile: the action still happened."""
+    try:
+        return read(*req.params)
+    except BatchServiceError as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 # --- pools ---------------------------------------------------------------------------------
@@ -107,7 +120,7 @@ def pool_resize(req: Req) -> Response:
     if has_conditions(req):
         _pool(req)
     pools.resize_pool(req.core, req.params[0], body)
-    return done(202, None, _pool_url(req, req.params[0]))
+    return done(202, _after(req, req.core.pool), _pool_url(req, req.params[0]))
 
 
 def pool_enable_autoscale(req: Req) -> Response:
@@ -115,20 +128,22 @@ def pool_enable_autoscale(req: Req) -> Response:
     if has_conditions(req):
         _pool(req)
     req.core.autoscaling.enable(req.params[0], body)
-    return done(200, None, _pool_url(req, req.params[0]))
+    return done(200, _after(req, req.core.pool), _pool_url(req, req.params[0]))
 
 
 def pool_disable_autoscale(req: Req) -> Response:
     json_body(req, optional=True)
     req.core.autoscaling.disable(req.params[0])
-    return done(200, None, _pool_url(req, req.params[0]))
+    return done(200, _after(req, req.core.pool), _pool_url(req, req.params[0]))
 
 
 def pool_evaluate_autoscale(req: Req) -> Response:
     body = checked_body(req, validation.POOL_EVALUATE_AUTOSCALE)
     run = req.core.autoscaling.evaluate(req.params[0], body["autoScaleFormula"])
     meta = f"{req.base_url}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
-    return Response(dumps({"odata.metadata": meta, **run}), 200, media_type=JSON_TYPE)
+    headers = entity_headers(_after(req, req.core.pool) or {})
+    headers["DataServiceId"] = _pool_url(req, req.params[0])
+    return Response(dumps({"odata.metadata": meta, **run}), 200, headers, media_type=JSON_TYPE)
 
 
 # --- nodes ---------------------------------------------------------------------------------
@@ -191,7 +206,7 @@ def job_terminate(req: Req) -> Response:
         _job(req)
     _flag(req, "force")  # checked, then moot: no local node delays a termination
     jobs.terminate_job(req.core, req.params[0], body.get("terminateReason"))
-    return done(202, None, _job_url(req, req.params[0]))
+    return done(202, _after(req, req.core.job), _job_url(req, req.params[0]))
 
 
 def job_delete(req: Req) -> Response:
@@ -203,15 +218,14 @@ def job_delete(req: Req) -> Response:
 
 
 def job_task_counts(req: Req) -> Response:
-    entity_name, counts = legacy.task_counts(
-        req.api_version, jobs.task_counts(req.core, req.params[0])
-    )
+    counts = dict(jobs.task_counts(req.core, req.params[0]))
     body = {
         "odata.metadata": f"{req.base_url}/$metadata"
-        f"#Microsoft.Azure.Batch.Protocol.Entities.{entity_name}",
+        "#Microsoft.Azure.Batch.Protocol.Entities.TaskCountsResult",
         **counts,
     }
-    return Response(dumps(body), 200, media_type=JSON_TYPE)
+    body = versions.answer(req.api_version, versions.TASK_COUNTS, body)
+    return Response(dumps(body), 200, snapshot_headers(), media_type=JSON_TYPE)
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -241,13 +255,13 @@ def task_add_collection(req: Req) -> Response:
             where.append(i)
         except BatchServiceError as exc:  # one bad task is one clienterror, as on Azure
             task_id = body.get("id", "") if isinstance(body, dict) else ""
-            results[i] = {"status": "clienterror", "taskId": task_id, "error": exc.body()}
+            results[i] = {"status": "clienterror", "taskId": task_id, "error": exc.inner()}
     for i, result in zip(where, tasks.create_tasks(req.core, job_id, good), strict=True):
         if result.get("status") == "success":
             result = {**result, "location": _task_url(req, job_id, str(result["taskId"]))}
         results[i] = result
     body = {"odata.metadata": f"{req.base_url}/$metadata#taskaddresult", "value": results}
-    return Response(dumps(body), 200, media_type=JSON_TYPE)
+    return Response(dumps(body), 200, snapshot_headers(), media_type=JSON_TYPE)
 
 
 def task_list(req: Req) -> Response:
@@ -265,7 +279,8 @@ def _task(req: Req) -> Json:
 
 def task_get(req: Req) -> Response:
     task = _task(req)
-    return entity(req, task, "tasks", _task_url(req, req.params[0], str(task["id"])))
+    url = _task_url(req, req.params[0], str(task["id"]))
+    return entity(req, task, "tasks", url, service_id=True)
 
 
 def task_update(req: Req) -> Response:
@@ -276,17 +291,20 @@ def task_update(req: Req) -> Response:
     return done(200, req.core.task(req.params[0], req.params[1]), _task_url(req, *req.params))
 
 
-def _task_action(action: Callable[[Req], None], status: int) -> Handler:
+def _task_action(action: Callable[[Req], None], status: int, *, gone: bool = False) -> Handler:
+    """``gone``: the action removes the task (its answer names no eTag then)."""
+
     def handler(req: Req) -> Response:
         json_body(req, optional=True)  # tolerated, but it must be well-formed if present
         if has_conditions(req):
             _task(req)
         action(req)
-        return done(status, None, _task_url(req, *req.params))
+        after = None if gone else _after(req, req.core.task)
+        return done(status, after, _task_url(req, *req.params))
 
     return handler
 
 
-task_delete = _task_action(lambda r: tasks.delete_task(r.core, *r.params), 200)
+task_delete = _task_action(lambda r: tasks.delete_task(r.core, *r.params), 200, gone=True)
 task_terminate = _task_action(lambda r: tasks.terminate_task(r.core, *r.params), 204)
 task_reactivate = _task_action(lambda r: tasks.reactivate_task(r.core, *r.params), 204)

@@ -25,6 +25,7 @@ from batchflow.emulator.http.base import (
     listing,
     route,
     seg,
+    snapshot_headers,
 )
 from batchflow.emulator.kinds import Json
 from batchflow.emulator.state import job_control, schedules
@@ -190,7 +191,7 @@ def job_prep_release_status(req: Req) -> Response:
     link = odata.next_link(req.base_url, req.raw_path, req.api_version, q, page.next_token)
     if link:
         body["odata.nextLink"] = link
-    return Response(dumps(body), 200, media_type=JSON_TYPE)
+    return Response(dumps(body), 200, snapshot_headers(), media_type=JSON_TYPE)
 
 
 # --- the control surface: run a schedule now ---------------------------------------------------

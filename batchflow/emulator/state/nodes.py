@@ -79,6 +79,8 @@ class Node:
     pack: bool = False
     jobs_by_creation: bool = False
     start_task_info: Json | None = None
+    # The pool's image (the node's virtualMachineInfo shows what it booted).
+    image_reference: Json = field(default_factory=dict)
     # The start task's process while it runs (an executor.Process), to kill on removal.
     start_process: Any = None
     # Job preparation per job id (lower-cased).
@@ -101,6 +103,8 @@ class Node:
         self.slots = int(pool.get("taskSlotsPerNode") or 1)
         self.pack = shapes.any_of(policy.get("nodeFillType"), "pack")
         self.jobs_by_creation = shapes.any_of(policy.get("jobDefaultOrder"), "creationtime")
+        vm_config = pool.get("virtualMachineConfiguration") or {}
+        self.image_reference = dict(vm_config.get("imageReference") or {})
 
     def set_state(self, state: NodeState) -> None:
         self.state = state
@@ -180,6 +184,8 @@ class Node:
             "lastBootTime": self.boot_time,
             "allocationTime": self.allocation_time,
             "ipAddress": f"10.0.0.{4 + self.index % 250}",
+            # Required in the 2025-06-01 BatchNode: a private (ULA) twin of the IPv4 one.
+            "ipv6Address": f"fd00::{4 + self.index % 250}",
             "affinityId": f"TVM:{self.id}",
             "vmSize": self.vm_size,
             "totalTasksRun": self.total_run,
@@ -187,6 +193,7 @@ class Node:
             "runningTaskSlotsCount": self.used_slots,
             "totalTasksSucceeded": self.total_succeeded,
             "isDedicated": self.dedicated,
+            "virtualMachineInfo": {"imageReference": self.image_reference},
             "nodeAgentInfo": {
                 "version": "batchflow-emulator",
                 "lastUpdateTime": self.allocation_time,

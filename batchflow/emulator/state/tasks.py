@@ -67,7 +67,7 @@ def create_tasks(core: Core, job_id: str, bodies: list[Json]) -> list[Json]:
                 _insert(core, job["id"], doc)
             except errors.BatchServiceError as exc:
                 results.append(
-                    {"status": "clienterror", "taskId": body.get("id"), "error": exc.body()}
+                    {"status": "clienterror", "taskId": body.get("id"), "error": exc.inner()}
                 )
                 continue
             results.append(
