@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import faults, file_routes, validation
+from batchflow.emulator.http import account_routes, faults, file_routes, validation
 from batchflow.emulator.http import routes as r
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
@@ -102,6 +102,9 @@ BATCH_ROUTES = (
     route(
         "HEAD", "jobs/{}/tasks/{}/files/{**}", "File_GetPropertiesFromTask", file_routes.task_file
     ),
+    # --- the account's images and node counts (issue #12) ---
+    route("GET", "supportedimages", "Account_ListSupportedImages", account_routes.supported_images),
+    route("GET", "nodecounts", "Account_ListPoolNodeCounts", account_routes.node_counts),
 )
 
 
