@@ -352,10 +352,21 @@ def _drop_stdout() -> None:
     os.close(devnull)
 
 
+def _check_local(plan: Plan, spec: str) -> None:
+    """On the local target, the spec against the emulator's images and VM sizes (its shipped
+    lists: nothing is started). On Azure ``run`` asks the account, as plan touches nothing."""
+    from batchflow.commands import _preflight
+    from batchflow.commands._target import choose
+
+    if choose(None, os.environ)[0] == "local":
+        _preflight.check(plan, spec, _preflight.local_images(), _preflight.local_sizes())
+
+
 def plan_cmd(spec: str, overrides: Sequence[str], as_json: bool) -> int:
     """Validate ``spec`` and show its plan; a closed pipe ends it quietly (exit 141)."""
     model = load_spec(spec, overrides)
     plan = build_plan(model)
+    _check_local(plan, spec)
     try:
         if as_json:
             write_json(plan, sys.stdout, model.secret_env)

@@ -93,6 +93,7 @@ def run_cmd(
     with _ended(stream), _record.reported(session, report), _record.recording(session):
         with open_target(plan.spec_path, target, storage) as tgt:
             say(tgt.banner)
+            _check_target(plan, spec, tgt)
             try:
                 with progress_sink(stream) as sink:
                     recorded = session.recorder(tgt.batch).wrap(sink)
@@ -121,6 +122,16 @@ def run_cmd(
     for line in left:
         say(line)
     return 0
+
+
+def _check_target(plan: Plan, spec: str, tgt: Target) -> None:
+    """The spec's image, agent and VM size against the target, before any upload."""
+    from batchflow.commands import _preflight
+    from batchflow.engine.polling import retry_transient
+
+    images = retry_transient(tgt.batch.list_supported_images)
+    sizes = _preflight.local_sizes() if tgt.kind == "local" else None
+    _preflight.check(plan, spec, images, sizes)
 
 
 @contextmanager
