@@ -31,7 +31,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import account_routes, faults, file_routes, validation
+from batchflow.emulator.http import (
+    account_routes,
+    faults,
+    file_routes,
+    node_event_routes,
+    validation,
+)
 from batchflow.emulator.http import routes as r
 from batchflow.emulator.http.auth import Verifier
 from batchflow.emulator.http.base import (
@@ -321,6 +327,17 @@ class EmulatorApp(Starlette):
             route("POST", "_emulator/quotas", "Control_SetQuotas", set_quotas),
             route("GET", "_emulator/quotas", "Control_GetQuotas", get_quotas),
             route("POST", "_emulator/allocation", "Control_SetAllocation", set_allocation),
+            # --- what a real account does to nodes (issue #12) ---
+            route("POST", "_emulator/nodes/preempt", "Control_Preempt", node_event_routes.preempt),
+            route(
+                "POST", "_emulator/nodes/unusable", "Control_Unusable", node_event_routes.unusable
+            ),
+            route(
+                "POST",
+                "_emulator/nodes/faults",
+                "Control_NodeFaults",
+                node_event_routes.node_faults,
+            ),
         )
 
 

@@ -23,7 +23,7 @@ from batchflow.emulator.kinds import (
 )
 from batchflow.emulator.node import files
 from batchflow.emulator.node.processes import run_process
-from batchflow.emulator.state import rows, tasks
+from batchflow.emulator.state import node_events, rows, tasks
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.nodes import Node, node_id, with_settings
 
@@ -72,6 +72,9 @@ def _boot(core: Core, node: Node, start_task: Json | None) -> None:
                 node.set_state(NodeState.UNUSABLE)
         return
     with core.lock:
+        if node_events.boots_unusable(core, node):
+            node.set_state(NodeState.UNUSABLE)
+            return
         if not start_task:
             node.set_state(NodeState.READY)
             core.wake()
@@ -93,6 +96,8 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
         node.env(core.account_name, core.account_url), spec.get("environmentSettings")
     )
     env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
+    with core.lock:
+        command = node_events.injected_start_task(core, node, spec["commandLine"])
     retries = int(spec.get("maxTaskRetryCount") or 0)
     info: Json = {"state": TaskState.RUNNING, "startTime": shapes.now(), "retryCount": 0}
     node.start_task_info = info
@@ -101,9 +106,7 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
         code: int | None = None
         try:
             files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
-            code, failure = run_process(
-                spec["commandLine"], tdir, env, None, lambda p: _started(core, node, p)
-            )
+            code, failure = run_process(command, tdir, env, None, lambda p: _started(core, node, p))
         except files.FileError as exc:
             failure = shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
         if code == 0 or core.closing or node.leaving or failure is not None:
