@@ -1,0 +1,67 @@
+"""Spot nodes preempted while the tasks run, seen and told as they happen.
+
+Azure takes spot (low-priority) nodes back when it needs the capacity: the node goes
+``preempted`` and the tasks running on it go back to the queue (a requeue, which does not use
+up a retry). The watch's task counts cannot show it (a requeued task is simply active again),
+so while the watch polls, this lists the pool's nodes now and then (one call, throttled by
+its own cost like the recorder's listings) and says when more nodes were preempted. Only for
+pools that may have spot nodes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from batchflow.engine.events import Event, EventSink, WatchProgress
+from batchflow.engine.protocols import BatchService
+from batchflow.errors import BackendError
+from batchflow.plan_model import Plan
+
+MIN_GAP_S = 2.0
+COST_FACTOR = 20.0
+
+
+class NodeWatch:
+    """The preempted nodes of the plan's pool seen during the watch (``preempted``)."""
+
+    def __init__(
+        self, plan: Plan, batch: BatchService, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.pool_id = plan.pool.id
+        self.batch = batch
+        self.clock = clock
+        self.active = plan.pool.spot > 0 or plan.pool.autoscale_formula is not None
+        self.preempted: set[str] = set()
+        self.next_look = 0.0
+
+    def wrap(self, inner: EventSink) -> EventSink:
+        """A sink that passes every event on, then looks at the nodes on watch polls."""
+
+        def sink(event: Event) -> None:
+            inner(event)
+            if self.active and isinstance(event, WatchProgress) and self.clock() >= self.next_look:
+                self.look(inner)
+
+        return sink
+
+    def look(self, inner: EventSink) -> None:
+        t0 = self.clock()
+        try:
+            nodes = self.batch.list_nodes(self.pool_id)
+        except BackendError:
+            return  # a display's look: the watch itself reports what matters
+        finally:
+            self.next_look = self.clock() + max(MIN_GAP_S, COST_FACTOR * (self.clock() - t0))
+        new = {n.id for n in nodes if n.state == "preempted"} - self.preempted
+        if new:
+            self.preempted |= new
+            inner(Event("pool", preempted_text(len(self.preempted))))
+
+
+def preempted_text(count: int) -> str:
+    nodes = "1 spot node" if count == 1 else f"{count} spot nodes"
+    return (
+        f"{nodes} preempted so far; the tasks running on them went back to the queue "
+        "(requeued, not counted as retries)"
+    )
