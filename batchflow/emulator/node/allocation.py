@@ -82,11 +82,26 @@ def _boot(core: Core, node: Node, start_task: Json | None) -> None:
         wait = start_task.get("waitForSuccess", True)
         node.set_state(NodeState.WAITING_FOR_START_TASK if wait else NodeState.READY)
         core.wake()
-    ok = _run_start_task(core, node, start_task)
+    with one_at_a_time(start_task):
+        ok = not (core.closing or node.leaving) and _run_start_task(core, node, start_task)
     with core.lock:
         if wait and node.state == NodeState.WAITING_FOR_START_TASK:
             node.set_state(NodeState.READY if ok else NodeState.START_TASK_FAILED)
             core.wake()
+
+
+# Identical start tasks run one at a time on this host (see README, "Start tasks on one
+# machine"): local nodes share one system, and an installer's host-wide lock (apt's, dpkg's)
+# taken by one node's start task would fail the others', which N VMs never see.
+_SERIAL_GUARD = threading.Lock()
+_SERIAL: dict[str, threading.Lock] = {}
+
+
+def one_at_a_time(start_task: Json) -> threading.Lock:
+    """The lock that start tasks with this command line take in turn on this host."""
+    key = str(start_task.get("commandLine") or "")
+    with _SERIAL_GUARD:
+        return _SERIAL.setdefault(key, threading.Lock())
 
 
 def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
