@@ -4,8 +4,10 @@ Azure takes spot (low-priority) nodes back when it needs the capacity: the node 
 ``preempted`` and the tasks running on it go back to the queue (a requeue, which does not use
 up a retry). The watch's task counts cannot show it (a requeued task is simply active again),
 so while the watch polls, this lists the pool's nodes now and then (one call, throttled by
-its own cost like the recorder's listings) and says when more nodes were preempted. Only for
-pools that may have spot nodes.
+its own cost like the recorder's listings) and says when more nodes were preempted, with the
+tasks requeued so far: those not yet completed whose ``requeueCount`` is above 0, listed only
+when a preemption was just seen (rare), so a job of 100,000 tasks is not listed on every
+poll. Only for pools that may have spot nodes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from batchflow.engine.events import Event, EventSink, WatchProgress
+from batchflow.engine.events import Event, EventSink, StageDone, WatchProgress
 from batchflow.engine.protocols import BatchService
 from batchflow.errors import BackendError
 from batchflow.plan_model import Plan
@@ -29,16 +31,20 @@ class NodeWatch:
         self, plan: Plan, batch: BatchService, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.pool_id = plan.pool.id
+        self.job_id = plan.job.id
         self.batch = batch
         self.clock = clock
         self.active = plan.pool.spot > 0 or plan.pool.autoscale_formula is not None
         self.preempted: set[str] = set()
+        self.requeued: set[str] = set()
         self.next_look = 0.0
 
     def wrap(self, inner: EventSink) -> EventSink:
         """A sink that passes every event on, then looks at the nodes on watch polls."""
 
         def sink(event: Event) -> None:
+            if self.active and isinstance(event, StageDone) and event.stage == "watch":
+                self.look(inner)  # the last look, before the watch says it is done
             inner(event)
             if self.active and isinstance(event, WatchProgress) and self.clock() >= self.next_look:
                 self.look(inner)
@@ -56,12 +62,24 @@ class NodeWatch:
         new = {n.id for n in nodes if n.state == "preempted"} - self.preempted
         if new:
             self.preempted |= new
-            inner(Event("pool", preempted_text(len(self.preempted))))
+            self.requeued |= self._requeued()
+            inner(Event("pool", preempted_text(len(self.preempted), len(self.requeued))))
+
+    def _requeued(self) -> set[str]:
+        try:
+            tasks = self.batch.list_tasks(self.job_id, UNFINISHED)
+        except BackendError:
+            return set()
+        return {t.id for t in tasks if t.requeue_count}
 
 
-def preempted_text(count: int) -> str:
-    nodes = "1 spot node" if count == 1 else f"{count} spot nodes"
+UNFINISHED = "state eq 'active' or state eq 'running'"
+
+
+def preempted_text(nodes: int, tasks: int) -> str:
+    what = "1 spot node" if nodes == 1 else f"{nodes} spot nodes"
+    requeued = "1 task" if tasks == 1 else f"{tasks} tasks"
     return (
-        f"{nodes} preempted so far; the tasks running on them went back to the queue "
-        "(requeued, not counted as retries)"
+        f"{what} preempted so far; {requeued} requeued, to run again on another node "
+        "(requeues are not retries)"
     )

@@ -5,7 +5,8 @@ Preemption, as the service does it: the spot node goes ``preempted`` and stays i
 (``currentLowPriorityNodes`` still counts it, ``$PreemptedNodeCount`` sees it); the tasks
 running on it go back to the queue with ``requeueCount`` + 1, which is not a retry (their
 ``retryCount`` is untouched). When capacity comes back the service gives the pool a node again:
-here after ``recover_s`` seconds (0: never), a fresh node takes the preempted one's place.
+here after ``recover_s`` seconds (0: never; 30 by default, long enough for a client polling
+every few seconds to see the node preempted), a fresh node takes the preempted one's place.
 
 An unusable node stays unusable (the service leaves it to the user to reboot, reimage or
 remove it); its running tasks are requeued likewise. Faults for nodes not booted yet
@@ -30,7 +31,7 @@ from batchflow.emulator.state.nodes import Node
 if TYPE_CHECKING:
     from batchflow.emulator.state.core import Core
 
-DEFAULT_RECOVER_S = 2.0
+DEFAULT_RECOVER_S = 30.0
 INJECTED_STDERR = "start task failed on this node (exit code {code}, injected by the emulator)"
 
 
