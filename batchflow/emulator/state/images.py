@@ -65,8 +65,8 @@ def supported_images() -> tuple[Json, ...]:
     return tuple(json.loads(text.read_text())["images"])
 
 
-def _key(ref: Mapping[str, object]) -> tuple[str, str, str]:
-    return tuple(str(ref.get(k) or "").lower() for k in ("publisher", "offer", "sku"))  # type: ignore[return-value]
+def _key(ref: Mapping[str, object]) -> tuple[str, ...]:
+    return tuple(str(ref.get(k) or "").lower() for k in ("publisher", "offer", "sku"))
 
 
 def agents() -> frozenset[str]:
