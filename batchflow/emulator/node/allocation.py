@@ -72,6 +72,8 @@ def _boot(core: Core, node: Node, start_task: Json | None) -> None:
                 node.set_state(NodeState.UNUSABLE)
         return
     with core.lock:
+        if node.state in (NodeState.PREEMPTED, NodeState.UNUSABLE):
+            return  # taken down by the control while it booted: it stays so
         if node_events.boots_unusable(core, node):
             node.set_state(NodeState.UNUSABLE)
             return
