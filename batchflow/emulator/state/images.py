@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
@@ -22,7 +21,7 @@ from batchflow.emulator import errors
 from batchflow.emulator.kinds import Json, NodeState
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.core import Core
-from batchflow.emulator.state.filter import compile_filter
+from batchflow.emulator.state.filter import compile_filter, filter_values
 from batchflow.emulator.state.store import Page
 
 # The properties $filter may name on GET /supportedimages, and their columns.
@@ -34,7 +33,6 @@ IMAGE_FIELDS = {
     "imageReference/offer": "offer",
     "imageReference/sku": "sku",
 }
-_COLUMNS = ("verification", "os", "agent", "publisher", "offer", "sku")
 
 # GET /nodecounts: every state of BatchNodeCounts (all required on the wire), by node state.
 _COUNT_KEYS = (
@@ -101,26 +99,13 @@ def check_image(body: Json) -> None:
 
 def list_images(filter: str | None, token: str | None, limit: int) -> Page:
     """A page of the supported images, filtered as the service filters them."""
-    where, params = compile_filter(filter, IMAGE_FIELDS)
-    images = supported_images()
-    mem = sqlite3.connect(":memory:")
-    try:
-        mem.execute(f"CREATE TABLE i (pos INTEGER, {', '.join(_COLUMNS)})")
-        mem.executemany(
-            "INSERT INTO i VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(pos, *_row(image)) for pos, image in enumerate(images)],
-        )
-        rows = mem.execute(
-            f"SELECT pos FROM i WHERE ({where}) AND pos >= ? ORDER BY pos LIMIT ?",  # noqa: S608
-            (*params, int(token or 0), limit + 1),
-        ).fetchall()
-    finally:
-        mem.close()
-    picked = [images[r[0]] for r in rows[:limit]]
-    return Page(picked, str(rows[limit][0]) if len(rows) > limit else None)
+    return filter_values(
+        list(supported_images()), _row, filter, IMAGE_FIELDS, int(token or 0), limit
+    )
 
 
 def _row(image: Json) -> Sequence[str]:
+    """The image's values of ``IMAGE_FIELDS``, in its order."""
     ref = image["imageReference"]
     return (
         image["verificationType"],
