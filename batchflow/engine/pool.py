@@ -179,7 +179,7 @@ def wait_for_nodes(
         summary = f"{len(usable)} of {len(nodes)} nodes usable"
         sink(Event("pool", summary, len(usable), max(len(nodes), 1)))
         if lost and not usable and not settling:
-            raise _none_usable(plan, batch, lost)
+            raise none_usable(plan, batch, lost)
         if (usable and not settling) or (plan.pool.autoscale_formula and not nodes):
             _say_if_smaller(plan, batch, sink)
             if lost:
@@ -196,7 +196,7 @@ def wait_for_nodes(
         time.sleep(interval)
 
 
-def _none_usable(plan: Plan, batch: BatchService, lost: list[NodeInfo]) -> BatchflowError:
+def none_usable(plan: Plan, batch: BatchService, lost: list[NodeInfo]) -> BatchflowError:
     """No node can run a task and none is coming: the first failed start task's stderr (the
     user's command: exit 1), or the service's unusable nodes (exit 3)."""
     failed = [n for n in lost if n.state == "starttaskfailed"]

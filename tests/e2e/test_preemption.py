@@ -67,7 +67,12 @@ def test_a_preempted_spot_node_requeues_and_the_run_completes(tmp_path: Path) ->
     control = ControlClient(url.group(0), DEV_ACCOUNT, TEST_KEY)
     assert len(control.preempt("spot-pool", recover_after=30)) == 1
     out = proc.stdout.read()
-    proc.wait(timeout=120)
+    try:
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     drain.join()
     text = "".join(err)
     assert proc.returncode == 0, text
@@ -77,3 +82,41 @@ def test_a_preempted_spot_node_requeues_and_the_run_completes(tmp_path: Path) ->
     assert "requeues are not retries" in summary
     assert len(marker.read_text().split()) == 3  # one task started twice
     assert out is not None
+
+
+def test_the_last_node_going_unusable_ends_the_run_at_once(tmp_path: Path) -> None:
+    _spec(tmp_path)
+    spec = tmp_path / "spot.yaml"
+    spec.write_text(spec.read_text().replace("{spot: 2}", "{dedicated: 1}").replace('2"', '30"'))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "run", "spot.yaml"],
+        cwd=tmp_path,
+        env=cli_env(BATCHFLOW_EMULATOR_KEY=TEST_KEY),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    url = re.search(r"http://127\.0\.0\.1:\d+", proc.stderr.readline())
+    assert url
+    err: list[str] = []
+    drain = threading.Thread(target=lambda: err.extend(proc.stderr))  # type: ignore[arg-type]
+    drain.start()
+    marker = tmp_path / "marker.log"
+    deadline = time.monotonic() + 60
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ControlClient(url.group(0), DEV_ACCOUNT, TEST_KEY).make_unusable("spot-pool")
+    t0 = time.monotonic()
+    try:
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:  # the run hung: no stray run left behind the test
+            proc.kill()
+            proc.wait()
+    drain.join()
+    text = "".join(err)
+    assert proc.returncode == 3, text
+    assert time.monotonic() - t0 < 25  # not the tasks' 30 s, nor the job's timeout
+    line = next(x for x in text.splitlines() if "has no usable node" in x)
+    assert "all 1 are unusable" in line, line
