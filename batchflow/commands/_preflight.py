@@ -48,10 +48,9 @@ def local_images() -> list[SupportedImage]:
 
 
 def local_sizes() -> frozenset[str]:
-    """The local target's VM size catalog (the emulator's)."""
-    from batchflow.emulator.state.quotas import catalog
-
-    return frozenset(size.name for size in catalog().values())
+    """The local target's VM size catalog (the emulator's shipped one), read likewise."""
+    text = resources.files("batchflow.emulator").joinpath("data/vm_sizes.json")
+    return frozenset(str(size["name"]) for size in json.loads(text.read_text())["sizes"])
 
 
 _POSITION = re.compile(r"Line (\d+), Col (\d+): (.*)", re.S)
