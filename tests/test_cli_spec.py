@@ -20,7 +20,7 @@ GOOD = """\
 version: 1
 name: demo
 params: {word: hello}
-pool: {vm_size: a, image: ubuntu-22.04, nodes: {dedicated: 1}}
+pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 1}}
 tasks:
   matrix: {n: [1, 2, 3, 4, 5, 6, 7]}
   command: "echo {params.word} {item.n}"
@@ -69,7 +69,7 @@ BAD_INPUTS = {
     "unknown_key": (GOOD.encode().replace(b"vm_size", b"vmsize"), "did you mean 'vm_size'?"),
     "wrong_type": (
         GOOD.encode().replace(b"dedicated: 1", b"dedicated: lots"),
-        ":4:60: pool.nodes.dedicated: expected a whole number",
+        ":4:73: pool.nodes.dedicated: expected a whole number",
     ),
     "range": (
         GOOD.encode().replace(b"dedicated: 1", b"dedicated: -1"),
@@ -130,7 +130,7 @@ def test_validate_json(tmp_path: Path) -> None:
         {
             "file": bad,
             "line": 4,
-            "col": 60,
+            "col": 73,
             "path": "pool.nodes.dedicated",
             "message": "-1 is less than the minimum of 0",
         }

@@ -23,6 +23,7 @@ from batchflow.engine.protocols import (
     NodeInfo,
     PoolInfo,
     ResizeError,
+    SupportedImage,
     TaskCounts,
     TaskInfo,
 )
@@ -51,6 +52,19 @@ def _pool_info(raw: Json) -> PoolInfo:
         current_dedicated=int(raw.get("currentDedicatedNodes") or 0),
         current_spot=int(raw.get("currentLowPriorityNodes") or 0),
         resize_errors=tuple(_resize_error(e) for e in raw.get("resizeErrors") or []),
+    )
+
+
+def _supported_image(raw: Json) -> SupportedImage:
+    ref = raw.get("imageReference") or {}
+    return SupportedImage(
+        publisher=str(ref.get("publisher") or ""),
+        offer=str(ref.get("offer") or ""),
+        sku=str(ref.get("sku") or ""),
+        node_agent_sku=str(raw.get("nodeAgentSKUId") or ""),
+        os_type=str(raw.get("osType") or "linux"),
+        verified=str(raw.get("verificationType") or "") == "verified",
+        end_of_life=str(raw.get("batchSupportEndOfLife") or ""),
     )
 
 
@@ -117,6 +131,13 @@ class AzureBatchService:
             return [
                 NodeInfo(id=str(raw["id"]), state=str(raw.get("state") or ""))
                 for raw in map(_as_dict, nodes)
+            ]
+
+    def list_supported_images(self) -> list[SupportedImage]:
+        """The account's supported images (one paged listing)."""
+        with translated("listing the supported images"):
+            return [
+                _supported_image(raw) for raw in map(_as_dict, self._client.list_supported_images())
             ]
 
     def read_node_file(self, pool_id: str, node_id: str, path: str, tail: int = 0) -> bytes:

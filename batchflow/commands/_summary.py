@@ -45,6 +45,10 @@ class Summary:
     elapsed_s: float
     # A workflow's blocked tasks, step by step (in the spec's order); empty without steps.
     blocked_by_step: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Tasks run again because their node was preempted or lost, and the spot nodes seen
+    # preempted: neither is a retry, so the retries column leaves them out.
+    requeued: tuple[str, ...] = ()
+    preempted_nodes: int = 0
 
 
 def summarize(
@@ -53,6 +57,7 @@ def summarize(
     when: tuple[str, str, float],
     blocked: Sequence[str] = (),
     steps: Sequence[str] = (),
+    preempted_nodes: int = 0,
 ) -> Summary:
     """The summary of the recorded ``tasks`` and the ``blocked`` ones (which never ran, so
     have no record); ``steps`` in the spec's order; ``when``: started, ended, seconds."""
@@ -71,7 +76,18 @@ def summarize(
     )
     failed = tuple(t.id for g in by_step.values() for t in g if t.result == "failure")
     per_step = tuple((s, tuple(ids)) for s, ids in blocked_by_step(blocked, steps).items())
-    return Summary(spec, rows, tuple(timed[:SLOWEST]), failed, tuple(blocked), *when, per_step)
+    requeued = tuple(t.id for g in by_step.values() for t in g if t.requeues)
+    return Summary(
+        spec,
+        rows,
+        tuple(timed[:SLOWEST]),
+        failed,
+        tuple(blocked),
+        *when,
+        blocked_by_step=per_step,
+        requeued=requeued,
+        preempted_nodes=preempted_nodes,
+    )
 
 
 def blocked_by_step(blocked: Iterable[str], steps: Sequence[str]) -> dict[str, list[str]]:
@@ -95,7 +111,7 @@ def _row(name: str, group: list[TaskRecord], blocked: int) -> StepRow:
         blocked=blocked,
         total_s=sum(secs),
         median_s=statistics.median(secs) if secs else 0.0,
-        retries=sum(t.retries + t.requeues for t in group),
+        retries=sum(t.retries for t in group),
         slowest=tuple(slow[:SLOWEST]),
     )
 
@@ -103,6 +119,8 @@ def _row(name: str, group: list[TaskRecord], blocked: int) -> StepRow:
 def next_steps(s: Summary) -> list[str]:
     """The failed and blocked tasks by name, each with the command to run next."""
     lines = []
+    if s.requeued or s.preempted_nodes:
+        lines.append(requeued_text(s))
     if s.failed:
         lines.append(f"failed: {named(s.failed)}")
         lines.append(f"why {s.failed[0]} failed: batchflow logs {s.spec} {s.failed[0]} --stderr")
@@ -111,6 +129,21 @@ def next_steps(s: Summary) -> list[str]:
         lines.extend(f"  in step {step}: {named(ids)}" for step, ids in s.blocked_by_step)
         lines.append(f"once the failed tasks are fixed, `batchflow run {s.spec}` runs them")
     return lines
+
+
+def requeued_text(s: Summary) -> str:
+    """How many spot nodes were preempted and which tasks were requeued (not retries)."""
+    parts = []
+    if s.preempted_nodes:
+        nodes = "1 spot node" if s.preempted_nodes == 1 else f"{s.preempted_nodes} spot nodes"
+        parts.append(f"preempted: {nodes}")
+    if s.requeued:
+        tasks = "1 task" if len(s.requeued) == 1 else f"{len(s.requeued)} tasks"
+        parts.append(
+            f"requeued: {tasks} ({named(s.requeued)}), run again after their node was "
+            "preempted or lost (requeues are not retries)"
+        )
+    return "; ".join(parts)
 
 
 def summary_lines(s: Summary) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from json.encoder import encode_basestring
 from typing import IO, Any
 
+from batchflow.errors import SpecError
 from batchflow.plan import build_plan
 from batchflow.plan_model import InputFile, Plan, PoolPlan, StepPlan, TaskPlan, TaskSource
 from batchflow.spec import load_spec
@@ -352,10 +353,27 @@ def _drop_stdout() -> None:
     os.close(devnull)
 
 
+def _check_local(plan: Plan, spec: str) -> None:
+    """The autoscale formula evaluated once (in process, whatever the target). On the local
+    target, the spec against the emulator's images and VM sizes (its shipped
+    lists: nothing is started). On Azure ``run`` asks the account, as plan touches nothing."""
+    from batchflow.commands import _preflight
+    from batchflow.commands._target import choose
+
+    formula = _preflight.formula_problem(
+        spec, plan.pool.autoscale_formula, plan.pool.slots_per_node
+    )
+    if formula is not None:
+        raise SpecError([formula])
+    if choose(None, os.environ)[0] == "local":
+        _preflight.check(plan, spec, _preflight.local_images(), _preflight.local_sizes())
+
+
 def plan_cmd(spec: str, overrides: Sequence[str], as_json: bool) -> int:
     """Validate ``spec`` and show its plan; a closed pipe ends it quietly (exit 141)."""
     model = load_spec(spec, overrides)
     plan = build_plan(model)
+    _check_local(plan, spec)
     try:
         if as_json:
             write_json(plan, sys.stdout, model.secret_env)

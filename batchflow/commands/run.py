@@ -78,6 +78,7 @@ def run_cmd(
     from batchflow.commands import _record
     from batchflow.commands._progress import EventStream, progress_sink, stdout_line
     from batchflow.commands._target import choose, open_target
+    from batchflow.engine.node_watch import NodeWatch
     from batchflow.engine.run import RunOptions, run_plan
 
     if events and as_json:
@@ -93,9 +94,11 @@ def run_cmd(
     with _ended(stream), _record.reported(session, report), _record.recording(session):
         with open_target(plan.spec_path, target, storage) as tgt:
             say(tgt.banner)
+            _check_target(plan, spec, tgt)
             try:
                 with progress_sink(stream) as sink:
-                    recorded = session.recorder(tgt.batch).wrap(sink)
+                    nodes = NodeWatch(plan, tgt.batch)
+                    recorded = nodes.wrap(session.recorder(tgt.batch).wrap(sink))
                     result = run_plan(
                         plan, tgt.batch, tgt.blobs, recorded, RunOptions(poll=tgt.poll, keep=keep)
                     )
@@ -112,7 +115,7 @@ def run_cmd(
         session.cleaned = result.cleaned
         records = session.observer.recorded.values() if session.observer else ()
         if not as_json:
-            _summary(plan, result, spec, records, time.monotonic() - t0)
+            _summary(plan, result, spec, records, time.monotonic() - t0, len(nodes.preempted))
         try:
             _report(plan, result, spec, (as_json, stream), tgt.kind, time.monotonic() - t0, records)
         except WorkflowFailed as exc:
@@ -121,6 +124,16 @@ def run_cmd(
     for line in left:
         say(line)
     return 0
+
+
+def _check_target(plan: Plan, spec: str, tgt: Target) -> None:
+    """The spec's image, agent and VM size against the target, before any upload."""
+    from batchflow.commands import _preflight
+    from batchflow.engine.polling import retry_transient
+
+    images = retry_transient(tgt.batch.list_supported_images)
+    sizes = _preflight.local_sizes() if tgt.kind == "local" else None
+    _preflight.check(plan, spec, images, sizes)
 
 
 @contextmanager
@@ -142,7 +155,12 @@ def _ended(stream: EventStream | None) -> Iterator[None]:
 
 
 def _summary(
-    plan: Plan, result: RunResult, spec: str, records: Iterable[TaskRecord], seconds: float
+    plan: Plan,
+    result: RunResult,
+    spec: str,
+    records: Iterable[TaskRecord],
+    seconds: float,
+    preempted: int = 0,
 ) -> None:
     """The end-of-run summary on stderr: a rich table on a terminal, plain lines elsewhere."""
     import sys
@@ -153,7 +171,7 @@ def _summary(
     blocked = result.collected.blocked if result.collected else ()
     steps = [s.name for s in plan.steps]
     summary = summarize(
-        records, spec, (started, time.strftime("%H:%M:%S"), seconds), blocked, steps
+        records, spec, (started, time.strftime("%H:%M:%S"), seconds), blocked, steps, preempted
     )
     if sys.stderr.isatty():
         print_rich(summary)

@@ -21,6 +21,12 @@ def _check(path: str, overrides: Sequence[str]) -> tuple[int | None, list[Proble
         spec = load_spec(path, overrides)
     except SpecError as exc:
         return None, list(exc.problems)
+    if spec.pool.autoscale_formula:  # imported only then: validate's start-up is measured
+        from batchflow.commands._preflight import formula_problem
+
+        formula = formula_problem(path, spec.pool.autoscale_formula, spec.pool.slots_per_node)
+        if formula is not None:
+            return None, [formula]
     if spec.workflow is not None:
         from batchflow.spec.steps_expand import workflow_tasks
 

@@ -39,6 +39,7 @@ class NodeState(_Wire):
     WAITING_FOR_START_TASK = "waitingforstarttask"
     START_TASK_FAILED = "starttaskfailed"
     UNUSABLE = "unusable"
+    PREEMPTED = "preempted"
     READY = "ready"
     IDLE = "idle"
     RUNNING = "running"

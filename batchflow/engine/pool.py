@@ -8,12 +8,21 @@ from batchflow.engine.bodies import pool_body, start_task_body
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy, retry_transient, wait_gone
 from batchflow.engine.protocols import BatchService, Json, NodeInfo, PoolInfo
-from batchflow.engine.resize import no_node, smaller
-from batchflow.errors import BackendError, Conflict, FailedTask, SpecMismatch, WorkflowFailed
+from batchflow.engine.resize import PoolAllocationFailed, no_node, smaller
+from batchflow.errors import (
+    BackendError,
+    BatchflowError,
+    Conflict,
+    FailedTask,
+    SpecMismatch,
+    WorkflowFailed,
+)
 from batchflow.plan_model import Plan, PoolPlan
 from batchflow.redact import redact
 
 USABLE = frozenset({"idle", "running"})
+# Nodes that will run no task without the user's help (a reboot, a new start task).
+LOST = frozenset({"starttaskfailed", "unusable"})
 SETTLING = frozenset(
     {"creating", "starting", "waitingforstarttask", "rebooting", "reimaging", "unknown"}
 )
@@ -154,24 +163,27 @@ def _say_if_smaller(plan: Plan, batch: BatchService, sink: EventSink) -> None:
 def wait_for_nodes(
     plan: Plan, batch: BatchService, sink: EventSink, poll: PollPolicy, timeout_s: float
 ) -> list[NodeInfo]:
-    """Until some node is usable and none is still starting; a failed start task stops the
-    run at once with its stderr, and a resize that ended with errors (a core quota, a failed
-    allocation) and no node at once with the service's reason. An autoscale pool may rightly
-    have no node before tasks exist (its formula sizes it on pending tasks), so only
-    start-task failures are checked."""
+    """Until some node is usable and none is still starting. Nodes whose start task failed or
+    that are unusable do not stop the run while others are usable (it goes on, saying the pool
+    is smaller); when none is usable and none is still starting, the run ends at once: with
+    the start task's stderr, or the service's reason. A resize that ended with errors (a core
+    quota, a failed allocation) and no node ends it at once too. An autoscale pool may rightly
+    have no node before tasks exist (its formula sizes it on pending tasks)."""
     deadline = time.monotonic() + timeout_s
     interval, last = poll.initial, ""
     while True:
         nodes = retry_transient(lambda: batch.list_nodes(plan.pool.id))
-        for node in nodes:
-            if node.state == "starttaskfailed":
-                raise _start_task_failure(batch, plan.pool.id, node)
         usable = [n for n in nodes if n.state in USABLE]
         settling = [n for n in nodes if n.state in SETTLING]
+        lost = [n for n in nodes if n.state in LOST]
         summary = f"{len(usable)} of {len(nodes)} nodes usable"
         sink(Event("pool", summary, len(usable), max(len(nodes), 1)))
+        if lost and not usable and not settling:
+            raise none_usable(plan, batch, lost)
         if (usable and not settling) or (plan.pool.autoscale_formula and not nodes):
             _say_if_smaller(plan, batch, sink)
+            if lost:
+                sink(Event("pool", _fewer(plan.pool.id, usable, lost)))
             return usable
         if not nodes and not plan.pool.autoscale_formula:
             _stop_if_none_can_come(plan, batch)
@@ -182,3 +194,32 @@ def wait_for_nodes(
         interval = poll.next(interval, summary != last)
         last = summary
         time.sleep(interval)
+
+
+def none_usable(plan: Plan, batch: BatchService, lost: list[NodeInfo]) -> BatchflowError:
+    """No node can run a task and none is coming: the first failed start task's stderr (the
+    user's command: exit 1), or the service's unusable nodes (exit 3)."""
+    failed = [n for n in lost if n.state == "starttaskfailed"]
+    if failed:
+        return _start_task_failure(batch, plan.pool.id, failed[0])
+    return PoolAllocationFailed(
+        f"pool {plan.pool.id} has no usable node: all {len(lost)} are unusable (the service "
+        "could not use them). To go on, delete the pool with "
+        f"`batchflow down {plan.spec_path.name}` and run again, or choose another vm_size",
+        code="NodesUnusable",
+    )
+
+
+def _fewer(pool_id: str, usable: list[NodeInfo], lost: list[NodeInfo]) -> str:
+    """The pool came with fewer usable nodes than it has: the run goes on, and says why."""
+    failed = [n.id for n in lost if n.state == "starttaskfailed"]
+    unusable = [n.id for n in lost if n.state == "unusable"]
+    why = []
+    if failed:
+        why.append(f"the start task failed on {len(failed)} (startup/stderr.txt on {failed[0]})")
+    if unusable:
+        why.append(f"{len(unusable)} unusable")
+    return (
+        f"pool {pool_id} is smaller than asked ({len(usable)} of {len(usable) + len(lost)} "
+        f"nodes usable: {'; '.join(why)}); the run goes on with {len(usable)}"
+    )

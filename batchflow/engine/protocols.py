@@ -58,6 +58,24 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
+class SupportedImage:
+    """One image the account's pools may use (``GET /supportedimages``): the Marketplace
+    reference and the node agent SKU that goes with it."""
+
+    publisher: str
+    offer: str
+    sku: str
+    node_agent_sku: str
+    os_type: str = "linux"  # linux | windows
+    verified: bool = True
+    end_of_life: str = ""  # batchSupportEndOfLife, "" when none is announced
+
+    @property
+    def name(self) -> str:
+        return f"{self.publisher}/{self.offer}/{self.sku} ({self.node_agent_sku})"
+
+
+@dataclass(frozen=True)
 class JobInfo:
     """An existing job."""
 
@@ -118,6 +136,9 @@ class BatchService(Protocol):
 
     def list_nodes(self, pool_id: str) -> list[NodeInfo]:
         """Every compute node of the pool (all pages)."""
+
+    def list_supported_images(self) -> list[SupportedImage]:
+        """Every image the account's pools may use, with its node agent SKU (all pages)."""
 
     def read_node_file(self, pool_id: str, node_id: str, path: str, tail: int = 0) -> bytes:
         """A file from a node, e.g. ``startup/stderr.txt`` (``NotFound`` if absent); with

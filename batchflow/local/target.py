@@ -4,7 +4,8 @@
 run resumes where the first stopped; ``.batchflow/blobs/`` is the file-system blob store.
 Tests may inject faults with ``BATCHFLOW_EMULATOR_FAULTS`` (the control surface's JSON, e.g.
 ``{"errorRate": 0.1, "status": 503}``; ``{"allocationFailure": "AllocationFailed"}`` makes pool
-allocations fail) and drive its control surface with the key they set
+allocations fail; ``{"startTaskExitCodes": [1], "unusableAtBoot": 1}`` makes the start task fail
+on one node and another node boot unusable) and drive its control surface with the key they set
 in ``BATCHFLOW_EMULATOR_KEY`` (base64); without it every run draws a random key.
 ``BATCHFLOW_EMULATOR_PROFILE=new-account`` starts it with a new Azure account's core quotas
 (none), ``BATCHFLOW_EMULATOR_CORE_QUOTAS`` gives VM families cores on top
@@ -118,6 +119,19 @@ def _apply_faults(server: Any) -> None:
                 server.control.fail_allocations(str(faults["allocationFailure"]))
             except BackendError as exc:
                 raise UsageError(f"{FAULTS_ENV}: allocationFailure: {exc}") from None
+        _apply_node_faults(server, faults)
+
+
+def _apply_node_faults(server: Any, faults: dict[str, Any]) -> None:
+    """Start tasks that fail on some nodes (their exit codes, taken one per node) and nodes
+    that boot unusable, for every pool the run creates."""
+    codes, unusable = faults.get("startTaskExitCodes"), faults.get("unusableAtBoot")
+    if codes is None and unusable is None:
+        return
+    try:
+        server.control.set_node_faults(start_task_exit_codes=codes, unusable_at_boot=unusable)
+    except BackendError as exc:
+        raise UsageError(f"{FAULTS_ENV}: {exc}") from None
 
 
 @contextlib.contextmanager

@@ -31,7 +31,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from batchflow.emulator import errors
 from batchflow.emulator.errors import BatchServiceError
-from batchflow.emulator.http import faults, file_routes, recording, validation
+from batchflow.emulator.http import (
+    account_routes,
+    faults,
+    file_routes,
+    node_event_routes,
+    recording,
+    validation,
+)
 from batchflow.emulator.http import node_routes as n
 from batchflow.emulator.http import routes as r
 from batchflow.emulator.http import schedule_routes as sr
@@ -173,6 +180,9 @@ BATCH_ROUTES = (
         "Job_ListPreparationAndReleaseTaskStatus",
         sr.job_prep_release_status,
     ),
+    # --- the account's images and node counts (issue #12) ---
+    route("GET", "supportedimages", "Account_ListSupportedImages", account_routes.supported_images),
+    route("GET", "nodecounts", "Account_ListPoolNodeCounts", account_routes.node_counts),
 )
 
 
@@ -395,6 +405,17 @@ class EmulatorApp(Starlette):
             route("POST", "_emulator/quotas", "Control_SetQuotas", set_quotas),
             route("GET", "_emulator/quotas", "Control_GetQuotas", get_quotas),
             route("POST", "_emulator/allocation", "Control_SetAllocation", set_allocation),
+            # --- what a real account does to nodes (issue #12) ---
+            route("POST", "_emulator/nodes/preempt", "Control_Preempt", node_event_routes.preempt),
+            route(
+                "POST", "_emulator/nodes/unusable", "Control_Unusable", node_event_routes.unusable
+            ),
+            route(
+                "POST",
+                "_emulator/nodes/faults",
+                "Control_NodeFaults",
+                node_event_routes.node_faults,
+            ),
         )
 
 

@@ -111,6 +111,53 @@ class ControlClient:
         "AllocationTimedout"; None: allocations succeed again)."""
         return self._call("POST", "/_emulator/allocation", {"failure": failure or "none"})
 
+    def preempt(
+        self,
+        pool: str,
+        node: str | None = None,
+        count: int = 1,
+        recover_after: float | None = None,
+    ) -> list[str]:
+        """Preempt ``count`` spot nodes of ``pool`` (or ``node``), busy ones first; their ids.
+        A fresh node replaces each after ``recover_after`` seconds (0: never)."""
+        body: dict[str, Any] = {"poolId": pool, "count": count}
+        if node is not None:
+            body["nodeId"] = node
+        if recover_after is not None:
+            body["recoverAfterSeconds"] = recover_after
+        return [str(i) for i in self._call("POST", "/_emulator/nodes/preempt", body)["nodeIds"]]
+
+    def preempt_every(self, pool: str, seconds: float, recover_after: float | None = None) -> None:
+        """Preempt one spot node of ``pool`` every ``seconds`` (0: stop)."""
+        body: dict[str, Any] = {"poolId": pool, "everySeconds": seconds}
+        if recover_after is not None:
+            body["recoverAfterSeconds"] = recover_after
+        self._call("POST", "/_emulator/nodes/preempt", body)
+
+    def make_unusable(self, pool: str, node: str | None = None) -> str:
+        """A node of ``pool`` (one running a task when None) becomes unusable; its id."""
+        body: dict[str, Any] = {"poolId": pool}
+        if node is not None:
+            body["nodeId"] = node
+        return str(self._call("POST", "/_emulator/nodes/unusable", body)["nodeId"])
+
+    def set_node_faults(
+        self,
+        pool: str | None = None,
+        start_task_exit_codes: Iterable[int] | None = None,
+        unusable_at_boot: int | None = None,
+    ) -> dict[str, Any]:
+        """For nodes not booted yet (of ``pool``, or any): the next start tasks end with these
+        exit codes (0: the real start task runs), the next ``unusable_at_boot`` boot unusable."""
+        body: dict[str, Any] = {}
+        if pool is not None:
+            body["poolId"] = pool
+        if start_task_exit_codes is not None:
+            body["startTaskExitCodes"] = list(start_task_exit_codes)
+        if unusable_at_boot is not None:
+            body["unusableAtBoot"] = unusable_at_boot
+        return self._call("POST", "/_emulator/nodes/faults", body)
+
     def reset(self) -> None:
         """Forget every pool, job and task; clear faults and counters."""
         self._call("POST", "/_emulator/reset", {})

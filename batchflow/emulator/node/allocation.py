@@ -23,7 +23,7 @@ from batchflow.emulator.kinds import (
 )
 from batchflow.emulator.node import files
 from batchflow.emulator.node.processes import run_process
-from batchflow.emulator.state import rows
+from batchflow.emulator.state import node_events, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.node_ops import stop_runs
 from batchflow.emulator.state.nodes import Node, node_id, with_settings
@@ -79,6 +79,11 @@ def _boot(core: Core, node: Node, start_task: Json | None) -> None:
                 node.set_state(NodeState.UNUSABLE)
         return
     with core.lock:
+        if node.state in (NodeState.PREEMPTED, NodeState.UNUSABLE):
+            return  # taken down by the control while it booted: it stays so
+        if node_events.boots_unusable(core, node):
+            node.set_state(NodeState.UNUSABLE)
+            return
         if not start_task:
             node.set_state(NodeState.READY)
             core.wake()
@@ -86,11 +91,26 @@ def _boot(core: Core, node: Node, start_task: Json | None) -> None:
         wait = start_task.get("waitForSuccess", True)
         node.set_state(NodeState.WAITING_FOR_START_TASK if wait else NodeState.READY)
         core.wake()
-    ok = _run_start_task(core, node, start_task)
+    with one_at_a_time(start_task):
+        ok = not (core.closing or node.leaving) and _run_start_task(core, node, start_task)
     with core.lock:
         if wait and node.state == NodeState.WAITING_FOR_START_TASK:
             node.set_state(NodeState.READY if ok else NodeState.START_TASK_FAILED)
             core.wake()
+
+
+# Identical start tasks run one at a time on this host (see README, "Start tasks on one
+# machine"): local nodes share one system, and an installer's host-wide lock (apt's, dpkg's)
+# taken by one node's start task would fail the others', which N VMs never see.
+_SERIAL_GUARD = threading.Lock()
+_SERIAL: dict[str, threading.Lock] = {}
+
+
+def one_at_a_time(start_task: Json) -> threading.Lock:
+    """The lock that start tasks with this command line take in turn on this host."""
+    key = str(start_task.get("commandLine") or "")
+    with _SERIAL_GUARD:
+        return _SERIAL.setdefault(key, threading.Lock())
 
 
 def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
@@ -100,6 +120,8 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
         node.env(core.account_name, core.account_url), spec.get("environmentSettings")
     )
     env.update({"AZ_BATCH_TASK_DIR": str(tdir), "AZ_BATCH_TASK_WORKING_DIR": str(tdir / "wd")})
+    with core.lock:
+        command = node_events.injected_start_task(core, node, spec["commandLine"])
     retries = int(spec.get("maxTaskRetryCount") or 0)
     boots = node.boots
     info: Json = {"state": TaskState.RUNNING, "startTime": shapes.now(), "retryCount": 0}
@@ -109,9 +131,7 @@ def _run_start_task(core: Core, node: Node, spec: Json) -> bool:
         code: int | None = None
         try:
             files.download_resource_files(spec.get("resourceFiles"), tdir / "wd")
-            code, failure = run_process(
-                spec["commandLine"], tdir, env, None, lambda p: _started(core, node, p)
-            )
+            code, failure = run_process(command, tdir, env, None, lambda p: _started(core, node, p))
         except files.FileError as exc:
             failure = shapes.failure(FailureCategory.USER_ERROR, exc.code, exc.message)
         if code == 0 or core.closing or node.leaving or failure is not None:

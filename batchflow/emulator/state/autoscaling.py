@@ -32,7 +32,7 @@ from batchflow.emulator.autoscale import (
 )
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.kinds import AllocationState, Json, TaskResult, TaskState
-from batchflow.emulator.state import rows
+from batchflow.emulator.state import node_events, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.loop import Loop
 from batchflow.emulator.state.store import StoreClosed
@@ -144,6 +144,7 @@ def _sample(core: Core, pool: Json) -> dict[Metric, float]:
         nodes = [n for n in core.nodes.get(pool["id"].lower(), []) if not n.leaving]
         used = sum(n.used_slots for n in nodes)
         slots = sum(n.slots for n in nodes)
+        preempted, usable = node_events.counts(nodes)
     dedicated = sum(1 for n in nodes if n.dedicated)
     # $CPUPercent is approximated by the share of task slots in use: local nodes share one
     # host, so a per-node CPU reading would say nothing about this pool.
@@ -158,8 +159,8 @@ def _sample(core: Core, pool: Json) -> dict[Metric, float]:
         Metric.CURRENT_LOW_PRIORITY_NODES: len(nodes) - dedicated,
         Metric.TASK_SLOTS_PER_NODE: int(pool.get("taskSlotsPerNode") or 1),
         Metric.SAMPLE_NODE_COUNT: len(nodes),
-        Metric.USABLE_NODE_COUNT: len(nodes),
-        Metric.PREEMPTED_NODE_COUNT: 0,
+        Metric.USABLE_NODE_COUNT: usable,
+        Metric.PREEMPTED_NODE_COUNT: preempted,
         Metric.CPU_PERCENT: cpu,
     }
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from batchflow.emulator import errors
 from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason, NodeAction
 from batchflow.emulator.state import rows
+from batchflow.emulator.state.node_faults import NodeFaults
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.quotas import AllocationFailure, Quotas
 from batchflow.emulator.state.retention import Janitor
@@ -169,6 +170,8 @@ class Core:
     allocation_failure: AllocationFailure | None = None
     # The applications the account has (Application_List/Get), as configured at start.
     applications: tuple[Json, ...] = ()
+    # Faults for nodes not booted yet, and preemption rates (state/node_events.py).
+    node_faults: NodeFaults = field(default_factory=NodeFaults)
     lock: threading.RLock = field(default_factory=threading.RLock)
     nodes: dict[str, list[Node]] = field(default_factory=dict)
     running: dict[tuple[str, str], Run] = field(default_factory=dict)
@@ -323,6 +326,7 @@ class Core:
             self.nodes.clear()
             self.job_cache.clear()
             self.allocation_failure = None
+            self.node_faults = NodeFaults()
             self.store.reset()
             self.discard(self.data_dir / "nodes")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from batchflow.emulator import errors
@@ -174,3 +174,34 @@ def filter_docs(
     more = len(rows) > limit
     picked = [docs[r[0]] for r in rows[:limit]]
     return Page(picked, str(rows[limit][0]) if more else None)
+
+
+def filter_values(
+    docs: Sequence[Json],
+    values: Callable[[Json], Sequence[object]],
+    text: str | None,
+    fields: Mapping[str, str],
+    start: int,
+    limit: int,
+) -> Page:
+    """A page of in-memory documents filtered on ``fields`` (OData path -> column), whose
+    columns, in ``fields``' order, ``values`` gives for each document (the supported images:
+    read-only data, not stored)."""
+    where, params = compile_filter(text, fields)
+    columns = ", ".join(fields.values())
+    marks = ", ".join("?" for _ in fields)
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.execute(f"CREATE TABLE d (pos INTEGER, {columns})")
+        mem.executemany(
+            f"INSERT INTO d VALUES (?, {marks})",  # noqa: S608 (trusted column names)
+            [(pos, *values(doc)) for pos, doc in enumerate(docs)],
+        )
+        rows = mem.execute(
+            f"SELECT pos FROM d WHERE ({where}) AND pos >= ? ORDER BY pos LIMIT ?",  # noqa: S608
+            (*params, start, limit + 1),
+        ).fetchall()
+    finally:
+        mem.close()
+    picked = [docs[r[0]] for r in rows[:limit]]
+    return Page(picked, str(rows[limit][0]) if len(rows) > limit else None)

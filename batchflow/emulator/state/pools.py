@@ -15,7 +15,7 @@ from pathlib import Path
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import AllocationState, Json, PoolState
-from batchflow.emulator.state import quotas, rows
+from batchflow.emulator.state import images, quotas, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter, filter_docs
 from batchflow.emulator.state.nodes import Node
@@ -26,6 +26,7 @@ FIELDS = {"id": "id", "state": "state"}
 
 def create_pool(core: Core, body: Json) -> Json:
     quotas.vm_size(str(body.get("vmSize", "")))
+    images.check_image(body)
     doc: Json = {**body}
     for key, default in (
         ("taskSlotsPerNode", 1),
