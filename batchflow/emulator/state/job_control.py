@@ -17,7 +17,7 @@ from batchflow.emulator.state.core import Core
 _KILLS = {"requeue": KillReason.REQUEUE, "terminate": KillReason.TERMINATE}
 
 
-def disable_job(core: Core, job_id: str, disable_tasks: str) -> None:
+def disable_job(core: Core, job_id: str, disable_tasks: str, *, done_task: str = "") -> None:
     """409 unless the job is active; then disabling, and disabled once its tasks are dealt
     with (in the background, as the service: the SDK polls for the end of ``disabling``)."""
     doc = core.job(job_id)
@@ -27,24 +27,27 @@ def disable_job(core: Core, job_id: str, disable_tasks: str) -> None:
     core.update_job(
         job_id, lambda d: shapes.set_state(d, JobState.DISABLING), state=JobState.DISABLING
     )
-    jobs.in_background(finish_disable, core, doc["id"], disable_tasks)
+    jobs.in_background(finish_disable, core, doc["id"], disable_tasks, done_task)
 
 
-def disable_by_exit_action(core: Core, job_id: str) -> None:
-    """A task's exit condition says ``jobAction: disable``: Batch documents it as the disable
-    API with ``requeue`` (running tasks go back to the queue). A job no longer active stays as
-    it is: a task's outcome never fails on it."""
+def disable_by_exit_action(core: Core, job_id: str, task_id: str) -> None:
+    """Task ``task_id``'s exit condition says ``jobAction: disable``: Batch documents it as
+    the disable API with ``requeue`` (the other running tasks go back to the queue; the task
+    itself has completed, though its run is still on record). A job no longer active stays
+    as it is: a task's outcome never fails on it."""
     with core.lock:
         doc = rows.job_doc(core.store, job_id)
         if doc is None or doc["state"] != JobState.ACTIVE:
             return
-        disable_job(core, job_id, "requeue")
+        disable_job(core, job_id, "requeue", done_task=task_id)
 
 
-def finish_disable(core: Core, job_id: str, disable_tasks: str) -> None:
+def finish_disable(core: Core, job_id: str, disable_tasks: str, done_task: str = "") -> None:
     key = job_id.lower()
     with core.lock:
-        runs = core.runs_of(lambda r: r.job_id.lower() == key)
+        runs = [
+            r for r in core.runs_of(lambda r: r.job_id.lower() == key) if r.task_id != done_task
+        ]
         kill = _KILLS.get(disable_tasks)
         if kill is not None:
             for run in runs:

@@ -120,7 +120,7 @@ def after_task(core: Core, job_id: str, doc: Json) -> None:
             jobs.terminate(core, job_id, "TaskFailed")
             return
         if shapes.any_of(action, "disable"):
-            job_control.disable_by_exit_action(core, job_id)
+            job_control.disable_by_exit_action(core, job_id, str(doc["id"]))
             return
     if job.get("onAllTasksComplete") == "terminatejob":
         jobs.check_all_complete(core, job_id)
