@@ -191,6 +191,11 @@ class EmulatorService:
         """Run the autoscale clock (samples, evaluation intervals) ``speed`` times faster."""
         self.core.autoscaling.set_speed(speed)
 
+    def wait_for_completion(self, seen: int, timeout: float) -> int:
+        """How many tasks have completed, once more than ``seen`` have (or after ``timeout``
+        seconds): an in-process client waits here instead of sleeping between polls."""
+        return self.core.completions.wait_past(seen, timeout)
+
     def dispatch_latencies(self) -> list[float]:
         """Seconds from the event that freed a slot or queued a task to its process start."""
         return list(self.core.scheduler.latencies)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ class RunOptions:
     workers: int = 16
     keep: bool = False
     pool_timeout_s: float = 1800.0
+    # The watch loop's pause between polls (the local target's returns when a task completes).
+    wait: Callable[[float], None] = time.sleep
 
 
 @dataclass
@@ -161,7 +164,9 @@ def run_plan(
     total = len(plan.tasks) + (plan.job.final_task is not None) + len(res.not_in_spec)
     if grow is not None:
         plan = grow.live_plan()  # what follows sees the dynamic tasks too
-    res.counts = watch(plan, batch, job, total - res.up_to_date, sink, opts.poll, grow=grow)
+    res.counts = watch(
+        plan, batch, job, total - res.up_to_date, sink, opts.poll, opts.wait, grow=grow
+    )
     if grow is not None:
         res.tasks_added += grow.added
         res.steps = grow.per_step_json()

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from batchflow.emulator import errors
 from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason
 from batchflow.emulator.state import rows
+from batchflow.emulator.state.completions import Completions
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.quotas import AllocationFailure, Quotas
 from batchflow.emulator.state.retention import Janitor
@@ -170,6 +171,7 @@ class Core:
     agent: NodeAgent = field(init=False)
     janitor: Janitor = field(init=False)
     autoscaling: Autoscaling = field(init=False)
+    completions: Completions = field(default_factory=Completions)
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition(self.lock)

@@ -80,6 +80,7 @@ def complete_task(
     )
     if verdict["expires"] is not None:
         core.janitor.note(verdict["expires"])
+    core.completions.note()
     return doc
 
 
