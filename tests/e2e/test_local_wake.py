@@ -40,3 +40,13 @@ def test_the_watch_pause_keeps_a_floor_between_polls(tmp_path: Path) -> None:
         wait(0.0)
         wait(0.0)  # completions or not, the second poll is 0.4 s after the first
         assert time.monotonic() - started >= 0.39
+
+
+def test_the_watch_pause_outlives_the_emulator_it_waits_on(tmp_path: Path) -> None:
+    spec = tmp_path / "w.yaml"
+    spec.write_text("version: 1\n")
+    with local_emulator(spec) as server:
+        wait = completion_wait(server, floor=0.0)
+    started = time.monotonic()
+    wait(0.2)  # a stopped (or failed) service: a plain pause, the next poll says why
+    assert time.monotonic() - started >= 0.19
