@@ -5,7 +5,9 @@
       streaming chain may beat it);
   (b) dynamic fan-out: from an upstream task's end (the last thing its command does) to each
       of its downstream tasks starting (the first thing theirs does), p50 and p99; 24 upstream
-      tasks ending 0.1 s apart, 3 files each, on 2 nodes x 16 slots (no queueing for slots).
+      tasks ending 0.1 s apart, 3 files each, on 2 nodes x 16 slots (no queueing for slots);
+      and 6 upstream tasks ending 1 s apart (a quiet run between completions: the case a
+      poll interval that stretches while nothing changes would delay).
 Prints one JSON document: each figure's minimum and median over ``--repeat`` rounds, and with
 ``--baseline DIR`` the same figures for that checkout, timed in the same rounds (interleaved).
 
@@ -96,9 +98,9 @@ def chain(directory: Path, env: dict[str, str]) -> float:
     return run(directory, HEAD.format(name="chain", slots=2) + CHAIN.format(items=items), env)
 
 
-def fan_out(directory: Path, env: dict[str, str]) -> dict[str, float]:
+def fan_out(directory: Path, env: dict[str, str], count: int, gap: float) -> dict[str, float]:
     log = directory / "marks.log"
-    items = ", ".join(f"'{i / 10:.1f}'" for i in range(24))  # ending 0.1 s apart
+    items = ", ".join(f"'{i * gap:.1f}'" for i in range(count))  # ending ``gap`` s apart
     run(directory, HEAD.format(name="fan", slots=16) + FAN.format(log=log, items=items), env)
     ends: dict[str, float] = {}
     starts: list[tuple[str, float]] = []
@@ -119,6 +121,10 @@ def fan_out(directory: Path, env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def _latencies(rounds: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {key: spread([r[key] for r in rounds]) for key in ("p50_ms", "p99_ms", "max_ms")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=1, help="rounds, interleaved")
@@ -127,6 +133,7 @@ def main() -> None:
     trees = {"batchflow": REPO, **({"baseline": args.baseline} if args.baseline else {})}
     chains: dict[str, list[float]] = {name: [] for name in ["xargs", *trees]}
     fans: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    quiet: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         envs = {name: stack.enter_context(cli_env(tree)) for name, tree in trees.items()}
         for name, env in envs.items():  # a first small run fills each bytecode cache
@@ -135,7 +142,8 @@ def main() -> None:
             chains["xargs"].append(xargs_chain(200, 3, 4))
             for name, env in envs.items():
                 chains[name].append(chain(Path(tmp) / f"chain-{name}-{k}", env))
-                fans[name].append(fan_out(Path(tmp) / f"fan-{name}-{k}", env))
+                fans[name].append(fan_out(Path(tmp) / f"fan-{name}-{k}", env, 24, 0.1))
+                quiet[name].append(fan_out(Path(tmp) / f"quiet-{name}-{k}", env, 6, 1.0))
     result: dict[str, object] = {"rounds": args.repeat}
     for name in trees:
         ratios = [a / b for a, b in zip(chains[name], chains["xargs"], strict=True)]
@@ -144,9 +152,8 @@ def main() -> None:
                 "batchflow_s": spread(chains[name]),
                 "ratio_vs_xargs": spread(ratios),
             },
-            "dynamic_fan_out_latency": {
-                key: spread([f[key] for f in fans[name]]) for key in ("p50_ms", "p99_ms", "max_ms")
-            },
+            "dynamic_fan_out_latency": _latencies(fans[name]),
+            "dynamic_fan_out_latency_1s_apart": _latencies(quiet[name]),
         }
     result["xargs_s"] = spread(chains["xargs"])
     if args.baseline:
