@@ -5,16 +5,20 @@
       streaming chain may beat it);
   (b) dynamic fan-out: from an upstream task's end (the last thing its command does) to each
       of its downstream tasks starting (the first thing theirs does), p50 and p99; 24 upstream
-      tasks ending 0.1 s apart, 3 files each, on 2 nodes x 8 slots (no queueing for slots).
-Prints one JSON document.
+      tasks ending 0.1 s apart, 3 files each, on 2 nodes x 16 slots (no queueing for slots);
+      and 6 upstream tasks ending 1 s apart (a quiet run between completions: the case a
+      poll interval that stretches while nothing changes would delay).
+Prints one JSON document: each figure's minimum and median over ``--repeat`` rounds, and with
+``--baseline DIR`` the same figures for that checkout, timed in the same rounds (interleaved).
 
-    python bench/bench_steps.py
+    python bench/bench_steps.py [--repeat 3] [--baseline ../older-checkout]
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from checkouts import REPO, cli_env, spread
+
 HEAD = """version: 1
 name: {name}
 pool:
@@ -42,6 +47,10 @@ CHAIN = """steps:
     command: /bin/sh -c "sleep 0.05; cat {{input.name}} > {{input.stem}}.c"
     outputs: ["{{input.stem}}.c"]
 """
+WARM = """tasks:
+  matrix: {i: [1, 2]}
+  command: /bin/true
+"""
 FAN = """params: {{log: {log}}}
 steps:
   up:
@@ -56,10 +65,10 @@ steps:
 """
 
 
-def run(directory: Path, spec: str) -> float:
+def run(directory: Path, spec: str, env: dict[str, str]) -> float:
     """Wall time of ``batchflow run`` (the CLI, emulator start included)."""
+    directory.mkdir(parents=True)
     (directory / "w.yaml").write_text(spec)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "BATCHFLOW_"))}
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "batchflow", "run", "w.yaml"],
@@ -84,25 +93,15 @@ def xargs_chain(count: int, steps: int, parallel: int) -> float:
     return time.perf_counter() - started
 
 
-def chain(root: Path) -> dict[str, float]:
+def chain(directory: Path, env: dict[str, str]) -> float:
     items = ", ".join(str(i) for i in range(200))
-    directory = root / "chain"
-    directory.mkdir()
-    ours = run(directory, HEAD.format(name="chain", slots=2) + CHAIN.format(items=items))
-    base = xargs_chain(200, 3, 4)
-    return {
-        "batchflow_s": round(ours, 3),
-        "xargs_s": round(base, 3),
-        "ratio": round(ours / base, 3),
-    }
+    return run(directory, HEAD.format(name="chain", slots=2) + CHAIN.format(items=items), env)
 
 
-def fan_out(root: Path) -> dict[str, float]:
-    directory = root / "fan"
-    directory.mkdir()
+def fan_out(directory: Path, env: dict[str, str], count: int, gap: float) -> dict[str, float]:
     log = directory / "marks.log"
-    items = ", ".join(f"'{i / 10:.1f}'" for i in range(24))  # ending 0.1 s apart
-    run(directory, HEAD.format(name="fan", slots=8) + FAN.format(log=log, items=items))
+    items = ", ".join(f"'{i * gap:.1f}'" for i in range(count))  # ending ``gap`` s apart
+    run(directory, HEAD.format(name="fan", slots=16) + FAN.format(log=log, items=items), env)
     ends: dict[str, float] = {}
     starts: list[tuple[str, float]] = []
     for line in log.read_text().split():
@@ -122,13 +121,44 @@ def fan_out(root: Path) -> dict[str, float]:
     }
 
 
+def _latencies(rounds: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {key: spread([r[key] for r in rounds]) for key in ("p50_ms", "p99_ms", "max_ms")}
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        result = {
-            "chain_3x200_sleep_4_slots": chain(root),
-            "dynamic_fan_out_latency": fan_out(root),
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds, interleaved")
+    parser.add_argument("--baseline", type=Path, help="another checkout, timed the same way")
+    args = parser.parse_args()
+    trees = {"batchflow": REPO, **({"baseline": args.baseline} if args.baseline else {})}
+    chains: dict[str, list[float]] = {name: [] for name in ["xargs", *trees]}
+    fans: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    quiet: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        envs = {name: stack.enter_context(cli_env(tree)) for name, tree in trees.items()}
+        for name, env in envs.items():  # a first small run fills each bytecode cache
+            run(Path(tmp) / f"warm-{name}", HEAD.format(name="w", slots=1) + WARM, env)
+        for k in range(args.repeat):
+            chains["xargs"].append(xargs_chain(200, 3, 4))
+            for name, env in envs.items():
+                chains[name].append(chain(Path(tmp) / f"chain-{name}-{k}", env))
+                fans[name].append(fan_out(Path(tmp) / f"fan-{name}-{k}", env, 24, 0.1))
+                quiet[name].append(fan_out(Path(tmp) / f"quiet-{name}-{k}", env, 6, 1.0))
+    result: dict[str, object] = {"rounds": args.repeat}
+    for name in trees:
+        ratios = [a / b for a, b in zip(chains[name], chains["xargs"], strict=True)]
+        result[name] = {
+            "chain_3x200_sleep_4_slots": {
+                "batchflow_s": spread(chains[name]),
+                "ratio_vs_xargs": spread(ratios),
+            },
+            "dynamic_fan_out_latency": _latencies(fans[name]),
+            "dynamic_fan_out_latency_1s_apart": _latencies(quiet[name]),
         }
+    result["xargs_s"] = spread(chains["xargs"])
+    if args.baseline:
+        pairs = zip(chains["batchflow"], chains["baseline"], strict=True)
+        result["chain_batchflow_vs_baseline"] = spread([a / b for a, b in pairs])
     json.dump(result, sys.stdout, indent=2)
     print()
 

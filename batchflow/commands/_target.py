@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ class Target:
     banner: str
     state_dir: Path | None = None
     emulator: Any = None  # the in-process EmulatorServer on the local target
+    # How the watch loop pauses between polls (the local target: until a task completes).
+    wait: Callable[[float], None] = time.sleep
 
 
 def _remember_connection_string(conn: str | None) -> None:
@@ -88,7 +91,7 @@ def _local(
     attach: bool = False,
 ) -> Iterator[Target]:
     from batchflow.azure.connect import batch_service
-    from batchflow.local.target import StateBusy, local_emulator, state_dir
+    from batchflow.local.target import StateBusy, completion_wait, local_emulator, state_dir
 
     blobs = _local_blobs(spec_path, storage, env)
     state = state_dir(spec_path)
@@ -111,7 +114,8 @@ def _local(
             f"state in {state}, blobs in {blobs.describe()}."
         )
         try:
-            yield Target("local", batch, blobs, LOCAL_POLL, banner, state, server)
+            wait = completion_wait(server, LOCAL_POLL.initial)
+            yield Target("local", batch, blobs, LOCAL_POLL, banner, state, server, wait)
         finally:
             batch.close()
 

@@ -99,9 +99,8 @@ def run_cmd(
                 with progress_sink(stream) as sink:
                     nodes = NodeWatch(plan, tgt.batch)
                     recorded = nodes.wrap(session.recorder(tgt.batch).wrap(sink))
-                    result = run_plan(
-                        plan, tgt.batch, tgt.blobs, recorded, RunOptions(poll=tgt.poll, keep=keep)
-                    )
+                    opts = RunOptions(poll=tgt.poll, keep=keep, wait=tgt.wait)
+                    result = run_plan(plan, tgt.batch, tgt.blobs, recorded, opts)
             except KeyboardInterrupt:
                 _interrupted(tgt.kind, spec)
                 if tgt.kind == "azure":  # the local pool stops with this process; Azure's bills

@@ -14,6 +14,7 @@ deletions are finished, and every pool gets its local nodes back.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
@@ -203,6 +204,16 @@ class EmulatorService:
     def set_autoscale_speed(self, speed: float) -> None:
         """Run the autoscale clock (samples, evaluation intervals) ``speed`` times faster."""
         self.core.autoscaling.set_speed(speed)
+
+    def wait_for_completion(self, seen: int, timeout: float) -> int:
+        """How many tasks have completed, once more than ``seen`` have (or after ``timeout``
+        seconds): an in-process client waits here instead of sleeping between polls. A failed
+        or closed service only sleeps: the client's next request learns why it stopped."""
+        core = self._core
+        if core is None or core.failure is not None:
+            time.sleep(timeout)
+            return seen
+        return core.completions.wait_past(seen, timeout)
 
     def dispatch_latencies(self) -> list[float]:
         """Seconds from the event that freed a slot or queued a task to its process start."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class RunOptions:
     workers: int = 16
     keep: bool = False
     pool_timeout_s: float = 1800.0
+    # The watch loop's pause between polls (the local target's returns when a task completes).
+    wait: Callable[[float], None] = time.sleep
 
 
 @dataclass
@@ -164,7 +167,9 @@ def run_plan(
     total = len(plan.tasks) + (plan.job.final_task is not None) + len(res.not_in_spec)
     if grow is not None:
         plan = grow.live_plan()  # what follows sees the dynamic tasks too
-    res.counts = watch(plan, batch, job, total - res.up_to_date, sink, opts.poll, grow=grow)
+    res.counts = watch(
+        plan, batch, job, total - res.up_to_date, sink, opts.poll, opts.wait, grow=grow
+    )
     if grow is not None:
         res.tasks_added += grow.added
         res.up_to_date += grow.cached

@@ -22,7 +22,8 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,27 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
             if published:
                 published.unlink(missing_ok=True)
             server.stop()
+
+
+def completion_wait(server: Any, floor: float) -> Callable[[float], None]:
+    """The watch loop's pause between polls on the local target: until the in-process
+    emulator completes a task, at most ``interval`` seconds, and never less than ``floor``
+    seconds after the last poll began (a burst of completions is one poll, not one each). A
+    finished task's dependents are then made within ``floor``, not a stretched interval."""
+    service = server.service
+    seen = service.wait_for_completion(-1, 0.0)  # the count now
+    last = time.monotonic()
+
+    def wait(interval: float) -> None:
+        nonlocal seen, last
+        start = time.monotonic()
+        if last + floor > start:
+            time.sleep(last + floor - start)
+        remaining = interval - (time.monotonic() - start)
+        seen = service.wait_for_completion(seen, max(0.0, remaining))
+        last = time.monotonic()
+
+    return wait
 
 
 def _publish(state: Path, server: Any) -> Path | None:

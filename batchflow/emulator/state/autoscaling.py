@@ -18,24 +18,20 @@ import datetime as _dt
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from batchflow.emulator import errors, shapes
-from batchflow.emulator.autoscale import (
-    AutoscaleEnvironment,
-    AutoscaleRun,
-    DeallocationOption,
-    Formula,
-    FormulaError,
-    Metric,
-    SampleStore,
-    compile_formula,
-)
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.kinds import AllocationState, Json, TaskResult, TaskState
 from batchflow.emulator.state import node_events, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.loop import Loop
 from batchflow.emulator.state.store import StoreClosed
+
+if TYPE_CHECKING:
+    # The formula language is imported when a pool first uses it: a run without autoscale
+    # (most runs) does not pay for it at start-up.
+    from batchflow.emulator.autoscale import AutoscaleRun, Formula, Metric, SampleStore
 
 DEFAULT_INTERVAL = "PT15M"
 MIN_INTERVAL_S = 5 * 60.0
@@ -76,13 +72,19 @@ class AutoscaleClock:
         return emulated / self._speed
 
 
+def _samples() -> SampleStore:
+    from batchflow.emulator.autoscale import SampleStore
+
+    return SampleStore()
+
+
 @dataclass
 class Scaler:
     """One autoscale pool's formula, samples and schedule (emulated epoch seconds)."""
 
     formula: Formula
     interval_s: float
-    samples: SampleStore = field(default_factory=SampleStore)
+    samples: SampleStore = field(default_factory=_samples)
     next_sample: float = 0.0
     next_eval: float = 0.0
 
@@ -92,6 +94,8 @@ def _formula(text: object) -> Formula:
     """The compiled formula; the service's 400 (code, message, located detail) when refused."""
     if not isinstance(text, str) or not text.strip():
         raise errors.missing_required_property("autoScaleFormula")
+    from batchflow.emulator.autoscale import FormulaError, compile_formula
+
     try:
         return compile_formula(text)
     except FormulaError as exc:
@@ -130,6 +134,8 @@ def check_create(doc: Json) -> None:
 # --- samples and evaluation -----------------------------------------------------------------
 def _sample(core: Core, pool: Json) -> dict[Metric, float]:
     """The pool's metrics now: task counts over its active jobs, its current nodes."""
+    from batchflow.emulator.autoscale import Metric
+
     counts = dict.fromkeys(("active", "running", "succeeded", "failed"), 0)
     for job in rows.active_jobs(core.store, pool["id"]):
         for group in rows.task_state_counts(core.store, job.id):
@@ -166,6 +172,8 @@ def _sample(core: Core, pool: Json) -> dict[Metric, float]:
 
 
 def _run(scaler: Scaler, formula: Formula, pool: Json, at: _dt.datetime) -> AutoscaleRun:
+    from batchflow.emulator.autoscale import AutoscaleEnvironment
+
     env = AutoscaleEnvironment(
         samples=scaler.samples.snapshot(),
         target_dedicated_nodes=int(pool.get("targetDedicatedNodes") or 0),
@@ -188,6 +196,8 @@ def _apply(doc: Json, run: AutoscaleRun) -> bool:
 
 
 def _deallocation(run: AutoscaleRun) -> str:
+    from batchflow.emulator.autoscale import DeallocationOption
+
     return (
         run.targets.node_deallocation_option if run.targets else DeallocationOption.REQUEUE
     ).value
@@ -329,6 +339,8 @@ class Autoscaling:
 
     # -- the thread ----------------------------------------------------------------------
     def _record(self, pool_id: str, scaler: Scaler, now: float) -> None:
+        from batchflow.emulator.autoscale import Metric
+
         pool = self.core.pool(pool_id)
         last = scaler.samples.snapshot().get(Metric.PENDING_TASKS)
         if last is not None and last.times and now <= last.times[-1]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from batchflow.emulator import errors
 from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason, NodeAction
 from batchflow.emulator.state import rows
+from batchflow.emulator.state.completions import Completions
 from batchflow.emulator.state.node_faults import NodeFaults
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.quotas import AllocationFailure, Quotas
@@ -188,6 +189,7 @@ class Core:
     janitor: Janitor = field(init=False)
     autoscaling: Autoscaling = field(init=False)
     schedules: JobSchedules = field(init=False)
+    completions: Completions = field(default_factory=Completions)
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition(self.lock)

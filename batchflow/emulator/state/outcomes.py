@@ -91,6 +91,7 @@ def complete_task(
     )
     if verdict["expires"] is not None:
         core.janitor.note(verdict["expires"])
+    core.completions.note()
     return doc
 
 
@@ -109,7 +110,7 @@ def after_task(core: Core, job_id: str, doc: Json) -> None:
     if job["state"] != JobState.ACTIVE:
         return
     if job.get("usesTaskDependencies"):
-        refresh_dependents(core, job_id)
+        release_dependents(core, job_id, str(doc["id"]))
     failed = (doc.get("executionInfo") or {}).get("result") == TaskResult.FAILURE
     if shapes.any_of(job.get("onTaskFailure"), "performexitoptionsjobaction"):
         # A task the user ended is no failure of the job's work: the job goes on unless the
@@ -156,3 +157,13 @@ def refresh_dependents(core: Core, job_id: str) -> None:
         return
     rows.mark_ready(core.store, job_id, ready)
     core.touch(job_id)
+
+
+def release_dependents(core: Core, job_id: str, task_id: str) -> None:
+    """Mark ready the waiting tasks whose dependencies ``task_id``'s completion met: only
+    those naming it (or a range holding it) are checked, not every waiting task of the job."""
+    waiting = rows.waiting_on(core.store, job_id, task_id)
+    ready = [i for i, doc in waiting if dependencies_met(core, job_id, doc.get("dependsOn"))]
+    if ready:
+        rows.mark_ready(core.store, job_id, ready)
+        core.touch(job_id)

@@ -10,9 +10,11 @@ caller must know.
 from __future__ import annotations
 
 import time
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import Json
@@ -321,6 +323,7 @@ def delete_job(store: Store, job_id: str) -> None:
     """Forget a job and all its tasks."""
     with store.tx() as db:
         db.execute("DELETE FROM tasks WHERE job_id = ?", (job_id,))
+        db.execute("DELETE FROM task_waits WHERE job_id = ?", (job_id,))
         db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
 
@@ -362,6 +365,7 @@ def insert_task(store: Store, job_id: str, doc: Json, ready: Callable[[], bool])
         ).fetchone():
             raise errors.task_exists(doc["id"])
         ident = str(doc["id"])
+        _insert_waits(db, job_id, ident, doc.get("dependsOn"))
         db.execute(
             "INSERT INTO tasks (job_id, id, seq, state, slots, ready, num_id, doc) "
             "VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
@@ -378,7 +382,9 @@ def insert_task(store: Store, job_id: str, doc: Json, ready: Callable[[], bool])
 
 
 def delete_task(store: Store, job_id: str, task_id: str) -> None:
-    store.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, task_id))
+    with store.tx() as db:
+        db.execute("DELETE FROM tasks WHERE job_id = ? AND id = ?", (job_id, task_id))
+        db.execute("DELETE FROM task_waits WHERE job_id = ? AND task_id = ?", (job_id, task_id))
 
 
 def satisfied_count(store: Store, job_id: str, task_ids: list[str]) -> int:
@@ -608,3 +614,39 @@ def schedule_task_stats(store: Store, schedule_id: str) -> ScheduleTaskStats:
 def job_task_docs(store: Store, job_id: str) -> list[Json]:
     """Every task document of a job (for its statistics: read only when asked for)."""
     return [loads(r[0]) for r in store.query("SELECT doc FROM tasks WHERE job_id = ?", (job_id,))]
+
+
+# -- what tasks wait on (task_waits) ---------------------------------------------------------
+def _insert_waits(db: sqlite3.Connection, job_id: str, task_id: str, depends: Json | None) -> None:
+    """Index what a new task depends on (in the transaction that inserts it, so a completion
+    that commits after it finds it here, and one that committed before made it ready)."""
+    if not depends:
+        return
+    named = {str(i).lower() for i in depends.get("taskIds") or []}
+    db.executemany(
+        "INSERT INTO task_waits (job_id, task_id, on_id) VALUES (?, ?, ?)",
+        [(job_id, task_id, on) for on in sorted(named)],
+    )
+    db.executemany(
+        "INSERT INTO task_waits (job_id, task_id, lo, hi) VALUES (?, ?, ?, ?)",
+        [
+            (job_id, task_id, int(span["start"]), int(span["end"]))
+            for span in depends.get("taskIdRanges") or []
+        ],
+    )
+
+
+def waiting_on(store: Store, job_id: str, task_id: str) -> list[tuple[str, Json]]:
+    """The job's tasks held back by their dependencies that name ``task_id`` or a range
+    holding it: (id, document)."""
+    waiting = (
+        "SELECT t.id, t.doc FROM task_waits w JOIN tasks t "
+        "ON t.job_id = w.job_id AND t.id = w.task_id "
+        "WHERE w.job_id = ? AND t.state = 'active' AND t.ready = 0 AND "
+    )
+    sql = f"{waiting} w.on_id = ?"
+    params: tuple[Any, ...] = (job_id, task_id)
+    if task_id.isdigit():
+        sql += f" UNION {waiting} w.on_id IS NULL AND ? BETWEEN w.lo AND w.hi"
+        params = (*params, job_id, int(task_id))
+    return [(r[0], loads(r[1])) for r in store.query(sql, params)]

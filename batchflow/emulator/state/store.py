@@ -46,6 +46,21 @@ CREATE TABLE IF NOT EXISTS node_usage (
 CREATE TABLE IF NOT EXISTS schedules (
   id TEXT PRIMARY KEY COLLATE NOCASE, seq INTEGER NOT NULL, state TEXT NOT NULL,
   doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS task_waits (
+  job_id TEXT NOT NULL COLLATE NOCASE, task_id TEXT NOT NULL COLLATE NOCASE,
+  on_id TEXT COLLATE NOCASE, lo INTEGER, hi INTEGER);
+CREATE INDEX IF NOT EXISTS task_waits_on ON task_waits (job_id, on_id);
+CREATE INDEX IF NOT EXISTS task_waits_task ON task_waits (job_id, task_id);
+"""
+# What each task depends on, one row per named task (``on_id``) or range (``lo``..``hi``):
+# a completed task finds the tasks waiting on it here instead of checking every waiting task.
+# A state written before this table existed gets its rows from the task documents.
+_WAITS_BACKFILL = """
+INSERT INTO task_waits (job_id, task_id, on_id)
+  SELECT t.job_id, t.id, d.value FROM tasks t, json_each(t.doc, '$.dependsOn.taskIds') d;
+INSERT INTO task_waits (job_id, task_id, lo, hi)
+  SELECT t.job_id, t.id, json_extract(d.value, '$.start'), json_extract(d.value, '$.end')
+  FROM tasks t, json_each(t.doc, '$.dependsOn.taskIdRanges') d;
 """
 
 _TABLES = ("pools", "nodes", "jobs", "tasks", "schedules")
@@ -124,7 +139,10 @@ class Store:
             # rather than SQLite's 1,000 keeps them off most task transitions.
             self._db.execute("PRAGMA wal_autocheckpoint=8000")
             self._migrate()
+            backfill = self._has_table("tasks") and not self._has_table("task_waits")
             self._db.executescript(_SCHEMA)
+            if backfill:
+                self._db.executescript(f"BEGIN; {_WAITS_BACKFILL} COMMIT;")
             self._seq = max(self._max_seq(t) for t in _TABLES)
 
     def _migrate(self) -> None:
@@ -132,6 +150,10 @@ class Store:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
         if columns and "expires" not in columns:
             self._db.execute("ALTER TABLE tasks ADD COLUMN expires REAL")
+
+    def _has_table(self, name: str) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self._db.execute(query, (name,)).fetchone() is not None
 
     @property
     def folder(self) -> Path:
@@ -231,6 +253,6 @@ class Store:
 
     def reset(self) -> None:
         with self.tx() as db:
-            for table in _TABLES:
+            for table in (*_TABLES, "task_waits"):
                 db.execute(f"DELETE FROM {table}")  # noqa: S608
             db.execute("DELETE FROM node_usage")
