@@ -9,8 +9,8 @@ caller must know.
 
 from __future__ import annotations
 
-import time
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
