@@ -156,6 +156,8 @@ def _node_operations(emu: Any, node: str, azurite: str) -> None:
     _ok(emu, "POST", f"{node}/start", None, 202)
     _idle(emu, node)
     _ok(emu, "GET", "/poolusagemetrics")
+    _ok(emu, "GET", "/supportedimages")
+    _ok(emu, "GET", "/nodecounts")
     _ok(emu, "GET", "/applications")
     _ok(emu, "GET", "/applications/app1")
     _ok(emu, "POST", "/pools/p1/resize", {"targetDedicatedNodes": 2}, 202)

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from batchflow.emulator.http import odata
-from batchflow.emulator.http.base import JSON_TYPE, Req, dumps
+from batchflow.emulator.http.base import JSON_TYPE, Req, dumps, snapshot_headers
 from batchflow.emulator.state import images
 from batchflow.emulator.state.store import Page
 
@@ -31,4 +31,4 @@ def _listing(req: Req, q: odata.ListQuery, page: Page, kind: str) -> Response:
     link = odata.next_link(req.base_url, req.raw_path, req.api_version, q, page.next_token)
     if link:
         body["odata.nextLink"] = link
-    return Response(dumps(body), 200, media_type=JSON_TYPE)
+    return Response(dumps(body), 200, snapshot_headers(), media_type=JSON_TYPE)
