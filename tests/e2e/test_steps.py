@@ -177,3 +177,34 @@ def test_a_failed_branch_of_a_diamond_names_what_it_blocked_per_step(tmp_path: P
     assert "blocked (never ran, waiting on failed tasks): join, report" in result.stderr
     assert "  in step join: join\n" in result.stderr
     assert "  in step report: report\n" in result.stderr
+
+
+def test_a_gather_no_longer_sees_the_output_of_an_input_removed_since_the_last_run(
+    tmp_path: Path,
+) -> None:
+    _files(tmp_path, 3)
+    spec = write_spec(
+        tmp_path,
+        "removed",
+        HEAD
+        + """
+inputs: [data/*.txt]
+steps:
+  size:
+    for_each: input
+    command: /bin/sh -c "wc -c < {input.name} > {input.stem}.n"
+    outputs: ["{input.stem}.n"]
+  total:
+    inputs: {from: size}
+    command: /bin/sh -c "ls size > seen.txt"
+    outputs: [seen.txt]
+""",
+    )
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    assert (tmp_path / "out/total/seen.txt").read_text().split() == ["f0.n", "f1.n", "f2.n"]
+    (tmp_path / "data/f1.txt").unlink()
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out/total/seen.txt").read_text().split() == ["f0.n", "f2.n"]
+    res = batchflow("run", str(spec), cwd=tmp_path)  # size-0 and size-2 kept their outputs
+    assert res.code == 0 and "Nothing to do: 3 tasks up to date" in res.stderr, res.stderr

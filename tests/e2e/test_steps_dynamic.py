@@ -253,3 +253,20 @@ def test_fan_out_and_gather_on_the_azure_target_path(
     res = batchflow("run", str(spec), "--target", "azure", cwd=tmp_path, **env)
     assert res.code == 0 and "Nothing to do: 11 tasks up to date" in res.stderr, res.stderr
     assert len(_marks(tmp_path, "start")) == 3 + 7
+
+
+def test_a_gather_after_an_input_split_into_fewer_chunks_sees_only_this_runs_counts(
+    tmp_path: Path,
+) -> None:
+    """count-1-1 and count-1-2 are no tasks of the second run: the files they left under
+    count/ last time are gone before total gathers count/, so it adds 3 + 2 + 2, not 10."""
+    _data(tmp_path, [3, 5, 2])
+    spec = _spec(tmp_path)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == "10"
+    (tmp_path / "data/f1.txt").write_text("0\n1\n")  # 1 chunk, not 3
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == "7"
+    res = batchflow("run", str(spec), cwd=tmp_path)  # nothing an up-to-date task left is gone
+    assert res.code == 0 and "Nothing to do: 8 tasks up to date" in res.stderr, res.stderr
