@@ -31,6 +31,7 @@ from batchflow.engine.events import Event, EventSink
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BlobStore
 from batchflow.plan_model import Plan, TaskPlan
+from batchflow.spec.model import StepSpec
 from batchflow.spec.steps_expand import WorkflowTasks
 
 _WILDCARDS = frozenset("*?[")
@@ -46,7 +47,7 @@ class _Declared:
         self.names: set[str] = set()
         self.patterns: dict[str, set[str]] = {}  # folder ("<step>/.../") -> name patterns
 
-    def add(self, task: TaskPlan, cache: Cache | None) -> None:
+    def add(self, task: TaskPlan) -> None:
         for out in task.outputs:  # those uploaded on failure too: the gather stages them
             path = output_blob_path(out)
             if _WILDCARDS & set(out.pattern):
@@ -54,7 +55,10 @@ class _Declared:
                 self.patterns.setdefault(folder, set()).add(out.pattern.rsplit("/", 1)[-1])
             else:
                 self.names.add(path)
-        low = task.id.lower()
+
+    def recorded(self, task_id: str, cache: Cache | None) -> None:
+        """What the task left when it last succeeded, if the cache finds it up to date."""
+        low = task_id.lower()
         if cache is not None and low in cache.up_to_date and low in cache.records:
             self.names.update(cache.records[low].outputs)
 
@@ -83,7 +87,14 @@ def prune(
     in this plan) declares; how many."""
     declared = _Declared()
     for task in tasks:
-        declared.add(task, cache)
+        declared.add(task)
+        declared.recorded(task.id, cache)
+    return _delete_undeclared(plan, blobs, step, declared, sink)
+
+
+def _delete_undeclared(
+    plan: Plan, blobs: BlobStore, step: str, declared: _Declared, sink: EventSink
+) -> int:
     container, prefix = plan.output_container, f"{step}/"
     listed = retry_transient(lambda: blobs.list_blobs(container, prefix))
     stale = [b for b in listed if not declared.covers(b)]
@@ -104,5 +115,26 @@ def prune_static_gathers(plan: Plan, blobs: BlobStore, cache: Cache, sink: Event
         return 0
     steps = tasks.workflow.steps
     gathered = sorted({g for s in steps if not s.dynamic for g in s.gather})
-    step = tasks.workflow.step
-    return sum(prune(plan, blobs, g, tasks.tasks(step(g)), cache, sink) for g in gathered)
+    pruned = 0
+    for name in gathered:
+        step = tasks.workflow.step(name)
+        if not _named_in_full(step):
+            pruned += prune(plan, blobs, name, tasks.tasks(step), cache, sink)
+            continue
+        # Every output a file named in full: the step's index has them all, rendered once
+        # for the checks (a 100,000-task step is not rendered again).
+        index = tasks.index(step)
+        declared = _Declared()
+        for task_id, names in zip(index.ids, index.produced, strict=True):
+            declared.names.update(names)
+            declared.recorded(task_id, cache)
+        pruned += _delete_undeclared(plan, blobs, name, declared, sink)
+    return pruned
+
+
+def _named_in_full(step: StepSpec) -> bool:
+    """Whether each output of ``step``'s tasks is one file named in full, uploaded on
+    success: those ``StepIndex.produced`` lists."""
+    tasks = step.tasks
+    templates = [tasks.template] if tasks.template else list(tasks.items)
+    return not step.wild and all(o.when != "taskfailure" for t in templates for o in t.outputs)
