@@ -358,7 +358,8 @@ class Expander:
     def _deferred(self, step: StepSpec) -> list[TaskPlan]:
         if not self.dry:  # all they hold is known now: what no task of them makes goes
             for name in step.gather:
-                prune(self.plan, self.blobs, name, self.tasks_of(name), self.cache, self.sink)
+                tasks = self.tasks_of(name)
+                prune(self.plan, self.blobs, name, tasks, self.cache, self.sink, "watch")
         depends = self._joined(step, (*step.gather, *step.needs))
         gathered = self._gathered(step)
         return [

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 from batchflow.engine.bodies import output_blob_path
 from batchflow.engine.cache import Cache
-from batchflow.engine.events import Event, EventSink
+from batchflow.engine.events import Event, EventSink, Stage
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BlobStore
 from batchflow.plan_model import Plan, TaskPlan
@@ -63,6 +63,7 @@ class _Declared:
             self.names.update(cache.records[low].outputs)
 
     def covers(self, blob: str) -> bool:
+        """Whether one of the tasks may have made ``blob`` (or the cache stands on it)."""
         if blob in self.names:
             return True
         name = blob.rsplit("/", 1)[-1]
@@ -82,18 +83,24 @@ def prune(
     tasks: Iterable[TaskPlan],
     cache: Cache | None,
     sink: EventSink,
+    stage: Stage = "tasks",
 ) -> int:
     """Delete every blob under ``<step>/`` that none of ``tasks`` (all of the step's tasks
-    in this plan) declares; how many."""
+    in this plan) declares; how many (said as an event of ``stage``)."""
     declared = _Declared()
     for task in tasks:
         declared.add(task)
         declared.recorded(task.id, cache)
-    return _delete_undeclared(plan, blobs, step, declared, sink)
+    return _delete_undeclared(plan, blobs, step, declared, sink, stage)
 
 
 def _delete_undeclared(
-    plan: Plan, blobs: BlobStore, step: str, declared: _Declared, sink: EventSink
+    plan: Plan,
+    blobs: BlobStore,
+    step: str,
+    declared: _Declared,
+    sink: EventSink,
+    stage: Stage = "tasks",
 ) -> int:
     container, prefix = plan.output_container, f"{step}/"
     listed = retry_transient(lambda: blobs.list_blobs(container, prefix))
@@ -103,7 +110,7 @@ def _delete_undeclared(
     if stale:
         n = len(stale)
         files = f"{n} file{'s' if n != 1 else ''}"
-        sink(Event("tasks", f"removed {files} under {prefix} that no task of this run makes"))
+        sink(Event(stage, f"removed {files} under {prefix} that no task of this run makes"))
     return len(stale)
 
 
