@@ -165,6 +165,13 @@ class AzureBlobStore:
                     client.delete_blob(name)
         return len(names)
 
+    def delete_blob(self, container: str, blob: str) -> None:
+        """One delete; a blob (or container) already gone is no error."""
+        with self._translated(f"deleting blob {blob} in {container}"):
+            client = self._service.get_container_client(container)
+            with contextlib.suppress(ResourceNotFoundError):
+                client.delete_blob(blob)
+
     def download(self, container: str, blob: str, dest: Path) -> int:
         """Download to a temporary file beside ``dest``, then rename (no torn files)."""
         fd, tmp = open_partial(dest.parent)  # mode 0666 less the umask: a user's file

@@ -199,7 +199,7 @@ def _pool_json(pool: PoolPlan, secret: frozenset[str]) -> dict[str, Any]:
 
 
 def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
-    from batchflow.engine.cache import outlook
+    from batchflow.engine.outlook import outlook
 
     job = plan.job
     seen = outlook(plan)
@@ -290,7 +290,7 @@ def _rows(plan: Plan) -> list[tuple[str, str]]:
 
 def _cache_rows(plan: Plan) -> list[tuple[str, str]]:
     """What a run would do with the tasks, when earlier runs here recorded any."""
-    from batchflow.engine.cache import outlook
+    from batchflow.engine.outlook import outlook
     from batchflow.engine.tasks import named
 
     seen = outlook(plan)
@@ -310,6 +310,8 @@ def _cache_rows(plan: Plan) -> list[tuple[str, str]]:
     ):
         if ids:
             rows.append((f"{len(ids):,} {label}", named(ids)))
+    for step, waits in seen.pending:  # a dynamic step's tasks not made yet
+        rows.append((f"{step}: dynamic", f"more tasks appear as {waits} runs"))
     return rows
 
 

@@ -35,6 +35,7 @@ from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import changed, fingerprint
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
+from batchflow.engine.prune import prune
 from batchflow.engine.tasks import CHUNK, add_chunk
 from batchflow.plan_model import InputFile, Plan, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS
@@ -355,6 +356,10 @@ class Expander:
         return tuple(files)
 
     def _deferred(self, step: StepSpec) -> list[TaskPlan]:
+        if not self.dry:  # all they hold is known now: what no task of them makes goes
+            for name in step.gather:
+                tasks = self.tasks_of(name)
+                prune(self.plan, self.blobs, name, tasks, self.cache, self.sink, "watch")
         depends = self._joined(step, (*step.gather, *step.needs))
         gathered = self._gathered(step)
         return [

@@ -224,5 +224,8 @@ class BlobStore(Protocol):
         """Delete every blob whose name starts with ``prefix`` (a non-empty one); how many
         (an absent container, or one already gone: no error)."""
 
+    def delete_blob(self, container: str, blob: str) -> None:
+        """Delete the blob named ``blob`` exactly (absent, or its container: no error)."""
+
     def describe(self) -> str:
         """Where the blobs live, for messages (never contains a secret)."""

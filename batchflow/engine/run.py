@@ -20,6 +20,7 @@ from batchflow.engine.job import ensure_job
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy
 from batchflow.engine.pool import ensure_pool, wait_for_nodes
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
+from batchflow.engine.prune import prune_static_gathers
 from batchflow.engine.tasks import add_missing_tasks, without
 from batchflow.engine.watch import watch
 from batchflow.plan_model import Plan, TaskPlan
@@ -151,6 +152,7 @@ def run_plan(
     timer.lap("pool")
     job = ensure_job(plan, batch, sink, opts.poll, opts.pool_timeout_s)
     timer.lap("job")
+    prune_static_gathers(plan, blobs, cache, sink)  # before a gather can start
     grow = _expander(plan, batch, blobs, staged, sink, cache)
     res.tasks_added, res.tasks_existing, res.tasks_changed, res.not_in_spec = add_missing_tasks(
         plan,

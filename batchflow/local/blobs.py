@@ -157,6 +157,11 @@ class LocalBlobStore:
             self._record_path(container, name).unlink(missing_ok=True)
         return len(names)
 
+    def delete_blob(self, container: str, blob: str) -> None:
+        """Remove one file (and its MD5 record); an absent one is no error."""
+        self._blob_path(container, blob).unlink(missing_ok=True)
+        self._record_path(container, blob).unlink(missing_ok=True)
+
     def describe(self) -> str:
         """The directory holding the containers."""
         return str(self.root)

@@ -177,3 +177,43 @@ def test_a_failed_branch_of_a_diamond_names_what_it_blocked_per_step(tmp_path: P
     assert "blocked (never ran, waiting on failed tasks): join, report" in result.stderr
     assert "  in step join: join\n" in result.stderr
     assert "  in step report: report\n" in result.stderr
+
+
+def test_a_gather_no_longer_sees_the_output_of_an_input_removed_since_the_last_run(
+    tmp_path: Path,
+) -> None:
+    """size names its files in full, parts by a wildcard (and keeps a log on failure): a
+    gather of both sees neither file of f1 once f1 is no input."""
+    _files(tmp_path, 3)
+    spec = write_spec(
+        tmp_path,
+        "removed",
+        HEAD
+        + """
+inputs: [data/*.txt]
+steps:
+  size:
+    for_each: input
+    command: /bin/sh -c "wc -c < {input.name} > {input.stem}.n"
+    outputs: ["{input.stem}.n"]
+  parts:
+    for_each: input
+    command: /bin/sh -c "cp {input.name} {input.stem}-a.part"
+    outputs: ["{input.stem}-*.part", {pattern: "{input.stem}.log", when: failure}]
+  total:
+    inputs: {from: [size, parts]}
+    command: /bin/sh -c "ls size parts > seen.txt"
+    outputs: [seen.txt]
+""",
+    )
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    seen = (tmp_path / "out/total/seen.txt").read_text().split()
+    assert seen == ["parts:", *(f"f{i}-a.part" for i in range(3)), "size:", "f0.n", "f1.n", "f2.n"]
+    (tmp_path / "data/f1.txt").unlink()
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    seen = (tmp_path / "out/total/seen.txt").read_text().split()
+    assert seen == ["parts:", "f0-a.part", "f2-a.part", "size:", "f0.n", "f2.n"]
+    res = batchflow("run", str(spec), cwd=tmp_path)  # the tasks of f0 and f2 kept their outputs
+    assert res.code == 0 and "Nothing to do: 5 tasks up to date" in res.stderr, res.stderr

@@ -253,3 +253,53 @@ def test_fan_out_and_gather_on_the_azure_target_path(
     res = batchflow("run", str(spec), "--target", "azure", cwd=tmp_path, **env)
     assert res.code == 0 and "Nothing to do: 11 tasks up to date" in res.stderr, res.stderr
     assert len(_marks(tmp_path, "start")) == 3 + 7
+
+
+def test_a_gather_after_an_input_split_into_fewer_chunks_sees_only_this_runs_counts(
+    tmp_path: Path,
+) -> None:
+    """count-1-1 and count-1-2 are no tasks of the second run: the files they left under
+    count/ last time are gone before total gathers count/, so it adds 3 + 2 + 2, not 10."""
+    _data(tmp_path, [3, 5, 2])
+    spec = _spec(tmp_path)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == "10"
+    (tmp_path / "data/f1.txt").write_text("0\n1\n")  # 1 chunk, not 3
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == "7"
+    res = batchflow("run", str(spec), cwd=tmp_path)  # nothing an up-to-date task left is gone
+    assert res.code == 0 and "Nothing to do: 8 tasks up to date" in res.stderr, res.stderr
+
+
+def _plan_rows(root: Path, spec: Path) -> str:
+    res = batchflow("plan", str(spec), cwd=root)
+    assert res.code == 0, res.stderr
+    return res.stdout
+
+
+def test_plan_after_a_run_tells_what_each_dynamic_task_would_do_and_what_is_not_known_yet(
+    tmp_path: Path,
+) -> None:
+    _data(tmp_path, [3, 4])  # split-0, split-1, count-0-0..count-1-1, total
+    spec = _spec(tmp_path)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    shown = _plan_rows(tmp_path, spec)
+    assert "7 up to date" in shown and "dynamic: more tasks" not in shown, shown
+    res = batchflow("plan", str(spec), "--json", cwd=tmp_path)
+    assert res.json()["cache"] == {"up_to_date": 7, "changed": 0, "upstream_changed": 0, "new": 0}
+    # count's command changes: its 4 tasks, made of split's recorded chunks, would re-run
+    changed = _spec(tmp_path, count="true;")
+    shown = _plan_rows(tmp_path, changed)
+    assert "2 up to date" in shown, shown
+    assert "4 changed, re-run" in shown and "count-0-0, count-0-1, count-1-0, count-1-1" in shown
+    assert "1 re-run, upstream changed" in shown and "total" in shown, shown
+    # one input changes: split-1 re-runs, and what it will split into is not known yet
+    spec = _spec(tmp_path)  # count as it ran
+    (tmp_path / "data/f1.txt").write_text("0\n1\n2\n4\n5\n")
+    res = batchflow("plan", str(spec), "--json", cwd=tmp_path)
+    cache = res.json()["cache"]
+    assert (cache["up_to_date"], cache["changed"]) == (1 + 2, 1), cache  # split-0, count-0-*
+    assert cache["dynamic_pending"] == {"count": "split", "total": "count"}, cache
+    shown = _plan_rows(tmp_path, spec)
+    assert "count: dynamic" in shown and "more tasks appear as split runs" in shown, shown

@@ -80,6 +80,19 @@ def test_delete_blobs_takes_only_what_is_under_the_prefix(store: BlobStore, tmp_
     assert store.delete_blobs(container, "split/") == 0  # no container: no error
 
 
+def test_delete_blob_takes_that_one_name_only(store: BlobStore, tmp_path: Path) -> None:
+    container = _unique("del1", tmp_path)
+    names = ["count/a.count", "count/a.count.old", "count/b.count"]
+    store.ensure_container(container)
+    for path, name in zip(_files(tmp_path, names), names, strict=True):
+        store.upload(container, name, path, upload_of(path, name).md5)
+    store.delete_blob(container, "count/a.count")
+    assert sorted(store.list_md5(container)) == ["count/a.count.old", "count/b.count"]
+    store.delete_blob(container, "count/a.count")  # gone already: no error
+    store.delete_container(container)
+    store.delete_blob(container, "count/b.count")  # no container: no error
+
+
 def test_staging_uploads_only_changes(store: BlobStore, tmp_path: Path) -> None:
     names = [f"f{i}.txt" for i in range(20)]
     paths = _files(tmp_path, names)

@@ -1,0 +1,147 @@
+"""A gather sees the outputs of this run's tasks only: what no task declares is deleted.
+
+A gather (``inputs: {from: X}``) stages every blob under ``X/``, the step's own folder in the
+output container. A task the plan no longer has (its input was removed, or the upstream file
+it was made of is gone: an input split into fewer chunks) left its outputs there in an earlier
+run, and the gather would read them as this run's: a total of 10 where the inputs now add up
+to 7. So before a gather task is added (for a dynamic step: once every task it gathers is
+known), every blob under each gathered step's folder that no task of the current plan declares
+is deleted.
+
+Why delete rather than stage each file by its name: a gather of more than ``MAX_FINAL_FILES``
+files must use a prefix (Batch takes at most 1 MB per request, and each file's URL carries a
+SAS), so naming files would fix small gathers and leave big ones wrong; one rule that holds at
+every size is what a user can trust. Deleting also keeps ``X/`` truthful for whoever looks at
+it or downloads it, and leaves the gather's task body (and so its fingerprint and cache key)
+as it was. ``X/`` is batchflow's own (the README says each step's outputs are stored there),
+and a file goes only when no task of the plan could have made it: a wildcard output keeps
+every file under its folder whose name it matches, as the cache's records count them
+(``engine.cache``), and the recorded outputs of the tasks found up to date are kept whatever
+the match says, so no task the cache skips loses what it stands on.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+from batchflow.engine.bodies import output_blob_path
+from batchflow.engine.cache import Cache
+from batchflow.engine.events import Event, EventSink, Stage
+from batchflow.engine.polling import retry_transient
+from batchflow.engine.protocols import BlobStore
+from batchflow.plan_model import Plan, TaskPlan
+from batchflow.spec.model import StepSpec
+from batchflow.spec.steps_expand import WorkflowTasks
+
+_WILDCARDS = frozenset("*?[")
+
+
+class _Declared:
+    """The blobs some tasks may upload: names in full, and for wildcard outputs the folder
+    and the pattern a file's name must match (as ``engine.cache`` records what they left)."""
+
+    __slots__ = ("names", "patterns")
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.patterns: dict[str, set[str]] = {}  # folder ("<step>/.../") -> name patterns
+
+    def add(self, task: TaskPlan) -> None:
+        for out in task.outputs:  # those uploaded on failure too: the gather stages them
+            path = output_blob_path(out)
+            if _WILDCARDS & set(out.pattern):
+                folder = f"{path.rstrip('/')}/" if path else ""
+                self.patterns.setdefault(folder, set()).add(out.pattern.rsplit("/", 1)[-1])
+            else:
+                self.names.add(path)
+
+    def recorded(self, task_id: str, cache: Cache | None) -> None:
+        """What the task left when it last succeeded, if the cache finds it up to date."""
+        low = task_id.lower()
+        if cache is not None and low in cache.up_to_date and low in cache.records:
+            self.names.update(cache.records[low].outputs)
+
+    def covers(self, blob: str) -> bool:
+        """Whether one of the tasks may have made ``blob`` (or the cache stands on it)."""
+        if blob in self.names:
+            return True
+        name = blob.rsplit("/", 1)[-1]
+        end = blob.find("/")
+        while end != -1:  # every folder above the blob: an output of any may have made it
+            found = self.patterns.get(blob[: end + 1])
+            if found and any(fnmatch.fnmatchcase(name, p) for p in found):
+                return True
+            end = blob.find("/", end + 1)
+        return False
+
+
+def prune(
+    plan: Plan,
+    blobs: BlobStore,
+    step: str,
+    tasks: Iterable[TaskPlan],
+    cache: Cache | None,
+    sink: EventSink,
+    stage: Stage = "tasks",
+) -> int:
+    """Delete every blob under ``<step>/`` that none of ``tasks`` (all of the step's tasks
+    in this plan) declares; how many (said as an event of ``stage``)."""
+    declared = _Declared()
+    for task in tasks:
+        declared.add(task)
+        declared.recorded(task.id, cache)
+    return _delete_undeclared(plan, blobs, step, declared, sink, stage)
+
+
+def _delete_undeclared(
+    plan: Plan,
+    blobs: BlobStore,
+    step: str,
+    declared: _Declared,
+    sink: EventSink,
+    stage: Stage = "tasks",
+) -> int:
+    container, prefix = plan.output_container, f"{step}/"
+    listed = retry_transient(lambda: blobs.list_blobs(container, prefix))
+    stale = [b for b in listed if not declared.covers(b)]
+    for blob in stale:
+        retry_transient(lambda b=blob: blobs.delete_blob(container, b))  # type: ignore[misc]
+    if stale:
+        n = len(stale)
+        files = f"{n} file{'s' if n != 1 else ''}"
+        sink(Event(stage, f"removed {files} under {prefix} that no task of this run makes"))
+    return len(stale)
+
+
+def prune_static_gathers(plan: Plan, blobs: BlobStore, cache: Cache, sink: EventSink) -> int:
+    """``prune`` the steps that steps known before the run gather from (their gather tasks
+    are added at once; a dynamic step's gathers are pruned as the run makes them)."""
+    tasks = plan.tasks
+    if not isinstance(tasks, WorkflowTasks):
+        return 0
+    steps = tasks.workflow.steps
+    gathered = sorted({g for s in steps if not s.dynamic for g in s.gather})
+    pruned = 0
+    for name in gathered:
+        step = tasks.workflow.step(name)
+        if not _named_in_full(step):
+            pruned += prune(plan, blobs, name, tasks.tasks(step), cache, sink)
+            continue
+        # Every output a file named in full: the step's index has them all, rendered once
+        # for the checks (a 100,000-task step is not rendered again).
+        index = tasks.index(step)
+        declared = _Declared()
+        for task_id, names in zip(index.ids, index.produced, strict=True):
+            declared.names.update(names)
+            declared.recorded(task_id, cache)
+        pruned += _delete_undeclared(plan, blobs, name, declared, sink)
+    return pruned
+
+
+def _named_in_full(step: StepSpec) -> bool:
+    """Whether each output of ``step``'s tasks is one file named in full, uploaded on
+    success: those ``StepIndex.produced`` lists."""
+    tasks = step.tasks
+    templates = [tasks.template] if tasks.template else list(tasks.items)
+    return not step.wild and all(o.when != "taskfailure" for t in templates for o in t.outputs)
