@@ -11,7 +11,7 @@
 Prints one JSON document: each figure's minimum and median over ``--repeat`` rounds, and with
 ``--baseline DIR`` the same figures for that checkout, timed in the same rounds (interleaved).
 
-    python bench/bench_steps.py [--repeat 3] [--baseline ../older-checkout]
+    python bench/bench_steps.py [--repeat 3] [--baseline ../older-checkout] [--chain-only]
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=1, help="rounds, interleaved")
     parser.add_argument("--baseline", type=Path, help="another checkout, timed the same way")
+    parser.add_argument("--chain-only", action="store_true", help="only (a), the chain")
     args = parser.parse_args()
     trees = {"batchflow": REPO, **({"baseline": args.baseline} if args.baseline else {})}
     chains: dict[str, list[float]] = {name: [] for name in ["xargs", *trees]}
@@ -142,19 +143,23 @@ def main() -> None:
             chains["xargs"].append(xargs_chain(200, 3, 4))
             for name, env in envs.items():
                 chains[name].append(chain(Path(tmp) / f"chain-{name}-{k}", env))
+                if args.chain_only:
+                    continue
                 fans[name].append(fan_out(Path(tmp) / f"fan-{name}-{k}", env, 24, 0.1))
                 quiet[name].append(fan_out(Path(tmp) / f"quiet-{name}-{k}", env, 6, 1.0))
     result: dict[str, object] = {"rounds": args.repeat}
     for name in trees:
         ratios = [a / b for a, b in zip(chains[name], chains["xargs"], strict=True)]
-        result[name] = {
+        figures: dict[str, object] = {
             "chain_3x200_sleep_4_slots": {
                 "batchflow_s": spread(chains[name]),
                 "ratio_vs_xargs": spread(ratios),
             },
-            "dynamic_fan_out_latency": _latencies(fans[name]),
-            "dynamic_fan_out_latency_1s_apart": _latencies(quiet[name]),
         }
+        if not args.chain_only:
+            figures["dynamic_fan_out_latency"] = _latencies(fans[name])
+            figures["dynamic_fan_out_latency_1s_apart"] = _latencies(quiet[name])
+        result[name] = figures
     result["xargs_s"] = spread(chains["xargs"])
     if args.baseline:
         pairs = zip(chains["batchflow"], chains["baseline"], strict=True)
