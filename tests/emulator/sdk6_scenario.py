@@ -271,6 +271,10 @@ seen["node_file_delete"] = [
     error_code(lambda: client.file.delete_from_compute_node("p6", node_id, "startup/stderr.txt")),
 ]
 seen["node_agent_skus"] = error_code(lambda: list(client.account.list_node_agent_skus()))
+try:
+    client.pool.get_all_lifetime_statistics()
+except m.BatchErrorException as exc:
+    seen["lifetime_stats"] = [exc.error.code, exc.error.message.value.splitlines()[0]]
 seen["node_counts"] = [
     [c.pool_id, c.dedicated.idle, c.dedicated.total, c.low_priority.total]
     for c in client.account.list_pool_node_counts()

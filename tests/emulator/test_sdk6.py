@@ -69,3 +69,9 @@ def test_azure_batch_6_scenario(emulator: Any) -> None:
     # unknown resource. The service documents older versions' operations as still callable;
     # what it answers today at 2018-12-01.8.0 is not known here, so no route is made up.
     assert seen["node_agent_skus"] == "ResourceNotFound"
+    # Lifetime statistics left the API in 2023-05-01.17.0: the answer says what is emulated.
+    assert seen["lifetime_stats"] == [
+        "ResourceNotFound",
+        "The local Batch emulator does not implement GET /lifetimepoolstats: it emulates the "
+        "operations of the Batch API 2025-06-01, and this is not one of them.",
+    ]
