@@ -150,10 +150,14 @@ def test_az_batch_job_schedules_and_node_operations(az: Callable[..., Any]) -> N
     ran = lambda: az("task", "show", "--job-id", "sz:job-1", "--task-id", "s1")  # noqa: E731
     _until(lambda: ran()["state"] == "completed", "the scheduled job's task")
     assert ran()["executionInfo"]["exitCode"] == 0
-    az("job-schedule", "stop", "--job-schedule-id", "sz")
-    assert az("job-schedule", "show", "--job-schedule-id", "sz")["state"] == "completed"
+    az("job-schedule", "stop", "--job-schedule-id", "sz")  # terminating, then completed
+    _until(
+        lambda: az("job-schedule", "show", "--job-schedule-id", "sz")["state"] == "completed",
+        "the schedule completed",
+    )
     assert az("job", "show", "--job-id", "sz:job-1")["state"] == "completed"
-    az("job-schedule", "delete", "--job-schedule-id", "sz", "--yes")
+    az("job-schedule", "delete", "--job-schedule-id", "sz", "--yes")  # deleting, then gone
+    _until(lambda: not az("job-schedule", "list"), "the schedule deleted")
     gone = az("job-schedule", "show", "--job-schedule-id", "sz", fails=True)
     assert "JobScheduleNotFound" in gone
 
