@@ -37,7 +37,8 @@ class ClientEnv:
 
 
 SDK6 = ClientEnv("azure-batch-6", "azure-batch==6.0.0", ("python", "-c", "import azure.batch"))
-AZ_CLI = ClientEnv("azure-cli", "azure-cli", ("az", "version"))
+# Pinned: test_az_cli.py asserts what this release sends, mistakes included.
+AZ_CLI = ClientEnv("azure-cli", "azure-cli==2.91.0", ("az", "version"))
 ALL = (SDK6, AZ_CLI)
 
 

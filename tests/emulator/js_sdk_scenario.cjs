@@ -183,15 +183,149 @@ async function main() {
   await client.pool.resize("pjs", { targetDedicatedNodes: 1 });
   await wait(async () => JSON.stringify(await nodeStates("pjs")) === '["idle"]', "one node after resize");
   seen.afterResize = (await client.pool.get("pjs")).targetDedicatedNodes;
+  await jobControl();
+  await jobSchedules();
+  await nodeOperations();
   await client.job.deleteMethod("jjs");
   await wait(async () => (await errorCode(client.job.get("jjs"))) === "JobNotFound", "job deleted");
   await client.pool.deleteMethod("pjs");
   await wait(async () => (await errorCode(client.pool.get("pjs"))) === "PoolNotFound", "pool deleted");
-  // TODO(after the merge of job schedules and node operations): jobSchedule add/get/list/
-  // terminate/delete, computeNodeOperations reboot/disableScheduling/enableScheduling.
   const wrong = Buffer.from("not the key".repeat(4)).toString("base64");
   const intruder = new BatchServiceClient(new BatchSharedKeyCredentials(account, wrong), url);
   seen.wrongKey = await errorCode(intruder.pool.list());
+}
+
+// -- job disable / enable --------------------------------------------------------------------
+async function jobControl() {
+  await client.job.add({ id: "jdis", poolInfo: { poolId: "pjs" } });
+  await client.job.disable("jdis", "requeue");
+  await wait(async () => (await client.job.get("jdis")).state === "disabled", "job disabled");
+  await client.task.add("jdis", { id: "held", commandLine: "/bin/true" });
+  await sleep(500); // a disabled job's task stays active: nothing runs it
+  const held = (await client.task.get("jdis", "held")).state;
+  await client.job.enable("jdis");
+  await wait(async () => (await client.task.get("jdis", "held")).state === "completed", "held ran once enabled");
+  seen.jobControl = [held, (await client.job.get("jdis")).state, await errorCode(client.job.enable("nope"))];
+  await client.job.terminate("jdis");
+}
+
+// -- job schedules ---------------------------------------------------------------------------
+// The control surface (make a schedule's next job now) takes the same SharedKey signature as
+// the Batch API: the SDK's own client sends it, signed by its credentials.
+async function runScheduleNow(id) {
+  const response = await client.sendRequest({
+    method: "POST",
+    url: `${url}/_emulator/schedules/run?api-version=2025-06-01`,
+    body: { jobScheduleId: id },
+    headers: { "Content-Type": "application/json; odata=minimalmetadata; charset=utf-8" },
+  });
+  if (response.status !== 200) throw new Error(`schedules/run: ${response.status} ${response.bodyAsText}`);
+}
+
+const scheduleJobs = async (id) =>
+  (await all(client.job.listFromJobSchedule(id), (l) => client.job.listFromJobScheduleNext(l))).map((j) => j.id);
+
+async function runTaskIn(jobId, taskId) {
+  await client.task.add(jobId, { id: taskId, commandLine: "/bin/sh -c 'echo scheduled $AZ_BATCH_JOB_ID'" });
+  await wait(async () => (await client.task.get(jobId, taskId)).state === "completed", `${taskId} completed`);
+  return text(await client.file.getFromTask(jobId, taskId, "stdout.txt"));
+}
+
+async function jobSchedules() {
+  const spec = { poolInfo: { poolId: "pjs" }, priority: 2 };
+  await client.jobSchedule.add({
+    id: "sjs",
+    schedule: { recurrenceInterval: "PT1H" },
+    jobSpecification: spec,
+    metadata: [{ name: "owner", value: "js" }],
+  });
+  seen.scheduleDup = await errorCode(client.jobSchedule.add({ id: "sjs", schedule: {}, jobSpecification: spec }));
+  seen.scheduleExists = [(await client.jobSchedule.exists("sjs")).body, (await client.jobSchedule.exists("nope")).body];
+  seen.scheduleIds = (await all(client.jobSchedule.list(), (l) => client.jobSchedule.listNext(l))).map((s) => s.id);
+  // Without doNotRunUntil the first job is made at once.
+  await wait(async () => (await scheduleJobs("sjs")).length === 1, "the schedule's first job");
+  seen.firstJob = [(await scheduleJobs("sjs"))[0], await runTaskIn("sjs:job-1", "s1")];
+  const got = await client.jobSchedule.get("sjs");
+  seen.schedule = [got.state, got.jobSpecification.priority, got.executionInfo.recentJob.id, Boolean(got.executionInfo.nextRunTime)];
+  await client.jobSchedule.patch("sjs", { metadata: [{ name: "stage", value: "2" }] });
+  seen.scheduleMetadata = (await client.jobSchedule.get("sjs")).metadata.map((m) => [m.name, m.value]);
+  await client.jobSchedule.update("sjs", { schedule: { recurrenceInterval: "PT2H" }, jobSpecification: { ...spec, priority: 4 } });
+  const updated = await client.jobSchedule.get("sjs");
+  seen.scheduleUpdated = [updated.jobSpecification.priority, updated.metadata || []];
+  await client.jobSchedule.disable("sjs");
+  seen.scheduleDisabled = (await client.jobSchedule.get("sjs")).state;
+  await client.jobSchedule.enable("sjs");
+  // One active job at a time: the next run waits for job-1 to end.
+  await client.job.terminate("sjs:job-1");
+  await wait(async () => (await client.job.get("sjs:job-1")).state === "completed", "job-1 completed");
+  await runScheduleNow("sjs");
+  await wait(async () => (await scheduleJobs("sjs")).length === 2, "the schedule's second job");
+  seen.secondJob = [(await scheduleJobs("sjs")).sort(), (await client.job.get("sjs:job-2")).priority, await runTaskIn("sjs:job-2", "s2")];
+  await client.jobSchedule.terminate("sjs");
+  await wait(async () => (await client.jobSchedule.get("sjs")).state === "completed", "schedule completed");
+  seen.scheduleTerminated = (await client.job.get("sjs:job-2")).state;
+  await client.jobSchedule.deleteMethod("sjs");
+  await wait(async () => (await errorCode(client.jobSchedule.get("sjs"))) === "JobScheduleNotFound", "schedule deleted");
+  seen.scheduleDeleted = [await errorCode(client.job.get("sjs:job-1")), await errorCode(client.jobSchedule.terminate("sjs"))];
+}
+
+// -- node operations -------------------------------------------------------------------------
+async function nodeOperations() {
+  const [first] = await all(client.computeNode.list("pjs"), (l) => client.computeNode.listNext(l));
+  const id = first.id;
+  const node = () => client.computeNode.get("pjs", id);
+  await client.computeNode.disableScheduling("pjs", id, { nodeDisableSchedulingOption: "taskcompletion" });
+  const disabled = (await node()).schedulingState;
+  await client.computeNode.enableScheduling("pjs", id);
+  seen.scheduling = [disabled, (await node()).schedulingState];
+  const login = await client.computeNode.getRemoteLoginSettings("pjs", id);
+  seen.remoteLogin = [login.remoteLoginIPAddress, typeof login.remoteLoginPort];
+  await client.computeNode.addUser("pjs", id, { name: "ops", password: "Pa55word-js", isAdmin: false });
+  seen.users = [await errorCode(client.computeNode.addUser("pjs", id, { name: "ops", password: "x" }))];
+  await client.computeNode.deleteUser("pjs", id, "ops");
+  seen.users.push(await errorCode(client.computeNode.deleteUser("pjs", id, "ops")));
+
+  const booted = (await node()).lastBootTime.toISOString(); // String() drops the milliseconds
+  // A local reboot or reimage may be over before the next request: what shows it is the new
+  // boot time (and, after a reimage, the start task's output written again).
+  await client.computeNode.reboot("pjs", id, { nodeRebootOption: "requeue" });
+  await wait(async () => (await node()).state === "idle" && (await node()).lastBootTime.toISOString() !== booted, "rebooted");
+  const rebooted = (await node()).lastBootTime.toISOString();
+  await client.computeNode.reimage("pjs", id);
+  await wait(async () => (await node()).state === "idle" && (await node()).lastBootTime.toISOString() !== rebooted, "reimaged");
+  seen.maintenance = [(await node()).state, await errorCode(client.computeNode.reboot("pjs", "nope"))];
+  // The start task ran again on the fresh disk: its output is there to delete.
+  const nodeFileNames = async () =>
+    (await all(client.file.listFromComputeNode("pjs", id, { recursive: true }), (l) => client.file.listFromComputeNodeNext(l))).map((f) => f.name);
+  await client.file.deleteFromComputeNode("pjs", id, "startup/stderr.txt");
+  seen.nodeFileDelete = [
+    (await nodeFileNames()).includes("startup/stderr.txt"),
+    (await nodeFileNames()).includes("startup/stdout.txt"),
+    await errorCode(client.file.deleteFromComputeNode("pjs", id, "startup/stderr.txt")),
+  ];
+
+  const images = await all(client.account.listSupportedImages(), (l) => client.account.listSupportedImagesNext(l));
+  seen.supportedImages = images.some((i) => i.nodeAgentSKUId === image.nodeAgentSKUId && i.osType === "linux");
+  const counts = await all(client.account.listPoolNodeCounts(), (l) => client.account.listPoolNodeCountsNext(l));
+  seen.nodeCounts = counts.map((c) => [c.poolId, c.dedicated.idle, c.dedicated.total, c.lowPriority.total]);
+
+  // Grow, and stop the growth where it stands: the target becomes the nodes the pool has
+  // (local nodes are at most the machine's cores: 2 or 3 here).
+  await client.pool.resize("pjs", { targetDedicatedNodes: 3 });
+  await client.pool.stopResize("pjs");
+  await wait(async () => (await client.pool.get("pjs")).allocationState === "steady", "resize stopped");
+  const stopped = await client.pool.get("pjs");
+  seen.stopResize = [stopped.targetDedicatedNodes, stopped.currentDedicatedNodes];
+  const allIdle = async (count) => {
+    const states = await nodeStates("pjs");
+    return states.length === count && states.every((state) => state === "idle");
+  };
+  await wait(() => allIdle(stopped.currentDedicatedNodes), "the grown pool's nodes idle");
+  await client.pool.removeNodes("pjs", { nodeList: [id] });
+  await wait(async () => (await errorCode(node())) === "NodeNotFound", "the removed node gone");
+  await wait(async () => (await client.pool.get("pjs")).allocationState === "steady", "removal done");
+  const removed = await client.pool.get("pjs");
+  seen.removeNodes = [removed.targetDedicatedNodes, removed.currentDedicatedNodes];
 }
 
 main().then(

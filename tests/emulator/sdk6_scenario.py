@@ -184,6 +184,101 @@ wait(lambda: value(client.job.get("j6").state) == "completed", "job completed")
 client.pool.resize("p6", m.PoolResizeParameter(target_dedicated_nodes=1))
 wait(lambda: node_states("p6") == ["idle"], "one node after resize")
 seen["after_resize"] = client.pool.get("p6").target_dedicated_nodes
+
+# -- job schedules --------------------------------------------------------------------------
+spec = m.JobSpecification(pool_info=m.PoolInformation(pool_id="p6"), priority=3)
+client.job_schedule.add(
+    m.JobScheduleAddParameter(
+        id="s6",
+        schedule=m.Schedule(recurrence_interval=dt.timedelta(hours=1)),
+        job_specification=spec,
+    )
+)
+seen["schedule_dup"] = error_code(
+    lambda: client.job_schedule.add(
+        m.JobScheduleAddParameter(id="s6", schedule=m.Schedule(), job_specification=spec)
+    )
+)
+seen["schedule_exists"] = [client.job_schedule.exists("s6"), client.job_schedule.exists("nope")]
+seen["schedule_ids"] = [s.id for s in client.job_schedule.list()]
+
+
+def schedule_jobs():
+    return sorted(j.id for j in client.job.list_from_job_schedule("s6"))
+
+
+# Without do_not_run_until the first job is made at once; a task added to it runs.
+wait(lambda: schedule_jobs() == ["s6:job-1"], "the schedule's first job")
+client.task.add(
+    "s6:job-1", m.TaskAddParameter(id="s1", command_line="/bin/sh -c 'echo $AZ_BATCH_JOB_ID'")
+)
+wait(lambda: value(client.task.get("s6:job-1", "s1").state) == "completed", "s1 completed")
+seen["scheduled_run"] = [
+    value(client.task.get("s6:job-1", "s1").execution_info.result),
+    b"".join(client.file.get_from_task("s6:job-1", "s1", "stdout.txt")).decode(),
+    client.job.get("s6:job-1").priority,
+]
+got = client.job_schedule.get("s6")
+seen["schedule"] = [
+    value(got.state),
+    got.schedule.recurrence_interval.total_seconds(),
+    got.execution_info.recent_job.id,
+    got.execution_info.next_run_time is not None,
+]
+client.job_schedule.disable("s6")
+seen["schedule_disabled"] = value(client.job_schedule.get("s6").state)
+client.job_schedule.enable("s6")
+seen["schedule_enabled"] = value(client.job_schedule.get("s6").state)
+client.job_schedule.terminate("s6")
+wait(lambda: value(client.job_schedule.get("s6").state) == "completed", "schedule completed")
+seen["schedule_job_after_terminate"] = value(client.job.get("s6:job-1").state)
+client.job_schedule.delete("s6")
+wait(lambda: error_code(lambda: client.job_schedule.get("s6")) == "JobScheduleNotFound", "deleted")
+seen["schedule_deleted"] = [
+    error_code(lambda: client.job.get("s6:job-1")),
+    error_code(lambda: client.job_schedule.terminate("s6")),
+]
+
+# -- node operations ------------------------------------------------------------------------
+node_id = next(iter(client.compute_node.list("p6"))).id
+client.compute_node.disable_scheduling("p6", node_id, node_disable_scheduling_option="requeue")
+disabled = value(client.compute_node.get("p6", node_id).scheduling_state)
+client.compute_node.enable_scheduling("p6", node_id)
+seen["scheduling"] = [disabled, value(client.compute_node.get("p6", node_id).scheduling_state)]
+booted = client.compute_node.get("p6", node_id).last_boot_time
+client.compute_node.reboot("p6", node_id, node_reboot_option="requeue")
+
+
+def rebooted():
+    got = client.compute_node.get("p6", node_id)
+    return value(got.state) == "idle" and got.last_boot_time != booted and got
+
+
+seen["rebooted"] = value(wait(rebooted, "the node rebooted").state)
+seen["reboot_missing"] = error_code(lambda: client.compute_node.reboot("p6", "nope"))
+# The start task ran again at the boot: its output is there to delete.
+wait(
+    lambda: value(client.compute_node.get("p6", node_id).start_task_info.state) == "completed",
+    "the start task again",
+)
+client.file.delete_from_compute_node("p6", node_id, "startup/stderr.txt")
+node_files = sorted(
+    f.name for f in client.file.list_from_compute_node("p6", node_id, recursive=True)
+)
+seen["node_file_delete"] = [
+    "startup/stderr.txt" in node_files,
+    "startup/stdout.txt" in node_files,
+    error_code(lambda: client.file.delete_from_compute_node("p6", node_id, "startup/stderr.txt")),
+]
+seen["node_agent_skus"] = error_code(lambda: list(client.account.list_node_agent_skus()))
+try:
+    client.pool.get_all_lifetime_statistics()
+except m.BatchErrorException as exc:
+    seen["lifetime_stats"] = [exc.error.code, exc.error.message.value.splitlines()[0]]
+seen["node_counts"] = [
+    [c.pool_id, c.dedicated.idle, c.dedicated.total, c.low_priority.total]
+    for c in client.account.list_pool_node_counts()
+]
 client.job.delete("j6")
 wait(lambda: error_code(lambda: client.job.get("j6")) == "JobNotFound", "job deleted")
 client.pool.delete("p6")

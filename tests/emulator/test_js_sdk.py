@@ -75,3 +75,27 @@ def test_js_sdk_scenario(emulator: Any) -> None:
     assert seen["deletedTask"] == "TaskNotFound"
     assert seen["afterResize"] == 1
     assert seen["wrongKey"] == "AuthenticationFailed"
+    # A disabled job runs nothing; enabled, it runs what waited.
+    assert seen["jobControl"] == ["active", "active", "JobNotFound"]
+    assert seen["scheduleDup"] == "JobScheduleExists"
+    assert seen["scheduleExists"] == [True, False]
+    assert seen["scheduleIds"] == ["sjs"]
+    assert seen["firstJob"] == ["sjs:job-1", "scheduled sjs:job-1\n"]
+    assert seen["schedule"] == ["active", 2, "sjs:job-1", True]
+    assert seen["scheduleMetadata"] == [["stage", "2"]]
+    assert seen["scheduleUpdated"] == [4, []]  # an update replaces: no metadata given, none kept
+    assert seen["scheduleDisabled"] == "disabled"
+    assert seen["secondJob"] == [["sjs:job-1", "sjs:job-2"], 4, "scheduled sjs:job-2\n"]
+    assert seen["scheduleTerminated"] == "completed"
+    assert seen["scheduleDeleted"] == ["JobNotFound", "JobScheduleNotFound"]
+    assert seen["scheduling"] == ["disabled", "enabled"]
+    assert seen["remoteLogin"] == ["127.0.0.1", "number"]
+    assert seen["users"] == ["NodeUserExists", "NodeUserNotFound"]
+    assert seen["maintenance"] == ["idle", "NodeNotFound"]
+    assert seen["nodeFileDelete"] == [False, True, "FileNotFound"]
+    assert seen["supportedImages"] is True
+    assert seen["nodeCounts"] == [["pjs", 1, 1, 0]]
+    # Stopped where it got: as many local nodes as the machine has cores, up to 3.
+    target, current = seen["stopResize"]
+    assert target == current and 2 <= current <= 3
+    assert seen["removeNodes"] == [current - 1, current - 1]

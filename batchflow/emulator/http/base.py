@@ -278,8 +278,8 @@ def resolve(routes: tuple[Route, ...], method: str, raw_path: str) -> tuple[Rout
         )
     if segs[0].lower() in _BATCH_COLLECTIONS:
         raise errors.resource_not_found(
-            f"The local Batch emulator does not implement {method} {raw_path}: it emulates "
-            "pools, nodes, jobs, tasks, task counts and the file API."
+            f"The local Batch emulator does not implement {method} {raw_path}: it emulates the "
+            "operations of the Batch API 2025-06-01, and this is not one of them."
         )
     raise errors.resource_not_found(
         "The requested URI does not represent any resource on the server."
