@@ -270,7 +270,10 @@ seen["node_file_delete"] = [
     "startup/stdout.txt" in node_files,
     error_code(lambda: client.file.delete_from_compute_node("p6", node_id, "startup/stderr.txt")),
 ]
-seen["node_agent_skus"] = error_code(lambda: list(client.account.list_node_agent_skus()))
+seen["node_agent_skus"] = {
+    sku.id: [[r.publisher, r.offer, r.sku] for r in sku.verified_image_references]
+    for sku in client.account.list_node_agent_skus()
+}
 try:
     client.pool.get_all_lifetime_statistics()
 except m.BatchErrorException as exc:

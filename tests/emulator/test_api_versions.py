@@ -205,3 +205,17 @@ def test_pool_fields_2025_06_01_no_longer_has_reach_only_older_clients(emulator:
         for v in (SDK14, NEW)
     ]
     assert set(legacy) <= set(auto[0]) and not set(legacy) & set(auto[1])
+
+
+def test_node_agent_skus_are_listed_only_at_the_versions_that_had_them(emulator: Any) -> None:
+    """ListNodeAgentSKUs until 2019-06-01.9.0 replaced it with ListSupportedImages."""
+    skus = _get(emulator, "/nodeagentskus", "2018-12-01.8.0")["value"]
+    ubuntu = next(s for s in skus if s["id"] == "batch.node.ubuntu 22.04")
+    assert ubuntu["osType"] == "linux"
+    assert {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy"}.items() <= (
+        ubuntu["verifiedImageReferences"][0].items()
+    )
+    page = _get(emulator, "/nodeagentskus", "2018-12-01.8.0", "&maxresults=1")
+    assert len(page["value"]) == 1 and "odata.nextLink" in page
+    gone = call(emulator, "GET", "/nodeagentskus", at("2019-06-01.9.0"))
+    assert gone.status_code == 404, gone.text

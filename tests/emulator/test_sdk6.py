@@ -65,10 +65,12 @@ def test_azure_batch_6_scenario(emulator: Any) -> None:
     assert seen["node_file_delete"] == [False, True, "FileNotFound"]
     assert seen["node_counts"] == [["p6", 1, 1, 0]]
     # 6.0 lists images with GET /nodeagentskus (ListNodeAgentSKUs, replaced by
-    # ListSupportedImages in 2019-06-01.9.0): not emulated, so the emulator's 404 for an
-    # unknown resource. The service documents older versions' operations as still callable;
-    # what it answers today at 2018-12-01.8.0 is not known here, so no route is made up.
-    assert seen["node_agent_skus"] == "ResourceNotFound"
+    # ListSupportedImages in 2019-06-01.9.0): answered at that version, in its shape.
+    skus = seen["node_agent_skus"]
+    assert "batch.node.ubuntu 22.04" in skus, skus
+    assert ["canonical", "0001-com-ubuntu-server-jammy", "22_04-lts"] in skus[
+        "batch.node.ubuntu 22.04"
+    ]
     # Lifetime statistics left the API in 2023-05-01.17.0: the answer says what is emulated.
     assert seen["lifetime_stats"] == [
         "ResourceNotFound",

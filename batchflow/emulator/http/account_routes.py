@@ -6,7 +6,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from batchflow.emulator.http import odata
+from batchflow.emulator import errors
+from batchflow.emulator.http import odata, versions
 from batchflow.emulator.http.base import JSON_TYPE, Req, dumps, snapshot_headers
 from batchflow.emulator.state import images
 from batchflow.emulator.state.store import Page
@@ -16,6 +17,17 @@ def supported_images(req: Req) -> Response:
     q = odata.parse_list_query(req.query)
     page = images.list_images(q.filter, q.token, q.limit)
     return _listing(req, q, page, "supportedimages")
+
+
+def node_agent_skus(req: Req) -> Response:
+    # ListNodeAgentSKUs: in the API until 2019-06-01.9.0 replaced it with ListSupportedImages;
+    # azure-batch 6.0 (2018-12-01.8.0) still calls it. A newer client meets the unknown-URI 404.
+    if versions.before(req.api_version, "2019-06-01.9.0"):
+        q = odata.parse_list_query(req.query)
+        return _listing(req, q, images.node_agent_skus(q.token, q.limit), "nodeagentskus")
+    raise errors.resource_not_found(
+        "The requested URI does not represent any resource on the server."
+    )
 
 
 def node_counts(req: Req) -> Response:

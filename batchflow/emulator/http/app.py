@@ -183,7 +183,13 @@ BATCH_ROUTES = (
     # --- the account's images and node counts (issue #12) ---
     route("GET", "supportedimages", "Account_ListSupportedImages", account_routes.supported_images),
     route("GET", "nodecounts", "Account_ListPoolNodeCounts", account_routes.node_counts),
+    # Before 2019-06-01.9.0 only (replaced by supportedimages): azure-batch 6.0 calls it.
+    route("GET", "nodeagentskus", "Account_ListNodeAgentSkus", account_routes.node_agent_skus),
 )
+
+
+# Operations of older api-versions only, which the 2025-06-01 definition does not hold.
+OLDER_API_ONLY = frozenset({"Account_ListNodeAgentSkus"})
 
 
 def check_api_version(query: Mapping[str, str]) -> str:

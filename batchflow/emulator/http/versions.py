@@ -179,6 +179,14 @@ def _day(api_version: str) -> _dt.date:
     return _dt.date.fromisoformat(api_version[:10])
 
 
+def before(api_version: str, version: str) -> bool:
+    """Whether ``api_version`` is older than ``version`` (an operation a version dropped)."""
+    try:
+        return _day(api_version) < _day(version)
+    except ValueError:
+        return False
+
+
 def answer(api_version: str, shape: str, doc: Mapping[str, Any]) -> Json:
     """``doc`` (an answer in the current shape) as ``api_version`` has it."""
     out = dict(doc)

@@ -104,6 +104,27 @@ def list_images(filter: str | None, token: str | None, limit: int) -> Page:
     )
 
 
+def node_agent_skus(token: str | None, limit: int) -> Page:
+    """``GET /nodeagentskus`` (ListNodeAgentSKUs, api-versions before 2019-06-01.9.0, which
+    replaced it with ListSupportedImages): the same list grouped by node agent, each with the
+    verified images it runs, in the list's order."""
+    skus: dict[str, Json] = {}
+    for image in supported_images():
+        sku = skus.setdefault(
+            image["nodeAgentSKUId"],
+            {
+                "id": image["nodeAgentSKUId"],
+                "verifiedImageReferences": [],
+                "osType": image["osType"],
+            },
+        )
+        if image["verificationType"] == "verified":
+            sku["verifiedImageReferences"].append(dict(image["imageReference"]))
+    start, listed = int(token or 0), list(skus.values())
+    more = len(listed) > start + limit
+    return Page(listed[start : start + limit], str(start + limit) if more else None)
+
+
 def _row(image: Json) -> Sequence[str]:
     """The image's values of ``IMAGE_FIELDS``, in its order."""
     ref = image["imageReference"]
