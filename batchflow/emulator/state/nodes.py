@@ -35,6 +35,9 @@ def node_id(pool_id: str, index: int, generation: int, dedicated: bool) -> str:
     return f"tvmps_{digest}_{'d' if dedicated else 'p'}"
 
 
+AGENT_LOG_LINES = 2_000
+
+
 @dataclass(frozen=True)
 class NodeUser:
     """A user account added to a node: what the service keeps of it (a password's salted
@@ -87,9 +90,10 @@ class Node:
     prep: dict[str, PrepState] = field(default_factory=dict)
     prep_locks: dict[str, threading.Lock] = field(default_factory=dict)
     # The emulator's log lines about this node (epoch seconds, text), the newest kept: what
-    # uploadbatchservicelogs uploads.
+    # uploadbatchservicelogs uploads. About 170 bytes a line and four lines a task: 2,000
+    # (the last ~500 tasks) keep a node's share of memory small (10,000 cost 1.7 MB a node).
     agent_log: deque[tuple[float, str]] = field(
-        default_factory=lambda: deque(maxlen=10_000), repr=False
+        default_factory=lambda: deque(maxlen=AGENT_LOG_LINES), repr=False
     )
     # The executionInfo of each job preparation / release task run here, by (job id lower-
     # cased, "jobPreparationTask" | "jobReleaseTask"): what the job's status listing shows.
