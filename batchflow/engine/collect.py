@@ -197,14 +197,16 @@ def missing_outputs(plan: Plan, batch: BatchService, names: Sequence[str]) -> li
 
 
 def download_outputs(
-    plan: Plan, blobs: BlobStore, sink: EventSink, workers: int, names: Sequence[str]
+    plan: Plan, blobs: BlobStore, sink: EventSink, workers: int, names: Sequence[str] | None
 ) -> tuple[list[Path], list[str]]:
-    """Download ``names`` (every blob of the output container) into the download directory,
-    after checking that no file there would be overwritten that batchflow did not download."""
+    """Download ``names`` (every blob of the output container; None: list them here) into
+    the download directory, after checking that no file there would be overwritten that
+    batchflow did not download."""
     if plan.download_dir is None:
         return [], []
     sweep_partials(plan.download_dir)  # what a run killed mid-download left behind
-    names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
+    if names is None:  # ``collect`` passes the listing it just made: one listing, not two
+        names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
     if (wanted := plan.download_prefixes) is not None:  # a workflow: the marked steps only
         names = [n for n in names if n.startswith(wanted)]
     names = [n for n in names if n != CACHE_BLOB]  # batchflow's own record, not an output
