@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from azure.batch import BatchClient
@@ -75,7 +75,7 @@ def _resize_error(raw: Json) -> ResizeError:
     return ResizeError(str(raw.get("code") or ""), str(raw.get("message") or ""), values)
 
 
-def _task_info(raw: Json) -> TaskInfo:
+def _task_info(raw: Mapping[str, Any]) -> TaskInfo:
     info = raw.get("executionInfo") or {}
     failure = info.get("failureInfo") or {}
     node = raw.get("nodeInfo") or {}
@@ -216,7 +216,11 @@ class AzureBatchService:
 
     def add_tasks(self, job_id: str, bodies: Sequence[Json]) -> list[AddResult]:
         """One addtaskcollection call."""
-        group = bm.BatchTaskGroup({"value": list(bodies)})
+        # The bodies go in as the JSON they are (models are mappings of their REST fields):
+        # ``BatchTaskGroup({"value": ...})`` would build a model of each task only to write
+        # the same JSON back (0.2 s of client time for 600 tasks, half of adding them locally).
+        group = bm.BatchTaskGroup({})
+        group["value"] = list(bodies)
         with translated(f"adding {len(bodies)} tasks to job {job_id}"):
             result = self._client.create_task_collection(job_id, group)
         out = []
@@ -250,7 +254,9 @@ class AzureBatchService:
         """Tasks of the job, optionally filtered."""
         with translated(f"listing tasks of job {job_id}"):
             pages = self._client.list_tasks(job_id, filter=filter, select=_TASK_FIELDS)
-            return [_task_info(_as_dict(t)) for t in pages]
+            # Each model is a mapping of its REST fields: read as it is, not copied by
+            # ``as_dict`` (a listing of the whole job is read a few times in each run).
+            return [_task_info(t) for t in pages]
 
     def task_file_size(self, job_id: str, task_id: str, path: str) -> int:
         """The file's content length, from its properties (a HEAD request)."""

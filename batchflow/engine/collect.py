@@ -6,7 +6,7 @@ import bisect
 import fnmatch
 import functools
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -177,13 +177,20 @@ _APPLIES = {
 }
 
 
-def missing_outputs(plan: Plan, batch: BatchService, names: Sequence[str]) -> list[MissingOutput]:
+def missing_outputs(
+    plan: Plan, batch: BatchService, names: Sequence[str], ran: Collection[str] | None = None
+) -> list[MissingOutput]:
     """The declared outputs, not marked optional, of the tasks that ran to a result their
-    upload condition covers, that match no blob of the output container (sorted names)."""
-    results = {
-        t.id.lower(): t.result
-        for t in retry_transient(lambda: batch.list_tasks(plan.job.id, COMPLETED))
-    }
+    upload condition covers, that match no blob of the output container (sorted names).
+    ``ran``: the (lower-cased) ids of the tasks the run ran, when the watch saw every one
+    succeed; their results are then known without listing the job's tasks."""
+    if ran is not None:
+        results: dict[str, str | None] = dict.fromkeys(ran, "success")
+    else:
+        results = {
+            t.id.lower(): t.result
+            for t in retry_transient(lambda: batch.list_tasks(plan.job.id, COMPLETED))
+        }
     listed = set(names)
     missing = []
     for task in all_tasks(plan):
@@ -197,14 +204,16 @@ def missing_outputs(plan: Plan, batch: BatchService, names: Sequence[str]) -> li
 
 
 def download_outputs(
-    plan: Plan, blobs: BlobStore, sink: EventSink, workers: int, names: Sequence[str]
+    plan: Plan, blobs: BlobStore, sink: EventSink, workers: int, names: Sequence[str] | None
 ) -> tuple[list[Path], list[str]]:
-    """Download ``names`` (every blob of the output container) into the download directory,
-    after checking that no file there would be overwritten that batchflow did not download."""
+    """Download ``names`` (every blob of the output container; None: list them here) into
+    the download directory, after checking that no file there would be overwritten that
+    batchflow did not download."""
     if plan.download_dir is None:
         return [], []
     sweep_partials(plan.download_dir)  # what a run killed mid-download left behind
-    names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
+    if names is None:  # ``collect`` passes the listing it just made: one listing, not two
+        names = retry_transient(lambda: blobs.list_blobs(plan.output_container))
     if (wanted := plan.download_prefixes) is not None:  # a workflow: the marked steps only
         names = [n for n in names if n.startswith(wanted)]
     names = [n for n in names if n != CACHE_BLOB]  # batchflow's own record, not an output
@@ -236,16 +245,22 @@ def download_outputs(
 
 
 def collect(
-    plan: Plan, batch: BatchService, blobs: BlobStore, sink: EventSink, workers: int = 16
+    plan: Plan,
+    batch: BatchService,
+    blobs: BlobStore,
+    sink: EventSink,
+    workers: int = 16,
+    ran: Collection[str] | None = None,
 ) -> Collected:
     """Outputs downloaded and checked against what the tasks declared, stdout gathered
-    (specs with print_stdout), failures and the tasks they blocked listed."""
+    (specs with print_stdout), failures and the tasks they blocked listed. ``ran``: as
+    ``missing_outputs`` takes it."""
     declared = any(t.outputs for t in all_tasks(plan))
     names: list[str] = []
     if declared or plan.download_dir is not None:
         names = sorted(retry_transient(lambda: blobs.list_blobs(plan.output_container)))
     downloaded, refused = download_outputs(plan, blobs, sink, workers, names)
-    missing = missing_outputs(plan, batch, names) if declared else []
+    missing = missing_outputs(plan, batch, names, ran) if declared else []
     outputs = task_outputs(plan, batch, workers) if plan.print_stdout else []
     failed = failed_tasks(plan, batch)
     ids = {f.task_id.lower(): f.task_id for f in failed}

@@ -21,7 +21,7 @@ from batchflow.engine.polling import LOCAL_POLL, PollPolicy
 from batchflow.engine.pool import ensure_pool, wait_for_nodes
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
 from batchflow.engine.prune import prune_static_gathers
-from batchflow.engine.tasks import add_missing_tasks, without
+from batchflow.engine.tasks import add_missing_tasks, all_tasks, without
 from batchflow.engine.watch import watch
 from batchflow.plan_model import Plan, TaskPlan
 
@@ -178,10 +178,14 @@ def run_plan(
         res.dynamic = grow.count + grow.cached
         res.steps = grow.per_step_json()
     timer.lap("watch")
-    res.collected = collect(plan, batch, blobs, sink, opts.workers)
-    missing = (m.task_id for m in res.collected.missing)
     counts = res.counts
     clean = counts is not None and counts.failed == 0 and counts.active == counts.running == 0
+    # every task that ran succeeded: collect need not list the job's tasks for their results
+    ran = None
+    if clean:
+        ran = [low for t in all_tasks(plan) if (low := t.id.lower()) not in cache.up_to_date]
+    res.collected = collect(plan, batch, blobs, sink, opts.workers, ran)
+    missing = (m.task_id for m in res.collected.missing)
     # before cleanup deletes the job's word on it
     record(plan, batch, blobs, cache, missing, all_succeeded=clean)
     timer.lap("collect")
@@ -199,7 +203,7 @@ def _nothing_to_do(
     """Every task is up to date (``engine.cache``): no pool, no job; the outputs are
     downloaded again only where they are not there already."""
     sink(Event("tasks", f"nothing to do: {res.up_to_date} tasks up to date"))
-    downloaded, refused = download_outputs(plan, blobs, sink, opts.workers, [])
+    downloaded, refused = download_outputs(plan, blobs, sink, opts.workers, None)
     res.collected = Collected(tuple(downloaded), tuple(refused), (), (), (), ())
     timer.lap("collect")
     return res
