@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import shutil
 import threading
 import uuid
 from collections import deque
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from batchflow.emulator import errors
+from batchflow.emulator import errors, trees
 from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason, NodeAction
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.completions import Completions
@@ -236,9 +235,7 @@ class Core:
         trash = self.data_dir / "trash" / uuid.uuid4().hex
         trash.parent.mkdir(parents=True, exist_ok=True)
         root.rename(trash)
-        threading.Thread(
-            target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
-        ).start()
+        threading.Thread(target=trees.discard, args=(trash,), daemon=True).start()
 
     def runs_of(self, pred: Callable[[Run], bool]) -> list[Run]:
         with self.lock:
