@@ -31,6 +31,7 @@ from batchflow.emulator.state.store import Page
 MAX_REMOVE = 100  # nodes one removenodes request may name
 UPLOAD_CONNECT_SECONDS = 5  # the log upload: to reach the storage endpoint
 UPLOAD_READ_SECONDS = 10  # and for its answer (one small blob)
+MAX_USERS_PER_NODE = 100  # users kept in memory per node (the service documents no limit)
 USAGE_INTERVAL = 30 * 60  # the service aggregates usage metrics per half hour
 USER_DEFAULT_LIFETIME = _dt.timedelta(days=1)
 REMOTE_LOGIN_BASE_PORT = 50000
@@ -187,6 +188,8 @@ def add_user(core: Core, pool_id: str, node_id: str, body: Json) -> None:
         node = find_node(core, pool_id, node_id)
         if name.lower() in node.users:
             raise errors.node_user_exists(name)
+        if len(node.users) >= MAX_USERS_PER_NODE:
+            raise errors.node_users_limit(MAX_USERS_PER_NODE)
         node.users[name.lower()] = user
         node.note(f"user {name} added")
 

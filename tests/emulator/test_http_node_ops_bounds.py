@@ -1,6 +1,6 @@
-"""Uploading a node's logs (Pool_UploadBatchServiceLogs) to a container URL the caller
-gives: a storage endpoint that never answers, or refuses, gets a clear 400 within seconds
-(not a request held for minutes by retries), and no credential of the URL is repeated."""
+"""Node operations a client can push too far: uploading a node's logs to a storage endpoint
+that never answers, or refuses, gets a clear 400 within seconds (not a request held for
+minutes by retries) and no credential of the URL repeated; users are bounded per node."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from batchflow.emulator.server import EmulatorServer
+from batchflow.emulator.state.node_ops import MAX_USERS_PER_NODE
 from tests.emulator.http_helpers import call
 from tests.emulator.test_http_file_delete import POOL
 
@@ -60,3 +61,19 @@ def test_credentials_in_the_url_are_not_repeated(node: tuple[Any, str]) -> None:
     assert resp.status_code == 400, resp.text
     assert "PASSWORD1" not in resp.text and "SECRETSIG" not in resp.text
     assert f"127.0.0.1:{port}/c" in resp.text  # still says where it tried
+
+
+def test_a_node_holds_a_bounded_number_of_users(node: tuple[Any, str]) -> None:
+    """Users are kept in memory (each up to a 32 KB SSH key): one client adding them in a
+    loop must not grow the emulator without end."""
+    emu, node_id = node
+    key = "ssh-rsa " + "A" * 30_000
+    for i in range(MAX_USERS_PER_NODE):
+        body = {"name": f"u{i}", "sshPublicKey": key}
+        assert call(emu, "POST", f"/pools/p1/nodes/{node_id}/users", body=body).status_code == 201
+    over = call(emu, "POST", f"/pools/p1/nodes/{node_id}/users", body={"name": "one-more"})
+    assert over.status_code == 409, over.text
+    assert str(MAX_USERS_PER_NODE) in over.text
+    users = f"/pools/p1/nodes/{node_id}/users"
+    assert call(emu, "DELETE", f"{users}/u0").status_code == 200
+    assert call(emu, "POST", users, body={"name": "x"}).status_code == 201
