@@ -186,3 +186,20 @@ def test_a_schedule_with_an_auto_pool_shows_only_the_wire_fields(emulator: Any) 
     job = call(emulator, "GET", "/jobs/sa:job-1")
     conforms(job, "BatchJob")
     assert job.json()["executionInfo"]["poolId"].startswith("w_")
+
+
+def test_a_clock_too_fast_to_keep_dates_is_refused(emulator: Any) -> None:
+    """At 1e308 emulated seconds a second the clock leaves the dates Python can write at once:
+    the schedules' thread died of it (OverflowError) and took the emulator down."""
+    body = {
+        "id": "fast",
+        "schedule": {"recurrenceInterval": "PT1M"},
+        "jobSpecification": {"poolInfo": {"poolId": "nopool"}},
+    }
+    assert call(emulator, "POST", "/jobschedules", body=body).status_code == 201
+    refused = call(emulator, "POST", "/_emulator/clock", body={"speed": 1e308})
+    assert refused.status_code == 400, refused.text
+    assert "speed" in refused.text
+    time.sleep(1)  # the schedules' thread looks at least every 0.25 s
+    assert call(emulator, "GET", "/jobschedules/fast").status_code == 200
+    assert call(emulator, "DELETE", "/jobschedules/fast").status_code == 202
