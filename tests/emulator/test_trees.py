@@ -4,6 +4,7 @@ reimaged node's, expired ones): any depth, links removed as links, nothing outsi
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,3 +43,18 @@ def test_a_link_given_is_removed_not_followed(tmp_path: Path) -> None:
     trees.discard(tmp_path / "absent")  # nothing there: no error
     assert not (tmp_path / "link").is_symlink()
     assert (tmp_path / "real" / "keep.txt").read_text() == "keep"
+
+
+def test_trees_a_stop_cut_short_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    """A reimage moves the node's disk to data_dir/trash and removes it in a daemon thread:
+    a stop meanwhile left it there, and every restart of a kept data_dir added more."""
+    from batchflow.emulator.server import EmulatorServer
+
+    left = tmp_path / "emu" / "trash" / "0123abcd"
+    (left / "workitems").mkdir(parents=True)
+    (left / "workitems" / "big.bin").write_bytes(b"x" * 1024)
+    with EmulatorServer(data_dir=tmp_path / "emu", nodes_max=1):
+        deadline = time.monotonic() + 20
+        while left.exists():  # removed in the background
+            assert time.monotonic() < deadline, "the trash was left"
+            time.sleep(0.05)

@@ -237,6 +237,16 @@ class Core:
         root.rename(trash)
         threading.Thread(target=trees.discard, args=(trash,), daemon=True).start()
 
+    def empty_trash(self) -> None:
+        """Remove, in the background, what a stop left in the trash (``discard``'s thread is
+        a daemon: a stop cuts it short, and each restart of a kept data dir added more)."""
+        trash = self.data_dir / "trash"
+        # Each entry there now, never the directory itself: ``discard`` may be moving a tree
+        # into it meanwhile.
+        left = sorted(trash.iterdir()) if trash.is_dir() else []
+        if left:
+            threading.Thread(target=_discard_all, args=(left,), daemon=True).start()
+
     def runs_of(self, pred: Callable[[Run], bool]) -> list[Run]:
         with self.lock:
             return [r for r in self.running.values() if pred(r)]
@@ -340,3 +350,8 @@ class Core:
     def touch(self, job_id: str) -> None:
         """Tasks of ``job_id`` became ready to run: tell the scheduler, and wake it."""
         self.scheduler.touch(job_id)
+
+
+def _discard_all(paths: list[Path]) -> None:
+    for path in paths:
+        trees.discard(path)
