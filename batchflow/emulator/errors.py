@@ -342,6 +342,17 @@ def node_user_exists(name: str) -> BatchServiceError:
     return _e(409, "NodeUserExists", "The specified node user already exists.")
 
 
+def node_users_limit(limit: int) -> BatchServiceError:
+    """A node that has as many users as the emulator keeps: the service publishes no limit nor
+    code for it, so its generic one for a wrong state, with the limit said."""
+    return _e(
+        409,
+        "OperationInvalidForCurrentState",
+        "The specified operation is not valid for the current state of the resource.",
+        ("Reason", f"A node of the emulator holds at most {limit} users: delete one first."),
+    )
+
+
 def application_not_found(app_id: str) -> BatchServiceError:
     return _e(404, "ApplicationNotFound", "The specified application does not exist.")
 

@@ -20,7 +20,6 @@ import base64
 import fcntl
 import functools
 import secrets
-import shutil
 import socket
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
+from batchflow.emulator import DEV_ACCOUNT, DEV_KEY, trees
 from batchflow.emulator.http.auth import decode_key
 from batchflow.emulator.http.control import ControlClient
 from batchflow.emulator.http.limits import GuardedProtocol, HttpLimits, raise_open_file_limit
@@ -281,7 +280,7 @@ class EmulatorServer:
             self._lock.close()  # closing the only descriptor drops the flock
             self._lock = None
         if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            trees.discard(self._temp_dir)
             self._temp_dir = None
 
     def __enter__(self) -> EmulatorServer:

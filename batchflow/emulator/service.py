@@ -156,6 +156,7 @@ class EmulatorService:
         executor.kill_strays(core.data_dir / "nodes")
 
     def _recover(self, core: Core) -> None:
+        core.empty_trash()
         for job_id, state, reason in (
             (j.id, j.state, j.terminate_reason) for j in rows.jobs_at_start(core.store)
         ):

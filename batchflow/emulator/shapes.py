@@ -77,6 +77,10 @@ def seconds(duration: str | None) -> float | None:
         return None
     value = isodate.parse_duration(duration)
     total = float(value.total_seconds())
+    if isinstance(value, isodate.Duration):
+        # Years and months are not in Duration.total_seconds(): P1M read as 0. .NET's
+        # XmlConvert.ToTimeSpan, the service's reading, counts 365 and 30 days.
+        total += (float(value.years) * 365 + float(value.months) * 30) * 86400
     # The SDK's "unlimited" (timedelta.max) must not overflow timers.
     return None if total > 10 * 365 * 86400 else total
 

@@ -4,6 +4,8 @@ through a linked directory on the path, not inside a tree deleted recursively.""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +44,9 @@ def task_wd(tmp_path: Path) -> Iterator[tuple[Any, Path, Path]]:
             time.sleep(0.05)
         wd = Path(call(emu, "GET", "/jobs/j1/tasks/t1/files/stdout.txt").text.strip())
         yield emu, wd, outside
+    # A deep tree left by a failing test would break pytest's own cleanup of its temp
+    # directories (shutil.rmtree recurses): remove it without Python.
+    subprocess.run(["rm", "-rf", str(tmp_path)], check=False)
 
 
 def _delete(emu: Any, path: str, recursive: bool = False) -> Any:
@@ -92,3 +97,43 @@ def test_a_missing_task_or_job_is_named(task_wd: tuple[Any, Path, Path]) -> None
     emu = task_wd[0]
     assert call(emu, "DELETE", "/jobs/j1/tasks/nope/files/x").json()["code"] == "TaskNotFound"
     assert call(emu, "DELETE", "/jobs/nope/tasks/t1/files/x").json()["code"] == "JobNotFound"
+
+
+def _deep_tree(top: Path, depth: int) -> None:
+    """``top/d/d/.../d/x.txt``, ``depth`` directories deep: deeper than Python's recursion
+    limit, made by fd since its path is longer than PATH_MAX allows one call."""
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.close(os.open("x.txt", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+DEEP = 1200  # above sys.getrecursionlimit() (1000): a recursive removal fails on it
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_deleted(
+    task_wd: tuple[Any, Path, Path],
+) -> None:
+    emu, wd, _outside = task_wd
+    _deep_tree(wd, DEEP)
+    resp = _delete(emu, "wd%2Fd", recursive=True)
+    assert resp.status_code == 200, resp.text
+    assert not (wd / "d").exists()
+
+
+def test_deleting_a_job_removes_a_deep_tree_of_its_task(task_wd: tuple[Any, Path, Path]) -> None:
+    emu, wd, _outside = task_wd
+    _deep_tree(wd, DEEP)
+    job_dir = wd.parent.parent.parent  # workitems/j1 (wd is workitems/j1/job-1/t1/wd)
+    assert job_dir.name == "j1"
+    assert call(emu, "DELETE", "/jobs/j1").status_code == 202
+    deadline = time.monotonic() + 30
+    while job_dir.exists():
+        assert time.monotonic() < deadline, "the job's directory was left behind"
+        time.sleep(0.05)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import jsonschema
 
+from batchflow.emulator import shapes
 from tests.emulator.http_helpers import API, call
 
 _EXTRACT = Path("/work/shared/reference/batch-openapi-2025-06-01.extract.json")
@@ -186,3 +187,46 @@ def test_a_schedule_with_an_auto_pool_shows_only_the_wire_fields(emulator: Any) 
     job = call(emulator, "GET", "/jobs/sa:job-1")
     conforms(job, "BatchJob")
     assert job.json()["executionInfo"]["poolId"].startswith("w_")
+
+
+def test_a_clock_too_fast_to_keep_dates_is_refused(emulator: Any) -> None:
+    """At 1e308 emulated seconds a second the clock leaves the dates Python can write at once:
+    the schedules' thread died of it (OverflowError) and took the emulator down."""
+    body = {
+        "id": "fast",
+        "schedule": {"recurrenceInterval": "PT1M"},
+        "jobSpecification": {"poolInfo": {"poolId": "nopool"}},
+    }
+    assert call(emulator, "POST", "/jobschedules", body=body).status_code == 201
+    refused = call(emulator, "POST", "/_emulator/clock", body={"speed": 1e308})
+    assert refused.status_code == 400, refused.text
+    assert "speed" in refused.text
+    time.sleep(1)  # the schedules' thread looks at least every 0.25 s
+    assert call(emulator, "GET", "/jobschedules/fast").status_code == 200
+    assert call(emulator, "DELETE", "/jobschedules/fast").status_code == 202
+
+
+def test_an_interval_too_long_is_refused_for_what_it_is(emulator: Any) -> None:
+    body = {
+        "id": "long",
+        "schedule": {"recurrenceInterval": "P20Y"},
+        "jobSpecification": {"poolInfo": {"poolId": "nopool"}},
+    }
+    refused = call(emulator, "POST", "/jobschedules", body=body)
+    assert refused.status_code == 400, refused.text
+    assert "minimum" not in refused.text and "10 years" in refused.text
+
+
+def test_years_and_months_are_durations_too(emulator: Any) -> None:
+    """isodate reads P1M as a Duration whose total_seconds() leaves out years and months: a
+    monthly schedule was refused as shorter than a minute (and a retentionTime of P1M meant
+    none). .NET, which the service runs on, reads a year as 365 days and a month as 30."""
+    assert shapes.seconds("P1M") == 30 * 86400
+    assert shapes.seconds("P1Y2M3DT4H") == (365 + 60 + 3) * 86400 + 4 * 3600
+    body = {
+        "id": "monthly",
+        "schedule": {"recurrenceInterval": "P1M"},
+        "jobSpecification": {"poolInfo": {"poolId": "nopool"}},
+    }
+    assert call(emulator, "POST", "/jobschedules", body=body).status_code == 201
+    assert call(emulator, "DELETE", "/jobschedules/monthly").status_code == 202

@@ -54,7 +54,7 @@ from batchflow.emulator.http.base import (
     resolve,
     route,
 )
-from batchflow.emulator.state import pools, quotas
+from batchflow.emulator.state import autoscaling, pools, quotas
 
 log = logging.getLogger("batchflow.emulator")
 # Batch documents 1 MB for a task collection (RequestBodyTooLarge, 413); a single pool, job
@@ -369,8 +369,14 @@ class EmulatorApp(Starlette):
         def set_clock(req: Req) -> Response:
             body = checked_body(req, validation.CONTROL_CLOCK)
             speed = body["speed"]
-            if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
-                raise errors.invalid_property_value("speed", speed, "Expected a number above 0.")
+            if (
+                isinstance(speed, bool)
+                or not isinstance(speed, int | float)
+                or not 0 < speed <= autoscaling.MAX_SPEED
+            ):
+                raise errors.invalid_property_value(
+                    "speed", speed, f"Expected a number above 0, at most {autoscaling.MAX_SPEED:g}."
+                )
             req.core.autoscaling.set_speed(float(speed))
             return _json({"speed": float(speed)})
 

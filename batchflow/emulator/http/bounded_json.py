@@ -142,16 +142,21 @@ def _check_strings(value: object, *, may_hold_surrogates: bool) -> None:
 
 
 def _check_string(text: str, path: str, may_hold_surrogates: bool) -> None:
+    # The value itself is not repeated: this walk runs before the schema and cannot tell a
+    # password or a key from a command line.
     if len(text) > MAX_STRING:
         raise errors.invalid_property_value(
-            path, _clip(text), f"The value is longer than {MAX_STRING} characters."
+            path, _NOT_SHOWN, f"The value is longer than {MAX_STRING} characters."
         )
     if may_hold_surrogates and _LONE_SURROGATE.search(text):
         raise errors.invalid_property_value(
             path,
-            text.encode("utf-8", "backslashreplace").decode("utf-8"),
+            _NOT_SHOWN,
             "The value holds an unpaired UTF-16 surrogate (such as \\ud800), which is not text.",
         )
+
+
+_NOT_SHOWN = "(not shown)"
 
 
 def _clip(text: str) -> str:

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from starlette.responses import Response, StreamingResponse
 
-from batchflow.emulator import errors
+from batchflow.emulator import errors, trees
 from batchflow.emulator.errors import BatchServiceError
 from batchflow.emulator.http import odata
 from batchflow.emulator.http.base import Req, listing, seg
@@ -360,7 +360,7 @@ def delete_file(req: Req, root: Path, rel: str) -> Response:
         if not stat.S_ISDIR(st.st_mode):
             os.unlink(parts[-1], dir_fd=parent)
         elif recursive == "true":
-            _remove_tree(parent, parts[-1])
+            trees.remove_beneath(parent, parts[-1])
         else:
             try:
                 os.rmdir(parts[-1], dir_fd=parent)
@@ -370,26 +370,14 @@ def delete_file(req: Req, root: Path, rel: str) -> Response:
                 raise
     except FileNotFoundError:
         raise errors.file_not_found(rel) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            # A task still writing into the tree, or moving it, while it is removed.
+            raise errors.directory_not_empty(rel) from None
+        raise
     finally:
         os.close(parent)
     return Response(b"", 200)
-
-
-def _remove_tree(parent: int, name: str) -> None:
-    """Remove the directory ``name`` beneath the fd ``parent`` and all it holds, entering
-    directories by fd only (a link inside is removed, never followed)."""
-    fd = _open_dir(name, parent)
-    try:
-        with os.scandir(fd) as entries:
-            for entry in list(entries):
-                if entry.is_dir(follow_symlinks=False):
-                    _remove_tree(fd, entry.name)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.name, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=parent)
 
 
 def delete_task_file(req: Req) -> Response:

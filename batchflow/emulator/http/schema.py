@@ -57,6 +57,9 @@ _IDS = {
     ("BatchTaskCreateOptions", "id"),
     ("BatchJobScheduleCreateOptions", "id"),
 }
+# Secrets the API definition types as objects, not as ``format: password`` strings: never
+# repeated in an error either.
+_SECRET_OBJECTS = frozenset({"protectedSettings"})
 
 # --- what a local process cannot honour -----------------------------------------------------
 _CONTAINERS = (
@@ -259,6 +262,8 @@ class _Compiler:
                 out["x-id"] = True
             if name == "displayName":
                 out["x-maxlen"] = MAX_DISPLAY_NAME
+        if name in _SECRET_OBJECTS:
+            out["x-secret"] = True
         return out
 
 

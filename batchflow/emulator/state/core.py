@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import shutil
 import threading
 import uuid
 from collections import deque
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from batchflow.emulator import errors
+from batchflow.emulator import errors, trees
 from batchflow.emulator.kinds import TAKEN_OVER, Json, KillReason, NodeAction
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.completions import Completions
@@ -236,9 +235,17 @@ class Core:
         trash = self.data_dir / "trash" / uuid.uuid4().hex
         trash.parent.mkdir(parents=True, exist_ok=True)
         root.rename(trash)
-        threading.Thread(
-            target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
-        ).start()
+        threading.Thread(target=trees.discard, args=(trash,), daemon=True).start()
+
+    def empty_trash(self) -> None:
+        """Remove, in the background, what a stop left in the trash (``discard``'s thread is
+        a daemon: a stop cuts it short, and each restart of a kept data dir added more)."""
+        trash = self.data_dir / "trash"
+        # Each entry there now, never the directory itself: ``discard`` may be moving a tree
+        # into it meanwhile.
+        left = sorted(trash.iterdir()) if trash.is_dir() else []
+        if left:
+            threading.Thread(target=_discard_all, args=(left,), daemon=True).start()
 
     def runs_of(self, pred: Callable[[Run], bool]) -> list[Run]:
         with self.lock:
@@ -343,3 +350,8 @@ class Core:
     def touch(self, job_id: str) -> None:
         """Tasks of ``job_id`` became ready to run: tell the scheduler, and wake it."""
         self.scheduler.touch(job_id)
+
+
+def _discard_all(paths: list[Path]) -> None:
+    for path in paths:
+        trees.discard(path)

@@ -10,11 +10,10 @@ MaxWallClockTimeExpiry) or disappears.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable
 
-from batchflow.emulator import errors, shapes
+from batchflow.emulator import errors, shapes, trees
 from batchflow.emulator.kinds import JobState, Json, KillReason, TaskResult, TaskState
 from batchflow.emulator.state import autopools, rows
 from batchflow.emulator.state.core import Core
@@ -269,7 +268,7 @@ def finish_delete(core: Core, job_id: str) -> None:
         for node in nodes:
             node.prep.pop(key, None)
     for node in nodes:
-        shutil.rmtree(node.root / "workitems" / job_id, ignore_errors=True)
+        trees.discard(node.root / "workitems" / job_id)
 
 
 def task_counts(core: Core, job_id: str) -> Json:

@@ -29,6 +29,9 @@ from batchflow.emulator.state.pools import find_node
 from batchflow.emulator.state.store import Page
 
 MAX_REMOVE = 100  # nodes one removenodes request may name
+UPLOAD_CONNECT_SECONDS = 5  # the log upload: to reach the storage endpoint
+UPLOAD_READ_SECONDS = 10  # and for its answer (one small blob)
+MAX_USERS_PER_NODE = 100  # users kept in memory per node (the service documents no limit)
 USAGE_INTERVAL = 30 * 60  # the service aggregates usage metrics per half hour
 USER_DEFAULT_LIFETIME = _dt.timedelta(days=1)
 REMOTE_LOGIN_BASE_PORT = 50000
@@ -185,6 +188,8 @@ def add_user(core: Core, pool_id: str, node_id: str, body: Json) -> None:
         node = find_node(core, pool_id, node_id)
         if name.lower() in node.users:
             raise errors.node_user_exists(name)
+        if len(node.users) >= MAX_USERS_PER_NODE:
+            raise errors.node_users_limit(MAX_USERS_PER_NODE)
         node.users[name.lower()] = user
         node.note(f"user {name} added")
 
@@ -254,11 +259,20 @@ def _upload(container_url: str, name: str, data: bytes) -> None:
     from azure.storage.blob import ContainerClient
 
     parts = urllib.parse.urlsplit(container_url)
-    bare = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    # Neither the query (a SAS) nor a user:password@ of the netloc: both are secrets.
+    where = parts.netloc.rpartition("@")[2]
+    bare = urllib.parse.urlunsplit((parts.scheme, where, parts.path, "", ""))
+    if parts.scheme not in ("http", "https") or not where:
         raise errors.invalid_property_value("containerUrl", bare, "Expected an http(s) URL.")
     try:
-        with ContainerClient.from_container_url(container_url) as client:
+        # One try, short timeouts: the SDK's defaults (4 tries, 60 s reads) held the request
+        # for minutes on an endpoint that never answers; the caller is waiting on it.
+        with ContainerClient.from_container_url(
+            container_url,
+            retry_total=0,
+            connection_timeout=UPLOAD_CONNECT_SECONDS,
+            read_timeout=UPLOAD_READ_SECONDS,
+        ) as client:
             client.upload_blob(name, data, overwrite=True)
     except (AzureError, ValueError) as exc:
         reason = f"The logs could not be uploaded to {bare}: {type(exc).__name__}"

@@ -8,12 +8,12 @@ is never on the scheduling path.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from batchflow.emulator import trees
 from batchflow.emulator.state import rows
 from batchflow.emulator.state.loop import Loop
 from batchflow.emulator.state.store import Store, StoreClosed
@@ -67,14 +67,13 @@ class Janitor:
                 return
             for d in expired:
                 if d.pool_id and d.node_id:
-                    shutil.rmtree(
+                    trees.discard(
                         self._nodes
                         / d.pool_id
                         / d.node_id
                         / "workitems"
                         / d.job_id
                         / "job-1"
-                        / d.task_id,
-                        ignore_errors=True,
+                        / d.task_id
                     )
             rows.clear_expiry(self._store, expired)

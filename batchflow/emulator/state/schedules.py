@@ -63,9 +63,11 @@ def _check_schedule(schedule: Json) -> None:
     for key in ("recurrenceInterval", "startWindow"):
         seconds = shapes.seconds(schedule.get(key))
         if schedule.get(key) is not None and (seconds is None or seconds < MIN_INTERVAL_S):
-            raise errors.invalid_property_value(
-                f"schedule.{key}", schedule[key], "The minimum value is 1 minute."
-            )
+            # shapes.seconds reads more than 10 years as unlimited: too long, not too short.
+            why = "The minimum value is 1 minute."
+            if seconds is None:
+                why = "The maximum value is 10 years."
+            raise errors.invalid_property_value(f"schedule.{key}", schedule[key], why)
 
 
 def _first_run(core: Core, schedule: Json) -> str:
