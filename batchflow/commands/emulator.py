@@ -16,8 +16,8 @@ import re
 import shlex
 import signal
 import threading
+import time
 from pathlib import Path
-from types import FrameType
 
 from batchflow.commands._common import out, say
 from batchflow.emulator import DEV_ACCOUNT, DEV_KEY
@@ -29,6 +29,9 @@ from batchflow.emulator.state.node_ops import parse_applications
 from batchflow.emulator.state.quotas import Quotas, account_quotas
 from batchflow.errors import ConfigError, UsageError
 from batchflow.net import is_loopback
+
+# How soon the serving loop sees a SIGTERM or the service's own stop.
+_STOP_POLL_S = 0.1
 
 KEY_ENV = "BATCHFLOW_EMULATOR_KEY"
 # Batch account names: 3 to 24 lowercase letters and digits.
@@ -125,15 +128,20 @@ def emulator_cmd(
     )
 
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_term) if main else None
+    terminated: list[int] = []  # SIGTERM: the way a service manager stops it (exit 0)
+    previous = signal.signal(signal.SIGTERM, lambda n, _f: terminated.append(n)) if main else None
     try:
         host_guard.guard()  # tasks are children of this process: keep its key from them
         server.start()
         _announce(server, Path(data))
-        stop.wait()
+        # Short sleeps, never Event.wait(): a signal handler runs in this thread, and one that
+        # raised (or set an Event) inside wait() broke or deadlocked its lock ("release
+        # unlocked lock" seen in CI). A sleep holds no lock, and the handler only appends.
+        while not terminated and not stop.is_set():
+            time.sleep(_STOP_POLL_S)
+        if terminated:
+            return 0
         server.check()  # stopped on its own (disk full, a dead thread): say why, exit 3
-        return 0
-    except _Stopped:
         return 0
     except KeyboardInterrupt:
         say("Interrupted (^C), stopping the emulator.")
@@ -142,16 +150,6 @@ def emulator_cmd(
         server.stop()
         if main:
             signal.signal(signal.SIGTERM, previous)
-
-
-class _Stopped(Exception):
-    """SIGTERM: the way a service manager stops the emulator (exit 0)."""
-
-
-def _on_term(signum: int, frame: FrameType | None) -> None:
-    # Raise, never set an Event: the handler runs in the main thread, which may be inside
-    # that Event's wait() holding its lock, and set() would wait for it for ever.
-    raise _Stopped
 
 
 def _announce(server: EmulatorServer, data: Path) -> None:
