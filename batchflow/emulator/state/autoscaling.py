@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,12 @@ class AutoscaleClock:
         self._speed = 1.0
         self._real0 = time.time()
         self._emu0 = self._real0
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_speed(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each change of speed (a thread sleeping until an emulated
+        time has its wait to work out again)."""
+        self._listeners.append(listener)
 
     @property
     def speed(self) -> float:
@@ -71,6 +78,8 @@ class AutoscaleClock:
             self._emu0 += (real - self._real0) * self._speed
             self._real0 = real
             self._speed = speed
+        for listener in self._listeners:
+            listener()
 
     def real_seconds(self, emulated: float) -> float:
         return emulated / self._speed

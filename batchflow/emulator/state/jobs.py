@@ -224,6 +224,7 @@ def finish_terminate(core: Core, job_id: str, reason: str) -> None:
 
     if not core.closing:
         autopools.job_ended(core, core.update_job(job_id, done, state=JobState.COMPLETED))
+        core.schedules.job_ended(job_id)
 
 
 def _release_tasks(core: Core, job_id: str) -> None:
@@ -247,6 +248,7 @@ def delete_job(core: Core, job_id: str) -> None:
     core.update_job(
         job_id, lambda d: shapes.set_state(d, JobState.DELETING), state=JobState.DELETING
     )
+    core.schedules.job_ended(job_id)
     with core.lock:
         _disarm_wall_clock(core, job_id)
     in_background(finish_delete, core, job_id)

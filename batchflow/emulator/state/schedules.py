@@ -87,7 +87,7 @@ def create_schedule(core: Core, body: Json) -> Json:
     shapes.stamp(doc, created=True)
     doc["executionInfo"] = {"nextRunTime": _first_run(core, schedule)}
     rows.insert_schedule(core.store, doc)
-    core.schedules.wake()
+    core.schedules.wake(doc["id"])
     return doc
 
 
@@ -179,7 +179,7 @@ def update_schedule(core: Core, schedule_id: str, body: Json, replace: bool) -> 
     with core.schedules.busy:
         _check_changeable(get_schedule(core, schedule_id))
         doc = update_doc(core, schedule_id, change)
-    core.schedules.wake()
+    core.schedules.wake(schedule_id)
     return doc
 
 
@@ -190,7 +190,6 @@ def disable_schedule(core: Core, schedule_id: str) -> None:
 
 def enable_schedule(core: Core, schedule_id: str) -> None:
     _set_enabled(core, schedule_id, JobScheduleState.ACTIVE)
-    core.schedules.wake()
 
 
 def _set_enabled(core: Core, schedule_id: str, state: JobScheduleState) -> None:
@@ -199,6 +198,7 @@ def _set_enabled(core: Core, schedule_id: str, state: JobScheduleState) -> None:
         _check_changeable(doc)
         if doc["state"] != state:
             update_doc(core, schedule_id, lambda d: shapes.set_state(d, state))
+    core.schedules.wake(schedule_id)  # due again, or no longer
 
 
 def terminate_schedule(core: Core, schedule_id: str) -> None:
@@ -207,6 +207,7 @@ def terminate_schedule(core: Core, schedule_id: str) -> None:
         doc = get_schedule(core, schedule_id)
         _check_changeable(doc)
         update_doc(core, schedule_id, lambda d: shapes.set_state(d, JobScheduleState.TERMINATING))
+    core.schedules.wake(schedule_id)  # no longer due
     in_background(finish_terminate, core, doc["id"])
 
 
@@ -217,6 +218,7 @@ def delete_schedule(core: Core, schedule_id: str) -> None:
         if doc["state"] == JobScheduleState.DELETING:
             raise errors.job_schedule_being_deleted(schedule_id)
         update_doc(core, schedule_id, lambda d: shapes.set_state(d, JobScheduleState.DELETING))
+    core.schedules.wake(schedule_id)  # no longer due
     in_background(finish_delete, core, doc["id"])
 
 
