@@ -248,6 +248,12 @@ def down(
     help="Spot (low-priority) core quota of the account.",
 )
 @click.option(
+    "--active-jobs-quota",
+    default=None,
+    type=click.IntRange(0, None),
+    help="Jobs and job schedules not completed the account may have (Azure: 100-300).",
+)
+@click.option(
     "--application",
     "applications",
     multiple=True,
@@ -265,6 +271,7 @@ def emulator(
     account_profile: str,
     dedicated_cores_quota: tuple[str, ...],
     low_priority_cores_quota: int | None,
+    active_jobs_quota: int | None,
     applications: tuple[str, ...],
 ) -> None:
     """Serve the Azure Batch emulator until Ctrl-C (like Azurite for Storage)."""
@@ -279,7 +286,9 @@ def emulator(
             key,
             nodes_max,
             access_log,
-            quotas_from_flags(account_profile, dedicated_cores_quota, low_priority_cores_quota),
+            quotas_from_flags(
+                account_profile, dedicated_cores_quota, low_priority_cores_quota, active_jobs_quota
+            ),
             applications_from_flags(applications),
         )
     )

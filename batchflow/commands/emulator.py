@@ -52,10 +52,15 @@ def resolve_key(key: str | None) -> str:
     return key.strip()
 
 
-def quotas_from_flags(profile: str, families: tuple[str, ...], low_priority: int | None) -> Quotas:
+def quotas_from_flags(
+    profile: str,
+    families: tuple[str, ...],
+    low_priority: int | None,
+    active_jobs: int | None = None,
+) -> Quotas:
     """The account's quotas from ``--account-profile`` and the quota flags (exit 2 if bad)."""
     try:
-        return account_quotas(profile, families, low_priority)
+        return account_quotas(profile, families, low_priority, active_jobs)
     except ValueError as exc:
         raise UsageError(f"--account-profile/--dedicated-cores-quota: {exc}") from None
 

@@ -420,3 +420,11 @@ def job_disabled(job_id: str) -> BatchServiceError:
 
 def job_not_active(job_id: str) -> BatchServiceError:
     return _e(409, "JobNotActive", "The specified job is not in active state.")
+
+
+def active_job_and_schedule_quota_reached() -> BatchServiceError:
+    return _e(
+        409,
+        "ActiveJobAndScheduleQuotaReached",
+        "Active job and schedule quota for the account has been reached.",
+    )

@@ -121,6 +121,8 @@ def test_quota_flags_set_the_accounts_quotas(tmp_path: Path) -> None:
         "standardDSv3Family=4",
         "--low-priority-cores-quota",
         "2",
+        "--active-jobs-quota",
+        "7",
     )
     try:
         assert proc.stdout is not None
@@ -135,6 +137,7 @@ def test_quota_flags_set_the_accounts_quotas(tmp_path: Path) -> None:
     assert quotas["dedicatedCoresPerFamily"] == {"standarddsv3family": 4}
     assert quotas["dedicatedCoresDefaultPerFamily"] == 0
     assert quotas["lowPriorityCores"] == 2
+    assert quotas["activeJobAndJobScheduleQuota"] == 7
 
 
 def test_a_malformed_quota_flag_is_explained(tmp_path: Path) -> None:

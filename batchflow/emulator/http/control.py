@@ -87,9 +87,11 @@ class ControlClient:
         families: dict[str, int] | None = None,
         dedicated: int | None = None,
         low_priority: int | None = None,
+        active_jobs: int | None = None,
     ) -> dict[str, Any]:
         """Core quotas from the next resize on: a ``profile`` ("default", "new-account"),
-        dedicated cores per VM family, the dedicated total and the spot total."""
+        dedicated cores per VM family, the dedicated total and the spot total; and the active
+        jobs and job schedules quota, from the next job or schedule added on."""
         body: dict[str, Any] = {}
         if profile is not None:
             body["profile"] = profile
@@ -101,6 +103,8 @@ class ControlClient:
             body["dedicatedCores"] = dedicated
         if low_priority is not None:
             body["lowPriorityCores"] = low_priority
+        if active_jobs is not None:
+            body["activeJobAndJobScheduleQuota"] = active_jobs
         return self._call("POST", "/_emulator/quotas", body)
 
     def quotas(self) -> dict[str, Any]:

@@ -93,6 +93,7 @@ CONTROL_QUOTAS = _obj(
     dedicatedCoresPerFamily=ListOf(_obj("family cores", family="str", cores=Int(0))),
     dedicatedCores=Int(0),
     lowPriorityCores=Int(0),
+    activeJobAndJobScheduleQuota=Int(0),
 )
 CONTROL_ALLOCATION = _obj(failure=OneOf(("AllocationFailed", "AllocationTimedout", "none")))
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from batchflow.emulator import errors, shapes, trees
 from batchflow.emulator.kinds import JobState, Json, KillReason, TaskResult, TaskState
-from batchflow.emulator.state import autopools, rows
+from batchflow.emulator.state import autopools, job_quota, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
 from batchflow.emulator.state.store import Page, StoreClosed
@@ -47,15 +47,17 @@ def create_job(core: Core, body: Json, auto_pool_id: str | None = None) -> Json:
     doc.setdefault("constraints", {"maxTaskRetryCount": 0})
     shapes.set_state(doc, JobState.ACTIVE)
     shapes.stamp(doc, created=True)
+    job_quota.check(core)  # before its auto pool is made
     if auto_pool_id is None:
         pool_id, made = autopools.pool_for_new_job(core, doc)
     else:
         pool_id, made = auto_pool_id, False
     doc["executionInfo"] = {"startTime": doc["creationTime"], "poolId": pool_id}
     try:
-        rows.insert_job(core.store, doc, pool_id)
+        with job_quota.room(core):
+            rows.insert_job(core.store, doc, pool_id)
     except errors.BatchServiceError:
-        if made:  # the job was refused (JobExists): its auto pool goes with it
+        if made:  # the job was refused (JobExists, the quota): its auto pool goes with it
             autopools.job_ended(core, doc)
         raise
     with core.lock:

@@ -1,4 +1,5 @@
-"""The account's limits: the VM size catalog, core quotas and injected allocation failures.
+"""The account's limits: the VM size catalog, core quotas, the active jobs and job schedules
+quota (``job_quota``) and injected allocation failures.
 
 A Batch account counts the cores of its dedicated nodes against a quota per VM family (and a
 total), and the cores of its spot (low-priority) nodes against one total. A resize that would
@@ -71,22 +72,31 @@ class AllocationFailure(str, enum.Enum):
 
 
 GENEROUS = 100_000
+# A new account's active jobs and job schedules: "100-300" (Batch service quotas and limits).
+NEW_ACCOUNT_ACTIVE_JOBS = 300
 
 
 @dataclass(frozen=True)
 class Quotas:
     """Core quotas: dedicated per family (lower-case family -> cores; ``family_default`` for
-    the others), a dedicated total, and one total for spot cores."""
+    the others), a dedicated total, and one total for spot cores; and how many jobs and job
+    schedules not completed the account may have (``activeJobAndJobScheduleQuota``)."""
 
     family_default: int = GENEROUS
     families: Mapping[str, int] = field(default_factory=dict)
     dedicated_total: int = GENEROUS
     low_priority: int = GENEROUS
+    active_jobs: int = GENEROUS
 
     @classmethod
     def of(cls, profile: Profile) -> Quotas:
         if profile is Profile.NEW_ACCOUNT:
-            return cls(family_default=0, dedicated_total=0, low_priority=0)
+            return cls(
+                family_default=0,
+                dedicated_total=0,
+                low_priority=0,
+                active_jobs=NEW_ACCOUNT_ACTIVE_JOBS,
+            )
         return cls()
 
     def with_families(self, families: Mapping[str, int]) -> Quotas:
@@ -102,6 +112,7 @@ class Quotas:
             "dedicatedCoresDefaultPerFamily": self.family_default,
             "dedicatedCores": self.dedicated_total,
             "lowPriorityCores": self.low_priority,
+            "activeJobAndJobScheduleQuota": self.active_jobs,
         }
 
 
@@ -117,6 +128,8 @@ def set_quotas(core: Core, body: Json) -> Json:
             quotas = replace(quotas, dedicated_total=int(body["dedicatedCores"]))
         if "lowPriorityCores" in body:
             quotas = replace(quotas, low_priority=int(body["lowPriorityCores"]))
+        if "activeJobAndJobScheduleQuota" in body:
+            quotas = replace(quotas, active_jobs=int(body["activeJobAndJobScheduleQuota"]))
         core.quotas = quotas
         return quotas.to_json()
 
@@ -145,9 +158,10 @@ def account_quotas(
     profile: str = Profile.DEFAULT.value,
     families: Iterable[str] = (),
     low_priority: int | None = None,
+    active_jobs: int | None = None,
 ) -> Quotas:
-    """Quotas from the command line: a profile, then ``FAMILY=N`` flags and a spot total on
-    top of it; ValueError naming what is wrong."""
+    """Quotas from the command line: a profile, then ``FAMILY=N`` flags, a spot total and the
+    active jobs and job schedules quota on top of it; ValueError naming what is wrong."""
     try:
         chosen = Profile(profile)
     except ValueError:
@@ -156,6 +170,8 @@ def account_quotas(
     quotas = Quotas.of(chosen).with_families(dict(parse_family_quota(f) for f in families))
     if low_priority is not None:
         quotas = replace(quotas, low_priority=low_priority)
+    if active_jobs is not None:
+        quotas = replace(quotas, active_jobs=active_jobs)
     if chosen is Profile.NEW_ACCOUNT and quotas.families:
         # A family given a quota on a new account also needs room in the dedicated total.
         quotas = replace(quotas, dedicated_total=sum(quotas.families.values()))

@@ -650,3 +650,13 @@ def waiting_on(store: Store, job_id: str, task_id: str) -> list[tuple[str, Json]
         sql += f" UNION {waiting} w.on_id IS NULL AND ? BETWEEN w.lo AND w.hi"
         params = (*params, job_id, int(task_id))
     return [(r[0], loads(r[1])) for r in store.query(sql, params)]
+
+
+# -- the active jobs and job schedules quota (job_quota) -------------------------------------
+def active_jobs_and_schedules(store: Store) -> int:
+    """How many jobs and job schedules are not completed (what the account's quota counts)."""
+    sql = (
+        "SELECT (SELECT COUNT(*) FROM jobs WHERE state != 'completed') + "
+        "(SELECT COUNT(*) FROM schedules WHERE state != 'completed')"
+    )
+    return int(store.query(sql)[0][0])

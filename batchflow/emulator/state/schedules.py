@@ -25,7 +25,7 @@ import isodate
 
 from batchflow.emulator import errors, shapes
 from batchflow.emulator.kinds import JobScheduleState, JobState, Json
-from batchflow.emulator.state import autopools, jobs, rows
+from batchflow.emulator.state import autopools, job_quota, jobs, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
 from batchflow.emulator.state.store import Page, StoreClosed
@@ -86,7 +86,8 @@ def create_schedule(core: Core, body: Json) -> Json:
     shapes.set_state(doc, JobScheduleState.ACTIVE)
     shapes.stamp(doc, created=True)
     doc["executionInfo"] = {"nextRunTime": _first_run(core, schedule)}
-    rows.insert_schedule(core.store, doc)
+    with job_quota.room(core):
+        rows.insert_schedule(core.store, doc)
     core.schedules.wake(doc["id"])
     return doc
 
