@@ -27,6 +27,7 @@ from batchflow.emulator.state.filter import filter_docs
 from batchflow.emulator.state.nodes import Node, NodeUser
 from batchflow.emulator.state.pools import find_node
 from batchflow.emulator.state.store import Page
+from batchflow.emulator.state.user_names import check_user_name
 
 MAX_REMOVE = 100  # nodes one removenodes request may name
 UPLOAD_CONNECT_SECONDS = 5  # the log upload: to reach the storage endpoint
@@ -181,8 +182,7 @@ def _user(name: str, body: Json, is_admin: bool) -> NodeUser:
 def add_user(core: Core, pool_id: str, node_id: str, body: Json) -> None:
     """Add a user account to a node (409 NodeUserExists for a name it has)."""
     name = str(body["name"])
-    if not name.strip():
-        raise errors.invalid_property_value("name", name, "A user name must not be empty.")
+    check_user_name(name)
     user = _user(name, body, bool(body.get("isAdmin", False)))
     with core.lock:
         node = find_node(core, pool_id, node_id)
