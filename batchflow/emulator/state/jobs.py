@@ -19,6 +19,7 @@ from batchflow.emulator.state import autopools, job_quota, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
 from batchflow.emulator.state.store import Page, StoreClosed
+from batchflow.emulator.state.write_only import without_protected_settings
 
 FIELDS = {"id": "id", "state": "state"}
 _UPDATABLE = (
@@ -38,6 +39,7 @@ _TERMINABLE = (JobState.ACTIVE, JobState.DISABLING, JobState.DISABLED, JobState.
 
 def create_job(core: Core, body: Json, auto_pool_id: str | None = None) -> Json:
     """A new active job; ``auto_pool_id``: the pool its schedule made for its jobs."""
+    body = without_protected_settings(body)
     if rows.schedule_doc(core.store, body["id"]) is not None:
         raise errors.job_schedule_with_same_id_exists(body["id"])
     doc: Json = {**body, "usesTaskDependencies": bool(body.get("usesTaskDependencies"))}
@@ -86,6 +88,7 @@ _REPLACED = (
 
 def update_job(core: Core, job_id: str, body: Json, replace: bool) -> Json:
     """PATCH (``replace=False``) or PUT a job's updatable fields; 409 unless it is active."""
+    body = without_protected_settings(body)
     job = core.job(job_id)
     check_active(job)
     if "poolInfo" in body:

@@ -20,11 +20,13 @@ from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter, filter_docs
 from batchflow.emulator.state.nodes import Node
 from batchflow.emulator.state.store import Page
+from batchflow.emulator.state.write_only import without_protected_settings
 
 FIELDS = {"id": "id", "state": "state"}
 
 
 def create_pool(core: Core, body: Json) -> Json:
+    body = without_protected_settings(body)
     quotas.vm_size(str(body.get("vmSize", "")))
     images.check_image(body)
     doc: Json = {**body}

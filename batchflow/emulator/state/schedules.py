@@ -29,6 +29,7 @@ from batchflow.emulator.state import autopools, job_quota, jobs, rows
 from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
 from batchflow.emulator.state.store import Page, StoreClosed
+from batchflow.emulator.state.write_only import without_protected_settings
 
 log = logging.getLogger("batchflow.emulator")
 FIELDS = {"id": "id", "state": "state"}
@@ -79,6 +80,7 @@ def _first_run(core: Core, schedule: Json) -> str:
 
 # --- the operations ------------------------------------------------------------------------
 def create_schedule(core: Core, body: Json) -> Json:
+    body = without_protected_settings(body)
     schedule = body.get("schedule") or {}
     _check_schedule(schedule)
     autopools.check_pool_info(body["jobSpecification"].get("poolInfo"))
@@ -157,6 +159,7 @@ def update_schedule(core: Core, schedule_id: str, body: Json, replace: bool) -> 
     """PATCH (what the body gives replaces the same property) or PUT (what it does not give
     is cleared). A new schedule is due again from now (or its doNotRunUntil); jobs already
     made keep the specification they were made with."""
+    body = without_protected_settings(body)
     if "schedule" in body:
         _check_schedule(body["schedule"])
     if "jobSpecification" in body:
