@@ -125,3 +125,57 @@ def test_the_end_of_the_job_a_run_waited_for_makes_the_next(
         lambda: (lambda j: j if len(j) > 1 else None)(_jobs(batch_client, "busy")),
         timeout=20,
     )
+
+
+def _next_run(client: BatchClient, schedule_id: str) -> dt.datetime | None:
+    info = client.get_job_schedule(schedule_id).execution_info
+    return None if info is None else info.next_run_time
+
+
+def test_runs_whose_window_passes_while_the_job_is_active_are_lost_on_time(
+    batch_client: BatchClient, emulator: Any
+) -> None:
+    make_pool(batch_client, "pool", nodes=1)
+    ControlClient(emulator.url, emulator.account, emulator.key).set_clock_speed(600)
+    minute = dt.timedelta(minutes=1)
+    _schedule(batch_client, "windowed", recurrence_interval=minute, start_window=minute)
+    wait_for("the first job", lambda: _jobs(batch_client, "windowed"), timeout=20)
+    first = _next_run(batch_client, "windowed")
+    assert first is not None
+    # Each run waits for the active first job until its window passes, then is lost and the
+    # next one is due: the schedule's next run time moves on while that job runs.
+    later = wait_for(
+        "a later run time",
+        lambda: (lambda t: t if t is not None and t > first + minute else None)(
+            _next_run(batch_client, "windowed")
+        ),
+        timeout=20,
+    )
+    assert later > first and _jobs(batch_client, "windowed") == ["windowed:job-1"]
+
+
+def test_a_deadline_passing_while_the_job_is_active_completes_the_schedule_with_it(
+    batch_client: BatchClient, emulator: Any
+) -> None:
+    make_pool(batch_client, "pool", nodes=1)
+    ControlClient(emulator.url, emulator.account, emulator.key).set_clock_speed(600)
+    _schedule(
+        batch_client,
+        "ending",
+        recurrence_interval=dt.timedelta(minutes=1),
+        do_not_run_after=_now() + dt.timedelta(minutes=3),
+    )
+    wait_for("the first job", lambda: _jobs(batch_client, "ending"), timeout=20)
+    # Past doNotRunAfter: no run left, while the first job keeps the schedule active.
+    wait_for("no next run", lambda: _next_run(batch_client, "ending") is None, timeout=20)
+    assert batch_client.get_job_schedule("ending").state == "active"
+    batch_client.begin_terminate_job(
+        _jobs(batch_client, "ending")[-1],
+        BatchJobTerminateOptions(termination_reason="done"),
+        polling_interval=POLL,
+    ).result()
+    wait_for(
+        "the schedule completed",
+        lambda: batch_client.get_job_schedule("ending").state == "completed",
+        timeout=20,
+    )
