@@ -245,6 +245,11 @@ class Template:
             return literal
         return literal + grow * sum(map(len, values.values())) + extra
 
+    def longest_for(self, total: int) -> int:
+        """``longest`` of any values whose lengths add up to at most ``total``."""
+        literal, grow, extra = self._bound
+        return literal + grow * total + extra if grow else literal
+
     def render(self, values: Mapping[str, str]) -> str:
         """The text with every slot filled; ``values`` must name them all."""
         if not self._slots:

@@ -1,0 +1,157 @@
+"""Checks proven once per template (``spec.proofs``) instead of per task.
+
+Each proof is a sufficient condition: where it holds the per-task check is skipped. The cases
+here are ones the proof must refuse (a task does break the rule, and the error is still
+reported as before), and the common shapes it must accept (else a 100,000-task plan renders
+every task to check it again).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from spec_files import load, one, problems
+
+from batchflow.spec import proofs
+from batchflow.spec.checks import MAX_COMMAND
+from batchflow.spec.model import TaskSource, TaskTemplate
+from batchflow.spec.proofs import Proof, domains, file_values, prove
+
+
+def _matrix(axes: str, task_id: str, outputs: str = "[]", command: str = "echo {index}") -> str:
+    return f"""\
+        tasks:
+          matrix: {axes}
+          id: "{task_id}"
+          command: "{command}"
+          outputs: {outputs}
+        """
+
+
+@pytest.mark.parametrize(
+    ("axes", "task_id", "dup"),
+    [
+        # two slots side by side: "1"+"11" and "11"+"1"
+        ("{a: ['1', '11'], b: ['11', '1']}", "x{item.a}{item.b}", "x111"),
+        # a value holds the text that follows its slot
+        ("{a: [p-q, p], b: [r, q-r]}", "x-{item.a}-{item.b}", "x-p-q-r"),
+        # two values the same once slugged
+        ("{a: ['a b', a_b], b: [1]}", "x-{item.a}-{item.b}", "x-a_b-1"),
+        # two values the same ignoring case
+        ("{a: [A, a], b: [1]}", "x-{item.a}-{item.b}", "x-a-1"),
+        # an axis missing from the id
+        ("{a: [p, q], b: [1, 2]}", "x-{item.a}", "x-p"),
+        # an axis that repeats a value
+        ("{a: [p, p], b: [1]}", "x-{item.a}-{item.b}", "x-p-1"),
+    ],
+)
+def test_ids_the_proof_cannot_tell_apart_are_still_checked(
+    tmp_path: Path, axes: str, task_id: str, dup: str
+) -> None:
+    found = problems(tmp_path, _matrix(axes, task_id))
+    problem = one(found, "tasks.id", "is not unique")
+    assert dup.lower() in problem.message.lower()
+
+
+def test_an_id_with_unsafe_literal_text_is_still_checked(tmp_path: Path) -> None:
+    one(problems(tmp_path, _matrix("{a: [p, q]}", "x.{item.a}")), "tasks.id", "is not valid")
+
+
+@pytest.mark.parametrize(
+    ("values", "pattern", "bad"),
+    [
+        ("['..', ok]", "{item.d}/out.txt", "../out.txt"),
+        ("[/abs, ok]", "{item.d}", "/abs"),
+        ("['C', ok]", "{item.d}:/x", "C:/x"),
+        ("['.', ok]", ".{item.d}", ".."),
+        ("['a\\\\..', ok]", "{item.d}\\\\..\\\\..", "a\\..\\..\\.."),
+    ],
+)
+def test_outputs_whose_values_leave_the_working_directory_are_still_checked(
+    tmp_path: Path, values: str, pattern: str, bad: str
+) -> None:
+    body = _matrix("{d: " + values + "}", "t{index}", f'["{pattern}"]')
+    found = problems(tmp_path, body)
+    problem = one(found, "tasks.outputs[0]", "must stay inside the task's working directory")
+    assert "task 't0'" in problem.message
+
+
+def test_a_command_its_values_make_too_long_is_still_checked(tmp_path: Path) -> None:
+    long = "y" * (MAX_COMMAND // 2)
+    body = _matrix(f"{{a: [short, {long}]}}", "t{index}", command="echo {item.a} {item.a}")
+    problem = one(problems(tmp_path, body), "tasks.command", "command line is")
+    assert "task 't1'" in problem.message
+
+
+def test_outputs_of_a_value_that_repeats_across_tasks_still_collide(tmp_path: Path) -> None:
+    # one slot, but its values do not differ per task (an axis of a two-axis matrix)
+    body = _matrix("{a: [p, q], b: [1, 2]}", "t{index}", '["{item.a}.out"]')
+    one(problems(tmp_path, body), "tasks.outputs[0]", "both write the output 'p.out'")
+
+
+def test_two_single_file_outputs_of_a_task_are_still_checked_against_each_other(
+    tmp_path: Path,
+) -> None:
+    body = _matrix("{a: [p, q]}", "t{index}", '["{task.id}.out", "t1.out"]')
+    one(problems(tmp_path, body), "tasks.outputs[1]", "both write the output 't1.out'")
+
+
+STREAMED = """\
+    inputs: [data/*]
+    steps:
+      up:
+        for_each: input
+        command: "cp {input.name} {input.name}"
+        outputs: ["%s"]
+      down:
+        for_each: {outputs: up}
+        command: "cat {input.name}"
+        outputs: ["%s"]
+    """
+
+
+def test_stems_of_upstream_files_with_other_suffixes_still_collide(tmp_path: Path) -> None:
+    # up writes a.txt and a.csv: their stems meet in down's outputs
+    found = problems(
+        tmp_path, STREAMED % ("{input.name}", "{input.stem}.out"), ["data/a.txt", "data/a.csv"]
+    )
+    one(found, "steps.down.outputs[0]", "both write the output 'down/a.out'")
+
+
+def test_upstream_names_made_of_dots_still_leave_the_working_directory(tmp_path: Path) -> None:
+    # up writes "..0": its stem is ".", and down's ".{input.stem}" is ".."
+    found = problems(tmp_path, STREAMED % ("..{index}", ".{input.stem}"), ["data/a.txt"])
+    one(found, "steps.down.outputs[0]", "output pattern '..' must stay inside")
+
+
+def _proof(spec: TaskSource, files: dict[str, proofs.Values] | None = None) -> Proof:
+    t = spec.tasks.template
+    assert isinstance(t, TaskTemplate)
+    count = 1
+    for _, axis in spec.tasks.matrix:
+        count *= len(axis)
+    return prove(t, spec.tasks, domains(spec.tasks, count, files), MAX_COMMAND)
+
+
+def test_a_sweep_of_safe_values_is_proven_whole(tmp_path: Path) -> None:
+    body = _matrix(
+        "{seed: [1, 2, 3], size: [s0, s1]}",
+        "run-{item.seed}-{item.size}",
+        '[{pattern: out.txt, destination: "{task.id}"}, "logs/*.log"]',
+        command='/bin/sh -c \\"simulate --seed {item.seed} > {task.id}.txt\\"',
+    )
+    assert _proof(load(tmp_path, body)) == Proof(
+        True, True, True, ((True, True, True), (True, True, True))
+    )
+
+
+def test_files_named_alike_are_proven_per_task_only_when_they_are() -> None:
+    same_suffix = file_values(["up/a-0.txt", "up/a-1.txt"], "up/")
+    assert same_suffix["input.stem"].per_task and same_suffix["input.name"].path_safe
+    other_suffix = file_values(["up/a.txt", "up/a.csv"], "up/")
+    assert other_suffix["input.name"].per_task and not other_suffix["input.stem"].per_task
+    for unsafe in (["up/..0"], ["up/a:b"], ["up/a\\b"], ["up/"], ["up/a\0up/b"], ["other/a"]):
+        assert not file_values(unsafe, "up/")["input.name"].path_safe, unsafe
+    nested = file_values(["up/x/a.txt"], "up/")
+    assert nested["input.name"].path_safe and not nested["input.path"].path_safe
