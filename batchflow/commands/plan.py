@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from json.encoder import encode_basestring
 from typing import IO, Any
@@ -94,30 +94,78 @@ def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
     )
 
 
+def _json_chars(value: str) -> str:
+    """``value`` inside a JSON string: escaped as ``encode_basestring`` does, one character at
+    a time, so a text's escaping is its pieces' escapings joined."""
+    return encode_basestring(value)[1:-1]
+
+
+def _escaping(quote: Callable[[str], str]) -> Callable[[str], str]:
+    """A slot's quoting, then the JSON string's escaping."""
+    if quote is str:  # raw
+        return _json_chars
+    return lambda value: encode_basestring(quote(value))[1:-1]
+
+
+# A slot of a task's JSON pattern: the value's name, its quoting and JSON escaping, and the
+# texts already made of values that repeat across tasks (a matrix item's; None: not kept).
+_JsonSlot = tuple[str, Callable[[str], str], dict[str, str] | None]
+
+
 class _TemplateText:
     """``task_text(render_task(t, ...))`` for the tasks of one template ``t``, rendered
-    straight into JSON: what is the same for all of them (literal outputs, retries, timeout,
-    redacted values) is written once, and no TaskPlan is made."""
+    straight into JSON: the whole object is one ``str.format`` pattern (the command's,
+    environment's and outputs' templates inlined, their literal text escaped for JSON once),
+    filled per task with each placeholder's value quoted as its template would and escaped
+    for JSON (a matrix item's once per value), plus the id, inputs and dependencies. No
+    TaskPlan is made."""
 
-    __slots__ = ("env", "middle", "outputs", "t")
+    __slots__ = ("pattern", "slots", "t")
 
     def __init__(self, t: TaskTemplate, secret: frozenset[str]) -> None:
         self.t = t
-        # environment: (key's JSON, the value's template, or its JSON when redacted)
-        self.env = [(_s(k), _s(REDACTED) if k in secret else v) for k, v in t.environment]
-        timeout = "null" if t.timeout_s is None else str(t.timeout_s)
-        self.middle = f'"max_retries": {t.retries}, "timeout_s": {timeout}, '
-        # outputs: (pattern, destination, the JSON after the destination); a field without
-        # placeholders is given as its JSON, and a literal destination goes in the tail
-        self.outputs: list[tuple[str | Template, str | Template | None, str]] = []
-        for o in t.outputs:
-            pattern = o.pattern if o.pattern.names else _s(o.pattern.render({}))
-            tail = f', "condition": {_s(o.when)}}}'
-            if o.destination.names:
-                self.outputs.append((pattern, o.destination, tail))
+        pieces: list[str] = []
+        self.slots: list[_JsonSlot] = []
+
+        def text(value: str) -> None:  # literal JSON text
+            pieces.append(value.replace("{", "{{").replace("}", "}}"))
+
+        def string(template: Template) -> None:  # a JSON string made of ``template``
+            text('"')
+            for part in template.parts:
+                if isinstance(part, str):
+                    text(_json_chars(part))
+                else:
+                    pieces.append(f"{{{3 + len(self.slots)}}}")
+                    cached: dict[str, str] | None = {} if part.name.startswith("item.") else None
+                    self.slots.append((part.name, _escaping(part.quote), cached))
+            text('"')
+
+        text('{"id": ')
+        pieces.append("{0}")
+        text(', "command": ')
+        string(t.command)
+        text(', "inputs": [')
+        pieces.append("{1}")
+        text('], "environment": {')
+        for i, (key, value) in enumerate(t.environment):
+            text((", " if i else "") + f"{_s(key)}: ")
+            if key in secret:
+                text(_s(REDACTED))
             else:
-                literal = _s(o.destination.render({}))
-                self.outputs.append((pattern, None, f', "destination": {literal}{tail}'))
+                string(value)
+        timeout = "null" if t.timeout_s is None else str(t.timeout_s)
+        text(f'}}, "max_retries": {t.retries}, "timeout_s": {timeout}, "outputs": [')
+        for i, o in enumerate(t.outputs):
+            text((", " if i else "") + '{"pattern": ')
+            string(o.pattern)
+            text(', "destination": ')
+            string(o.destination)
+            text(f', "condition": {_s(o.when)}}}')
+        text('], "depends_on": [')
+        pieces.append("{2}")
+        text("]}")
+        self.pattern = "".join(pieces)
 
     def text(
         self,
@@ -126,32 +174,19 @@ class _TemplateText:
         depends_on: tuple[str, ...],
         task_id: str | None,
     ) -> str:
-        t = self.t
-        task_id = known_id(t.id, values, task_id)
-        env = (
-            ", ".join(
-                [f"{k}: {v if isinstance(v, str) else _s(v.render(values))}" for k, v in self.env]
-            )
-            if self.env
-            else ""
-        )
-        outputs = ", ".join(
-            [
-                f'{{"pattern": {p if isinstance(p, str) else _s(p.render(values))}'
-                f"{tail if d is None else _destination(d, values, tail)}"
-                for p, d, tail in self.outputs
-            ]
-        )
-        depends = depends_on or t.depends_on
-        return (
-            f'{{"id": {_s(task_id)}, "command": {_s(t.command.render(values))}, '
-            f'"inputs": [{_inputs_text(inputs)}], "environment": {{{env}}}, {self.middle}'
-            f'"outputs": [{outputs}], "depends_on": [{", ".join(map(_s, depends))}]}}'
-        )
-
-
-def _destination(d: str | Template, values: dict[str, str], tail: str) -> str:
-    return f', "destination": {d if isinstance(d, str) else _s(d.render(values))}{tail}'
+        task_id = known_id(self.t.id, values, task_id)
+        depends = depends_on or self.t.depends_on
+        args = [_s(task_id), _inputs_text(inputs) if inputs else "", ", ".join(map(_s, depends))]
+        for name, escape, cache in self.slots:
+            value = values[name]
+            if cache is None:
+                args.append(escape(value))
+            else:
+                done = cache.get(value)
+                if done is None:
+                    done = cache[value] = escape(value)
+                args.append(done)
+        return self.pattern.format(*args)
 
 
 def _task_texts(tasks: TaskSource, secret: frozenset[str]) -> Iterator[str]:

@@ -334,6 +334,18 @@ JSON_SPECS = [
         """,
         ["media/-a b.mp4", "media/it's.mp4", 'media/x"y[1].txt'],
     ),
+    (
+        """\
+        params: {tool: "t\\"q"}
+        tasks:
+          matrix: {a: ["x\\\\y", "q\\"'", "{{}}", "é\\n-", "*?"], b: [1, 2]}
+          id: "m-{item.a}-{item.b}"
+          command: /bin/sh -c "{params.tool} '{item.a}' \\"{item.b}\\" {item.a}{{x}} > {task.id}"
+          environment: {A: "{item.a}", T: "{env.TOKEN}"}
+          outputs: ["{item.a}-{index}", {pattern: o, destination: "{{d}}/{item.a}{item.b}"}]
+        """,
+        [],
+    ),
 ]
 
 
