@@ -258,6 +258,8 @@ def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
         "print_stdout": plan.print_stdout,
         "cleanup": asdict(plan.cleanup),
         "task_count": len(plan.tasks),
+        # False: dynamic steps add tasks as the run goes, and ``task_count`` is a lower bound
+        "task_count_exact": not _dynamic_steps(plan),
         **({"steps": [_step_json(s) for s in plan.steps]} if plan.steps else {}),
         **({"cache": seen.to_json()} if seen else {}),
     }
@@ -313,7 +315,7 @@ def _rows(plan: Plan) -> list[tuple[str, str]]:
         ("uploads", f"{len(plan.uploads)} files, {total:,} bytes"),
         ("pool", f"{pool.id}: {pool.vm_size}, {pool.image.offer}/{pool.image.sku}, {nodes}"),
         ("job", job.id + (" (with task dependencies)" if job.uses_dependencies else "")),
-        ("tasks", f"{len(plan.tasks):,}"),
+        ("tasks", _tasks_text(plan)),
     ]
     if job.final_task:
         rows.append(("final task", job.final_task.id))
@@ -321,6 +323,17 @@ def _rows(plan: Plan) -> list[tuple[str, str]]:
     rows.append(("download", str(plan.download_dir or "-")))
     rows.append(("cleanup", _cleanup_text(plan)))
     return rows
+
+
+def _dynamic_steps(plan: Plan) -> list[str]:
+    return [s.name for s in plan.steps if s.dynamic]
+
+
+def _tasks_text(plan: Plan) -> str:
+    """The tasks known now; a dynamic step's are added as the run goes: named, not counted."""
+    dynamic = _dynamic_steps(plan)
+    known = f"{len(plan.tasks):,}"
+    return f"{known} + dynamic ({', '.join(dynamic)})" if dynamic else known
 
 
 def _cache_rows(plan: Plan) -> list[tuple[str, str]]:
