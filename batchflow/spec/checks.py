@@ -16,7 +16,17 @@ from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
 from batchflow.spec.expand import Pending, RenderedTasks, render_id
 from batchflow.spec.loader import Where
 from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
-from batchflow.spec.proofs import NOTHING, Proof, Values, domains, escapes, file_values, prove
+from batchflow.spec.proofs import (
+    NOTHING,
+    Produced,
+    Proof,
+    Values,
+    blob_name,
+    domains,
+    escapes,
+    file_values,
+    prove,
+)
 from batchflow.spec.templates import Template
 
 MAX_COMMAND = 32_768
@@ -45,22 +55,6 @@ class _Reporter:
         for kind, n in self.seen.items():
             if n > PER_KIND:
                 self.ctx.add(self.where[kind], f"... and {n - PER_KIND} more tasks with {kind}")
-
-
-def blob_name(pattern: str, destination: str) -> str | None:
-    """The blob a wildcard-free output pattern is stored as (None for a wildcard pattern).
-
-    Batch's rule, as ``engine.bodies.output_blob_path`` sends it: for a single file,
-    ``destination`` is a prefix; a leading ``../`` names the file above the working directory.
-    """
-    if "*" in pattern or "?" in pattern or "[" in pattern:  # a wildcard; no regex: per task
-        return None
-    while pattern.startswith("../"):
-        pattern = pattern[3:]
-    # posixpath.join's rule, spelled out: this runs once per output of every task.
-    if not destination or pattern.startswith("/"):
-        return pattern
-    return destination + pattern if destination.endswith("/") else f"{destination}/{pattern}"
 
 
 def _collision(rep: _Reporter, first: str, task_id: str, name: str, out: OutputSpec) -> None:
@@ -192,26 +186,18 @@ def _check_command(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[s
         )
 
 
-def _produced(t: TaskTemplate, values: dict[str, str]) -> tuple[str, ...]:
-    """The blobs a task uploads on success (single files), rendering only its outputs."""
-    names = []
-    for out in t.outputs:
-        if out.when != "taskfailure":
-            name = blob_name(out.pattern.render(values), out.destination.render(values))
-            if name is not None:
-                names.append(name)
-    return tuple(names)
-
-
 def _proven(
-    t: TaskTemplate, tasks: Iterable[Pending], seen: Callable[[str, tuple[str, ...]], None]
+    t: TaskTemplate,
+    produced: Produced,
+    tasks: Iterable[Pending],
+    seen: Callable[[str, tuple[str, ...]], None],
 ) -> int:
     """Tasks of ``t`` that every check is proven to pass: only what ``seen`` is told is
-    rendered (ids and single-file outputs); returns their number."""
+    made (ids, and the blobs ``produced`` says from the values); returns their number."""
     count = 0
     id_template = t.id
     for _, values, _ in tasks:
-        seen(render_id(id_template, values), _produced(t, values))
+        seen(render_id(id_template, values), produced(values))
         count += 1
     return count
 
@@ -294,7 +280,8 @@ def check_tasks(
         assert spec.tasks.template is not None
         if seen is None and pending is None:
             return count  # nothing to render: no check is left, nobody needs the ids
-        return _proven(spec.tasks.template, tasks, seen or _ignore)
+        assert proof.produced is not None
+        return _proven(spec.tasks.template, proof.produced, tasks, seen or _ignore)
     count = 0
     for index, (template, values, _) in enumerate(tasks):
         task_id, produced = _check_task(rep, template, values, ids, index, proof)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from batchflow.spec.model import OutputSpec, TasksSpec, TaskTemplate
@@ -27,6 +27,22 @@ _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 # "." (so it is not "." or "..", nor all dots), is empty, or holds "\" or ":" (checked over
 # the whole list at once, the names joined by NUL).
 _UNSAFE_FILE = re.compile(r"[\\:]|(?:^|[/\0])\.|/(?:\0|\Z)|(?:^|\0)(?:\0|\Z)")
+
+
+def blob_name(pattern: str, destination: str) -> str | None:
+    """The blob a wildcard-free output pattern is stored as (None for a wildcard pattern).
+
+    Batch's rule, as ``engine.bodies.output_blob_path`` sends it: for a single file,
+    ``destination`` is a prefix; a leading ``../`` names the file above the working directory.
+    """
+    if "*" in pattern or "?" in pattern or "[" in pattern:  # a wildcard; no regex: per task
+        return None
+    while pattern.startswith("../"):
+        pattern = pattern[3:]
+    # posixpath.join's rule, spelled out: this runs once per output of every task.
+    if not destination or pattern.startswith("/"):
+        return pattern
+    return destination + pattern if destination.endswith("/") else f"{destination}/{pattern}"
 
 
 def escapes(value: str) -> bool:
@@ -216,6 +232,48 @@ def _never_collides(
     return v is not None and v.per_task and v.path_safe
 
 
+Produced = Callable[[dict[str, str]], tuple[str, ...]]
+
+
+def _blob(o: OutputSpec, known: Mapping[str, Values]) -> Callable[[dict[str, str]], str | None]:
+    """The blob one task's output ``o`` is stored as (None: a wildcard), from its values.
+
+    With one placeholder whose values are safe in a path, the blob is the same text around
+    the value quoted: no value moves where a leading '../' ends, nor adds or takes a '/'
+    (``_never_collides`` says the same), and only a glob-quoted value with a wildcard
+    (then holding '[') makes it no single file."""
+    pattern, destination = o.pattern, o.destination
+    slots = [*_slots(pattern), *_slots(destination)]
+    if not slots:
+        fixed = blob_name(pattern.render({}), destination.render({}))
+        return lambda values: fixed
+    name = slots[0].name
+    if len(slots) > 1 or name not in known or not known[name].path_safe:
+        return lambda values: blob_name(pattern.render(values), destination.render(values))
+    mark = next(
+        chr(c) for c in range(0xF0000, 0xF0100) if chr(c) not in pattern.text + destination.text
+    )
+    shape = blob_name(pattern.render({name: mark}), destination.render({name: mark}))
+    if shape is None or mark not in shape:  # a pattern from "/" leaves its destination out
+        return lambda values: shape
+    before, after = shape.split(mark)
+    quote = slots[0].quote
+    if name in pattern.names:
+        return lambda values: None if "[" in (x := quote(values[name])) else before + x + after
+    return lambda values: before + quote(values[name]) + after
+
+
+def producer(t: TaskTemplate, known: Mapping[str, Values]) -> Produced:
+    """The blobs a task of ``t`` uploads on success (single files), from its values."""
+    blobs = [_blob(o, known) for o in t.outputs if o.when != "taskfailure" and _single(o)]
+    if not blobs:
+        return lambda values: ()
+    if len(blobs) == 1:
+        one = blobs[0]
+        return lambda values: () if (b := one(values)) is None else (b,)
+    return lambda values: tuple(b for b in (blob(values) for blob in blobs) if b is not None)
+
+
 class Proof(NamedTuple):
     """Which of ``check_tasks``'s checks hold for every task of one template."""
 
@@ -224,6 +282,7 @@ class Proof(NamedTuple):
     short_command: bool
     # per output: (its pattern stays inside, its destination does, it never collides)
     outputs: tuple[tuple[bool, bool, bool], ...]
+    produced: Produced | None = None  # the blobs a task uploads on success, from its values
 
     @property
     def outputs_done(self) -> bool:
@@ -259,4 +318,4 @@ def prove(t: TaskTemplate, tasks: TasksSpec, known: dict[str, Values] | None, li
         )
         for o in t.outputs
     )
-    return Proof(valid, unique, longest <= limit, outputs)
+    return Proof(valid, unique, longest <= limit, outputs, producer(t, known))

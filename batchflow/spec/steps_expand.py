@@ -22,9 +22,10 @@ import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
-from batchflow.spec.checks import MAX_DEPENDS_CHARS, blob_name
+from batchflow.spec.checks import MAX_DEPENDS_CHARS
 from batchflow.spec.expand import Pending, Prepared, RenderedTasks, render_id, render_task
 from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskSource, TaskTemplate, Workflow
+from batchflow.spec.proofs import blob_name
 
 WAIT_COMMAND = "/bin/true"  # a "wait" task only joins dependencies
 # Past this many files, the final task gets its tasks' outputs as every blob under their

@@ -9,14 +9,17 @@ every task to check it again).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 from spec_files import load, one, problems
 
+from batchflow.plan_model import UploadCondition
 from batchflow.spec import proofs
 from batchflow.spec.checks import MAX_COMMAND
-from batchflow.spec.model import TaskSource, TaskTemplate
+from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
 from batchflow.spec.proofs import Proof, domains, file_values, prove
+from batchflow.spec.templates import compile_template
 
 
 def _matrix(axes: str, task_id: str, outputs: str = "[]", command: str = "echo {index}") -> str:
@@ -141,9 +144,44 @@ def test_a_sweep_of_safe_values_is_proven_whole(tmp_path: Path) -> None:
         '[{pattern: out.txt, destination: "{task.id}"}, "logs/*.log"]',
         command='/bin/sh -c \\"simulate --seed {item.seed} > {task.id}.txt\\"',
     )
-    assert _proof(load(tmp_path, body)) == Proof(
-        True, True, True, ((True, True, True), (True, True, True))
-    )
+    proof = _proof(load(tmp_path, body))
+    assert proof[:4] == (True, True, True, ((True, True, True), (True, True, True)))
+
+
+def _output(pattern: str, destination: str = "", when: str = "tasksuccess") -> OutputSpec:
+    glob = compile_template(pattern, "glob", lambda n: True)
+    raw = compile_template(destination, "raw", lambda n: True)
+    return OutputSpec(glob, raw, cast(UploadCondition, when), ())
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        [_output("../{d}.txt")],
+        [_output("{d}")],
+        [_output("x/{d}", "../dest/")],
+        [_output("/abs/o", "{d}")],
+        [_output("o", "{d}/"), _output("*.log"), _output("e", when="taskfailure")],
+        [_output("{d}-{index}")],
+        [_output("lit.txt", "dest")],
+        [_output("{d}.a", "x"), _output("{index}.b")],
+    ],
+)
+def test_blobs_made_from_the_values_are_the_rendered_outputs_blobs(
+    outputs: list[OutputSpec],
+) -> None:
+    from batchflow.spec.expand import render_task
+    from batchflow.spec.steps_expand import produced
+
+    values = [".x", "a..b", "*", "[x]", "é", "-", "a b", "...a", "?", "x]"]
+    assert all(map(proofs._path_safe, values))
+    known = {"d": proofs.Values(10, True, None, False, True), "index": proofs._index(10)}
+    any_id = compile_template("t{index}", "id", lambda n: True)
+    t = TaskTemplate(any_id, any_id, (), 0, None, tuple(outputs), (), ())
+    make = proofs.producer(t, known)
+    for i, value in enumerate(values):
+        task = render_task(t, {"d": value, "index": str(i)})
+        assert list(make({"d": value, "index": str(i)})) == produced(task), value
 
 
 def test_files_named_alike_are_proven_per_task_only_when_they_are() -> None:
