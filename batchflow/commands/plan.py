@@ -22,7 +22,7 @@ from batchflow.spec.context import is_utf8
 from batchflow.spec.expand import RenderedTasks, known_id
 from batchflow.spec.model import TaskTemplate
 from batchflow.spec.steps_expand import WorkflowTasks
-from batchflow.spec.templates import Template
+from batchflow.spec.templates import Template, is_plain
 
 SHOWN_COMMANDS = 5
 _CHUNK = 1000  # tasks per write
@@ -180,7 +180,9 @@ class _TemplateText:
         for name, escape, cache in self.slots:
             value = values[name]
             if cache is None:
-                args.append(escape(value))
+                # Most values are plain: as they are for any quoting and in JSON ("-x": a
+                # file name's slot writes "./-x")
+                args.append(value if is_plain(value) and value[0] != "-" else escape(value))
             else:
                 done = cache.get(value)
                 if done is None:

@@ -76,6 +76,9 @@ def glob_escape(value: str) -> str:
 # Characters that mean nothing to shlex nor to any shell, at any level, quoted or not (no "=":
 # a bare NAME=x as a shell command's first word would be an assignment, =cmd expands in zsh).
 _SAFE = re.compile(r"[A-Za-z0-9_@%+:,./-]+").fullmatch
+# Whether a value is such text: every quoting here leaves it as it is (but a file name's
+# "./" before a leading "-"), and so does JSON.
+is_plain = _SAFE
 
 
 def _plain(value: str) -> str:
