@@ -262,12 +262,14 @@ def check_tasks(
     pending: Iterable[Pending] | None = None,
     seen: Callable[[str, tuple[str, ...]], None] | None = None,
     known: tuple[int, dict[str, Values] | None] | None = None,
+    bulk: Callable[[TaskTemplate, Proof], bool] | None = None,
 ) -> int:
     """Render every task once and check it; returns the number of tasks. ``pending`` stands
     in for the spec's own tasks (a workflow step's, made from another step's outputs), and
     ``known`` then says how many there are and what is known of their files' values;
     ``seen`` is told each task's id and the blobs it uploads on success, as checked. What is
-    proven for all tasks at once (``proofs``) is not checked per task."""
+    proven for all tasks at once (``proofs``) is not checked per task; where that is all of
+    it, ``bulk`` may tell ``seen``'s owner about every task at once instead (True: done)."""
     rep = _Reporter(ctx)
     ids: dict[str, int] = {}
     if pending is None:
@@ -280,6 +282,8 @@ def check_tasks(
         assert spec.tasks.template is not None
         if seen is None and pending is None:
             return count  # nothing to render: no check is left, nobody needs the ids
+        if bulk is not None and bulk(spec.tasks.template, proof):
+            return count
         assert proof.produced is not None
         return _proven(spec.tasks.template, proof.produced, tasks, seen or _ignore)
     count = 0

@@ -23,10 +23,6 @@ _ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 _DIGITS = frozenset(string.digits)
 _WILD = frozenset("*?[")
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
-# A file's value ({input.name}, {input.stem}) is safe in a path when no file's name starts with
-# "." (so it is not "." or "..", nor all dots), is empty, or holds "\" or ":" (checked over
-# the whole list at once, the names joined by NUL).
-_UNSAFE_FILE = re.compile(r"[\\:]|(?:^|[/\0])\.|/(?:\0|\Z)|(?:^|\0)(?:\0|\Z)")
 
 
 def blob_name(pattern: str, destination: str) -> str | None:
@@ -104,7 +100,7 @@ def file_values(paths: Sequence[str], prefix: str = "") -> dict[str, Values]:
         and joined.startswith(prefix)
         and joined.count("\0" + prefix) == max(len(paths) - 1, 0)
     )
-    named = sound and not _UNSAFE_FILE.search(joined)
+    named = sound and _names_safe(joined)
     # {input.path} is the name itself where no path has a folder below ``prefix``.
     flat = named and joined.count("/") == len(paths) * prefix.count("/")
     names = flat and len(set(paths)) == len(paths)  # then no two tasks share a name
@@ -117,6 +113,24 @@ def file_values(paths: Sequence[str], prefix: str = "") -> dict[str, Values]:
         "input.suffix": unknown,
         "input.path": unknown._replace(path_safe=flat, nonempty=named, per_task=names),
     }
+
+
+def _names_safe(joined: str) -> bool:
+    """A file's value ({input.name}, {input.stem}) is safe in a path when no part of a path
+    starts with "." (so no name is "." or "..", nor all dots), no path is empty nor ends
+    with "/", and none holds "\\" or ":" (``joined``: the paths joined by NUL; substring
+    scans, each far quicker than one regex over it all)."""
+    return not (
+        not joined
+        or "\\" in joined
+        or ":" in joined
+        or joined.startswith((".", "\0"))
+        or joined.endswith(("/", "\0"))
+        or "/." in joined
+        or "\0." in joined
+        or "/\0" in joined
+        or "\0\0" in joined
+    )
 
 
 def _one_suffix(joined: str, paths: Sequence[str], prefix: str) -> bool:
@@ -235,43 +249,94 @@ def _never_collides(
 Produced = Callable[[dict[str, str]], tuple[str, ...]]
 
 
-def _blob(o: OutputSpec, known: Mapping[str, Values]) -> Callable[[dict[str, str]], str | None]:
-    """The blob one task's output ``o`` is stored as (None: a wildcard), from its values.
+Columns = Mapping[str, Sequence[str]]  # each placeholder's values, task after task
+
+
+class _Blob:
+    """The blob one output of a task is stored as (None: a wildcard), from its values: of
+    one task (``one``) or of all of them at once (``all``, from each value's column).
 
     With one placeholder whose values are safe in a path, the blob is the same text around
     the value quoted: no value moves where a leading '../' ends, nor adds or takes a '/'
     (``_never_collides`` says the same), and only a glob-quoted value with a wildcard
-    (then holding '[') makes it no single file."""
-    pattern, destination = o.pattern, o.destination
-    slots = [*_slots(pattern), *_slots(destination)]
-    if not slots:
-        fixed = blob_name(pattern.render({}), destination.render({}))
-        return lambda values: fixed
-    name = slots[0].name
-    if len(slots) > 1 or name not in known or not known[name].path_safe:
-        return lambda values: blob_name(pattern.render(values), destination.render(values))
-    mark = next(
-        chr(c) for c in range(0xF0000, 0xF0100) if chr(c) not in pattern.text + destination.text
-    )
-    shape = blob_name(pattern.render({name: mark}), destination.render({name: mark}))
-    if shape is None or mark not in shape:  # a pattern from "/" leaves its destination out
-        return lambda values: shape
-    before, after = shape.split(mark)
-    quote = slots[0].quote
-    if name in pattern.names:
-        return lambda values: None if "[" in (x := quote(values[name])) else before + x + after
-    return lambda values: before + quote(values[name]) + after
+    (then holding '[') makes it no single file. Otherwise each blob is rendered."""
+
+    __slots__ = ("after", "before", "fixed", "name", "o", "quote", "wild")
+
+    def __init__(self, o: OutputSpec, known: Mapping[str, Values]) -> None:
+        self.o = o
+        self.fixed: str | None = None
+        self.name = ""  # "": rendered, unless ``fixed``
+        self.before = self.after = ""
+        self.quote: Callable[[str], str] = str
+        self.wild = False
+        pattern, destination = o.pattern, o.destination
+        slots = [*_slots(pattern), *_slots(destination)]
+        if not slots:
+            self.fixed = blob_name(pattern.render({}), destination.render({}))
+            return
+        name = slots[0].name
+        if len(slots) > 1 or name not in known or not known[name].path_safe:
+            return
+        text = pattern.text + destination.text
+        mark = next(chr(c) for c in range(0xF0000, 0xF0100) if chr(c) not in text)
+        shape = blob_name(pattern.render({name: mark}), destination.render({name: mark}))
+        if shape is None or mark not in shape:  # a pattern from "/" leaves its destination out
+            self.fixed = shape
+            return
+        self.name = name
+        self.before, self.after = shape.split(mark)
+        self.quote = slots[0].quote
+        self.wild = name in pattern.names
+
+    def one(self, values: dict[str, str]) -> str | None:
+        if not self.name:
+            if self.fixed is not None:
+                return self.fixed
+            return blob_name(self.o.pattern.render(values), self.o.destination.render(values))
+        x = self.quote(values[self.name])
+        return None if self.wild and "[" in x else self.before + x + self.after
+
+    def all(self, columns: Columns, count: int) -> list[str | None]:
+        if not self.name:
+            if self.fixed is not None:
+                return [self.fixed] * count
+            patterns = self.o.pattern.render_all(columns, count)
+            destinations = self.o.destination.render_all(columns, count)
+            return list(map(blob_name, patterns, destinations))
+        before, after = self.before, self.after
+        quoted = map(self.quote, columns[self.name])
+        if self.wild:
+            return [None if "[" in x else before + x + after for x in quoted]
+        return [before + x + after for x in quoted]
+
+
+def _blobs(t: TaskTemplate, known: Mapping[str, Values]) -> list[_Blob]:
+    """One per output of ``t`` that may name a single file uploaded on success."""
+    return [_Blob(o, known) for o in t.outputs if o.when != "taskfailure" and _single(o)]
 
 
 def producer(t: TaskTemplate, known: Mapping[str, Values]) -> Produced:
     """The blobs a task of ``t`` uploads on success (single files), from its values."""
-    blobs = [_blob(o, known) for o in t.outputs if o.when != "taskfailure" and _single(o)]
+    blobs = [b.one for b in _blobs(t, known)]
     if not blobs:
         return lambda values: ()
     if len(blobs) == 1:
         one = blobs[0]
         return lambda values: () if (b := one(values)) is None else (b,)
     return lambda values: tuple(b for b in (blob(values) for blob in blobs) if b is not None)
+
+
+def produced_all(
+    t: TaskTemplate, known: Mapping[str, Values], columns: Columns, count: int
+) -> list[tuple[str, ...]]:
+    """What ``producer`` says of each of ``count`` tasks, made a column at a time."""
+    blobs = [b.all(columns, count) for b in _blobs(t, known)]
+    if not blobs:
+        return [()] * count
+    if len(blobs) == 1:
+        return [() if b is None else (b,) for b in blobs[0]]
+    return [tuple(b for b in row if b is not None) for row in zip(*blobs, strict=True)]
 
 
 class Proof(NamedTuple):
@@ -283,6 +348,7 @@ class Proof(NamedTuple):
     # per output: (its pattern stays inside, its destination does, it never collides)
     outputs: tuple[tuple[bool, bool, bool], ...]
     produced: Produced | None = None  # the blobs a task uploads on success, from its values
+    known: Mapping[str, Values] | None = None  # what the proof knew of each value
 
     @property
     def outputs_done(self) -> bool:
@@ -318,4 +384,4 @@ def prove(t: TaskTemplate, tasks: TasksSpec, known: dict[str, Values] | None, li
         )
         for o in t.outputs
     )
-    return Proof(valid, unique, longest <= limit, outputs, producer(t, known))
+    return Proof(valid, unique, longest <= limit, outputs, producer(t, known), known)

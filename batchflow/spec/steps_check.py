@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from batchflow.spec.checks import check_tasks
 from batchflow.spec.context import Context
-from batchflow.spec.model import LocalFile, StepSpec, TaskSet, Workflow
-from batchflow.spec.proofs import Values, file_values
+from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskTemplate, Workflow
+from batchflow.spec.proofs import Proof, Values, file_values
 from batchflow.spec.steps_expand import StepIndex, WorkflowTasks, workflow_tasks
 
 
@@ -21,7 +21,15 @@ def check_workflow(ctx: Context, workflow: Workflow, inputs: tuple[LocalFile, ..
         own = TaskSet(step.tasks, inputs)
         index = StepIndex()
         pending = (item for item, _ in tasks.pending(step, files=False))
-        check_tasks(ctx, own, pending, index.add, (tasks.count(step), _files(tasks, step)))
+        known = (tasks.count(step), _files(tasks, step))
+
+        def bulk(t: TaskTemplate, proof: Proof, step: StepSpec = step) -> bool:
+            made = tasks.bulk_index(step, t, proof)
+            if made is not None:
+                tasks.indexed(step, made)
+            return made is not None
+
+        check_tasks(ctx, own, pending, index.add, known, bulk)
         tasks.indexed(step, index)
 
 

@@ -18,6 +18,8 @@ rendered again, by every step after it, by the counts and by the dependency list
 from __future__ import annotations
 
 import fnmatch
+import itertools
+import math
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -25,7 +27,8 @@ from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS
 from batchflow.spec.expand import Pending, Prepared, RenderedTasks, render_id, render_task
 from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskSource, TaskTemplate, Workflow
-from batchflow.spec.proofs import blob_name
+from batchflow.spec.proofs import Proof, blob_name, produced_all
+from batchflow.spec.templates import MAX_ID, finish_id
 
 WAIT_COMMAND = "/bin/true"  # a "wait" task only joins dependencies
 # Past this many files, the final task gets its tasks' outputs as every blob under their
@@ -79,6 +82,35 @@ def _produced_by(t: TaskTemplate, values: dict[str, str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _file_columns(paths: list[str]) -> dict[str, list[str]]:
+    """``_file_values`` (or ``expand._input_values``) of each path, a column per value."""
+    names = [p.rpartition("/")[2] for p in paths]  # posixpath.basename
+    parts = [n.rpartition(".") for n in names]
+    # "README", ".bashrc", "file.": all stem, as pathlib says
+    stems = [n if not s or not x else s for n, (s, _, x) in zip(names, parts, strict=True)]
+    suffixes = ["" if not s or not x else d + x for s, d, x in parts]
+    return {
+        "index": list(map(str, range(len(paths)))),
+        "input.name": names,
+        "input.stem": stems,
+        "input.suffix": suffixes,
+        "input.path": paths,
+    }
+
+
+def _matrix_columns(axes: Sequence[tuple[str, Sequence[str]]]) -> dict[str, list[str]]:
+    """Each item's values over the product of ``axes`` in ``itertools.product``'s order (the
+    first axis slowest), and the index."""
+    sizes = [len(values) for _, values in axes]
+    count = math.prod(sizes)
+    columns = {"index": list(map(str, range(count)))}
+    for i, (key, values) in enumerate(axes):
+        inner, outer = math.prod(sizes[i + 1 :]), math.prod(sizes[:i])
+        run = list(itertools.chain.from_iterable(itertools.repeat(v, inner) for v in values))
+        columns[f"item.{key}"] = run * outer
+    return columns
+
+
 class StepIndex:
     """A step's task ids, in order, and the blobs each one uploads on success: what the
     steps after it read, kept so that the step is rendered for them once."""
@@ -127,6 +159,40 @@ class WorkflowTasks:
                 found.produced.append(_produced_by(template, values))
             self._index[step.name] = found
         return found
+
+    def bulk_index(self, step: StepSpec, t: TaskTemplate, proof: Proof) -> StepIndex | None:
+        """``step``'s index made a column at a time (None where its values cannot be):
+        for a step whose checks are all proven, nothing else of its tasks is needed now."""
+        made = self._columns(step)
+        if made is None or proof.known is None:
+            return None
+        columns, count = made
+        ids = t.id.render_all(columns, count)
+        if t.id.names and max(map(len, ids), default=0) > MAX_ID:
+            ids = [finish_id(i) for i in ids]  # as ``render_id``
+        index = StepIndex()
+        index.ids = ids
+        index.produced = produced_all(t, proof.known, {**columns, "task.id": ids}, count)
+        return index
+
+    def _columns(self, step: StepSpec) -> tuple[dict[str, list[str]], int] | None:
+        """Each placeholder's values over ``step``'s tasks, in ``pending``'s order, and
+        their number (None for a list of tasks and a dynamic step)."""
+        tasks = step.tasks
+        if step.dynamic:
+            return None
+        if step.source is not None:
+            produced = self.index(self.workflow.step(step.source)).produced
+            skip = len(step.source) + 1
+            columns = _file_columns([b[skip:] for blobs in produced for b in blobs])
+        elif tasks.mode == "input":
+            columns = _file_columns([f.blob for f in self.inputs])
+        elif tasks.mode == "matrix":
+            columns = _matrix_columns(tasks.matrix)
+        else:
+            return None
+        count = len(columns["index"])
+        return columns, count
 
     def indexed(self, step: StepSpec, index: StepIndex) -> None:
         """Keep ``index`` (made while checking all of ``pending(step)``) as the step's."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -247,6 +247,23 @@ class Template:
         if not grow:
             return literal
         return literal + grow * sum(map(len, values.values())) + extra
+
+    def render_all(self, columns: Mapping[str, Sequence[str]], count: int) -> list[str]:
+        """``render`` of ``count`` tasks' values at once: ``columns`` holds each value's
+        column (a matrix item's quoted once per value)."""
+        if not self._slots:
+            return [self._pattern] * count
+        quoted: list[Iterable[str]] = []
+        for name, quote, cache in self._slots:
+            column = columns[name]
+            if quote is None:
+                quoted.append(column)
+            elif cache is None:
+                quoted.append(map(quote, column))
+            else:
+                once = {value: quote(value) for value in set(column)}
+                quoted.append(map(once.__getitem__, column))
+        return list(map(self._pattern.format, *quoted))
 
     def longest_for(self, total: int) -> int:
         """``longest`` of any values whose lengths add up to at most ``total``."""

@@ -17,8 +17,9 @@ from spec_files import load, one, problems
 from batchflow.plan_model import UploadCondition
 from batchflow.spec import proofs
 from batchflow.spec.checks import MAX_COMMAND
-from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
+from batchflow.spec.model import OutputSpec, StepSpec, TaskSource, TaskTemplate
 from batchflow.spec.proofs import Proof, domains, file_values, prove
+from batchflow.spec.steps_expand import StepIndex
 from batchflow.spec.templates import compile_template
 
 
@@ -193,3 +194,54 @@ def test_files_named_alike_are_proven_per_task_only_when_they_are() -> None:
         assert not file_values(unsafe, "up/")["input.name"].path_safe, unsafe
     nested = file_values(["up/x/a.txt"], "up/")
     assert nested["input.name"].path_safe and not nested["input.path"].path_safe
+
+
+BULK = """\
+    inputs: ["data/*"]
+    steps:
+      grid:
+        matrix: {a: [p, q, "%s"], b: ["1", "2"], c: [x]}
+        id: "{item.a}-{item.b}-{item.c}"
+        command: "echo {item.a} > {task.id}.out"
+        outputs: ["{task.id}.out"]
+      per_file:
+        for_each: input
+        command: "cat {input.path} > {index}.n"
+        outputs: [{pattern: "{index}.n", destination: "d"}, {pattern: "*.err", when: failure}]
+      from_grid:
+        for_each: {outputs: grid}
+        command: "cat {input.name}"
+        outputs: ["{input.stem}.s"]
+      from_files:
+        for_each: {outputs: per_file}
+        command: "cat {input.name}"
+        outputs: ["{input.name}-{input.suffix}"]
+    """
+
+
+@pytest.mark.parametrize(
+    ("a", "bulk"),
+    [("short", {"grid", "per_file", "from_grid"}), ("l" * 70, {"per_file", "from_grid"})],
+)
+def test_an_index_made_a_column_at_a_time_is_the_one_made_task_by_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, a: str, bulk: set[str]
+) -> None:
+    from batchflow.spec.steps_expand import WorkflowTasks, workflow_tasks
+
+    made_in_bulk: set[str] = set()
+    bulk_index = WorkflowTasks.bulk_index
+
+    def spy(self: WorkflowTasks, step: StepSpec, t: TaskTemplate, proof: Proof) -> StepIndex | None:
+        made_in_bulk.add(step.name)
+        return bulk_index(self, step, t, proof)
+
+    monkeypatch.setattr(WorkflowTasks, "bulk_index", spy)
+    files = ["data/a.txt", "data/b.tar.gz", "data/README", "data/-x.txt", "data/c."]
+    spec = load(tmp_path, BULK % a, files)  # ids of 70+ characters are cut: per task
+    assert spec.workflow is not None and made_in_bulk == bulk
+    made = workflow_tasks(spec.workflow, spec.inputs)  # indexed by load_spec's checks
+    each = WorkflowTasks(spec.workflow, spec.inputs)  # indexed when asked, task by task
+    for step in spec.workflow.steps:
+        assert made._index[step.name] is not each.index(step)
+        assert made._index[step.name].ids == each.index(step).ids, step.name
+        assert made._index[step.name].produced == each.index(step).produced, step.name
