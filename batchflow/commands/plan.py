@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from json.encoder import encode_basestring
 from typing import IO, Any
@@ -19,9 +19,9 @@ from batchflow.plan import build_plan
 from batchflow.plan_model import InputFile, Plan, PoolPlan, StepPlan, TaskPlan, TaskSource
 from batchflow.spec import load_spec
 from batchflow.spec.context import is_utf8
-from batchflow.spec.expand import RenderedTasks, known_id
+from batchflow.spec.expand import Prepared, RenderedTasks, known_id
 from batchflow.spec.model import TaskTemplate
-from batchflow.spec.steps_expand import WorkflowTasks
+from batchflow.spec.steps_expand import StepColumns, WorkflowTasks
 from batchflow.spec.templates import Template, is_plain
 
 SHOWN_COMMANDS = 5
@@ -193,22 +193,74 @@ class _TemplateText:
 
 def _task_texts(tasks: TaskSource, secret: frozenset[str]) -> Iterator[str]:
     """``task_text`` of each task, rendered straight into JSON where the source allows."""
-    if not isinstance(tasks, (RenderedTasks, WorkflowTasks)):
+    if isinstance(tasks, WorkflowTasks):
+        writers: dict[int, _TemplateText] = {}
+        for step in tasks.workflow.steps:
+            for wait in tasks.waits(step):
+                yield task_text(wait, secret)
+            columns = tasks.columns(step)
+            if columns is None:
+                yield from _texts(tasks.step_prepared(step), secret, writers)
+            else:
+                writer = _TemplateText(columns.template, secret)
+                yield from _column_texts(writer, columns)
+    elif isinstance(tasks, RenderedTasks):
+        yield from _texts(tasks.prepared(), secret, {})
+    else:
         for task in tasks:
             yield task_text(task, secret)
-        return
-    writers: dict[int, _TemplateText] = {}  # id(template) -> its writer
+
+
+def _texts(
+    items: Iterable[Prepared], secret: frozenset[str], writers: dict[int, _TemplateText]
+) -> Iterator[str]:
     writer: _TemplateText | None = None
-    for item in tasks.prepared():
-        if isinstance(item, TaskPlan):
-            yield task_text(item, secret)
-            continue
-        t, values, inputs, depends_on, task_id = item
+    for t, values, inputs, depends_on, task_id in items:
         if writer is None or writer.t is not t:  # a step's tasks share one template
             writer = writers.get(id(t))
             if writer is None:
                 writer = writers[id(t)] = _TemplateText(t, secret)
         yield writer.text(values, inputs, depends_on, task_id)
+
+
+def _column_texts(writer: _TemplateText, step: StepColumns) -> Iterator[str]:
+    """``writer.text`` of each task of ``step``, made a column (of ``_CHUNK`` tasks) at a
+    time: each field of every task, then every task's JSON."""
+    every = _inputs_text(step.inputs)
+    depends = ", ".join(map(_s, step.depends))
+    for start in range(0, step.size, _CHUNK):
+        end = min(start + _CHUNK, step.size)
+        ids = list(map(_s, step.values["task.id"][start:end]))
+        inputs = _own_inputs(step, start, end, every)
+        if step.upstream is None:
+            after = [depends] * (end - start)
+        else:
+            tail = f", {depends}" if depends else ""
+            after = [f"{_s(u)}{tail}" for u in step.upstream[start:end]]
+        args = [ids, inputs, after]
+        for name, escape, cache in writer.slots:
+            column = step.values[name][start:end]
+            if cache is None:
+                args.append([v if is_plain(v) and v[0] != "-" else escape(v) for v in column])
+            else:
+                for value in set(column).difference(cache):
+                    cache[value] = escape(value)
+                args.append(list(map(cache.__getitem__, column)))
+        yield from map(writer.pattern.format, *args)
+
+
+def _own_inputs(step: StepColumns, start: int, end: int, every: str) -> list[str]:
+    """The "inputs" of tasks ``start`` to ``end`` of ``step``, as JSON text: each one's own
+    file, then what every task gets."""
+    if step.files is None:
+        return [every] * (end - start)
+    blobs, names, source = step.files
+    tail = f", {every}" if every else ""
+    kind = ', "container": "output", "prefix": false}' if source == "output" else "}"
+    return [
+        f'{{"blob": {_s(b)}, "path": {_s(n)}{kind}{tail}'
+        for b, n in zip(blobs[start:end], names[start:end], strict=True)
+    ]
 
 
 def _pool_json(pool: PoolPlan, secret: frozenset[str]) -> dict[str, Any]:

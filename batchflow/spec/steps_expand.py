@@ -22,6 +22,7 @@ import itertools
 import math
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Literal, NamedTuple
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS
@@ -127,6 +128,23 @@ class StepIndex:
         self.produced.append(produced)
 
 
+# each task's own file: its blob, its name in the working directory, the container it is in
+FileColumns = tuple[list[str], list[str], Literal["input", "output"]]
+
+
+class StepColumns(NamedTuple):
+    """A step's tasks a column at a time, for writers that render them so (``plan --json``):
+    what ``prepared`` gives task by task, in the same order."""
+
+    template: TaskTemplate
+    size: int  # how many tasks
+    values: dict[str, list[str]]  # each placeholder's values, ``task.id`` too
+    files: FileColumns | None  # each task's own file (a streamed step's, or an input)
+    inputs: tuple[InputFile, ...]  # what every task gets after its own file (a gather's)
+    upstream: list[str] | None  # each task's own upstream task (a streamed step's)
+    depends: tuple[str, ...]  # what every task depends on after its own upstream task
+
+
 class WorkflowTasks:
     """Every task of a workflow, step by step: a sized, re-iterable TaskSource."""
 
@@ -175,6 +193,30 @@ class WorkflowTasks:
         index.produced = produced_all(t, proof.known, {**columns, "task.id": ids}, count)
         return index
 
+    def columns(self, step: StepSpec) -> StepColumns | None:
+        """``step``'s tasks a column at a time, once it is indexed (None where its values
+        cannot be made so: a list of tasks, a dynamic step)."""
+        index = self._index.get(step.name)
+        made = self._columns(step)
+        t = step.tasks.template
+        if index is None or made is None or t is None:
+            return None
+        values, count = made
+        values["task.id"] = index.ids
+        joined = self._joined(step)
+        if step.source is not None:
+            upstream = self.index(self.workflow.step(step.source))
+            owners = [i for i, blobs in zip(upstream.ids, upstream.produced, strict=True)
+                      for _ in blobs]  # fmt: skip
+            blobs = [b for produced in upstream.produced for b in produced]
+            streamed: FileColumns = (blobs, values["input.name"], "output")
+            return StepColumns(t, count, values, streamed, (), owners, joined)
+        own: FileColumns | None = None
+        if step.tasks.mode == "input":
+            own = ([f.blob for f in self.inputs], values["input.name"], "input")
+        gathered = self._gathered(step)
+        return StepColumns(t, count, values, own, gathered, None, joined or t.depends_on)
+
     def _columns(self, step: StepSpec) -> tuple[dict[str, list[str]], int] | None:
         """Each placeholder's values over ``step``'s tasks, in ``pending``'s order, and
         their number (None for a list of tasks and a dynamic step)."""
@@ -216,6 +258,10 @@ class WorkflowTasks:
         """``step``'s tasks, rendered."""
         for prepared in self._prepared(step):
             yield render_task(*prepared)
+
+    def step_prepared(self, step: StepSpec) -> Iterator[Prepared]:
+        """``prepared`` of ``step``'s tasks alone (not its "wait" tasks)."""
+        return self._prepared(step)
 
     def _prepared(self, step: StepSpec) -> Iterator[Prepared]:
         """``step``'s tasks before rendering, with the ids of its index when it has one."""

@@ -349,6 +349,35 @@ JSON_SPECS = [
 ]
 
 
+JSON_SPECS.append(
+    (
+        """\
+        inputs: ["media/*"]
+        steps:
+          a:
+            matrix: {x: ["q\\"'", "-v", p], y: ["1", "2"]}
+            command: /bin/sh -c "echo {item.x} {item.y} > {task.id}.out"
+            environment: {T: "{env.TOKEN}", X: "{item.x}"}
+            outputs: ["{task.id}.out"]
+          b:
+            for_each: input
+            inputs: {from: a, pattern: "*.out"}
+            command: cat {input.name} a/*.out
+            outputs: ["{input.stem}.b"]
+          c:
+            for_each: {outputs: a}
+            needs: [b]
+            command: cat {input.path} {input.name}
+            outputs: ["{input.name}.c"]
+          d:
+            inputs: {from: [b, c]}
+            command: "cat b/* c/*"
+        """,
+        ["media/-a b.mp4", "media/it's.mp4", 'media/x"y[1].txt'],
+    )
+)
+
+
 @pytest.mark.parametrize(("body", "files"), JSON_SPECS)
 def test_plan_json_writes_each_task_as_task_text_does(
     tmp_path: Path, body: str, files: list[str]
