@@ -22,6 +22,7 @@ import itertools
 import math
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Literal, NamedTuple
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
@@ -83,33 +84,49 @@ def _produced_by(t: TaskTemplate, values: dict[str, str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _file_columns(paths: list[str]) -> dict[str, list[str]]:
-    """``_file_values`` (or ``expand._input_values``) of each path, a column per value."""
-    names = [p.rpartition("/")[2] for p in paths]  # posixpath.basename
-    parts = [n.rpartition(".") for n in names]
-    # "README", ".bashrc", "file.": all stem, as pathlib says
-    stems = [n if not s or not x else s for n, (s, _, x) in zip(names, parts, strict=True)]
-    suffixes = ["" if not s or not x else d + x for s, d, x in parts]
-    return {
-        "index": list(map(str, range(len(paths)))),
-        "input.name": names,
-        "input.stem": stems,
-        "input.suffix": suffixes,
-        "input.path": paths,
-    }
-
-
-def _matrix_columns(axes: Sequence[tuple[str, Sequence[str]]]) -> dict[str, list[str]]:
-    """Each item's values over the product of ``axes`` in ``itertools.product``'s order (the
-    first axis slowest), and the index."""
-    sizes = [len(values) for _, values in axes]
-    count = math.prod(sizes)
-    columns = {"index": list(map(str, range(count)))}
-    for i, (key, values) in enumerate(axes):
-        inner, outer = math.prod(sizes[i + 1 :]), math.prod(sizes[:i])
-        run = list(itertools.chain.from_iterable(itertools.repeat(v, inner) for v in values))
-        columns[f"item.{key}"] = run * outer
+def _file_columns(paths: list[str], needed: AbstractSet[str]) -> dict[str, list[str]]:
+    """``_file_values`` (or ``expand._input_values``) of each path, a column per value;
+    only the ``needed`` ones (a column of 100,000 names is megabytes)."""
+    columns = {"input.path": paths}
+    if "index" in needed:
+        columns["index"] = list(map(str, range(len(paths))))
+    if needed & {"input.name", "input.stem", "input.suffix"}:
+        names = columns["input.name"] = [p.rpartition("/")[2] for p in paths]  # basename
+    # "README", ".bashrc", "file.": all stem, as pathlib says (no suffix)
+    if "input.stem" in needed:
+        columns["input.stem"] = [
+            s if (s := n.rpartition(".")[0]) and not n.endswith(".") else n for n in names
+        ]
+    if "input.suffix" in needed:
+        columns["input.suffix"] = [
+            "" if not n.rpartition(".")[0] or n.endswith(".") else n[n.rindex(".") :] for n in names
+        ]
     return columns
+
+
+def _matrix_columns(
+    axes: Sequence[tuple[str, Sequence[str]]], needed: AbstractSet[str]
+) -> dict[str, list[str]]:
+    """The ``needed`` items' values over the product of ``axes`` in ``itertools.product``'s
+    order (the first axis slowest), and the index if needed."""
+    sizes = [len(values) for _, values in axes]
+    columns = {"index": list(map(str, range(math.prod(sizes))))} if "index" in needed else {}
+    for i, (key, values) in enumerate(axes):
+        if f"item.{key}" in needed:
+            inner, outer = math.prod(sizes[i + 1 :]), math.prod(sizes[:i])
+            run = list(itertools.chain.from_iterable(itertools.repeat(v, inner) for v in values))
+            columns[f"item.{key}"] = run * outer
+    return columns
+
+
+def _names(t: TaskTemplate) -> set[str]:
+    """The placeholders a task of ``t`` uses in its command, environment and outputs."""
+    names = set(t.command.names)
+    for _, value in t.environment:
+        names |= value.names
+    for o in t.outputs:
+        names |= o.pattern.names | o.destination.names
+    return names
 
 
 class StepIndex:
@@ -181,7 +198,8 @@ class WorkflowTasks:
     def bulk_index(self, step: StepSpec, t: TaskTemplate, proof: Proof) -> StepIndex | None:
         """``step``'s index made a column at a time (None where its values cannot be):
         for a step whose checks are all proven, nothing else of its tasks is needed now."""
-        made = self._columns(step)
+        needed = t.id.names | {n for o in t.outputs for n in o.pattern.names | o.destination.names}
+        made = self._columns(step, needed)
         if made is None or proof.known is None:
             return None
         columns, count = made
@@ -197,8 +215,8 @@ class WorkflowTasks:
         """``step``'s tasks a column at a time, once it is indexed (None where its values
         cannot be made so: a list of tasks, a dynamic step)."""
         index = self._index.get(step.name)
-        made = self._columns(step)
         t = step.tasks.template
+        made = None if t is None else self._columns(step, {"input.name", *_names(t)})
         if index is None or made is None or t is None:
             return None
         values, count = made
@@ -217,24 +235,25 @@ class WorkflowTasks:
         gathered = self._gathered(step)
         return StepColumns(t, count, values, own, gathered, None, joined or t.depends_on)
 
-    def _columns(self, step: StepSpec) -> tuple[dict[str, list[str]], int] | None:
-        """Each placeholder's values over ``step``'s tasks, in ``pending``'s order, and
-        their number (None for a list of tasks and a dynamic step)."""
+    def _columns(
+        self, step: StepSpec, needed: AbstractSet[str]
+    ) -> tuple[dict[str, list[str]], int] | None:
+        """The ``needed`` placeholders' values over ``step``'s tasks, in ``pending``'s
+        order, and their number (None for a list of tasks and a dynamic step)."""
         tasks = step.tasks
         if step.dynamic:
             return None
         if step.source is not None:
             produced = self.index(self.workflow.step(step.source)).produced
             skip = len(step.source) + 1
-            columns = _file_columns([b[skip:] for blobs in produced for b in blobs])
-        elif tasks.mode == "input":
-            columns = _file_columns([f.blob for f in self.inputs])
-        elif tasks.mode == "matrix":
-            columns = _matrix_columns(tasks.matrix)
-        else:
-            return None
-        count = len(columns["index"])
-        return columns, count
+            paths = [b[skip:] for blobs in produced for b in blobs]
+            return _file_columns(paths, needed), len(paths)
+        if tasks.mode == "input":
+            return _file_columns([f.blob for f in self.inputs], needed), len(self.inputs)
+        if tasks.mode == "matrix":
+            count = math.prod(len(values) for _, values in tasks.matrix)
+            return _matrix_columns(tasks.matrix, needed), count
+        return None
 
     def indexed(self, step: StepSpec, index: StepIndex) -> None:
         """Keep ``index`` (made while checking all of ``pending(step)``) as the step's."""

@@ -362,8 +362,12 @@ JSON_SPECS.append(
           b:
             for_each: input
             inputs: {from: a, pattern: "*.out"}
-            command: cat {input.name} a/*.out
+            command: cat {input.name} a/*.out {input.suffix} {input.stem}
             outputs: ["{input.stem}.b"]
+          e:
+            for_each: {outputs: b}
+            command: echo {input.stem} {input.suffix} {input.path} {index}
+            outputs: ["{input.name}.e"]
           c:
             for_each: {outputs: a}
             needs: [b]
@@ -373,7 +377,7 @@ JSON_SPECS.append(
             inputs: {from: [b, c]}
             command: "cat b/* c/*"
         """,
-        ["media/-a b.mp4", "media/it's.mp4", 'media/x"y[1].txt'],
+        ["media/-a b.mp4", "media/it's.mp4", 'media/x"y[1].txt', "media/README", "media/c."],
     )
 )
 
