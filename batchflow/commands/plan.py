@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -193,22 +195,32 @@ class _TemplateText:
 
 def _task_texts(tasks: TaskSource, secret: frozenset[str]) -> Iterator[str]:
     """``task_text`` of each task, rendered straight into JSON where the source allows."""
+    for chunk in _task_chunks(tasks, secret):
+        yield from chunk
+
+
+def _task_chunks(tasks: TaskSource, secret: frozenset[str]) -> Iterator[list[str]]:
+    """``_task_texts`` in lists of up to ``_CHUNK``, as they are written."""
     if isinstance(tasks, WorkflowTasks):
         writers: dict[int, _TemplateText] = {}
         for step in tasks.workflow.steps:
-            for wait in tasks.waits(step):
-                yield task_text(wait, secret)
+            waits = [task_text(wait, secret) for wait in tasks.waits(step)]
+            if waits:
+                yield waits
             columns = tasks.columns(step)
             if columns is None:
-                yield from _texts(tasks.step_prepared(step), secret, writers)
+                yield from _chunked(_texts(tasks.step_prepared(step), secret, writers))
             else:
-                writer = _TemplateText(columns.template, secret)
-                yield from _column_texts(writer, columns)
+                yield from _column_texts(_TemplateText(columns.template, secret), columns)
     elif isinstance(tasks, RenderedTasks):
-        yield from _texts(tasks.prepared(), secret, {})
+        yield from _chunked(_texts(tasks.prepared(), secret, {}))
     else:
-        for task in tasks:
-            yield task_text(task, secret)
+        yield from _chunked(task_text(task, secret) for task in tasks)
+
+
+def _chunked(texts: Iterator[str]) -> Iterator[list[str]]:
+    while chunk := list(itertools.islice(texts, _CHUNK)):
+        yield chunk
 
 
 def _texts(
@@ -223,9 +235,9 @@ def _texts(
         yield writer.text(values, inputs, depends_on, task_id)
 
 
-def _column_texts(writer: _TemplateText, step: StepColumns) -> Iterator[str]:
+def _column_texts(writer: _TemplateText, step: StepColumns) -> Iterator[list[str]]:
     """``writer.text`` of each task of ``step``, made a column (of ``_CHUNK`` tasks) at a
-    time: each field of every task, then every task's JSON."""
+    time: each field of every task, then every task's JSON, a list per chunk."""
     every = _inputs_text(step.inputs)
     depends = ", ".join(map(_s, step.depends))
     for start in range(0, step.size, _CHUNK):
@@ -241,12 +253,27 @@ def _column_texts(writer: _TemplateText, step: StepColumns) -> Iterator[str]:
         for name, escape, cache in writer.slots:
             column = step.values[name][start:end]
             if cache is None:
-                args.append([v if is_plain(v) and v[0] != "-" else escape(v) for v in column])
+                args.append(column if _all_plain(column) else _escaped(escape, column))
             else:
                 for value in set(column).difference(cache):
                     cache[value] = escape(value)
                 args.append(list(map(cache.__getitem__, column)))
-        yield from map(writer.pattern.format, *args)
+        yield list(map(writer.pattern.format, *args))
+
+
+# Values every quoting and JSON leave as they are (templates' is_plain), one a line.
+_PLAIN_LINES = re.compile(r"[A-Za-z0-9_@%+:,./-]+(?:\n[A-Za-z0-9_@%+:,./-]+)*").fullmatch
+
+
+def _all_plain(column: list[str]) -> bool:
+    """Whether every value of ``column`` is plain and none starts with "-" (a file name's
+    slot writes "./-x"): one scan of them all, not a call per value."""
+    lines = "\n".join(column)
+    return bool(_PLAIN_LINES(lines)) and not lines.startswith("-") and "\n-" not in lines
+
+
+def _escaped(escape: Callable[[str], str], column: list[str]) -> list[str]:
+    return [v if is_plain(v) and v[0] != "-" else escape(v) for v in column]
 
 
 def _own_inputs(step: StepColumns, start: int, end: int, every: str) -> list[str]:
@@ -338,16 +365,10 @@ def write_json(plan: Plan, out: IO[str], secret: frozenset[str] = frozenset()) -
     if not is_utf8(head):  # undecodable bytes in the spec's path: escaped, JSON stays valid
         head = json.dumps(head_json)
     out.write(head[:-1] + ', "tasks": [')
-    chunk: list[str] = []
     sep = "\n"
-    for text in _task_texts(plan.tasks, secret):
-        chunk.append(text)
-        if len(chunk) == _CHUNK:
-            out.write(sep + ",\n".join(chunk))
-            sep = ",\n"
-            chunk.clear()
-    if chunk:
+    for chunk in _task_chunks(plan.tasks, secret):
         out.write(sep + ",\n".join(chunk))
+        sep = ",\n"
     out.write("\n]}\n")
 
 

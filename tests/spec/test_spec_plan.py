@@ -382,6 +382,22 @@ JSON_SPECS.append(
 )
 
 
+JSON_SPECS.append(
+    (
+        """\
+        inputs: ["media/*"]
+        steps:
+          one:
+            for_each: input
+            command: cat {input.name} > {input.name}.o
+            environment: {T: "{env.TOKEN}"}
+            outputs: ["{input.name}.o"]
+        """,
+        ["media/-x.txt", "media/y.txt"],  # plain names, one read as an option unless ./-x
+    )
+)
+
+
 @pytest.mark.parametrize(("body", "files"), JSON_SPECS)
 def test_plan_json_writes_each_task_as_task_text_does(
     tmp_path: Path, body: str, files: list[str]
