@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from batchflow.spec.model import OutputSpec, TasksSpec, TaskTemplate
-from batchflow.spec.templates import MAX_ID, Slot, Template, slug
+from batchflow.spec.templates import MAX_ID, Slot, Template, quote_all, slug
 
 _ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 _DIGITS = frozenset(string.digits)
@@ -305,8 +305,9 @@ class _Blob:
             destinations = self.o.destination.render_all(columns, count)
             return list(map(blob_name, patterns, destinations))
         before, after = self.before, self.after
-        quoted = map(self.quote, columns[self.name])
-        if self.wild:
+        column = columns[self.name]
+        quoted = quote_all(self.quote, column)
+        if self.wild and quoted is not column:  # glob-quoted: some may hold a wildcard
             return [None if "[" in x else before + x + after for x in quoted]
         return [before + x + after for x in quoted]
 
@@ -335,6 +336,8 @@ def produced_all(
     if not blobs:
         return [()] * count
     if len(blobs) == 1:
+        if None not in blobs[0]:
+            return cast(list[tuple[str, ...]], list(zip(blobs[0])))  # tuples of one, in C
         return [() if b is None else (b,) for b in blobs[0]]
     return [tuple(b for b in row if b is not None) for row in zip(*blobs, strict=True)]
 

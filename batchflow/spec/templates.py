@@ -73,6 +73,20 @@ def glob_escape(value: str) -> str:
     return _GLOB.sub(r"[\1]", value)
 
 
+def quote_all(quote: Callable[[str], str], column: Sequence[str]) -> Sequence[str]:
+    """``quote`` of each value of ``column``: the column itself where that leaves every
+    value as it is, as one scan of them all tells for the id and glob quotings."""
+    if quote is str:
+        return column
+    if quote is slug and _ID_SAFE("".join(column)):
+        return column
+    if quote is glob_escape:
+        joined = "".join(column)
+        if "*" not in joined and "?" not in joined and "[" not in joined:
+            return column
+    return list(map(quote, column))
+
+
 # Characters that mean nothing to shlex nor to any shell, at any level, quoted or not (no "=":
 # a bare NAME=x as a shell command's first word would be an assignment, =cmd expands in zsh).
 _SAFE = re.compile(r"[A-Za-z0-9_@%+:,./-]+").fullmatch
@@ -259,7 +273,7 @@ class Template:
             if quote is None:
                 quoted.append(column)
             elif cache is None:
-                quoted.append(map(quote, column))
+                quoted.append(quote_all(quote, column))
             else:
                 once = {value: quote(value) for value in set(column)}
                 quoted.append(map(once.__getitem__, column))

@@ -8,6 +8,7 @@ every task to check it again).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -20,7 +21,7 @@ from batchflow.spec.checks import MAX_COMMAND
 from batchflow.spec.model import OutputSpec, StepSpec, TaskSource, TaskTemplate
 from batchflow.spec.proofs import Proof, domains, file_values, prove
 from batchflow.spec.steps_expand import StepIndex
-from batchflow.spec.templates import compile_template
+from batchflow.spec.templates import compile_template, glob_escape, quote_all, slug
 
 
 def _matrix(axes: str, task_id: str, outputs: str = "[]", command: str = "echo {index}") -> str:
@@ -180,9 +181,25 @@ def test_blobs_made_from_the_values_are_the_rendered_outputs_blobs(
     any_id = compile_template("t{index}", "id", lambda n: True)
     t = TaskTemplate(any_id, any_id, (), 0, None, tuple(outputs), (), ())
     make = proofs.producer(t, known)
+    expected = []
     for i, value in enumerate(values):
         task = render_task(t, {"d": value, "index": str(i)})
         assert list(make({"d": value, "index": str(i)})) == produced(task), value
+        expected.append(tuple(produced(task)))
+    columns = {"d": values, "index": [str(i) for i in range(len(values))]}
+    assert proofs.produced_all(t, known, columns, len(values)) == expected
+    plain = {"d": ["a", "b-c"], "index": ["0", "1"]}  # no value a quoting changes
+    assert proofs.produced_all(t, known, plain, 2) == [
+        tuple(produced(render_task(t, {"d": d, "index": i}))) for d, i in zip(*plain.values())
+    ]
+
+
+@pytest.mark.parametrize("quote", [slug, glob_escape, str])
+@pytest.mark.parametrize("column", [["a", "B-1", "_"], ["a b", "*", "x[1]", "?"], [], [""]])
+def test_quoting_a_column_is_quoting_each_value(
+    quote: Callable[[str], str], column: list[str]
+) -> None:
+    assert list(quote_all(quote, column)) == [quote(v) for v in column]
 
 
 def test_files_named_alike_are_proven_per_task_only_when_they_are() -> None:
