@@ -23,7 +23,7 @@ from batchflow.spec import load_spec
 from batchflow.spec.context import is_utf8
 from batchflow.spec.expand import Prepared, RenderedTasks, known_id
 from batchflow.spec.model import TaskTemplate
-from batchflow.spec.steps_expand import StepColumns, WorkflowTasks
+from batchflow.spec.steps_expand import StepColumns, WorkflowTasks, task_columns
 from batchflow.spec.templates import Template, is_plain
 
 SHOWN_COMMANDS = 5
@@ -213,7 +213,11 @@ def _task_chunks(tasks: TaskSource, secret: frozenset[str]) -> Iterator[list[str
             else:
                 yield from _column_texts(_TemplateText(columns.template, secret), columns)
     elif isinstance(tasks, RenderedTasks):
-        yield from _chunked(_texts(tasks.prepared(), secret, {}))
+        columns = task_columns(tasks.spec)
+        if columns is None:
+            yield from _chunked(_texts(tasks.prepared(), secret, {}))
+        else:
+            yield from _column_texts(_TemplateText(columns.template, secret), columns)
     else:
         yield from _chunked(task_text(task, secret) for task in tasks)
 

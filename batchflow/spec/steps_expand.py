@@ -119,6 +119,33 @@ def _matrix_columns(
     return columns
 
 
+def task_columns(source: TaskSource) -> StepColumns | None:
+    """The tasks of a ``tasks:`` spec (not its final task) a column at a time, as
+    ``RenderedTasks.prepared`` gives them (None for a list of tasks)."""
+    tasks, t = source.tasks, source.tasks.template
+    if t is None or tasks.mode not in ("matrix", "input"):
+        return None
+    needed = {"input.name", *_names(t), *t.id.names}
+    files: FileColumns | None = None
+    if tasks.mode == "matrix":
+        values = _matrix_columns(tasks.matrix, needed)
+        count = math.prod(len(axis) for _, axis in tasks.matrix)
+    else:
+        blobs = [f.blob for f in source.inputs]
+        values, count = _file_columns(blobs, needed), len(blobs)
+        files = (blobs, values["input.name"], "input")
+    values["task.id"] = _ids(t, values, count)
+    return StepColumns(t, count, values, files, (), None, t.depends_on)
+
+
+def _ids(t: TaskTemplate, columns: dict[str, list[str]], count: int) -> list[str]:
+    """``render_id`` of each task, from the columns of its values."""
+    ids = t.id.render_all(columns, count)
+    if t.id.names and max(map(len, ids), default=0) > MAX_ID:
+        ids = [finish_id(i) for i in ids]
+    return ids
+
+
 def _names(t: TaskTemplate) -> set[str]:
     """The placeholders a task of ``t`` uses in its command, environment and outputs."""
     names = set(t.command.names)
@@ -203,9 +230,7 @@ class WorkflowTasks:
         if made is None or proof.known is None:
             return None
         columns, count = made
-        ids = t.id.render_all(columns, count)
-        if t.id.names and max(map(len, ids), default=0) > MAX_ID:
-            ids = [finish_id(i) for i in ids]  # as ``render_id``
+        ids = _ids(t, columns, count)
         index = StepIndex()
         index.ids = ids
         index.produced = produced_all(t, proof.known, {**columns, "task.id": ids}, count)
