@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from json.encoder import encode_basestring
 from typing import IO, Any
@@ -19,10 +21,10 @@ from batchflow.plan import build_plan
 from batchflow.plan_model import InputFile, Plan, PoolPlan, StepPlan, TaskPlan, TaskSource
 from batchflow.spec import load_spec
 from batchflow.spec.context import is_utf8
-from batchflow.spec.expand import RenderedTasks, known_id
+from batchflow.spec.expand import Prepared, RenderedTasks, known_id
 from batchflow.spec.model import TaskTemplate
-from batchflow.spec.steps_expand import WorkflowTasks
-from batchflow.spec.templates import Template
+from batchflow.spec.steps_expand import StepColumns, WorkflowTasks, task_columns
+from batchflow.spec.templates import Template, is_plain
 
 SHOWN_COMMANDS = 5
 _CHUNK = 1000  # tasks per write
@@ -94,30 +96,78 @@ def task_text(task: TaskPlan, secret: frozenset[str] = frozenset()) -> str:
     )
 
 
+def _json_chars(value: str) -> str:
+    """``value`` inside a JSON string: escaped as ``encode_basestring`` does, one character at
+    a time, so a text's escaping is its pieces' escapings joined."""
+    return encode_basestring(value)[1:-1]
+
+
+def _escaping(quote: Callable[[str], str]) -> Callable[[str], str]:
+    """A slot's quoting, then the JSON string's escaping."""
+    if quote is str:  # raw
+        return _json_chars
+    return lambda value: encode_basestring(quote(value))[1:-1]
+
+
+# A slot of a task's JSON pattern: the value's name, its quoting and JSON escaping, and the
+# texts already made of values that repeat across tasks (a matrix item's; None: not kept).
+_JsonSlot = tuple[str, Callable[[str], str], dict[str, str] | None]
+
+
 class _TemplateText:
     """``task_text(render_task(t, ...))`` for the tasks of one template ``t``, rendered
-    straight into JSON: what is the same for all of them (literal outputs, retries, timeout,
-    redacted values) is written once, and no TaskPlan is made."""
+    straight into JSON: the whole object is one ``str.format`` pattern (the command's,
+    environment's and outputs' templates inlined, their literal text escaped for JSON once),
+    filled per task with each placeholder's value quoted as its template would and escaped
+    for JSON (a matrix item's once per value), plus the id, inputs and dependencies. No
+    TaskPlan is made."""
 
-    __slots__ = ("env", "middle", "outputs", "t")
+    __slots__ = ("pattern", "slots", "t")
 
     def __init__(self, t: TaskTemplate, secret: frozenset[str]) -> None:
         self.t = t
-        # environment: (key's JSON, the value's template, or its JSON when redacted)
-        self.env = [(_s(k), _s(REDACTED) if k in secret else v) for k, v in t.environment]
-        timeout = "null" if t.timeout_s is None else str(t.timeout_s)
-        self.middle = f'"max_retries": {t.retries}, "timeout_s": {timeout}, '
-        # outputs: (pattern, destination, the JSON after the destination); a field without
-        # placeholders is given as its JSON, and a literal destination goes in the tail
-        self.outputs: list[tuple[str | Template, str | Template | None, str]] = []
-        for o in t.outputs:
-            pattern = o.pattern if o.pattern.names else _s(o.pattern.render({}))
-            tail = f', "condition": {_s(o.when)}}}'
-            if o.destination.names:
-                self.outputs.append((pattern, o.destination, tail))
+        pieces: list[str] = []
+        self.slots: list[_JsonSlot] = []
+
+        def text(value: str) -> None:  # literal JSON text
+            pieces.append(value.replace("{", "{{").replace("}", "}}"))
+
+        def string(template: Template) -> None:  # a JSON string made of ``template``
+            text('"')
+            for part in template.parts:
+                if isinstance(part, str):
+                    text(_json_chars(part))
+                else:
+                    pieces.append(f"{{{3 + len(self.slots)}}}")
+                    cached: dict[str, str] | None = {} if part.name.startswith("item.") else None
+                    self.slots.append((part.name, _escaping(part.quote), cached))
+            text('"')
+
+        text('{"id": ')
+        pieces.append("{0}")
+        text(', "command": ')
+        string(t.command)
+        text(', "inputs": [')
+        pieces.append("{1}")
+        text('], "environment": {')
+        for i, (key, value) in enumerate(t.environment):
+            text((", " if i else "") + f"{_s(key)}: ")
+            if key in secret:
+                text(_s(REDACTED))
             else:
-                literal = _s(o.destination.render({}))
-                self.outputs.append((pattern, None, f', "destination": {literal}{tail}'))
+                string(value)
+        timeout = "null" if t.timeout_s is None else str(t.timeout_s)
+        text(f'}}, "max_retries": {t.retries}, "timeout_s": {timeout}, "outputs": [')
+        for i, o in enumerate(t.outputs):
+            text((", " if i else "") + '{"pattern": ')
+            string(o.pattern)
+            text(', "destination": ')
+            string(o.destination)
+            text(f', "condition": {_s(o.when)}}}')
+        text('], "depends_on": [')
+        pieces.append("{2}")
+        text("]}")
+        self.pattern = "".join(pieces)
 
     def text(
         self,
@@ -126,52 +176,122 @@ class _TemplateText:
         depends_on: tuple[str, ...],
         task_id: str | None,
     ) -> str:
-        t = self.t
-        task_id = known_id(t.id, values, task_id)
-        env = (
-            ", ".join(
-                [f"{k}: {v if isinstance(v, str) else _s(v.render(values))}" for k, v in self.env]
-            )
-            if self.env
-            else ""
-        )
-        outputs = ", ".join(
-            [
-                f'{{"pattern": {p if isinstance(p, str) else _s(p.render(values))}'
-                f"{tail if d is None else _destination(d, values, tail)}"
-                for p, d, tail in self.outputs
-            ]
-        )
-        depends = depends_on or t.depends_on
-        return (
-            f'{{"id": {_s(task_id)}, "command": {_s(t.command.render(values))}, '
-            f'"inputs": [{_inputs_text(inputs)}], "environment": {{{env}}}, {self.middle}'
-            f'"outputs": [{outputs}], "depends_on": [{", ".join(map(_s, depends))}]}}'
-        )
-
-
-def _destination(d: str | Template, values: dict[str, str], tail: str) -> str:
-    return f', "destination": {d if isinstance(d, str) else _s(d.render(values))}{tail}'
+        task_id = known_id(self.t.id, values, task_id)
+        depends = depends_on or self.t.depends_on
+        args = [_s(task_id), _inputs_text(inputs) if inputs else "", ", ".join(map(_s, depends))]
+        for name, escape, cache in self.slots:
+            value = values[name]
+            if cache is None:
+                # Most values are plain: as they are for any quoting and in JSON ("-x": a
+                # file name's slot writes "./-x")
+                args.append(value if is_plain(value) and value[0] != "-" else escape(value))
+            else:
+                done = cache.get(value)
+                if done is None:
+                    done = cache[value] = escape(value)
+                args.append(done)
+        return self.pattern.format(*args)
 
 
 def _task_texts(tasks: TaskSource, secret: frozenset[str]) -> Iterator[str]:
     """``task_text`` of each task, rendered straight into JSON where the source allows."""
-    if not isinstance(tasks, (RenderedTasks, WorkflowTasks)):
-        for task in tasks:
-            yield task_text(task, secret)
-        return
-    writers: dict[int, _TemplateText] = {}  # id(template) -> its writer
+    for chunk in _task_chunks(tasks, secret):
+        yield from chunk
+
+
+def _task_chunks(tasks: TaskSource, secret: frozenset[str]) -> Iterator[list[str]]:
+    """``_task_texts`` in lists of up to ``_CHUNK``, as they are written."""
+    if isinstance(tasks, WorkflowTasks):
+        writers: dict[int, _TemplateText] = {}
+        for step in tasks.workflow.steps:
+            waits = [task_text(wait, secret) for wait in tasks.waits(step)]
+            if waits:
+                yield waits
+            columns = tasks.columns(step)
+            if columns is None:
+                yield from _chunked(_texts(tasks.step_prepared(step), secret, writers))
+            else:
+                yield from _column_texts(_TemplateText(columns.template, secret), columns)
+    elif isinstance(tasks, RenderedTasks):
+        columns = task_columns(tasks.spec)
+        if columns is None:
+            yield from _chunked(_texts(tasks.prepared(), secret, {}))
+        else:
+            yield from _column_texts(_TemplateText(columns.template, secret), columns)
+    else:
+        yield from _chunked(task_text(task, secret) for task in tasks)
+
+
+def _chunked(texts: Iterator[str]) -> Iterator[list[str]]:
+    while chunk := list(itertools.islice(texts, _CHUNK)):
+        yield chunk
+
+
+def _texts(
+    items: Iterable[Prepared], secret: frozenset[str], writers: dict[int, _TemplateText]
+) -> Iterator[str]:
     writer: _TemplateText | None = None
-    for item in tasks.prepared():
-        if isinstance(item, TaskPlan):
-            yield task_text(item, secret)
-            continue
-        t, values, inputs, depends_on, task_id = item
+    for t, values, inputs, depends_on, task_id in items:
         if writer is None or writer.t is not t:  # a step's tasks share one template
             writer = writers.get(id(t))
             if writer is None:
                 writer = writers[id(t)] = _TemplateText(t, secret)
         yield writer.text(values, inputs, depends_on, task_id)
+
+
+def _column_texts(writer: _TemplateText, step: StepColumns) -> Iterator[list[str]]:
+    """``writer.text`` of each task of ``step``, made a column (of ``_CHUNK`` tasks) at a
+    time: each field of every task, then every task's JSON, a list per chunk."""
+    every = _inputs_text(step.inputs)
+    depends = ", ".join(map(_s, step.depends))
+    for start in range(0, step.size, _CHUNK):
+        end = min(start + _CHUNK, step.size)
+        ids = list(map(_s, step.values["task.id"][start:end]))
+        inputs = _own_inputs(step, start, end, every)
+        if step.upstream is None:
+            after = [depends] * (end - start)
+        else:
+            tail = f", {depends}" if depends else ""
+            after = [f"{_s(u)}{tail}" for u in step.upstream[start:end]]
+        args = [ids, inputs, after]
+        for name, escape, cache in writer.slots:
+            column = step.values[name][start:end]
+            if cache is None:
+                args.append(column if _all_plain(column) else _escaped(escape, column))
+            else:
+                for value in set(column).difference(cache):
+                    cache[value] = escape(value)
+                args.append(list(map(cache.__getitem__, column)))
+        yield list(map(writer.pattern.format, *args))
+
+
+# Values every quoting and JSON leave as they are (templates' is_plain), one a line.
+_PLAIN_LINES = re.compile(r"[A-Za-z0-9_@%+:,./-]+(?:\n[A-Za-z0-9_@%+:,./-]+)*").fullmatch
+
+
+def _all_plain(column: list[str]) -> bool:
+    """Whether every value of ``column`` is plain and none starts with "-" (a file name's
+    slot writes "./-x"): one scan of them all, not a call per value."""
+    lines = "\n".join(column)
+    return bool(_PLAIN_LINES(lines)) and not lines.startswith("-") and "\n-" not in lines
+
+
+def _escaped(escape: Callable[[str], str], column: list[str]) -> list[str]:
+    return [v if is_plain(v) and v[0] != "-" else escape(v) for v in column]
+
+
+def _own_inputs(step: StepColumns, start: int, end: int, every: str) -> list[str]:
+    """The "inputs" of tasks ``start`` to ``end`` of ``step``, as JSON text: each one's own
+    file, then what every task gets."""
+    if step.files is None:
+        return [every] * (end - start)
+    blobs, names, source = step.files
+    tail = f", {every}" if every else ""
+    kind = ', "container": "output", "prefix": false}' if source == "output" else "}"
+    return [
+        f'{{"blob": {_s(b)}, "path": {_s(n)}{kind}{tail}'
+        for b, n in zip(blobs[start:end], names[start:end], strict=True)
+    ]
 
 
 def _pool_json(pool: PoolPlan, secret: frozenset[str]) -> dict[str, Any]:
@@ -223,6 +343,8 @@ def _head_json(plan: Plan, secret: frozenset[str]) -> dict[str, Any]:
         "print_stdout": plan.print_stdout,
         "cleanup": asdict(plan.cleanup),
         "task_count": len(plan.tasks),
+        # False: dynamic steps add tasks as the run goes, and ``task_count`` is a lower bound
+        "task_count_exact": not _dynamic_steps(plan),
         **({"steps": [_step_json(s) for s in plan.steps]} if plan.steps else {}),
         **({"cache": seen.to_json()} if seen else {}),
     }
@@ -247,16 +369,10 @@ def write_json(plan: Plan, out: IO[str], secret: frozenset[str] = frozenset()) -
     if not is_utf8(head):  # undecodable bytes in the spec's path: escaped, JSON stays valid
         head = json.dumps(head_json)
     out.write(head[:-1] + ', "tasks": [')
-    chunk: list[str] = []
     sep = "\n"
-    for text in _task_texts(plan.tasks, secret):
-        chunk.append(text)
-        if len(chunk) == _CHUNK:
-            out.write(sep + ",\n".join(chunk))
-            sep = ",\n"
-            chunk.clear()
-    if chunk:
+    for chunk in _task_chunks(plan.tasks, secret):
         out.write(sep + ",\n".join(chunk))
+        sep = ",\n"
     out.write("\n]}\n")
 
 
@@ -278,7 +394,7 @@ def _rows(plan: Plan) -> list[tuple[str, str]]:
         ("uploads", f"{len(plan.uploads)} files, {total:,} bytes"),
         ("pool", f"{pool.id}: {pool.vm_size}, {pool.image.offer}/{pool.image.sku}, {nodes}"),
         ("job", job.id + (" (with task dependencies)" if job.uses_dependencies else "")),
-        ("tasks", f"{len(plan.tasks):,}"),
+        ("tasks", _tasks_text(plan)),
     ]
     if job.final_task:
         rows.append(("final task", job.final_task.id))
@@ -286,6 +402,17 @@ def _rows(plan: Plan) -> list[tuple[str, str]]:
     rows.append(("download", str(plan.download_dir or "-")))
     rows.append(("cleanup", _cleanup_text(plan)))
     return rows
+
+
+def _dynamic_steps(plan: Plan) -> list[str]:
+    return [s.name for s in plan.steps if s.dynamic]
+
+
+def _tasks_text(plan: Plan) -> str:
+    """The tasks known now; a dynamic step's are added as the run goes: named, not counted."""
+    dynamic = _dynamic_steps(plan)
+    known = f"{len(plan.tasks):,}"
+    return f"{known} + dynamic ({', '.join(dynamic)})" if dynamic else known
 
 
 def _cache_rows(plan: Plan) -> list[tuple[str, str]]:

@@ -9,7 +9,6 @@ iterating, so a 100,000-task sweep is checked without holding 100,000 tasks.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -17,11 +16,21 @@ from batchflow.spec.context import BATCH_ID, BATCH_ID_RULE, Context
 from batchflow.spec.expand import Pending, RenderedTasks, render_id
 from batchflow.spec.loader import Where
 from batchflow.spec.model import OutputSpec, TaskSource, TaskTemplate
+from batchflow.spec.proofs import (
+    NOTHING,
+    Produced,
+    Proof,
+    Values,
+    blob_name,
+    domains,
+    escapes,
+    file_values,
+    prove,
+)
 from batchflow.spec.templates import Template
 
 MAX_COMMAND = 32_768
 MAX_DEPENDS_CHARS = 64_000  # dependsOn.taskIds: total length Batch accepts
-_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 PER_KIND = 10  # problems reported per kind before summarising the rest
 
 
@@ -48,32 +57,6 @@ class _Reporter:
                 self.ctx.add(self.where[kind], f"... and {n - PER_KIND} more tasks with {kind}")
 
 
-def _escapes(value: str) -> bool:
-    """Absolute, or climbing out with '..'; a backslash counts as a separator too, as it does
-    on Windows nodes."""
-    if value.startswith(("/", "\\")):
-        return True
-    if ".." in value and ".." in value.replace("\\", "/").split("/"):
-        return True
-    return value[1:2] == ":" and bool(_DRIVE.match(value))  # the cheap test first: per task
-
-
-def blob_name(pattern: str, destination: str) -> str | None:
-    """The blob a wildcard-free output pattern is stored as (None for a wildcard pattern).
-
-    Batch's rule, as ``engine.bodies.output_blob_path`` sends it: for a single file,
-    ``destination`` is a prefix; a leading ``../`` names the file above the working directory.
-    """
-    if "*" in pattern or "?" in pattern or "[" in pattern:  # a wildcard; no regex: per task
-        return None
-    while pattern.startswith("../"):
-        pattern = pattern[3:]
-    # posixpath.join's rule, spelled out: this runs once per output of every task.
-    if not destination or pattern.startswith("/"):
-        return pattern
-    return destination + pattern if destination.endswith("/") else f"{destination}/{pattern}"
-
-
 def _collision(rep: _Reporter, first: str, task_id: str, name: str, out: OutputSpec) -> None:
     """Report that tasks ``first`` and ``task_id`` both write the blob ``name``."""
     if not out.pattern.names and not out.destination.names:
@@ -89,23 +72,31 @@ def _collision(rep: _Reporter, first: str, task_id: str, name: str, out: OutputS
 
 
 def _check_outputs(
-    rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[str, str]
+    rep: _Reporter,
+    t: TaskTemplate,
+    task_id: str,
+    values: dict[str, str],
+    proven: tuple[tuple[bool, bool, bool], ...] = (),
 ) -> tuple[str, ...]:
-    """Check the task's outputs; returns the blobs it uploads on success (single files)."""
+    """Check the task's outputs but what ``proven`` says holds for every task (per output:
+    its pattern stays inside, its destination does, it collides with nothing); returns the
+    blobs it uploads on success (single files)."""
     produced = []
-    for out in t.outputs:
+    for i, out in enumerate(t.outputs):
+        inside, dest_inside, alone = proven[i] if proven else (False, False, False)
         pattern = out.pattern.render(values)
         destination = out.destination.render(values)
         name = blob_name(pattern, destination)
         if name is not None:  # a single file: no other task may write the same blob
-            first = rep.blobs.setdefault(name, task_id)
-            if first != task_id:
-                _collision(rep, first, task_id, name, out)
+            if not alone:
+                first = rep.blobs.setdefault(name, task_id)
+                if first != task_id:
+                    _collision(rep, first, task_id, name, out)
             if out.when != "taskfailure":
                 produced.append(name)
-        if _to_check(rep, out.pattern) and _escapes(pattern):
+        if not inside and _to_check(rep, out.pattern) and escapes(pattern):
             _escape(rep, out, f"task '{task_id}'", "pattern", pattern)
-        if _to_check(rep, out.destination) and _escapes(destination):
+        if not dest_inside and _to_check(rep, out.destination) and escapes(destination):
             _escape(rep, out, f"task '{task_id}'", "destination", destination)
     return tuple(produced)
 
@@ -136,7 +127,7 @@ def _check_unrendered(rep: _Reporter, t: TaskTemplate) -> None:
     for out in t.outputs:
         for what, tmpl in (("pattern", out.pattern), ("destination", out.destination)):
             value = tmpl.render({name: "{" + name + "}" for name in tmpl.names})
-            if _escapes(value):
+            if escapes(value):
                 _escape(rep, out, "every task", what, value)
 
 
@@ -145,30 +136,43 @@ def _label(index: int) -> str:
 
 
 def _check_task(
-    rep: _Reporter, t: TaskTemplate, values: dict[str, str], ids: dict[str, int], index: int
+    rep: _Reporter,
+    t: TaskTemplate,
+    values: dict[str, str],
+    ids: dict[str, int],
+    index: int,
+    proof: Proof = NOTHING,
 ) -> tuple[str, tuple[str, ...]]:
-    """Render the parts of one task that have rules (not its environment) and check them;
-    returns its id and the blobs it uploads on success.
+    """Render the parts of one task that have rules (not its environment) and check them,
+    but what ``proof`` says holds for every task of ``t``; returns its id and the blobs it
+    uploads on success.
 
     ``ids`` maps each lower-cased id seen so far to the number of the task that has it.
     """
     task_id = render_id(t.id, values)
-    if not BATCH_ID.fullmatch(task_id):
+    if not proof.valid_ids and not BATCH_ID.fullmatch(task_id):
         rep.add(
             "an invalid id",
             (*t.where, "id"),
             f"task id '{task_id}' is not valid ({BATCH_ID_RULE})",
         )
-    low = task_id.lower()
-    if low in ids:
-        rep.add(
-            "a duplicate id",
-            (*t.where, "id"),
-            f"task id '{task_id}' ({_label(index)}) is not unique: {_label(ids[low])} has "
-            "the same id (ignoring case)",
-        )
-    else:
-        ids[low] = index
+    if not proof.unique_ids:
+        low = task_id.lower()
+        if low in ids:
+            rep.add(
+                "a duplicate id",
+                (*t.where, "id"),
+                f"task id '{task_id}' ({_label(index)}) is not unique: {_label(ids[low])} has "
+                "the same id (ignoring case)",
+            )
+        else:
+            ids[low] = index
+    if not proof.short_command:
+        _check_command(rep, t, task_id, values)
+    return task_id, _check_outputs(rep, t, task_id, values, proof.outputs)
+
+
+def _check_command(rep: _Reporter, t: TaskTemplate, task_id: str, values: dict[str, str]) -> None:
     # Most commands are far shorter than the limit whatever their values' quoting: only a
     # command that might not be is rendered to be measured.
     length = t.command.longest(values)
@@ -180,7 +184,22 @@ def _check_task(
             (*t.where, "command"),
             f"task '{task_id}': command line is {length} characters; Batch allows {MAX_COMMAND}",
         )
-    return task_id, _check_outputs(rep, t, task_id, values)
+
+
+def _proven(
+    t: TaskTemplate,
+    produced: Produced,
+    tasks: Iterable[Pending],
+    seen: Callable[[str, tuple[str, ...]], None],
+) -> int:
+    """Tasks of ``t`` that every check is proven to pass: only what ``seen`` is told is
+    made (ids, and the blobs ``produced`` says from the values); returns their number."""
+    count = 0
+    id_template = t.id
+    for _, values, _ in tasks:
+        seen(render_id(id_template, values), produced(values))
+        count += 1
+    return count
 
 
 def _check_dependencies(ctx: Context, spec: TaskSource, ids: dict[str, int]) -> None:
@@ -222,23 +241,58 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str]:
     return []
 
 
+def _proof(spec: TaskSource, count: int, files: dict[str, Values] | None) -> Proof:
+    """What holds for every task of the spec's one template (none to prove with a list, nor
+    with a final task: its id and outputs are checked against every other task's)."""
+    tasks = spec.tasks
+    if tasks.template is None or tasks.final is not None:
+        return NOTHING
+    if files is None and tasks.mode == "input":
+        files = file_values([f.blob for f in spec.inputs])
+    return prove(tasks.template, tasks, domains(tasks, count, files), MAX_COMMAND)
+
+
+def _all(proof: Proof) -> bool:
+    return proof.valid_ids and proof.unique_ids and proof.short_command and proof.outputs_done
+
+
 def check_tasks(
     ctx: Context,
     spec: TaskSource,
     pending: Iterable[Pending] | None = None,
     seen: Callable[[str, tuple[str, ...]], None] | None = None,
+    known: tuple[int, dict[str, Values] | None] | None = None,
+    bulk: Callable[[TaskTemplate, Proof], bool] | None = None,
 ) -> int:
     """Render every task once and check it; returns the number of tasks. ``pending`` stands
-    in for the spec's own tasks (a workflow step's, made from another step's outputs);
-    ``seen`` is told each task's id and the blobs it uploads on success, as checked."""
+    in for the spec's own tasks (a workflow step's, made from another step's outputs), and
+    ``known`` then says how many there are and what is known of their files' values;
+    ``seen`` is told each task's id and the blobs it uploads on success, as checked. What is
+    proven for all tasks at once (``proofs``) is not checked per task; where that is all of
+    it, ``bulk`` may tell ``seen``'s owner about every task at once instead (True: done)."""
     rep = _Reporter(ctx)
     ids: dict[str, int] = {}
+    if pending is None:
+        count, files = len(RenderedTasks(spec)), None
+    else:
+        count, files = known if known is not None else (-1, None)
+    proof = _proof(spec, count, files) if count > 0 else NOTHING
     tasks = RenderedTasks(spec).pending() if pending is None else pending
+    if _all(proof):
+        assert spec.tasks.template is not None
+        if seen is None and pending is None:
+            return count  # nothing to render: no check is left, nobody needs the ids
+        if bulk is not None and bulk(spec.tasks.template, proof):
+            return count
+        assert proof.produced is not None
+        return _proven(spec.tasks.template, proof.produced, tasks, seen or _ignore)
+    count = 0
     for index, (template, values, _) in enumerate(tasks):
-        task_id, produced = _check_task(rep, template, values, ids, index)
+        task_id, produced = _check_task(rep, template, values, ids, index, proof)
+        count += 1
         if seen is not None:
             seen(task_id, produced)
-    if not ids and spec.tasks.template is not None:
+    if not count and spec.tasks.template is not None:
         _check_unrendered(rep, spec.tasks.template)
     final = spec.tasks.final
     if final is not None:
@@ -254,4 +308,8 @@ def check_tasks(
     rep.summarise()
     if spec.tasks.mode == "list":
         _check_dependencies(ctx, spec, ids)
-    return len(ids)
+    return count
+
+
+def _ignore(task_id: str, produced: tuple[str, ...]) -> None:
+    """A ``seen`` that keeps nothing."""

@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from batchflow.spec.checks import blob_name
 from batchflow.spec.context import Context, as_str
 from batchflow.spec.loader import Where
 from batchflow.spec.model import LocalFile, OutputSpec, StepSpec, TasksSpec, TaskTemplate, Workflow
+from batchflow.spec.proofs import blob_name
 from batchflow.spec.templates import Slot, Template
 
 _WILDCARD = re.compile(r"[*?\[]")

@@ -18,13 +18,19 @@ rendered again, by every step after it, by the counts and by the dependency list
 from __future__ import annotations
 
 import fnmatch
+import itertools
+import math
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Literal, NamedTuple
 
 from batchflow.plan_model import InputFile, OutputPlan, TaskPlan
-from batchflow.spec.checks import MAX_DEPENDS_CHARS, blob_name
+from batchflow.spec.checks import MAX_DEPENDS_CHARS
 from batchflow.spec.expand import Pending, Prepared, RenderedTasks, render_id, render_task
 from batchflow.spec.model import LocalFile, StepSpec, TaskSet, TaskSource, TaskTemplate, Workflow
+from batchflow.spec.proofs import Proof, blob_name, produced_all
+from batchflow.spec.templates import MAX_ID, finish_id
 
 WAIT_COMMAND = "/bin/true"  # a "wait" task only joins dependencies
 # Past this many files, the final task gets its tasks' outputs as every blob under their
@@ -78,6 +84,78 @@ def _produced_by(t: TaskTemplate, values: dict[str, str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _file_columns(paths: list[str], needed: AbstractSet[str]) -> dict[str, list[str]]:
+    """``_file_values`` (or ``expand._input_values``) of each path, a column per value;
+    only the ``needed`` ones (a column of 100,000 names is megabytes)."""
+    columns = {"input.path": paths}
+    if "index" in needed:
+        columns["index"] = list(map(str, range(len(paths))))
+    if needed & {"input.name", "input.stem", "input.suffix"}:
+        names = columns["input.name"] = [p.rpartition("/")[2] for p in paths]  # basename
+    # "README", ".bashrc", "file.": all stem, as pathlib says (no suffix)
+    if "input.stem" in needed:
+        columns["input.stem"] = [
+            s if (s := n.rpartition(".")[0]) and not n.endswith(".") else n for n in names
+        ]
+    if "input.suffix" in needed:
+        columns["input.suffix"] = [
+            "" if not n.rpartition(".")[0] or n.endswith(".") else n[n.rindex(".") :] for n in names
+        ]
+    return columns
+
+
+def _matrix_columns(
+    axes: Sequence[tuple[str, Sequence[str]]], needed: AbstractSet[str]
+) -> dict[str, list[str]]:
+    """The ``needed`` items' values over the product of ``axes`` in ``itertools.product``'s
+    order (the first axis slowest), and the index if needed."""
+    sizes = [len(values) for _, values in axes]
+    columns = {"index": list(map(str, range(math.prod(sizes))))} if "index" in needed else {}
+    for i, (key, values) in enumerate(axes):
+        if f"item.{key}" in needed:
+            inner, outer = math.prod(sizes[i + 1 :]), math.prod(sizes[:i])
+            run = list(itertools.chain.from_iterable(itertools.repeat(v, inner) for v in values))
+            columns[f"item.{key}"] = run * outer
+    return columns
+
+
+def task_columns(source: TaskSource) -> StepColumns | None:
+    """The tasks of a ``tasks:`` spec (not its final task) a column at a time, as
+    ``RenderedTasks.prepared`` gives them (None for a list of tasks)."""
+    tasks, t = source.tasks, source.tasks.template
+    if t is None or tasks.mode not in ("matrix", "input"):
+        return None
+    needed = {"input.name", *_names(t), *t.id.names}
+    files: FileColumns | None = None
+    if tasks.mode == "matrix":
+        values = _matrix_columns(tasks.matrix, needed)
+        count = math.prod(len(axis) for _, axis in tasks.matrix)
+    else:
+        blobs = [f.blob for f in source.inputs]
+        values, count = _file_columns(blobs, needed), len(blobs)
+        files = (blobs, values["input.name"], "input")
+    values["task.id"] = _ids(t, values, count)
+    return StepColumns(t, count, values, files, (), None, t.depends_on)
+
+
+def _ids(t: TaskTemplate, columns: dict[str, list[str]], count: int) -> list[str]:
+    """``render_id`` of each task, from the columns of its values."""
+    ids = t.id.render_all(columns, count)
+    if t.id.names and max(map(len, ids), default=0) > MAX_ID:
+        ids = [finish_id(i) for i in ids]
+    return ids
+
+
+def _names(t: TaskTemplate) -> set[str]:
+    """The placeholders a task of ``t`` uses in its command, environment and outputs."""
+    names = set(t.command.names)
+    for _, value in t.environment:
+        names |= value.names
+    for o in t.outputs:
+        names |= o.pattern.names | o.destination.names
+    return names
+
+
 class StepIndex:
     """A step's task ids, in order, and the blobs each one uploads on success: what the
     steps after it read, kept so that the step is rendered for them once."""
@@ -92,6 +170,23 @@ class StepIndex:
         """Note the next task (``check_tasks`` calls it as it checks each one)."""
         self.ids.append(task_id)
         self.produced.append(produced)
+
+
+# each task's own file: its blob, its name in the working directory, the container it is in
+FileColumns = tuple[list[str], list[str], Literal["input", "output"]]
+
+
+class StepColumns(NamedTuple):
+    """A step's tasks a column at a time, for writers that render them so (``plan --json``):
+    what ``prepared`` gives task by task, in the same order."""
+
+    template: TaskTemplate
+    size: int  # how many tasks
+    values: dict[str, list[str]]  # each placeholder's values, ``task.id`` too
+    files: FileColumns | None  # each task's own file (a streamed step's, or an input)
+    inputs: tuple[InputFile, ...]  # what every task gets after its own file (a gather's)
+    upstream: list[str] | None  # each task's own upstream task (a streamed step's)
+    depends: tuple[str, ...]  # what every task depends on after its own upstream task
 
 
 class WorkflowTasks:
@@ -127,6 +222,64 @@ class WorkflowTasks:
             self._index[step.name] = found
         return found
 
+    def bulk_index(self, step: StepSpec, t: TaskTemplate, proof: Proof) -> StepIndex | None:
+        """``step``'s index made a column at a time (None where its values cannot be):
+        for a step whose checks are all proven, nothing else of its tasks is needed now."""
+        needed = t.id.names | {n for o in t.outputs for n in o.pattern.names | o.destination.names}
+        made = self._columns(step, needed)
+        if made is None or proof.known is None:
+            return None
+        columns, count = made
+        ids = _ids(t, columns, count)
+        index = StepIndex()
+        index.ids = ids
+        index.produced = produced_all(t, proof.known, {**columns, "task.id": ids}, count)
+        return index
+
+    def columns(self, step: StepSpec) -> StepColumns | None:
+        """``step``'s tasks a column at a time, once it is indexed (None where its values
+        cannot be made so: a list of tasks, a dynamic step)."""
+        index = self._index.get(step.name)
+        t = step.tasks.template
+        made = None if t is None else self._columns(step, {"input.name", *_names(t)})
+        if index is None or made is None or t is None:
+            return None
+        values, count = made
+        values["task.id"] = index.ids
+        joined = self._joined(step)
+        if step.source is not None:
+            upstream = self.index(self.workflow.step(step.source))
+            owners = [i for i, blobs in zip(upstream.ids, upstream.produced, strict=True)
+                      for _ in blobs]  # fmt: skip
+            blobs = [b for produced in upstream.produced for b in produced]
+            streamed: FileColumns = (blobs, values["input.name"], "output")
+            return StepColumns(t, count, values, streamed, (), owners, joined)
+        own: FileColumns | None = None
+        if step.tasks.mode == "input":
+            own = ([f.blob for f in self.inputs], values["input.name"], "input")
+        gathered = self._gathered(step)
+        return StepColumns(t, count, values, own, gathered, None, joined or t.depends_on)
+
+    def _columns(
+        self, step: StepSpec, needed: AbstractSet[str]
+    ) -> tuple[dict[str, list[str]], int] | None:
+        """The ``needed`` placeholders' values over ``step``'s tasks, in ``pending``'s
+        order, and their number (None for a list of tasks and a dynamic step)."""
+        tasks = step.tasks
+        if step.dynamic:
+            return None
+        if step.source is not None:
+            produced = self.index(self.workflow.step(step.source)).produced
+            skip = len(step.source) + 1
+            paths = [b[skip:] for blobs in produced for b in blobs]
+            return _file_columns(paths, needed), len(paths)
+        if tasks.mode == "input":
+            return _file_columns([f.blob for f in self.inputs], needed), len(self.inputs)
+        if tasks.mode == "matrix":
+            count = math.prod(len(values) for _, values in tasks.matrix)
+            return _matrix_columns(tasks.matrix, needed), count
+        return None
+
     def indexed(self, step: StepSpec, index: StepIndex) -> None:
         """Keep ``index`` (made while checking all of ``pending(step)``) as the step's."""
         self._index.setdefault(step.name, index)
@@ -149,6 +302,10 @@ class WorkflowTasks:
         """``step``'s tasks, rendered."""
         for prepared in self._prepared(step):
             yield render_task(*prepared)
+
+    def step_prepared(self, step: StepSpec) -> Iterator[Prepared]:
+        """``prepared`` of ``step``'s tasks alone (not its "wait" tasks)."""
+        return self._prepared(step)
 
     def _prepared(self, step: StepSpec) -> Iterator[Prepared]:
         """``step``'s tasks before rendering, with the ids of its index when it has one."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -73,9 +73,26 @@ def glob_escape(value: str) -> str:
     return _GLOB.sub(r"[\1]", value)
 
 
+def quote_all(quote: Callable[[str], str], column: Sequence[str]) -> Sequence[str]:
+    """``quote`` of each value of ``column``: the column itself where that leaves every
+    value as it is, as one scan of them all tells for the id and glob quotings."""
+    if quote is str:
+        return column
+    if quote is slug and _ID_SAFE("".join(column)):
+        return column
+    if quote is glob_escape:
+        joined = "".join(column)
+        if "*" not in joined and "?" not in joined and "[" not in joined:
+            return column
+    return list(map(quote, column))
+
+
 # Characters that mean nothing to shlex nor to any shell, at any level, quoted or not (no "=":
 # a bare NAME=x as a shell command's first word would be an assignment, =cmd expands in zsh).
 _SAFE = re.compile(r"[A-Za-z0-9_@%+:,./-]+").fullmatch
+# Whether a value is such text: every quoting here leaves it as it is (but a file name's
+# "./" before a leading "-"), and so does JSON.
+is_plain = _SAFE
 
 
 def _plain(value: str) -> str:
@@ -244,6 +261,28 @@ class Template:
         if not grow:
             return literal
         return literal + grow * sum(map(len, values.values())) + extra
+
+    def render_all(self, columns: Mapping[str, Sequence[str]], count: int) -> list[str]:
+        """``render`` of ``count`` tasks' values at once: ``columns`` holds each value's
+        column (a matrix item's quoted once per value)."""
+        if not self._slots:
+            return [self._pattern] * count
+        quoted: list[Iterable[str]] = []
+        for name, quote, cache in self._slots:
+            column = columns[name]
+            if quote is None:
+                quoted.append(column)
+            elif cache is None:
+                quoted.append(quote_all(quote, column))
+            else:
+                once = {value: quote(value) for value in set(column)}
+                quoted.append(map(once.__getitem__, column))
+        return list(map(self._pattern.format, *quoted))
+
+    def longest_for(self, total: int) -> int:
+        """``longest`` of any values whose lengths add up to at most ``total``."""
+        literal, grow, extra = self._bound
+        return literal + grow * total + extra if grow else literal
 
     def render(self, values: Mapping[str, str]) -> str:
         """The text with every slot filled; ``values`` must name them all."""

@@ -272,6 +272,19 @@ def test_a_gather_after_an_input_split_into_fewer_chunks_sees_only_this_runs_cou
     assert res.code == 0 and "Nothing to do: 8 tasks up to date" in res.stderr, res.stderr
 
 
+def test_plan_counts_the_tasks_known_now_and_says_dynamic_steps_add_more(tmp_path: Path) -> None:
+    _data(tmp_path, [3, 4])  # split-0, split-1; count and total are known only as split runs
+    spec = _spec(tmp_path)
+    shown = _plan_rows(tmp_path, spec)
+    row = next(line for line in shown.splitlines() if "│ tasks" in line)
+    assert "2 + dynamic (count, total)" in row, shown
+    res = batchflow("plan", str(spec), "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    plan = res.json()
+    assert (plan["task_count"], plan["task_count_exact"]) == (2, False)
+    assert [t["id"] for t in plan["tasks"]] == ["split-0", "split-1"]
+
+
 def _plan_rows(root: Path, spec: Path) -> str:
     res = batchflow("plan", str(spec), cwd=root)
     assert res.code == 0, res.stderr

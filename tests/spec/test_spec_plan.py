@@ -334,7 +334,68 @@ JSON_SPECS = [
         """,
         ["media/-a b.mp4", "media/it's.mp4", 'media/x"y[1].txt'],
     ),
+    (
+        """\
+        params: {tool: "t\\"q"}
+        tasks:
+          matrix: {a: ["x\\\\y", "q\\"'", "{{}}", "é\\n-", "*?"], b: [1, 2]}
+          id: "m-{item.a}-{item.b}"
+          command: /bin/sh -c "{params.tool} '{item.a}' \\"{item.b}\\" {item.a}{{x}} > {task.id}"
+          environment: {A: "{item.a}", T: "{env.TOKEN}"}
+          outputs: ["{item.a}-{index}", {pattern: o, destination: "{{d}}/{item.a}{item.b}"}]
+        """,
+        [],
+    ),
 ]
+
+
+JSON_SPECS.append(
+    (
+        """\
+        inputs: ["media/*"]
+        steps:
+          a:
+            matrix: {x: ["q\\"'", "-v", p], y: ["1", "2"]}
+            command: /bin/sh -c "echo {item.x} {item.y} > {task.id}.out"
+            environment: {T: "{env.TOKEN}", X: "{item.x}"}
+            outputs: ["{task.id}.out"]
+          b:
+            for_each: input
+            inputs: {from: a, pattern: "*.out"}
+            command: cat {input.name} a/*.out {input.suffix} {input.stem}
+            outputs: ["{input.stem}.b"]
+          e:
+            for_each: {outputs: b}
+            command: echo {input.stem} {input.suffix} {input.path} {index}
+            outputs: ["{input.name}.e"]
+          c:
+            for_each: {outputs: a}
+            needs: [b]
+            command: cat {input.path} {input.name}
+            outputs: ["{input.name}.c"]
+          d:
+            inputs: {from: [b, c]}
+            command: "cat b/* c/*"
+        """,
+        ["media/-a b.mp4", "media/it's.mp4", 'media/x"y[1].txt', "media/README", "media/c."],
+    )
+)
+
+
+JSON_SPECS.append(
+    (
+        """\
+        inputs: ["media/*"]
+        steps:
+          one:
+            for_each: input
+            command: cat {input.name} > {input.name}.o
+            environment: {T: "{env.TOKEN}"}
+            outputs: ["{input.name}.o"]
+        """,
+        ["media/-x.txt", "media/y.txt"],  # plain names, one read as an option unless ./-x
+    )
+)
 
 
 @pytest.mark.parametrize(("body", "files"), JSON_SPECS)
