@@ -1,0 +1,43 @@
+"""Hostile files and state against workflows of steps, with the real CLI on the local target:
+what a task makes (symbolic links, loops) and what lies in ``.batchflow/`` (damaged records)
+must neither hang, crash nor reach outside batchflow's own folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.conftest import batchflow, write_spec
+
+HEAD = """
+version: 1
+name: atk
+pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 1}}
+download: out/
+"""
+
+
+def test_symlink_loops_a_task_makes_do_not_hang_a_recursive_output_pattern(
+    tmp_path: Path,
+) -> None:
+    """``**`` crosses real directories only: two links to ``.`` (as an untrusted tarball may
+    hold) made glob walk 2**40 paths, holding the node and growing the emulator without end;
+    a link to ``/`` walked the whole file system. The real files are still uploaded."""
+    spec = write_spec(
+        tmp_path,
+        "loops",
+        HEAD
+        + """
+steps:
+  make:
+    command: /bin/sh -c "mkdir sub; echo one > sub/f.txt; ln -s . a; ln -s . b; ln -s / root"
+    outputs: ["**/*.txt"]
+  use:
+    for_each: {outputs: make}
+    command: /bin/sh -c "tr a-z A-Z < {input.name} > {input.stem}.up"
+    outputs: ["{input.stem}.up"]
+""",
+    )
+    result = batchflow("run", str(spec), "--json", cwd=tmp_path, timeout=90)
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "out/use/f.up").read_text() == "ONE\n"
+    assert result.json()["tasks"]["succeeded"] == 2
