@@ -110,7 +110,9 @@ def _local_path(plan: Plan) -> Path:
 def _parse(lines: Iterator[str]) -> dict[str, Record]:
     records: dict[str, Record] = {}
     for line in lines:
-        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+        # RecursionError: a line nested deeper than the parser goes (a hostile copy in the
+        # output container) is one more damaged line, not the end of the run.
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raw = json.loads(line)
             rec = Record(raw["id"], raw["fingerprint"], raw["key"], dict(raw["outputs"]))
             records[rec.id.lower()] = rec  # a damaged line is skipped: its task just runs

@@ -41,3 +41,29 @@ steps:
     assert result.code == 0, result.stderr
     assert (tmp_path / "out/use/f.up").read_text() == "ONE\n"
     assert result.json()["tasks"]["succeeded"] == 2
+
+
+CHAIN = """
+steps:
+  one:
+    command: /bin/sh -c "echo a > a.txt"
+    outputs: [a.txt]
+  two:
+    for_each: {outputs: one}
+    command: /bin/sh -c "tr a-z A-Z < {input.name} > {input.stem}.up"
+    outputs: ["{input.stem}.up"]
+"""
+DEEP = "[" * 100_000 + "]" * 100_000  # valid JSON, deeper than the parser's recursion
+
+
+def test_a_damaged_cache_record_is_skipped_not_a_crash(tmp_path: Path) -> None:
+    """A line of the cache beside the spec (or of its copy in the output container, which
+    whoever can write there can change) that nests too deep for the JSON parser is a damaged
+    line like any other: its task just runs (before: RecursionError, exit 3)."""
+    spec = write_spec(tmp_path, "cached", HEAD + CHAIN)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    records = tmp_path / ".batchflow/cache/atk-job.jsonl"
+    records.write_text(DEEP + "\n" + records.read_text())
+    again = batchflow("run", str(spec), cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert "Nothing to do: 2 tasks up to date" in again.stderr, again.stderr
