@@ -67,3 +67,33 @@ def test_a_damaged_cache_record_is_skipped_not_a_crash(tmp_path: Path) -> None:
     again = batchflow("run", str(spec), cwd=tmp_path)
     assert again.code == 0, again.stderr
     assert "Nothing to do: 2 tasks up to date" in again.stderr, again.stderr
+
+
+DAMAGED = [
+    DEEP,
+    '{"kind":"start","total":"x"}',
+    '{"kind":"start","steps":7}',
+    '{"kind":"stage","stage":"pool","seconds":"zz"}',
+    '{"kind":"task","id":"x","outputs":5}',
+    '{"kind":"task","id":["a"],"state":{}}',
+    '{"kind":"task","id":"y","step":"one","state":"completed","start":"yesterday","end":"now"}',
+    '{"kind":"task","id":"z","step":"one","state":"completed","start":"2026-01-01T00:00"}',
+    '{"kind":"end","ended":"soon","outcome":"won","cleaned":3}',
+]
+
+
+def test_damaged_lines_of_a_run_record_are_skipped_by_what_reads_it(tmp_path: Path) -> None:
+    """``runs``, ``status`` and ``report`` read ``.batchflow/runs/*/record.jsonl``: a line
+    of the wrong shape (types, times, nesting) is skipped as a torn one is, and the rest of
+    the record still counts (before: each ended in an unexpected error, exit 3)."""
+    spec = write_spec(tmp_path, "recorded", HEAD + CHAIN)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    (record,) = (tmp_path / ".batchflow/runs").glob("*/record.jsonl")
+    record.write_text(record.read_text() + "".join(f"{line}\n" for line in DAMAGED))
+    runs = batchflow("runs", str(spec), "--json", cwd=tmp_path)
+    assert runs.code == 0, runs.stderr
+    (run,) = runs.json()
+    assert (run["outcome"], run["tasks"]) == ("succeeded", {"success": 2})
+    assert batchflow("status", str(spec), cwd=tmp_path).code == 0
+    report = batchflow("report", str(spec), "-o", str(tmp_path / "r.html"), cwd=tmp_path)
+    assert report.code == 0, report.stderr
