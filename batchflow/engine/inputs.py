@@ -84,8 +84,12 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
     check_sas_covers_job(plan, now, expiry)
     input_url = blobs.container_url(plan.input_container, "read", expiry)
     output_url = blobs.container_url(plan.output_container, "write", expiry)
+    outputs_read_url = (
+        blobs.container_url(plan.output_container, "read", expiry) if plan.reads_outputs else ""
+    )
     remember_sas(input_url)  # minted here: never shown, task output included
     remember_sas(output_url)
+    remember_sas(outputs_read_url)
     return StagedInputs(
         input_url=input_url,
         output_url=output_url,
@@ -93,7 +97,5 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
         uploaded=len(todo),
         uploaded_bytes=sent,
         unchanged=unchanged,
-        outputs_read_url=blobs.container_url(plan.output_container, "read", expiry)
-        if plan.reads_outputs
-        else "",
+        outputs_read_url=outputs_read_url,
     )
