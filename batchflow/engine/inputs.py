@@ -82,10 +82,12 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
     now = _dt.datetime.now(_dt.timezone.utc)
     expiry = sas_expiry(plan, now)
     check_sas_covers_job(plan, now, expiry)
+    # Inputs go by one httpUrl each: read is enough, and no task can list the container.
     input_url = blobs.container_url(plan.input_container, "read", expiry)
     output_url = blobs.container_url(plan.output_container, "write", expiry)
     outputs_read_url = (
-        blobs.container_url(plan.output_container, "read", expiry) if plan.reads_outputs else ""
+        # a gather stages a step's outputs by prefix (storageContainerUrl): read and list
+        blobs.container_url(plan.output_container, "list", expiry) if plan.reads_outputs else ""
     )
     remember_sas(input_url)  # minted here: never shown, task output included
     remember_sas(output_url)

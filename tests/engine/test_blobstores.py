@@ -121,7 +121,8 @@ def test_azurite_sas_is_least_privilege(azurite: str, tmp_path: Path) -> None:
     expiry = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=1)
     read_url = store.container_url("sas-check", "read", expiry)
     write_url = store.container_url("sas-check", "write", expiry)
-    assert "sp=rl&" in read_url and "sp=cw&" in write_url
+    list_url = store.container_url("sas-check", "list", expiry)
+    assert "sp=r&" in read_url and "sp=cw&" in write_url and "sp=rl&" in list_url
     base, _, query = read_url.partition("?")
     with urllib.request.urlopen(f"{base}/x.txt?{query}") as resp:
         assert resp.read() == path.read_bytes()
@@ -211,3 +212,20 @@ def test_every_sas_staging_mints_is_masked_in_task_output(azurite: str, tmp_path
         signature = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["sig"][0]
         shown = redact_task_output(f"the task printed {url} and {signature}")
         assert signature not in shown and urllib.parse.quote(signature, safe="") not in shown
+
+
+def test_the_input_sas_reads_each_file_and_cannot_list_the_container(
+    azurite: str, tmp_path: Path
+) -> None:
+    """Inputs reach tasks as one httpUrl per file: reading is all their SAS needs. With
+    list on top (as before), every task could enumerate every input of the container."""
+    store = AzureBlobStore.from_connection_string(azurite)
+    path = _files(tmp_path, ["x.txt"])[0]
+    plan = make_plan(tmp_path, uploads=[upload_of(path, "x.txt")], name=_unique("r", tmp_path))
+    staged = stage_inputs(plan, store, lambda e: None)
+    base, _, query = staged.input_url.partition("?")
+    with urllib.request.urlopen(f"{base}/x.txt?{query}") as resp:
+        assert resp.read() == path.read_bytes()
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{base}?restype=container&comp=list&{query}")
+    assert err.value.code == 403
