@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -195,6 +196,9 @@ _RUN_FIELDS: dict[str, tuple[type, ...]] = {
     "cleaned": (list,),
 }
 _TIMES = ("started", "ended", "start", "end")
+# A task id is a Batch id: its kept logs are ``logs/<id>.<stream>.txt``, so an id that
+# climbed (``../../x``) would have `report` and `logs` read files outside the run.
+_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}").fullmatch
 
 
 def _sound(line: dict[str, Any]) -> bool:
@@ -209,7 +213,7 @@ def _sound(line: dict[str, Any]) -> bool:
     for key in _TIMES:
         if isinstance(line.get(key), str) and _time(line[key]) is None:
             return False
-    if task and not {"id", "step", "state"} <= line.keys():
+    if task and not ({"id", "step", "state"} <= line.keys() and _TASK_ID(line["id"])):
         return False
     return line.get("kind") != "end" or line.get("outcome", "error") in get_args(Outcome)
 

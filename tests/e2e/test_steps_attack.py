@@ -97,3 +97,26 @@ def test_damaged_lines_of_a_run_record_are_skipped_by_what_reads_it(tmp_path: Pa
     assert batchflow("status", str(spec), cwd=tmp_path).code == 0
     report = batchflow("report", str(spec), "-o", str(tmp_path / "r.html"), cwd=tmp_path)
     assert report.code == 0, report.stderr
+
+
+def test_a_planted_task_id_does_not_make_report_or_logs_read_outside_the_run(
+    tmp_path: Path,
+) -> None:
+    """A task's kept logs are ``logs/<task id>.stderr.txt`` of its run: a record line whose
+    id climbs (``../../../x``) made ``report`` put any ``*.stderr.txt`` on the disk into the
+    page, and ``logs`` print it. A task id is a Batch id (letters, digits, - and _)."""
+    spec = write_spec(tmp_path, "recorded", HEAD + CHAIN)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    (record,) = (tmp_path / ".batchflow/runs").glob("*/record.jsonl")
+    (tmp_path / "private.stderr.txt").write_text("PRIVATE-CONTENT\n")
+    (tmp_path / "private.stdout.txt").write_text("PRIVATE-CONTENT\n")
+    climb = "../../../../private"  # from .batchflow/runs/<run>/logs/
+    planted = (
+        f'{{"kind":"task","id":"{climb}","step":"one","state":"completed","result":"failure"}}\n'
+    )
+    record.write_text(record.read_text() + planted)
+    page = tmp_path / "r.html"
+    assert batchflow("report", str(spec), "-o", str(page), cwd=tmp_path).code == 0
+    assert "PRIVATE-CONTENT" not in page.read_text()
+    logs = batchflow("logs", str(spec), climb, cwd=tmp_path)
+    assert "PRIVATE-CONTENT" not in logs.stdout
