@@ -120,3 +120,17 @@ def test_a_planted_task_id_does_not_make_report_or_logs_read_outside_the_run(
     assert "PRIVATE-CONTENT" not in page.read_text()
     logs = batchflow("logs", str(spec), climb, cwd=tmp_path)
     assert "PRIVATE-CONTENT" not in logs.stdout
+
+
+def test_a_download_manifest_nested_too_deep_is_read_as_damaged(tmp_path: Path) -> None:
+    """``downloads.json`` (which files a run may overwrite) nested deeper than the JSON
+    parser goes is read as damaged (no manifest: nothing of the user's is overwritten), not
+    an unexpected error (exit 3) after every task ran."""
+    spec = write_spec(tmp_path, "deep", HEAD + CHAIN)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    state = tmp_path / ".batchflow"
+    (state / "downloads.json").write_text(DEEP)
+    (tmp_path / "out/two/a.up").unlink()
+    again = batchflow("run", str(spec), cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert (tmp_path / "out/two/a.up").read_text() == "A\n"
