@@ -74,6 +74,31 @@ def blob_name(pattern: str, destination: str) -> str | None:
     return destination + pattern if destination.endswith("/") else f"{destination}/{pattern}"
 
 
+# batchflow's own blobs in the output container (engine.cache.CACHE_BLOB lives there): an
+# output stored there would be overwritten by the cache record, never downloaded, and read
+# as the cache by other machines.
+STATE_BLOBS = ".batchflow/"
+
+
+def _reserved(stored: str) -> bool:
+    return stored == STATE_BLOBS[:-1] or stored.startswith(STATE_BLOBS)
+
+
+def _reserved_output(rep: _Reporter, out: OutputSpec, task_id: str, stored: str) -> None:
+    """Report an output stored under ``.batchflow/`` (once for a placeholder-free one)."""
+    if not out.pattern.names and not out.destination.names:
+        if id(out) in rep.literal_done:
+            return
+        rep.literal_done.add(id(out))
+    rep.add(
+        "an output stored where batchflow keeps its records",
+        out.where,
+        f"task '{task_id}': output '{stored}' would be stored under '{STATE_BLOBS}' in the "
+        "output container, which batchflow keeps for its own records; give it another name "
+        "or destination",
+    )
+
+
 def _collision(rep: _Reporter, first: str, task_id: str, name: str, out: OutputSpec) -> None:
     """Report that tasks ``first`` and ``task_id`` both write the blob ``name``."""
     if not out.pattern.names and not out.destination.names:
@@ -97,6 +122,9 @@ def _check_outputs(
         pattern = out.pattern.render(values)
         destination = out.destination.render(values)
         name = blob_name(pattern, destination)
+        stored = destination if name is None else name  # the blob, or a wildcard's prefix
+        if stored.startswith(STATE_BLOBS[:-1]) and _reserved(stored):
+            _reserved_output(rep, out, task_id, stored)
         if name is not None:  # a single file: no other task may write the same blob
             first = rep.blobs.setdefault(name, task_id)
             if first != task_id:

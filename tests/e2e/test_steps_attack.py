@@ -134,3 +134,27 @@ def test_a_download_manifest_nested_too_deep_is_read_as_damaged(tmp_path: Path) 
     again = batchflow("run", str(spec), cwd=tmp_path)
     assert again.code == 0, again.stderr
     assert (tmp_path / "out/two/a.up").read_text() == "A\n"
+
+
+def test_an_output_stored_where_batchflow_keeps_its_cache_is_refused(tmp_path: Path) -> None:
+    """``.batchflow/cache.jsonl`` in the output container is batchflow's record of what
+    succeeded. A `tasks:` output stored there (by its name, or a destination under
+    ``.batchflow/``) was accepted: it was never downloaded (said nowhere), the record written
+    over it made its task run again on every rerun, and until then the task's file was the
+    cache other machines read."""
+    body = """
+tasks:
+  matrix: {{n: [1]}}
+  command: /bin/sh -c "mkdir -p .batchflow; echo x > .batchflow/cache.jsonl; echo x > r.txt"
+  outputs: [{outputs}]
+"""
+    for outputs in (
+        '".batchflow/cache.jsonl"',
+        '{pattern: "r.txt", destination: ".batchflow"}',
+        '{pattern: "*.txt", destination: ".batchflow/x"}',
+    ):
+        spec = write_spec(tmp_path, "reserved", HEAD + body.format(outputs=outputs))
+        result = batchflow("validate", str(spec), cwd=tmp_path)
+        assert result.code == 2, (outputs, result.stdout, result.stderr)
+        assert "reserved.yaml:10:" in result.stdout + result.stderr, (outputs, result.stdout)
+        assert "'.batchflow/'" in result.stdout + result.stderr, (outputs, result.stdout)
