@@ -37,6 +37,7 @@ from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
 from batchflow.engine.prune import prune
 from batchflow.engine.tasks import CHUNK, add_chunk
+from batchflow.errors import UsageError
 from batchflow.plan_model import InputFile, Plan, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS
 from batchflow.spec.expand import RenderedTasks, render_id, render_task
@@ -282,8 +283,13 @@ class Expander:
             else:
                 done.add(key)
                 files = [(b[len(source.name) + 1 :], b) for b in produced(up)]
+            made_ids: dict[str, str] = {}  # lower id -> the file it was made of
             for index, (path, blob) in enumerate(files):
-                made.append(self._one(step, source, up, index, path, blob))
+                task = self._one(step, source, up, index, path, blob)
+                other = made_ids.setdefault(task.id.lower(), path)
+                if other != path:  # one id, two tasks: the second never added, but awaited
+                    raise _same_id(step, up, other, path, task.id)
+                made.append(task)
         if source.name in self.settled and (
             not source.wild or len(done) == len(self.tasks_of(source.name))
         ):
@@ -427,6 +433,14 @@ class Expander:
     def live_plan(self) -> Plan:
         """``plan`` whose tasks include the dynamic ones known so far (as they grow)."""
         return dataclasses.replace(self.plan, tasks=_Grown(self))
+
+
+def _same_id(step: StepSpec, up: TaskPlan, first: str, second: str, task_id: str) -> UsageError:
+    return UsageError(
+        f"step '{step.name}': the files '{first}' and '{second}' that task {up.id} made both "
+        f"make the task id '{task_id}' (Batch ids ignore case, and characters other than "
+        "letters, digits, - and _ become _); put {index} in the step's id"
+    )
 
 
 class _Grown:

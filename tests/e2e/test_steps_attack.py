@@ -158,3 +158,30 @@ tasks:
         assert result.code == 2, (outputs, result.stdout, result.stderr)
         assert "reserved.yaml:10:" in result.stdout + result.stderr, (outputs, result.stdout)
         assert "'.batchflow/'" in result.stdout + result.stderr, (outputs, result.stdout)
+
+
+def test_files_whose_names_make_the_same_task_id_end_the_run_saying_so(tmp_path: Path) -> None:
+    """A fan-out's id made of a file's name: ``Data.txt`` and ``data.txt`` make one Batch id
+    (ids ignore case), as ``*`` and ``?`` do (both become ``_``). The second task was never
+    added, but counted: the run waited for it for ever. It ends now (exit 2), naming both
+    files and what to put in the id."""
+    spec = write_spec(
+        tmp_path,
+        "clash",
+        HEAD
+        + """
+steps:
+  make:
+    command: /bin/sh -c "echo 1 > Data.txt; echo 2 > data.txt"
+    outputs: ["*.txt"]
+  use:
+    for_each: {outputs: make}
+    id: "{input.stem}"
+    command: /bin/sh -c "cat {input.name} > {input.stem}.out"
+    outputs: ["{input.stem}.out"]
+""",
+    )
+    result = batchflow("run", str(spec), cwd=tmp_path, timeout=90)
+    assert result.code == 2, result.stderr
+    assert "'Data.txt' and 'data.txt'" in result.stderr, result.stderr
+    assert "{index}" in result.stderr, result.stderr
