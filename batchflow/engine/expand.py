@@ -30,6 +30,7 @@ import fnmatch
 import posixpath
 from collections.abc import Callable, Iterator
 
+from batchflow.engine.bodies import output_blob_path
 from batchflow.engine.cache import Cache
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import changed, fingerprint
@@ -48,6 +49,7 @@ from batchflow.spec.templates import Template, finish_id
 # Dynamic tasks a rerun makes again: those that failed, and those that never started (they
 # may wait on a task the rerun replaces, or a gather may lack files made since).
 REDO = "executionInfo/result eq 'failure' or state eq 'active'"
+_WILDCARDS = frozenset("*?[")  # as engine.bodies.output_blob_path tells them
 
 
 def _file_values(index: int, path: str, blob: str) -> tuple[dict[str, str], InputFile]:
@@ -109,6 +111,7 @@ class Expander:
         self.added = 0
         self._last_completed = -1
         self._made: list[TaskPlan] = []
+        self.writers: dict[str, str] = {}  # single-file output blob -> the task making it
         self.rerun = False  # the job had tasks when the run began
         # The wild steps whose tasks' completion decides something: fan-out sources and
         # steps filtered by pattern.
@@ -289,12 +292,30 @@ class Expander:
                 other = made_ids.setdefault(task.id.lower(), path)
                 if other != path:  # one id, two tasks: the second never added, but awaited
                     raise _same_id(step, up, other, path, task.id)
+                self._check_writes(step, task)
                 made.append(task)
         if source.name in self.settled and (
             not source.wild or len(done) == len(self.tasks_of(source.name))
         ):
             self.settled.add(step.name)
         return made
+
+    def _check_writes(self, step: StepSpec, task: TaskPlan) -> None:
+        """No two tasks made of files write one blob (validate's rule for the tasks known
+        before the run): files of the same name from two upstream tasks (two inputs split
+        into ``chunk-aa``) made tasks whose outputs overwrote each other, and a gather read
+        whichever ended last, with no word said."""
+        for out in task.outputs:
+            if _WILDCARDS & set(out.pattern):
+                continue  # stored under the task's own folder
+            blob = output_blob_path(out)
+            first = self.writers.setdefault(blob, task.id)
+            if first != task.id:
+                raise UsageError(
+                    f"step '{step.name}': tasks {first} and {task.id} both write the output "
+                    f"'{blob}': one would overwrite the other; put {{task.id}} in the output's "
+                    "name, or make the upstream files' names differ"
+                )
 
     def _left_by(self, key: str, prefix: str) -> list[str]:
         """The files the task ``key`` left under ``prefix``: as recorded, for a task that

@@ -185,3 +185,41 @@ steps:
     assert result.code == 2, result.stderr
     assert "'Data.txt' and 'data.txt'" in result.stderr, result.stderr
     assert "{index}" in result.stderr, result.stderr
+
+
+def test_two_fanned_tasks_writing_one_output_end_the_run_instead_of_a_wrong_result(
+    tmp_path: Path,
+) -> None:
+    """Two inputs split into files of the same names (``chunk-aa``): the tasks made of them
+    both wrote ``count/chunk-aa.n``, the last one's won, and the gather summed 60 where the
+    inputs hold 63, with exit 0. As validate does for tasks known before the run, the run
+    now ends (exit 2) naming both tasks and the output."""
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "a.txt").write_text("1\n2\n")
+    (data / "b.txt").write_text("10\n20\n30\n")
+    spec = write_spec(
+        tmp_path,
+        "same",
+        HEAD
+        + """
+inputs: [in/*.txt]
+steps:
+  split:
+    for_each: input
+    command: split -l 1 {input.name} chunk-
+    outputs: ["chunk-*"]
+  count:
+    for_each: {outputs: split}
+    command: /bin/sh -c "cat {input.name} > {input.name}.n"
+    outputs: ["{input.name}.n"]
+  total:
+    inputs: {from: count}
+    command: /bin/sh -c "cat count/*.n | awk '{{s += $1}} END {{print s}}' > total.txt"
+    outputs: [total.txt]
+""",
+    )
+    result = batchflow("run", str(spec), cwd=tmp_path, timeout=90)
+    assert result.code == 2, result.stderr
+    assert "count/chunk-aa.n" in result.stderr and "{task.id}" in result.stderr, result.stderr
+    assert not (tmp_path / "out/total/total.txt").exists()
