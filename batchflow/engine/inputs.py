@@ -23,7 +23,7 @@ SAS_MARGIN_S = 3600  # collect and retries happen after the job's own deadline
 class StagedInputs:
     """What later stages need from this one, and what it did."""
 
-    input_url: str  # read+list on the input container
+    input_url: str  # read on the input container (one httpUrl per file: no list)
     output_url: str  # write+create on the output container
     expiry: _dt.datetime
     uploaded: int
