@@ -313,7 +313,7 @@ class Expander:
             if first != task.id:
                 raise UsageError(
                     f"step '{step.name}': tasks {first} and {task.id} both write the output "
-                    f"'{blob}': one would overwrite the other; put {{task.id}} in the output's "
+                    f"{blob!r}: one would overwrite the other; put {{task.id}} in the output's "
                     "name, or make the upstream files' names differ"
                 )
 
@@ -458,7 +458,8 @@ class Expander:
 
 def _same_id(step: StepSpec, up: TaskPlan, first: str, second: str, task_id: str) -> UsageError:
     return UsageError(
-        f"step '{step.name}': the files '{first}' and '{second}' that task {up.id} made both "
+        # repr: a task's file names may hold newlines and terminal escapes; one inert line
+        f"step '{step.name}': the files {first!r} and {second!r} that task {up.id} made both "
         f"make the task id '{task_id}' (Batch ids ignore case, and characters other than "
         "letters, digits, - and _ become _); put {index} in the step's id"
     )

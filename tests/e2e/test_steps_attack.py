@@ -223,3 +223,28 @@ steps:
     assert result.code == 2, result.stderr
     assert "count/chunk-aa.n" in result.stderr and "{task.id}" in result.stderr, result.stderr
     assert not (tmp_path / "out/total/total.txt").exists()
+
+
+def test_a_clash_of_file_names_is_said_on_one_inert_line(tmp_path: Path) -> None:
+    """The names in that message are a task's files: a newline or a terminal escape in one
+    is shown escaped, on the one line of the error."""
+    spec = write_spec(
+        tmp_path,
+        "clash",
+        HEAD
+        + """
+steps:
+  make:
+    command: /bin/sh -c "printf 1 > x_y.txt; printf 2 > \\"$(printf 'x\\\\ny.txt')\\""
+    outputs: ["*.txt"]
+  use:
+    for_each: {outputs: make}
+    id: "{input.stem}"
+    command: /bin/sh -c "cat {input.name} > {input.stem}.out"
+    outputs: ["{input.stem}.out"]
+""",
+    )
+    result = batchflow("run", str(spec), cwd=tmp_path, timeout=90)
+    assert result.code == 2, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "'x\\ny.txt' and 'x_y.txt'" in line, result.stderr
