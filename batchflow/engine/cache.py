@@ -127,7 +127,7 @@ def read_records(plan: Plan, blobs: BlobStore) -> dict[str, Record]:
         with tempfile.TemporaryDirectory() as tmp:
             dest = Path(tmp) / "cache.jsonl"
             retry_transient(lambda: blobs.download(plan.output_container, CACHE_BLOB, dest))
-            records.update(_parse(iter(dest.read_text("utf-8").splitlines())))
+            records.update(_parse(_decoded(dest.read_bytes())))
     records.update(local_records(plan))
     return records
 
@@ -135,10 +135,19 @@ def read_records(plan: Plan, blobs: BlobStore) -> dict[str, Record]:
 def local_records(plan: Plan) -> dict[str, Record]:
     """What earlier runs on this machine recorded (empty when none did)."""
     try:
-        text = _local_path(plan).read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = _local_path(plan).read_bytes()
+    except OSError:
         return {}
-    return _parse(iter(text.splitlines()))
+    return _parse(_decoded(data))
+
+
+def _decoded(data: bytes) -> Iterator[str]:
+    """The lines of a record file, decoded as ``_write`` encodes them: names that are not
+    UTF-8 (a task's ``caf\\xe9.txt``) travel as surrogates. A line that does not decode is
+    damaged (skipped), not the end of the run, nor of the other lines."""
+    for line in data.splitlines():
+        with contextlib.suppress(UnicodeDecodeError):
+            yield line.decode("utf-8", "surrogatepass")
 
 
 def _outputs_there(rec: Record, listing: Mapping[str, bytes | None]) -> bool:

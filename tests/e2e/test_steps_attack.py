@@ -64,6 +64,8 @@ def test_a_damaged_cache_record_is_skipped_not_a_crash(tmp_path: Path) -> None:
     assert batchflow("run", str(spec), cwd=tmp_path).code == 0
     records = tmp_path / ".batchflow/cache/atk-job.jsonl"
     records.write_text(DEEP + "\n" + records.read_text())
+    copy = tmp_path / ".batchflow/blobs/atk-output/.batchflow/cache.jsonl"  # the container's
+    copy.write_bytes(b"\xff\xfe not UTF-8\n" + copy.read_bytes())
     again = batchflow("run", str(spec), cwd=tmp_path)
     assert again.code == 0, again.stderr
     assert "Nothing to do: 2 tasks up to date" in again.stderr, again.stderr
