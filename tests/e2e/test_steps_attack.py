@@ -4,6 +4,7 @@ must neither hang, crash nor reach outside batchflow's own folders."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.e2e.conftest import batchflow, write_spec
@@ -250,3 +251,27 @@ steps:
     assert result.code == 2, result.stderr
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
     assert "'x\\ny.txt' and 'x_y.txt'" in line, result.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_an_output_like_any_other(tmp_path: Path) -> None:
+    """A task that makes ``caf\\xe9.txt`` (a Latin-1 name, as old archives hold): the node's
+    upload log could not be written (UnicodeEncodeError), so the task failed as a server
+    error after its file was uploaded; and the cache, written with such names, could not be
+    read back (the copy in the output container ended the next run, exit 3)."""
+    spec = write_spec(
+        tmp_path,
+        "latin",
+        HEAD
+        + """
+steps:
+  make:
+    command: /bin/sh -c "printf 1 > \\"$(printf 'caf\\\\351.txt')\\""
+    outputs: ["*.txt"]
+""",
+    )
+    first = batchflow("run", str(spec), cwd=tmp_path)
+    assert first.code == 0, first.stderr
+    assert (tmp_path / "out/make").joinpath(os.fsdecode(b"caf\xe9.txt")).read_text() == "1"
+    again = batchflow("run", str(spec), cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert "Nothing to do: 1 task up to date" in again.stderr, again.stderr

@@ -199,7 +199,9 @@ def upload_output_files(specs: list[Json] | None, task_dir: Path, success: bool)
         (task_dir / "fileuploaderr.txt").write_text(f"{exc.code}: {exc.message}\n")
         raise
     finally:
-        (task_dir / "fileuploadout.txt").write_text("".join(f"{line}\n" for line in log_out))
+        # surrogateescape: a file name that is not UTF-8 (caf\xe9.txt) is written as its bytes
+        text = "".join(f"{line}\n" for line in log_out)
+        (task_dir / "fileuploadout.txt").write_text(text, errors="surrogateescape")
 
 
 def _matches(spec: Json, task_dir: Path) -> Iterator[tuple[Path, str]]:
