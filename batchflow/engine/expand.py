@@ -288,6 +288,8 @@ class Expander:
                 files = [(b[len(source.name) + 1 :], b) for b in produced(up)]
             made_ids: dict[str, str] = {}  # lower id -> the file it was made of
             for index, (path, blob) in enumerate(files):
+                if not _utf8(blob):
+                    raise _not_utf8(step, source.name, f"task {up.id}", path)
                 task = self._one(step, source, up, index, path, blob)
                 other = made_ids.setdefault(task.id.lower(), path)
                 if other != path:  # one id, two tasks: the second never added, but awaited
@@ -379,6 +381,8 @@ class Expander:
                 blobs = [b for t in self.tasks_of(name) for b in produced(t)]
             for blob in blobs:
                 if fnmatch.fnmatchcase(posixpath.basename(blob), step.pattern):
+                    if not _utf8(blob):
+                        raise _not_utf8(step, name, f"step '{name}'", blob)
                     files.append(InputFile(blob, blob, "output"))
         return tuple(files)
 
@@ -454,6 +458,24 @@ class Expander:
     def live_plan(self) -> Plan:
         """``plan`` whose tasks include the dynamic ones known so far (as they grow)."""
         return dataclasses.replace(self.plan, tasks=_Grown(self))
+
+
+def _utf8(name: str) -> bool:
+    """Whether ``name`` is text: a local file name that is not UTF-8 (``caf\\xe9.txt``) is
+    read with surrogates, and no URL nor Azure blob name can carry it."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_utf8(step: StepSpec, source: str, made_by: str, path: str) -> UsageError:
+    return UsageError(
+        f"step '{step.name}': {made_by} made the file {path!r}, whose name is not UTF-8: it "
+        "cannot be staged for a task (a resource file's URL, a blob name, is UTF-8); have "
+        f"step '{source}' name its files in UTF-8"
+    )
 
 
 def _same_id(step: StepSpec, up: TaskPlan, first: str, second: str, task_id: str) -> UsageError:

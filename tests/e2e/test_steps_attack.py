@@ -275,3 +275,36 @@ steps:
     again = batchflow("run", str(spec), cwd=tmp_path)
     assert again.code == 0, again.stderr
     assert "Nothing to do: 1 task up to date" in again.stderr, again.stderr
+
+
+def test_a_fan_out_of_a_file_name_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    """Such a file cannot be staged for a task (a resource file's URL, a blob name in Azure
+    Storage, is UTF-8): the run ended in an unexpected UnicodeEncodeError (exit 3), every
+    rerun too. It ends with exit 2 and a line naming the file and the task that made it."""
+    spec = write_spec(
+        tmp_path,
+        "latin",
+        HEAD
+        + """
+steps:
+  make:
+    command: /bin/sh -c "printf 1 > \\"$(printf 'caf\\\\351.txt')\\""
+    outputs: ["*.txt"]
+  use:
+    for_each: {outputs: make}
+    command: /bin/sh -c "cat {input.name} > {input.stem}.out"
+    outputs: ["{input.stem}.out"]
+""",
+    )
+    result = batchflow("run", str(spec), cwd=tmp_path)
+    assert result.code == 2, result.stderr
+    assert "'caf\\udce9.txt'" in result.stderr and "make" in result.stderr, result.stderr
+    assert "UTF-8" in result.stderr, result.stderr
+    gather = spec.read_text().replace(
+        "for_each: {outputs: make}", 'inputs: {from: make, pattern: "*.txt"}'
+    )
+    gather = gather.replace("cat {input.name} > {input.stem}.out", "true")
+    spec.write_text(gather.replace('outputs: ["{input.stem}.out"]', "outputs: []"))
+    result = batchflow("run", str(spec), cwd=tmp_path)
+    assert result.code == 2, result.stderr
+    assert "step 'make' made the file" in result.stderr, result.stderr
