@@ -308,3 +308,33 @@ steps:
     result = batchflow("run", str(spec), cwd=tmp_path)
     assert result.code == 2, result.stderr
     assert "step 'make' made the file" in result.stderr, result.stderr
+
+
+def test_on_the_azure_path_a_name_that_is_not_utf8_fails_its_task_saying_why(
+    tmp_path: Path, emulator: object, azurite: str
+) -> None:
+    """No blob can be named ``caf\\xe9.txt``: the upload raised UnicodeEncodeError, and the
+    task failed as a server error ("could not be run by the local node"). It is the task's
+    own doing: a user error saying which file."""
+    env = {
+        "AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
+        "AZURE_STORAGE_CONNECTION_STRING": azurite,
+    }
+    spec = write_spec(
+        tmp_path,
+        "azlatin",
+        HEAD.replace("name: atk", "name: azlatin")
+        + """
+steps:
+  make:
+    command: /bin/sh -c "printf 1 > \\"$(printf 'caf\\\\351.txt')\\""
+    outputs: ["*.txt"]
+""",
+    )
+    result = batchflow("run", str(spec), "--target", "azure", "--json", cwd=tmp_path, **env)
+    assert result.code == 1, result.stderr
+    (failed,) = result.json()["failed_tasks"]
+    assert failed["category"] == "usererror", failed
+    assert "caf\\udce9.txt" in failed["message"] and "UTF-8" in failed["message"], failed

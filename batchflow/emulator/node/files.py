@@ -317,6 +317,13 @@ def _upload(path: Path, container_url: str, name: str) -> None:
 
     client = ContainerClient.from_container_url(container_url)
     try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a local name that is not UTF-8, read with surrogates
+        raise FileError(
+            "FileUploadMiscError",
+            f"The file name {name!r} is not UTF-8: it cannot be a blob name",
+        ) from None
+    try:
         with open(path, "rb") as data:
             client.upload_blob(name, data, overwrite=True)
     except ResourceNotFoundError as exc:
