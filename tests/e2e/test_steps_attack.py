@@ -338,3 +338,19 @@ steps:
     (failed,) = result.json()["failed_tasks"]
     assert failed["category"] == "usererror", failed
     assert "caf\\udce9.txt" in failed["message"] and "UTF-8" in failed["message"], failed
+
+
+def test_a_file_where_a_steps_download_folder_goes_is_refused_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """``out/two`` is the user's file, where step two's outputs would go (``out/two/``): the
+    download ended in an unexpected FileExistsError (exit 3). It is refused as a file in the
+    way is, saying where, with nothing downloaded and the file as it was."""
+    spec = write_spec(tmp_path, "inway", HEAD + CHAIN)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/two").write_text("mine\n")
+    result = batchflow("run", str(spec), cwd=tmp_path)
+    assert result.code == 2, result.stderr
+    assert str(tmp_path / "out/two") in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert (tmp_path / "out/two").read_text() == "mine\n"
