@@ -299,9 +299,17 @@ def _line(rec: Record) -> str:
 def _write(plan: Plan, blobs: BlobStore, text: str) -> None:
     path = _local_path(plan)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
     data = text.encode("utf-8", "surrogatepass")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # a run killed while writing leaves the previous records whole
+    # A new file of a name of its own (mkstemp: O_EXCL), never a fixed name a symbolic
+    # link planted in .batchflow/ would lead elsewhere.
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)  # a run killed while writing leaves the previous records whole
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     md5 = hashlib.md5(data, usedforsecurity=False).digest()
     retry_transient(lambda: blobs.upload(plan.output_container, CACHE_BLOB, path, md5))

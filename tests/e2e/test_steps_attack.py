@@ -354,3 +354,21 @@ def test_a_file_where_a_steps_download_folder_goes_is_refused_not_a_crash(
     assert str(tmp_path / "out/two") in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
     assert (tmp_path / "out/two").read_text() == "mine\n"
+
+
+def test_a_link_planted_where_the_cache_is_written_writes_nothing_through_it(
+    tmp_path: Path,
+) -> None:
+    """The cache was written to ``<job>.jsonl.partial`` and renamed: a symbolic link planted
+    under that name had the run write the records into whatever file it led to."""
+    spec = write_spec(tmp_path, "planted", HEAD + CHAIN)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    cache = tmp_path / ".batchflow/cache"
+    cache.mkdir(parents=True)
+    (cache / "atk-job.jsonl.partial").symlink_to(victim)
+    result = batchflow("run", str(spec), cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert victim.read_text() == "precious\n"
+    again = batchflow("run", str(spec), cwd=tmp_path)
+    assert "Nothing to do: 2 tasks up to date" in again.stderr, again.stderr
