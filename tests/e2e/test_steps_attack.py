@@ -372,3 +372,35 @@ def test_a_link_planted_where_the_cache_is_written_writes_nothing_through_it(
     assert victim.read_text() == "precious\n"
     again = batchflow("run", str(spec), cwd=tmp_path)
     assert "Nothing to do: 2 tasks up to date" in again.stderr, again.stderr
+
+
+def test_a_link_planted_where_a_blobs_md5_is_kept_writes_nothing_through_it(
+    tmp_path: Path,
+) -> None:
+    """The local blob store keeps each uploaded blob's MD5 in ``.md5/<container>/<blob>``, a
+    name known in advance: a symbolic link planted there had the upload write into the file
+    it led to."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/a.txt").write_text("a\n")
+    spec = write_spec(
+        tmp_path,
+        "md5",
+        HEAD
+        + """
+inputs: [in/*.txt]
+steps:
+  one:
+    for_each: input
+    command: /bin/sh -c "cat {input.name} > {input.stem}.out"
+    outputs: ["{input.stem}.out"]
+""",
+    )
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    record = tmp_path / ".batchflow/blobs/.md5/atk-input/in/a.txt"
+    record.parent.mkdir(parents=True)
+    record.symlink_to(victim)
+    result = batchflow("run", str(spec), cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert victim.read_text() == "precious\n"
+    assert (tmp_path / "out/one/a.out").read_text() == "a\n"
