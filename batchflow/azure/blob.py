@@ -189,11 +189,11 @@ class AzureBlobStore:
     def container_url(self, container: str, access: Access, expiry: _dt.datetime) -> str:
         """A container SAS URL with least privilege for ``access``."""
         start = _dt.datetime.now(_dt.timezone.utc) - _CLOCK_SKEW
-        perms = (
-            ContainerSasPermissions(read=True, list=True)
-            if access == "read"
-            else ContainerSasPermissions(write=True, create=True)
-        )
+        perms = {
+            "read": ContainerSasPermissions(read=True),
+            "list": ContainerSasPermissions(read=True, list=True),
+            "write": ContainerSasPermissions(write=True, create=True),
+        }[access]
         account = str(self._service.account_name)
         with self._translated(f"signing access to container {container}"):
             if self._key:

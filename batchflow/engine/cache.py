@@ -110,7 +110,9 @@ def _local_path(plan: Plan) -> Path:
 def _parse(lines: Iterator[str]) -> dict[str, Record]:
     records: dict[str, Record] = {}
     for line in lines:
-        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+        # RecursionError: a line nested deeper than the parser goes (a hostile copy in the
+        # output container) is one more damaged line, not the end of the run.
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raw = json.loads(line)
             rec = Record(raw["id"], raw["fingerprint"], raw["key"], dict(raw["outputs"]))
             records[rec.id.lower()] = rec  # a damaged line is skipped: its task just runs
@@ -125,7 +127,7 @@ def read_records(plan: Plan, blobs: BlobStore) -> dict[str, Record]:
         with tempfile.TemporaryDirectory() as tmp:
             dest = Path(tmp) / "cache.jsonl"
             retry_transient(lambda: blobs.download(plan.output_container, CACHE_BLOB, dest))
-            records.update(_parse(iter(dest.read_text("utf-8").splitlines())))
+            records.update(_parse(_decoded(dest.read_bytes())))
     records.update(local_records(plan))
     return records
 
@@ -133,10 +135,19 @@ def read_records(plan: Plan, blobs: BlobStore) -> dict[str, Record]:
 def local_records(plan: Plan) -> dict[str, Record]:
     """What earlier runs on this machine recorded (empty when none did)."""
     try:
-        text = _local_path(plan).read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = _local_path(plan).read_bytes()
+    except OSError:
         return {}
-    return _parse(iter(text.splitlines()))
+    return _parse(_decoded(data))
+
+
+def _decoded(data: bytes) -> Iterator[str]:
+    """The lines of a record file, decoded as ``_write`` encodes them: names that are not
+    UTF-8 (a task's ``caf\\xe9.txt``) travel as surrogates. A line that does not decode is
+    damaged (skipped), not the end of the run, nor of the other lines."""
+    for line in data.splitlines():
+        with contextlib.suppress(UnicodeDecodeError):
+            yield line.decode("utf-8", "surrogatepass")
 
 
 def _outputs_there(rec: Record, listing: Mapping[str, bytes | None]) -> bool:
@@ -288,9 +299,17 @@ def _line(rec: Record) -> str:
 def _write(plan: Plan, blobs: BlobStore, text: str) -> None:
     path = _local_path(plan)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
     data = text.encode("utf-8", "surrogatepass")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # a run killed while writing leaves the previous records whole
+    # A new file of a name of its own (mkstemp: O_EXCL), never a fixed name a symbolic
+    # link planted in .batchflow/ would lead elsewhere.
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)  # a run killed while writing leaves the previous records whole
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     md5 = hashlib.md5(data, usedforsecurity=False).digest()
     retry_transient(lambda: blobs.upload(plan.output_container, CACHE_BLOB, path, md5))

@@ -143,6 +143,7 @@ def _checked_manifest(plan: Plan, blobs: BlobStore, pairs: list[tuple[str, Path]
     root = plan.download_dir
     if root.exists() and not root.is_dir():
         raise UsageError(f"download: {root} exists and is not a directory")
+    _refuse_files_in_the_way(root, pairs)
     manifest = Manifest(plan.spec_path.resolve().parent / STATE_DIR / MANIFEST)
     theirs = set(manifest.foreign(dest for _, dest in pairs))
     if theirs:
@@ -150,6 +151,24 @@ def _checked_manifest(plan: Plan, blobs: BlobStore, pairs: list[tuple[str, Path]
         incoming = {d: (remote.get(n) or b"").hex() or None for n, d in pairs if d in theirs}
         manifest.refuse([d for d in sorted(theirs) if not manifest.ours(d, incoming[d])])
     return manifest
+
+
+def _refuse_files_in_the_way(root: Path, pairs: list[tuple[str, Path]]) -> None:
+    """A file where a download needs a folder (``out/two`` for ``out/two/a.up``) is the
+    user's: refused before anything is written, as a file a download would overwrite is
+    (writing under it raised FileExistsError, an unexpected error)."""
+    base, seen = root.resolve(), set()
+    for name, dest in pairs:
+        for folder in dest.parents:
+            if folder == base or folder in seen:
+                break
+            seen.add(folder)
+            if folder.exists() and not folder.is_dir():
+                raise UsageError(
+                    f"download: {folder} is a file, where outputs go into a folder of that "
+                    f"name (such as {name!r}); move it, or set download: to another "
+                    "directory, then run again; nothing was downloaded"
+                )
 
 
 def _matched(out: OutputPlan, names: Sequence[str], listed: set[str]) -> bool:

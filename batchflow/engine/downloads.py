@@ -62,7 +62,8 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: dict[str, str] = {}
-        with contextlib.suppress(OSError, ValueError):
+        # RecursionError: nested deeper than the parser goes, as damaged as any bad JSON
+        with contextlib.suppress(OSError, ValueError, RecursionError):
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(raw, dict):
                 self.entries = {str(k): str(v) for k, v in raw.items()}

@@ -30,6 +30,7 @@ import fnmatch
 import posixpath
 from collections.abc import Callable, Iterator
 
+from batchflow.engine.bodies import output_blob_path
 from batchflow.engine.cache import Cache
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import changed, fingerprint
@@ -37,6 +38,7 @@ from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
 from batchflow.engine.prune import prune
 from batchflow.engine.tasks import CHUNK, add_chunk
+from batchflow.errors import UsageError
 from batchflow.plan_model import InputFile, Plan, TaskPlan
 from batchflow.spec.checks import MAX_DEPENDS_CHARS
 from batchflow.spec.expand import RenderedTasks, render_id, render_task
@@ -47,6 +49,7 @@ from batchflow.spec.templates import Template, finish_id
 # Dynamic tasks a rerun makes again: those that failed, and those that never started (they
 # may wait on a task the rerun replaces, or a gather may lack files made since).
 REDO = "executionInfo/result eq 'failure' or state eq 'active'"
+_WILDCARDS = frozenset("*?[")  # as engine.bodies.output_blob_path tells them
 
 
 def _file_values(index: int, path: str, blob: str) -> tuple[dict[str, str], InputFile]:
@@ -108,6 +111,7 @@ class Expander:
         self.added = 0
         self._last_completed = -1
         self._made: list[TaskPlan] = []
+        self.writers: dict[str, str] = {}  # single-file output blob -> the task making it
         self.rerun = False  # the job had tasks when the run began
         # The wild steps whose tasks' completion decides something: fan-out sources and
         # steps filtered by pattern.
@@ -282,13 +286,38 @@ class Expander:
             else:
                 done.add(key)
                 files = [(b[len(source.name) + 1 :], b) for b in produced(up)]
+            made_ids: dict[str, str] = {}  # lower id -> the file it was made of
             for index, (path, blob) in enumerate(files):
-                made.append(self._one(step, source, up, index, path, blob))
+                if not _utf8(blob):
+                    raise _not_utf8(step, source.name, f"task {up.id}", path)
+                task = self._one(step, source, up, index, path, blob)
+                other = made_ids.setdefault(task.id.lower(), path)
+                if other != path:  # one id, two tasks: the second never added, but awaited
+                    raise _same_id(step, up, other, path, task.id)
+                self._check_writes(step, task)
+                made.append(task)
         if source.name in self.settled and (
             not source.wild or len(done) == len(self.tasks_of(source.name))
         ):
             self.settled.add(step.name)
         return made
+
+    def _check_writes(self, step: StepSpec, task: TaskPlan) -> None:
+        """No two tasks made of files write one blob (validate's rule for the tasks known
+        before the run): files of the same name from two upstream tasks (two inputs split
+        into ``chunk-aa``) made tasks whose outputs overwrote each other, and a gather read
+        whichever ended last, with no word said."""
+        for out in task.outputs:
+            if _WILDCARDS & set(out.pattern):
+                continue  # stored under the task's own folder
+            blob = output_blob_path(out)
+            first = self.writers.setdefault(blob, task.id)
+            if first != task.id:
+                raise UsageError(
+                    f"step '{step.name}': tasks {first} and {task.id} both write the output "
+                    f"{blob!r}: one would overwrite the other; put {{task.id}} in the output's "
+                    "name, or make the upstream files' names differ"
+                )
 
     def _left_by(self, key: str, prefix: str) -> list[str]:
         """The files the task ``key`` left under ``prefix``: as recorded, for a task that
@@ -352,6 +381,8 @@ class Expander:
                 blobs = [b for t in self.tasks_of(name) for b in produced(t)]
             for blob in blobs:
                 if fnmatch.fnmatchcase(posixpath.basename(blob), step.pattern):
+                    if not _utf8(blob):
+                        raise _not_utf8(step, name, f"step '{name}'", blob)
                     files.append(InputFile(blob, blob, "output"))
         return tuple(files)
 
@@ -427,6 +458,33 @@ class Expander:
     def live_plan(self) -> Plan:
         """``plan`` whose tasks include the dynamic ones known so far (as they grow)."""
         return dataclasses.replace(self.plan, tasks=_Grown(self))
+
+
+def _utf8(name: str) -> bool:
+    """Whether ``name`` is text: a local file name that is not UTF-8 (``caf\\xe9.txt``) is
+    read with surrogates, and no URL nor Azure blob name can carry it."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_utf8(step: StepSpec, source: str, made_by: str, path: str) -> UsageError:
+    return UsageError(
+        f"step '{step.name}': {made_by} made the file {path!r}, whose name is not UTF-8: it "
+        "cannot be staged for a task (a resource file's URL, a blob name, is UTF-8); have "
+        f"step '{source}' name its files in UTF-8"
+    )
+
+
+def _same_id(step: StepSpec, up: TaskPlan, first: str, second: str, task_id: str) -> UsageError:
+    return UsageError(
+        # repr: a task's file names may hold newlines and terminal escapes; one inert line
+        f"step '{step.name}': the files {first!r} and {second!r} that task {up.id} made both "
+        f"make the task id '{task_id}' (Batch ids ignore case, and characters other than "
+        "letters, digits, - and _ become _); put {index} in the step's id"
+    )
 
 
 class _Grown:

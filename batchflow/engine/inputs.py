@@ -23,7 +23,7 @@ SAS_MARGIN_S = 3600  # collect and retries happen after the job's own deadline
 class StagedInputs:
     """What later stages need from this one, and what it did."""
 
-    input_url: str  # read+list on the input container
+    input_url: str  # read on the input container (one httpUrl per file: no list)
     output_url: str  # write+create on the output container
     expiry: _dt.datetime
     uploaded: int
@@ -82,10 +82,16 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
     now = _dt.datetime.now(_dt.timezone.utc)
     expiry = sas_expiry(plan, now)
     check_sas_covers_job(plan, now, expiry)
+    # Inputs go by one httpUrl each: read is enough, and no task can list the container.
     input_url = blobs.container_url(plan.input_container, "read", expiry)
     output_url = blobs.container_url(plan.output_container, "write", expiry)
+    outputs_read_url = (
+        # a gather stages a step's outputs by prefix (storageContainerUrl): read and list
+        blobs.container_url(plan.output_container, "list", expiry) if plan.reads_outputs else ""
+    )
     remember_sas(input_url)  # minted here: never shown, task output included
     remember_sas(output_url)
+    remember_sas(outputs_read_url)
     return StagedInputs(
         input_url=input_url,
         output_url=output_url,
@@ -93,7 +99,5 @@ def stage_inputs(plan: Plan, blobs: BlobStore, sink: EventSink, workers: int = 1
         uploaded=len(todo),
         uploaded_bytes=sent,
         unchanged=unchanged,
-        outputs_read_url=blobs.container_url(plan.output_container, "read", expiry)
-        if plan.reads_outputs
-        else "",
+        outputs_read_url=outputs_read_url,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 Json = dict[str, Any]
-Access = Literal["read", "write"]
+Access = Literal["read", "list", "write"]
 
 
 @dataclass(frozen=True)
@@ -214,8 +214,9 @@ class BlobStore(Protocol):
         """Write the blob to ``dest`` (parents created); bytes written."""
 
     def container_url(self, container: str, access: Access, expiry: _dt.datetime) -> str:
-        """A URL Batch nodes can use: ``read`` = read+list, ``write`` = write+create (no
-        read, no delete), valid until ``expiry`` (from a few minutes ago, for clock skew)."""
+        """A URL Batch nodes can use: ``read`` = read (one blob by its URL), ``list`` =
+        read+list (a container's blobs by prefix), ``write`` = write+create (no read, no
+        delete), valid until ``expiry`` (from a few minutes ago, for clock skew)."""
 
     def delete_container(self, name: str) -> None:
         """Delete the container and its blobs (absent: no error)."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, get_args
 
 from batchflow.disk import STATE_DIR
 
@@ -152,10 +153,79 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
     for line in text.splitlines():
         try:
             value = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the torn last line of a killed run
-        if isinstance(value, dict):
+        except (json.JSONDecodeError, RecursionError):
+            continue  # the torn last line of a killed run (or a line nested too deep)
+        if isinstance(value, dict) and _sound(value):
             yield value
+
+
+_NONE = type(None)
+# The type of each field a line may have: a line whose fields do not fit (the file was
+# edited, damaged, or planted) is skipped as a torn one is, instead of ending `runs`,
+# `status` or `report` in an unexpected error.
+_TASK_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "step": (str, _NONE),
+    "state": (str,),
+    "result": (str, _NONE),
+    "exit_code": (int, _NONE),
+    "retries": (int,),
+    "requeues": (int,),
+    "node": (str, _NONE),
+    "start": (str, _NONE),
+    "end": (str, _NONE),
+    "category": (str,),
+    "message": (str,),
+    "outputs": (list,),
+}
+_RUN_FIELDS: dict[str, tuple[type, ...]] = {
+    "spec": (str,),
+    "job": (str,),
+    "pool": (str,),
+    "target": (str,),
+    "fingerprint": (str,),
+    "started": (str, _NONE),
+    "total": (int,),
+    "steps": (list,),
+    "logs": (str,),
+    "stage": (str,),
+    "seconds": (int, float),
+    "ended": (str, _NONE),
+    "outcome": (str,),
+    "message": (str,),
+    "cleaned": (list,),
+}
+_TIMES = ("started", "ended", "start", "end")
+# A task id is a Batch id: its kept logs are ``logs/<id>.<stream>.txt``, so an id that
+# climbed (``../../x``) would have `report` and `logs` read files outside the run.
+_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}").fullmatch
+
+
+def _sound(line: dict[str, Any]) -> bool:
+    """Whether each field of ``line`` has the type, and each time the form, it is read as."""
+    task = line.get("kind") == "task"
+    fields = _TASK_FIELDS if task else _RUN_FIELDS
+    for key, value in line.items():
+        if key in fields and not isinstance(value, fields[key]):
+            return False
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            return False
+    for key in _TIMES:
+        if isinstance(line.get(key), str) and _time(line[key]) is None:
+            return False
+    if task and not ({"id", "step", "state"} <= line.keys() and _TASK_ID(line["id"])):
+        return False
+    return line.get("kind") != "end" or line.get("outcome", "error") in get_args(Outcome)
+
+
+def _time(text: str) -> _dt.datetime | None:
+    """The time ``text`` says, if it says one with its offset (as ``iso`` writes them: a
+    naive one cannot be compared with the others)."""
+    try:
+        t = parse_time(text)
+    except ValueError:
+        return None
+    return t if t is None or t.tzinfo is not None else None
 
 
 def _apply(rec: RunRecord, line: dict[str, Any]) -> None:

@@ -88,7 +88,16 @@ class LocalBlobStore:
         st = self._blob_path(container, blob).stat()
         path = self._record_path(container, blob)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{st.st_size} {st.st_mtime_ns} {md5.hex()}", encoding="ascii")
+        # A new file renamed over the record: its name is known in advance, and writing to
+        # it would follow a symbolic link planted there out of the store.
+        fd, tmp = open_partial(path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(f"{st.st_size} {st.st_mtime_ns} {md5.hex()}")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def _cached_md5(self, container: str, blob: str, path: Path) -> bytes:
         st = path.stat()

@@ -57,6 +57,31 @@ class _Reporter:
                 self.ctx.add(self.where[kind], f"... and {n - PER_KIND} more tasks with {kind}")
 
 
+# batchflow's own blobs in the output container (engine.cache.CACHE_BLOB lives there): an
+# output stored there would be overwritten by the cache record, never downloaded, and read
+# as the cache by other machines.
+STATE_BLOBS = ".batchflow/"
+
+
+def _reserved(stored: str) -> bool:
+    return stored == STATE_BLOBS[:-1] or stored.startswith(STATE_BLOBS)
+
+
+def _reserved_output(rep: _Reporter, out: OutputSpec, task_id: str, stored: str) -> None:
+    """Report an output stored under ``.batchflow/`` (once for a placeholder-free one)."""
+    if not out.pattern.names and not out.destination.names:
+        if id(out) in rep.literal_done:
+            return
+        rep.literal_done.add(id(out))
+    rep.add(
+        "an output stored where batchflow keeps its records",
+        out.where,
+        f"task '{task_id}': output '{stored}' would be stored under '{STATE_BLOBS}' in the "
+        "output container, which batchflow keeps for its own records; give it another name "
+        "or destination",
+    )
+
+
 def _collision(rep: _Reporter, first: str, task_id: str, name: str, out: OutputSpec) -> None:
     """Report that tasks ``first`` and ``task_id`` both write the blob ``name``."""
     if not out.pattern.names and not out.destination.names:
@@ -76,17 +101,21 @@ def _check_outputs(
     t: TaskTemplate,
     task_id: str,
     values: dict[str, str],
-    proven: tuple[tuple[bool, bool, bool], ...] = (),
+    proven: tuple[tuple[bool, bool, bool, bool], ...] = (),
 ) -> tuple[str, ...]:
     """Check the task's outputs but what ``proven`` says holds for every task (per output:
-    its pattern stays inside, its destination does, it collides with nothing); returns the
+    its pattern stays inside, its destination does, it collides with nothing, it is not stored
+    under ``.batchflow/``); returns the
     blobs it uploads on success (single files)."""
     produced = []
     for i, out in enumerate(t.outputs):
-        inside, dest_inside, alone = proven[i] if proven else (False, False, False)
+        inside, dest_inside, alone, unreserved = proven[i] if proven else (False,) * 4
         pattern = out.pattern.render(values)
         destination = out.destination.render(values)
         name = blob_name(pattern, destination)
+        stored = destination if name is None else name  # the blob, or a wildcard's prefix
+        if not unreserved and stored.startswith(STATE_BLOBS[:-1]) and _reserved(stored):
+            _reserved_output(rep, out, task_id, stored)
         if name is not None:  # a single file: no other task may write the same blob
             if not alone:
                 first = rep.blobs.setdefault(name, task_id)

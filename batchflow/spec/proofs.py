@@ -60,6 +60,7 @@ class Values(NamedTuple):
     apart: bool  # its values differ from each other, even slugged and lower-cased
     nonempty: bool
     per_task: bool = False  # no two tasks have the same value
+    undotted: bool = False  # no value starts with '.'
 
 
 def _path_safe(value: str) -> bool:
@@ -73,7 +74,7 @@ def _path_safe(value: str) -> bool:
 
 
 def _index(count: int) -> Values:
-    return Values(len(str(max(count - 1, 0))), True, _DIGITS, True, True, True)
+    return Values(len(str(max(count - 1, 0))), True, _DIGITS, True, True, True, True)
 
 
 def _axis(axis: Sequence[str]) -> Values:
@@ -85,6 +86,7 @@ def _axis(axis: Sequence[str]) -> Values:
         chars,
         len(set(slugged)) == len(axis),
         all(axis),
+        undotted=not any(v.startswith(".") for v in axis),
     )
 
 
@@ -106,12 +108,20 @@ def file_values(paths: Sequence[str], prefix: str = "") -> dict[str, Values]:
     names = flat and len(set(paths)) == len(paths)  # then no two tasks share a name
     unknown = Values(longest, False, None, False, False)
     return {
-        "input.name": unknown._replace(path_safe=named, nonempty=named, per_task=names),
+        # ``named``: no part of a path starts with '.', so neither does a name nor a stem
+        "input.name": unknown._replace(
+            path_safe=named, nonempty=named, per_task=names, undotted=named
+        ),
         "input.stem": unknown._replace(
-            path_safe=named, nonempty=named, per_task=names and _one_suffix(joined, paths, prefix)
+            path_safe=named,
+            nonempty=named,
+            per_task=names and _one_suffix(joined, paths, prefix),
+            undotted=named,
         ),
         "input.suffix": unknown,
-        "input.path": unknown._replace(path_safe=flat, nonempty=named, per_task=names),
+        "input.path": unknown._replace(
+            path_safe=flat, nonempty=named, per_task=names, undotted=named
+        ),
     }
 
 
@@ -246,6 +256,21 @@ def _never_collides(
     return v is not None and v.per_task and v.path_safe
 
 
+def _never_reserved(o: OutputSpec, known: Mapping[str, Values]) -> bool:
+    """No task stores ``o`` under ``.batchflow/``: where it is stored (its destination, else
+    its pattern past a leading '../') never starts with '.': it starts with literal text that
+    does not, or with a placeholder whose values are never empty and never start with one."""
+    t = o.destination if o.destination.parts else o.pattern
+    first = t.parts[0] if t.parts else ""
+    if isinstance(first, Slot):
+        v = known.get(first.name)
+        return v is not None and v.nonempty and v.undotted
+    if t is o.pattern:
+        while first.startswith("../"):
+            first = first[3:]
+    return bool(first) and not first.startswith(".")
+
+
 Produced = Callable[[dict[str, str]], tuple[str, ...]]
 
 
@@ -348,8 +373,9 @@ class Proof(NamedTuple):
     valid_ids: bool
     unique_ids: bool
     short_command: bool
-    # per output: (its pattern stays inside, its destination does, it never collides)
-    outputs: tuple[tuple[bool, bool, bool], ...]
+    # per output: (its pattern stays inside, its destination does, it never collides, it is
+    # never stored under batchflow's own ``.batchflow/``)
+    outputs: tuple[tuple[bool, bool, bool, bool], ...]
     produced: Produced | None = None  # the blobs a task uploads on success, from its values
     known: Mapping[str, Values] | None = None  # what the proof knew of each value
 
@@ -375,7 +401,9 @@ def prove(t: TaskTemplate, tasks: TasksSpec, known: dict[str, Values] | None, li
     )
     unique = valid and _ids_unique(t.id, known, axes)
     id_length = MAX_ID if t.id.names else len(_literal(t.id))
-    task_ids = Values(id_length, valid, _ID_CHARS if valid else None, unique, valid, unique)
+    task_ids = Values(
+        id_length, valid, _ID_CHARS if valid else None, unique, valid, unique, undotted=valid
+    )
     known = {**known, "task.id": task_ids}
     # ``Template.longest`` sums the lengths of every value a task has: each at its longest
     longest = t.command.longest_for(sum(v.longest for v in known.values()))
@@ -384,6 +412,7 @@ def prove(t: TaskTemplate, tasks: TasksSpec, known: dict[str, Values] | None, li
             _stays_inside(o.pattern, known),
             _stays_inside(o.destination, known),
             _never_collides(o, t.outputs, known),
+            _never_reserved(o, known),
         )
         for o in t.outputs
     )

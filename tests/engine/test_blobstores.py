@@ -19,6 +19,7 @@ from batchflow.engine.inputs import stage_inputs
 from batchflow.engine.protocols import BlobStore
 from batchflow.errors import BackendError
 from batchflow.local.blobs import LocalBlobStore
+from batchflow.plan_model import TaskPlan
 from tests.engine.planning import make_plan, upload_of
 
 HOSTILE = ["a b;rm -rf ~.txt", "$(touch pwned).txt", "sub/dir/ünï.txt"]
@@ -120,7 +121,8 @@ def test_azurite_sas_is_least_privilege(azurite: str, tmp_path: Path) -> None:
     expiry = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=1)
     read_url = store.container_url("sas-check", "read", expiry)
     write_url = store.container_url("sas-check", "write", expiry)
-    assert "sp=rl&" in read_url and "sp=cw&" in write_url
+    list_url = store.container_url("sas-check", "list", expiry)
+    assert "sp=r&" in read_url and "sp=cw&" in write_url and "sp=rl&" in list_url
     base, _, query = read_url.partition("?")
     with urllib.request.urlopen(f"{base}/x.txt?{query}") as resp:
         assert resp.read() == path.read_bytes()
@@ -188,3 +190,42 @@ def test_clashing_outputs_of_two_tasks_name_both_blobs(tmp_path: Path, emulator:
     (failed,) = res.collected.failed if res.collected else ()
     assert failed.task_id == "b"
     assert "'o.txt/y'" in failed.message and "'o.txt'" in failed.message, failed.message
+
+
+def test_every_sas_staging_mints_is_masked_in_task_output(azurite: str, tmp_path: Path) -> None:
+    """The read SAS of the output container (for tasks reading other tasks' outputs) is a
+    secret batchflow minted like the other two: `logs` and print_stdout, which show a task's
+    output byte for byte but for such secrets, must mask it too (it was never registered)."""
+    import dataclasses
+
+    from batchflow.plan_model import InputFile
+    from batchflow.redact import redact_task_output
+
+    store = AzureBlobStore.from_connection_string(azurite)
+    gather = TaskPlan("final", "cat a/*", inputs=(InputFile("a/", "", "output", True),))
+    plan = make_plan(tmp_path, name=_unique("m", tmp_path))
+    plan = dataclasses.replace(plan, job=dataclasses.replace(plan.job, final_task=gather))
+    staged = stage_inputs(plan, store, lambda e: None)
+    urls = (staged.input_url, staged.output_url, staged.outputs_read_url)
+    assert all("sig=" in u for u in urls)
+    for url in urls:
+        signature = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["sig"][0]
+        shown = redact_task_output(f"the task printed {url} and {signature}")
+        assert signature not in shown and urllib.parse.quote(signature, safe="") not in shown
+
+
+def test_the_input_sas_reads_each_file_and_cannot_list_the_container(
+    azurite: str, tmp_path: Path
+) -> None:
+    """Inputs reach tasks as one httpUrl per file: reading is all their SAS needs. With
+    list on top (as before), every task could enumerate every input of the container."""
+    store = AzureBlobStore.from_connection_string(azurite)
+    path = _files(tmp_path, ["x.txt"])[0]
+    plan = make_plan(tmp_path, uploads=[upload_of(path, "x.txt")], name=_unique("r", tmp_path))
+    staged = stage_inputs(plan, store, lambda e: None)
+    base, _, query = staged.input_url.partition("?")
+    with urllib.request.urlopen(f"{base}/x.txt?{query}") as resp:
+        assert resp.read() == path.read_bytes()
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{base}?restype=container&comp=list&{query}")
+    assert err.value.code == 403

@@ -82,6 +82,25 @@ def test_outputs_whose_values_leave_the_working_directory_are_still_checked(
     assert "task 't0'" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("values", "output"),
+    [
+        # a value that is batchflow's folder itself, as the pattern or the destination
+        ("[.batchflow, ok]", '"{item.d}/x.txt"'),
+        ("[.batchflow, ok]", '{pattern: "x.txt", destination: "{item.d}"}'),
+        # an empty value leaves the literal text after it at the start
+        ("['', ok]", '"{item.d}.batchflow/x.txt"'),
+        # a leading '../' is not part of the stored name
+        ("[p, q]", '"../.batchflow/{item.d}.txt"'),
+    ],
+)
+def test_outputs_stored_under_batchflows_folder_are_still_checked(
+    tmp_path: Path, values: str, output: str
+) -> None:
+    found = problems(tmp_path, _matrix("{d: " + values + "}", "t{index}", f"[{output}]"))
+    one(found, "tasks.outputs[0]", "keeps for its own records")
+
+
 def test_a_command_its_values_make_too_long_is_still_checked(tmp_path: Path) -> None:
     long = "y" * (MAX_COMMAND // 2)
     body = _matrix(f"{{a: [short, {long}]}}", "t{index}", command="echo {item.a} {item.a}")

@@ -9,7 +9,7 @@ the Batch failure code; SAS signatures never appear in a message or log line.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import os
 import shutil
 import time
@@ -199,7 +199,9 @@ def upload_output_files(specs: list[Json] | None, task_dir: Path, success: bool)
         (task_dir / "fileuploaderr.txt").write_text(f"{exc.code}: {exc.message}\n")
         raise
     finally:
-        (task_dir / "fileuploadout.txt").write_text("".join(f"{line}\n" for line in log_out))
+        # surrogateescape: a file name that is not UTF-8 (caf\xe9.txt) is written as its bytes
+        text = "".join(f"{line}\n" for line in log_out)
+        (task_dir / "fileuploadout.txt").write_text(text, errors="surrogateescape")
 
 
 def _matches(spec: Json, task_dir: Path) -> Iterator[tuple[Path, str]]:
@@ -214,8 +216,8 @@ def _matches(spec: Json, task_dir: Path) -> Iterator[tuple[Path, str]]:
             break
         literal.append(part)
     base = (wd / "/".join(literal)).resolve() if literal else wd.resolve()
-    for found in sorted(glob.glob(str(wd / pattern), recursive=True)):
-        path = Path(found).resolve()
+    for found in sorted(_glob(wd, pattern)):
+        path = found.resolve()
         if not path.is_file():
             continue
         if task_dir.resolve() not in path.parents:
@@ -228,6 +230,54 @@ def _matches(spec: Json, task_dir: Path) -> Iterator[tuple[Path, str]]:
             yield path, str(dest_path or path.name)
         else:
             yield path, f"{str(dest_path).rstrip('/')}/{rel}" if dest_path else rel
+
+
+def _glob(wd: Path, pattern: str) -> set[Path]:
+    """What ``glob.glob(wd/pattern, recursive=True)`` finds, but ``**`` crosses real
+    directories only, never a symbolic link to one: glob follows them, so two links to ``.``
+    that a task made (an untrusted tarball may hold them) had it walk 2**40 paths, holding the
+    node and the memory of the emulator without end, and a link to ``/`` the whole disk."""
+    found = {wd}
+    parts = [p for p in pattern.split("/") if p]
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        found = {m for base in found for m in _step(base, part, last)}
+    return found
+
+
+def _visible(name: str, part: str) -> bool:
+    """glob's rule: a wildcard does not match a leading ``.`` unless the pattern has it."""
+    return not name.startswith(".") or part.startswith(".")
+
+
+def _step(base: Path, part: str, last: bool) -> Iterator[Path]:
+    """The paths below ``base`` that one part of a pattern matches (directories only,
+    unless it is the last part)."""
+    if part == "**":
+        yield base
+        if base.is_symlink():  # reached by a wildcard: ** goes no further down a link
+            return
+        for root, dirs, files in os.walk(base):  # os.walk follows no link to a directory
+            here = Path(root)
+            dirs[:] = [d for d in dirs if _visible(d, "") and not (here / d).is_symlink()]
+            yield from (here / d for d in dirs)
+            if last:
+                yield from (here / f for f in files if _visible(f, ""))
+        return
+    if not any(c in _WILDCARDS for c in part):
+        path = base / part
+        if os.path.lexists(path) and (last or path.is_dir()):
+            yield path
+        return
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if _visible(name, part) and fnmatch.fnmatchcase(name, part):
+            path = base / name
+            if last or path.is_dir():
+                yield path
 
 
 def _name_conflict(root: Path, name: str) -> str | None:
@@ -266,6 +316,13 @@ def _upload(path: Path, container_url: str, name: str) -> None:
     from azure.storage.blob import ContainerClient
 
     client = ContainerClient.from_container_url(container_url)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a local name that is not UTF-8, read with surrogates
+        raise FileError(
+            "FileUploadMiscError",
+            f"The file name {name!r} is not UTF-8: it cannot be a blob name",
+        ) from None
     try:
         with open(path, "rb") as data:
             client.upload_blob(name, data, overwrite=True)
