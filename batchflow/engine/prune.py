@@ -23,7 +23,7 @@ the match says, so no task the cache skips loses what it stands on.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from batchflow.engine.bodies import output_blob_path
 from batchflow.engine.cache import Cache
@@ -37,7 +37,7 @@ from batchflow.spec.steps_expand import WorkflowTasks
 _WILDCARDS = frozenset("*?[")
 
 
-class _Declared:
+class Declared:
     """The blobs some tasks may upload: names in full, and for wildcard outputs the folder
     and the pattern a file's name must match (as ``engine.cache`` records what they left)."""
 
@@ -76,6 +76,15 @@ class _Declared:
         return False
 
 
+def declared(tasks: Iterable[TaskPlan], cache: Cache | None = None) -> Declared:
+    """What ``tasks`` may upload and, with ``cache``, what those up to date recorded."""
+    found = Declared()
+    for task in tasks:
+        found.add(task)
+        found.recorded(task.id, cache)
+    return found
+
+
 def prune(
     plan: Plan,
     blobs: BlobStore,
@@ -87,7 +96,7 @@ def prune(
 ) -> int:
     """Delete every blob under ``<step>/`` that none of ``tasks`` (all of the step's tasks
     in this plan) declares; how many (said as an event of ``stage``)."""
-    declared = _Declared()
+    declared = Declared()
     for task in tasks:
         declared.add(task)
         declared.recorded(task.id, cache)
@@ -98,7 +107,7 @@ def _delete_undeclared(
     plan: Plan,
     blobs: BlobStore,
     step: str,
-    declared: _Declared,
+    declared: Declared,
     sink: EventSink,
     stage: Stage = "tasks",
 ) -> int:
@@ -131,12 +140,71 @@ def prune_static_gathers(plan: Plan, blobs: BlobStore, cache: Cache, sink: Event
         # Every output a file named in full: the step's index has them all, rendered once
         # for the checks (a 100,000-task step is not rendered again).
         index = tasks.index(step)
-        declared = _Declared()
+        declared = Declared()
         for task_id, names in zip(index.ids, index.produced, strict=True):
             declared.names.update(names)
             declared.recorded(task_id, cache)
         pruned += _delete_undeclared(plan, blobs, name, declared, sink)
     return pruned
+
+
+def clear_reruns(
+    plan: Plan, blobs: BlobStore, staying: set[str], cache: Cache, sink: EventSink
+) -> int:
+    """Before the tasks of steps with wildcard outputs run again, delete the files they
+    left in an earlier run; how many. ``staying``: the lower-cased ids of the tasks the job
+    keeps as they are (the others of a step, not up to date, are added now and run).
+
+    Why: a wildcard task's old files lie beside its new ones (under ``<step>/``, or
+    ``<step>/<task id>/`` where a step fans out of it) and match its own pattern, so ``prune``
+    keeps them as declared, and a gather or a fan-out would read a task's 3 old chunks with
+    its 2 new ones. Batch cannot tell which files a task uploaded, so what it may have made
+    goes before it runs: a file that a task not run again may also have made (patterns that
+    overlap) or stands on (the cache's records) is kept. One listing per step."""
+    tasks = plan.tasks
+    if not isinstance(tasks, WorkflowTasks):
+        return 0
+    cleared = 0
+    for step in tasks.workflow.steps:
+        if not step.wild or step.dynamic:  # a dynamic step's tasks: engine.expand
+            continue
+        rerun, kept = Declared(), Declared()
+        for task in tasks.tasks(step):
+            key = task.id.lower()
+            if key in staying or key in cache.up_to_date:
+                kept.add(task)
+                kept.recorded(task.id, cache)
+            else:
+                rerun.add(task)
+        cleared += clear_own(plan, blobs, step.name, rerun, lambda k=kept: k, sink)  # type: ignore[misc]
+    return cleared
+
+
+def clear_own(
+    plan: Plan,
+    blobs: BlobStore,
+    step: str,
+    rerun: Declared,
+    kept: Callable[[], Declared],
+    sink: EventSink,
+    stage: Stage = "tasks",
+) -> int:
+    """Delete the blobs under ``<step>/`` that the tasks about to run (``rerun``) may have
+    made and no other task (``kept``, made only when one is found) may have; how many."""
+    if not rerun.names and not rerun.patterns:
+        return 0
+    container, prefix = plan.output_container, f"{step}/"
+    listed = retry_transient(lambda: blobs.list_blobs(container, prefix))
+    found = [b for b in listed if rerun.covers(b)]
+    others = kept() if found else None
+    old = [b for b in found if others is not None and not others.covers(b)]
+    for blob in old:
+        retry_transient(lambda b=blob: blobs.delete_blob(container, b))  # type: ignore[misc]
+    if old:
+        n = len(old)
+        files = f"{n} file{'s' if n != 1 else ''}"
+        sink(Event(stage, f"removed {files} under {prefix} that tasks run again made last time"))
+    return len(old)
 
 
 def _named_in_full(step: StepSpec) -> bool:

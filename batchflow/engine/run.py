@@ -20,7 +20,7 @@ from batchflow.engine.job import ensure_job
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy
 from batchflow.engine.pool import ensure_pool, wait_for_nodes
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
-from batchflow.engine.prune import prune_static_gathers
+from batchflow.engine.prune import clear_reruns, prune_static_gathers
 from batchflow.engine.tasks import add_missing_tasks, all_tasks, without
 from batchflow.engine.watch import watch
 from batchflow.plan_model import Plan, TaskPlan
@@ -163,6 +163,8 @@ def run_plan(
         outputs_read_url=staged.outputs_read_url,
         cached=cache.up_to_date,
         owned=grow.owns if grow else None,
+        # what the wildcard tasks that run again left last time is no input of this run
+        before_adding=lambda staying: clear_reruns(plan, blobs, staying, cache, sink),
     )
     timer.lap("tasks")
     # The job's tasks, the spec's and those it no longer has: "6 of 5 done" adds up to nothing.

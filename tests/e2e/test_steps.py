@@ -217,3 +217,64 @@ steps:
     assert seen == ["parts:", "f0-a.part", "f2-a.part", "size:", "f0.n", "f2.n"]
     res = batchflow("run", str(spec), cwd=tmp_path)  # the tasks of f0 and f2 kept their outputs
     assert res.code == 0 and "Nothing to do: 5 tasks up to date" in res.stderr, res.stderr
+
+
+GATHERED_SPLIT = """
+inputs: [data/*.txt]
+steps:
+  split:
+    for_each: input
+    command: split -l 2 -d {input.name} chunk-{input.stem}-
+    outputs: ["chunk-{input.stem}-*"]
+  total:
+    inputs: {from: split}
+    command: /bin/sh -c "ls split > seen.txt; cat split/* | wc -l > lines.txt"
+    outputs: [seen.txt, lines.txt]
+  firsts:
+    inputs: {from: split, pattern: "chunk-*-00"}
+    command: /bin/sh -c "ls split > seen.txt"
+    outputs: [seen.txt]
+"""
+
+
+def _lines(root: Path, counts: list[int]) -> None:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    for i, n in enumerate(counts):
+        (root / "data" / f"f{i}.txt").write_text("".join(f"{k}\n" for k in range(n)))
+
+
+def _gathered_split_twice(root: Path, spec: Path, **env: str) -> None:
+    """f1 is split into 3 chunks, then into 2: the gathers see only the 2 it makes now, and
+    f0's task, up to date, keeps its chunks (a third run finds everything up to date)."""
+    target = ("--target", "azure") if env else ()
+    _lines(root, [3, 6])
+    res = batchflow("run", str(spec), *target, cwd=root, **env)
+    assert res.code == 0, res.stderr
+    assert (root / "out/total/lines.txt").read_text().strip() == "9"
+    (root / "data/f1.txt").write_text("0\n1\n2\n3\n")  # chunk-f1-02 is made no more
+    res = batchflow("run", str(spec), *target, cwd=root, **env)
+    assert res.code == 0, res.stderr
+    seen = (root / "out/total/seen.txt").read_text().split()
+    assert seen == ["chunk-f0-00", "chunk-f0-01", "chunk-f1-00", "chunk-f1-01"], seen
+    assert (root / "out/total/lines.txt").read_text().strip() == "7"
+    assert (root / "out/firsts/seen.txt").read_text().split() == ["chunk-f0-00", "chunk-f1-00"]
+    res = batchflow("run", str(spec), *target, cwd=root, **env)
+    assert res.code == 0 and "Nothing to do: 4 tasks up to date" in res.stderr, res.stderr
+
+
+def test_a_gathered_wildcard_task_run_again_leaves_none_of_its_old_files(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "gsplit", HEAD + GATHERED_SPLIT)
+    _gathered_split_twice(tmp_path, spec)
+
+
+def test_a_gathered_wildcard_task_run_again_on_the_azure_target_path(
+    tmp_path: Path, emulator: object, azurite: str
+) -> None:
+    env = {
+        "AZURE_BATCH_ENDPOINT": emulator.url,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCOUNT": emulator.account,  # type: ignore[attr-defined]
+        "AZURE_BATCH_ACCESS_KEY": emulator.key,  # type: ignore[attr-defined]
+        "AZURE_STORAGE_CONNECTION_STRING": azurite,
+    }
+    head = HEAD.replace("name: steps", "name: azgsplit")  # Azurite lives for the session
+    _gathered_split_twice(tmp_path, write_spec(tmp_path, "gsplit", head + GATHERED_SPLIT), **env)

@@ -303,3 +303,52 @@ def test_plan_after_a_run_tells_what_each_dynamic_task_would_do_and_what_is_not_
     assert cache["dynamic_pending"] == {"count": "split", "total": "count"}, cache
     shown = _plan_rows(tmp_path, spec)
     assert "count: dynamic" in shown and "more tasks appear as split runs" in shown, shown
+
+
+def test_a_gathered_dynamic_wildcard_task_run_again_leaves_none_of_its_old_files(
+    tmp_path: Path,
+) -> None:
+    """lines splits each of split's chunks into one file per line, and only total gathers
+    them (so they lie flat under lines/): chunk-f1-01 shrinks from 2 lines to 1, and its
+    task's old second file is no input of total."""
+    spec = write_spec(
+        tmp_path,
+        "lines",
+        """
+version: 1
+name: lines
+pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 2}, slots_per_node: 2}
+download: out/
+inputs: [data/*.txt]
+steps:
+  split:
+    for_each: input
+    command: split -l 2 -d {input.name} chunk-{input.stem}-
+    outputs: ["chunk-{input.stem}-*"]
+  lines:
+    for_each: {outputs: split}
+    command: split -l 1 -d {input.name} {input.name}-
+    outputs: ["{input.name}-*"]
+  total:
+    inputs: {from: lines}
+    command: /bin/sh -c "ls lines > seen.txt"
+    outputs: [seen.txt]
+""",
+    )
+    _data(tmp_path, [2, 4])
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    seen = (tmp_path / "out/total/seen.txt").read_text().split()
+    assert len(seen) == 6 and "chunk-f1-01-01" in seen, seen
+    (tmp_path / "data/f1.txt").write_text("0\n1\n2\n")
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    seen = (tmp_path / "out/total/seen.txt").read_text().split()
+    assert seen == [
+        "chunk-f0-00-00",
+        "chunk-f0-00-01",
+        "chunk-f1-00-00",
+        "chunk-f1-00-01",
+        "chunk-f1-01-00",
+    ], seen
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0 and "Nothing to do: 6 tasks up to date" in res.stderr, res.stderr
