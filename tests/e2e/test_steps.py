@@ -278,3 +278,45 @@ def test_a_gathered_wildcard_task_run_again_on_the_azure_target_path(
     }
     head = HEAD.replace("name: steps", "name: azgsplit")  # Azurite lives for the session
     _gathered_split_twice(tmp_path, write_spec(tmp_path, "gsplit", head + GATHERED_SPLIT), **env)
+
+
+def test_file_names_with_spaces_unicode_and_leading_dashes_flow_between_steps(
+    tmp_path: Path,
+) -> None:
+    """Each name reaches every step as itself: by name into a chain, by a wildcard into a
+    fan-out (split writes files named after a stem, ``-rf`` once read as options), and
+    into a gather."""
+    (tmp_path / "data").mkdir()
+    for name in ("-rf.txt", "a b.txt", "it's ñé.txt"):
+        (tmp_path / "data" / name).write_text("one two\nthree\n")
+    spec = write_spec(
+        tmp_path,
+        "names",
+        HEAD
+        + """
+inputs: [data/*.txt]
+steps:
+  upper:
+    for_each: input
+    command: /bin/sh -c "tr a-z A-Z < {input.name} > {input.stem}.up"
+    outputs: ["{input.stem}.up"]
+  split:
+    for_each: {outputs: upper}
+    command: split -l 1 {input.name} {input.stem}-line-
+    outputs: ["{input.stem}-line-*"]
+  words:
+    for_each: {outputs: split}
+    command: /bin/sh -c "wc -w < {input.name} > {input.name}.n"
+    outputs: ["{input.name}.n"]
+  total:
+    inputs: {from: words}
+    command: >-
+      /bin/sh -c "ls words > seen.txt; cat words/*.n | awk '{{s += $1}} END {{print s}}' > t.txt"
+    outputs: [seen.txt, t.txt]
+""",
+    )
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out/total/t.txt").read_text().strip() == str(3 * 3)
+    seen = (tmp_path / "out/total/seen.txt").read_text().splitlines()
+    assert seen == [f"{s}-line-{c}.n" for s in ("-rf", "a b", "it's ñé") for c in ("aa", "ab")]
