@@ -438,14 +438,26 @@ class _Grown:
             yield from e.known[step.name]
 
 
-def foresee(plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache) -> int | None:
-    """How many tasks of dynamic steps a run would find up to date, when it would find all
-    of them so (None when one would run, or none are dynamic: 0): made as the run makes
-    them, from the records of the up-to-date tasks they come from, on a copy of ``cache``."""
+def foresee(plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache) -> Expander | None:
+    """The tasks of dynamic steps a run would make, when it would find all of them up to
+    date (``cached`` of them; None when one would run, or none are dynamic): made as the run
+    makes them, from the records of the up-to-date tasks they come from, on a copy of
+    ``cache``."""
     if not any(s.dynamic for s in plan.steps):
-        return 0
+        return None
     trial = Expander(plan, batch, blobs, lambda t: {}, lambda e: None, cache.trial(), dry=True)
     nothing = TaskCounts(0, 0, 0, 0, 0)
     while not trial.uncached and trial.poll(nothing):
         pass  # each round makes what the tasks of the last one allow
-    return trial.cached if trial.finished and not trial.uncached else None
+    return trial if trial.finished and not trial.uncached else None
+
+
+def steps_json(plan: Plan) -> list[dict[str, object]]:
+    """Each step's task count, for a workflow without dynamic steps (``run --json``; the
+    expander's ``per_step_json`` for the others): [] for a spec without steps."""
+    tasks = plan.tasks
+    if not isinstance(tasks, WorkflowTasks):
+        return []
+    return [
+        {"name": s.name, "dynamic": False, "tasks": tasks.count(s)} for s in tasks.workflow.steps
+    ]

@@ -13,7 +13,7 @@ from batchflow.engine.cache import Cache, decide, record
 from batchflow.engine.cleanup import cleanup
 from batchflow.engine.collect import Collected, collect, download_outputs
 from batchflow.engine.events import Event, EventSink, StageDone
-from batchflow.engine.expand import Expander, foresee
+from batchflow.engine.expand import Expander, foresee, steps_json
 from batchflow.engine.fingerprint import fingerprint, input_md5s
 from batchflow.engine.inputs import StagedInputs, stage_inputs
 from batchflow.engine.job import ensure_job
@@ -56,7 +56,7 @@ class RunResult:
     collected: Collected | None = None
     cleaned: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    steps: list[dict[str, Any]] = field(default_factory=list)  # workflows with dynamic steps
+    steps: list[dict[str, Any]] = field(default_factory=list)  # a workflow's, step by step
 
     @property
     def succeeded(self) -> bool:
@@ -138,9 +138,15 @@ def run_plan(
     timer = _Timer(res, sink)
     cache = decide(plan, batch, blobs, sink)
     res.up_to_date = len(cache.up_to_date)
-    if cache.everything and (ahead := foresee(plan, batch, blobs, cache)) is not None:
-        res.up_to_date += ahead  # a workflow's dynamic tasks: all up to date too
-        return _nothing_to_do(plan, blobs, sink, opts, res, timer)
+    res.steps = steps_json(plan)
+    if cache.everything:
+        dynamic = any(s.dynamic for s in plan.steps)
+        ahead = foresee(plan, batch, blobs, cache) if dynamic else None
+        if ahead is not None:  # a workflow's dynamic tasks: all up to date too
+            res.up_to_date += ahead.cached
+            res.steps = ahead.per_step_json()
+        if ahead is not None or not dynamic:
+            return _nothing_to_do(plan, blobs, sink, opts, res, timer)
     staged = stage_inputs(plan, blobs, sink, opts.workers)
     res.uploaded, res.uploaded_bytes = staged.uploaded, staged.uploaded_bytes
     res.unchanged_inputs = staged.unchanged

@@ -91,8 +91,14 @@ steps:
 def test_a_diamond_joins_both_branches(tmp_path: Path) -> None:
     left = "cat top/t.txt > l.txt; echo left >> l.txt"
     spec = write_spec(tmp_path, "diamond", HEAD + DIAMOND % left)
-    result = batchflow("run", str(spec), cwd=tmp_path)
+    result = batchflow("run", str(spec), "--json", cwd=tmp_path)
     assert result.code == 0, result.stderr
+    # each step's tasks in --json, with no dynamic step too (and when nothing runs)
+    expected = [(s, False, 1) for s in ("top", "left", "right", "join", "after_right")]
+    assert [(s["name"], s["dynamic"], s["tasks"]) for s in result.json()["steps"]] == expected
+    again = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert again.code == 0 and again.json()["tasks"]["up_to_date"] == 5, again.stderr
+    assert [(s["name"], s["dynamic"], s["tasks"]) for s in again.json()["steps"]] == expected
     joined = (tmp_path / "out/join/j.txt").read_text().split()
     assert joined == ["top", "left", "top", "right"]
     assert _outputs(tmp_path) == ["after_right/a.txt", "join/j.txt"]

@@ -148,6 +148,9 @@ def test_an_unchanged_dynamic_workflow_runs_nothing_after_cleanup(tmp_path: Path
     assert res.code == 0, res.stderr
     assert "nothing to do: 7 tasks up to date" in res.stderr, res.stderr
     assert res.json()["tasks"]["up_to_date"] == 7
+    # each step's tasks, as a run that ran them says (a script reads the same keys)
+    steps = [(s["name"], s["dynamic"], s["tasks"]) for s in res.json()["steps"]]
+    assert steps == [("split", False, 2), ("count", True, 4), ("total", True, 1)]
     assert len(_marks(tmp_path, "start")) == first  # nothing ran
     (tmp_path / "out/total/total.txt").unlink()
     res = batchflow("run", str(spec), cwd=tmp_path)  # downloaded again, still nothing run
