@@ -112,6 +112,8 @@ def run_cmd(
                 raise
             left = _pool_left(plan, tgt, down)
         session.cleaned = result.cleaned
+        session.total = len(plan.tasks) + (plan.job.final_task is not None) + result.dynamic
+        session.up_to_date = result.up_to_date
         records = session.observer.recorded.values() if session.observer else ()
         if not as_json:
             _summary(plan, result, spec, records, time.monotonic() - t0, len(nodes.preempted))

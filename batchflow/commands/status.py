@@ -70,6 +70,7 @@ def _last_run(plan: Plan) -> dict[str, Any] | None:
         "succeeded": sum(1 for t in rec.tasks.values() if t.result == "success"),
         "failed": sum(1 for t in rec.tasks.values() if t.result == "failure"),
         "total": rec.total,
+        "up_to_date": rec.up_to_date,
         "cleaned_up": list(rec.cleaned),
     }
 
@@ -83,9 +84,10 @@ def _last_run_line(last: dict[str, Any]) -> str:
     gone = [c.split(" ", 1)[0] for c in last["cleaned_up"] if c.startswith(("job ", "pool "))]
     deleted = f", {' and '.join(gone)} deleted by cleanup" if gone else ""
     failed = f", {last['failed']} failed" if last["failed"] else ""
+    cached = f", {last['up_to_date']} up to date" if last["up_to_date"] else ""
     return (
         f"last run {last['run']}: {last['outcome']} {last['succeeded']} of {last['total']}"
-        f"{failed} at {at}{deleted}"
+        f"{failed}{cached} at {at}{deleted}"
     )
 
 

@@ -144,6 +144,7 @@ def run_plan(
         ahead = foresee(plan, batch, blobs, cache) if dynamic else None
         if ahead is not None:  # a workflow's dynamic tasks: all up to date too
             res.up_to_date += ahead.cached
+            res.dynamic = ahead.count + ahead.cached
             res.steps = ahead.per_step_json()
         if ahead is not None or not dynamic:
             return _nothing_to_do(plan, blobs, sink, opts, res, timer)

@@ -355,3 +355,20 @@ steps:
     ], seen
     res = batchflow("run", str(spec), cwd=tmp_path)
     assert res.code == 0 and "Nothing to do: 6 tasks up to date" in res.stderr, res.stderr
+
+
+def test_runs_and_status_count_the_dynamic_tasks_and_those_up_to_date(tmp_path: Path) -> None:
+    """The record's total was the static tasks' alone: "6 of 2 succeeded" after a run of
+    2 splits, 4 counts and a total; and an unchanged rerun read "0 of 2 succeeded"."""
+    _data(tmp_path, [3, 4])  # split-0, split-1, count-0-0..count-1-1, total: 7 tasks
+    spec = _spec(tmp_path)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    lines = batchflow("runs", str(spec), cwd=tmp_path).stdout.splitlines()
+    assert " 7 of 7 succeeded in " in lines[0], lines
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0  # nothing to do
+    lines = batchflow("runs", str(spec), cwd=tmp_path).stdout.splitlines()
+    assert " 0 of 7 succeeded, 7 up to date in " in lines[0], lines
+    last = batchflow("runs", str(spec), "--json", cwd=tmp_path).json()[0]
+    assert (last["total"], last["up_to_date"]) == (7, 7), last
+    status = batchflow("status", str(spec), cwd=tmp_path).stdout
+    assert ": succeeded 0 of 7, 7 up to date at " in status, status
