@@ -157,8 +157,11 @@ def _check_sources(ctx: Context, steps: dict[str, StepSpec]) -> None:
 
 
 def _is_wild(step: StepSpec) -> bool:
-    """Whether a task of ``step`` may upload files whose names are known only once it ran."""
+    """Whether a task of ``step`` may upload files whose names are known only once it ran:
+    a wildcard's, or an optional output's (whether it is there at all)."""
     for out in _fixed_outputs(step):
+        if out.optional:
+            return True
         text = out.pattern.render({n: "x" for n in out.pattern.names})
         if blob_name(text, "") is None or _WILDCARD.search(text):
             return True

@@ -372,3 +372,45 @@ def test_runs_and_status_count_the_dynamic_tasks_and_those_up_to_date(tmp_path: 
     assert (last["total"], last["up_to_date"]) == (7, 7), last
     status = batchflow("status", str(spec), cwd=tmp_path).stdout
     assert ": succeeded 0 of 7, 7 up to date at " in status, status
+
+
+def test_an_optional_output_feeds_the_next_steps_only_where_a_task_made_it(
+    tmp_path: Path,
+) -> None:
+    """``optional: true`` (README, "A spec") was refused under steps: a step that finds
+    something in some inputs only fans out of what it found, and gathers see just that."""
+    (tmp_path / "data").mkdir()
+    for name, text in (("a", "x\nhit 1\n"), ("b", "x\n"), ("c", "hit 2\nhit 3\n")):
+        (tmp_path / "data" / f"{name}.txt").write_text(text)
+    spec = write_spec(
+        tmp_path,
+        "hits",
+        """
+version: 1
+name: hits
+pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 2}}
+download: out/
+inputs: [data/*.txt]
+steps:
+  find:
+    for_each: input
+    command: >-
+      /bin/sh -c "grep hit {input.name} > {input.stem}.hits || rm {input.stem}.hits; true"
+    outputs: [{pattern: "{input.stem}.hits", optional: true}]
+  count:
+    for_each: {outputs: find}
+    command: /bin/sh -c "wc -l < {input.name} > {input.stem}.n"
+    outputs: ["{input.stem}.n"]
+  total:
+    inputs: {from: find, pattern: "*.hits"}
+    command: /bin/sh -c "cat find/*/*.hits | wc -l > total.txt"
+    outputs: [total.txt]
+""",
+    )
+    assert batchflow("validate", str(spec), cwd=tmp_path).code == 0
+    res = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    ran = sorted(r["id"] for r in res.json()["task_records"] if r["id"].startswith("count"))
+    assert ran == ["count-0-0", "count-2-0"], ran
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == "3"
+    assert sorted(p.name for p in (tmp_path / "out/count").iterdir()) == ["a.n", "c.n"]
