@@ -275,8 +275,10 @@ def _report(
         failed = collected.failed
         raise WorkflowFailed("tasks", _failure(plan, collected, total), failed)
     if not as_json:
-        # Tasks the spec no longer has, and any added by someone else while it ran.
-        extra = (result.counts.completed if result.counts else total) - total
+        # Tasks the spec no longer has, and any added by someone else while it ran (the
+        # up-to-date tasks are the spec's, but not in the job).
+        in_job = total - result.up_to_date
+        extra = (result.counts.completed if result.counts else in_job) - in_job
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
         also = f" (the job also holds {_tasks(extra)} not in the spec)" if extra > 0 else ""
         what = f"All {total} tasks" if total != 1 else "The task"

@@ -326,3 +326,36 @@ steps:
     assert (tmp_path / "out/total/t.txt").read_text().strip() == str(3 * 3)
     seen = (tmp_path / "out/total/seen.txt").read_text().splitlines()
     assert seen == [f"{s}-line-{c}.n" for s in ("-rf", "a b", "it's ñé") for c in ("aa", "ab")]
+
+
+def test_a_failed_task_of_an_input_removed_since_fails_the_run_no_more(tmp_path: Path) -> None:
+    """f2's task failed and the job was kept; the user removes f2: its task, left in the
+    job, is no task of the spec, and the run of the spec's tasks succeeds (it said "1 of 3
+    tasks failed", exit 1, for a task that is none of the 3)."""
+    _files(tmp_path, 2)
+    spec = write_spec(
+        tmp_path,
+        "removed",
+        HEAD
+        + """
+inputs: [data/*.txt]
+steps:
+  a:
+    for_each: input
+    command: /bin/sh -c "[ {input.stem} != f2 ] || exit 3; cp {input.name} {input.stem}.o"
+    outputs: ["{input.stem}.o"]
+  b:
+    inputs: {from: a}
+    command: /bin/sh -c "cat a/*.o > all.txt"
+    outputs: [all.txt]
+""",
+    )
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    _files(tmp_path, 3)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 1  # a-2 fails, the job is kept
+    (tmp_path / "data/f2.txt").unlink()
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert "1 task in the job is not in the spec (a-2)" in res.stderr
+    assert "(the job also holds 1 task not in the spec)" in res.stderr, res.stderr
+    assert (tmp_path / "out/b/all.txt").read_text().split() == ["x", "xx"]
