@@ -26,15 +26,17 @@ import fnmatch
 from collections.abc import Callable, Iterable
 
 from batchflow.engine.bodies import output_blob_path
-from batchflow.engine.cache import Cache
+from batchflow.engine.cache import CACHE_BLOB, Cache
 from batchflow.engine.events import Event, EventSink, Stage
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BlobStore
 from batchflow.plan_model import Plan, TaskPlan
-from batchflow.spec.model import StepSpec
+from batchflow.spec.expand import RenderedTasks
+from batchflow.spec.model import StepSpec, TasksSpec
 from batchflow.spec.steps_expand import WorkflowTasks
 
 _WILDCARDS = frozenset("*?[")
+OWN = CACHE_BLOB.split("/", 1)[0] + "/"  # ".batchflow/"
 
 
 class Declared:
@@ -67,6 +69,9 @@ class Declared:
         if blob in self.names:
             return True
         name = blob.rsplit("/", 1)[-1]
+        found = self.patterns.get("")  # outputs at the container's root (a `tasks:` spec)
+        if found and any(fnmatch.fnmatchcase(name, p) for p in found):
+            return True
         end = blob.find("/")
         while end != -1:  # every folder above the blob: an output of any may have made it
             found = self.patterns.get(blob[: end + 1])
@@ -162,22 +167,49 @@ def clear_reruns(
     goes before it runs: a file that a task not run again may also have made (patterns that
     overlap) or stands on (the cache's records) is kept. One listing per step."""
     tasks = plan.tasks
+    if isinstance(tasks, RenderedTasks):  # `tasks:`: one step, whose outputs lie anywhere
+        wild = _wild(tasks.spec.tasks)  # from the templates: a sweep is not rendered for it
+        return _clear_step(plan, blobs, "", tasks, staying, cache, sink) if wild else 0
     if not isinstance(tasks, WorkflowTasks):
         return 0
     cleared = 0
     for step in tasks.workflow.steps:
-        if not step.wild or step.dynamic:  # a dynamic step's tasks: engine.expand
-            continue
-        rerun, kept = Declared(), Declared()
-        for task in tasks.tasks(step):
-            key = task.id.lower()
-            if key in staying or key in cache.up_to_date:
-                kept.add(task)
-                kept.recorded(task.id, cache)
-            else:
-                rerun.add(task)
-        cleared += clear_own(plan, blobs, step.name, rerun, lambda k=kept: k, sink)  # type: ignore[misc]
+        if step.wild and not step.dynamic:  # a dynamic step's tasks: engine.expand
+            cleared += _clear_step(plan, blobs, step.name, tasks.tasks(step), staying, cache, sink)
     return cleared
+
+
+def _wild(tasks: TasksSpec) -> bool:
+    """Whether an output pattern of ``tasks`` has a wildcard of its own (not one of the
+    brackets a placeholder's glob-escaped value brings)."""
+    templates = [tasks.template] if tasks.template else list(tasks.items)
+    return any(
+        _WILDCARDS & set(part)
+        for t in templates
+        for o in t.outputs
+        for part in o.pattern.parts
+        if isinstance(part, str)
+    )
+
+
+def _clear_step(
+    plan: Plan,
+    blobs: BlobStore,
+    step: str,
+    tasks: Iterable[TaskPlan],
+    staying: set[str],
+    cache: Cache,
+    sink: EventSink,
+) -> int:
+    rerun, kept = Declared(), Declared()
+    for task in tasks:
+        key = task.id.lower()
+        if key in staying or key in cache.up_to_date:
+            kept.add(task)
+            kept.recorded(task.id, cache)
+        else:
+            rerun.add(task)
+    return clear_own(plan, blobs, step, rerun, lambda: kept, sink)
 
 
 def clear_own(
@@ -193,9 +225,10 @@ def clear_own(
     made and no other task (``kept``, made only when one is found) may have; how many."""
     if not rerun.names and not rerun.patterns:
         return 0
-    container, prefix = plan.output_container, f"{step}/"
+    container, prefix = plan.output_container, f"{step}/" if step else ""
     listed = retry_transient(lambda: blobs.list_blobs(container, prefix))
-    found = [b for b in listed if rerun.covers(b)]
+    # batchflow's own (the cache's records) whatever a pattern at the root may match
+    found = [b for b in listed if rerun.covers(b) and not b.startswith(OWN)]
     others = kept() if found else None
     old = [b for b in found if others is not None and not others.covers(b)]
     for blob in old:
@@ -203,7 +236,8 @@ def clear_own(
     if old:
         n = len(old)
         files = f"{n} file{'s' if n != 1 else ''}"
-        sink(Event(stage, f"removed {files} under {prefix} that tasks run again made last time"))
+        where = f"under {prefix}" if prefix else "in the output container"
+        sink(Event(stage, f"removed {files} {where} that tasks run again made last time"))
     return len(old)
 
 

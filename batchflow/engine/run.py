@@ -211,7 +211,8 @@ def _nothing_to_do(
 ) -> RunResult:
     """Every task is up to date (``engine.cache``): no pool, no job; the outputs are
     downloaded again only where they are not there already."""
-    sink(Event("tasks", f"nothing to do: {res.up_to_date} tasks up to date"))
+    n = res.up_to_date
+    sink(Event("tasks", f"nothing to do: {n} task{'s' if n != 1 else ''} up to date"))
     downloaded, refused = download_outputs(plan, blobs, sink, opts.workers, None)
     res.collected = Collected(tuple(downloaded), tuple(refused), (), (), (), ())
     timer.lap("collect")

@@ -359,3 +359,42 @@ steps:
     assert "1 task in the job is not in the spec (a-2)" in res.stderr
     assert "(the job also holds 1 task not in the spec)" in res.stderr, res.stderr
     assert (tmp_path / "out/b/all.txt").read_text().split() == ["x", "xx"]
+
+
+def test_final_after_a_wildcard_task_run_again_sees_none_of_its_old_files(
+    tmp_path: Path,
+) -> None:
+    """``tasks:`` is a one-step workflow and ``final:`` a gather over it: a task split into
+    fewer chunks than last time leaves none of the old ones for ``final`` to read."""
+    _lines(tmp_path, [6, 4])
+    spec = write_spec(
+        tmp_path,
+        "fin",
+        HEAD
+        + """
+inputs: [data/*.txt]
+tasks:
+  for_each: input
+  command: split -l 2 -d {input.name} chunk-{input.stem}-
+  outputs: ["chunk-{input.stem}-*"]
+  final:
+    command: /bin/sh -c "ls chunk-* > seen.txt"
+    outputs: [seen.txt]
+""",
+    )
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    (tmp_path / "data/f0.txt").write_text("0\n1\n")
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    seen = (tmp_path / "out/seen.txt").read_text().split()
+    assert seen == ["chunk-f0-00", "chunk-f1-00", "chunk-f1-01"], seen
+
+
+def test_an_unchanged_one_task_workflow_says_one_task(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path, "one", HEAD + 'steps:\n  only: {command: "touch a.txt", outputs: [a.txt]}\n'
+    )
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0 and "tasks: nothing to do: 1 task up to date" in res.stderr, res.stderr
+    assert "1 tasks" not in res.stderr
