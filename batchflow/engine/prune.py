@@ -18,6 +18,10 @@ and a file goes only when no task of the plan could have made it: a wildcard out
 every file under its folder whose name it matches, as the cache's records count them
 (``engine.cache``), and the recorded outputs of the tasks found up to date are kept whatever
 the match says, so no task the cache skips loses what it stands on.
+
+The same matching clears what a wildcard task left last time before it runs again
+(``clear_reruns``; ``engine.expand`` for dynamic steps' tasks): its old files match its own
+pattern, so only clearing them before it runs tells them from its new ones.
 """
 
 from __future__ import annotations
