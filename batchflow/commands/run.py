@@ -172,7 +172,13 @@ def _summary(
     blocked = result.collected.blocked if result.collected else ()
     steps = [s.name for s in plan.steps]
     summary = summarize(
-        records, spec, (started, time.strftime("%H:%M:%S"), seconds), blocked, steps, preempted
+        records,
+        spec,
+        (started, time.strftime("%H:%M:%S"), seconds),
+        blocked,
+        steps,
+        preempted,
+        result.up_to_date_ids,
     )
     if sys.stderr.isatty():
         print_rich(summary)

@@ -57,6 +57,7 @@ class RunResult:
     cleaned: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)  # a workflow's, step by step
+    up_to_date_ids: tuple[str, ...] = ()  # the tasks up to date, dynamic ones included
 
     @property
     def succeeded(self) -> bool:
@@ -147,6 +148,8 @@ def run_plan(
             res.dynamic = ahead.count + ahead.cached
             res.steps = ahead.per_step_json()
         if ahead is not None or not dynamic:
+            judged = ahead.cache if ahead is not None and ahead.cache is not None else cache
+            res.up_to_date_ids = tuple(judged.up_to_date.values())
             return _nothing_to_do(plan, blobs, sink, opts, res, timer)
     staged = stage_inputs(plan, blobs, sink, opts.workers)
     res.uploaded, res.uploaded_bytes = staged.uploaded, staged.uploaded_bytes
@@ -186,6 +189,7 @@ def run_plan(
         res.up_to_date += grow.cached
         res.dynamic = grow.count + grow.cached
         res.steps = grow.per_step_json()
+    res.up_to_date_ids = tuple(cache.up_to_date.values())  # the expander's found there too
     timer.lap("watch")
     counts = res.counts
     clean = counts is not None and counts.failed == 0 and counts.active == counts.running == 0

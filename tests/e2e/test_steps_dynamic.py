@@ -414,3 +414,40 @@ steps:
     assert ran == ["count-0-0", "count-2-0"], ran
     assert (tmp_path / "out/total/total.txt").read_text().strip() == "3"
     assert sorted(p.name for p in (tmp_path / "out/count").iterdir()) == ["a.n", "c.n"]
+
+
+def _table(stderr: str) -> dict[str, list[str]]:
+    """The summary's rows (plain lines off a terminal): step -> its first three counts."""
+    lines = stderr.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["step", "ok"])
+    assert lines[head].split()[1:4] == ["ok", "cached", "failed"], lines[head]
+    rows = {}
+    for line in lines[head + 1 :]:
+        words = line.split()
+        if len(words) < 4 or not words[1].isdigit():
+            break
+        rows[words[0]] = words[1:4]
+    return rows
+
+
+def test_the_summary_counts_each_steps_tasks_up_to_date(tmp_path: Path) -> None:
+    """An unchanged rerun's table read 0 ok, 0 failed for every step, as if nothing had
+    succeeded; the tasks up to date have a column of their own, dynamic ones included."""
+    _data(tmp_path, [3, 4, 5])  # split 3, count 2+2+3, total 1
+    spec = _spec(tmp_path)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    (tmp_path / "data/f2.txt").write_text("0\n1\n2\n")  # split-2 and its 2 counts, total
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert _table(res.stderr) == {
+        "split": ["1", "2", "0"],
+        "count": ["2", "4", "0"],
+        "total": ["1", "0", "0"],
+    }, res.stderr
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0 and "Nothing to do" in res.stderr, res.stderr
+    assert _table(res.stderr) == {
+        "split": ["0", "3", "0"],
+        "count": ["0", "6", "0"],
+        "total": ["0", "1", "0"],
+    }, res.stderr
