@@ -306,7 +306,7 @@ def _cache_rows(plan: Plan) -> list[tuple[str, str]]:
     for label, ids in (
         ("changed, re-run", seen.changed),
         ("re-run, upstream changed", seen.upstream_changed),
-        ("new, run", seen.new),
+        ("never succeeded, run", seen.new),
     ):
         if ids:
             rows.append((f"{len(ids):,} {label}", named(ids)))

@@ -398,3 +398,13 @@ def test_an_unchanged_one_task_workflow_says_one_task(tmp_path: Path) -> None:
     res = batchflow("run", str(spec), cwd=tmp_path)
     assert res.code == 0 and "tasks: nothing to do: 1 task up to date" in res.stderr, res.stderr
     assert "1 tasks" not in res.stderr
+
+
+def test_plan_after_a_failure_says_the_failed_task_never_succeeded(tmp_path: Path) -> None:
+    """``left`` failed; ``plan`` called it and what it blocked "new", as if never run."""
+    spec = write_spec(tmp_path, "diamond", HEAD + DIAMOND % "exit 3")
+    assert batchflow("run", str(spec), cwd=tmp_path, timeout=60).code == 1
+    res = batchflow("plan", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert "2 never succeeded, run" in res.stdout, res.stdout
+    assert "new, run" not in res.stdout
