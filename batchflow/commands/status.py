@@ -117,10 +117,14 @@ def _text(plan: Plan, r: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"job {job['id']}: {job['state']}")
+        n = tasks["total_in_spec"]
+        dynamic = [s.name for s in plan.steps if s.dynamic]
+        # their tasks are made of what others produce: only a run knows how many
+        more = f", and those of the dynamic steps {', '.join(dynamic)}" if dynamic else ""
         lines.append(
             f"tasks: {tasks['succeeded']} succeeded, {tasks['failed']} failed, "
             f"{tasks['running']} running, {tasks['active']} waiting "
-            f"(spec has {tasks['total_in_spec']})"
+            f"(spec has {n} task{'s' if n != 1 else ''}{more})"
         )
     for f in r["failed_tasks"]:
         code = "no exit code" if f["exit_code"] is None else f"exit code {f['exit_code']}"

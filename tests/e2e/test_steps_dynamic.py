@@ -91,6 +91,9 @@ def test_a_failed_upstream_task_blocks_only_its_own_branch_and_a_rerun_runs_only
     assert sorted(_marks(tmp_path, "done")) == [
         "count-0-0", "count-0-1", "count-2-0", "count-2-1", "count-2-2"
     ]  # fmt: skip
+    # the job stays for a look: status counts its tasks, and says the spec's grow as it runs
+    status = batchflow("status", str(_spec(tmp_path, split=split)), cwd=tmp_path).stdout
+    assert "(spec has 3 tasks, and those of the dynamic steps count, total)" in status, status
     fixed.touch()
     res = batchflow("run", str(_spec(tmp_path, split=split)), cwd=tmp_path)
     assert res.code == 0, res.stderr
