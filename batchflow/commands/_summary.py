@@ -158,11 +158,11 @@ def requeued_text(s: Summary) -> str:
 
 def summary_lines(s: Summary) -> list[str]:
     """Plain text: it reads the same in a log."""
-    head = f"{'step':<12} {'ok':>6} {'cached':>6} {'failed':>6} {'blocked':>7} {'total':>9}"
+    head = f"{'step':<12} {'ok':>6} {'failed':>6} {'blocked':>7} {'cached':>6} {'total':>9}"
     lines = [f"{head} {'median':>8} {'retries':>7}"]
     for r in s.rows:
         lines.append(
-            f"{r.name:<12} {r.ok:>6} {r.cached:>6} {r.failed:>6} {r.blocked:>7} "
+            f"{r.name:<12} {r.ok:>6} {r.failed:>6} {r.blocked:>7} {r.cached:>6} "
             f"{r.total_s:>8.1f}s {r.median_s:>7.2f}s {r.retries:>7}"
         )
     if s.slowest:
@@ -180,16 +180,16 @@ def print_rich(s: Summary) -> None:
 
     table = Table(title="Run summary", title_justify="left")
     table.add_column("step")
-    for name in ("ok", "cached", "failed", "blocked", "total", "median", "retries"):
+    for name in ("ok", "failed", "blocked", "cached", "total", "median", "retries"):
         table.add_column(name, justify="right")
     table.add_column("slowest")
     for r in s.rows:
         table.add_row(
             Text(r.name),
             Text(str(r.ok), style="green" if r.ok else ""),
-            str(r.cached),
             Text(str(r.failed), style="red" if r.failed else ""),
             Text(str(r.blocked), style="yellow" if r.blocked else ""),
+            str(r.cached),
             f"{r.total_s:.1f}s",
             f"{r.median_s:.2f}s",
             str(r.retries),

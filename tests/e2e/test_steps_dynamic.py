@@ -420,16 +420,16 @@ steps:
 
 
 def _table(stderr: str) -> dict[str, list[str]]:
-    """The summary's rows (plain lines off a terminal): step -> its first three counts."""
+    """The summary's rows (plain lines off a terminal): step -> ok, cached, failed."""
     lines = stderr.splitlines()
     head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["step", "ok"])
-    assert lines[head].split()[1:4] == ["ok", "cached", "failed"], lines[head]
+    assert lines[head].split()[1:5] == ["ok", "failed", "blocked", "cached"], lines[head]
     rows = {}
     for line in lines[head + 1 :]:
         words = line.split()
-        if len(words) < 4 or not words[1].isdigit():
+        if len(words) < 5 or not words[1].isdigit():
             break
-        rows[words[0]] = words[1:4]
+        rows[words[0]] = [words[1], words[4], words[2]]
     return rows
 
 
