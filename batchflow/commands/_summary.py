@@ -46,7 +46,8 @@ class Summary:
     elapsed_s: float
     # A workflow's blocked tasks, step by step (in the spec's order); empty without steps.
     blocked_by_step: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # Tasks run again because their node was preempted or lost, and the spot nodes seen
+    # Tasks run again because their node was preempted or lost (or a local run stopped with
+    # them running: its emulator's nodes went with it), and the spot nodes seen
     # preempted: neither is a retry, so the retries column leaves them out.
     requeued: tuple[str, ...] = ()
     preempted_nodes: int = 0
@@ -151,7 +152,7 @@ def requeued_text(s: Summary) -> str:
         tasks = "1 task" if len(s.requeued) == 1 else f"{len(s.requeued)} tasks"
         parts.append(
             f"requeued: {tasks} ({named(s.requeued)}), run again after their node was "
-            "preempted or lost (requeues are not retries)"
+            "preempted or lost, or the run before was stopped (requeues are not retries)"
         )
     return "; ".join(parts)
 
