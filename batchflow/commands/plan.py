@@ -234,6 +234,7 @@ def _step_json(step: StepPlan) -> dict[str, Any]:
         "task_count": "dynamic" if step.dynamic else step.task_count,
         "for_each_outputs_of": step.source,
         "gathers": list(step.gather),
+        "gathers_pattern": step.pattern,
         "needs": list(step.needs),
         "download": step.download,
     }
