@@ -205,6 +205,9 @@ def _clear_step(
     cache: Cache,
     sink: EventSink,
 ) -> int:
+    listed = _listed(plan, blobs, step)
+    if not listed:  # a first run: nothing to clear, and the tasks need not be rendered
+        return 0
     rerun, kept = Declared(), Declared()
     for task in tasks:
         key = task.id.lower()
@@ -213,7 +216,13 @@ def _clear_step(
             kept.recorded(task.id, cache)
         else:
             rerun.add(task)
-    return clear_own(plan, blobs, step, rerun, lambda: kept, sink)
+    return _delete_old(plan, blobs, step, listed, rerun, lambda: kept, sink, "tasks")
+
+
+def _listed(plan: Plan, blobs: BlobStore, step: str) -> list[str]:
+    """The blobs under ``<step>/`` (a ``tasks:`` spec's "": the whole container)."""
+    container, prefix = plan.output_container, f"{step}/" if step else ""
+    return retry_transient(lambda: blobs.list_blobs(container, prefix))
 
 
 def clear_own(
@@ -229,8 +238,20 @@ def clear_own(
     made and no other task (``kept``, made only when one is found) may have; how many."""
     if not rerun.names and not rerun.patterns:
         return 0
+    return _delete_old(plan, blobs, step, _listed(plan, blobs, step), rerun, kept, sink, stage)
+
+
+def _delete_old(
+    plan: Plan,
+    blobs: BlobStore,
+    step: str,
+    listed: list[str],
+    rerun: Declared,
+    kept: Callable[[], Declared],
+    sink: EventSink,
+    stage: Stage,
+) -> int:
     container, prefix = plan.output_container, f"{step}/" if step else ""
-    listed = retry_transient(lambda: blobs.list_blobs(container, prefix))
     # batchflow's own (the cache's records) whatever a pattern at the root may match
     found = [b for b in listed if rerun.covers(b) and not b.startswith(OWN)]
     others = kept() if found else None
