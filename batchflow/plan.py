@@ -76,6 +76,7 @@ def _steps(spec: Spec) -> tuple[WorkflowTasks | None, tuple[StepPlan, ...]]:
             s.needs,
             s.download,
             s.dynamic,
+            s.pattern,
         )
         for s in spec.workflow.steps
     )

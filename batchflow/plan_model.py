@@ -136,6 +136,7 @@ class StepPlan:
     needs: tuple[str, ...]
     download: bool  # its outputs ('<name>/...') are downloaded
     dynamic: bool = False  # its tasks are added while the run goes (task_count: 0)
+    pattern: str | None = None  # inputs: {pattern}: the gathered files' names match it
 
 
 KeepLogs = Literal["failed", "all", "none"]  # whose stdout/stderr a run record keeps

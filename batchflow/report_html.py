@@ -178,7 +178,8 @@ def _summary(rec: RunRecord) -> str:
         f"<tr><td>{_esc(k)}</td><td>{v:.2f}s</td></tr>" for k, v in rec.seconds.items()
     )
     return (
-        f"<p><b>{_esc(rec.outcome)}</b>: {ok} of {rec.total} tasks succeeded, {bad} failed. "
+        f"<p><b>{_esc(rec.outcome)}</b>: {ok} of {rec.total} tasks succeeded, {bad} failed"
+        f"{f', {rec.up_to_date} up to date' if rec.up_to_date else ''}. "
         f"<span class=k>Target {_esc(rec.target)}, job {_esc(rec.job)}, started "
         f"{_esc(rec.started)}, ended {_esc(rec.ended or '-')}; median task {median}.</span></p>"
         f"<h2>Stages</h2><table>{stages}</table>"

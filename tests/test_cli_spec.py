@@ -46,6 +46,23 @@ def test_validate_examples() -> None:
     assert "quickstart.yaml: valid (3 tasks)" in out and "ffmpeg.yaml: valid (3 tasks)" in out
 
 
+def test_validate_says_which_steps_add_tasks_as_the_run_goes(tmp_path: Path) -> None:
+    """A workflow with dynamic steps was "valid (1 task)": its fan-out's tasks went unsaid."""
+    spec = _spec(
+        tmp_path,
+        GOOD.split("tasks:")[0]
+        + """\
+steps:
+  split: {command: "split -l 1 in.txt part-", outputs: ["part-*"]}
+  count: {for_each: {outputs: split}, command: "wc -l {input.name}", outputs: ["{input.name}.n"]}
+  total: {inputs: {from: count}, command: "true", outputs: [t.txt]}
+""",
+    )
+    code, out, err = _invoke("validate", spec)
+    assert code == 0, err
+    assert out == f"{spec}: valid (1 task, and those of the dynamic steps count, total)\n"
+
+
 BAD_INPUTS = {
     "empty": (b"", ":1:1: the spec is empty"),
     "list": (b"- 1\n", ":1:1: the spec must be a mapping"),

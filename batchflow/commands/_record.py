@@ -35,6 +35,10 @@ class Session:
     plan: Plan
     cleaned: Sequence[str] = ()
     observer: Recorder | None = None
+    # Known once the run ends: its tasks with those of dynamic steps (the start line has the
+    # static ones only), and those up to date (not run again).
+    total: int | None = None
+    up_to_date: int = 0
 
     def recorder(self, batch: BatchService) -> Recorder:
         """The observer to put between the engine and the display."""
@@ -51,6 +55,8 @@ class Session:
             outcome=outcome,
             message=message,
             cleaned=list(self.cleaned),
+            **({"total": self.total} if self.total is not None else {}),
+            up_to_date=self.up_to_date,
             recorder_s=spent,  # what recording cost the run (bench_report reads it)
         )
 

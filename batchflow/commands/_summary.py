@@ -25,6 +25,7 @@ class StepRow:
     ok: int
     failed: int
     blocked: int
+    cached: int  # up to date from an earlier run: not run
     total_s: float
     median_s: float
     retries: int
@@ -45,7 +46,8 @@ class Summary:
     elapsed_s: float
     # A workflow's blocked tasks, step by step (in the spec's order); empty without steps.
     blocked_by_step: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # Tasks run again because their node was preempted or lost, and the spot nodes seen
+    # Tasks run again because their node was preempted or lost (or a local run stopped with
+    # them running: its emulator's nodes went with it), and the spot nodes seen
     # preempted: neither is a retry, so the retries column leaves them out.
     requeued: tuple[str, ...] = ()
     preempted_nodes: int = 0
@@ -58,17 +60,25 @@ def summarize(
     blocked: Sequence[str] = (),
     steps: Sequence[str] = (),
     preempted_nodes: int = 0,
+    up_to_date: Sequence[str] = (),
 ) -> Summary:
     """The summary of the recorded ``tasks`` and the ``blocked`` ones (which never ran, so
-    have no record); ``steps`` in the spec's order; ``when``: started, ended, seconds."""
+    have no record), and the ids ``up_to_date`` (not run); ``steps`` in the spec's order;
+    ``when``: started, ended, seconds."""
     by_step: dict[str, list[TaskRecord]] = {s: [] for s in steps}
     by_step = defaultdict(list, by_step)
     for t in tasks:
         by_step[t.step or NO_STEP].append(t)
+    names = frozenset(steps)
     stuck: dict[str, int] = defaultdict(int)
     for i in blocked:
-        stuck[step_of(i, frozenset(steps)) or NO_STEP] += 1
-    rows = tuple(_row(name, by_step[name], stuck[name]) for name in [*by_step, *stuck])
+        stuck[step_of(i, names) or NO_STEP] += 1
+    cached: dict[str, int] = defaultdict(int)
+    for i in up_to_date:
+        cached[step_of(i, names) or NO_STEP] += 1
+    rows = tuple(
+        _row(name, by_step[name], stuck[name], cached[name]) for name in [*by_step, *stuck, *cached]
+    )
     rows = tuple({r.name: r for r in rows}.values())  # a blocked-only row once
     timed = sorted(
         ((t.id, t.seconds or 0.0) for g in by_step.values() for t in g if t.seconds),
@@ -101,7 +111,7 @@ def blocked_by_step(blocked: Iterable[str], steps: Sequence[str]) -> dict[str, l
     return {s: ids for s, ids in by_step.items() if ids}
 
 
-def _row(name: str, group: list[TaskRecord], blocked: int) -> StepRow:
+def _row(name: str, group: list[TaskRecord], blocked: int, cached: int) -> StepRow:
     secs = [t.seconds for t in group if t.seconds is not None]
     slow = sorted(((t.id, t.seconds) for t in group if t.seconds), key=lambda p: -p[1])
     return StepRow(
@@ -109,6 +119,7 @@ def _row(name: str, group: list[TaskRecord], blocked: int) -> StepRow:
         ok=sum(1 for t in group if t.result == "success"),
         failed=sum(1 for t in group if t.result == "failure"),
         blocked=blocked,
+        cached=cached,
         total_s=sum(secs),
         median_s=statistics.median(secs) if secs else 0.0,
         retries=sum(t.retries for t in group),
@@ -141,19 +152,19 @@ def requeued_text(s: Summary) -> str:
         tasks = "1 task" if len(s.requeued) == 1 else f"{len(s.requeued)} tasks"
         parts.append(
             f"requeued: {tasks} ({named(s.requeued)}), run again after their node was "
-            "preempted or lost (requeues are not retries)"
+            "preempted or lost, or the run before was stopped (requeues are not retries)"
         )
     return "; ".join(parts)
 
 
 def summary_lines(s: Summary) -> list[str]:
     """Plain text: it reads the same in a log."""
-    head = f"{'step':<12} {'ok':>6} {'failed':>6} {'blocked':>7} {'total':>9} {'median':>8}"
-    lines = [f"{head} {'retries':>7}"]
+    head = f"{'step':<12} {'ok':>6} {'failed':>6} {'blocked':>7} {'cached':>6} {'total':>9}"
+    lines = [f"{head} {'median':>8} {'retries':>7}"]
     for r in s.rows:
         lines.append(
-            f"{r.name:<12} {r.ok:>6} {r.failed:>6} {r.blocked:>7} {r.total_s:>8.1f}s "
-            f"{r.median_s:>7.2f}s {r.retries:>7}"
+            f"{r.name:<12} {r.ok:>6} {r.failed:>6} {r.blocked:>7} {r.cached:>6} "
+            f"{r.total_s:>8.1f}s {r.median_s:>7.2f}s {r.retries:>7}"
         )
     if s.slowest:
         lines.append("slowest: " + ", ".join(f"{i} ({t:.1f}s)" for i, t in s.slowest))
@@ -170,7 +181,7 @@ def print_rich(s: Summary) -> None:
 
     table = Table(title="Run summary", title_justify="left")
     table.add_column("step")
-    for name in ("ok", "failed", "blocked", "total", "median", "retries"):
+    for name in ("ok", "failed", "blocked", "cached", "total", "median", "retries"):
         table.add_column(name, justify="right")
     table.add_column("slowest")
     for r in s.rows:
@@ -179,6 +190,7 @@ def print_rich(s: Summary) -> None:
             Text(str(r.ok), style="green" if r.ok else ""),
             Text(str(r.failed), style="red" if r.failed else ""),
             Text(str(r.blocked), style="yellow" if r.blocked else ""),
+            str(r.cached),
             f"{r.total_s:.1f}s",
             f"{r.median_s:.2f}s",
             str(r.retries),

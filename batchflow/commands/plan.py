@@ -356,6 +356,7 @@ def _step_json(step: StepPlan) -> dict[str, Any]:
         "task_count": "dynamic" if step.dynamic else step.task_count,
         "for_each_outputs_of": step.source,
         "gathers": list(step.gather),
+        "gathers_pattern": step.pattern,
         "needs": list(step.needs),
         "download": step.download,
     }
@@ -433,7 +434,7 @@ def _cache_rows(plan: Plan) -> list[tuple[str, str]]:
     for label, ids in (
         ("changed, re-run", seen.changed),
         ("re-run, upstream changed", seen.upstream_changed),
-        ("new, run", seen.new),
+        ("never succeeded, run", seen.new),
     ):
         if ids:
             rows.append((f"{len(ids):,} {label}", named(ids)))

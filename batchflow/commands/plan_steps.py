@@ -15,7 +15,8 @@ def _label(step: StepPlan) -> Text:
     if step.source:
         how.append(f"one per output of {step.source}")
     if step.gather:
-        how.append(f"gathers {', '.join(step.gather)}")
+        files = f", files {step.pattern}" if step.pattern else ""
+        how.append(f"gathers {', '.join(step.gather)}{files}")
     if step.needs:
         how.append(f"after {', '.join(step.needs)}")
     if step.download:

@@ -112,6 +112,8 @@ def run_cmd(
                 raise
             left = _pool_left(plan, tgt, down)
         session.cleaned = result.cleaned
+        session.total = len(plan.tasks) + (plan.job.final_task is not None) + result.dynamic
+        session.up_to_date = result.up_to_date
         records = session.observer.recorded.values() if session.observer else ()
         if not as_json:
             _summary(plan, result, spec, records, time.monotonic() - t0, len(nodes.preempted))
@@ -170,7 +172,13 @@ def _summary(
     blocked = result.collected.blocked if result.collected else ()
     steps = [s.name for s in plan.steps]
     summary = summarize(
-        records, spec, (started, time.strftime("%H:%M:%S"), seconds), blocked, steps, preempted
+        records,
+        spec,
+        (started, time.strftime("%H:%M:%S"), seconds),
+        blocked,
+        steps,
+        preempted,
+        result.up_to_date_ids,
     )
     if sys.stderr.isatty():
         print_rich(summary)
@@ -273,8 +281,10 @@ def _report(
         failed = collected.failed
         raise WorkflowFailed("tasks", _failure(plan, collected, total), failed)
     if not as_json:
-        # Tasks the spec no longer has, and any added by someone else while it ran.
-        extra = (result.counts.completed if result.counts else total) - total
+        # Tasks the spec no longer has, and any added by someone else while it ran (the
+        # up-to-date tasks are the spec's, but not in the job).
+        in_job = total - result.up_to_date
+        extra = (result.counts.completed if result.counts else in_job) - in_job
         where = f"; outputs in {plan.download_dir}" if plan.download_dir else ""
         also = f" (the job also holds {_tasks(extra)} not in the spec)" if extra > 0 else ""
         what = f"All {total} tasks" if total != 1 else "The task"

@@ -29,6 +29,7 @@ def _line(rec: RunRecord) -> str:
     return (
         f"{rec.run_id}  {when(rec.started)}  {outcome:<20} {ok} of {rec.total} succeeded"
         f"{f', {failed} failed' if failed else ''}"
+        f"{f', {rec.up_to_date} up to date' if rec.up_to_date else ''}"
         f"{f' in {took:.1f}s' if took is not None else ''}  [{rec.target}]"
     )
 

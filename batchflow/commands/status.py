@@ -70,6 +70,7 @@ def _last_run(plan: Plan) -> dict[str, Any] | None:
         "succeeded": sum(1 for t in rec.tasks.values() if t.result == "success"),
         "failed": sum(1 for t in rec.tasks.values() if t.result == "failure"),
         "total": rec.total,
+        "up_to_date": rec.up_to_date,
         "cleaned_up": list(rec.cleaned),
     }
 
@@ -83,9 +84,10 @@ def _last_run_line(last: dict[str, Any]) -> str:
     gone = [c.split(" ", 1)[0] for c in last["cleaned_up"] if c.startswith(("job ", "pool "))]
     deleted = f", {' and '.join(gone)} deleted by cleanup" if gone else ""
     failed = f", {last['failed']} failed" if last["failed"] else ""
+    cached = f", {last['up_to_date']} up to date" if last["up_to_date"] else ""
     return (
         f"last run {last['run']}: {last['outcome']} {last['succeeded']} of {last['total']}"
-        f"{failed} at {at}{deleted}"
+        f"{failed}{cached} at {at}{deleted}"
     )
 
 
@@ -115,10 +117,14 @@ def _text(plan: Plan, r: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"job {job['id']}: {job['state']}")
+        n = tasks["total_in_spec"]
+        dynamic = [s.name for s in plan.steps if s.dynamic]
+        # their tasks are made of what others produce: only a run knows how many
+        more = f", and those of the dynamic steps {', '.join(dynamic)}" if dynamic else ""
         lines.append(
             f"tasks: {tasks['succeeded']} succeeded, {tasks['failed']} failed, "
             f"{tasks['running']} running, {tasks['active']} waiting "
-            f"(spec has {tasks['total_in_spec']})"
+            f"(spec has {n} task{'s' if n != 1 else ''}{more})"
         )
     for f in r["failed_tasks"]:
         code = "no exit code" if f["exit_code"] is None else f"exit code {f['exit_code']}"

@@ -13,8 +13,8 @@ from batchflow.spec import load_spec
 from batchflow.spec.context import is_utf8
 
 
-def _check(path: str, overrides: Sequence[str]) -> tuple[int | None, list[Problem]]:
-    """(task count, []) when valid, (None, problems) when not."""
+def _check(path: str, overrides: Sequence[str]) -> tuple[str | None, list[Problem]]:
+    """(how many tasks, []) when valid, (None, problems) when not."""
     from batchflow.spec.expand import RenderedTasks
 
     try:
@@ -30,8 +30,16 @@ def _check(path: str, overrides: Sequence[str]) -> tuple[int | None, list[Proble
     if spec.workflow is not None:
         from batchflow.spec.steps_expand import workflow_tasks
 
-        return len(workflow_tasks(spec.workflow, spec.inputs)), []
-    return len(RenderedTasks(spec)), []
+        count = _tasks(len(workflow_tasks(spec.workflow, spec.inputs)))
+        dynamic = [s.name for s in spec.workflow.steps if s.dynamic]
+        if dynamic:  # their tasks are made of what other tasks produce, while the run goes
+            count += f", and those of the dynamic steps {', '.join(dynamic)}"
+        return count, []
+    return _tasks(len(RenderedTasks(spec))), []
+
+
+def _tasks(n: int) -> str:
+    return f"{n} task{'s' if n != 1 else ''}"
 
 
 def validate_cmd(specs: Sequence[str], overrides: Sequence[str], as_json: bool) -> int:
@@ -53,7 +61,7 @@ def validate_cmd(specs: Sequence[str], overrides: Sequence[str], as_json: bool) 
         return 0 if valid else 2
     for path, count, problems in results:
         if not problems:
-            sys.stdout.write(f"{path}: valid ({count} task{'s' if count != 1 else ''})\n")
+            sys.stdout.write(f"{path}: valid ({count})\n")
     if not valid:
         raise SpecError([p for _, _, probs in results for p in probs])
     return 0

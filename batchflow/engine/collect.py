@@ -282,6 +282,9 @@ def collect(
     missing = missing_outputs(plan, batch, names, ran) if declared else []
     outputs = task_outputs(plan, batch, workers) if plan.print_stdout else []
     failed = failed_tasks(plan, batch)
+    if failed:  # a task the spec no longer has (its input removed since) is not the run's
+        spec = {t.id.lower() for t in all_tasks(plan)}
+        failed = [f for f in failed if f.task_id.lower() in spec]
     ids = {f.task_id.lower(): f.task_id for f in failed}
     blocked = [i for k, i in dependents(plan, ids).items() if k not in ids]
     return Collected(

@@ -36,7 +36,7 @@ from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import changed, fingerprint
 from batchflow.engine.polling import retry_transient
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
-from batchflow.engine.prune import prune
+from batchflow.engine.prune import Declared, clear_own, declared, prune
 from batchflow.engine.tasks import CHUNK, add_chunk
 from batchflow.errors import UsageError
 from batchflow.plan_model import InputFile, Plan, TaskPlan
@@ -152,7 +152,6 @@ class Expander:
         job = self.plan.job.id
         names = retry_transient(lambda: self.batch.list_task_fingerprints(job))
         if not names:
-            self._clear_watched(set())
             return
         self.rerun = True
         recorded = {i.lower(): n for i, n in names.items()}
@@ -175,32 +174,6 @@ class Expander:
         if gone:
             n = len(gone)
             self.sink(Event("tasks", f"{n} dynamic task{'s' if n != 1 else ''} to make again"))
-        self._clear_watched(set(recorded))
-
-    def _clear_watched(self, in_job: set[str]) -> None:
-        """Clear the prefixes of the static tasks of watched steps that this run adds (not
-        in the job, or replaced; not up to date)."""
-        cached = self.cache.up_to_date if self.cache is not None else {}
-        for name in self.watched:
-            step = self._step(name)
-            if not step.dynamic:  # a dynamic step's tasks are cleared as they are added
-                ids = {t.id.lower() for t in self.static.tasks(step)}
-                self._clear(
-                    name, {k for k in ids - cached.keys() if k not in in_job or k in self.stale}
-                )
-
-    def _clear(self, step: str, ids: set[str]) -> None:
-        """Delete what the tasks ``ids`` (lower-cased) of the watched step ``step``, about to
-        run, left under ``<step>/<task id>/`` in an earlier run: once each completes, the
-        fan-out makes a task of every file there, and a file it no longer makes is no input.
-        One listing of the step's files finds them."""
-        if not ids:
-            return
-        container, prefix = self.plan.output_container, f"{step}/"
-        owners = {n[len(prefix) :].split("/", 1)[0] for n in self._listed(prefix)}
-        for owner in sorted(o for o in owners if o.lower() in ids):
-            where = f"{prefix}{owner}/"
-            retry_transient(lambda w=where: self.blobs.delete_blobs(container, w))  # type: ignore[misc]
 
     # -- each poll ---------------------------------------------------------------------------
 
@@ -411,6 +384,7 @@ class Expander:
             return len(made)
         job = self.plan.job.id
         bodies: list[Json] = []
+        adding: list[TaskPlan] = []
         for t in made:
             key = t.id.lower()
             if key in up_to_date:
@@ -426,9 +400,8 @@ class Expander:
             if self.rerun:  # what waits on a task made again must run again too
                 self.stale.add(key)
             bodies.append(body)
-        for name in self.watched:
-            if self._step(name).dynamic:  # see _clear_watched
-                self._clear(name, {b["id"].lower() for b in bodies if self.owner(b["id"]) == name})
+            adding.append(t)
+        self._clear(adding)
         added = 0
         for start in range(0, len(bodies), CHUNK):
             added += add_chunk(self.batch, job, bodies[start : start + CHUNK])
@@ -440,6 +413,23 @@ class Expander:
             self.added += added
             self.sink(Event("watch", f"added {added} dynamic task{'s' if added != 1 else ''}"))
         return added
+
+    def _clear(self, adding: list[TaskPlan]) -> None:
+        """Before tasks of dynamic steps with wildcard outputs run (again), delete what they
+        left in an earlier run (``prune.clear_reruns`` does it for the other steps)."""
+        for step in self.dynamic:
+            if not step.wild:
+                continue
+            mine = [t for t in adding if self.owner(t.id) == step.name]
+            if not mine:
+                continue
+            ids = {t.id for t in mine}
+            known = self.known[step.name]
+
+            def others(known: list[TaskPlan] = known, ids: set[str] = ids) -> Declared:
+                return declared((t for t in known if t.id not in ids), self.cache)
+
+            clear_own(self.plan, self.blobs, step.name, declared(mine), others, self.sink, "watch")
 
     def per_step_json(self) -> list[dict[str, object]]:
         """Each step's task count (a dynamic step's as made in this run) for ``run --json``."""
@@ -506,14 +496,26 @@ class _Grown:
             yield from e.known[step.name]
 
 
-def foresee(plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache) -> int | None:
-    """How many tasks of dynamic steps a run would find up to date, when it would find all
-    of them so (None when one would run, or none are dynamic: 0): made as the run makes
-    them, from the records of the up-to-date tasks they come from, on a copy of ``cache``."""
+def foresee(plan: Plan, batch: BatchService, blobs: BlobStore, cache: Cache) -> Expander | None:
+    """The tasks of dynamic steps a run would make, when it would find all of them up to
+    date (``cached`` of them; None when one would run, or none are dynamic): made as the run
+    makes them, from the records of the up-to-date tasks they come from, on a copy of
+    ``cache``."""
     if not any(s.dynamic for s in plan.steps):
-        return 0
+        return None
     trial = Expander(plan, batch, blobs, lambda t: {}, lambda e: None, cache.trial(), dry=True)
     nothing = TaskCounts(0, 0, 0, 0, 0)
     while not trial.uncached and trial.poll(nothing):
         pass  # each round makes what the tasks of the last one allow
-    return trial.cached if trial.finished and not trial.uncached else None
+    return trial if trial.finished and not trial.uncached else None
+
+
+def steps_json(plan: Plan) -> list[dict[str, object]]:
+    """Each step's task count, for a workflow without dynamic steps (``run --json``; the
+    expander's ``per_step_json`` for the others): [] for a spec without steps."""
+    tasks = plan.tasks
+    if not isinstance(tasks, WorkflowTasks):
+        return []
+    return [
+        {"name": s.name, "dynamic": False, "tasks": tasks.count(s)} for s in tasks.workflow.steps
+    ]

@@ -87,7 +87,8 @@ class RunRecord:
     ended: str | None = None
     outcome: Outcome = "running"
     message: str = ""
-    total: int = 0
+    total: int = 0  # the spec's tasks, with those of dynamic steps once the run ended
+    up_to_date: int = 0  # not run: up to date from an earlier run
     steps: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
@@ -116,6 +117,7 @@ class RunRecord:
             "outcome": self.outcome,
             "message": self.message,
             "total": self.total,
+            "up_to_date": self.up_to_date,
             "tasks": counts,
             "seconds": self.seconds,
             "cleaned_up": list(self.cleaned),
@@ -246,6 +248,8 @@ def _apply(rec: RunRecord, line: dict[str, Any]) -> None:
     elif kind == "end":
         rec.ended, rec.outcome = line.get("ended"), line.get("outcome", "error")
         rec.message, rec.cleaned = line.get("message", ""), tuple(line.get("cleaned", ()))
+        rec.total = int(line.get("total", rec.total))
+        rec.up_to_date = int(line.get("up_to_date", 0))
 
 
 def read_record(directory: Path) -> RunRecord:

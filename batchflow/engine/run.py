@@ -13,14 +13,14 @@ from batchflow.engine.cache import Cache, decide, record
 from batchflow.engine.cleanup import cleanup
 from batchflow.engine.collect import Collected, collect, download_outputs
 from batchflow.engine.events import Event, EventSink, StageDone
-from batchflow.engine.expand import Expander, foresee
+from batchflow.engine.expand import Expander, foresee, steps_json
 from batchflow.engine.fingerprint import fingerprint, input_md5s
 from batchflow.engine.inputs import StagedInputs, stage_inputs
 from batchflow.engine.job import ensure_job
 from batchflow.engine.polling import LOCAL_POLL, PollPolicy
 from batchflow.engine.pool import ensure_pool, wait_for_nodes
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
-from batchflow.engine.prune import prune_static_gathers
+from batchflow.engine.prune import clear_reruns, prune_static_gathers
 from batchflow.engine.tasks import add_missing_tasks, all_tasks, without
 from batchflow.engine.watch import watch
 from batchflow.plan_model import Plan, TaskPlan
@@ -56,7 +56,8 @@ class RunResult:
     collected: Collected | None = None
     cleaned: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    steps: list[dict[str, Any]] = field(default_factory=list)  # workflows with dynamic steps
+    steps: list[dict[str, Any]] = field(default_factory=list)  # a workflow's, step by step
+    up_to_date_ids: tuple[str, ...] = ()  # the tasks up to date, dynamic ones included
 
     @property
     def succeeded(self) -> bool:
@@ -138,9 +139,18 @@ def run_plan(
     timer = _Timer(res, sink)
     cache = decide(plan, batch, blobs, sink)
     res.up_to_date = len(cache.up_to_date)
-    if cache.everything and (ahead := foresee(plan, batch, blobs, cache)) is not None:
-        res.up_to_date += ahead  # a workflow's dynamic tasks: all up to date too
-        return _nothing_to_do(plan, blobs, sink, opts, res, timer)
+    res.steps = steps_json(plan)
+    if cache.everything:
+        dynamic = any(s.dynamic for s in plan.steps)
+        ahead = foresee(plan, batch, blobs, cache) if dynamic else None
+        if ahead is not None:  # a workflow's dynamic tasks: all up to date too
+            res.up_to_date += ahead.cached
+            res.dynamic = ahead.count + ahead.cached
+            res.steps = ahead.per_step_json()
+        if ahead is not None or not dynamic:
+            judged = ahead.cache if ahead is not None and ahead.cache is not None else cache
+            res.up_to_date_ids = tuple(judged.up_to_date.values())
+            return _nothing_to_do(plan, blobs, sink, opts, res, timer)
     staged = stage_inputs(plan, blobs, sink, opts.workers)
     res.uploaded, res.uploaded_bytes = staged.uploaded, staged.uploaded_bytes
     res.unchanged_inputs = staged.unchanged
@@ -163,6 +173,8 @@ def run_plan(
         outputs_read_url=staged.outputs_read_url,
         cached=cache.up_to_date,
         owned=grow.owns if grow else None,
+        # what the wildcard tasks that run again left last time is no input of this run
+        before_adding=lambda staying: clear_reruns(plan, blobs, staying, cache, sink),
     )
     timer.lap("tasks")
     # The job's tasks, the spec's and those it no longer has: "6 of 5 done" adds up to nothing.
@@ -177,6 +189,7 @@ def run_plan(
         res.up_to_date += grow.cached
         res.dynamic = grow.count + grow.cached
         res.steps = grow.per_step_json()
+    res.up_to_date_ids = tuple(cache.up_to_date.values())  # the expander's found there too
     timer.lap("watch")
     counts = res.counts
     clean = counts is not None and counts.failed == 0 and counts.active == counts.running == 0
@@ -202,7 +215,8 @@ def _nothing_to_do(
 ) -> RunResult:
     """Every task is up to date (``engine.cache``): no pool, no job; the outputs are
     downloaded again only where they are not there already."""
-    sink(Event("tasks", f"nothing to do: {res.up_to_date} tasks up to date"))
+    n = res.up_to_date
+    sink(Event("tasks", f"nothing to do: {n} task{'s' if n != 1 else ''} up to date"))
     downloaded, refused = download_outputs(plan, blobs, sink, opts.workers, None)
     res.collected = Collected(tuple(downloaded), tuple(refused), (), (), (), ())
     timer.lap("collect")

@@ -161,15 +161,17 @@ def add_missing_tasks(
     outputs_read_url: str = "",
     cached: Mapping[str, str] | None = None,
     owned: Callable[[str], bool] | None = None,
+    before_adding: Callable[[set[str]], object] | None = None,
 ) -> tuple[int, int, int, tuple[str, ...]]:
     """Add every task of the plan the job lacks; tasks whose definition changed since they
     were added (their fingerprint differs) are deleted and added again, completed or not.
     ``cached`` (lower-cased id -> id, from ``engine.cache``) are up to date from an earlier
     run: they are not added, and dependencies on them are dropped (their outputs are in the
     output container already). ``owned`` tells the tasks of dynamic steps, which the plan
-    cannot list (``engine.expand`` sees to them). Returns (added now, already there and
-    unchanged, changed and re-added, the ids of tasks in the job that the spec no longer
-    has: they are left as they are)."""
+    cannot list (``engine.expand`` sees to them). ``before_adding`` is given the
+    lower-cased ids the job keeps as they are, before any task is added. Returns (added
+    now, already there and unchanged, changed and re-added, the ids of tasks in the job
+    that the spec no longer has: they are left as they are)."""
     skip = cached or {}
     md5s = input_md5s(plan)
     existing, changed_ids, failed_ids, not_in_spec = _existing(plan, batch, md5s, owned)
@@ -188,6 +190,8 @@ def add_missing_tasks(
     if stale:
         _delete_stale(plan, batch, stale, workers)
         existing -= {i.lower() for i in stale}
+    if before_adding is not None:
+        before_adding(existing)
 
     def body(t: TaskPlan) -> Json:
         # The fingerprint of the task as the spec defines it, dependencies included: the

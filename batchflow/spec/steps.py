@@ -157,8 +157,11 @@ def _check_sources(ctx: Context, steps: dict[str, StepSpec]) -> None:
 
 
 def _is_wild(step: StepSpec) -> bool:
-    """Whether a task of ``step`` may upload files whose names are known only once it ran."""
+    """Whether a task of ``step`` may upload files whose names are known only once it ran:
+    a wildcard's, or an optional output's (whether it is there at all)."""
     for out in _fixed_outputs(step):
+        if out.optional:
+            return True
         text = out.pattern.render({n: "x" for n in out.pattern.names})
         if blob_name(text, "") is None or _WILDCARD.search(text):
             return True
@@ -219,12 +222,19 @@ def _dynamic(steps: dict[str, StepSpec], order: list[str]) -> dict[str, StepSpec
 
 def _downloads(steps: dict[str, StepSpec], given: dict[str, bool]) -> dict[str, StepSpec]:
     """Steps download their outputs when the spec says so; by default, those nothing
-    else consumes."""
+    else consumes and that declare some (a step that only orders has none to download)."""
     consumed = {u for s in steps.values() for u in (*((s.source,) if s.source else ()), *s.gather)}
     return {
-        n: dataclasses.replace(s, download=given.get(n, n not in consumed))
+        n: dataclasses.replace(s, download=given.get(n, n not in consumed and _declares(s)))
         for n, s in steps.items()
     }
+
+
+def _declares(step: StepSpec) -> bool:
+    """Whether a task of ``step`` declares an output (on success or failure)."""
+    tasks = step.tasks
+    templates = [tasks.template] if tasks.template else list(tasks.items)
+    return any(t.outputs for t in templates)
 
 
 def build_workflow(ctx: Context, inputs: tuple[LocalFile, ...]) -> Workflow | None:

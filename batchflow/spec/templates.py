@@ -10,9 +10,9 @@ newlines) is inert:
   then that text for the one outside it, out to the command line: outside quotes it is put in
   single quotes, inside single quotes each ``'`` becomes ``'"'"'``, inside double quotes the
   quote is closed, the value single-quoted, the quote reopened. A file-name value
-  ({input.name}, {input.path}) starting with ``-`` at the start of a word of the innermost
-  level is written ``./-x`` so that it cannot be read as an option. Spots where no quoting
-  holds (backticks, ``eval``, ``python -c`` code...) are refused.
+  ({input.name}, {input.path}, {input.stem}) starting with ``-`` at the start of a word of the
+  innermost level is written ``./-x`` so that it cannot be read as an option. Spots where no
+  quoting holds (backticks, ``eval``, ``python -c`` code...) are refused.
 - ``id``: characters outside ``A-Za-z0-9_-`` become ``_`` (see ``finish_id`` for length).
 - ``glob``: ``[``, ``*``, ``?`` are bracketed so a value matches only itself.
 - ``raw``: as is (environment values).
@@ -135,9 +135,10 @@ def _shell_growth(chain: tuple[Quoting, ...], file_word: bool) -> Growth:
 
 
 # Placeholders whose values are file names: in a command, one starting with "-" would be read
-# as an option (`cat -rf.txt`), so it is given as ./-rf.txt, the same file. Values of
-# {item.x} and {params.x} are the user's own and pass as they are.
-FILE_PLACEHOLDERS = frozenset({"input.name", "input.path"})
+# as an option (`cat -rf.txt`), so it is given as ./-rf.txt, the same file. A stem starts the
+# name of a file a task writes (`{input.stem}.mp3`, `split ... {input.stem}-part-`): the same.
+# Values of {item.x} and {params.x} are the user's own and pass as they are.
+FILE_PLACEHOLDERS = frozenset({"input.name", "input.path", "input.stem"})
 
 
 def _not_an_option(value: str) -> str:

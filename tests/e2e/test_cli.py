@@ -130,3 +130,14 @@ def test_ctrl_c_on_azure_names_the_pool_left_allocated(
     assert "Pool sleepers-pool is still allocated" in err, err
     assert "`batchflow down sleepers.yaml --target azure` deletes it" in err, err
     assert "Traceback" not in err
+
+
+def test_a_rerun_after_ctrl_c_says_why_tasks_were_requeued(tmp_path: Path) -> None:
+    """The tasks Ctrl-C caught running run again: the summary said their node was
+    "preempted or lost", which on the local target nobody's node was."""
+    _sleepers(tmp_path, 2, seconds=1)
+    _interrupted_run(tmp_path)
+    res = batchflow("run", "sleepers.yaml", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    line = next(x for x in res.stderr.splitlines() if x.startswith("requeued: "))
+    assert "or the run before was stopped" in line, line

@@ -91,6 +91,9 @@ def test_a_failed_upstream_task_blocks_only_its_own_branch_and_a_rerun_runs_only
     assert sorted(_marks(tmp_path, "done")) == [
         "count-0-0", "count-0-1", "count-2-0", "count-2-1", "count-2-2"
     ]  # fmt: skip
+    # the job stays for a look: status counts its tasks, and says the spec's grow as it runs
+    status = batchflow("status", str(_spec(tmp_path, split=split)), cwd=tmp_path).stdout
+    assert "(spec has 3 tasks, and those of the dynamic steps count, total)" in status, status
     fixed.touch()
     res = batchflow("run", str(_spec(tmp_path, split=split)), cwd=tmp_path)
     assert res.code == 0, res.stderr
@@ -148,6 +151,9 @@ def test_an_unchanged_dynamic_workflow_runs_nothing_after_cleanup(tmp_path: Path
     assert res.code == 0, res.stderr
     assert "nothing to do: 7 tasks up to date" in res.stderr, res.stderr
     assert res.json()["tasks"]["up_to_date"] == 7
+    # each step's tasks, as a run that ran them says (a script reads the same keys)
+    steps = [(s["name"], s["dynamic"], s["tasks"]) for s in res.json()["steps"]]
+    assert steps == [("split", False, 2), ("count", True, 4), ("total", True, 1)]
     assert len(_marks(tmp_path, "start")) == first  # nothing ran
     (tmp_path / "out/total/total.txt").unlink()
     res = batchflow("run", str(spec), cwd=tmp_path)  # downloaded again, still nothing run
@@ -316,3 +322,148 @@ def test_plan_after_a_run_tells_what_each_dynamic_task_would_do_and_what_is_not_
     assert cache["dynamic_pending"] == {"count": "split", "total": "count"}, cache
     shown = _plan_rows(tmp_path, spec)
     assert "count: dynamic" in shown and "more tasks appear as split runs" in shown, shown
+
+
+def test_a_gathered_dynamic_wildcard_task_run_again_leaves_none_of_its_old_files(
+    tmp_path: Path,
+) -> None:
+    """lines splits each of split's chunks into one file per line, and only total gathers
+    them (so they lie flat under lines/): chunk-f1-01 shrinks from 2 lines to 1, and its
+    task's old second file is no input of total."""
+    spec = write_spec(
+        tmp_path,
+        "lines",
+        """
+version: 1
+name: lines
+pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 2}, slots_per_node: 2}
+download: out/
+inputs: [data/*.txt]
+steps:
+  split:
+    for_each: input
+    command: split -l 2 -d {input.name} chunk-{input.stem}-
+    outputs: ["chunk-{input.stem}-*"]
+  lines:
+    for_each: {outputs: split}
+    command: split -l 1 -d {input.name} {input.name}-
+    outputs: ["{input.name}-*"]
+  total:
+    inputs: {from: lines}
+    command: /bin/sh -c "ls lines > seen.txt"
+    outputs: [seen.txt]
+""",
+    )
+    _data(tmp_path, [2, 4])
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    seen = (tmp_path / "out/total/seen.txt").read_text().split()
+    assert len(seen) == 6 and "chunk-f1-01-01" in seen, seen
+    (tmp_path / "data/f1.txt").write_text("0\n1\n2\n")
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    seen = (tmp_path / "out/total/seen.txt").read_text().split()
+    assert seen == [
+        "chunk-f0-00-00",
+        "chunk-f0-00-01",
+        "chunk-f1-00-00",
+        "chunk-f1-00-01",
+        "chunk-f1-01-00",
+    ], seen
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0 and "Nothing to do: 6 tasks up to date" in res.stderr, res.stderr
+
+
+def test_runs_and_status_count_the_dynamic_tasks_and_those_up_to_date(tmp_path: Path) -> None:
+    """The record's total was the static tasks' alone: "6 of 2 succeeded" after a run of
+    2 splits, 4 counts and a total; and an unchanged rerun read "0 of 2 succeeded"."""
+    _data(tmp_path, [3, 4])  # split-0, split-1, count-0-0..count-1-1, total: 7 tasks
+    spec = _spec(tmp_path)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    lines = batchflow("runs", str(spec), cwd=tmp_path).stdout.splitlines()
+    assert " 7 of 7 succeeded in " in lines[0], lines
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0  # nothing to do
+    lines = batchflow("runs", str(spec), cwd=tmp_path).stdout.splitlines()
+    assert " 0 of 7 succeeded, 7 up to date in " in lines[0], lines
+    last = batchflow("runs", str(spec), "--json", cwd=tmp_path).json()[0]
+    assert (last["total"], last["up_to_date"]) == (7, 7), last
+    status = batchflow("status", str(spec), cwd=tmp_path).stdout
+    assert ": succeeded 0 of 7, 7 up to date at " in status, status
+
+
+def test_an_optional_output_feeds_the_next_steps_only_where_a_task_made_it(
+    tmp_path: Path,
+) -> None:
+    """``optional: true`` (README, "A spec") was refused under steps: a step that finds
+    something in some inputs only fans out of what it found, and gathers see just that."""
+    (tmp_path / "data").mkdir()
+    for name, text in (("a", "x\nhit 1\n"), ("b", "x\n"), ("c", "hit 2\nhit 3\n")):
+        (tmp_path / "data" / f"{name}.txt").write_text(text)
+    spec = write_spec(
+        tmp_path,
+        "hits",
+        """
+version: 1
+name: hits
+pool: {vm_size: standard_a1_v2, image: ubuntu-22.04, nodes: {dedicated: 2}}
+download: out/
+inputs: [data/*.txt]
+steps:
+  find:
+    for_each: input
+    command: >-
+      /bin/sh -c "grep hit {input.name} > {input.stem}.hits || rm {input.stem}.hits; true"
+    outputs: [{pattern: "{input.stem}.hits", optional: true}]
+  count:
+    for_each: {outputs: find}
+    command: /bin/sh -c "wc -l < {input.name} > {input.stem}.n"
+    outputs: ["{input.stem}.n"]
+  total:
+    inputs: {from: find, pattern: "*.hits"}
+    command: /bin/sh -c "cat find/*/*.hits | wc -l > total.txt"
+    outputs: [total.txt]
+""",
+    )
+    assert batchflow("validate", str(spec), cwd=tmp_path).code == 0
+    res = batchflow("run", str(spec), "--json", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    ran = sorted(r["id"] for r in res.json()["task_records"] if r["id"].startswith("count"))
+    assert ran == ["count-0-0", "count-2-0"], ran
+    assert (tmp_path / "out/total/total.txt").read_text().strip() == "3"
+    assert sorted(p.name for p in (tmp_path / "out/count").iterdir()) == ["a.n", "c.n"]
+
+
+def _table(stderr: str) -> dict[str, list[str]]:
+    """The summary's rows (plain lines off a terminal): step -> ok, cached, failed."""
+    lines = stderr.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["step", "ok"])
+    assert lines[head].split()[1:5] == ["ok", "failed", "blocked", "cached"], lines[head]
+    rows = {}
+    for line in lines[head + 1 :]:
+        words = line.split()
+        if len(words) < 5 or not words[1].isdigit():
+            break
+        rows[words[0]] = [words[1], words[4], words[2]]
+    return rows
+
+
+def test_the_summary_counts_each_steps_tasks_up_to_date(tmp_path: Path) -> None:
+    """An unchanged rerun's table read 0 ok, 0 failed for every step, as if nothing had
+    succeeded; the tasks up to date have a column of their own, dynamic ones included."""
+    _data(tmp_path, [3, 4, 5])  # split 3, count 2+2+3, total 1
+    spec = _spec(tmp_path)
+    assert batchflow("run", str(spec), cwd=tmp_path).code == 0
+    (tmp_path / "data/f2.txt").write_text("0\n1\n2\n")  # split-2 and its 2 counts, total
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert _table(res.stderr) == {
+        "split": ["1", "2", "0"],
+        "count": ["2", "4", "0"],
+        "total": ["1", "0", "0"],
+    }, res.stderr
+    res = batchflow("run", str(spec), cwd=tmp_path)
+    assert res.code == 0 and "Nothing to do" in res.stderr, res.stderr
+    assert _table(res.stderr) == {
+        "split": ["0", "3", "0"],
+        "count": ["0", "6", "0"],
+        "total": ["0", "1", "0"],
+    }, res.stderr

@@ -240,6 +240,25 @@ def test_file_names_starting_with_a_dash_cannot_be_read_as_options(tmp_path: Pat
     assert task.inputs[0].path == "-rf.txt"
 
 
+def test_a_stem_starting_with_a_dash_cannot_be_read_as_an_option_either(tmp_path: Path) -> None:
+    """``{input.stem}`` names the file a task writes (``split ... {input.stem}-part-``): a
+    stem ``-rf`` was passed as is and read as options (split: invalid option -- 'r')."""
+    spec = load(
+        tmp_path,
+        """\
+        inputs: ["-rf.txt"]
+        tasks:
+          for_each: input
+          command: split -l 1 {input.name} {input.stem}-part- x{input.stem}
+          outputs: ["{input.stem}-part-*"]
+        """,
+        ["-rf.txt"],
+    )
+    task = next(iter(build_plan(spec).tasks))
+    assert task.command == "split -l 1 ./-rf.txt ./-rf-part- x-rf"
+    assert task.outputs[0].pattern == "-rf-part-*"
+
+
 def test_template_problems_are_reported_alongside_schema_errors(tmp_path: Path) -> None:
     found = problems(
         tmp_path,

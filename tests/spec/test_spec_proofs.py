@@ -166,7 +166,7 @@ def test_a_sweep_of_safe_values_is_proven_whole(tmp_path: Path) -> None:
         command='/bin/sh -c \\"simulate --seed {item.seed} > {task.id}.txt\\"',
     )
     proof = _proof(load(tmp_path, body))
-    assert proof[:4] == (True, True, True, ((True, True, True), (True, True, True)))
+    assert proof[:4] == (True, True, True, ((True,) * 4, (True,) * 4))
 
 
 def _output(pattern: str, destination: str = "", when: str = "tasksuccess") -> OutputSpec:

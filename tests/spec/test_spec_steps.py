@@ -219,3 +219,41 @@ def test_a_fan_out_over_wildcard_outputs_is_dynamic_and_its_source_files_by_task
         ("chunk-b-*", "split/split-1"),
         ("b.err", "split"),
     ]
+
+
+def test_a_step_that_declares_no_outputs_is_not_said_to_be_downloaded(tmp_path: Path) -> None:
+    """``setup`` only orders (``needs``): the plan's tree said "(downloaded)" beside it."""
+    from batchflow.commands.plan_steps import steps_tree
+
+    spec = load(
+        tmp_path,
+        """\
+        steps:
+          setup: {command: "true"}
+          work: {needs: [setup], command: "touch a.txt", outputs: [a.txt]}
+        """,
+        FILES,
+    )
+    steps = build_plan(spec).steps
+    assert [(s.name, s.download) for s in steps] == [("setup", False), ("work", True)]
+    shown = str(steps_tree(steps).children[0].label)
+    assert shown == "setup  1 task", shown
+
+
+def test_the_plan_tree_shows_a_gathers_pattern(tmp_path: Path) -> None:
+    """``firsts`` gathers only ``a-*`` of ``up``: the tree said "gathers up", as if all."""
+    from batchflow.commands.plan_steps import steps_tree
+
+    spec = load(
+        tmp_path,
+        """\
+        inputs: [data/*.txt]
+        steps:
+          up: {for_each: input, command: "cp {input.name} a-{input.name}", outputs: ["a-*"]}
+          firsts: {inputs: {from: up, pattern: "a-*"}, command: "true", outputs: [f.txt]}
+        """,
+        FILES,
+    )
+    tree = steps_tree(build_plan(spec).steps)
+    shown = str(tree.children[0].children[0].label)
+    assert shown == "firsts  dynamic  (gathers up, files a-*; downloaded)", shown
