@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,27 @@ def write_spec(directory: Path, name: str, body: str) -> Path:
     path = directory / f"{name}.yaml"
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def wait_for_orphans(root: Path, timeout: float = 30.0) -> None:
+    """Wait until no process works in a directory under ``root``: after ``kill -9`` of a run,
+    its task processes are orphans that still start (writing their marks late under load) or
+    finish; a test that counts runs must count theirs before the next run, not after."""
+    root = root.resolve()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                cwd = (entry / "cwd").resolve(strict=True)
+            except OSError:
+                continue  # gone, or not ours to read
+            if cwd.is_relative_to(root):
+                busy = True
+                break
+        if not busy:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"task processes still work under {root} after {timeout} s")

@@ -17,7 +17,7 @@ import pytest
 
 from batchflow.emulator import DEV_ACCOUNT
 from batchflow.emulator.http.control import ControlClient
-from tests.e2e.conftest import batchflow, cli_env, write_spec
+from tests.e2e.conftest import batchflow, cli_env, wait_for_orphans, write_spec
 
 TEST_KEY = base64.b64encode(b"a key the test chose, not the public dev key!!").decode()
 POOL = """
@@ -81,7 +81,7 @@ def test_resume_after_kill_9(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 5 <= len(done_before) < n, "kill when some, not all, tasks completed"
-    time.sleep(1.5)  # orphaned task processes of the killed run finish or die
+    wait_for_orphans(tmp_path)  # the killed run's task processes finish or die
     starts_before = len(_marks(tmp_path, "start"))
     res = batchflow("run", "sleepers.yaml", "--json", cwd=tmp_path)
     assert res.code == 0, res.stderr

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.e2e.conftest import batchflow, cli_env, write_spec
+from tests.e2e.conftest import batchflow, cli_env, wait_for_orphans, write_spec
 
 SPEC = """
 version: 1
@@ -120,7 +120,7 @@ def test_kill_9_during_the_fan_out_then_rerun_runs_nothing_twice(tmp_path: Path)
     proc.wait()
     done_before = set(_marks(tmp_path, "done"))
     assert 7 <= len(done_before) < 12, "kill when some, not all, count tasks completed"
-    time.sleep(1.0)  # orphaned task processes of the killed run finish or die
+    wait_for_orphans(tmp_path)  # the killed run's task processes finish or die
     starts_before = len(_marks(tmp_path, "start"))
     res = batchflow("run", spec.name, "--json", cwd=tmp_path)
     assert res.code == 0, res.stderr
@@ -216,7 +216,7 @@ def test_kill_9_mid_fan_out_of_a_changed_input_then_rerun_runs_nothing_twice(
     proc.wait()
     done_before = set(_marks(tmp_path, "done")[ended:])
     assert 3 <= len(done_before) < 10, "kill when some, not all, of f1's counts ended"
-    time.sleep(1.0)  # orphaned task processes of the killed run finish or die
+    wait_for_orphans(tmp_path)  # the killed run's task processes finish or die
     starts_before = len(_marks(tmp_path, "start"))
     res = batchflow("run", spec.name, "--json", cwd=tmp_path)
     assert res.code == 0, res.stderr
