@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchflow.engine.polling import AZURE_POLL, LOCAL_POLL, PollPolicy
+from batchflow.engine.polling import AZURE_POLL, LOCAL_POLL, Pause, PollPolicy, pause
 from batchflow.engine.protocols import BatchService, BlobStore
 from batchflow.errors import ConfigError, UsageError
 from batchflow.net import is_loopback_url
@@ -34,7 +33,7 @@ class Target:
     state_dir: Path | None = None
     emulator: Any = None  # the in-process EmulatorServer on the local target
     # How the watch loop pauses between polls (the local target: until a task completes).
-    wait: Callable[[float], None] = time.sleep
+    wait: Pause = pause
 
 
 def _remember_connection_string(conn: str | None) -> None:
@@ -114,7 +113,7 @@ def _local(
             f"state in {state}, blobs in {blobs.describe()}."
         )
         try:
-            wait = completion_wait(server, LOCAL_POLL.initial)
+            wait = completion_wait(server, LOCAL_POLL.initial, LOCAL_POLL.maximum)
             yield Target("local", batch, blobs, LOCAL_POLL, banner, state, server, wait)
         finally:
             batch.close()

@@ -206,15 +206,16 @@ class EmulatorService:
         """Run the autoscale clock (samples, evaluation intervals) ``speed`` times faster."""
         self.core.autoscaling.set_speed(speed)
 
-    def wait_for_completion(self, seen: int, timeout: float) -> int:
-        """How many tasks have completed, once more than ``seen`` have (or after ``timeout``
-        seconds): an in-process client waits here instead of sleeping between polls. A failed
-        or closed service only sleeps: the client's next request learns why it stopped."""
+    def wait_for_completion(self, seen: int, timeout: float, need: int = 1) -> int:
+        """How many tasks have completed, once ``need`` more than ``seen`` have (or after
+        ``timeout`` seconds): an in-process client waits here instead of sleeping between
+        polls. A failed or closed service only sleeps: the client's next request learns why
+        it stopped."""
         core = self._core
         if core is None or core.failure is not None:
             time.sleep(timeout)
             return seen
-        return core.completions.wait_past(seen, timeout)
+        return core.completions.wait_past(seen, timeout, need)
 
     def dispatch_latencies(self) -> list[float]:
         """Seconds from the event that freed a slot or queued a task to its process start."""

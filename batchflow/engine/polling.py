@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from batchflow.engine.events import Event, EventSink
 from batchflow.errors import TIMED_OUT, UNREACHABLE, TransientError
@@ -27,6 +27,19 @@ class PollPolicy:
     def next(self, current: float, changed: bool) -> float:
         """The interval after a poll that saw (or did not see) a change."""
         return self.initial if changed else min(self.maximum, current * self.factor)
+
+
+class Pause(Protocol):
+    """How the watch loop pauses between polls: ``interval`` seconds, or less where the pause
+    can wait on the service itself (the local target: until ``need`` more tasks completed)."""
+
+    def __call__(self, interval: float, need: int = 1) -> None: ...
+
+
+def pause(interval: float, need: int = 1) -> None:
+    """A remote service's pause: the interval (``need`` is for pauses that can wait on it)."""
+    del need
+    time.sleep(interval)
 
 
 UNREACHABLE_ATTEMPTS = 2  # the adapter retried the connection already; a wrong endpoint

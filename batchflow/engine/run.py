@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ from batchflow.engine.expand import Expander, foresee, steps_json
 from batchflow.engine.fingerprint import fingerprint, input_md5s
 from batchflow.engine.inputs import StagedInputs, stage_inputs
 from batchflow.engine.job import ensure_job
-from batchflow.engine.polling import LOCAL_POLL, PollPolicy
+from batchflow.engine.polling import LOCAL_POLL, Pause, PollPolicy, pause
 from batchflow.engine.pool import ensure_pool, wait_for_nodes
 from batchflow.engine.protocols import BatchService, BlobStore, Json, TaskCounts
 from batchflow.engine.prune import clear_reruns, prune_static_gathers
@@ -35,7 +34,7 @@ class RunOptions:
     keep: bool = False
     pool_timeout_s: float = 1800.0
     # The watch loop's pause between polls (the local target's returns when a task completes).
-    wait: Callable[[float], None] = time.sleep
+    wait: Pause = pause
 
 
 @dataclass

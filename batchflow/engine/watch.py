@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 from batchflow.engine.events import Event, EventSink, WatchProgress
-from batchflow.engine.polling import PollPolicy
+from batchflow.engine.polling import Pause, PollPolicy, pause
 from batchflow.engine.protocols import BatchService, JobInfo, TaskCounts
 from batchflow.engine.tasks import FAILED, dependents, named
 from batchflow.errors import TransientError, WorkflowFailed
@@ -59,6 +58,15 @@ def blocked_tasks(plan: Plan, batch: BatchService, job_id: str) -> list[str]:
     return [i for k, i in dependents(plan, failed).items() if k not in failed]
 
 
+def awaited(counts: TaskCounts, total: int, grow: Growing | None) -> int:
+    """How many completions the next poll can wait for: the rest of the job's tasks, when no
+    completion before the last one changes what the watch does (no failure to look into, no
+    task to add), else the next one. A pause that cannot wait on completions ignores it."""
+    if counts.failed or (grow is not None and not grow.finished):
+        return 1
+    return max(1, total - counts.completed)
+
+
 def watch(
     plan: Plan,
     batch: BatchService,
@@ -66,7 +74,7 @@ def watch(
     total: int,
     sink: EventSink,
     poll: PollPolicy,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Pause = pause,
     grow: Growing | None = None,
 ) -> TaskCounts:
     """Poll task counts until the job's tasks are all completed; returns the last counts.
@@ -123,4 +131,4 @@ def watch(
             )
         interval = poll.next(interval, counts != last)
         last = counts
-        sleep(interval)
+        sleep(interval, awaited(counts, total, grow))

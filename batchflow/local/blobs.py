@@ -8,7 +8,9 @@ leaves a half-written blob that a later listing would take as current.
 Files carry no Content-MD5, so each blob ``c/a/b.txt`` written here gets a small record
 ``<root>/.md5/c/a/b.txt`` of ``size mtime_ns md5``: a rerun re-hashes only blobs whose size or
 mtime no longer match (large inputs are not read again on every run). Blobs the emulator
-writes (outputs) have no record and are hashed when listed.
+writes (outputs) have no record and are hashed when listed. A blob under ``RECORD_MIN_BYTES``
+gets no record and is always hashed: reading it costs what reading its record would, and a
+record is one more file to create for each of a workflow's many small outputs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from batchflow.engine.protocols import Access
 from batchflow.errors import BackendError
 
 _TMP_SUFFIX = PARTIAL_SUFFIX
+RECORD_MIN_BYTES = 64 << 10
 
 
 def _atomic_copy(src: Path, dest: Path) -> int:
@@ -86,6 +89,8 @@ class LocalBlobStore:
 
     def _record(self, container: str, blob: str, md5: bytes) -> None:
         st = self._blob_path(container, blob).stat()
+        if st.st_size < RECORD_MIN_BYTES:
+            return
         path = self._record_path(container, blob)
         path.parent.mkdir(parents=True, exist_ok=True)
         # A new file renamed over the record: its name is known in advance, and writing to
@@ -101,6 +106,8 @@ class LocalBlobStore:
 
     def _cached_md5(self, container: str, blob: str, path: Path) -> bytes:
         st = path.stat()
+        if st.st_size < RECORD_MIN_BYTES:
+            return file_md5(path)
         try:
             size, mtime, digest = self._record_path(container, blob).read_text("ascii").split()
             if (int(size), int(mtime)) == (st.st_size, st.st_mtime_ns):

@@ -23,12 +23,13 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from batchflow.disk import STATE_DIR
+from batchflow.engine.polling import Pause
 from batchflow.errors import BackendError, ConfigError, EnvironmentProblem, UsageError
 
 FAULTS_ENV = "BATCHFLOW_EMULATOR_FAULTS"
@@ -242,22 +243,27 @@ def local_emulator(spec_path: Path, *, scheduling: bool = True) -> Iterator[Any]
             server.stop()
 
 
-def completion_wait(server: Any, floor: float) -> Callable[[float], None]:
+def completion_wait(server: Any, floor: float, progress: float = 0.0) -> Pause:
     """The watch loop's pause between polls on the local target: until the in-process
-    emulator completes a task, at most ``interval`` seconds, and never less than ``floor``
-    seconds after the last poll began (a burst of completions is one poll, not one each). A
-    finished task's dependents are then made within ``floor``, not a stretched interval."""
+    emulator completes a task (``need`` of them), at most ``interval`` seconds, and never less
+    than ``floor`` seconds after the last poll began (a burst of completions is one poll, not
+    one each). A finished task's dependents are then made within ``floor``, not a stretched
+    interval. Waiting for more than one completion (only the last matters: the run's end), it
+    polls at least every ``progress`` seconds, for the progress shown: a poll per completion
+    would cost the tasks' threads the time its requests take (they share this process)."""
     service = server.service
     seen = service.wait_for_completion(-1, 0.0)  # the count now
     last = time.monotonic()
 
-    def wait(interval: float) -> None:
+    def wait(interval: float, need: int = 1) -> None:
         nonlocal seen, last
         start = time.monotonic()
         if last + floor > start:
             time.sleep(last + floor - start)
+        if need > 1:
+            interval = max(interval, progress)
         remaining = interval - (time.monotonic() - start)
-        seen = service.wait_for_completion(seen, max(0.0, remaining))
+        seen = service.wait_for_completion(seen, max(0.0, remaining), need)
         last = time.monotonic()
 
     return wait

@@ -50,3 +50,21 @@ def test_the_watch_pause_outlives_the_emulator_it_waits_on(tmp_path: Path) -> No
     started = time.monotonic()
     wait(0.2)  # a stopped (or failed) service: a plain pause, the next poll says why
     assert time.monotonic() - started >= 0.19
+
+
+def test_the_watch_pause_can_wait_for_the_last_of_several_completions(tmp_path: Path) -> None:
+    """Only the run's end matters (``need``: the tasks left): the first completions do not
+    end the pause, the last one does, well before the interval."""
+    spec = tmp_path / "w.yaml"
+    spec.write_text("version: 1\n")
+    with local_emulator(spec) as server:
+        svc = server.service
+        svc.create_pool({"id": "p", "vmSize": "standard_a1_v2", "targetDedicatedNodes": 1})
+        svc.create_job({"id": "j", "poolInfo": {"poolId": "p"}})
+        wait = completion_wait(server, floor=0.0, progress=120.0)
+        svc.create_task("j", {"id": "quick", "commandLine": "/bin/true"})
+        svc.create_task("j", {"id": "slow", "commandLine": "/bin/sleep 0.6"})
+        started = time.monotonic()
+        wait(0.0, 2)  # the progress interval, unless both complete first
+        assert svc.get_task("j", "slow")["state"] == "completed"
+        assert time.monotonic() - started < 60.0  # woken by the last completion

@@ -127,6 +127,39 @@ def test_resource_path_escaping_fails_the_task(
     assert failure(completed(batch_client, job, "missing")).code == ("BlobNotFound")
 
 
+def test_outputs_leaving_their_directories_fail_the_task(
+    batch_client: BatchClient,
+    job: str,
+    tmp_path: Path,
+) -> None:
+    """A matched file that is a link out of the task directory, and a destination path out of
+    the container, are refused: nothing lands outside."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s")
+    out = tmp_path / "out"
+    out.mkdir()
+    add(
+        batch_client,
+        job,
+        "link",
+        f"/bin/ln -s {secret} leak.out",
+        output_files=[_out("*.out", out.as_uri(), "got")],
+    )
+    add(
+        batch_client,
+        job,
+        "climb",
+        "/bin/sh -c 'echo x > r.out'",
+        output_files=[_out("r.out", out.as_uri(), "../climbed.out")],
+    )
+    for task_id in ("link", "climb"):
+        task = completed(batch_client, job, task_id)
+        assert info(task).result == "failure"
+        assert failure(task).code == "FileUploadMiscError"
+    assert not (out / "got").exists()
+    assert not (tmp_path / "climbed.out").exists()
+
+
 def test_output_to_missing_container_fails_the_task(
     batch_client: BatchClient,
     job: str,

@@ -18,7 +18,7 @@ from batchflow.engine.events import Event
 from batchflow.engine.inputs import stage_inputs
 from batchflow.engine.protocols import BlobStore
 from batchflow.errors import BackendError
-from batchflow.local.blobs import LocalBlobStore
+from batchflow.local.blobs import RECORD_MIN_BYTES, LocalBlobStore
 from batchflow.plan_model import TaskPlan
 from tests.engine.planning import make_plan, upload_of
 
@@ -143,7 +143,8 @@ def test_local_store_refuses_escaping_names(tmp_path: Path) -> None:
 
 def test_local_store_hashes_a_blob_again_only_when_it_changed(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "blobs")
-    src = _files(tmp_path, ["big.bin"])[0]
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(RECORD_MIN_BYTES))
     up = upload_of(src, "big.bin")
     store.upload("c", "big.bin", src, up.md5)
     blob = tmp_path / "blobs" / "c" / "big.bin"
@@ -155,6 +156,26 @@ def test_local_store_hashes_a_blob_again_only_when_it_changed(tmp_path: Path) ->
     # A new mtime: hashed again.
     os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert store.list_md5("c") == {"big.bin": hashlib.md5(b"X" * st.st_size).digest()}
+
+
+def test_local_store_keeps_no_records_of_small_blobs(tmp_path: Path) -> None:
+    """A small blob is hashed whenever listed: no record file for each of a workflow's many
+    small outputs, and a changed one is never taken for its old content."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    src = _files(tmp_path, ["in.txt"])[0]
+    store.upload("c", "in.txt", src, upload_of(src, "in.txt").md5)
+    out = tmp_path / "blobs" / "c" / "step" / "out.txt"  # as a task's upload leaves it
+    out.parent.mkdir(parents=True)
+    out.write_text("made by a task\n")
+    assert store.list_md5("c") == {
+        "in.txt": upload_of(src, "in.txt").md5,
+        "step/out.txt": hashlib.md5(b"made by a task\n").digest(),
+    }
+    assert not (tmp_path / "blobs" / ".md5").exists()
+    st = out.stat()
+    out.write_text("made again....\n")  # same size, same mtime
+    os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert store.list_md5("c")["step/out.txt"] == hashlib.md5(b"made again....\n").digest()
 
 
 def test_local_store_names_both_blobs_of_a_file_folder_clash(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from batchflow.engine.bodies import blob_url, output_blob_path, pool_body, task_
 from batchflow.engine.collect import safe_destination
 from batchflow.engine.inputs import DEFAULT_JOB_TIMEOUT_S, sas_expiry
 from batchflow.engine.polling import PollPolicy
+from batchflow.engine.protocols import TaskCounts
+from batchflow.engine.watch import awaited
 from batchflow.errors import ConfigError
 from batchflow.plan_model import InputFile, OutputPlan, StartTaskPlan, TaskPlan
 from batchflow.redact import redact
@@ -185,3 +187,21 @@ _NOISE = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
 def test_redact_hides_secrets_in_every_shape(noise: str, secret: str, shape: str) -> None:
     text = f"{noise}\n{shape.format(secret)}\n{noise}"
     assert secret not in redact(text)
+
+
+class _Grow:
+    def __init__(self, finished: bool) -> None:
+        self.finished, self.count = finished, 0
+
+    def poll(self, counts: TaskCounts) -> int:
+        return 0
+
+
+def test_the_watch_waits_for_the_last_task_only_when_nothing_before_it_matters() -> None:
+    going = TaskCounts(active=6, running=4, completed=90, succeeded=90, failed=0)
+    assert awaited(going, 100, None) == 10  # only the run's end: the 10 tasks left
+    assert awaited(going, 100, _Grow(finished=True)) == 10
+    assert awaited(going, 100, _Grow(finished=False)) == 1  # each may add tasks
+    failing = TaskCounts(active=6, running=4, completed=90, succeeded=89, failed=1)
+    assert awaited(failing, 100, None) == 1  # are the rest blocked by it? each poll looks
+    assert awaited(TaskCounts(0, 0, 100, 100, 0), 100, None) == 1

@@ -41,14 +41,23 @@ def bare_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+def _under(path: str, root: str) -> bool:
+    """Whether the resolved ``path`` lies below the resolved directory ``root``. Strings, not
+    ``Path.parents``: this runs for every file of every task."""
+    return path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def inside(base: Path, relative: str, code: str) -> Path:
-    """``base/relative``, refusing absolute paths and anything that escapes ``base``."""
+    """``base/relative``, refusing absolute paths and anything that escapes ``base``. Each
+    resolution stats every component of the path: ``base`` is resolved once, and the target
+    from it."""
     if not relative or os.path.isabs(relative):
         raise FileError(code, f"The path '{relative}' must be relative")
-    target = (base / relative).resolve()
-    if target != base.resolve() and base.resolve() not in target.parents:
+    root = os.path.realpath(base)
+    target = os.path.realpath(os.path.join(root, relative))
+    if target != root and not _under(target, root):
         raise FileError(code, f"The path '{relative}' is outside its directory")
-    return target
+    return Path(target)
 
 
 def _file_path(url: str) -> Path:
@@ -215,17 +224,18 @@ def _matches(spec: Json, task_dir: Path) -> Iterator[tuple[Path, str]]:
         if any(c in _WILDCARDS for c in part):
             break
         literal.append(part)
-    base = (wd / "/".join(literal)).resolve() if literal else wd.resolve()
+    base = os.path.realpath(wd / "/".join(literal) if literal else wd)
+    root = os.path.realpath(task_dir)
     for found in sorted(_glob(wd, pattern)):
-        path = found.resolve()
+        path = Path(real := os.path.realpath(found))
         if not path.is_file():
             continue
-        if task_dir.resolve() not in path.parents:
+        if not _under(real, root):
             raise FileError(
                 "FileUploadMiscError",
                 f"The file pattern '{pattern}' matches files outside the task directory",
             )
-        rel = path.relative_to(base).as_posix() if base in path.parents else path.name
+        rel = path.relative_to(base).as_posix() if _under(real, base) else path.name
         if not wild:
             yield path, str(dest_path or path.name)
         else:

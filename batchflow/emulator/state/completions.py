@@ -29,8 +29,9 @@ class Completions:
             self._count += 1
             self._cond.notify_all()
 
-    def wait_past(self, seen: int, timeout: float) -> int:
-        """The count once it differs from ``seen``, or after ``timeout`` seconds."""
+    def wait_past(self, seen: int, timeout: float, need: int = 1) -> int:
+        """The count once it is ``need`` past ``seen`` (or below it: counted since a later
+        start), or after ``timeout`` seconds."""
         with self._cond:
-            self._cond.wait_for(lambda: self._count != seen, timeout)
+            self._cond.wait_for(lambda: not seen <= self._count < seen + need, timeout)
             return self._count
