@@ -28,7 +28,7 @@ from batchflow.engine.protocols import (
     TaskInfo,
 )
 
-_TASK_FIELDS = ["id", "state", "nodeInfo", "executionInfo"]
+_TASK_FIELDS = ["id", "state", "stateTransitionTime", "nodeInfo", "executionInfo"]
 
 
 def _as_dict(model: Any) -> Json:
@@ -93,6 +93,7 @@ def _task_info(raw: Mapping[str, Any]) -> TaskInfo:
         end_time=_created(info.get("endTime")),
         retry_count=int(info.get("retryCount") or 0),
         requeue_count=int(info.get("requeueCount") or 0),
+        state_time=_created(raw.get("stateTransitionTime")),
     )
 
 

@@ -113,6 +113,8 @@ class TaskInfo:
     end_time: _dt.datetime | None = None
     retry_count: int = 0
     requeue_count: int = 0
+    # When the task entered its state, by the service's clock (None when not given).
+    state_time: _dt.datetime | None = None
 
 
 @dataclass(frozen=True)

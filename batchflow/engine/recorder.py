@@ -2,16 +2,18 @@
 
 It sits between the engine and the display (``wrap``): on the watch stage's polls it lists
 the job's completed tasks and appends those it has not recorded yet, and it lists a few of
-the running ones for the live display. Listing is one filtered call (``state eq
-'completed'``; the emulator's filter cannot say "completed since"), so it is throttled by its
-own cost: the next listing waits ``COST_FACTOR`` times as long as the last one took, at
-least ``MIN_GAP_S``, keeping the record's share of a run's time near 1/COST_FACTOR. When the
-watch ends, one last listing records the rest; when collecting ends (before cleanup deletes
-the job) the logs of failed tasks (or of all tasks, if the spec asks) are saved.
+the running ones for the live display. Listing is one filtered call, of the tasks completed
+since the last listing saw (``stateTransitionTime ge``, see ``Recorder._filter``), so
+each task is read about once, not at every listing; it is throttled by its own cost: the
+next listing waits ``COST_FACTOR`` times as long as the last one took, at least
+``MIN_GAP_S``, keeping the record's share of a run's time near 1/COST_FACTOR. When the watch
+ends, one last listing records the rest; when collecting ends (before cleanup deletes the
+job) the logs of failed tasks (or of all tasks, if the spec asks) are saved.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +45,9 @@ FEW_LEFT = 400  # at the end, fewer unrecorded tasks than this are listed by id
 IDS_PER_LISTING = 40
 MIN_GAP_S = 1.0
 SHOWN_RUNNING = 5
+# How much earlier than the service's times a completion may become visible to a listing
+# (a distributed service does not commit completions in the order it stamps them).
+SINCE_MARGIN = _dt.timedelta(seconds=2)
 LOG_BYTES = 64 << 10  # the tail of each stdout/stderr kept per task
 LOGS_BUDGET = 256 << 20  # all tasks' kept logs together, at most
 
@@ -63,9 +68,12 @@ class Recorder:
         batch: BatchService,
         keep_logs: str = "failed",
         clock: Callable[[], float] = time.monotonic,
+        margin: _dt.timedelta = SINCE_MARGIN,
     ) -> None:
         self.writer, self.plan, self.batch, self.keep_logs = writer, plan, batch, keep_logs
-        self.clock = clock
+        self.clock, self.margin = clock, margin
+        # Every task that completed before this time (the service's) has been recorded.
+        self.since: _dt.datetime | None = None
         self.steps = frozenset(s.name for s in plan.steps)
         tasks = list(all_tasks(plan))  # rendered once: a sweep of 100,000 tasks is not cheap
         self.ids = [t.id for t in tasks]
@@ -165,12 +173,12 @@ class Recorder:
         all known in advance."""
         try:
             if not final:
-                self._record_all(self.batch.list_tasks(self.plan.job.id, COMPLETED))
+                self._record_since(lambda: self.batch.list_tasks(self.plan.job.id, self._filter()))
                 return
             left = [i for i in self.ids if i not in self.recorded]
             # Dynamic steps' tasks are not among the plan's ids: only a listing finds them.
             if len(left) > FEW_LEFT or any(s.dynamic for s in self.plan.steps):
-                self._record_all(self._listed(COMPLETED))
+                self._record_since(lambda: self._listed(self._filter()))
                 return
             for n in range(0, len(left), IDS_PER_LISTING):
                 chunk = left[n : n + IDS_PER_LISTING]
@@ -178,6 +186,29 @@ class Recorder:
                 self._record_all(self._listed(f"{COMPLETED} and ({ids})"))
         except BackendError:
             return
+
+    def _filter(self) -> str:
+        """The completed tasks not known to be recorded: all of them until a listing has
+        seen some, then those whose completion the service stamped at ``since`` or later."""
+        if self.since is None:
+            return COMPLETED
+        since = self.since.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return f"{COMPLETED} and stateTransitionTime ge DateTime'{since}'"
+
+    def _record_since(self, listing: Callable[[], list[TaskInfo]]) -> None:
+        """Record what ``listing`` (of ``_filter()``) finds, and move ``since`` on.
+
+        The new ``since`` comes from the service's times, never this machine's clock: the
+        newest completion listed, less how long the listing took (a completion stamped while
+        it ran may have been missed by a page read before it) and less ``margin``."""
+        started = time.monotonic()
+        infos = listing()
+        took = _dt.timedelta(seconds=time.monotonic() - started)
+        self._record_all(infos)
+        stamps = [i.state_time for i in infos if i.state_time is not None]
+        if stamps:
+            since = max(stamps) - took - self.margin
+            self.since = since if self.since is None else max(self.since, since)
 
     def _listed(self, filter: str) -> list[TaskInfo]:
         return retry_transient(lambda: self.batch.list_tasks(self.plan.job.id, filter))

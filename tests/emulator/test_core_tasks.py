@@ -207,6 +207,26 @@ def test_filter_on_state_and_result(batch_client: BatchClient, job: str) -> None
     assert "exitCode" in str(caught.value)
 
 
+def test_filter_on_state_transition_time(batch_client: BatchClient, job: str) -> None:
+    # The run recorder lists the tasks completed since a time the service gave, written as
+    # the service documents it: DateTime'<.NET round-trip form>'.
+    add(batch_client, job, "first", "/bin/true")
+    first = completed(batch_client, job, "first").state_transition_time
+    time.sleep(0.05)
+    add(batch_client, job, "second", "/bin/true")
+    second = completed(batch_client, job, "second").state_transition_time
+    assert first is not None and second is not None and first < second
+
+    def since(op: str, when: dt.datetime) -> set[str]:
+        stamp = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+        text = f"state eq 'completed' and stateTransitionTime {op} DateTime'{stamp}'"
+        return {t.id for t in batch_client.list_tasks(job, filter=text)}
+
+    assert since("ge", first) == {"first", "second"}
+    assert since("gt", first) == {"second"}
+    assert since("ge", second + dt.timedelta(microseconds=1)) == set()
+
+
 def test_required_slots_and_duplicates(batch_client: BatchClient, job: str) -> None:
     add(batch_client, job, "wide", "/bin/true", required_slots=2)
     assert info(completed(batch_client, job, "wide")).result == "success"

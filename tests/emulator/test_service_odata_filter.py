@@ -71,3 +71,59 @@ def test_any_value_is_bound_never_spliced(value: str) -> None:
     where, params = compile_filter(f"id eq '{quoted}'", FIELDS)
     assert params == [value]
     assert where == "id = ? COLLATE NOCASE"
+
+
+TIMED = {**FIELDS, "stateTransitionTime": "at"}
+STAMPS = [  # the emulator's own form (shapes.now)
+    ("early", "2026-11-30T01:02:03.000000Z"),
+    ("mid", "2026-11-30T01:02:03.123456Z"),
+    ("late", "2026-11-30T01:02:04.500000Z"),
+]
+
+
+def _timed(text: str) -> set[str]:
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (id TEXT, at TEXT)")
+    db.executemany("INSERT INTO t VALUES (?, ?)", STAMPS)
+    where, params = compile_filter(text, TIMED, frozenset({"stateTransitionTime"}))
+    return {r[0] for r in db.execute(f"SELECT id FROM t WHERE {where}", params)}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the service's documented literal, .NET's round-trip form (7 fractional digits)
+        ("stateTransitionTime ge DateTime'2026-11-30T01:02:03.1234560Z'", {"mid", "late"}),
+        ("stateTransitionTime gt DateTime'2026-11-30T01:02:03.1234560Z'", {"late"}),
+        ("stateTransitionTime lt datetime'2026-11-30T01:02:03.1234567Z'", {"early", "mid"}),
+        ("stateTransitionTime le DATETIME'2026-11-30T01:02:03Z'", {"early"}),
+        ("stateTransitionTime eq DateTime'2026-11-30T01:02:03.123456Z'", {"mid"}),
+        ("stateTransitionTime ne DateTime'2026-11-30T01:02:03.123456Z'", {"early", "late"}),
+        ("stateTransitionTime ge '2026-11-30T01:02:04Z'", {"late"}),  # a plain quoted time
+        ("stateTransitionTime ge DateTime'2026-11-30T02:02:04+01:00'", {"late"}),  # an offset
+        ("statetransitiontime GE DateTime'2026-11-30T01:02:04' and id ne 'x'", {"late"}),
+    ],
+)
+def test_a_time_field_compares_in_order(text: str, expected: set[str]) -> None:
+    assert _timed(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("stateTransitionTime ge DateTime'yesterday'", "DateTime'yesterday'"),
+        ("stateTransitionTime ge 5", "5"),
+        ("state ge DateTime'2026-11-30T01:02:03Z'", "ge"),  # only time fields are ordered
+        ("stateTransitionTime startswith 'a'", "startswith"),
+    ],
+)
+def test_a_time_field_refuses_what_is_no_time(text: str, named: str) -> None:
+    with pytest.raises(BatchServiceError) as info:
+        compile_filter(text, TIMED, frozenset({"stateTransitionTime"}))
+    assert named in dict(info.value.values)["Reason"]
+
+
+def test_a_field_not_named_as_a_time_is_not_ordered() -> None:
+    with pytest.raises(BatchServiceError) as info:
+        compile_filter("stateTransitionTime ge DateTime'2026-11-30T01:02:03Z'", TIMED)
+    assert "'ge'" in dict(info.value.values)["Reason"]

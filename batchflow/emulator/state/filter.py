@@ -3,12 +3,17 @@
 Supported: ``<field> eq|ne <literal>``, ``startswith(<field>, '<text>')``, ``and``, ``or`` and
 parentheses; literals are single-quoted strings (``''`` escapes a quote), integers, true/false.
 Fields are those the caller maps to columns (``state``, ``id``, ``executionInfo/result``...).
+A DateTime field the caller names in ``times`` (``stateTransitionTime``) also takes ge, gt,
+le and lt, with the service's literal ``DateTime'2026-11-30T01:02:03.1234567Z'`` (or a plain
+quoted time); its column holds the emulator's own ``...%fZ`` form (microseconds), compared as
+text to the literal rewritten to .NET's 7 fractional digits (the stored time given a 7th, 0).
 Anything else is refused with InvalidQueryParameterValue naming the unsupported part, never
 ignored: a silently ignored filter would return wrong answers.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -20,14 +25,20 @@ from batchflow.emulator.state.store import Page
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+)|(?P<lp>\()|(?P<rp>\))|(?P<comma>,)"
-    r"|(?P<word>[A-Za-z_][A-Za-z0-9_/]*))"
+    r"|(?P<time>(?i:datetime)'[^']*')|(?P<word>[A-Za-z_][A-Za-z0-9_/]*))"
 )
+_TIME = re.compile(r"([^.Zz+]+?)(\.\d+)?([Zz]|[+-]\d\d:\d\d)?")
+_ORDER = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+_TIME_CHARS = 26  # 2026-11-30T01:02:03.123456: the stored time up to its microseconds
 
 
 class _Parser:
-    def __init__(self, text: str, fields: Mapping[str, str]) -> None:
+    def __init__(
+        self, text: str, fields: Mapping[str, str], times: frozenset[str] = frozenset()
+    ) -> None:
         self.text = text
         self.fields = {k.lower(): v for k, v in fields.items()}
+        self.times = frozenset(t.lower() for t in times)
         self.tokens = self._tokenize(text)
         self.pos = 0
         self.params: list[Any] = []
@@ -38,8 +49,12 @@ class _Parser:
             self.text,
             f"The local Batch emulator does not support '{part}' in "
             f"$filter (supported: eq, ne, startswith, and, or, parentheses on "
-            f"{', '.join(sorted(self.fields))}).",
+            f"{', '.join(sorted(self.fields))}{self._ordered()}).",
         )
+
+    def _ordered(self) -> str:
+        names = [k for k in self.fields if k in self.times]
+        return f"; ge, gt, le, lt on {', '.join(sorted(names))}" if names else ""
 
     def _tokenize(self, text: str) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
@@ -114,6 +129,9 @@ class _Parser:
         return f"{column} LIKE ? ESCAPE '\\'"
 
     def comparison(self) -> str:
+        tok = self.peek()
+        if tok and tok[0] == "word" and tok[1].lower() in self.times:
+            return self.time_comparison()
         column = self.column()
         op = self.take("word").lower()
         if op not in ("eq", "ne"):
@@ -123,6 +141,38 @@ class _Parser:
         if op == "eq":
             return f"{column} = ? COLLATE NOCASE"
         return f"({column} IS NULL OR {column} <> ? COLLATE NOCASE)"
+
+    def time_comparison(self) -> str:
+        column = f"(substr({self.column()}, 1, {_TIME_CHARS}) || '0')"
+        op = self.take("word").lower()
+        if op not in ("eq", "ne", *_ORDER):
+            raise self._fail(op)
+        self.params.append(self.time_literal())
+        if op == "eq":
+            return f"{column} = ?"
+        if op == "ne":
+            return f"({column} IS NULL OR {column} <> ?)"
+        return f"{column} {_ORDER[op]} ?"
+
+    def time_literal(self) -> str:
+        tok = self.peek()
+        if tok is None or tok[0] not in ("time", "str"):
+            raise self._fail(tok[1] if tok else "end of filter (expected a DateTime value)")
+        self.pos += 1
+        # .NET's round-trip form has 7 fractional digits: Python reads at most 6.
+        parts = _TIME.fullmatch(tok[1][tok[1].index("'") + 1 : -1].strip())
+        try:
+            if parts is None:
+                raise ValueError
+            whole, fraction, zone = parts.groups()
+            fraction = (fraction or ".").ljust(8, "0")  # .1234567: tenths of microseconds
+            zone = "+00:00" if zone in ("Z", "z") else zone
+            when = _dt.datetime.fromisoformat(whole + fraction[:7] + (zone or ""))
+        except ValueError:
+            raise self._fail(tok[1]) from None
+        if when.tzinfo is not None:
+            when = when.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%f") + fraction[7]
 
     def literal(self) -> Any:
         tok = self.peek()
@@ -139,14 +189,17 @@ class _Parser:
         raise self._fail(text)
 
 
-def compile_filter(text: str | None, fields: Mapping[str, str]) -> tuple[str, list[Any]]:
+def compile_filter(
+    text: str | None, fields: Mapping[str, str], times: frozenset[str] = frozenset()
+) -> tuple[str, list[Any]]:
     """``(sql, params)`` for ``text``; ``("1=1", [])`` when there is no filter.
 
-    ``fields`` maps OData property paths (case-insensitive) to trusted column names.
+    ``fields`` maps OData property paths (case-insensitive) to trusted column names (or SQL
+    expressions); those named in ``times`` are DateTime fields (see the module docstring).
     """
     if text is None or not text.strip():
         return "1=1", []
-    parser = _Parser(text, fields)
+    parser = _Parser(text, fields, times)
     sql = parser.expr()
     rest = parser.peek()
     if rest is not None:

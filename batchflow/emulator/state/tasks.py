@@ -16,7 +16,14 @@ from batchflow.emulator.state.core import Core
 from batchflow.emulator.state.filter import compile_filter
 from batchflow.emulator.state.store import Page
 
-FIELDS = {"id": "id", "state": "state", "executionInfo/result": "result"}
+FIELDS = {
+    "id": "id",
+    "state": "state",
+    "executionInfo/result": "result",
+    # No column of its own: read from the documents of the rows the job and state select.
+    "stateTransitionTime": "json_extract(doc, '$.stateTransitionTime')",
+}
+TIMES = frozenset({"stateTransitionTime"})
 UNLIMITED = "P10675199DT2H48M5.4775807S"
 
 
@@ -84,7 +91,7 @@ def create_tasks(core: Core, job_id: str, bodies: list[Json]) -> list[Json]:
 
 def list_tasks(core: Core, job_id: str, filter: str | None, token: str | None, limit: int) -> Page:
     job = core.job(job_id)
-    where, params = compile_filter(filter, FIELDS)
+    where, params = compile_filter(filter, FIELDS, TIMES)
     return rows.tasks_page(core.store, job["id"], where, params, token, limit)
 
 
