@@ -74,6 +74,7 @@ class Recorder:
         self.clock, self.margin = clock, margin
         # Every task that completed before this time (the service's) has been recorded.
         self.since: _dt.datetime | None = None
+        self.by_time = True  # False once the service refused the time filter
         self.steps = frozenset(s.name for s in plan.steps)
         tasks = list(all_tasks(plan))  # rendered once: a sweep of 100,000 tasks is not cheap
         self.ids = [t.id for t in tasks]
@@ -202,11 +203,19 @@ class Recorder:
         newest completion listed, less how long the listing took (a completion stamped while
         it ran may have been missed by a page read before it) and less ``margin``."""
         started = time.monotonic()
-        infos = listing()
+        try:
+            infos = listing()
+        except BackendError:
+            if self.since is None:
+                raise
+            # A service that refuses the time filter must not leave the record short: from
+            # now on every listing is of all the completed tasks, as before the filter.
+            self.since, self.by_time = None, False
+            infos = listing()
         took = _dt.timedelta(seconds=time.monotonic() - started)
         self._record_all(infos)
         stamps = [i.state_time for i in infos if i.state_time is not None]
-        if stamps:
+        if stamps and self.by_time:
             since = max(stamps) - took - self.margin
             self.since = since if self.since is None else max(self.since, since)
 

@@ -22,6 +22,7 @@ from batchflow.engine.protocols import TaskInfo
 from batchflow.engine.recorder import COMPLETED, Recorder
 from batchflow.engine.records import RECORD, RecordWriter
 from batchflow.engine.run import RunOptions, run_plan
+from batchflow.errors import BackendError
 from batchflow.local.blobs import LocalBlobStore
 from tests.engine.planning import make_plan, shell_task
 
@@ -142,3 +143,33 @@ def test_a_task_completed_again_after_reactivation_keeps_its_first_record(
     lines = _record_lines(tmp_path / "run")
     assert sorted(line["id"] for line in lines) == ["flaky", "ok"]
     assert next(line for line in lines if line["id"] == "flaky")["result"] == "failure"
+
+
+class _NoTimeFilter(_Listings):
+    """A service that refuses ``stateTransitionTime`` in a filter (as an older one might)."""
+
+    def list_tasks(self, job_id: str, filter: str | None = None) -> list[TaskInfo]:
+        if filter and "stateTransitionTime" in filter:
+            self.completed.append((filter, []))
+            raise BackendError("InvalidQueryParameterValue: stateTransitionTime")
+        return super().list_tasks(job_id, filter)
+
+
+def test_a_service_refusing_the_time_filter_still_gets_every_task_recorded(
+    tmp_path: Path, batch: AzureBatchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recorder_module, "FEW_LEFT", 0)
+    monkeypatch.setattr(recorder_module, "COST_FACTOR", 0.0)
+    monkeypatch.setattr(recorder_module, "MIN_GAP_S", 0.0)
+    n = 40
+    plan = make_plan(tmp_path, [shell_task(f"t{i:03d}", "sleep 0.1") for i in range(n)])
+    listings = _NoTimeFilter(batch)
+    writer = RecordWriter(tmp_path / "run")
+    rec = Recorder(writer, plan, listings)  # type: ignore[arg-type]
+    res = run_plan(plan, listings, LocalBlobStore(tmp_path / "b"), rec.wrap(lambda e: None))  # type: ignore[arg-type]
+    writer.close()
+    assert res.succeeded
+    ids = [r["id"] for r in _record_lines(tmp_path / "run")]
+    assert sorted(ids) == [f"t{i:03d}" for i in range(n)]
+    refused = [f for f, _ in listings.completed if "stateTransitionTime" in f]
+    assert len(refused) == 1, "tried once, then every listing is of all completed tasks"
