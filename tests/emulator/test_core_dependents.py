@@ -84,23 +84,6 @@ def test_a_completion_checks_only_the_tasks_that_wait_on_it(
     assert service.get_task("j", "w0")["state"] == "active"
 
 
-def test_a_finishing_task_hands_its_slot_on_without_waking_the_scheduler_thread(
-    service: EmulatorService,
-) -> None:
-    """Each completion of a chain releases the next task, which the finishing task's own
-    thread dispatches in one pass: the scheduler thread runs no pass of its own for it."""
-    _job(service)
-    service.create_task("j", _task("warm"))
-    _wait(lambda: _result(service, "warm"))  # the node is up
-    passes = service.core.scheduler.thread_passes
-    chain = [_task("t0")] + [_task(f"t{i}", taskIds=[f"t{i - 1}"]) for i in range(1, 30)]
-    service.create_tasks("j", chain)
-    _wait(lambda: _result(service, "t29"))
-    assert [_result(service, f"t{i}") for i in range(30)] == ["success"] * 30
-    # The tasks' addition wakes it (once or a few times); 29 releases used to add 29 or more.
-    assert service.core.scheduler.thread_passes - passes < 10
-
-
 def test_a_range_dependency_is_released_by_a_task_of_its_range(
     service: EmulatorService,
 ) -> None:

@@ -125,7 +125,6 @@ def _attempt(core: Core, run: Run, job: Json, task: Json, needs_prep: bool) -> N
 def _fail_unstarted(core: Core, run: Run, task: Json, failure: Json) -> None:
     """Complete an attempt that failed before or around its process (no outputs to upload),
     unless it was stopped: then its node or job went away and there is nothing to report."""
-    core.scheduler.hold_wakes()  # _release hands the slot on in one pass
     if not _stopped(core, run):
         _finish(core, run, task, None, failure, upload=False)
 
@@ -247,7 +246,6 @@ def _run_command(
 
 def _report(core: Core, run: Run, task: Json, code: int | None, failure: Json | None) -> None:
     """Turn the process's end into the task's outcome: terminated, retried, failed or done."""
-    core.scheduler.hold_wakes()  # _release hands the slot on in one pass
     if run.kill_reason == KillReason.TERMINATE:
         _finish(core, run, task, code, shapes.user_terminated())
     elif failure is not None or code != 0:

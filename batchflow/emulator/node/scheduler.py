@@ -61,8 +61,6 @@ class Scheduler:
         self._versions: dict[str, int] = {}
         self._empty: dict[tuple[str, int], int] = {}
         self.latencies: deque[float] = deque(maxlen=100_000)
-        self._held = threading.local()  # hold_wakes: per thread
-        self.thread_passes = 0  # passes the scheduler thread ran (not dispatch_now's)
 
     def start(self) -> None:
         self._thread.start()
@@ -75,17 +73,6 @@ class Scheduler:
         with self._cond:
             if self._woken_at is None:
                 self._woken_at = time.perf_counter()
-            self._notify()
-
-    def hold_wakes(self) -> None:
-        """Until the calling thread's next ``dispatch_now``, its wakes only mark the pass to
-        run: a finishing attempt's thread makes its dependents ready, then hands its slot on
-        in one pass of its own. Woken in between, the scheduler thread would run a pass first
-        (its slot not yet free: for nothing) while the finishing thread waits for the lock."""
-        self._held.active = True
-
-    def _notify(self) -> None:
-        if not getattr(self._held, "active", False):
             self._cond.notify_all()
 
     def touch(self, job_id: str) -> None:
@@ -97,18 +84,14 @@ class Scheduler:
                 self._empty.clear()
             if self._woken_at is None:
                 self._woken_at = time.perf_counter()
-            self._notify()
+            self._cond.notify_all()
 
     def dispatch_now(self) -> None:
         """Run a dispatch pass in the calling thread: a finishing task's own thread uses it to
-        hand its slot on at once, without a switch to the scheduler thread. The pass serves
-        every wake before it: the scheduler thread runs none for them."""
-        self._held.active = False
+        hand its slot on at once, without a switch to the scheduler thread."""
         with self._cond:
             if not self._thread.stopped:
-                woken_at = self._woken_at or time.perf_counter()
-                self._woken_at = None
-                self._dispatch(woken_at)
+                self._dispatch(time.perf_counter())
 
     def record_latency(self, woken_at: float) -> None:
         """A process started: store the delay since the event that allowed it."""
@@ -116,16 +99,12 @@ class Scheduler:
 
     def _loop(self) -> None:
         with self._cond:
-            woken_at = time.perf_counter()  # a first pass, for what the start restored
             while not self._thread.stopped:
-                self._woken_at = None
-                self.thread_passes += 1
-                self._dispatch(woken_at)
-                # The condition is the service's lock, notified for its other waiters too: a
-                # pass only for a wake that no pass (``dispatch_now``'s included) served yet.
-                while self._woken_at is None and not self._thread.stopped:
-                    self._cond.wait()
                 woken_at = self._woken_at or time.perf_counter()
+                self._woken_at = None
+                self._dispatch(woken_at)
+                if self._woken_at is None and not self._thread.stopped:
+                    self._cond.wait()
 
     def _dispatch(self, woken_at: float) -> None:
         jobs_by_pool: dict[str, list[QueuedJob]] = {}
