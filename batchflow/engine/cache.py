@@ -23,13 +23,12 @@ import contextlib
 import fnmatch
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchflow.disk import STATE_DIR
+from batchflow.disk import STATE_DIR, replace_atomically
 from batchflow.engine.bodies import output_blob_path
 from batchflow.engine.events import Event, EventSink
 from batchflow.engine.fingerprint import fingerprint, input_md5s
@@ -300,16 +299,6 @@ def _write(plan: Plan, blobs: BlobStore, text: str) -> None:
     path = _local_path(plan)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8", "surrogatepass")
-    # A new file of a name of its own (mkstemp: O_EXCL), never a fixed name a symbolic
-    # link planted in .batchflow/ would lead elsewhere.
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)  # a run killed while writing leaves the previous records whole
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_atomically(path, data)  # never through a link planted in .batchflow/
     md5 = hashlib.md5(data, usedforsecurity=False).digest()
     retry_transient(lambda: blobs.upload(plan.output_container, CACHE_BLOB, path, md5))

@@ -20,7 +20,7 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
-from batchflow.disk import file_md5
+from batchflow.disk import file_md5, replace_atomically
 from batchflow.engine.downloads import PARTIAL_SUFFIX, open_partial
 from batchflow.engine.protocols import Access
 from batchflow.errors import BackendError
@@ -93,16 +93,8 @@ class LocalBlobStore:
             return
         path = self._record_path(container, blob)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # A new file renamed over the record: its name is known in advance, and writing to
-        # it would follow a symbolic link planted there out of the store.
-        fd, tmp = open_partial(path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(f"{st.st_size} {st.st_mtime_ns} {md5.hex()}")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Its name is known in advance: writing to it would follow a link planted there.
+        replace_atomically(path, f"{st.st_size} {st.st_mtime_ns} {md5.hex()}".encode("ascii"))
 
     def _cached_md5(self, container: str, blob: str, path: Path) -> bytes:
         st = path.stat()
